@@ -1,13 +1,15 @@
+// Command calld is the Telegram call-state daemon and its client.
 package main
 
 import (
-	_ "github.com/BurntSushi/toml"
-	_ "github.com/gotd/td/telegram"
-	_ "github.com/gotd/td/telegram/updates"
-	_ "github.com/gotd/td/tgtest"
-	_ "github.com/looplab/fsm"
-	_ "github.com/rs/zerolog"
-	_ "go.etcd.io/bbolt"
+	"context"
+	"os"
 )
 
-func main() {}
+func main() {
+	ctx := context.Background()
+	if len(os.Args) > 1 && os.Args[1] == "demo" {
+		os.Exit(runDemo(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(runServe(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
