@@ -1,0 +1,46 @@
+// Package control owns calld's local control API (CONTRACT §3): an
+// HTTP/1.1 + JSON server on a Unix socket, the fan-out hub of live events
+// behind GET /v1/events, and the Go client the calld CLI is built on.
+//
+// The daemon implements Service; the server only parses and validates
+// requests, checks the caller's credentials (SO_PEERCRED) on mutating and
+// secret routes, and renders results and errors in the contract's shapes.
+//
+// Routes:
+//
+//	GET  /v1/status
+//	GET  /v1/calls[?all=1]
+//	GET  /v1/calls/{id}
+//	POST /v1/calls                    {"peer": "@name"|"123", "video": bool}  -> 201
+//	POST /v1/calls/{id}/discard       {"reason": "auto|busy|hangup|missed|disconnect"} (optional)
+//	POST /v1/calls/{id}/accept
+//	GET  /v1/calls/{id}/media         (secret: mutating-route permissions)
+//	POST /v1/calls/{id}/connection    {"connection_id": "123"}
+//	GET  /v1/events[?since=SEQ][&follow=0]
+//	POST /v1/login                    {} | {"phone"} | {"code"} | {"password"}
+//
+// Decisions beyond the contract:
+//
+//   - Request bodies are strict: unknown fields, trailing data and wrong
+//     types are "invalid" (400), so that a typo such as {"reson":"busy"}
+//     never silently becomes a discard with reason auto.
+//   - A body larger than Options.BodyLimit is answered 413 with code
+//     "invalid" (the contract lists no code for it).
+//   - An unknown route is 404 "not_found"; a known path with the wrong
+//     method is 405 with code "invalid" and an Allow header; a
+//     non-canonical path (for example "/v1//status") is 404 "not_found".
+//   - Error codes that are not calld's own (Telegram's error types such as
+//     CALL_PEER_INVALID or FLOOD_WAIT) are answered 502.
+//   - GET /v1/events: without "since" the stream is live only; with
+//     "since=N" the journal's events with seq > N are replayed first, then
+//     the live events follow without gap or duplicate. "follow=0" (an
+//     extension) replays the journal from "since" (default 0) and ends the
+//     response when the replay is done. A subscriber that cannot keep up is
+//     dropped by the hub: its stream ends with one final line
+//     {"error":{"code":"slow_reader","message":...}} and the client
+//     should reconnect with ?since=<last seq>. When the daemon shuts down
+//     the stream simply ends.
+//   - Login (POST /v1/login) takes at most one of phone, code, password;
+//     an empty body asks for the current state. Every answer is a
+//     LoginState whose "state" says what is needed next.
+package control
