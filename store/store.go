@@ -1,0 +1,442 @@
+// Package store owns calld's state file: one bbolt database holding the
+// call records, the live-calls index, the event journal (global by seq and
+// indexed per call and by time), the account's updates state
+// (pts/qts/seq/date) and the MTProto session.
+//
+// Everything a step of the daemon changes is written in one transaction
+// (DESIGN invariant 2): Update runs one durable transaction, Commit runs
+// one durable transaction shared with other concurrent Commit callers, so
+// that many writers pay for one fsync. View is a read-only transaction.
+//
+// Open never writes to a file it does not recognise: a file that is not a
+// bbolt database, a bbolt database without calld's magic, a damaged or
+// truncated file, or a file written by a newer calld is refused with an
+// error naming the file (ErrForeign, ErrCorrupt, ErrNewerSchema), and the
+// file is left byte for byte as it was. A second Open of a file in use
+// fails after Options.Timeout with ErrLocked ("calld is already running").
+//
+// Layout (bucket: key -> value; all integers big-endian):
+//
+//	meta:         "magic" -> "calld-state", "schema" -> uint32, "last_seq" -> uint64
+//	calls:        callID(8) -> call record (opaque JSON, an fsm.Call)
+//	calls_live:   callID(8) -> empty (the calls not yet ended)
+//	journal:      seq(8) -> Event JSON
+//	journal_call: callID(8)|seq(8) -> empty
+//	journal_at:   unixnano(8)|seq(8) -> empty (retention by age)
+//	updates:      "state" -> UpdatesState JSON
+//	session:      "mtproto" -> gotd session bytes
+//
+// Call ids are stored as uint64(id), so negative Telegram ids sort after
+// the positive ones; only exact lookups and scans depend on the order.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/calld/calld"
+)
+
+// SchemaVersion is the version of the layout this package writes. A file
+// with a higher version is refused with ErrNewerSchema.
+const SchemaVersion = 1
+
+// magic marks a bbolt file as calld's state file.
+const magic = "calld-state"
+
+// Errors of Open and of transactions; match them with errors.Is. The
+// errors returned wrap them with the file name and the details.
+var (
+	// ErrLocked: another process (or another Open in this process) holds
+	// the state file.
+	ErrLocked = errors.New("calld is already running")
+	// ErrCorrupt: the file is a bbolt database but damaged or truncated.
+	ErrCorrupt = errors.New("state file is corrupt")
+	// ErrForeign: the file is not a bbolt database, or is one that is not
+	// calld's.
+	ErrForeign = errors.New("not a calld state file")
+	// ErrNewerSchema: the file was written by a newer calld.
+	ErrNewerSchema = errors.New("state file has a newer schema")
+	// ErrClosed: the DB is closed.
+	ErrClosed = errors.New("state file is closed")
+	// ErrNotFound: no such call (or no session). It carries the control
+	// API code calld.ENOTFOUND.
+	ErrNotFound error = calld.Errorf(calld.ENOTFOUND, "not found")
+)
+
+// Retention bounds the journal. A zero field does not limit.
+type Retention struct {
+	// MaxAge removes events whose At is older than Now()-MaxAge.
+	MaxAge time.Duration
+	// MaxEvents keeps at most this many of the newest events.
+	MaxEvents int
+}
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Timeout bounds the wait for the file lock; default 1s. Open never
+	// waits forever.
+	Timeout time.Duration
+	// Now is the clock used by Prune and for events appended with a zero
+	// At; default time.Now.
+	Now func() time.Time
+	// Retention is applied by Prune.
+	Retention Retention
+}
+
+// DefaultTimeout is the lock timeout when Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+// maxBatch bounds the number of Commit callers sharing one transaction.
+const maxBatch = 1024
+
+// DB is an open state file. Its methods are safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+	path string
+	opts Options
+
+	// closeMu guards closed and sending on commits; Close takes it
+	// exclusively, Commit shares it while it queues its request.
+	closeMu  sync.RWMutex
+	closed   bool
+	commits  chan *commitReq
+	loopDone chan struct{}
+}
+
+type commitReq struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// boltOptions are the bbolt options of the read-write open.
+//
+// NoFreelistSync: the freelist is not written at each commit (fewer pages
+// per commit); bbolt rebuilds it on open by walking the reachable pages,
+// which Open does anyway to validate the file. The map freelist avoids the
+// array type's slowdown on fragmented files. NoSync is never set: every
+// Update and Commit is on disk when it returns.
+func boltOptions(timeout time.Duration) *bolt.Options {
+	return &bolt.Options{
+		Timeout:        timeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+}
+
+// Open opens or creates the state file at path. A missing or empty file
+// is created with the current schema. An existing file is first opened
+// read-only and validated (meta pages, size, every page reachable, bbolt's
+// consistency check, calld's magic and schema) before it is opened for
+// writing, so a file that is refused is never written to.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if path == "" {
+		return nil, errors.New("store: open: empty path")
+	}
+
+	fresh, empty := false, false
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		fresh = true
+	case err != nil:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	case st.IsDir():
+		return nil, fmt.Errorf("store: open %s: %w: it is a directory", path, ErrForeign)
+	case st.Size() == 0:
+		// An empty file holds nothing to protect (for example a crash
+		// during the very first initialisation): initialise it.
+		fresh = true
+	}
+	if !fresh {
+		if err := preflight(path); err != nil {
+			return nil, err
+		}
+		if empty, err = validate(path, opts.Timeout); err != nil {
+			return nil, err
+		}
+	}
+
+	bdb, err := openBolt(path, boltOptions(opts.Timeout))
+	if err != nil {
+		return nil, openError(path, opts.Timeout, err)
+	}
+	if fresh {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = bdb.Close()
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+	}
+	if fresh || empty {
+		err = bdb.Update(func(tx *bolt.Tx) error { return ensureSchema(path, tx) })
+	} else {
+		// Read-only: opening a valid file writes nothing.
+		err = bdb.View(func(tx *bolt.Tx) error { return checkSchema(path, tx) })
+	}
+	if err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+
+	db := &DB{
+		bolt:     bdb,
+		path:     path,
+		opts:     opts,
+		commits:  make(chan *commitReq, maxBatch),
+		loopDone: make(chan struct{}),
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+// openBolt is bolt.Open with bbolt's panics turned into ErrCorrupt.
+func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
+// openError names the file and classifies an error of bolt.Open.
+func openError(path string, timeout time.Duration, err error) error {
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		return fmt.Errorf("store: open %s: %w (the file was not modified)", path, err)
+	case errors.Is(err, bolt.ErrTimeout):
+		return fmt.Errorf("%w: state file %s is locked by another process (waited %s)", ErrLocked, path, timeout)
+	case errors.Is(err, bolt.ErrInvalid):
+		return fmt.Errorf("store: open %s: %w: not a bbolt database (the file was not modified)", path, ErrForeign)
+	case errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+		return fmt.Errorf("store: open %s: %w: %v (the file was not modified)", path, ErrCorrupt, err)
+	}
+	return fmt.Errorf("store: open %s: %w", path, err)
+}
+
+// ensureSchema creates the buckets of a new file, or checks the magic and
+// the schema of an existing one.
+func ensureSchema(path string, tx *bolt.Tx) error {
+	if meta := tx.Bucket(bMeta); meta != nil {
+		return checkSchema(path, tx)
+	}
+	// No meta bucket: only an empty bbolt file (a new one) is ours to
+	// initialise.
+	empty := true
+	_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return errStop })
+	if !empty {
+		return fmt.Errorf("store: open %s: %w: bbolt database without calld's magic (the file was not modified)", path, ErrForeign)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("store: create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bMeta)
+	if err := meta.Put(kMagic, []byte(magic)); err != nil {
+		return fmt.Errorf("store: write magic: %w", err)
+	}
+	if err := meta.Put(kSchema, be32(SchemaVersion)); err != nil {
+		return fmt.Errorf("store: write schema: %w", err)
+	}
+	if err := meta.Put(kLastSeq, be64(0)); err != nil {
+		return fmt.Errorf("store: write last seq: %w", err)
+	}
+	return nil
+}
+
+// checkSchema checks the magic, the schema version and the buckets of a
+// file that has a meta bucket.
+func checkSchema(path string, tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if meta == nil || string(meta.Get(kMagic)) != magic {
+		return fmt.Errorf("store: open %s: %w: bbolt database without calld's magic (the file was not modified)", path, ErrForeign)
+	}
+	v := meta.Get(kSchema)
+	if len(v) != 4 {
+		return fmt.Errorf("store: open %s: %w: schema version is missing or malformed (the file was not modified)", path, ErrCorrupt)
+	}
+	switch sv := u32(v); {
+	case sv > SchemaVersion:
+		return fmt.Errorf("store: open %s: %w: version %d, this calld reads up to %d (the file was not modified; upgrade calld)", path, ErrNewerSchema, sv, SchemaVersion)
+	case sv < 1:
+		return fmt.Errorf("store: open %s: %w: schema version %d (the file was not modified)", path, ErrCorrupt, sv)
+	}
+	if len(meta.Get(kLastSeq)) != 8 {
+		return fmt.Errorf("store: open %s: %w: last seq is missing or malformed (the file was not modified)", path, ErrCorrupt)
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("store: open %s: %w: bucket %q is missing (the file was not modified)", path, ErrCorrupt, name)
+		}
+	}
+	return nil
+}
+
+var errStop = errors.New("stop")
+
+// syncDir makes a newly created file's directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close waits for queued Commit calls to finish, then closes the file and
+// releases its lock. Calls after Close fail with ErrClosed.
+func (db *DB) Close() error {
+	db.closeMu.Lock()
+	if db.closed {
+		db.closeMu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.commits)
+	db.closeMu.Unlock()
+	<-db.loopDone
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", db.path, err)
+	}
+	return nil
+}
+
+func (db *DB) isClosed() bool {
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
+	return db.closed
+}
+
+// Update runs fn in one read-write transaction and makes it durable
+// (fsync) before returning nil. If fn returns an error nothing is written.
+// fn runs exactly once; it must not call Update, Commit or View.
+func (db *DB) Update(fn func(*Tx) error) error {
+	if db.isClosed() {
+		return ErrClosed
+	}
+	return db.bolt.Update(func(btx *bolt.Tx) error {
+		return fn(&Tx{tx: btx, db: db})
+	})
+}
+
+// View runs fn in a read-only transaction. Keep it short: a long read
+// transaction delays the remapping a growing file needs.
+func (db *DB) View(fn func(*Tx) error) error {
+	if db.isClosed() {
+		return ErrClosed
+	}
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		return fn(&Tx{tx: btx, db: db})
+	})
+}
+
+// Commit is Update for concurrent writers: the callers that arrive while
+// a commit is being written share the next transaction and its fsync, so
+// N concurrent writers cost about one fsync per batch instead of N. There
+// is no timer: a lone caller is committed at once.
+//
+// fn MAY RUN MORE THAN ONCE: when another fn of the same batch fails, the
+// transaction is rolled back and the others run again in a new one. fn
+// must therefore only touch tx; apply side effects (FSM state, channel
+// sends, logs) after Commit returns nil. A fn that returns an error (or
+// panics, which is returned as an error) gets that error and leaves no
+// trace; it does not fail the others. A failure to write the transaction
+// itself is returned to every caller of the batch. Values fn stores into
+// its own variables (such as Event.Seq) are those of its last run, which
+// is the committed one when Commit returns nil.
+//
+// fn must not call Update, Commit or View (it would deadlock).
+func (db *DB) Commit(fn func(*Tx) error) error {
+	req := &commitReq{fn: fn, done: make(chan error, 1)}
+	db.closeMu.RLock()
+	if db.closed {
+		db.closeMu.RUnlock()
+		return ErrClosed
+	}
+	db.commits <- req
+	db.closeMu.RUnlock()
+	return <-req.done
+}
+
+// commitLoop takes the queued Commit requests, up to maxBatch at a time,
+// and runs each batch in one transaction. It ends when Close closes the
+// queue and the queue is drained.
+func (db *DB) commitLoop() {
+	defer close(db.loopDone)
+	batch := make([]*commitReq, 0, maxBatch)
+	for req := range db.commits {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-db.commits:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.runBatch(batch)
+		clear(batch)
+	}
+}
+
+// runBatch commits the batch in one transaction. A failing fn is answered
+// with its error and taken out, and the rest runs again.
+func (db *DB) runBatch(batch []*commitReq) {
+	for len(batch) > 0 {
+		failed := -1
+		var ferr error
+		err := db.bolt.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{tx: btx, db: db}
+			for i, r := range batch {
+				if err := safeCall(r.fn, tx); err != nil {
+					failed, ferr = i, err
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			batch[failed].done <- ferr
+			batch = append(batch[:failed], batch[failed+1:]...)
+			continue
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+}
+
+// safeCall runs fn, turning a panic into an error.
+func safeCall(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: commit function panicked: %v", p)
+		}
+	}()
+	return fn(tx)
+}

@@ -1,0 +1,388 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets and keys (see the package comment).
+var (
+	bMeta        = []byte("meta")
+	bCalls       = []byte("calls")
+	bLive        = []byte("calls_live")
+	bJournal     = []byte("journal")
+	bJournalCall = []byte("journal_call")
+	bJournalAt   = []byte("journal_at")
+	bUpdates     = []byte("updates")
+	bSession     = []byte("session")
+
+	allBuckets = [][]byte{bMeta, bCalls, bLive, bJournal, bJournalCall, bJournalAt, bUpdates, bSession}
+
+	kMagic   = []byte("magic")
+	kSchema  = []byte("schema")
+	kLastSeq = []byte("last_seq")
+	kState   = []byte("state")
+	kSession = []byte("mtproto")
+)
+
+// Tx is a transaction of Update, Commit or View. It is valid only inside
+// the function it was passed to. The byte slices it returns are copies,
+// safe to keep after the transaction.
+type Tx struct {
+	tx *bolt.Tx
+	db *DB
+}
+
+func (t *Tx) bucket(name []byte) (*bolt.Bucket, error) {
+	b := t.tx.Bucket(name)
+	if b == nil {
+		return nil, fmt.Errorf("store: bucket %q is missing: %w", name, ErrCorrupt)
+	}
+	return b, nil
+}
+
+// PutCall stores the record of call id (opaque JSON, an fsm.Call) and
+// keeps the live-calls index: live adds id to it, !live removes it.
+func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
+	if len(rec) == 0 || !json.Valid(rec) {
+		return fmt.Errorf("store: put call %d: the record is not valid JSON", id)
+	}
+	calls, err := t.bucket(bCalls)
+	if err != nil {
+		return err
+	}
+	idx, err := t.bucket(bLive)
+	if err != nil {
+		return err
+	}
+	k := be64(uint64(id))
+	// bbolt keeps the value slice until the commit: store a copy.
+	if err := calls.Put(k, bytes.Clone(rec)); err != nil {
+		return fmt.Errorf("store: put call %d: %w", id, err)
+	}
+	if live {
+		err = idx.Put(k, []byte{})
+	} else {
+		err = idx.Delete(k)
+	}
+	if err != nil {
+		return fmt.Errorf("store: live index of call %d: %w", id, err)
+	}
+	return nil
+}
+
+// Call returns the record of call id, or an error wrapping ErrNotFound.
+func (t *Tx) Call(id int64) ([]byte, error) {
+	calls, err := t.bucket(bCalls)
+	if err != nil {
+		return nil, err
+	}
+	v := calls.Get(be64(uint64(id)))
+	if v == nil {
+		return nil, fmt.Errorf("store: call %d: %w", id, ErrNotFound)
+	}
+	return bytes.Clone(v), nil
+}
+
+// ForEachCall calls fn with every call record (liveOnly: only the calls in
+// the live index), in key order, each record a copy. An error of fn stops
+// the walk and is returned.
+func (t *Tx) ForEachCall(liveOnly bool, fn func(id int64, rec []byte) error) error {
+	calls, err := t.bucket(bCalls)
+	if err != nil {
+		return err
+	}
+	if !liveOnly {
+		c := calls.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := fn(int64(binary.BigEndian.Uint64(k)), bytes.Clone(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	idx, err := t.bucket(bLive)
+	if err != nil {
+		return err
+	}
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		id := int64(binary.BigEndian.Uint64(k))
+		v := calls.Get(k)
+		if v == nil {
+			return fmt.Errorf("store: live call %d has no record: %w", id, ErrCorrupt)
+		}
+		if err := fn(id, bytes.Clone(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CallCounts returns the number of live calls and of all calls.
+func (t *Tx) CallCounts() (live, total int, err error) {
+	calls, err := t.bucket(bCalls)
+	if err != nil {
+		return 0, 0, err
+	}
+	idx, err := t.bucket(bLive)
+	if err != nil {
+		return 0, 0, err
+	}
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		live++
+	}
+	return live, calls.Stats().KeyN, nil
+}
+
+// AppendEvent adds e to the journal. It sets e.Seq to the next sequence
+// number (one more than LastSeq; numbers are never reused, even after
+// Prune removed the events that had them) and, if e.At is zero, e.At to
+// Options.Now(). The event is indexed under e.CallID and under its time.
+// The values set in e are valid only if the transaction commits.
+func (t *Tx) AppendEvent(e *Event) error {
+	if e == nil {
+		return errors.New("store: append event: nil event")
+	}
+	meta, err := t.bucket(bMeta)
+	if err != nil {
+		return err
+	}
+	journal, err := t.bucket(bJournal)
+	if err != nil {
+		return err
+	}
+	byCall, err := t.bucket(bJournalCall)
+	if err != nil {
+		return err
+	}
+	byAt, err := t.bucket(bJournalAt)
+	if err != nil {
+		return err
+	}
+	last, err := lastSeq(meta)
+	if err != nil {
+		return err
+	}
+	if last == math.MaxUint64 {
+		return errors.New("store: append event: sequence numbers exhausted")
+	}
+	if e.At.IsZero() {
+		e.At = t.db.opts.Now()
+	}
+	e.Seq = last + 1
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("store: append event: %w", err)
+	}
+	seq := be64(e.Seq)
+	if err := journal.Put(seq, data); err != nil {
+		return fmt.Errorf("store: append event %d: %w", e.Seq, err)
+	}
+	if err := byCall.Put(cat(be64(uint64(e.CallID)), seq), []byte{}); err != nil {
+		return fmt.Errorf("store: append event %d: call index: %w", e.Seq, err)
+	}
+	if err := byAt.Put(cat(be64(atKey(e.At)), seq), []byte{}); err != nil {
+		return fmt.Errorf("store: append event %d: time index: %w", e.Seq, err)
+	}
+	if err := meta.Put(kLastSeq, seq); err != nil {
+		return fmt.Errorf("store: append event %d: last seq: %w", e.Seq, err)
+	}
+	return nil
+}
+
+// atKey is the time index key of t: unix nanoseconds, 0 before 1970.
+func atKey(t time.Time) uint64 {
+	n := t.UnixNano()
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+func lastSeq(meta *bolt.Bucket) (uint64, error) {
+	v := meta.Get(kLastSeq)
+	if len(v) != 8 {
+		return 0, fmt.Errorf("store: last seq is malformed: %w", ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// LastSeq returns the seq of the last event ever appended (0 if none),
+// whether or not Prune has removed it since.
+func (t *Tx) LastSeq() uint64 {
+	meta := t.tx.Bucket(bMeta)
+	if meta == nil {
+		return 0
+	}
+	n, _ := lastSeq(meta)
+	return n
+}
+
+// FirstSeq returns the seq of the oldest event still in the journal, or 0
+// if it is empty. Events before it were removed by Prune.
+func (t *Tx) FirstSeq() uint64 {
+	journal := t.tx.Bucket(bJournal)
+	if journal == nil {
+		return 0
+	}
+	k, _ := journal.Cursor().First()
+	if k == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
+func decodeEvent(seq []byte, v []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(v, &e); err != nil {
+		return e, fmt.Errorf("store: event %d: %w: %v", binary.BigEndian.Uint64(seq), ErrCorrupt, err)
+	}
+	return e, nil
+}
+
+// Events calls fn with every event whose seq is greater than since, in
+// ascending seq order. An error of fn stops the walk and is returned.
+func (t *Tx) Events(since uint64, fn func(Event) error) error {
+	if since == math.MaxUint64 {
+		return nil
+	}
+	journal, err := t.bucket(bJournal)
+	if err != nil {
+		return err
+	}
+	c := journal.Cursor()
+	for k, v := c.Seek(be64(since + 1)); k != nil; k, v = c.Next() {
+		e, err := decodeEvent(k, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CallEvents calls fn with the events of call callID still in the
+// journal, in ascending seq order.
+func (t *Tx) CallEvents(callID int64, fn func(Event) error) error {
+	journal, err := t.bucket(bJournal)
+	if err != nil {
+		return err
+	}
+	byCall, err := t.bucket(bJournalCall)
+	if err != nil {
+		return err
+	}
+	prefix := be64(uint64(callID))
+	c := byCall.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != 16 {
+			return fmt.Errorf("store: call index key %x: %w", k, ErrCorrupt)
+		}
+		v := journal.Get(k[8:])
+		if v == nil {
+			return fmt.Errorf("store: call %d: indexed event %d is missing: %w", callID, binary.BigEndian.Uint64(k[8:]), ErrCorrupt)
+		}
+		e, err := decodeEvent(k[8:], v)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdatesState returns the persisted updates state; ok is false if none
+// was ever saved.
+func (t *Tx) UpdatesState() (s UpdatesState, ok bool, err error) {
+	b, err := t.bucket(bUpdates)
+	if err != nil {
+		return s, false, err
+	}
+	v := b.Get(kState)
+	if v == nil {
+		return s, false, nil
+	}
+	if err := json.Unmarshal(v, &s); err != nil {
+		return UpdatesState{}, false, fmt.Errorf("store: updates state: %w: %v", ErrCorrupt, err)
+	}
+	return s, true, nil
+}
+
+// SetUpdatesState saves the updates state.
+func (t *Tx) SetUpdatesState(s UpdatesState) error {
+	b, err := t.bucket(bUpdates)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("store: updates state: %w", err)
+	}
+	if err := b.Put(kState, data); err != nil {
+		return fmt.Errorf("store: updates state: %w", err)
+	}
+	return nil
+}
+
+// Session returns the stored MTProto session, or an error wrapping
+// ErrNotFound.
+func (t *Tx) Session() ([]byte, error) {
+	b, err := t.bucket(bSession)
+	if err != nil {
+		return nil, err
+	}
+	v := b.Get(kSession)
+	if len(v) == 0 {
+		return nil, fmt.Errorf("store: session: %w", ErrNotFound)
+	}
+	return bytes.Clone(v), nil
+}
+
+// SetSession stores the MTProto session; an empty one deletes it.
+func (t *Tx) SetSession(data []byte) error {
+	b, err := t.bucket(bSession)
+	if err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		err = b.Delete(kSession)
+	} else {
+		err = b.Put(kSession, bytes.Clone(data))
+	}
+	if err != nil {
+		return fmt.Errorf("store: session: %w", err)
+	}
+	return nil
+}
+
+func be64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+func be32(n uint32) []byte {
+	b := make([]byte, 4)
+	binary.BigEndian.PutUint32(b, n)
+	return b
+}
+
+func u32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+
+func cat(a, b []byte) []byte {
+	out := make([]byte, 0, len(a)+len(b))
+	return append(append(out, a...), b...)
+}
