@@ -1,0 +1,815 @@
+// Package updates owns calld's update sequence engine: the account's common
+// pts, qts, seq and date, the gap buffers, getDifference bookkeeping
+// (slices, tooLong, retries with backoff), the idle timer and the handling
+// of our own RPC results. It replaces gotd's telegram/updates Manager.
+//
+// The Engine is pure and synchronous: no goroutines, no I/O, no clock of its
+// own. Every method takes the current time and returns an Output saying what
+// to dispatch (in order), which getDifference request to send, the new state
+// to persist and when Tick must be called next. It is meant for one
+// goroutine; it is not safe for concurrent use.
+//
+// Rules (core.telegram.org/api/updates, reference/updates.md):
+//   - pts updates: local+pts_count == pts applies, > is a duplicate (also a
+//     partial overlap) and is ignored, < is a gap; qts the same with count 1.
+//   - updates/updatesCombined: pts and qts updates inside are handled first
+//     and independently of seq; the rest waits on seq: seq_start == 0 applies
+//     at once and seq is not stored; local+1 == seq_start applies and stores
+//     seq and date; local+1 > seq_start is a duplicate; < is a gap.
+//   - pts or qts of 0 dispatch the update and never touch the state.
+//   - date never decreases. Short constructors (updateShort*, updateShort)
+//     do not change date or seq.
+//   - A gap waits GapTimeout (0.5 s) from the moment it opens; later updates
+//     do not extend it. Then getDifference.
+//   - While a getDifference is in flight, incoming Updates are held and
+//     replayed, in arrival order, after the final difference; buffered gap
+//     updates are re-checked against the new state. Nothing is lost and
+//     nothing is applied twice.
+//   - The difference's state is authoritative for pts, qts and seq (they
+//     may move backwards only there); its date is merged with max.
+//   - Channel updates (tg.IsChannelPtsUpdate, updateChannelTooLong) are not
+//     tracked: they are dispatched as they come, never dropped.
+package updates
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gotd/td/tg"
+)
+
+// Defaults for Options.
+const (
+	DefaultGapTimeout  = 500 * time.Millisecond
+	DefaultIdleTimeout = 15 * time.Minute
+	DefaultMaxBuffered = 1000
+)
+
+// Box names used in Gap.
+const (
+	BoxPts = "pts"
+	BoxQts = "qts"
+	BoxSeq = "seq"
+)
+
+// State is the account's common update state. It converts directly to and
+// from store.UpdatesState (same fields, same order).
+type State struct {
+	Pts, Qts, Seq, Date int
+}
+
+// Options tune the engine. Zero values mean the defaults.
+type Options struct {
+	// GapTimeout is how long a gap may stay open before getDifference.
+	GapTimeout time.Duration
+	// IdleTimeout is how long without any update before getDifference.
+	IdleTimeout time.Duration
+	// Backoff returns the wait before retry number attempt (1, 2, ...) of
+	// a failed getDifference. Default DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+	// PtsTotalLimit, when positive, is sent as pts_total_limit.
+	PtsTotalLimit int
+	// MaxBuffered bounds each gap buffer; beyond it getDifference is
+	// requested at once.
+	MaxBuffered int
+}
+
+// DefaultBackoff is 1 s, 2 s, 4 s, ... capped at 60 s.
+func DefaultBackoff(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt > 6 {
+		return time.Minute
+	}
+	return min(time.Second<<(attempt-1), time.Minute)
+}
+
+// Dispatch is one update to hand to the handlers, with the users and chats
+// that came with it.
+type Dispatch struct {
+	Update tg.UpdateClass
+	Users  []tg.UserClass
+	Chats  []tg.ChatClass
+	// Own is true when the update came from the result of one of our RPCs.
+	Own bool
+}
+
+// Gap reports that a sequence box found a hole: Local is the engine's value,
+// Remote the value the arriving update would lead to (pts, qts or seq).
+type Gap struct {
+	Box    string
+	Local  int
+	Remote int
+}
+
+// DiffInfo describes a finished getDifference (all its slices and retries).
+type DiffInfo struct {
+	FromPts int
+	ToPts   int
+	Seq     int
+	// Updates is how many updates the difference dispatched.
+	Updates int
+	// TooLong is set when the server answered differenceTooLong: the
+	// updates between FromPts and the new pts were skipped for good.
+	TooLong bool
+}
+
+// Output is what one engine call produced.
+type Output struct {
+	// Dispatch lists the updates to handle, in order.
+	Dispatch []Dispatch
+	// Request, when non-nil, must be sent now; its result goes to
+	// Difference, its failure to DifferenceFailed. At most one is in
+	// flight at any time.
+	Request *tg.UpdatesGetDifferenceRequest
+	// State is the engine state after the call; Changed tells whether it
+	// differs from the state before the call (persist it, together with
+	// the effects of Dispatch).
+	State   State
+	Changed bool
+	// Gaps lists gaps opened by this call (one per box opening).
+	Gaps []Gap
+	// Diff is set when a getDifference finished in this call.
+	Diff *DiffInfo
+	// Rejected lists inputs refused as invalid (nothing applied).
+	Rejected []error
+	// Deadline is when Tick must be called next (at or after it); zero
+	// means no timer (a getDifference is in flight).
+	Deadline time.Time
+}
+
+type phase uint8
+
+const (
+	phaseIdle     phase = iota // no getDifference wanted
+	phaseInFlight              // a request is out; inputs are held
+	phaseRetry                 // the last request failed; retry at retryAt
+)
+
+// entry is one pts- or qts-bearing update waiting in a gap buffer.
+type entry struct {
+	d      Dispatch
+	pts    int // pts or qts
+	count  int
+	silent bool // applied for bookkeeping, never dispatched
+}
+
+// heldSeq is the seq-gated part of a container waiting for a seq gap.
+type heldSeq struct {
+	seqStart, seq, date int
+	others              []Dispatch
+}
+
+// heldInput is an input received while a getDifference was in flight.
+type heldInput struct {
+	u   tg.UpdatesClass
+	own bool
+	// affected is set for Affected(pts, count) inputs.
+	affected         bool
+	affPts, affCount int
+}
+
+type box struct {
+	pending  []entry
+	deadline time.Time
+}
+
+type diffChain struct {
+	fromPts int
+	updates int
+	tooLong bool
+}
+
+// Engine is the sequence engine. Create it with New.
+type Engine struct {
+	opts Options
+	st   State
+
+	pts, qts box
+	seqHeld  []heldSeq
+	seqDL    time.Time
+
+	phase   phase
+	again   bool // another getDifference is wanted after the one in flight
+	attempt int
+	retryAt time.Time
+	held    []heldInput
+	chain   *diffChain
+
+	lastActivity time.Time
+
+	out    *Output
+	before State
+}
+
+// New returns an engine starting from s (the persisted state, or the result
+// of updates.getState on a fresh account). It requests nothing by itself:
+// call Start after a restart to catch up.
+func New(s State, now time.Time, opts Options) *Engine {
+	if opts.GapTimeout <= 0 {
+		opts.GapTimeout = DefaultGapTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.MaxBuffered <= 0 {
+		opts.MaxBuffered = DefaultMaxBuffered
+	}
+	return &Engine{opts: opts, st: s, lastActivity: now}
+}
+
+// State returns the current state.
+func (e *Engine) State() State { return e.st }
+
+// InFlight reports whether a getDifference request is outstanding.
+func (e *Engine) InFlight() bool { return e.phase == phaseInFlight }
+
+// Push handles Updates received from the server (socket, UpdateHandler).
+func (e *Engine) Push(u tg.UpdatesClass, now time.Time) Output {
+	e.begin()
+	e.input(heldInput{u: u}, now)
+	return e.finish(now)
+}
+
+// Own handles the Updates result of one of our RPCs (phone.discardCall,
+// messages.sendMessage, ...). The rules are those of Push; dispatches are
+// marked Own, and an updateShortSentMessage advances pts without being
+// dispatched.
+func (e *Engine) Own(u tg.UpdatesClass, now time.Time) Output {
+	e.begin()
+	e.input(heldInput{u: u, own: true}, now)
+	return e.finish(now)
+}
+
+// Affected applies the pts of a messages.affectedMessages or
+// messages.affectedHistory result (not an Updates type): bookkeeping only,
+// like an own updateShortSentMessage.
+func (e *Engine) Affected(pts, ptsCount int, now time.Time) Output {
+	e.begin()
+	e.input(heldInput{affected: true, own: true, affPts: pts, affCount: ptsCount}, now)
+	return e.finish(now)
+}
+
+// Start is called once the engine runs again after a restart (state loaded
+// from disk): it requests getDifference to catch up.
+func (e *Engine) Start(now time.Time) Output {
+	e.begin()
+	e.request(now, true)
+	return e.finish(now)
+}
+
+// Reconnected is called on a new MTProto session or a reconnect: updates
+// may have been missed, so it requests getDifference (at once, even while a
+// failed one waits for its retry; after the current one if one is in
+// flight).
+func (e *Engine) Reconnected(now time.Time) Output {
+	e.begin()
+	e.request(now, true)
+	return e.finish(now)
+}
+
+// Tick fires the timers due at now: gap timeouts, the idle timeout and
+// getDifference retries.
+func (e *Engine) Tick(now time.Time) Output {
+	e.begin()
+	return e.finish(now)
+}
+
+// DifferenceFailed reports that the getDifference request failed. It is
+// retried after Options.Backoff; inputs held meanwhile are processed now.
+// A call without a request in flight is ignored.
+func (e *Engine) DifferenceFailed(err error, now time.Time) Output {
+	e.begin()
+	if e.phase != phaseInFlight {
+		return e.finish(now)
+	}
+	_ = err // the caller logs it; the engine only needs the fact
+	e.fail(now)
+	return e.finish(now)
+}
+
+func (e *Engine) fail(now time.Time) {
+	e.phase = phaseRetry
+	e.again = false
+	e.attempt++
+	e.retryAt = now.Add(e.opts.Backoff(e.attempt))
+	e.replayHeld(now)
+}
+
+// Difference handles the result of the request in flight. A result without
+// a request in flight is ignored. A malformed one (nil, negative state) is
+// treated as a failure.
+func (e *Engine) Difference(d tg.UpdatesDifferenceClass, now time.Time) Output {
+	e.begin()
+	if e.phase != phaseInFlight {
+		return e.finish(now)
+	}
+	if err := validDifference(d); err != nil {
+		e.out.Rejected = append(e.out.Rejected, err)
+		e.fail(now)
+		return e.finish(now)
+	}
+	e.lastActivity = now
+	switch d := d.(type) {
+	case *tg.UpdatesDifferenceEmpty:
+		e.st.Seq = d.Seq
+		e.st.Date = max(e.st.Date, d.Date)
+		e.finishDifference(now)
+	case *tg.UpdatesDifference:
+		e.applyDifference(d.NewMessages, d.NewEncryptedMessages, d.OtherUpdates, d.Users, d.Chats, d.State)
+		e.finishDifference(now)
+	case *tg.UpdatesDifferenceSlice:
+		e.applyDifference(d.NewMessages, d.NewEncryptedMessages, d.OtherUpdates, d.Users, d.Chats, d.IntermediateState)
+		e.phase = phaseIdle
+		e.issue()
+	case *tg.UpdatesDifferenceTooLong:
+		e.st.Pts = d.Pts
+		e.chain.tooLong = true
+		e.phase = phaseIdle
+		e.issue()
+	}
+	return e.finish(now)
+}
+
+func validDifference(d tg.UpdatesDifferenceClass) error {
+	bad := func(s tg.UpdatesState) bool {
+		return s.Pts < 0 || s.Qts < 0 || s.Seq < 0 || s.Date < 0
+	}
+	switch d := d.(type) {
+	case *tg.UpdatesDifferenceEmpty:
+		if d.Seq < 0 || d.Date < 0 {
+			return fmt.Errorf("updates.differenceEmpty: negative seq %d or date %d", d.Seq, d.Date)
+		}
+	case *tg.UpdatesDifference:
+		if bad(d.State) {
+			return fmt.Errorf("updates.difference: negative state %+v", d.State)
+		}
+	case *tg.UpdatesDifferenceSlice:
+		if bad(d.IntermediateState) {
+			return fmt.Errorf("updates.differenceSlice: negative intermediate state %+v", d.IntermediateState)
+		}
+	case *tg.UpdatesDifferenceTooLong:
+		if d.Pts < 0 {
+			return fmt.Errorf("updates.differenceTooLong: negative pts %d", d.Pts)
+		}
+	default:
+		return fmt.Errorf("unexpected difference type %T", d)
+	}
+	return nil
+}
+
+func (e *Engine) begin() {
+	e.out = &Output{}
+	e.before = e.st
+}
+
+func (e *Engine) finish(now time.Time) Output {
+	e.timers(now)
+	out := *e.out
+	e.out = nil
+	out.State = e.st
+	out.Changed = e.st != e.before
+	out.Deadline = e.deadline()
+	return out
+}
+
+// timers fires whatever is due at now.
+func (e *Engine) timers(now time.Time) {
+	switch e.phase {
+	case phaseInFlight:
+	case phaseRetry:
+		if !now.Before(e.retryAt) {
+			e.issue()
+		}
+	case phaseIdle:
+		for _, dl := range []time.Time{e.pts.deadline, e.qts.deadline, e.seqDL} {
+			if !dl.IsZero() && !now.Before(dl) {
+				e.issue()
+				return
+			}
+		}
+		if !now.Before(e.lastActivity.Add(e.opts.IdleTimeout)) {
+			e.issue()
+		}
+	}
+}
+
+func (e *Engine) deadline() time.Time {
+	switch e.phase {
+	case phaseInFlight:
+		return time.Time{}
+	case phaseRetry:
+		return e.retryAt
+	}
+	dl := e.lastActivity.Add(e.opts.IdleTimeout)
+	for _, d := range []time.Time{e.pts.deadline, e.qts.deadline, e.seqDL} {
+		if !d.IsZero() && d.Before(dl) {
+			dl = d
+		}
+	}
+	return dl
+}
+
+// request asks for a getDifference. force skips a pending retry backoff.
+func (e *Engine) request(now time.Time, force bool) {
+	switch e.phase {
+	case phaseInFlight:
+		e.again = true
+	case phaseRetry:
+		if force {
+			e.issue()
+		}
+	default:
+		e.issue()
+	}
+}
+
+// issue sends a getDifference from the current state.
+func (e *Engine) issue() {
+	e.phase = phaseInFlight
+	e.again = false
+	e.pts.deadline = time.Time{}
+	e.qts.deadline = time.Time{}
+	e.seqDL = time.Time{}
+	if e.chain == nil {
+		e.chain = &diffChain{fromPts: e.st.Pts}
+	}
+	req := &tg.UpdatesGetDifferenceRequest{Pts: e.st.Pts, Qts: e.st.Qts, Date: e.st.Date}
+	if e.opts.PtsTotalLimit > 0 {
+		req.SetPtsTotalLimit(e.opts.PtsTotalLimit)
+	}
+	e.out.Request = req
+}
+
+// input routes one input: held while a difference is in flight, otherwise
+// applied.
+func (e *Engine) input(in heldInput, now time.Time) {
+	e.lastActivity = now
+	if e.phase == phaseInFlight {
+		e.held = append(e.held, in)
+		return
+	}
+	if in.affected {
+		if in.affPts < 0 || in.affCount < 0 || (in.affPts > 0 && in.affCount > in.affPts) {
+			e.out.Rejected = append(e.out.Rejected,
+				fmt.Errorf("affected messages: invalid pts %d pts_count %d", in.affPts, in.affCount))
+			return
+		}
+		e.handlePts(entry{pts: in.affPts, count: in.affCount, silent: true, d: Dispatch{Own: true}}, now)
+		return
+	}
+	own := in.own
+	switch u := in.u.(type) {
+	case *tg.UpdatesTooLong:
+		e.request(now, false)
+	case *tg.UpdateShortMessage:
+		e.container([]tg.UpdateClass{shortMessage(u)}, nil, nil, 0, 0, 0, own, true, false, now)
+	case *tg.UpdateShortChatMessage:
+		e.container([]tg.UpdateClass{shortChatMessage(u)}, nil, nil, 0, 0, 0, own, true, false, now)
+	case *tg.UpdateShort:
+		if u.Update == nil {
+			return
+		}
+		e.container([]tg.UpdateClass{u.Update}, nil, nil, u.Date, 0, 0, own, true, false, now)
+	case *tg.UpdateShortSentMessage:
+		if !own {
+			// Pushed by the server, which never happens for a send of
+			// ours: its content is unknown, so fetch it (TDLib does).
+			e.request(now, false)
+			return
+		}
+		e.container([]tg.UpdateClass{shortSentMessage(u)}, nil, nil, u.Date, 0, 0, own, true, true, now)
+	case *tg.UpdatesCombined:
+		e.container(u.Updates, u.Users, u.Chats, u.Date, u.SeqStart, u.Seq, own, false, false, now)
+	case *tg.Updates:
+		e.container(u.Updates, u.Users, u.Chats, u.Date, u.Seq, u.Seq, own, false, false, now)
+	default:
+		// nil or an unknown constructor: nothing to apply.
+	}
+}
+
+// container applies one container. short means a short constructor (no
+// date/seq change); silent marks its pts updates as bookkeeping only.
+func (e *Engine) container(ups []tg.UpdateClass, users []tg.UserClass, chats []tg.ChatClass,
+	date, seqStart, seq int, own, short, silent bool, now time.Time) {
+	if err := validContainer(ups, date, seqStart, seq); err != nil {
+		e.out.Rejected = append(e.out.Rejected, err)
+		return
+	}
+	mk := func(u tg.UpdateClass) Dispatch { return Dispatch{Update: u, Users: users, Chats: chats, Own: own} }
+
+	var ptsList, qtsList []entry
+	var channel, others []Dispatch
+	ptsChanged := false
+	for _, u := range ups {
+		if u == nil {
+			continue
+		}
+		if _, ok := u.(*tg.UpdatePtsChanged); ok {
+			ptsChanged = true
+			continue
+		}
+		if pts, count, ok := tg.IsPtsUpdate(u); ok {
+			ptsList = append(ptsList, entry{d: mk(u), pts: pts, count: count, silent: silent})
+			continue
+		}
+		if qts, ok := tg.IsQtsUpdate(u); ok {
+			qtsList = append(qtsList, entry{d: mk(u), pts: qts, count: 1})
+			continue
+		}
+		if _, _, _, ok, _ := tg.IsChannelPtsUpdate(u); ok {
+			channel = append(channel, mk(u))
+			continue
+		}
+		others = append(others, mk(u))
+	}
+	// Lowest starting point first: a read and a new message with the same
+	// pts apply in the right order.
+	slices.SortStableFunc(ptsList, func(a, b entry) int { return (a.pts - a.count) - (b.pts - b.count) })
+	slices.SortStableFunc(qtsList, func(a, b entry) int { return a.pts - b.pts })
+	slices.SortStableFunc(channel, func(a, b Dispatch) int { return channelStart(a.Update) - channelStart(b.Update) })
+
+	for _, en := range ptsList {
+		e.handlePts(en, now)
+	}
+	for _, en := range qtsList {
+		e.handleQts(en, now)
+	}
+	e.out.Dispatch = append(e.out.Dispatch, channel...)
+
+	switch {
+	case seqStart == 0:
+		e.out.Dispatch = append(e.out.Dispatch, others...)
+		if !short {
+			e.st.Date = max(e.st.Date, date)
+		}
+	case e.st.Seq+1 == seqStart:
+		e.applySeq(heldSeq{seqStart: seqStart, seq: seq, date: date, others: others})
+		e.drainSeq()
+	case e.st.Seq+1 > seqStart:
+		// Already applied.
+	default:
+		if len(e.seqHeld) == 0 {
+			e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: seq})
+			e.seqDL = now.Add(e.opts.GapTimeout)
+		}
+		e.seqHeld = append(e.seqHeld, heldSeq{seqStart: seqStart, seq: seq, date: date, others: others})
+		if len(e.seqHeld) > e.opts.MaxBuffered {
+			e.request(now, false)
+		}
+	}
+	if ptsChanged {
+		e.request(now, false)
+	}
+}
+
+func channelStart(u tg.UpdateClass) int {
+	_, pts, count, _, _ := tg.IsChannelPtsUpdate(u)
+	return pts - count
+}
+
+func validContainer(ups []tg.UpdateClass, date, seqStart, seq int) error {
+	if seq < 0 || seqStart < 0 || date < 0 {
+		return fmt.Errorf("container: negative seq_start %d, seq %d or date %d", seqStart, seq, date)
+	}
+	if seqStart > seq {
+		return fmt.Errorf("container: seq_start %d > seq %d", seqStart, seq)
+	}
+	for _, u := range ups {
+		if u == nil {
+			continue
+		}
+		if pts, count, ok := tg.IsPtsUpdate(u); ok && (pts < 0 || count < 0 || (pts > 0 && count > pts)) {
+			return fmt.Errorf("container: %s has invalid pts %d pts_count %d", u.TypeName(), pts, count)
+		}
+		if qts, ok := tg.IsQtsUpdate(u); ok && qts < 0 {
+			return fmt.Errorf("container: %s has negative qts %d", u.TypeName(), qts)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) applySeq(h heldSeq) {
+	e.out.Dispatch = append(e.out.Dispatch, h.others...)
+	e.st.Seq = h.seq
+	e.st.Date = max(e.st.Date, h.date)
+}
+
+// drainSeq applies held containers that now follow the local seq and drops
+// those already covered.
+func (e *Engine) drainSeq() {
+	for {
+		progress := false
+		kept := e.seqHeld[:0]
+		for _, h := range e.seqHeld {
+			switch {
+			case e.st.Seq+1 == h.seqStart:
+				e.applySeq(h)
+				progress = true
+			case e.st.Seq+1 > h.seqStart:
+				progress = true
+			default:
+				kept = append(kept, h)
+			}
+		}
+		clear(e.seqHeld[len(kept):])
+		e.seqHeld = kept
+		if !progress {
+			break
+		}
+	}
+	if len(e.seqHeld) == 0 {
+		e.seqHeld = nil
+		e.seqDL = time.Time{}
+	}
+}
+
+func (e *Engine) handlePts(en entry, now time.Time) {
+	e.handleBox(&e.pts, &e.st.Pts, BoxPts, en, now)
+}
+
+func (e *Engine) handleQts(en entry, now time.Time) {
+	en.count = 1
+	e.handleBox(&e.qts, &e.st.Qts, BoxQts, en, now)
+}
+
+// handleBox applies the pts rule to one update of box b whose local value is
+// *local.
+func (e *Engine) handleBox(b *box, local *int, name string, en entry, now time.Time) {
+	if en.pts == 0 {
+		// No sequence number: apply, never touch the state.
+		if !en.silent {
+			e.out.Dispatch = append(e.out.Dispatch, en.d)
+		}
+		return
+	}
+	switch {
+	case *local+en.count == en.pts:
+		*local = en.pts
+		if !en.silent {
+			e.out.Dispatch = append(e.out.Dispatch, en.d)
+		}
+		e.drainBox(b, local)
+	case *local+en.count > en.pts:
+		// Duplicate or partial overlap: ignored (docs rule).
+	default:
+		if len(b.pending) == 0 {
+			e.out.Gaps = append(e.out.Gaps, Gap{Box: name, Local: *local, Remote: en.pts})
+			b.deadline = now.Add(e.opts.GapTimeout)
+		}
+		b.pending = append(b.pending, en)
+		if len(b.pending) > e.opts.MaxBuffered {
+			e.request(now, false)
+		}
+	}
+}
+
+func (e *Engine) drainBox(b *box, local *int) {
+	if len(b.pending) == 0 {
+		return
+	}
+	slices.SortStableFunc(b.pending, func(x, y entry) int { return (x.pts - x.count) - (y.pts - y.count) })
+	for {
+		progress := false
+		kept := b.pending[:0]
+		for _, en := range b.pending {
+			switch {
+			case *local+en.count == en.pts:
+				*local = en.pts
+				if !en.silent {
+					e.out.Dispatch = append(e.out.Dispatch, en.d)
+				}
+				progress = true
+			case *local+en.count > en.pts:
+				progress = true
+			default:
+				kept = append(kept, en)
+			}
+		}
+		clear(b.pending[len(kept):])
+		b.pending = kept
+		if !progress {
+			break
+		}
+	}
+	if len(b.pending) == 0 {
+		b.pending = nil
+		b.deadline = time.Time{}
+	}
+}
+
+// applyDifference dispatches the content of a difference (or slice) and
+// adopts its state. pts/qts updates of other_updates are kept only when they
+// lie in (local, state]: anything else was applied already or is beyond
+// what the server says it sent.
+func (e *Engine) applyDifference(msgs []tg.MessageClass, enc []tg.EncryptedMessageClass, other []tg.UpdateClass,
+	users []tg.UserClass, chats []tg.ChatClass, s tg.UpdatesState) {
+	n := len(e.out.Dispatch)
+	mk := func(u tg.UpdateClass) Dispatch { return Dispatch{Update: u, Users: users, Chats: chats} }
+	for _, m := range msgs {
+		if m == nil {
+			continue
+		}
+		e.out.Dispatch = append(e.out.Dispatch, mk(&tg.UpdateNewMessage{Message: m}))
+	}
+	for _, m := range enc {
+		if m == nil {
+			continue
+		}
+		e.out.Dispatch = append(e.out.Dispatch, mk(&tg.UpdateNewEncryptedMessage{Message: m}))
+	}
+	var seenPts, seenQts map[int]bool
+	for _, u := range other {
+		if u == nil {
+			continue
+		}
+		if _, ok := u.(*tg.UpdatePtsChanged); ok {
+			e.again = true
+			continue
+		}
+		if pts, count, ok := tg.IsPtsUpdate(u); ok && pts != 0 {
+			if pts > s.Pts || pts < e.st.Pts || (count > 0 && pts == e.st.Pts) || (count > 0 && seenPts[pts]) {
+				continue
+			}
+			if count > 0 {
+				if seenPts == nil {
+					seenPts = map[int]bool{}
+				}
+				seenPts[pts] = true
+			}
+		}
+		if qts, ok := tg.IsQtsUpdate(u); ok && qts != 0 {
+			if qts > s.Qts || qts <= e.st.Qts || seenQts[qts] {
+				continue
+			}
+			if seenQts == nil {
+				seenQts = map[int]bool{}
+			}
+			seenQts[qts] = true
+		}
+		e.out.Dispatch = append(e.out.Dispatch, mk(u))
+	}
+	e.chain.updates += len(e.out.Dispatch) - n
+	e.st.Pts, e.st.Qts, e.st.Seq = s.Pts, s.Qts, s.Seq
+	e.st.Date = max(e.st.Date, s.Date)
+}
+
+// finishDifference ends a getDifference chain: report it, re-check what
+// waited in the gap buffers against the new state, replay the held inputs.
+func (e *Engine) finishDifference(now time.Time) {
+	e.phase = phaseIdle
+	e.attempt = 0
+	e.out.Diff = &DiffInfo{
+		FromPts: e.chain.fromPts, ToPts: e.st.Pts, Seq: e.st.Seq,
+		Updates: e.chain.updates, TooLong: e.chain.tooLong,
+	}
+	e.chain = nil
+	again := e.again
+	e.again = false
+
+	ptsBuf, qtsBuf, seqBuf := e.pts.pending, e.qts.pending, e.seqHeld
+	e.pts, e.qts, e.seqHeld, e.seqDL = box{}, box{}, nil, time.Time{}
+	slices.SortStableFunc(ptsBuf, func(x, y entry) int { return (x.pts - x.count) - (y.pts - y.count) })
+	for _, en := range ptsBuf {
+		e.handlePts(en, now)
+	}
+	slices.SortStableFunc(qtsBuf, func(x, y entry) int { return x.pts - y.pts })
+	for _, en := range qtsBuf {
+		e.handleQts(en, now)
+	}
+	slices.SortStableFunc(seqBuf, func(x, y heldSeq) int { return x.seqStart - y.seqStart })
+	for _, h := range seqBuf {
+		switch {
+		case e.st.Seq+1 == h.seqStart:
+			e.applySeq(h)
+		case e.st.Seq+1 > h.seqStart:
+		default:
+			if len(e.seqHeld) == 0 {
+				e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: h.seq})
+				e.seqDL = now.Add(e.opts.GapTimeout)
+			}
+			e.seqHeld = append(e.seqHeld, h)
+		}
+	}
+	e.drainSeq()
+	e.replayHeld(now)
+	if again {
+		e.request(now, false)
+	}
+}
+
+// replayHeld processes, in arrival order, the inputs held while a request
+// was in flight. An input that triggers a new request makes the rest wait
+// again.
+func (e *Engine) replayHeld(now time.Time) {
+	held := e.held
+	e.held = nil
+	for _, in := range held {
+		e.input(in, now)
+	}
+}
