@@ -1,0 +1,450 @@
+package mtproto
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/session"
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/telegram/dcs"
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/transport"
+	"github.com/rs/zerolog"
+)
+
+// DCOption is one server address of a data center.
+type DCOption struct {
+	ID   int
+	Addr string // host:port
+}
+
+// UpdatesSink receives every Updates the account gets, on one path.
+//
+// Updates is called with own=false for pushed updates (possibly concurrently
+// and out of order: gotd handles each incoming message on its own goroutine)
+// and with own=true for the Updates result of an RPC made through
+// Client.API, synchronously, before that RPC returns to its caller. An error
+// from a pushed update is only logged; an error for an RPC result is
+// returned by the RPC wrapped with ErrUpdatesSink.
+//
+// Connected is called after each successful (re)connection and session
+// set-up, Disconnected when that connection is lost; see the package doc.
+// They are called in order from one goroutine, and may make RPCs.
+type UpdatesSink interface {
+	Updates(ctx context.Context, u tg.UpdatesClass, own bool) error
+	Connected(ctx context.Context)
+	Disconnected(err error)
+}
+
+// Config of a Client. Zero values take the documented defaults.
+type Config struct {
+	APIID   int
+	APIHash string
+	// DC to connect to first; default 2.
+	DC int
+	// DCOptions, when non-empty, replace gotd's built-in production list and
+	// stay authoritative: the DC list a server advertises in help.getConfig
+	// is ignored for dialing.
+	DCOptions []DCOption
+	// PublicKeys of the servers (see ParsePublicKeys); empty means gotd's
+	// built-in production keys.
+	PublicKeys []*rsa.PublicKey
+	// Session persists the auth key; nil keeps it in memory only.
+	Session session.Storage
+	// Log receives gotd's logs (component=mtproto) and the client's own.
+	Log zerolog.Logger
+	// LogLevel of gotd's logs: debug, info, warn or error; "" means warn.
+	LogLevel string
+	// Updates receives every Updates; nil drops them.
+	Updates UpdatesSink
+	// RetryBudget bounds the retry waits of one RPC; default 60 s.
+	RetryBudget time.Duration
+	// Clock drives the retry waits; default the system clock.
+	Clock Clock
+	// Random is the source of DH secrets and random ids; default crypto/rand.
+	Random io.Reader
+	// Device is sent in initConnection; zero uses gotd's defaults.
+	Device telegram.DeviceConfig
+}
+
+// Client is calld's MTProto client: a gotd telegram.Client with calld's
+// middlewares, DC resolver and session hook. Run it once.
+type Client struct {
+	cfg    Config
+	client *telegram.Client
+	api    *tg.Client
+	sink   UpdatesSink
+	log    zerolog.Logger
+	rand   io.Reader
+	stop   chan struct{} // closed when Run returns
+
+	dhMu sync.Mutex
+	dh   *dhParams
+
+	connMu       sync.Mutex
+	dialGen      uint64 // generation of the latest dialed connection
+	connected    bool
+	connectedGen uint64
+	events       []connEvent
+	eventSignal  chan struct{}
+	runOnce      sync.Once
+}
+
+type connEvent struct {
+	connected bool
+	err       error
+}
+
+// New checks cfg and builds the client; nothing is dialed before Run.
+func New(cfg Config) (*Client, error) {
+	if cfg.APIID <= 0 {
+		return nil, fmt.Errorf("mtproto config: api_id must be > 0, got %d", cfg.APIID)
+	}
+	if cfg.APIHash == "" {
+		return nil, errors.New("mtproto config: api_hash is empty")
+	}
+	if cfg.DC == 0 {
+		cfg.DC = 2
+	}
+	if cfg.DC < 0 {
+		return nil, fmt.Errorf("mtproto config: dc must be > 0, got %d", cfg.DC)
+	}
+	if cfg.RetryBudget < 0 {
+		return nil, fmt.Errorf("mtproto config: retry budget must not be negative, got %s", cfg.RetryBudget)
+	}
+	if cfg.RetryBudget == 0 {
+		cfg.RetryBudget = DefaultRetryBudget
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	if cfg.Session == nil {
+		cfg.Session = new(session.StorageMemory)
+	}
+	list, err := dcList(cfg.DCOptions, cfg.DC)
+	if err != nil {
+		return nil, err
+	}
+	zl, err := NewZapLogger(cfg.Log, cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("mtproto config: %w", err)
+	}
+
+	c := &Client{
+		cfg:         cfg,
+		sink:        cfg.Updates,
+		log:         cfg.Log.With().Str("component", "mtproto").Logger(),
+		rand:        cfg.Random,
+		stop:        make(chan struct{}),
+		eventSignal: make(chan struct{}, 1),
+	}
+	if c.sink == nil {
+		c.sink = nopSink{}
+	}
+
+	var keys []telegram.PublicKey
+	for i, k := range cfg.PublicKeys {
+		if k == nil {
+			return nil, fmt.Errorf("mtproto config: public key %d is nil", i)
+		}
+		keys = append(keys, telegram.PublicKey{RSA: k})
+	}
+
+	plain := dcs.Plain(dcs.PlainOptions{Dial: c.dial})
+	var resolver dcs.Resolver = plain
+	if len(cfg.DCOptions) > 0 {
+		resolver = fixedResolver{list: list, next: plain}
+	}
+
+	c.client = telegram.NewClient(cfg.APIID, cfg.APIHash, telegram.Options{
+		PublicKeys:     keys,
+		DC:             cfg.DC,
+		DCList:         list,
+		Resolver:       resolver,
+		Logger:         zl,
+		SessionStorage: sessionHook{Storage: cfg.Session, c: c},
+		UpdateHandler:  telegram.UpdateHandlerFunc(c.handlePushed),
+		Middlewares: []telegram.Middleware{
+			telegram.MiddlewareFunc(typedErrors),
+			telegram.MiddlewareFunc(c.updatesHook),
+			Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop},
+		},
+		Random: cfg.Random,
+		Device: cfg.Device,
+	})
+	c.api = c.client.API()
+	return c, nil
+}
+
+// dcList converts custom DC options; with none it returns gotd's production
+// list.
+func dcList(opts []DCOption, dc int) (dcs.List, error) {
+	if len(opts) == 0 {
+		return dcs.Prod(), nil
+	}
+	var list dcs.List
+	found := false
+	for i, o := range opts {
+		if o.ID <= 0 {
+			return dcs.List{}, fmt.Errorf("mtproto config: dc_options[%d]: id must be > 0, got %d", i, o.ID)
+		}
+		host, portStr, err := net.SplitHostPort(o.Addr)
+		if err != nil {
+			return dcs.List{}, fmt.Errorf("mtproto config: dc_options[%d]: addr %q: %w", i, o.Addr, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil || port <= 0 || port > 65535 {
+			return dcs.List{}, fmt.Errorf("mtproto config: dc_options[%d]: addr %q: invalid port", i, o.Addr)
+		}
+		if host == "" {
+			return dcs.List{}, fmt.Errorf("mtproto config: dc_options[%d]: addr %q: empty host", i, o.Addr)
+		}
+		opt := tg.DCOption{ID: o.ID, IPAddress: host, Port: port}
+		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+			opt.Ipv6 = true
+		}
+		list.Options = append(list.Options, opt)
+		if o.ID == dc {
+			found = true
+		}
+	}
+	if !found {
+		return dcs.List{}, fmt.Errorf("mtproto config: dc %d has no entry in dc_options", dc)
+	}
+	return list, nil
+}
+
+// fixedResolver dials from the configured list whatever list gotd passes
+// (gotd replaces its list with the server-advertised one after connecting).
+type fixedResolver struct {
+	list dcs.List
+	next dcs.Resolver
+}
+
+func (r fixedResolver) Primary(ctx context.Context, dc int, _ dcs.List) (transport.Conn, error) {
+	return r.next.Primary(ctx, dc, r.list)
+}
+
+func (r fixedResolver) MediaOnly(ctx context.Context, dc int, _ dcs.List) (transport.Conn, error) {
+	return r.next.MediaOnly(ctx, dc, r.list)
+}
+
+func (r fixedResolver) CDN(ctx context.Context, dc int, _ dcs.List) (transport.Conn, error) {
+	return r.next.CDN(ctx, dc, r.list)
+}
+
+// API returns the RPC client; every call goes through the typed-errors,
+// updates-hook and retry middlewares.
+func (c *Client) API() *tg.Client { return c.api }
+
+// Telegram returns the underlying gotd client (for gotd helpers that need
+// it; its API() is the same middleware chain).
+func (c *Client) Telegram() *telegram.Client { return c.client }
+
+// DC returns the configured DC.
+func (c *Client) DC() int { return c.cfg.DC }
+
+// Connected reports whether the client has a live, set-up connection.
+func (c *Client) Connected() bool {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	return c.connected
+}
+
+// Run connects, calls f once the connection is ready, and returns when f
+// returns or ctx ends; gotd reconnects by itself in between. Run may be
+// called only once per Client.
+func (c *Client) Run(ctx context.Context, f func(ctx context.Context) error) error {
+	first := false
+	c.runOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("mtproto: Run called twice")
+	}
+	evCtx, evCancel := context.WithCancel(ctx)
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		c.deliverEvents(evCtx)
+	}()
+	err := c.client.Run(ctx, f)
+	close(c.stop)
+	evCancel()
+	<-evDone
+	if err != nil {
+		return fmt.Errorf("mtproto: run: %w", err)
+	}
+	return nil
+}
+
+// --- updates -------------------------------------------------------------
+
+type nopSink struct{}
+
+func (nopSink) Updates(context.Context, tg.UpdatesClass, bool) error { return nil }
+func (nopSink) Connected(context.Context)                            {}
+func (nopSink) Disconnected(error)                                   {}
+
+func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
+	if err := c.sink.Updates(ctx, u, false); err != nil {
+		c.log.Warn().Str("event", "mtproto.updates").Err(err).Msg("updates sink refused pushed updates")
+		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
+	}
+	return nil
+}
+
+// updatesHook hands an RPC's Updates result to the sink before the RPC
+// returns (gotd decodes every Updates result into *tg.UpdatesBox).
+func (c *Client) updatesHook(next tg.Invoker) telegram.InvokeFunc {
+	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
+		if err := next.Invoke(ctx, input, output); err != nil {
+			return err
+		}
+		if box, ok := output.(*tg.UpdatesBox); ok && box.Updates != nil {
+			if err := c.sink.Updates(ctx, box.Updates, true); err != nil {
+				return fmt.Errorf("%s: %w: %w", methodName(input), ErrUpdatesSink, err)
+			}
+		}
+		return nil
+	}
+}
+
+func typedErrors(next tg.Invoker) telegram.InvokeFunc {
+	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
+		return Typed(next.Invoke(ctx, input, output))
+	}
+}
+
+// --- connection events ---------------------------------------------------
+
+// sessionHook reports Connected each time gotd stores the session, which
+// v0.93.0 does once per set-up primary connection (Client.onSession).
+type sessionHook struct {
+	session.Storage
+	c *Client
+}
+
+func (h sessionHook) StoreSession(ctx context.Context, data []byte) error {
+	if err := h.Storage.StoreSession(ctx, data); err != nil {
+		return err
+	}
+	h.c.onSessionStored()
+	return nil
+}
+
+func (c *Client) onSessionStored() {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.connected && c.connectedGen == c.dialGen {
+		return
+	}
+	c.connected = true
+	c.connectedGen = c.dialGen
+	c.pushEventLocked(connEvent{connected: true})
+}
+
+func (c *Client) onConnLost(gen uint64, err error) {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if !c.connected || c.connectedGen != gen {
+		return
+	}
+	c.connected = false
+	c.pushEventLocked(connEvent{err: err})
+}
+
+func (c *Client) pushEventLocked(e connEvent) {
+	c.events = append(c.events, e)
+	select {
+	case c.eventSignal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) deliverEvents(ctx context.Context) {
+	for {
+		c.connMu.Lock()
+		events := c.events
+		c.events = nil
+		c.connMu.Unlock()
+		for _, e := range events {
+			if e.connected {
+				c.log.Info().Str("event", "telegram.connected").Int("dc", c.cfg.DC).Msg("connected to Telegram")
+				c.sink.Connected(ctx)
+			} else {
+				c.log.Warn().Str("event", "telegram.disconnected").Int("dc", c.cfg.DC).Err(e.err).Msg("disconnected from Telegram")
+				c.sink.Disconnected(e.err)
+			}
+		}
+		select {
+		case <-c.eventSignal:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// errConnClosed is reported when the connection was closed locally.
+var errConnClosed = errors.New("connection closed")
+
+// dial opens TCP connections for gotd and watches them for loss.
+func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.connMu.Lock()
+	c.dialGen++
+	gen := c.dialGen
+	c.connMu.Unlock()
+	return &watchedConn{Conn: conn, c: c, gen: gen}, nil
+}
+
+type watchedConn struct {
+	net.Conn
+	c    *Client
+	gen  uint64
+	once sync.Once
+}
+
+func (w *watchedConn) lost(err error) {
+	w.once.Do(func() { w.c.onConnLost(w.gen, err) })
+}
+
+func (w *watchedConn) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	if err != nil && !isTimeout(err) {
+		w.lost(err)
+	}
+	return n, err
+}
+
+func (w *watchedConn) Write(p []byte) (int, error) {
+	n, err := w.Conn.Write(p)
+	if err != nil && !isTimeout(err) {
+		w.lost(err)
+	}
+	return n, err
+}
+
+func (w *watchedConn) Close() error {
+	w.lost(errConnClosed)
+	return w.Conn.Close()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,41 @@
+// Package mtproto owns calld's wiring of the gotd v0.93.0 MTProto client:
+// which servers it talks to (DC options and RSA public keys, kept
+// authoritative over the server-advertised DC list), the session storage
+// hook, the RPC middlewares (typed errors, the Updates hand-off and the
+// flood-wait / 5xx / network retry within a budget), the phone-call RPCs with
+// their Diffie-Hellman key exchange, the login flow, and the bridge from
+// gotd's zap logs to calld's zerolog logger.
+//
+// # Data path
+//
+// Every RPC goes through [Client.API]. Its middlewares, outermost first:
+//
+//  1. typed errors: an RPC error is wrapped so that errors.Is matches the
+//     sentinels of errors.go (ErrCallPeerInvalid, ErrUnauthorized, ...) while
+//     errors.As still reaches the original *tgerr.Error;
+//  2. updates hook: an RPC result of type Updates is handed to
+//     [UpdatesSink.Updates] with own=true, synchronously, before the RPC
+//     returns to its caller;
+//  3. retry: FLOOD_WAIT_X waits X, 5xx and network errors back off 1, 2, 4 s
+//     ..., all within [Config.RetryBudget] (see [Retry]).
+//
+// Pushed updates (gotd's UpdateHandler) reach the same sink with own=false.
+//
+// # Connection events
+//
+// gotd v0.93.0 calls the session storage's StoreSession each time a primary
+// connection completes its MTProto session set-up (new_session_created,
+// then initConnection+help.getConfig, then Client.onSession ->
+// saveSession), which is once per (re)connection. The Client wraps the
+// configured session.Storage and reports [UpdatesSink.Connected] from there.
+// Disconnects are seen on the TCP connection itself: the Client dials through
+// its own resolver and reports [UpdatesSink.Disconnected] when the connection
+// that was reported connected fails or is closed. Both events are delivered in
+// order from one goroutine of [Client.Run], never from gotd's own goroutines,
+// so the sink may issue RPCs from them.
+//
+// # Secrets
+//
+// Nothing here logs an auth key, a DH secret or shared key, the api_hash, a
+// login code or a password; phone numbers are logged through [MaskPhone].
+package mtproto

@@ -1,0 +1,186 @@
+package mtproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gotd/td/tgerr"
+
+	"github.com/calld/calld"
+)
+
+// Sentinel errors the call manager and the control socket decide on. An RPC
+// error returned through [Client.API] matches one of these with errors.Is
+// when its Telegram type is known, and errors.As still reaches the original
+// *tgerr.Error (see [Typed]).
+var (
+	// ErrCallAlreadyAccepted: CALL_ALREADY_ACCEPTED (400), another device of
+	// the account accepted the call. Terminal, no retry.
+	ErrCallAlreadyAccepted = errors.New("call already accepted")
+	// ErrCallAlreadyDeclined: CALL_ALREADY_DECLINED (400). On discardCall it
+	// means the call is already over: treat as success.
+	ErrCallAlreadyDeclined = errors.New("call already declined")
+	// ErrCallPeerInvalid: CALL_PEER_INVALID (400), unknown or ended call.
+	ErrCallPeerInvalid = errors.New("call peer invalid")
+	// ErrCallOccupyFailed: CALL_OCCUPY_FAILED (500). Retried by [Retry]; seen
+	// by callers only once the retry budget is spent.
+	ErrCallOccupyFailed = errors.New("call occupy failed")
+	// ErrFloodWait: FLOOD_WAIT_X (420) longer than what the retry budget
+	// had left.
+	ErrFloodWait = errors.New("flood wait")
+	// ErrUnauthorized: any 401 (AUTH_KEY_UNREGISTERED, SESSION_REVOKED,
+	// AUTH_KEY_INVALID, USER_DEACTIVATED, SESSION_EXPIRED, ...): the account
+	// has no valid logged-in session.
+	ErrUnauthorized = errors.New("not authorized")
+	// ErrPhoneNumberInvalid: PHONE_NUMBER_INVALID (400) during login.
+	ErrPhoneNumberInvalid = errors.New("phone number invalid")
+	// ErrPhoneCodeInvalid: PHONE_CODE_INVALID (400) during login.
+	ErrPhoneCodeInvalid = errors.New("phone code invalid")
+	// ErrPhoneCodeExpired: PHONE_CODE_EXPIRED (400) during login.
+	ErrPhoneCodeExpired = errors.New("phone code expired")
+	// ErrPasswordNeeded: SESSION_PASSWORD_NEEDED (401) during login: the
+	// account has two-step verification.
+	ErrPasswordNeeded = errors.New("2FA password needed")
+	// ErrPasswordInvalid: PASSWORD_HASH_INVALID (400) during login.
+	ErrPasswordInvalid = errors.New("2FA password invalid")
+
+	// ErrUnavailable: the RPC could not reach Telegram (network error, not
+	// connected, client stopped). Retried by [Retry] within its budget.
+	ErrUnavailable = errors.New("telegram unavailable")
+	// ErrRetryBudget: [Retry] gave up; the error also wraps the last attempt's
+	// error.
+	ErrRetryBudget = errors.New("retry budget exhausted")
+	// ErrClosed: the Client's Run has returned.
+	ErrClosed = errors.New("mtproto client closed")
+	// ErrKeyMismatch: the call's key fingerprint or g_a hash does not match
+	// (end the call with reason disconnect).
+	ErrKeyMismatch = errors.New("call key mismatch")
+	// ErrBadDH: the server's or the peer's DH parameters fail Telegram's
+	// checks (prime, generator, g_a/g_b range).
+	ErrBadDH = errors.New("invalid DH parameters")
+	// ErrUpdatesSink: the RPC succeeded but the UpdatesSink refused its
+	// Updates result; the result itself was still decoded.
+	ErrUpdatesSink = errors.New("updates sink failed")
+)
+
+// rpcKinds maps Telegram error types to sentinels. 401s are handled by code.
+var rpcKinds = map[string]error{
+	"CALL_ALREADY_ACCEPTED":   ErrCallAlreadyAccepted,
+	"CALL_ALREADY_DECLINED":   ErrCallAlreadyDeclined,
+	"CALL_PEER_INVALID":       ErrCallPeerInvalid,
+	"CALL_OCCUPY_FAILED":      ErrCallOccupyFailed,
+	tgerr.ErrFloodWait:        ErrFloodWait,
+	"PHONE_NUMBER_INVALID":    ErrPhoneNumberInvalid,
+	"PHONE_CODE_INVALID":      ErrPhoneCodeInvalid,
+	"PHONE_CODE_EXPIRED":      ErrPhoneCodeExpired,
+	"SESSION_PASSWORD_NEEDED": ErrPasswordNeeded,
+	"PASSWORD_HASH_INVALID":   ErrPasswordInvalid,
+}
+
+// Error is an RPC failure classified by Kind (one of the sentinels above).
+// Error() is the original message; Unwrap gives both Kind and the original
+// error, so errors.Is(err, Kind) and errors.As(err, **tgerr.Error) both work.
+type Error struct {
+	Kind error
+	Err  error
+}
+
+func (e *Error) Error() string   { return e.Err.Error() }
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// Typed classifies err: when its chain holds a *tgerr.Error of a known type
+// (or any 401), or is a network failure, the result also matches the
+// corresponding sentinel with errors.Is. Context errors, already typed errors
+// and unknown RPC errors are returned unchanged. Typed(nil) is nil.
+func Typed(err error) error {
+	if err == nil {
+		return nil
+	}
+	var typed *Error
+	if errors.As(err, &typed) {
+		return err
+	}
+	if rpcErr, ok := tgerr.As(err); ok {
+		if kind, ok := rpcKinds[rpcErr.Type]; ok {
+			return &Error{Kind: kind, Err: err}
+		}
+		if rpcErr.Code == 401 {
+			return &Error{Kind: ErrUnauthorized, Err: err}
+		}
+		return err
+	}
+	if errors.Is(err, ErrRetryBudget) {
+		// A network failure that outlasted the budget.
+		return &Error{Kind: ErrUnavailable, Err: err}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if isLocal(err) {
+		return err
+	}
+	return &Error{Kind: ErrUnavailable, Err: err}
+}
+
+// isLocal reports errors made here that say nothing about the network.
+func isLocal(err error) bool {
+	for _, e := range []error{ErrUnavailable, ErrClosed, ErrKeyMismatch, ErrBadDH, ErrUpdatesSink} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// APIErrorCode maps err to the control API's error code and HTTP status
+// (CONTRACT §3): Telegram's own type with 502 (e.g. "CALL_PEER_INVALID",
+// "FLOOD_WAIT"), "unauthorized"/401 for any 401 RPC error, "unavailable"/503
+// for network failures, a stopped client or an expired deadline, and a
+// calld.Error's own code. Anything else is "internal"/500. nil gives "", 0.
+func APIErrorCode(err error) (code string, httpStatus int) {
+	if err == nil {
+		return "", 0
+	}
+	if rpcErr, ok := tgerr.As(err); ok {
+		if rpcErr.Code == 401 && rpcErr.Type != "SESSION_PASSWORD_NEEDED" {
+			return calld.EUNAUTHORIZED, 401
+		}
+		if rpcErr.Type == "" {
+			return fmt.Sprintf("RPC_ERROR_%d", rpcErr.Code), 502
+		}
+		return rpcErr.Type, 502
+	}
+	var ce *calld.Error
+	if errors.As(err, &ce) {
+		return ce.Code, statusOf(ce.Code)
+	}
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return calld.EUNAUTHORIZED, 401
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return calld.EUNAVAILABLE, 503
+	case errors.Is(err, ErrRetryBudget):
+		return calld.EUNAVAILABLE, 503
+	}
+	return calld.EINTERNAL, 500
+}
+
+func statusOf(code string) int {
+	switch code {
+	case calld.EINVALID:
+		return 400
+	case calld.EUNAUTHORIZED:
+		return 401
+	case calld.EFORBIDDEN:
+		return 403
+	case calld.ENOTFOUND:
+		return 404
+	case calld.ECONFLICT:
+		return 409
+	case calld.EUNAVAILABLE:
+		return 503
+	}
+	return 500
+}

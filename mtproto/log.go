@@ -1,0 +1,146 @@
+package mtproto
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// NewZapLogger returns a *zap.Logger (for gotd's Options.Logger) whose
+// entries are written to log with component=mtproto and event=mtproto.gotd.
+// Entries below level are dropped ("" means warn; else debug, info, warn or
+// error). The bridge never adds a time field: log's own context decides
+// that, so a logger built with .Timestamp() gets exactly one.
+func NewZapLogger(log zerolog.Logger, level string) (*zap.Logger, error) {
+	core, err := newZapCore(log, level)
+	if err != nil {
+		return nil, err
+	}
+	return zap.New(core), nil
+}
+
+// ParseLogLevel parses the LogLevel strings of Config ("" is warn).
+func ParseLogLevel(level string) (zapcore.Level, error) {
+	switch strings.ToLower(level) {
+	case "":
+		return zapcore.WarnLevel, nil
+	case "debug":
+		return zapcore.DebugLevel, nil
+	case "info":
+		return zapcore.InfoLevel, nil
+	case "warn", "warning":
+		return zapcore.WarnLevel, nil
+	case "error":
+		return zapcore.ErrorLevel, nil
+	}
+	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+}
+
+type zapCore struct {
+	log   zerolog.Logger
+	level zapcore.Level
+	// fields added by With, already converted.
+	fields map[string]any
+}
+
+func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
+	lvl, err := ParseLogLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	return &zapCore{
+		log:   log.With().Str("component", "mtproto").Logger(),
+		level: lvl,
+	}, nil
+}
+
+func (c *zapCore) Enabled(l zapcore.Level) bool { return l >= c.level }
+
+func (c *zapCore) With(fields []zapcore.Field) zapcore.Core {
+	if len(fields) == 0 {
+		return c
+	}
+	merged := make(map[string]any, len(c.fields)+len(fields))
+	for k, v := range c.fields {
+		merged[k] = v
+	}
+	for k, v := range convertFields(fields) {
+		merged[k] = v
+	}
+	return &zapCore{log: c.log, level: c.level, fields: merged}
+}
+
+func (c *zapCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	ev := c.log.WithLevel(zerologLevel(e.Level))
+	if ev == nil {
+		return nil
+	}
+	ev = ev.Str("event", "mtproto.gotd")
+	if e.LoggerName != "" {
+		ev = ev.Str("logger", e.LoggerName)
+	}
+	if len(c.fields) > 0 {
+		ev = ev.Fields(c.fields)
+	}
+	if len(fields) > 0 {
+		ev = ev.Fields(convertFields(fields))
+	}
+	ev.Msg(e.Message)
+	return nil
+}
+
+func (c *zapCore) Sync() error { return nil }
+
+// zerologLevel maps zap levels; DPanic, Panic and Fatal become error: gotd's
+// logs must never stop the daemon.
+func zerologLevel(l zapcore.Level) zerolog.Level {
+	switch {
+	case l <= zapcore.DebugLevel:
+		return zerolog.DebugLevel
+	case l == zapcore.InfoLevel:
+		return zerolog.InfoLevel
+	case l == zapcore.WarnLevel:
+		return zerolog.WarnLevel
+	}
+	return zerolog.ErrorLevel
+}
+
+// reservedKeys are fields the zerolog line owns; zap fields with these names
+// are renamed with a "gotd_" prefix so that no key appears twice.
+var reservedKeys = map[string]bool{
+	"time": true, "level": true, "message": true, "event": true,
+	"component": true, "logger": true,
+}
+
+// convertFields encodes zap fields with zap's own map encoder (so every field
+// type, including objects, arrays and namespaces, converts), then renames
+// "error" to calld's "err" and drops the stack-trace "errorVerbose" variant.
+func convertFields(fields []zapcore.Field) map[string]any {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	out := make(map[string]any, len(enc.Fields))
+	for k, v := range enc.Fields {
+		switch {
+		case strings.HasSuffix(k, "Verbose"):
+			continue
+		case k == "error":
+			k = "err"
+		case reservedKeys[k]:
+			k = "gotd_" + k
+		}
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package mtproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gotd/td/telegram/auth"
+	"github.com/gotd/td/tg"
+)
+
+// LoginAnswers supplies what a login asks for. The control socket implements
+// it (each method blocks until `calld login` posts the answer); nothing here
+// reads a terminal.
+type LoginAnswers interface {
+	Phone(ctx context.Context) (string, error)
+	Code(ctx context.Context, sent *tg.AuthSentCode) (string, error)
+	// Password is asked only when the account has two-step verification.
+	Password(ctx context.Context) (string, error)
+}
+
+// Login logs the account in with gotd's auth flow (auth.sendCode,
+// auth.signIn, and the 2FA password check when needed) unless it is already
+// authorized. Sign-up of a new account is not supported. Errors match
+// ErrPhoneNumberInvalid, ErrPhoneCodeInvalid, ErrPhoneCodeExpired,
+// ErrPasswordInvalid, ... as the RPCs return them.
+func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
+	if answers == nil {
+		return errors.New("login: no answers provider")
+	}
+	a := &loginAuth{answers: answers, c: c}
+	flow := auth.NewFlow(a, auth.SendCodeOptions{})
+	if err := c.client.Auth().IfNecessary(ctx, flow); err != nil {
+		c.log.Warn().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
+			Err(err).Msg("login failed")
+		return fmt.Errorf("login: %w", err)
+	}
+	ok, self, err := c.Authorized(ctx)
+	if err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("login: %w: still not authorized after the login flow", ErrUnauthorized)
+	}
+	c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
+		Int64("self_id", self).Msg("logged in")
+	return nil
+}
+
+// Authorized reports whether the session is logged in, and as whom.
+func (c *Client) Authorized(ctx context.Context) (ok bool, selfID int64, err error) {
+	st, err := c.client.Auth().Status(ctx)
+	if err != nil {
+		return false, 0, fmt.Errorf("auth status: %w", err)
+	}
+	if !st.Authorized || st.User == nil {
+		return false, 0, nil
+	}
+	return true, st.User.ID, nil
+}
+
+// loginAuth adapts LoginAnswers to gotd's auth.UserAuthenticator.
+type loginAuth struct {
+	answers LoginAnswers
+	c       *Client
+	phone   string
+}
+
+func (a *loginAuth) Phone(ctx context.Context) (string, error) {
+	p, err := a.answers.Phone(ctx)
+	if err != nil {
+		return "", err
+	}
+	p = strings.TrimSpace(p)
+	if p == "" {
+		return "", fmt.Errorf("%w: empty phone number", ErrPhoneNumberInvalid)
+	}
+	a.phone = p
+	a.c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(p)).Msg("sending login code")
+	return p, nil
+}
+
+func (a *loginAuth) Code(ctx context.Context, sent *tg.AuthSentCode) (string, error) {
+	code, err := a.answers.Code(ctx, sent)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(code), nil
+}
+
+func (a *loginAuth) Password(ctx context.Context) (string, error) {
+	a.c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).Msg("2FA password needed")
+	return a.answers.Password(ctx)
+}
+
+func (a *loginAuth) AcceptTermsOfService(context.Context, tg.HelpTermsOfService) error {
+	return errors.New("sign up is not supported: the phone number has no Telegram account")
+}
+
+func (a *loginAuth) SignUp(context.Context) (auth.UserInfo, error) {
+	return auth.UserInfo{}, errors.New("sign up is not supported: the phone number has no Telegram account")
+}
+
+// MaskPhone hides the middle of a phone number for logs: the leading "+"
+// and up to 4 digits stay, then stars, then the last 2 digits, e.g.
+// "+15551234567" -> "+1555*****67". Short numbers become all stars except
+// the last 2 digits; "" stays "".
+func MaskPhone(phone string) string {
+	digits := make([]rune, 0, len(phone))
+	plus := false
+	for i, r := range phone {
+		switch {
+		case r >= '0' && r <= '9':
+			digits = append(digits, r)
+		case r == '+' && i == 0:
+			plus = true
+		}
+	}
+	var b strings.Builder
+	if plus {
+		b.WriteByte('+')
+	}
+	n := len(digits)
+	keepHead := 4
+	if n < 10 {
+		keepHead = 0
+	}
+	keepTail := 2
+	if n <= 2 {
+		keepTail = 0
+	}
+	for i, r := range digits {
+		if i < keepHead || i >= n-keepTail {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('*')
+		}
+	}
+	return b.String()
+}

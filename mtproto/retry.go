@@ -1,0 +1,171 @@
+package mtproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+	"github.com/rs/zerolog"
+)
+
+// Clock is the time source of the retry waits. Tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a timer that fires once after d.
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is a one-shot timer made by a Clock.
+type Timer interface {
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports whether it was active.
+	Stop() bool
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTimer wraps time.NewTimer.
+func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+
+type sysTimer struct{ t *time.Timer }
+
+func (t sysTimer) C() <-chan time.Time { return t.t.C }
+func (t sysTimer) Stop() bool          { return t.t.Stop() }
+
+// DefaultRetryBudget is the total time Retry may spend waiting for one RPC.
+const DefaultRetryBudget = 60 * time.Second
+
+// Retry is the retry middleware (a telegram.Middleware):
+//
+//   - FLOOD_WAIT_X (420): wait X seconds (at least 1 s), then retry;
+//   - any RPC error with code >= 500 (CALL_OCCUPY_FAILED, INTERNAL, ...) and
+//     any non-RPC error while the caller's context is alive (a cut
+//     connection, a dead engine): back off 1, 2, 4, 8 ... seconds, then retry;
+//   - anything else (4xx, 401, the caller's context) returns at once.
+//
+// All waits of one RPC together stay within Budget, measured on Clock from
+// the first attempt: a wait that would end past the budget is not started,
+// and the error then matches ErrRetryBudget and wraps the last attempt's
+// error (errors.As still reaches its *tgerr.Error). Cancelling the caller's
+// context or closing Stop ends a wait at once.
+type Retry struct {
+	Budget time.Duration   // 0: DefaultRetryBudget
+	Clock  Clock           // nil: SystemClock
+	Log    zerolog.Logger  // one debug line per retry
+	Stop   <-chan struct{} // optional; closed when the client stops
+}
+
+// Handle implements telegram.Middleware.
+func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
+	budget := r.Budget
+	if budget <= 0 {
+		budget = DefaultRetryBudget
+	}
+	clk := r.Clock
+	if clk == nil {
+		clk = SystemClock{}
+	}
+	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
+		start := clk.Now()
+		backoff := time.Second
+		for attempt := 1; ; attempt++ {
+			err := next.Invoke(ctx, input, output)
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return err
+			}
+			select {
+			case <-r.Stop:
+				return fmt.Errorf("%s: %w: %w", methodName(input), ErrClosed, err)
+			default:
+			}
+			wait, isBackoff, ok := retryDelay(err, backoff)
+			if !ok {
+				return err
+			}
+			elapsed := clk.Now().Sub(start)
+			if elapsed+wait > budget {
+				return fmt.Errorf("%s: %w (%s) after %d attempts in %s, next wait %s: %w",
+					methodName(input), ErrRetryBudget, budget, attempt, elapsed, wait, err)
+			}
+			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
+				Int("attempt", attempt).Dur("wait", wait).Err(err).Msg("retrying RPC")
+			t := clk.NewTimer(wait)
+			select {
+			case <-t.C():
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%s: retry wait cancelled: %w (last error: %w)", methodName(input), ctx.Err(), err)
+			case <-r.Stop:
+				t.Stop()
+				return fmt.Errorf("%s: %w: %w", methodName(input), ErrClosed, err)
+			}
+			if isBackoff {
+				backoff *= 2
+			}
+		}
+	}
+}
+
+// retryDelay says whether err is retried and after how long; isBackoff marks
+// the exponential kind (as opposed to a flood wait).
+func retryDelay(err error, backoff time.Duration) (wait time.Duration, isBackoff, ok bool) {
+	if rpcErr, isRPC := tgerr.As(err); isRPC {
+		switch {
+		case rpcErr.IsType(tgerr.ErrFloodWait):
+			wait = time.Duration(rpcErr.Argument) * time.Second
+			if wait < time.Second {
+				wait = time.Second
+			}
+			return wait, false, true
+		case rpcErr.Code >= 500:
+			return backoff, true, true
+		}
+		return 0, false, false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// Not the caller's context (checked before): a gotd-internal
+		// cancellation such as a connection being torn down.
+		return backoff, true, true
+	}
+	var unexpected *bin.UnexpectedIDErr
+	if errors.As(err, &unexpected) || isLocal(err) {
+		return 0, false, false
+	}
+	return backoff, true, true
+}
+
+var (
+	typesOnce sync.Once
+	typeNames map[uint32]string
+)
+
+// methodName gives the TL name of an RPC request ("phone.discardCall").
+func methodName(input bin.Encoder) string {
+	t, ok := input.(interface{ TypeID() uint32 })
+	if !ok {
+		return fmt.Sprintf("%T", input)
+	}
+	typesOnce.Do(func() { typeNames = tg.TypesMap() })
+	name, ok := typeNames[t.TypeID()]
+	if !ok {
+		return fmt.Sprintf("0x%08x", t.TypeID())
+	}
+	if i := strings.IndexByte(name, '#'); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
