@@ -105,4 +105,32 @@ type Call struct {
 	// so that a restart honours it.
 	Deadline     *time.Time `json:"deadline,omitempty"`
 	DeadlineKind string     `json:"deadline_kind,omitempty"`
+	// HangupPending is set when a hang-up was asked for while the call
+	// was still requesting (no server id to discard yet). Reason holds
+	// the decided reason; the discard goes out as soon as the id arrives.
+	HangupPending bool `json:"hangup_pending,omitempty"`
+	// PendingEndedBy is what EndedBy becomes once our own hang-up
+	// completes (hanging_up, or requesting with HangupPending).
+	PendingEndedBy EndedBy `json:"pending_ended_by,omitempty"`
+}
+
+// Clone returns a deep copy of c: no time pointer or slice is shared.
+func (c Call) Clone() Call {
+	c.CreatedAt = cloneTime(c.CreatedAt)
+	c.RingingAt = cloneTime(c.RingingAt)
+	c.ActiveAt = cloneTime(c.ActiveAt)
+	c.EndedAt = cloneTime(c.EndedAt)
+	c.Deadline = cloneTime(c.Deadline)
+	if c.Connections != nil {
+		c.Connections = append([]Connection(nil), c.Connections...)
+	}
+	return c
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := *t
+	return &v
 }

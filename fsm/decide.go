@@ -1,0 +1,146 @@
+package fsm
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Cause is why a call is being hung up; it selects the discard reason.
+type Cause string
+
+// Causes.
+const (
+	CauseDiscard     Cause = "discard"      // a hang-up asked for by the user or the API
+	CauseDecline     Cause = "decline"      // an incoming call refused (user or policy)
+	CauseFail        Cause = "fail"         // a key, protocol, media or RPC failure
+	CauseTimeout     Cause = "timeout"      // the receive or ring timer fired
+	CauseMaxDuration Cause = "max_duration" // the call lasted longer than allowed
+	CauseRestart     Cause = "restart"      // found live after a daemon restart
+)
+
+// ValidReason reports whether r is a reason a discard can carry on the wire.
+func ValidReason(r Reason) bool {
+	switch r {
+	case ReasonMissed, ReasonBusy, ReasonHangup, ReasonDisconnect:
+		return true
+	}
+	return false
+}
+
+// accepted reports whether the call got past acceptance: the peer
+// accepted our outgoing call, or we accepted the incoming one.
+func accepted(c Call) bool {
+	if c.ActiveAt != nil {
+		return true
+	}
+	switch c.State {
+	case ExchangingKeys, Active:
+		return true
+	case Accepting:
+		return c.Direction == Incoming
+	}
+	return false
+}
+
+// DiscardReason decides the reason of a discard (calls.md §5b).
+//
+// A call that is hanging up or ended keeps the reason it has. Otherwise an
+// explicit requested reason (missed, busy, hangup, disconnect) wins; "" and
+// auto let the daemon choose:
+//   - fail: disconnect;
+//   - max_duration: hangup;
+//   - timeout: missed if never accepted, else disconnect;
+//   - restart: RestartReason;
+//   - discard, decline: outgoing not accepted: missed; incoming not
+//     accepted: busy; accepted: hangup.
+func DiscardReason(c Call, requested Reason, cause Cause) Reason {
+	if !c.State.Live() || c.State == HangingUp {
+		return c.Reason
+	}
+	if ValidReason(requested) {
+		return requested
+	}
+	switch cause {
+	case CauseFail:
+		return ReasonDisconnect
+	case CauseMaxDuration:
+		return ReasonHangup
+	case CauseTimeout:
+		if accepted(c) {
+			return ReasonDisconnect
+		}
+		return ReasonMissed
+	case CauseRestart:
+		return RestartReason(c)
+	}
+	switch {
+	case accepted(c):
+		return ReasonHangup
+	case c.Direction == Outgoing:
+		return ReasonMissed
+	default:
+		return ReasonBusy
+	}
+}
+
+// RestartReason is the reason to discard a call found live after a
+// restart: disconnect if it was active, else missed (outgoing) or busy
+// (incoming).
+func RestartReason(c Call) Reason {
+	switch {
+	case c.State == Active || c.ActiveAt != nil:
+		return ReasonDisconnect
+	case c.Direction == Outgoing:
+		return ReasonMissed
+	default:
+		return ReasonBusy
+	}
+}
+
+// Duration is the whole seconds since activeAt: 0 if the call was never
+// active or the clock went backwards, at most math.MaxInt32.
+func Duration(activeAt *time.Time, now time.Time) int32 {
+	if activeAt == nil {
+		return 0
+	}
+	d := now.Sub(*activeAt)
+	if d <= 0 {
+		return 0
+	}
+	s := int64(d / time.Second)
+	if s > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(s)
+}
+
+// ConnectionID is the connection_id to send: the relay the media side
+// reported, if the call was active and the id is one of its connections,
+// else 0.
+func ConnectionID(c Call) int64 {
+	if c.ActiveAt == nil || c.ConnectionID == 0 || !hasConnection(c.Connections, c.ConnectionID) {
+		return 0
+	}
+	return c.ConnectionID
+}
+
+func hasConnection(conns []Connection, id int64) bool {
+	return slices.ContainsFunc(conns, func(k Connection) bool { return k.ID == id })
+}
+
+// Video is the video flag of a discard: the sticky OR of the call's flag
+// (the request's and every server flag seen), the server flag at hand and
+// local video.
+func Video(c Call, server bool) bool {
+	return c.Video || server || c.LocalVideo
+}
+
+// Stale reports whether a call dated date (unix seconds) can no longer be
+// ringing: date + ring < now. A ring of 0 or less means DefaultRing.
+func Stale(date int, ring time.Duration, now time.Time) bool {
+	if ring <= 0 {
+		ring = DefaultRing
+	}
+	return time.Unix(int64(date), 0).Add(ring).Before(now)
+}

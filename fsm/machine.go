@@ -1,0 +1,711 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gotd/td/tg"
+	lfsm "github.com/looplab/fsm"
+
+	"github.com/calld/calld"
+)
+
+// Machine is one call's state machine: a looplab FSM built from the table
+// plus the call's record. Not safe for concurrent use.
+type Machine struct {
+	c Call
+	t Timeouts
+	f *lfsm.FSM
+
+	trans     []Transition // filled by the enter_state callback during one input
+	callbacks int          // how many callbacks ever ran (tests: Restore runs none)
+}
+
+func newMachine(c Call, t Timeouts) *Machine {
+	m := &Machine{c: c, t: t.WithDefaults()}
+	m.f = newLFSM(c.State, lfsm.Callbacks{
+		// enter_state runs after the state changed and never calls back
+		// into the FSM (daemon.md §5).
+		"enter_state": func(_ context.Context, e *lfsm.Event) {
+			m.callbacks++
+			m.trans = append(m.trans, Transition{From: State(e.Src), To: State(e.Dst), Event: e.Event})
+		},
+	})
+	return m
+}
+
+// NewIncoming makes the machine of a new incoming call, in state Waiting
+// until phone.receivedCall succeeds (Local Acknowledge). The ring timer
+// runs from now. The caller checks Stale before and sends SendReceived (or
+// declines) after.
+func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine {
+	if req == nil {
+		req = &tg.PhoneCallRequested{}
+	}
+	c := Call{
+		ID:            req.ID,
+		AccessHash:    req.AccessHash,
+		Direction:     Incoming,
+		PeerID:        req.AdminID,
+		State:         Waiting,
+		Video:         req.Video,
+		CreatedAt:     at(now),
+		Date:          req.Date,
+		AdminID:       req.AdminID,
+		ParticipantID: req.ParticipantID,
+	}
+	m := newMachine(c, t)
+	m.setDeadline(&m.c, TimerRing, now)
+	return m
+}
+
+// NewOutgoing makes the machine of a call we place, in state Requesting
+// (no server id yet) with the receive timer running. The caller sends
+// phone.requestCall.
+func NewOutgoing(peerID int64, randomID int32, video bool, now time.Time, t Timeouts) *Machine {
+	c := Call{
+		Direction:     Outgoing,
+		PeerID:        peerID,
+		ParticipantID: peerID,
+		State:         Requesting,
+		Video:         video,
+		CreatedAt:     at(now),
+		RandomID:      randomID,
+	}
+	m := newMachine(c, t)
+	m.setDeadline(&m.c, TimerReceive, now)
+	return m
+}
+
+// Restore rebuilds a machine from a persisted record. No callback runs
+// and nothing is re-decided; the record's Deadline still holds.
+func Restore(c Call, t Timeouts) (*Machine, error) {
+	known := false
+	for _, s := range States {
+		known = known || c.State == s
+	}
+	if !known {
+		return nil, calld.Errorf(calld.EINVALID, "restore call %d: unknown state %q", c.ID, c.State)
+	}
+	if c.Direction != Incoming && c.Direction != Outgoing {
+		return nil, calld.Errorf(calld.EINVALID, "restore call %d: unknown direction %q", c.ID, c.Direction)
+	}
+	if !stateOf(c.Direction, c.State) {
+		return nil, calld.Errorf(calld.EINVALID, "restore call %d: an %s call cannot be %s", c.ID, c.Direction, c.State)
+	}
+	return newMachine(c.Clone(), t), nil
+}
+
+// Call returns a copy of the record.
+func (m *Machine) Call() Call { return m.c.Clone() }
+
+// Due reports the call's timer if its deadline is at or before now.
+func (m *Machine) Due(now time.Time) (TimerKind, bool) {
+	if !m.c.State.Live() || m.c.Deadline == nil || now.Before(*m.c.Deadline) {
+		return "", false
+	}
+	return TimerKind(m.c.DeadlineKind), true
+}
+
+// Handle applies one input. It never panics, never moves backwards and
+// nothing leaves Ended.
+func (m *Machine) Handle(in Input, now time.Time) Step {
+	switch in := in.(type) {
+	case Remote:
+		return m.remote(in, now)
+	case Local:
+		return m.local(in, now)
+	case Timer:
+		return m.timer(in, now)
+	case RPCResult:
+		return m.rpcResult(in, now)
+	}
+	return ignored("unknown input %T", in)
+}
+
+func ignored(format string, args ...any) Step {
+	return Step{Ignored: fmt.Sprintf(format, args...)}
+}
+
+func refused(code, format string, args ...any) Step {
+	return Step{Err: calld.Errorf(code, format, args...)}
+}
+
+// errNotAllowed is fire's answer when the table has no such transition
+// from the current state (or not for this direction).
+var errNotAllowed = errors.New("not allowed")
+
+// fire runs event through the looplab FSM. On success the record is
+// updated: entering a new state sets its timestamps and deadline, then
+// mutate (if any) adjusts the record, seeing the record before the event.
+func (m *Machine) fire(event string, now time.Time, mutate func(prev Call, c *Call)) (Step, error) {
+	if d := eventDir[event]; d != "" && d != m.c.Direction {
+		return Step{}, errNotAllowed
+	}
+	m.trans = m.trans[:0]
+	err := m.f.Event(context.Background(), event)
+	var noTrans lfsm.NoTransitionError
+	var invalid lfsm.InvalidEventError
+	switch {
+	case err == nil:
+	case errors.As(err, &noTrans) && noTrans.Err == nil:
+		// A self-transition (Src == Dst) succeeded.
+	case errors.As(err, &invalid):
+		return Step{}, errNotAllowed
+	default:
+		return Step{}, fmt.Errorf("looplab fsm event %s: %w", event, err)
+	}
+	prev := m.c
+	next := m.c.Clone()
+	next.State = State(m.f.Current())
+	if next.State != prev.State {
+		m.enter(&next, now)
+	}
+	if mutate != nil {
+		mutate(prev, &next)
+	}
+	m.c = next
+	st := Step{Changed: true}
+	for _, t := range m.trans {
+		if t.To == HangingUp || t.To == Ended {
+			t.Reason, t.Duration = next.Reason, next.Duration
+		}
+		st.Transitions = append(st.Transitions, t)
+	}
+	m.trans = m.trans[:0]
+	return st, nil
+}
+
+// step fires event and turns "not allowed" into an ignored input.
+func (m *Machine) step(what, event string, now time.Time, mutate func(prev Call, c *Call), actions ...Action) Step {
+	from := m.c.State
+	st, err := m.fire(event, now, mutate)
+	if errors.Is(err, errNotAllowed) {
+		return ignored("%s does not apply to an %s call in state %s", what, m.c.Direction, from)
+	}
+	if err != nil {
+		return Step{Err: calld.Errorf(calld.EINTERNAL, "%v", err)}
+	}
+	st.Actions = append(st.Actions, actions...)
+	return st
+}
+
+// enter sets what entering c.State implies: timestamps and deadline.
+func (m *Machine) enter(c *Call, now time.Time) {
+	switch c.State {
+	case Ringing:
+		c.RingingAt = at(now)
+		m.setDeadline(c, TimerRing, now)
+	case Waiting, Accepting, ExchangingKeys:
+		m.setDeadline(c, TimerReceive, now)
+	case Active:
+		c.ActiveAt = at(now)
+		m.setDeadline(c, TimerMaxDuration, now)
+	case HangingUp:
+		m.setDeadline(c, "", now)
+		c.HangupPending = false
+	case Ended:
+		c.EndedAt = at(now)
+		m.setDeadline(c, "", now)
+		c.HangupPending = false
+		c.PendingEndedBy = ByNone
+	}
+}
+
+// setDeadline starts timer k from now, or clears the deadline.
+func (m *Machine) setDeadline(c *Call, k TimerKind, now time.Time) {
+	var d time.Duration
+	switch k {
+	case TimerReceive:
+		d = m.t.Receive
+	case TimerRing:
+		d = m.t.Ring
+	case TimerMaxDuration:
+		d = m.t.MaxDuration
+	case TimerHangup:
+		d = m.t.Hangup
+	}
+	if d <= 0 {
+		c.Deadline, c.DeadlineKind = nil, ""
+		return
+	}
+	c.Deadline, c.DeadlineKind = at(now.Add(d)), string(k)
+}
+
+func at(t time.Time) *time.Time { return &t }
+
+// party is what the constructors that name both parties have in common.
+type party interface {
+	tg.PhoneCallClass
+	GetVideo() bool
+	GetAccessHash() int64
+	GetDate() int
+	GetAdminID() int64
+	GetParticipantID() int64
+}
+
+// nilCall reports whether pc is nil or a typed nil pointer.
+func nilCall(pc tg.PhoneCallClass) bool {
+	switch p := pc.(type) {
+	case nil:
+		return true
+	case *tg.PhoneCallEmpty:
+		return p == nil
+	case *tg.PhoneCallWaiting:
+		return p == nil
+	case *tg.PhoneCallRequested:
+		return p == nil
+	case *tg.PhoneCallAccepted:
+		return p == nil
+	case *tg.PhoneCall:
+		return p == nil
+	case *tg.PhoneCallDiscarded:
+		return p == nil
+	}
+	return false
+}
+
+// mismatch names the first identity field of p that contradicts c.
+func mismatch(c Call, p party) string {
+	switch {
+	case c.AccessHash != 0 && p.GetAccessHash() != c.AccessHash:
+		return fmt.Sprintf("access_hash %d, want %d", p.GetAccessHash(), c.AccessHash)
+	case c.AdminID != 0 && p.GetAdminID() != c.AdminID:
+		return fmt.Sprintf("admin_id %d, want %d", p.GetAdminID(), c.AdminID)
+	case c.ParticipantID != 0 && p.GetParticipantID() != c.ParticipantID:
+		return fmt.Sprintf("participant_id %d, want %d", p.GetParticipantID(), c.ParticipantID)
+	}
+	return ""
+}
+
+// learn copies what a constructor tells about the call.
+func learn(c *Call, p party) {
+	if c.ID == 0 {
+		c.ID = p.GetID()
+	}
+	if c.AccessHash == 0 {
+		c.AccessHash = p.GetAccessHash()
+	}
+	if c.AdminID == 0 {
+		c.AdminID = p.GetAdminID()
+	}
+	if c.ParticipantID == 0 {
+		c.ParticipantID = p.GetParticipantID()
+	}
+	if c.Date == 0 {
+		c.Date = p.GetDate()
+	}
+	c.Video = Video(*c, p.GetVideo())
+}
+
+func (m *Machine) remote(in Remote, now time.Time) Step {
+	pc := in.Call
+	if nilCall(pc) {
+		return ignored("remote input without a PhoneCall constructor")
+	}
+	name := pc.TypeName()
+	c := m.c
+	if c.State == Ended {
+		return ignored("%s for a call that has ended", name)
+	}
+	if c.ID != 0 && pc.GetID() != c.ID {
+		return ignored("%s is for call %d, not %d", name, pc.GetID(), c.ID)
+	}
+	switch p := pc.(type) {
+	case *tg.PhoneCallEmpty:
+		return m.remoteEnd(name, p.ID, nil, now)
+	case *tg.PhoneCallDiscarded:
+		return m.remoteEnd(name, p.ID, p, now)
+	case *tg.PhoneCallRequested:
+		return ignored("%s for a known call (duplicate)", name)
+	}
+	p, ok := pc.(party)
+	if !ok {
+		return ignored("unknown constructor %s", name)
+	}
+	if bad := mismatch(c, p); bad != "" {
+		if c.ID == 0 || c.State == HangingUp {
+			// Not provably our call yet, or our discard is already out.
+			return ignored("%s with %s", name, bad)
+		}
+		return m.hangup(CauseFail, ReasonNone, ByError, fmt.Sprintf("%s with %s", name, bad), now)
+	}
+	var event string
+	var actions []Action
+	mutate := func(_ Call, c *Call) { learn(c, p) }
+	switch p := pc.(type) {
+	case *tg.PhoneCallWaiting:
+		_, received := p.GetReceiveDate()
+		switch {
+		case c.Direction == Incoming:
+			event = EvAcceptDone
+		case c.HangupPending:
+			event = EvDeferredDiscard
+		case received:
+			event = EvDelivered
+		default:
+			event = EvRequestSent
+		}
+	case *tg.PhoneCallAccepted:
+		switch {
+		case c.Direction == Incoming:
+			event = EvAcceptDone
+		case c.HangupPending:
+			event = EvDeferredDiscard
+		default:
+			event = EvPeerAccepted
+			actions = append(actions, SendConfirm{})
+		}
+	case *tg.PhoneCall:
+		event = EvConnected
+		mutate = func(_ Call, c *Call) {
+			learn(c, p)
+			c.Connections = connections(p.Connections)
+		}
+	default:
+		return ignored("unknown constructor %s", name)
+	}
+	if event == EvDeferredDiscard {
+		var d SendDiscard
+		st := m.step(name, event, now, func(prev Call, c *Call) {
+			learn(c, p)
+			d = discardFields(c, prev.Reason, prev.PendingEndedBy, "", now)
+		})
+		if len(st.Transitions) > 0 {
+			st.Actions = append(st.Actions, d)
+		}
+		return st
+	}
+	return m.step(name, event, now, mutate, actions...)
+}
+
+// connections copies the relays of a phoneCall (secrets left out).
+func connections(in []tg.PhoneConnectionClass) []Connection {
+	out := make([]Connection, 0, len(in))
+	for _, pc := range in {
+		switch k := pc.(type) {
+		case *tg.PhoneConnection:
+			if k != nil {
+				out = append(out, Connection{ID: k.ID, IP: k.IP, IPv6: k.Ipv6, Port: k.Port})
+			}
+		case *tg.PhoneConnectionWebrtc:
+			if k != nil {
+				out = append(out, Connection{ID: k.ID, IP: k.IP, IPv6: k.Ipv6, Port: k.Port})
+			}
+		}
+	}
+	return out
+}
+
+// wireReason maps a received discard reason.
+func wireReason(r tg.PhoneCallDiscardReasonClass) Reason {
+	switch r.(type) {
+	case *tg.PhoneCallDiscardReasonMissed:
+		return ReasonMissed
+	case *tg.PhoneCallDiscardReasonDisconnect:
+		return ReasonDisconnect
+	case *tg.PhoneCallDiscardReasonHangup:
+		return ReasonHangup
+	case *tg.PhoneCallDiscardReasonBusy:
+		return ReasonBusy
+	}
+	return ReasonNone
+}
+
+// remoteEnd ends the call on phoneCallDiscarded (d) or phoneCallEmpty.
+func (m *Machine) remoteEnd(name string, id int64, d *tg.PhoneCallDiscarded, now time.Time) Step {
+	discarded := d != nil
+	return m.step(name, EvDiscarded, now, func(prev Call, c *Call) {
+		if c.ID == 0 {
+			c.ID = id
+		}
+		var reason Reason
+		hint, hasHint := 0, false
+		if d != nil {
+			if r, ok := d.GetReason(); ok {
+				reason = wireReason(r)
+			}
+			hint, hasHint = d.GetDuration()
+			c.NeedRating = c.NeedRating || d.NeedRating
+			c.NeedDebug = c.NeedDebug || d.NeedDebug
+			c.Video = Video(*c, d.Video)
+		}
+		switch {
+		case prev.State == HangingUp:
+			c.EndedBy = orLocal(prev.PendingEndedBy)
+		case discarded && reason == ReasonNone && prev.Direction == Incoming &&
+			(prev.State == Waiting || prev.State == Ringing || prev.State == Accepting):
+			c.EndedBy = ByOtherDevice
+		default:
+			c.EndedBy = ByRemote
+		}
+		if reason != ReasonNone {
+			c.Reason = reason
+		}
+		switch {
+		case prev.State == HangingUp:
+			// Keep the duration we sent.
+		case prev.ActiveAt != nil:
+			c.Duration = int(Duration(prev.ActiveAt, now))
+		case hasHint && hint > 0:
+			c.Duration = min(hint, math.MaxInt32)
+		default:
+			c.Duration = 0
+		}
+	})
+}
+
+func orLocal(by EndedBy) EndedBy {
+	if by == ByNone {
+		return ByLocal
+	}
+	return by
+}
+
+// discardFields decides and records what our discard carries.
+func discardFields(c *Call, reason Reason, by EndedBy, msg string, now time.Time) SendDiscard {
+	c.Reason = reason
+	c.Duration = int(Duration(c.ActiveAt, now))
+	c.ConnectionID = ConnectionID(*c)
+	c.Video = Video(*c, false)
+	c.PendingEndedBy = orLocal(by)
+	if msg != "" {
+		c.Error = msg
+	}
+	return SendDiscard{Reason: c.Reason, Duration: int32(c.Duration), ConnectionID: c.ConnectionID, Video: c.Video}
+}
+
+// hangup starts our discard: HangingUp with SendDiscard, or, while
+// requesting, a pending hang-up until the id arrives.
+func (m *Machine) hangup(cause Cause, requested Reason, by EndedBy, msg string, now time.Time) Step {
+	reason := DiscardReason(m.c, requested, cause)
+	what := "hang-up (" + string(cause) + ")"
+	if m.c.State == Requesting {
+		return m.step(what, EvDeferHangup, now, func(_ Call, c *Call) {
+			c.HangupPending = true
+			c.Reason = reason
+			c.PendingEndedBy = orLocal(by)
+			if msg != "" {
+				c.Error = msg
+			}
+			m.setDeadline(c, TimerHangup, now)
+		})
+	}
+	var d SendDiscard
+	st := m.step(what, EvDiscard, now, func(_ Call, c *Call) {
+		d = discardFields(c, reason, by, msg, now)
+	})
+	if len(st.Transitions) > 0 {
+		st.Actions = append(st.Actions, d)
+	}
+	return st
+}
+
+// end finishes the call without any RPC (event aborted or
+// hangup_expired).
+func (m *Machine) end(what, event string, by EndedBy, reason Reason, msg string, now time.Time) Step {
+	return m.step(what, event, now, func(_ Call, c *Call) {
+		c.EndedBy = by
+		c.Reason = reason
+		if msg != "" {
+			c.Error = msg
+		}
+		c.Duration = int(Duration(c.ActiveAt, now))
+	})
+}
+
+func (m *Machine) local(in Local, now time.Time) Step {
+	c := m.c
+	switch in.Action {
+	case Acknowledge:
+		return m.acknowledge(now)
+	case Confirm:
+		return m.step("confirm", EvConfirmSent, now, func(_ Call, c *Call) {
+			m.setDeadline(c, TimerReceive, now)
+		})
+	case Accept:
+		switch {
+		case c.Direction != Incoming:
+			return refused(calld.EINVALID, "call %d is outgoing: only incoming calls can be accepted", c.ID)
+		case !c.State.Live() || c.State == HangingUp:
+			return refused(calld.ECONFLICT, "call %d is %s", c.ID, c.State)
+		case c.State != Ringing:
+			return refused(calld.ECONFLICT, "call %d is %s, not ringing", c.ID, c.State)
+		}
+		return m.step("accept", EvAccept, now, nil, SendAccept{})
+	case Discard, Decline, Fail:
+		return m.localHangup(in, now)
+	case SetConnection:
+		switch {
+		case c.State != Active:
+			return refused(calld.ECONFLICT, "call %d is %s, not active", c.ID, c.State)
+		case in.ConnectionID == 0 || !hasConnection(c.Connections, in.ConnectionID):
+			return refused(calld.EINVALID, "connection %d is not one of call %d's connections", in.ConnectionID, c.ID)
+		}
+		return m.step("set_connection", EvSetConnection, now, func(_ Call, c *Call) {
+			c.ConnectionID = in.ConnectionID
+		})
+	case SetVideo:
+		if !c.State.Live() || c.State == HangingUp {
+			return refused(calld.ECONFLICT, "call %d is %s", c.ID, c.State)
+		}
+		if !in.Video || (c.LocalVideo && c.Video) {
+			return Step{} // video is sticky: nothing to change
+		}
+		m.c.LocalVideo, m.c.Video = true, true
+		return Step{Changed: true}
+	case Resend:
+		var d SendDiscard
+		st := m.step("resend", EvResend, now, func(_ Call, c *Call) {
+			d = SendDiscard{Reason: c.Reason, Duration: int32(c.Duration), ConnectionID: c.ConnectionID, Video: c.Video}
+		})
+		if st.Ignored == "" && st.Err == nil {
+			st.Actions = append(st.Actions, d)
+			st.Changed = false
+		}
+		return st
+	}
+	return refused(calld.EINVALID, "unknown local action %q", in.Action)
+}
+
+func (m *Machine) localHangup(in Local, now time.Time) Step {
+	c := m.c
+	internal := in.Action == Fail // an internal report: no error to a requester
+	if in.Reason != ReasonNone && in.Reason != ReasonAuto && !ValidReason(in.Reason) {
+		return refused(calld.EINVALID, "unknown discard reason %q", in.Reason)
+	}
+	if in.Action == Decline && c.Direction != Incoming {
+		return refused(calld.EINVALID, "call %d is outgoing: only incoming calls can be declined", c.ID)
+	}
+	var conflict string
+	switch {
+	case c.State == Ended:
+		conflict = "has already ended"
+	case c.State == HangingUp:
+		conflict = "is already hanging up"
+	case c.HangupPending:
+		conflict = "already has a hang-up pending"
+	case in.Action == Decline && accepted(c):
+		conflict = "was already accepted: discard it instead"
+	}
+	if conflict != "" {
+		if internal {
+			return ignored("failure report: call %s", conflict)
+		}
+		return refused(calld.ECONFLICT, "call %d %s", c.ID, conflict)
+	}
+	switch in.Action {
+	case Decline:
+		return m.hangup(CauseDecline, in.Reason, ByLocal, "", now)
+	case Fail:
+		msg := in.Message
+		if msg == "" {
+			msg = "local failure"
+		}
+		return m.hangup(CauseFail, in.Reason, ByError, msg, now)
+	}
+	return m.hangup(CauseDiscard, in.Reason, ByLocal, "", now)
+}
+
+func (m *Machine) acknowledge(now time.Time) Step {
+	return m.step("acknowledge", EvAcknowledge, now, nil)
+}
+
+func (m *Machine) timer(in Timer, now time.Time) Step {
+	c := m.c
+	switch {
+	case !c.State.Live():
+		return ignored("%s timer: the call has ended", in.Kind)
+	case c.Deadline == nil || TimerKind(c.DeadlineKind) != in.Kind:
+		return ignored("%s timer: not running (running: %q)", in.Kind, c.DeadlineKind)
+	case now.Before(*c.Deadline):
+		return ignored("%s timer: not due until %s", in.Kind, c.Deadline.Format(time.RFC3339Nano))
+	}
+	switch in.Kind {
+	case TimerHangup:
+		return m.end("hangup timer", EvHangupExpired, orLocal(c.PendingEndedBy), c.Reason, "", now)
+	case TimerMaxDuration:
+		return m.hangup(CauseMaxDuration, ReasonNone, ByTimeout, "", now)
+	}
+	return m.hangup(CauseTimeout, ReasonNone, ByTimeout, "", now)
+}
+
+func errText(method Method, err error) string {
+	return fmt.Sprintf("%s: %v", method, err)
+}
+
+func (m *Machine) rpcResult(in RPCResult, now time.Time) Step {
+	c := m.c
+	what := string(in.Method) + " result"
+	if !c.State.Live() {
+		return ignored("%s after the call ended: the record stays", what)
+	}
+	declined := tg.IsCallAlreadyDeclined(in.Err)
+	acceptedElsewhere := tg.IsCallAlreadyAccepted(in.Err)
+	switch in.Method {
+	case MethodReceived:
+		if c.Direction != Incoming || c.State != Waiting {
+			return ignored("%s in state %s", what, c.State)
+		}
+		switch {
+		case in.Err == nil:
+			return m.acknowledge(now)
+		case declined:
+			return m.end(what, EvAborted, ByRemote, ReasonMissed, "", now)
+		case acceptedElsewhere:
+			return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
+		}
+		return m.end(what, EvAborted, ByError, ReasonNone, errText(in.Method, in.Err), now)
+	case MethodRequest:
+		if c.State != Requesting {
+			return ignored("%s in state %s", what, c.State)
+		}
+		if in.Err == nil {
+			return ignored("%s: its phoneCallWaiting comes as a Remote input", what)
+		}
+		return m.end(what, EvAborted, ByError, c.Reason, errText(in.Method, in.Err), now)
+	case MethodAccept, MethodConfirm:
+		want, dir := Accepting, Incoming
+		if in.Method == MethodConfirm {
+			want, dir = ExchangingKeys, Outgoing
+		}
+		if c.State != want || c.Direction != dir {
+			return ignored("%s in state %s", what, c.State)
+		}
+		switch {
+		case in.Err == nil && in.Method == MethodAccept:
+			return m.step(what, EvAcceptDone, now, nil)
+		case in.Err == nil:
+			return Step{} // the phoneCall comes as a Remote input
+		case declined:
+			return m.end(what, EvAborted, ByRemote, ReasonNone, "", now)
+		case acceptedElsewhere && in.Method == MethodAccept:
+			return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
+		}
+		return m.hangup(CauseFail, ReasonNone, ByError, errText(in.Method, in.Err), now)
+	case MethodDiscard:
+		if c.State != HangingUp {
+			return ignored("%s in state %s", what, c.State)
+		}
+		by, msg := orLocal(c.PendingEndedBy), ""
+		switch {
+		case in.Err == nil:
+		case acceptedElsewhere:
+			by = ByOtherDevice
+		case declined:
+			by = ByRemote
+		default:
+			by, msg = ByError, errText(in.Method, in.Err)
+		}
+		return m.step(what, EvDiscardDone, now, func(_ Call, c *Call) {
+			c.EndedBy = by
+			if msg != "" {
+				c.Error = msg
+			}
+		})
+	}
+	return ignored("result of unknown method %q", in.Method)
+}

@@ -1,0 +1,223 @@
+package fsm
+
+import (
+	"fmt"
+	"strings"
+
+	lfsm "github.com/looplab/fsm"
+)
+
+// Event names of the transition table.
+const (
+	EvAcknowledge     = "acknowledge"
+	EvAccept          = "accept"
+	EvAcceptDone      = "accept_done"
+	EvRequestSent     = "request_sent"
+	EvDelivered       = "delivered"
+	EvPeerAccepted    = "peer_accepted"
+	EvConfirmSent     = "confirm_sent"
+	EvConnected       = "connected"
+	EvSetConnection   = "set_connection"
+	EvDeferHangup     = "defer_hangup"
+	EvDeferredDiscard = "deferred_discard"
+	EvHangupExpired   = "hangup_expired"
+	EvDiscard         = "discard"
+	EvResend          = "resend"
+	EvDiscarded       = "discarded"
+	EvDiscardDone     = "discard_done"
+	EvAborted         = "aborted"
+)
+
+// Row is one line of the transition table: Event moves a call from any of
+// Src to Dst. Dir, when set, restricts the event to one direction. On and
+// Does document the triggering inputs and the effects.
+type Row struct {
+	Event string
+	Src   []State
+	Dst   State
+	Dir   Direction
+	On    string
+	Does  string
+}
+
+// live lists every state but Ended, in lifecycle order.
+var live = []State{Requesting, Waiting, Ringing, Accepting, ExchangingKeys, Active, HangingUp}
+
+// States lists every state in lifecycle order.
+var States = append(append([]State(nil), live...), Ended)
+
+// table is THE transition table: the looplab machine is built from it and
+// docs/fsm.md is generated from it.
+var table = []Row{
+	{EvRequestSent, []State{Requesting}, Waiting, Outgoing,
+		"phoneCallWaiting without receive_date (the requestCall result)",
+		"learn id, access_hash, date; receive deadline"},
+	{EvDelivered, []State{Requesting, Waiting}, Ringing, Outgoing,
+		"phoneCallWaiting with receive_date",
+		"ringing_at; ring deadline"},
+	{EvPeerAccepted, []State{Requesting, Waiting, Ringing}, ExchangingKeys, Outgoing,
+		"phoneCallAccepted",
+		"SendConfirm; receive deadline"},
+	{EvConfirmSent, []State{ExchangingKeys}, ExchangingKeys, Outgoing,
+		"Local Confirm",
+		"receive deadline restarted"},
+	{EvAcknowledge, []State{Waiting}, Ringing, Incoming,
+		"Local Acknowledge or receivedCall ok",
+		"ringing_at; ring deadline"},
+	{EvAccept, []State{Ringing}, Accepting, Incoming,
+		"Local Accept",
+		"SendAccept; receive deadline"},
+	{EvAcceptDone, []State{Accepting}, ExchangingKeys, Incoming,
+		"acceptCall ok, phoneCallWaiting or phoneCallAccepted",
+		"receive deadline"},
+	{EvConnected, []State{Accepting, ExchangingKeys}, Active, "",
+		"phoneCall",
+		"active_at; connections; max_duration deadline if set"},
+	{EvSetConnection, []State{Active}, Active, "",
+		"Local SetConnection (an id among the connections)",
+		"connection_id"},
+	{EvDeferHangup, []State{Requesting}, Requesting, Outgoing,
+		"Local Discard or Fail, receive timer (no id yet)",
+		"hang-up pending (reason decided now); hangup watchdog; no RPC"},
+	{EvDeferredDiscard, []State{Requesting}, HangingUp, Outgoing,
+		"phoneCallWaiting or phoneCallAccepted while a hang-up is pending",
+		"SendDiscard (pending reason)"},
+	{EvHangupExpired, []State{Requesting}, Ended, Outgoing,
+		"hangup watchdog, still no id",
+		"ended (pending ended_by), no RPC"},
+	{EvDiscard, []State{Waiting, Ringing, Accepting, ExchangingKeys, Active}, HangingUp, "",
+		"Local Discard, Decline or Fail; a timer; an identity mismatch; acceptCall or confirmCall failed",
+		"SendDiscard (reason, duration, connection_id, video decided now)"},
+	{EvResend, []State{HangingUp}, HangingUp, "",
+		"Local Resend (after a restart)",
+		"SendDiscard again, same values"},
+	{EvDiscarded, live, Ended, "",
+		"phoneCallDiscarded or phoneCallEmpty",
+		"ended: remote, other_device, or our pending ended_by if hanging_up; no RPC"},
+	{EvDiscardDone, []State{HangingUp}, Ended, "",
+		"discardCall result (ok or error)",
+		"ended: pending ended_by, or per the error"},
+	{EvAborted, []State{Requesting, Waiting, Accepting, ExchangingKeys}, Ended, "",
+		"requestCall error; receivedCall error; acceptCall or confirmCall CALL_ALREADY_DECLINED / CALL_ALREADY_ACCEPTED",
+		"ended without any RPC"},
+}
+
+// Table returns a copy of the transition table.
+func Table() []Row {
+	out := make([]Row, len(table))
+	for i, r := range table {
+		r.Src = append([]State(nil), r.Src...)
+		out[i] = r
+	}
+	return out
+}
+
+// eventDir maps each event to its direction restriction ("" = both).
+var eventDir = func() map[string]Direction {
+	m := make(map[string]Direction, len(table))
+	for _, r := range table {
+		m[r.Event] = r.Dir
+	}
+	return m
+}()
+
+// lfsmEvents is the table in looplab's form.
+func lfsmEvents() lfsm.Events {
+	evs := make(lfsm.Events, 0, len(table))
+	for _, r := range table {
+		src := make([]string, len(r.Src))
+		for i, s := range r.Src {
+			src[i] = string(s)
+		}
+		evs = append(evs, lfsm.EventDesc{Name: r.Event, Src: src, Dst: string(r.Dst)})
+	}
+	return evs
+}
+
+// newLFSM builds a looplab machine at initial, with the given callbacks.
+func newLFSM(initial State, cbs lfsm.Callbacks) *lfsm.FSM {
+	return lfsm.NewFSM(string(initial), lfsmEvents(), cbs)
+}
+
+// Visualize is looplab's own Mermaid rendering of the table (sorted by
+// source state and event, so deterministic), from the given initial state.
+func Visualize(initial State) (string, error) {
+	return lfsm.VisualizeWithType(newLFSM(initial, nil), lfsm.MermaidStateDiagram)
+}
+
+// Diagram renders the table as a Mermaid state diagram, in table order,
+// with both entry points and the terminal state.
+func Diagram() string {
+	var b strings.Builder
+	b.WriteString("stateDiagram-v2\n")
+	b.WriteString("    [*] --> requesting: NewOutgoing\n")
+	b.WriteString("    [*] --> waiting: NewIncoming\n")
+	for _, r := range table {
+		for _, s := range r.Src {
+			fmt.Fprintf(&b, "    %s --> %s: %s\n", s, r.Dst, r.Event)
+		}
+	}
+	b.WriteString("    ended --> [*]\n")
+	return b.String()
+}
+
+// TableMarkdown renders the table as a Markdown table.
+func TableMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| event | from | to | direction | on | does |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, r := range table {
+		src := make([]string, len(r.Src))
+		for i, s := range r.Src {
+			src[i] = string(s)
+		}
+		dir := string(r.Dir)
+		if dir == "" {
+			dir = "both"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n",
+			r.Event, strings.Join(src, ", "), r.Dst, dir, r.On, r.Does)
+	}
+	return b.String()
+}
+
+// ReasonMarkdown renders what DiscardReason decides, with no explicit
+// reason requested, for each direction, live state and cause.
+func ReasonMarkdown() string {
+	causes := []Cause{CauseDiscard, CauseDecline, CauseFail, CauseTimeout, CauseMaxDuration, CauseRestart}
+	var b strings.Builder
+	b.WriteString("| direction | state |")
+	for _, c := range causes {
+		fmt.Fprintf(&b, " %s |", c)
+	}
+	b.WriteString("\n|---|---|")
+	for range causes {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, dir := range []Direction{Outgoing, Incoming} {
+		for _, s := range live {
+			if !stateOf(dir, s) || s == HangingUp {
+				continue
+			}
+			c := Call{Direction: dir, State: s}
+			fmt.Fprintf(&b, "| %s | %s |", dir, s)
+			for _, cause := range causes {
+				fmt.Fprintf(&b, " %s |", DiscardReason(c, ReasonNone, cause))
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// stateOf reports whether a call of direction dir can be in state s.
+func stateOf(dir Direction, s State) bool {
+	switch s {
+	case Requesting:
+		return dir == Outgoing
+	case Accepting:
+		return dir == Incoming
+	}
+	return true
+}
