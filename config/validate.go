@@ -1,0 +1,161 @@
+package config
+
+import (
+	"encoding/pem"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// maxSocketPath is the longest path a Unix socket address can hold on
+// Linux (sun_path is 108 bytes, NUL included).
+const maxSocketPath = 107
+
+// Validate checks every value and returns the first problem as an *Error
+// naming the key (without a line: Parse and Load add it). With sim false,
+// telegram.api_id and telegram.api_hash are required; with sim true (the
+// embedded simulator) they may be empty. A non-empty telegram.public_keys
+// must name a readable file holding at least one PEM block.
+func (c Config) Validate(sim bool) error {
+	bad := func(key, format string, args ...any) error {
+		return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	t := c.Telegram
+	switch {
+	case t.APIID < 0 || t.APIID > math.MaxInt32:
+		return bad("telegram.api_id", "%d is out of range (1..%d)", t.APIID, math.MaxInt32)
+	case t.APIID == 0 && !sim:
+		return bad("telegram.api_id", "required (from my.telegram.org; or set $%s, or run with --sim)", EnvAPIID)
+	}
+	switch {
+	case strings.IndexFunc(t.APIHash, isSpaceOrControl) >= 0:
+		return bad("telegram.api_hash", "must not contain spaces or control characters")
+	case t.APIHash == "" && !sim:
+		return bad("telegram.api_hash", "required (from my.telegram.org; or set $%s, or run with --sim)", EnvAPIHash)
+	}
+	if t.DC <= 0 || t.DC > math.MaxInt32 {
+		return bad("telegram.dc", "%d is not a DC id (Telegram's are 1..5)", t.DC)
+	}
+	if len(t.DCOptions) == 0 {
+		if t.DC > 5 {
+			return bad("telegram.dc", "%d is not one of Telegram's DCs 1..5 (list other servers in telegram.dc_options)", t.DC)
+		}
+	} else {
+		found := false
+		for i, o := range t.DCOptions {
+			key := fmt.Sprintf("telegram.dc_options[%d]", i)
+			if o.ID <= 0 || o.ID > math.MaxInt32 {
+				return bad(key+".id", "%d is not a DC id (want > 0)", o.ID)
+			}
+			if err := checkAddr(o.Addr); err != nil {
+				return bad(key+".addr", "%v", err)
+			}
+			found = found || o.ID == t.DC
+		}
+		if !found {
+			return bad("telegram.dc", "DC %d is not among telegram.dc_options", t.DC)
+		}
+	}
+	if t.PublicKeys != "" {
+		if err := checkPEM(t.PublicKeys); err != nil {
+			return &Error{Key: "telegram.public_keys", Msg: err.Error(), Err: err}
+		}
+	}
+
+	if err := checkPath(c.State.Path); err != nil {
+		return bad("state.path", "%v", err)
+	}
+	if err := checkPath(c.Control.Socket); err != nil {
+		return bad("control.socket", "%v", err)
+	}
+	if len(c.Control.Socket) > maxSocketPath {
+		return bad("control.socket", "path is %d bytes, longer than a Unix socket address can hold (%d)", len(c.Control.Socket), maxSocketPath)
+	}
+	if c.Control.SocketMode > 0o777 {
+		return bad("control.socket_mode", "%s has more than permission bits (at most 0777)", c.Control.SocketMode)
+	}
+	for i, uid := range c.Control.AllowUIDs {
+		if uid < 0 || uid >= math.MaxUint32 {
+			return bad(fmt.Sprintf("control.allow_uids[%d]", i), "%d is not a uid", uid)
+		}
+	}
+
+	if err := oneOf(c.Log.Level, LevelDebug, LevelInfo, LevelWarn, LevelError); err != nil {
+		return bad("log.level", "%v", err)
+	}
+	if err := oneOf(c.Log.Format, FormatJSON, FormatConsole, FormatAuto); err != nil {
+		return bad("log.format", "%v", err)
+	}
+
+	p := c.Policy
+	if err := oneOf(p.Incoming, IncomingRing, IncomingReject); err != nil {
+		return bad("policy.incoming", "%v", err)
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"policy.max_duration", p.MaxDuration}, {"policy.ring_timeout", p.RingTimeout}, {"policy.receive_timeout", p.ReceiveTimeout}} {
+		if d.v.Duration < 0 {
+			return bad(d.key, "%s is negative", d.v.Duration)
+		}
+	}
+	return nil
+}
+
+func isSpaceOrControl(r rune) bool {
+	return r <= ' ' || r == 0x7f
+}
+
+func oneOf(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return fmt.Errorf("must not be empty")
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("must not contain a NUL byte")
+	}
+	return nil
+}
+
+// checkAddr accepts host:port with a non-empty host and a port in 1..65535.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "" || strings.IndexFunc(host, isSpaceOrControl) >= 0 {
+		return fmt.Errorf("%q has no valid host", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q has no valid port (1..65535)", addr)
+	}
+	return nil
+}
+
+// checkPEM reads the public keys file and checks that it holds at least one
+// PEM block; the mtproto package parses the keys themselves.
+func checkPEM(path string) error {
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read: %w", err)
+	}
+	if b, _ := pem.Decode(data); b == nil {
+		return fmt.Errorf("%s holds no PEM block (want RSA PUBLIC KEY or PUBLIC KEY blocks)", path)
+	}
+	return nil
+}
