@@ -1,0 +1,339 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+	"github.com/gotd/td/tgtest"
+)
+
+// Record is one RPC the server received (re-sends of the same message are
+// not recorded twice).
+type Record struct {
+	// Method is the TL method name, e.g. "phone.discardCall".
+	Method string
+	// Req is the decoded request, e.g. *tg.PhoneDiscardCallRequest.
+	Req any
+	// At is the server clock when the request arrived.
+	At time.Time
+	// Session is the MTProto session id of the caller.
+	Session int64
+}
+
+type reqKey struct {
+	session int64
+	msgID   int64
+}
+
+// reqEntry caches the answer of one request so a re-send gets the same
+// answer instead of a second execution.
+type reqEntry struct {
+	done bool
+	res  bin.Encoder
+	err  *tgerr.Error
+}
+
+type sessionInfo struct {
+	sess    tgtest.Session
+	updates bool // has made a request not wrapped in invokeWithoutUpdates
+}
+
+type failRule struct {
+	err   *tgerr.Error
+	times int
+}
+
+// rpcCtx is the context of one request being handled under s.mu.
+type rpcCtx struct {
+	session int64
+	keyID   [8]byte
+	method  string
+	// post runs after the answer was sent, without s.mu held.
+	post []func()
+}
+
+func (rc *rpcCtx) after(f func()) { rc.post = append(rc.post, f) }
+
+// vector encodes a bare TL Vector of boxed objects.
+type vector []bin.Encoder
+
+func (v vector) Encode(b *bin.Buffer) error {
+	b.PutVectorHeader(len(v))
+	for _, e := range v {
+		if err := e.Encode(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const maxCachedRequests = 20000
+
+// methods that an unauthorized key may call.
+var noAuthMethods = map[string]bool{
+	"help.getConfig":        true,
+	"help.getNearestDc":     true,
+	"help.getCdnConfig":     true,
+	"auth.sendCode":         true,
+	"auth.signIn":           true,
+	"auth.checkPassword":    true,
+	"account.getPassword":   true,
+	"auth.exportLoginToken": true,
+	"auth.logOut":           true,
+}
+
+func methodName(full string) string {
+	if i := strings.IndexByte(full, '#'); i >= 0 {
+		return full[:i]
+	}
+	return full
+}
+
+type peekID struct{ id uint32 }
+
+func (p *peekID) Decode(b *bin.Buffer) error {
+	id, err := b.PeekID()
+	if err != nil {
+		return err
+	}
+	p.id = id
+	return nil
+}
+
+func (p *peekID) Encode(*bin.Buffer) error { return errors.New("peekID is not encodable") }
+
+// onMessage is the tgtest handler: it unwraps invokeWithLayer,
+// initConnection and invokeWithoutUpdates, acknowledges the message,
+// de-duplicates re-sends, records the request and answers it.
+func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
+	noUpdates := false
+	id, err := req.Buf.PeekID()
+	if err != nil {
+		return rpcError(400, "INPUT_REQUEST_INVALID")
+	}
+unwrap:
+	for {
+		var p peekID
+		var w bin.Decoder
+		switch id {
+		case tg.InvokeWithLayerRequestTypeID:
+			w = &tg.InvokeWithLayerRequest{Query: &p}
+		case tg.InitConnectionRequestTypeID:
+			w = &tg.InitConnectionRequest{Query: &p}
+		case tg.InvokeWithoutUpdatesRequestTypeID:
+			w = &tg.InvokeWithoutUpdatesRequest{Query: &p}
+			noUpdates = true
+		default:
+			break unwrap
+		}
+		if err := w.Decode(req.Buf); err != nil {
+			return rpcError(400, "INPUT_REQUEST_INVALID")
+		}
+		id = p.id
+	}
+	ctor, ok := s.ctors[id]
+	if !ok {
+		return rpcError(400, "INPUT_CONSTRUCTOR_INVALID")
+	}
+	obj := ctor()
+	if err := obj.Decode(req.Buf); err != nil {
+		s.log.Debug("decode request", zap.Error(err))
+		return rpcError(400, "INPUT_REQUEST_INVALID")
+	}
+	method := methodName(s.types[id])
+
+	// Telegram acknowledges what it receives; without it gotd re-sends
+	// every 5 s and gives up after 5 tries.
+	if err := srv.SendAck(req.RequestCtx, req.Session, req.MsgID); err != nil {
+		s.log.Debug("send ack", zap.Error(err))
+	}
+
+	key := reqKey{session: req.Session.ID, msgID: req.MsgID}
+	s.mu.Lock()
+	s.touchSessionLocked(req.Session, noUpdates)
+	if e, ok := s.state.reqs[key]; ok {
+		// A re-send: answer again if we already answered, else ignore.
+		var err error
+		if e.done {
+			err = s.sendAnswer(req, e.res, e.err)
+		}
+		s.mu.Unlock()
+		return err
+	}
+	entry := &reqEntry{}
+	s.rememberLocked(key, entry)
+	s.recordLocked(method, obj, req.Session.ID)
+	hold := s.state.holds[method]
+	s.mu.Unlock()
+
+	if hold != nil {
+		ctx := s.serverCtx()
+		go func() {
+			select {
+			case <-hold:
+			case <-ctx.Done():
+				return
+			}
+			_ = s.process(req, method, obj, entry)
+		}()
+		return nil
+	}
+	return s.process(req, method, obj, entry)
+}
+
+// process executes the request under s.mu, sends the answer and runs the
+// post actions (peer reactions) afterwards.
+func (s *Server) process(req *tgtest.Request, method string, obj bin.Object, entry *reqEntry) error {
+	rc := &rpcCtx{session: req.Session.ID, keyID: req.Session.AuthKey.ID, method: method}
+	s.mu.Lock()
+	res, err := s.execLocked(rc, obj)
+	var tgErr *tgerr.Error
+	if err != nil {
+		if !errors.As(err, &tgErr) {
+			s.log.Warn("handler failed", zap.String("method", method), zap.Error(err))
+			tgErr = rpcError(500, "INTERNAL_SERVER_ERROR")
+		}
+		res = nil
+	}
+	entry.done, entry.res, entry.err = true, res, tgErr
+	sendErr := s.sendAnswer(req, res, tgErr)
+	s.mu.Unlock()
+	if sendErr != nil {
+		s.log.Debug("send answer", zap.String("method", method), zap.Error(sendErr))
+	}
+	for _, f := range rc.post {
+		f()
+	}
+	return nil
+}
+
+func (s *Server) sendAnswer(req *tgtest.Request, res bin.Encoder, e *tgerr.Error) error {
+	if e != nil {
+		return s.srv.SendErr(req, e)
+	}
+	return s.srv.SendResult(req, res)
+}
+
+func (s *Server) execLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
+	if f, ok := s.state.fails[rc.method]; ok && f.times > 0 {
+		f.times--
+		if f.times == 0 {
+			delete(s.state.fails, rc.method)
+		}
+		return nil, f.err
+	}
+	if !noAuthMethods[rc.method] && !s.authorizedLocked(rc.keyID) {
+		return nil, rpcError(401, "AUTH_KEY_UNREGISTERED")
+	}
+	return s.handleLocked(rc, obj)
+}
+
+func (s *Server) touchSessionLocked(sess tgtest.Session, noUpdates bool) {
+	si, ok := s.state.sessions[sess.ID]
+	if !ok {
+		si = &sessionInfo{sess: sess}
+		s.state.sessions[sess.ID] = si
+	}
+	if !noUpdates {
+		si.updates = true
+	}
+}
+
+func (s *Server) rememberLocked(key reqKey, e *reqEntry) {
+	st := &s.state
+	st.reqs[key] = e
+	st.reqOrder = append(st.reqOrder, key)
+	if len(st.reqOrder) > maxCachedRequests {
+		drop := len(st.reqOrder) - maxCachedRequests/2
+		for _, k := range st.reqOrder[:drop] {
+			delete(st.reqs, k)
+		}
+		st.reqOrder = append(st.reqOrder[:0:0], st.reqOrder[drop:]...)
+	}
+}
+
+func (s *Server) recordLocked(method string, obj bin.Object, session int64) {
+	st := &s.state
+	st.records = append(st.records, Record{Method: method, Req: obj, At: s.now(), Session: session})
+	st.counts[method]++
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// Requests returns a copy of every RPC received so far, in arrival order.
+func (s *Server) Requests() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Record(nil), s.state.records...)
+}
+
+// Count is how many requests of method ("phone.discardCall") arrived.
+func (s *Server) Count(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.counts[method]
+}
+
+// WaitCount blocks until at least n requests of method have arrived, or
+// ctx is done. Tests use it instead of sleeping.
+func (s *Server) WaitCount(ctx context.Context, method string, n int) error {
+	for {
+		s.mu.Lock()
+		c, ch := s.state.counts[method], s.state.changed
+		s.mu.Unlock()
+		if c >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// FailRPC makes the next `times` calls of method fail with err (for
+// example tgerr.New(500, "CALL_OCCUPY_FAILED") or tgerr.New(420,
+// "FLOOD_WAIT_3")) without executing them. times <= 0 clears the rule.
+func (s *Server) FailRPC(method string, err *tgerr.Error, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if times <= 0 || err == nil {
+		delete(s.state.fails, method)
+		return
+	}
+	s.state.fails[method] = &failRule{err: err, times: times}
+}
+
+// HoldRPC makes every call of method that arrives from now on wait: it is
+// acknowledged and recorded at once, but executed and answered only when
+// release is called (release is idempotent). Requests arriving after
+// release are answered normally.
+func (s *Server) HoldRPC(method string) (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.state.holds[method]
+	if !ok {
+		ch = make(chan struct{})
+		s.state.holds[method] = ch
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state.holds[method] == ch {
+			delete(s.state.holds, method)
+		}
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+// Package sim owns the simulated Telegram: a real MTProto server on
+// loopback TCP (gotd v0.93.0's tgtest: real key exchange, real encryption)
+// that implements Telegram's semantics for ONE account (SelfID) and the
+// peers it calls or is called by. Tests, the demo and the benchmarks use
+// it; nothing mocks the client side.
+//
+// Wiring a gotd client:
+//
+//	srv, _ := sim.New(sim.Options{Authorized: true})
+//	_ = srv.Listen(ctx, "127.0.0.1:0")
+//	opts := srv.ClientOptions() // DC, DCList, PublicKeys, Resolver
+//	opts.SessionStorage = &session.StorageMemory{}
+//	client := telegram.NewClient(1, "hash", opts)
+//
+// What it answers: help.getConfig (call_receive_timeout_ms and
+// call_ring_timeout_ms from Options, this server as the only DC option),
+// help.getNearestDc, users.getUsers, users.getFullUser,
+// contacts.resolveUsername, updates.getState, updates.getDifference,
+// messages.getDhConfig (Telegram's 2048-bit prime, g = 3, version
+// DHVersion: a request with that version gets dhConfigNotModified),
+// auth.sendCode, auth.signIn (code LoginCode "12345"), account.getPassword
+// and auth.checkPassword (real SRP when Options.Password is set),
+// auth.logOut, and the phone methods requestCall, receivedCall, acceptCall,
+// confirmCall, discardCall, setCallRating, saveCallDebug. Anything else
+// answers INPUT_METHOD_INVALID (400). With Options.Authorized false, an
+// auth key that has not signed in gets AUTH_KEY_UNREGISTERED (401) from
+// every method but help.*, auth.* and account.getPassword.
+//
+// Every request is acknowledged (msgs_ack) and its answer cached by
+// session and msg_id, so a re-send is answered again, never re-executed.
+//
+// Updates. The server keeps the common pts, qts (always 0) and seq, and
+// dates from Options.Now in unix seconds. Pts events (updateNewMessage:
+// SendMessage, OpenGap, and the messageService with messageActionPhoneCall
+// of every ended call) are kept in a history. Every pushed container is
+// `updates{seq+1}`; updatePhoneCall has no pts and is kept by date.
+// updates.getDifference answers from the history: differenceEmpty (date,
+// seq) when nothing is new; difference with new_messages, other_updates
+// (non-pts updates whose date >= the request's date, like Telegram, so an
+// updatePhoneCall can repeat) and state; differenceSlice with
+// intermediate_state past pts_total_limit (default 100); differenceTooLong
+// when the client is more than TooLongGap (1000) behind or older than the
+// kept history. Pushes go to every session of the account that made a
+// request not wrapped in invokeWithoutUpdates, except that the result of a
+// caller's own RPC (phone.discardCall's Updates) is not pushed back to it.
+//
+// Calls (https://core.telegram.org/api/end-to-end/voice-calls), the sim
+// playing the remote user, with its own DH math (dh.go):
+//
+//   - IncomingCall: push phoneCallRequested{g_a_hash}. phone.acceptCall{g_b}
+//     answers phone.phoneCall{phoneCallWaiting}, then the sim confirms:
+//     push phoneCall{g_a_or_b = g_a, key_fingerprint, connections}.
+//   - phone.requestCall{g_a_hash} answers phone.phoneCall{phoneCallWaiting};
+//     then per the peer's Behaviour: Answer (default) pushes
+//     phoneCallWaiting{receive_date} and phoneCallAccepted{g_b};
+//     RingForever only the first (PeerAnswer accepts later); Busy pushes
+//     phoneCallDiscarded{busy}; Unreachable nothing. phone.confirmCall
+//     checks sha256(g_a) == g_a_hash and the fingerprint (a mismatch
+//     discards the call with reason disconnect and answers 400
+//     G_A_HASH_MISMATCH, G_A_INVALID or KEY_FINGERPRINT_MISMATCH), then
+//     answers phone.phoneCall{phoneCall{g_a_or_b = g_b, ...}}.
+//   - phone.discardCall answers updates{[updatePhoneCall(phoneCallDiscarded
+//     {reason, duration, video, need_rating when it had been active with a
+//     duration}), updateNewMessage(messageService{messageActionPhoneCall})
+//     pts+1 pts_count 1], users, chats, date, seq+1}. Errors: the call
+//     accepted on another device (AcceptedElsewhere) -> 400
+//     CALL_ALREADY_ACCEPTED; unknown, wrong access_hash or already ended ->
+//     400 CALL_PEER_INVALID; FailRPC for injected ones (CALL_OCCUPY_FAILED,
+//     FLOOD_WAIT_X).
+//
+// Faults: DropPushes, DuplicatePushes, ReorderPushes, ForceTooLong,
+// OpenGap, FailRPC, HoldRPC (with WaitCount to wait for the held request
+// without sleeping) and Cut (closes every TCP connection).
+//
+// Limits: auth keys live in the server's memory; a client holding a key
+// from another sim process gets AUTH_KEY_NOT_FOUND and gotd makes a new
+// key (with Authorized false it must sign in again). The sim does not end
+// calls by itself on timeouts; the client's timers do.
+package sim

@@ -1,0 +1,126 @@
+package sim
+
+import (
+	"strings"
+
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+)
+
+// handleLocked answers one decoded request. It runs under s.mu.
+func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
+	switch r := obj.(type) {
+	case *tg.HelpGetConfigRequest:
+		return s.configLocked(), nil
+	case *tg.HelpGetNearestDCRequest:
+		return &tg.NearestDC{Country: "US", ThisDC: s.opts.DC, NearestDC: s.opts.DC}, nil
+	case *tg.UsersGetUsersRequest:
+		var out vector
+		for _, in := range r.ID {
+			id, err := s.resolveInputUserLocked(in)
+			if err != nil {
+				continue // Telegram leaves unknown users out
+			}
+			out = append(out, s.usersLocked(id)[0])
+		}
+		if out == nil {
+			out = vector{}
+		}
+		return out, nil
+	case *tg.UsersGetFullUserRequest:
+		id, err := s.resolveInputUserLocked(r.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &tg.UsersUserFull{
+			FullUser: tg.UserFull{ID: id, Settings: tg.PeerSettings{}, NotifySettings: tg.PeerNotifySettings{}, PhoneCallsAvailable: true, VideoCallsAvailable: true},
+			Chats:    []tg.ChatClass{},
+			Users:    s.usersLocked(id),
+		}, nil
+	case *tg.ContactsResolveUsernameRequest:
+		id, ok := s.state.byName[strings.ToLower(strings.TrimPrefix(r.Username, "@"))]
+		if !ok {
+			return nil, tgerr.New(400, "USERNAME_NOT_OCCUPIED")
+		}
+		return &tg.ContactsResolvedPeer{
+			Peer:  &tg.PeerUser{UserID: id},
+			Chats: []tg.ChatClass{},
+			Users: s.usersLocked(id),
+		}, nil
+	case *tg.UpdatesGetStateRequest:
+		st := s.tgStateLocked()
+		return &st, nil
+	case *tg.UpdatesGetDifferenceRequest:
+		return &tg.UpdatesDifferenceBox{Difference: s.differenceLocked(r)}, nil
+	case *tg.MessagesGetDhConfigRequest:
+		return s.dhConfigLocked(r), nil
+
+	// Login.
+	case *tg.AuthSendCodeRequest:
+		return s.sendCodeLocked(r)
+	case *tg.AuthSignInRequest:
+		return s.signInLocked(rc, r)
+	case *tg.AccountGetPasswordRequest:
+		return s.getPasswordLocked()
+	case *tg.AuthCheckPasswordRequest:
+		return s.checkPasswordLocked(rc, r)
+	case *tg.AuthLogOutRequest:
+		delete(s.state.loggedIn, rc.keyID)
+		delete(s.state.needPassword, rc.keyID)
+		return &tg.AuthLoggedOut{}, nil
+
+	// Calls.
+	case *tg.PhoneRequestCallRequest:
+		return s.requestCallLocked(rc, r)
+	case *tg.PhoneReceivedCallRequest:
+		return s.receivedCallLocked(rc, r)
+	case *tg.PhoneAcceptCallRequest:
+		return s.acceptCallLocked(rc, r)
+	case *tg.PhoneConfirmCallRequest:
+		return s.confirmCallLocked(rc, r)
+	case *tg.PhoneDiscardCallRequest:
+		return s.discardCallLocked(rc, r)
+	case *tg.PhoneSetCallRatingRequest:
+		return s.setCallRatingLocked(rc, r)
+	case *tg.PhoneSaveCallDebugRequest:
+		return &tg.BoolTrue{}, nil
+	}
+	return nil, tgerr.New(400, "INPUT_METHOD_INVALID")
+}
+
+func (s *Server) configLocked() *tg.Config {
+	date := s.dateLocked()
+	return &tg.Config{
+		Date:                    date,
+		Expires:                 date + 3600,
+		ThisDC:                  s.opts.DC,
+		DCOptions:               []tg.DCOption{s.dcOption()},
+		DCTxtDomainName:         "sim.invalid",
+		ChatSizeMax:             200,
+		MegagroupSizeMax:        200000,
+		ForwardedCountMax:       100,
+		OnlineUpdatePeriodMs:    210000,
+		OfflineBlurTimeoutMs:    5000,
+		OfflineIdleTimeoutMs:    30000,
+		OnlineCloudTimeoutMs:    300000,
+		NotifyCloudDelayMs:      30000,
+		NotifyDefaultDelayMs:    1500,
+		PushChatPeriodMs:        60000,
+		PushChatLimit:           2,
+		EditTimeLimit:           172800,
+		RevokeTimeLimit:         2147483647,
+		RevokePmTimeLimit:       2147483647,
+		RatingEDecay:            2419200,
+		StickersRecentLimit:     200,
+		ChannelsReadMediaPeriod: 604800,
+		CallReceiveTimeoutMs:    int(s.opts.ReceiveTimeout.Milliseconds()),
+		CallRingTimeoutMs:       int(s.opts.RingTimeout.Milliseconds()),
+		CallConnectTimeoutMs:    30000,
+		CallPacketTimeoutMs:     10000,
+		MeURLPrefix:             "https://t.me/",
+		CaptionLengthMax:        1024,
+		MessageLengthMax:        4096,
+		WebfileDCID:             s.opts.DC,
+	}
+}

@@ -1,0 +1,187 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+)
+
+// Fixed user ids of the simulated world.
+const (
+	// SelfID is the id of the simulated account.
+	SelfID int64 = 100001
+	// ServiceID is Telegram's service notifications user (777000), the
+	// sender of the messages OpenGap creates.
+	ServiceID int64 = 777000
+	firstPeer int64 = 200001
+)
+
+// state is everything the server knows; guarded by Server.mu.
+type state struct {
+	// Users.
+	users    map[int64]*tg.User
+	byName   map[string]int64
+	nextUser int64
+
+	// Authorization (Options.Authorized == false).
+	loggedIn     map[[8]byte]bool
+	needPassword map[[8]byte]bool
+
+	// Sessions and RPC bookkeeping.
+	sessions map[int64]*sessionInfo
+	reqs     map[reqKey]*reqEntry
+	reqOrder []reqKey
+	records  []Record
+	counts   map[string]int
+	changed  chan struct{}
+	fails    map[string]*failRule
+	holds    map[string]chan struct{}
+
+	// Common update state and history.
+	pts, qts, seq int
+	ptsFloor      int // history holds every pts event after this pts
+	history       []ptsEvent
+	dated         []datedUpdate
+	lastMsgID     int
+
+	// Push faults.
+	drop    int
+	dup     bool
+	reorder bool
+	tooLong bool
+	held    *heldPush
+
+	// Calls.
+	calls     map[int64]*call
+	behaviour map[int64]Behaviour
+	nextCall  int64
+	srp       *srpState
+}
+
+func (st *state) init(opts Options) {
+	st.users = map[int64]*tg.User{}
+	st.byName = map[string]int64{}
+	st.nextUser = firstPeer
+	st.loggedIn = map[[8]byte]bool{}
+	st.needPassword = map[[8]byte]bool{}
+	st.sessions = map[int64]*sessionInfo{}
+	st.reqs = map[reqKey]*reqEntry{}
+	st.counts = map[string]int{}
+	st.changed = make(chan struct{})
+	st.fails = map[string]*failRule{}
+	st.holds = map[string]chan struct{}{}
+	st.calls = map[int64]*call{}
+	st.behaviour = map[int64]Behaviour{}
+	st.nextCall = 5000000001
+
+	st.users[SelfID] = &tg.User{
+		Self:       true,
+		ID:         SelfID,
+		AccessHash: accessHash(SelfID),
+		FirstName:  "Sim",
+		LastName:   "Self",
+		Username:   "sim_self",
+		Phone:      SelfPhone,
+	}
+	st.byName["sim_self"] = SelfID
+	st.users[ServiceID] = &tg.User{
+		Verified:   true,
+		Support:    true,
+		ID:         ServiceID,
+		AccessHash: accessHash(ServiceID),
+		FirstName:  "Telegram",
+		Phone:      "42777",
+	}
+}
+
+func accessHash(id int64) int64 { return id*7919 ^ 0x5eed5eed }
+
+// SelfID is the id of the simulated account's user.
+func (s *Server) SelfID() int64 { return SelfID }
+
+// AddPeer adds a user the account can call or be called by, found by
+// users.getUsers and contacts.resolveUsername. Adding an existing username
+// returns the existing id. The access hash is AccessHash(id).
+func (s *Server) AddPeer(username string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := strings.TrimPrefix(strings.ToLower(username), "@")
+	if id, ok := s.state.byName[name]; ok && name != "" {
+		return id
+	}
+	id := s.state.nextUser
+	s.state.nextUser++
+	s.state.users[id] = &tg.User{
+		Contact:    true,
+		ID:         id,
+		AccessHash: accessHash(id),
+		FirstName:  username,
+		Username:   name,
+		Phone:      fmt.Sprintf("1555%07d", id%10000000),
+	}
+	if name != "" {
+		s.state.byName[name] = id
+	}
+	return id
+}
+
+// AccessHash is the access hash the server gives user id.
+func (s *Server) AccessHash(id int64) int64 { return accessHash(id) }
+
+// User returns a copy of a known user.
+func (s *Server) User(id int64) (tg.User, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.state.users[id]
+	if !ok {
+		return tg.User{}, false
+	}
+	return *u, true
+}
+
+func (s *Server) usersLocked(ids ...int64) []tg.UserClass {
+	seen := map[int64]bool{}
+	var out []tg.UserClass
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if u, ok := s.state.users[id]; ok {
+			c := *u
+			out = append(out, &c)
+		}
+	}
+	return out
+}
+
+func (s *Server) allUsersLocked() []tg.UserClass {
+	ids := make([]int64, 0, len(s.state.users))
+	for id := range s.state.users {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return s.usersLocked(ids...)
+}
+
+func (s *Server) authorizedLocked(keyID [8]byte) bool {
+	return s.opts.Authorized || s.state.loggedIn[keyID]
+}
+
+func (s *Server) dateLocked() int { return int(s.now().Unix()) }
+
+// resolveInputUserLocked maps an InputUser to a known user id.
+func (s *Server) resolveInputUserLocked(in tg.InputUserClass) (int64, error) {
+	switch u := in.(type) {
+	case *tg.InputUserSelf:
+		return SelfID, nil
+	case *tg.InputUser:
+		if _, ok := s.state.users[u.UserID]; ok && u.AccessHash == accessHash(u.UserID) {
+			return u.UserID, nil
+		}
+	}
+	return 0, tgerr.New(400, "USER_ID_INVALID")
+}

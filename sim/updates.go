@@ -1,0 +1,297 @@
+package sim
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgtest"
+)
+
+// History limits.
+const (
+	// DefaultDifferenceLimit is how many pts events one getDifference
+	// returns when the request has no pts_total_limit.
+	DefaultDifferenceLimit = 100
+	// TooLongGap is how far behind a client's pts may be before
+	// getDifference answers differenceTooLong.
+	TooLongGap = 1000
+	// keepHistory is how many pts events the server keeps.
+	keepHistory = 5000
+	// keepDated is how many non-pts updates the server keeps.
+	keepDated = 5000
+)
+
+// ptsEvent is one update of the common message box.
+type ptsEvent struct {
+	pts, count int
+	date       int
+	update     tg.UpdateClass
+}
+
+// datedUpdate is an update without pts (updatePhoneCall), which
+// getDifference selects by date.
+type datedUpdate struct {
+	date   int
+	update tg.UpdateClass
+}
+
+type heldPush struct {
+	msg     tg.UpdatesClass
+	exclude int64
+}
+
+// State returns the server-side common update state.
+func (s *Server) State() (pts, qts, seq, date int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.pts, s.state.qts, s.state.seq, s.dateLocked()
+}
+
+func (s *Server) tgStateLocked() tg.UpdatesState {
+	return tg.UpdatesState{Pts: s.state.pts, Qts: s.state.qts, Seq: s.state.seq, Date: s.dateLocked()}
+}
+
+// addPtsLocked appends a pts event with pts_count 1 and returns it with
+// its pts set.
+func (s *Server) newMessageLocked(msg tg.MessageClass) *tg.UpdateNewMessage {
+	st := &s.state
+	st.pts++
+	u := &tg.UpdateNewMessage{Message: msg, Pts: st.pts, PtsCount: 1}
+	st.history = append(st.history, ptsEvent{pts: st.pts, count: 1, date: s.dateLocked(), update: u})
+	if len(st.history) > keepHistory {
+		drop := len(st.history) - keepHistory/2
+		st.ptsFloor = st.history[drop-1].pts
+		st.history = append(st.history[:0:0], st.history[drop:]...)
+	}
+	return u
+}
+
+func (s *Server) nextMsgIDLocked() int {
+	s.state.lastMsgID++
+	return s.state.lastMsgID
+}
+
+// textMessageLocked creates a private text message event from `from` to
+// the account (or from the account to `to` when from == SelfID).
+func (s *Server) textMessageLocked(from, to int64, text string) *tg.UpdateNewMessage {
+	m := &tg.Message{
+		ID:      s.nextMsgIDLocked(),
+		FromID:  &tg.PeerUser{UserID: from},
+		PeerID:  &tg.PeerUser{UserID: from},
+		Date:    s.dateLocked(),
+		Message: text,
+	}
+	if from == SelfID {
+		m.Out = true
+		m.PeerID = &tg.PeerUser{UserID: to}
+	}
+	return s.newMessageLocked(m)
+}
+
+// pushLocked wraps updates in an `updates` container with the next seq,
+// stores non-pts updates for getDifference and sends the container to
+// every session of the account except `exclude` (the caller of the RPC
+// whose result it is). It returns the container.
+func (s *Server) pushLocked(exclude int64, updates ...tg.UpdateClass) *tg.Updates {
+	st := &s.state
+	date := s.dateLocked()
+	for _, u := range updates {
+		if _, ok := u.(*tg.UpdateNewMessage); ok {
+			continue
+		}
+		st.dated = append(st.dated, datedUpdate{date: date, update: u})
+	}
+	if len(st.dated) > keepDated {
+		st.dated = append(st.dated[:0:0], st.dated[len(st.dated)-keepDated/2:]...)
+	}
+	st.seq++
+	c := &tg.Updates{
+		Updates: updates,
+		Users:   s.allUsersLocked(),
+		Chats:   []tg.ChatClass{},
+		Date:    date,
+		Seq:     st.seq,
+	}
+	s.deliverLocked(c, exclude)
+	return c
+}
+
+// deliverLocked applies the push faults and sends msg.
+func (s *Server) deliverLocked(msg tg.UpdatesClass, exclude int64) {
+	st := &s.state
+	if st.tooLong {
+		st.tooLong = false
+		msg = &tg.UpdatesTooLong{}
+	}
+	if st.drop > 0 {
+		st.drop--
+		return
+	}
+	if st.reorder {
+		if st.held == nil {
+			st.held = &heldPush{msg: msg, exclude: exclude}
+			return
+		}
+		held := st.held
+		st.held = nil
+		s.sendAllLocked(msg, exclude)
+		s.sendAllLocked(held.msg, held.exclude)
+		return
+	}
+	s.sendAllLocked(msg, exclude)
+	if st.dup {
+		s.sendAllLocked(msg, exclude)
+	}
+}
+
+// sendAllLocked sends msg to every live session that receives updates.
+// Sessions whose connection is gone are forgotten.
+func (s *Server) sendAllLocked(msg tg.UpdatesClass, exclude int64) {
+	ctx := s.serverCtx()
+	for id, si := range s.state.sessions {
+		if id == exclude || !si.updates || !s.authorizedLocked(si.sess.AuthKey.ID) {
+			continue
+		}
+		if err := s.srv.Send(ctx, si.sess, tgtest.MessageFromServer, msg); err != nil {
+			s.log.Debug("push failed, dropping session", zap.Int64("session", id), zap.Error(err))
+			delete(s.state.sessions, id)
+		}
+	}
+}
+
+// Push sends updates to the account as one `updates` container (seq+1).
+// Updates without pts are kept for getDifference; use SendMessage or
+// OpenGap for pts events.
+func (s *Server) Push(updates ...tg.UpdateClass) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pushLocked(0, updates...)
+}
+
+// SendMessage makes user `from` send a text message to the account: a pts
+// event (updateNewMessage, pts_count 1) pushed in an `updates` container.
+// It returns the new pts.
+func (s *Server) SendMessage(from int64, text string) (pts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.textMessageLocked(from, SelfID, text)
+	s.pushLocked(0, u)
+	return u.Pts
+}
+
+// OpenGap makes n pts events (messages from the service user) happen
+// server-side without pushing them; only getDifference returns them.
+func (s *Server) OpenGap(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < n; i++ {
+		s.textMessageLocked(ServiceID, SelfID, "gap")
+	}
+}
+
+// DropPushes makes the next n pushed containers go to nobody (they stay in
+// the history, so getDifference recovers them).
+func (s *Server) DropPushes(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.drop = n
+}
+
+// DuplicatePushes sends every pushed container twice while on.
+func (s *Server) DuplicatePushes(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.dup = on
+}
+
+// ReorderPushes, while on, holds each push and sends it right after the
+// next one. Turning it off sends a push still held.
+func (s *Server) ReorderPushes(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.reorder = on
+	if !on && s.state.held != nil {
+		h := s.state.held
+		s.state.held = nil
+		s.sendAllLocked(h.msg, h.exclude)
+	}
+}
+
+// ForceTooLong replaces the next pushed container with updatesTooLong.
+func (s *Server) ForceTooLong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.tooLong = true
+}
+
+// differenceLocked answers updates.getDifference from the history.
+func (s *Server) differenceLocked(req *tg.UpdatesGetDifferenceRequest) tg.UpdatesDifferenceClass {
+	st := &s.state
+	if st.pts-req.Pts > TooLongGap || req.Pts < st.ptsFloor {
+		return &tg.UpdatesDifferenceTooLong{Pts: st.pts}
+	}
+	limit := DefaultDifferenceLimit
+	if req.PtsTotalLimit > 0 && req.PtsTotalLimit < limit {
+		limit = req.PtsTotalLimit
+	}
+	var (
+		messages []tg.MessageClass
+		others   []tg.UpdateClass
+		lastPts  = req.Pts
+		lastDate = req.Date
+		count    int
+		sliced   bool
+	)
+	for _, e := range st.history {
+		if e.pts <= req.Pts {
+			continue
+		}
+		if count == limit {
+			sliced = true
+			break
+		}
+		count++
+		lastPts, lastDate = e.pts, e.date
+		if nm, ok := e.update.(*tg.UpdateNewMessage); ok {
+			messages = append(messages, nm.Message)
+		} else {
+			others = append(others, e.update)
+		}
+	}
+	maxDate := s.dateLocked()
+	if sliced {
+		maxDate = lastDate
+	}
+	for _, d := range st.dated {
+		if d.date >= req.Date && d.date <= maxDate {
+			others = append(others, d.update)
+		}
+	}
+	if len(messages) == 0 && len(others) == 0 {
+		return &tg.UpdatesDifferenceEmpty{Date: s.dateLocked(), Seq: st.seq}
+	}
+	if messages == nil {
+		messages = []tg.MessageClass{}
+	}
+	if others == nil {
+		others = []tg.UpdateClass{}
+	}
+	if sliced {
+		return &tg.UpdatesDifferenceSlice{
+			NewMessages:          messages,
+			NewEncryptedMessages: []tg.EncryptedMessageClass{},
+			OtherUpdates:         others,
+			Chats:                []tg.ChatClass{},
+			Users:                s.allUsersLocked(),
+			IntermediateState:    tg.UpdatesState{Pts: lastPts, Qts: st.qts, Date: lastDate, Seq: st.seq},
+		}
+	}
+	return &tg.UpdatesDifference{
+		NewMessages:          messages,
+		NewEncryptedMessages: []tg.EncryptedMessageClass{},
+		OtherUpdates:         others,
+		Chats:                []tg.ChatClass{},
+		Users:                s.allUsersLocked(),
+		State:                s.tgStateLocked(),
+	}
+}
