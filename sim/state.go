@@ -48,11 +48,13 @@ type state struct {
 	lastMsgID     int
 
 	// Push faults.
-	drop    int
-	dup     bool
-	reorder bool
-	tooLong bool
-	held    *heldPush
+	drop     int
+	dup      bool
+	reorder  bool
+	tooLong  bool
+	held     *heldPush
+	sent     []sentPush
+	sentBase int
 
 	// Calls.
 	calls     map[int64]*call

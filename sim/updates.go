@@ -155,8 +155,46 @@ func (s *Server) sendAllLocked(msg tg.UpdatesClass, exclude int64) {
 		if err := s.srv.Send(ctx, si.sess, tgtest.MessageFromServer, msg); err != nil {
 			s.log.Debug("push failed, dropping session", zap.Int64("session", id), zap.Error(err))
 			delete(s.state.sessions, id)
+			continue
 		}
+		s.logSentLocked(id, msg)
 	}
+}
+
+// sentPush is one container sent to one session (for tests).
+type sentPush struct {
+	session int64
+	seq     int // -1 for updatesTooLong
+}
+
+func (s *Server) logSentLocked(session int64, msg tg.UpdatesClass) {
+	seq := -1
+	if u, ok := msg.(*tg.Updates); ok {
+		seq = u.Seq
+	}
+	s.state.sent = append(s.state.sent, sentPush{session: session, seq: seq})
+	if len(s.state.sent) > 1000 {
+		s.state.sent = append(s.state.sent[:0:0], s.state.sent[500:]...)
+		s.state.sentBase += 500
+	}
+}
+
+// sentSince returns every container sent since mark (from sentMark), in
+// send order, with the session it went to.
+func (s *Server) sentSince(mark int) []sentPush {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := max(mark-s.state.sentBase, 0)
+	if i > len(s.state.sent) {
+		return nil
+	}
+	return append([]sentPush(nil), s.state.sent[i:]...)
+}
+
+func (s *Server) sentMark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.sentBase + len(s.state.sent)
 }
 
 // Push sends updates to the account as one `updates` container (seq+1).
