@@ -117,7 +117,8 @@ func Typed(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if isLocal(err) {
+	var ce *calld.Error
+	if isLocal(err) || errors.As(err, &ce) {
 		return err
 	}
 	return &Error{Kind: ErrUnavailable, Err: err}
