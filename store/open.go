@@ -209,6 +209,10 @@ func walk(bdb *bolt.DB) (empty bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
+			if f, ok := p.(interface{ Addr() uintptr }); ok {
+				err = fmt.Errorf("%w: reading its pages failed: memory fault at %#x (a page pointer past the end of the file)", ErrCorrupt, f.Addr())
+				return
+			}
 			err = fmt.Errorf("%w: reading its pages failed: %v", ErrCorrupt, p)
 		}
 	}()

@@ -1,0 +1,511 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/session"
+
+	"github.com/calld/calld"
+)
+
+func TestReopenKeepsEverything(t *testing.T) {
+	path := tempDB(t)
+	clock := newFakeClock()
+	db := openT(t, path, Options{Now: clock.Now})
+
+	var want []Event
+	err := db.Update(func(tx *Tx) error {
+		for i, c := range []struct {
+			id   int64
+			live bool
+		}{{101, true}, {-202, false}, {303, true}} {
+			e := Event{Event: "call.state", CallID: c.id, From: "waiting", To: "ringing", Reason: "x", Duration: i}
+			if err := tx.AppendEvent(&e); err != nil {
+				return err
+			}
+			want = append(want, e)
+			if err := tx.PutCall(c.id, mustJSON(t, testRecord{ID: c.id, State: "ringing", Seq: e.Seq}), c.live); err != nil {
+				return err
+			}
+			clock.Advance(time.Second)
+		}
+		if err := tx.SetUpdatesState(UpdatesState{Pts: 10, Qts: 20, Seq: 30, Date: 40}); err != nil {
+			return err
+		}
+		return tx.SetSession([]byte(`{"Version":1}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openT(t, path, Options{Now: clock.Now})
+	err = db.View(func(tx *Tx) error {
+		var got []Event
+		if err := tx.Events(0, func(e Event) error { got = append(got, e); return nil }); err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("events after reopen:\n got %+v\nwant %+v", got, want)
+		}
+		if got := tx.LastSeq(); got != 3 {
+			t.Errorf("LastSeq = %d, want 3", got)
+		}
+		live, total, err := tx.CallCounts()
+		if err != nil || live != 2 || total != 3 {
+			t.Errorf("CallCounts = %d, %d, %v; want 2, 3", live, total, err)
+		}
+		rec, err := tx.Call(-202)
+		if err != nil {
+			return err
+		}
+		var r testRecord
+		if err := json.Unmarshal(rec, &r); err != nil || r.ID != -202 || r.Seq != 2 {
+			t.Errorf("Call(-202) = %s, %v", rec, err)
+		}
+		us, ok, err := tx.UpdatesState()
+		if err != nil || !ok || us != (UpdatesState{10, 20, 30, 40}) {
+			t.Errorf("UpdatesState = %+v, %v, %v", us, ok, err)
+		}
+		s, err := tx.Session()
+		if err != nil || string(s) != `{"Version":1}` {
+			t.Errorf("Session = %q, %v", s, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Seqs continue after a reopen.
+	var seq uint64
+	if err := db.Update(func(tx *Tx) error {
+		var err error
+		seq, err = transition(tx, 101, "ended", false)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 4 {
+		t.Errorf("seq after reopen = %d, want 4", seq)
+	}
+}
+
+func TestCalls(t *testing.T) {
+	db := openT(t, tempDB(t), Options{})
+	// Each step is applied in order on the same file.
+	steps := []struct {
+		name      string
+		id        int64
+		rec       string
+		live      bool
+		wantErr   bool
+		wantLive  []int64
+		wantAll   []int64
+		wantCount [2]int
+	}{
+		{"first live call", 7, `{"s":"ringing"}`, true, false, []int64{7}, []int64{7}, [2]int{1, 1}},
+		{"second live call", 3, `{"s":"active"}`, true, false, []int64{3, 7}, []int64{3, 7}, [2]int{2, 2}},
+		{"first call ends", 7, `{"s":"ended"}`, false, false, []int64{3}, []int64{3, 7}, [2]int{1, 2}},
+		{"ended call stored ended", 9, `{"s":"ended"}`, false, false, []int64{3}, []int64{3, 7, 9}, [2]int{1, 3}},
+		{"not JSON is refused", 11, `{"s":`, true, true, []int64{3}, []int64{3, 7, 9}, [2]int{1, 3}},
+		{"empty record is refused", 12, ``, true, true, []int64{3}, []int64{3, 7, 9}, [2]int{1, 3}},
+		{"ended call revived", 9, `{"s":"active"}`, true, false, []int64{3, 9}, []int64{3, 7, 9}, [2]int{2, 3}},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			err := db.Update(func(tx *Tx) error { return tx.PutCall(s.id, []byte(s.rec), s.live) })
+			if (err != nil) != s.wantErr {
+				t.Fatalf("PutCall err = %v, wantErr %v", err, s.wantErr)
+			}
+			err = db.View(func(tx *Tx) error {
+				for _, c := range []struct {
+					liveOnly bool
+					want     []int64
+				}{{true, s.wantLive}, {false, s.wantAll}} {
+					var ids []int64
+					if err := tx.ForEachCall(c.liveOnly, func(id int64, rec []byte) error {
+						ids = append(ids, id)
+						if !json.Valid(rec) {
+							t.Errorf("call %d: record %q", id, rec)
+						}
+						return nil
+					}); err != nil {
+						return err
+					}
+					if !reflect.DeepEqual(ids, c.want) {
+						t.Errorf("ForEachCall(liveOnly=%v) = %v, want %v", c.liveOnly, ids, c.want)
+					}
+				}
+				live, total, err := tx.CallCounts()
+				if err != nil || [2]int{live, total} != s.wantCount {
+					t.Errorf("CallCounts = %d, %d, %v; want %v", live, total, err, s.wantCount)
+				}
+				if !s.wantErr {
+					rec, err := tx.Call(s.id)
+					if err != nil || string(rec) != s.rec {
+						t.Errorf("Call(%d) = %q, %v; want %q", s.id, rec, err, s.rec)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	err := db.View(func(tx *Tx) error {
+		_, err := tx.Call(424242)
+		if !errors.Is(err, ErrNotFound) || calld.ErrorCode(err) != calld.ENOTFOUND {
+			t.Errorf("Call(unknown) err = %v (code %q), want ErrNotFound", err, calld.ErrorCode(err))
+		}
+		// An error of fn stops the walk and comes back.
+		stop := errors.New("stop")
+		n := 0
+		if err := tx.ForEachCall(false, func(int64, []byte) error { n++; return stop }); err != stop || n != 1 {
+			t.Errorf("ForEachCall stop: err %v after %d calls", err, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecordsAreCopies(t *testing.T) {
+	db := openT(t, tempDB(t), Options{})
+	buf := []byte(`{"a":1}`)
+	if err := db.Update(func(tx *Tx) error {
+		err := tx.PutCall(1, buf, true)
+		copy(buf, `{"b":2}`) // the caller reuses its buffer before the commit
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if err := db.View(func(tx *Tx) error {
+		var err error
+		got, err = tx.Call(1)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != `{"a":1}` {
+		t.Errorf("record = %s, want the value at PutCall time", got)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	clock := newFakeClock()
+	db := openT(t, tempDB(t), Options{Now: clock.Now})
+	given := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	calls := []int64{5, 6, 5, -1, 5}
+	if err := db.Update(func(tx *Tx) error {
+		for i, id := range calls {
+			e := Event{Event: "call.state", CallID: id}
+			if i == 1 {
+				e.At = given
+			}
+			if err := tx.AppendEvent(&e); err != nil {
+				return err
+			}
+			if e.Seq != uint64(i+1) {
+				t.Errorf("event %d got seq %d", i, e.Seq)
+			}
+			clock.Advance(time.Minute)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		run  func(tx *Tx, fn func(Event) error) error
+		want []uint64
+	}{
+		{"all", func(tx *Tx, fn func(Event) error) error { return tx.Events(0, fn) }, []uint64{1, 2, 3, 4, 5}},
+		{"since 2", func(tx *Tx, fn func(Event) error) error { return tx.Events(2, fn) }, []uint64{3, 4, 5}},
+		{"since last", func(tx *Tx, fn func(Event) error) error { return tx.Events(5, fn) }, nil},
+		{"since max", func(tx *Tx, fn func(Event) error) error { return tx.Events(^uint64(0), fn) }, nil},
+		{"call 5", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(5, fn) }, []uint64{1, 3, 5}},
+		{"call 6", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(6, fn) }, []uint64{2}},
+		{"call -1", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(-1, fn) }, []uint64{4}},
+		{"unknown call", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(99, fn) }, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []uint64
+			err := db.View(func(tx *Tx) error {
+				return tc.run(tx, func(e Event) error {
+					got = append(got, e.Seq)
+					if e.CallID != calls[e.Seq-1] {
+						t.Errorf("event %d: call %d, want %d", e.Seq, e.CallID, calls[e.Seq-1])
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	// At: the injected clock unless given.
+	err := db.View(func(tx *Tx) error {
+		return tx.Events(0, func(e Event) error {
+			want := newFakeClock().Now().Add(time.Duration(e.Seq-1) * time.Minute)
+			if e.Seq == 2 {
+				want = given
+			}
+			if !e.At.Equal(want) {
+				t.Errorf("event %d At = %v, want %v", e.Seq, e.At, want)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A failed transaction does not use up seqs.
+	boom := errors.New("boom")
+	if err := db.Update(func(tx *Tx) error {
+		if err := tx.AppendEvent(&Event{CallID: 5}); err != nil {
+			return err
+		}
+		return boom
+	}); err != boom {
+		t.Fatalf("Update err = %v, want boom", err)
+	}
+	var e Event
+	if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&e) }); err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 6 {
+		t.Errorf("seq after a rolled back append = %d, want 6", e.Seq)
+	}
+}
+
+func TestUpdatesStateAndSession(t *testing.T) {
+	db := openT(t, tempDB(t), Options{})
+	err := db.View(func(tx *Tx) error {
+		if s, ok, err := tx.UpdatesState(); ok || err != nil || s != (UpdatesState{}) {
+			t.Errorf("UpdatesState on a new file = %+v, %v, %v", s, ok, err)
+		}
+		if _, err := tx.Session(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Session on a new file: err %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []UpdatesState{{1, 2, 3, 4}, {100, 0, 7, 1700000000}} {
+		if err := db.Update(func(tx *Tx) error { return tx.SetUpdatesState(s) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.View(func(tx *Tx) error {
+			got, ok, err := tx.UpdatesState()
+			if got != s || !ok || err != nil {
+				t.Errorf("UpdatesState = %+v, %v, %v; want %+v", got, ok, err, s)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSessionStorage(t *testing.T) {
+	path := tempDB(t)
+	ctx := context.Background()
+	db := openT(t, path, Options{})
+	loader := session.Loader{Storage: db.SessionStorage()}
+
+	if _, err := db.SessionStorage().LoadSession(ctx); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("LoadSession on a new file: %v, want session.ErrNotFound", err)
+	}
+	if _, err := loader.Load(ctx); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Loader.Load on a new file: %v, want session.ErrNotFound", err)
+	}
+	want := &session.Data{
+		DC:        2,
+		Addr:      "127.0.0.1:4430",
+		AuthKey:   bytes.Repeat([]byte{0xab}, 256),
+		AuthKeyID: []byte{1, 2, 3, 4, 5, 6, 7, 8},
+		Salt:      -42,
+	}
+	if err := loader.Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openT(t, path, Options{})
+	got, err := (&session.Loader{Storage: db.SessionStorage()}).Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("session after reopen = %+v, want %+v", got, want)
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.SessionStorage().StoreSession(cancelled, []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Errorf("StoreSession with a cancelled context: %v", err)
+	}
+	if _, err := db.SessionStorage().LoadSession(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("LoadSession with a cancelled context: %v", err)
+	}
+}
+
+func TestBackup(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, filepath.Join(dir, "calld.db"), Options{})
+	populate(t, db, 500)
+
+	// A writer keeps committing while the backup runs.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := int64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := db.Commit(func(tx *Tx) error { _, err := transition(tx, 1000+i%5, "active", true); return err }); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var buf bytes.Buffer
+	n, err := db.Backup(&buf)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(buf.Len()) || n == 0 {
+		t.Fatalf("Backup returned %d, wrote %d bytes", n, buf.Len())
+	}
+	bpath := filepath.Join(dir, "backup.db")
+	if err := os.WriteFile(bpath, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bdb := openT(t, bpath, Options{})
+
+	// The copy is a consistent snapshot: its journal is gap-free and the
+	// same as the original's up to its LastSeq, every call record points
+	// at the call's last event in the copy, and the calls the writer did
+	// not touch are as in the original.
+	events := func(db *DB) []Event {
+		var out []Event
+		if err := db.View(func(tx *Tx) error {
+			return tx.Events(0, func(e Event) error { out = append(out, e); return nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	var last uint64
+	var us UpdatesState
+	if err := bdb.View(func(tx *Tx) error {
+		last = tx.LastSeq()
+		var err error
+		us, _, err = tx.UpdatesState()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if last < 500 || us.Pts != int(last) {
+		t.Fatalf("backup LastSeq %d, updates pts %d; want >= 500 and equal", last, us.Pts)
+	}
+	got, orig := events(bdb), events(db)
+	if len(got) != int(last) || !reflect.DeepEqual(got, orig[:last]) {
+		t.Errorf("backup journal: %d events up to %d, not the original's prefix", len(got), last)
+	}
+	err = bdb.View(func(tx *Tx) error {
+		return tx.ForEachCall(false, func(id int64, rec []byte) error {
+			var r testRecord
+			if err := json.Unmarshal(rec, &r); err != nil {
+				return err
+			}
+			var lastOfCall uint64
+			if err := tx.CallEvents(id, func(e Event) error { lastOfCall = e.Seq; return nil }); err != nil {
+				return err
+			}
+			if r.Seq != lastOfCall {
+				t.Errorf("backup call %d record points at %d, its last event is %d", id, r.Seq, lastOfCall)
+			}
+			if id <= 50 {
+				var o []byte
+				if err := db.View(func(otx *Tx) error { var err error; o, err = otx.Call(id); return err }); err != nil {
+					return err
+				}
+				if !bytes.Equal(o, rec) {
+					t.Errorf("backup call %d = %s, original %s", id, rec, o)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.View(func(tx *Tx) error {
+		s, err := tx.Session()
+		if err != nil || len(s) != 300 {
+			t.Errorf("backup session: %d bytes, %v", len(s), err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	db, err := Open(tempDB(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	noop := func(*Tx) error { return nil }
+	for name, err := range map[string]error{
+		"Update": db.Update(noop),
+		"Commit": db.Commit(noop),
+		"View":   db.View(noop),
+	} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	if _, err := db.Backup(&bytes.Buffer{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Backup after Close: %v, want ErrClosed", err)
+	}
+}
