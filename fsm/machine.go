@@ -22,6 +22,7 @@ type Machine struct {
 
 	trans     []Transition // filled by the enter_state callback during one input
 	callbacks int          // how many callbacks ever ran (tests: Restore runs none)
+	last      string       // the last event fired (tests)
 }
 
 func newMachine(c Call, t Timeouts) *Machine {
@@ -158,6 +159,7 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev Call, c *Ca
 	default:
 		return Step{}, fmt.Errorf("looplab fsm event %s: %w", event, err)
 	}
+	m.last = event
 	prev := m.c
 	next := m.c.Clone()
 	next.State = State(m.f.Current())
