@@ -197,7 +197,7 @@ func rows() []row {
 		{name: "requesting/phone_call", dir: out, from: Requesting, in: remote(phoneCallPC(out)), want: Requesting, ignored: true},
 		{name: "requesting/requested", dir: out, from: Requesting, in: remote(requested(false)), want: Requesting, ignored: true},
 		{name: "requesting/wrong_participant", dir: out, from: Requesting,
-			in: remote(&tg.PhoneCallWaiting{ID: callID, AccessHash: hash, AdminID: selfID, ParticipantID: 999}),
+			in:   remote(&tg.PhoneCallWaiting{ID: callID, AccessHash: hash, AdminID: selfID, ParticipantID: 999}),
 			want: Requesting, ignored: true},
 		{name: "requesting/accept", dir: out, from: Requesting, in: Local{Action: Accept}, want: Requesting, err: calld.EINVALID},
 		{name: "requesting/decline", dir: out, from: Requesting, in: Local{Action: Decline}, want: Requesting, err: calld.EINVALID},
@@ -266,7 +266,7 @@ func rows() []row {
 		{name: "keys_out/discard", dir: out, from: ExchangingKeys, in: Local{Action: Discard},
 			want: HangingUp, event: EvDiscard, actions: disc(ReasonHangup, 0, 0)},
 		{name: "keys_out/wrong_access_hash", dir: out, from: ExchangingKeys,
-			in: remote(&tg.PhoneCall{ID: callID, AccessHash: 1, AdminID: selfID, ParticipantID: peerID}),
+			in:   remote(&tg.PhoneCall{ID: callID, AccessHash: 1, AdminID: selfID, ParticipantID: peerID}),
 			want: HangingUp, event: EvDiscard, actions: disc(ReasonDisconnect, 0, 0), check: func(t *testing.T, c Call) {
 				hangingUp(ByError)(t, c)
 				if !strings.Contains(c.Error, "access_hash") {
@@ -285,14 +285,14 @@ func rows() []row {
 		{name: "active/set_connection_zero", dir: out, from: Active, in: Local{Action: SetConnection}, want: Active, err: calld.EINVALID},
 		{name: "active/phone_call_again", dir: out, from: Active, in: remote(phoneCallPC(out)), want: Active, ignored: true},
 		{name: "active/wrong_admin", dir: out, from: Active,
-			in: remote(&tg.PhoneCall{ID: callID, AccessHash: hash, AdminID: 5, ParticipantID: peerID}),
+			in:   remote(&tg.PhoneCall{ID: callID, AccessHash: hash, AdminID: 5, ParticipantID: peerID}),
 			want: HangingUp, event: EvDiscard, actions: disc(ReasonDisconnect, 1, 0)},
 		{name: "active/discard", dir: out, from: Active, after: 61 * time.Second, in: Local{Action: Discard},
 			want: HangingUp, event: EvDiscard, actions: disc(ReasonHangup, 61, 0)},
 		{name: "active/max_duration", dir: out, from: Active, to: mx, after: time.Hour, in: Timer{Kind: TimerMaxDuration},
 			want: HangingUp, event: EvDiscard, actions: disc(ReasonHangup, 3600, 0), check: hangingUp(ByTimeout)},
 		{name: "active/discarded", dir: out, from: Active, after: 10 * time.Second,
-			in: remote(discardedPC(&tg.PhoneCallDiscardReasonHangup{}, 99)),
+			in:   remote(discardedPC(&tg.PhoneCallDiscardReasonHangup{}, 99)),
 			want: Ended, event: EvDiscarded, check: func(t *testing.T, c Call) {
 				endedBy(ByRemote, ReasonHangup)(t, c)
 				if c.Duration != 10 {
@@ -368,7 +368,7 @@ func rows() []row {
 		{name: "ringing_in/discarded_missed", dir: in, from: Ringing, in: remote(discardedPC(&tg.PhoneCallDiscardReasonMissed{}, 0)),
 			want: Ended, event: EvDiscarded, check: endedBy(ByRemote, ReasonMissed)},
 		{name: "ringing_in/wrong_participant", dir: in, from: Ringing,
-			in: remote(&tg.PhoneCallAccepted{ID: callID, AccessHash: hash, AdminID: peerID, ParticipantID: 1}),
+			in:   remote(&tg.PhoneCallAccepted{ID: callID, AccessHash: hash, AdminID: peerID, ParticipantID: 1}),
 			want: HangingUp, event: EvDiscard, actions: disc(ReasonDisconnect, 0, 0), check: hangingUp(ByError)},
 
 		// Incoming, accepting.
