@@ -75,6 +75,9 @@ func (s *Server) getCalls(w http.ResponseWriter, r *http.Request) error {
 	if calls == nil {
 		calls = []fsm.Call{}
 	}
+	for i := range calls {
+		calls[i] = utcCall(calls[i])
+	}
 	s.writeJSON(w, http.StatusOK, CallsBody{Calls: calls})
 	return nil
 }
@@ -88,7 +91,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, http.StatusOK, c)
+	s.writeJSON(w, http.StatusOK, utcCall(c))
 	return nil
 }
 
@@ -107,7 +110,7 @@ func (s *Server) postCall(w http.ResponseWriter, r *http.Request) error {
 	if c.ID != 0 {
 		w.Header().Set("Location", "/v1/calls/"+strconv.FormatInt(c.ID, 10))
 	}
-	s.writeJSON(w, http.StatusCreated, c)
+	s.writeJSON(w, http.StatusCreated, utcCall(c))
 	return nil
 }
 
@@ -128,7 +131,7 @@ func (s *Server) postDiscard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, http.StatusOK, c)
+	s.writeJSON(w, http.StatusOK, utcCall(c))
 	return nil
 }
 
@@ -145,7 +148,7 @@ func (s *Server) postAccept(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, http.StatusOK, c)
+	s.writeJSON(w, http.StatusOK, utcCall(c))
 	return nil
 }
 
@@ -196,7 +199,7 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, http.StatusOK, c)
+	s.writeJSON(w, http.StatusOK, utcCall(c))
 	return nil
 }
 
@@ -296,6 +299,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 				return errShutdown
 			default:
 			}
+			ev.At = ev.At.UTC()
 			if err := writeLine(ev); err != nil {
 				writeErr = err
 				return err
@@ -336,6 +340,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 			if replay && ev.Seq != 0 && ev.Seq <= last {
 				continue // already sent by the replay
 			}
+			ev.At = ev.At.UTC()
 			if err := writeLine(ev); err != nil {
 				return nil
 			}
@@ -344,6 +349,17 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+}
+
+// utcCall returns c with every time in UTC (CONTRACT §3: RFC 3339 UTC).
+func utcCall(c fsm.Call) fsm.Call {
+	for _, t := range []**time.Time{&c.CreatedAt, &c.RingingAt, &c.ActiveAt, &c.EndedAt, &c.Deadline} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
+	}
+	return c
 }
 
 var errShutdown = errors.New("control: server shutting down")
