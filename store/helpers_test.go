@@ -40,6 +40,15 @@ type testRecord struct {
 	Seq   uint64 `json:"seq"`
 }
 
+func mustRecord(t testing.TB, rec []byte) testRecord {
+	t.Helper()
+	var r testRecord
+	if err := json.Unmarshal(rec, &r); err != nil {
+		t.Fatalf("record %q: %v", rec, err)
+	}
+	return r
+}
+
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)

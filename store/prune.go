@@ -7,8 +7,8 @@ import (
 )
 
 // pruneChunk bounds the events one Prune transaction removes, so that a
-// large backlog does not hold the writer for long.
-const pruneChunk = 10000
+// large backlog does not hold the writer for long. A variable for tests.
+var pruneChunk = 10000
 
 // Prune applies Options.Retention to the journal: it removes the events
 // older than Now()-MaxAge (by their At, through the time index, so an

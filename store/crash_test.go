@@ -1,0 +1,192 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The crash helper: when the test binary is started with crashEnv set to
+// a file path, it appends transitions to that file forever from several
+// goroutines (half with Commit, half with Update), printing "seq call"
+// once each is committed, until it is killed.
+const crashEnv = "CALLD_STORE_CRASH_HELPER"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashEnv); path != "" {
+		os.Exit(crashHelper(path))
+	}
+	os.Exit(m.Run())
+}
+
+func crashHelper(path string) int {
+	db, err := Open(path, Options{Timeout: 5 * time.Second})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
+	var out sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run := db.Commit
+			if w%2 == 1 {
+				run = db.Update
+			}
+			for k := 0; ; k++ {
+				id := int64(w+1)*1_000_000 + int64(k%7)
+				var seq uint64
+				if err := run(func(tx *Tx) error {
+					var err error
+					seq, err = transition(tx, id, "active", k%3 != 0)
+					return err
+				}); err != nil {
+					fmt.Fprintln(os.Stderr, "helper:", err)
+					os.Exit(3)
+				}
+				out.Lock()
+				// One write per line: a line is either whole or absent.
+				os.Stdout.WriteString(fmt.Sprintf("%d %d\n", seq, id))
+				out.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return 0
+}
+
+// TestCrashKeepsCommitted runs the helper, SIGKILLs it after it reported
+// some commits, reopens the file and checks that every reported commit is
+// there, the journal is gap-free, each call record and the updates state
+// are those of the last committed transaction that wrote them. Three
+// rounds continue on the same file.
+func TestCrashKeepsCommitted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts subprocesses")
+	}
+	path := tempDB(t)
+	reported := map[uint64]int64{}
+	for round := 1; round <= 3; round++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashEnv+"="+path)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		lines := 0
+		for lines < 150 && sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) != 2 {
+				t.Fatalf("round %d: helper printed %q", round, sc.Text())
+			}
+			seq, err1 := strconv.ParseUint(f[0], 10, 64)
+			id, err2 := strconv.ParseInt(f[1], 10, 64)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("round %d: helper printed %q", round, sc.Text())
+			}
+			if prev, dup := reported[seq]; dup {
+				t.Fatalf("seq %d reported twice (calls %d and %d)", seq, prev, id)
+			}
+			reported[seq] = id
+			lines++
+		}
+		if lines < 150 {
+			cancel()
+			t.Fatalf("round %d: helper stopped after %d lines: %v; stderr: %s", round, lines, sc.Err(), stderr.String())
+		}
+
+		// While the helper holds the file, another process cannot open it.
+		if db, err := Open(path, Options{Timeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+			if db != nil {
+				db.Close()
+			}
+			t.Errorf("round %d: Open while the helper runs: %v, want ErrLocked", round, err)
+		}
+
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		cancel()
+
+		db := openT(t, path, Options{})
+		checkAfterCrash(t, db, reported)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func checkAfterCrash(t *testing.T, db *DB, reported map[uint64]int64) {
+	t.Helper()
+	err := db.View(func(tx *Tx) error {
+		last := tx.LastSeq()
+		var maxReported uint64
+		for s := range reported {
+			maxReported = max(maxReported, s)
+		}
+		if last < maxReported {
+			t.Errorf("LastSeq %d < last reported %d", last, maxReported)
+		}
+		// Gap-free 1..last, holding every reported commit.
+		next := uint64(1)
+		lastOf := map[int64]uint64{}
+		if err := tx.Events(0, func(e Event) error {
+			if e.Seq != next {
+				return fmt.Errorf("journal gap: seq %d after %d", e.Seq, next-1)
+			}
+			next++
+			if id, ok := reported[e.Seq]; ok && id != e.CallID {
+				t.Errorf("seq %d is call %d, the helper reported %d", e.Seq, e.CallID, id)
+			}
+			lastOf[e.CallID] = e.Seq
+			return nil
+		}); err != nil {
+			return err
+		}
+		if next-1 != last {
+			t.Errorf("journal ends at %d, LastSeq %d", next-1, last)
+		}
+		// Each record was written with the event of its transaction:
+		// it points at its call's last event.
+		calls := 0
+		if err := tx.ForEachCall(false, func(id int64, rec []byte) error {
+			calls++
+			r := mustRecord(t, rec)
+			if r.Seq != lastOf[id] {
+				t.Errorf("call %d record points at seq %d, its last event is %d", id, r.Seq, lastOf[id])
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if calls != len(lastOf) {
+			t.Errorf("%d call records, %d calls in the journal", calls, len(lastOf))
+		}
+		us, ok, err := tx.UpdatesState()
+		if err != nil || !ok || us.Pts != int(last) {
+			t.Errorf("updates state %+v (%v, %v), want pts = last seq %d", us, ok, err, last)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
