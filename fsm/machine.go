@@ -52,7 +52,7 @@ func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine
 		Direction:     Incoming,
 		PeerID:        req.AdminID,
 		State:         Waiting,
-		Video:         req.Video,
+		Video:         videoOf(req),
 		CreatedAt:     at(now),
 		Date:          req.Date,
 		AdminID:       req.AdminID,
@@ -240,9 +240,11 @@ func (m *Machine) setDeadline(c *Call, k TimerKind, now time.Time) {
 func at(t time.Time) *time.Time { return &t }
 
 // party is what the constructors that name both parties have in common.
+// Optional fields and flags are read from the struct fields, not the
+// Flags-based getters, so constructors built in Go without SetFlags (a
+// simulator, tests) read the same as decoded ones.
 type party interface {
 	tg.PhoneCallClass
-	GetVideo() bool
 	GetAccessHash() int64
 	GetDate() int
 	GetAdminID() int64
@@ -300,7 +302,24 @@ func learn(c *Call, p party) {
 	if c.Date == 0 {
 		c.Date = p.GetDate()
 	}
-	c.Video = Video(*c, p.GetVideo())
+	c.Video = Video(*c, videoOf(p))
+}
+
+// videoOf is the server's video flag of a constructor.
+func videoOf(pc tg.PhoneCallClass) bool {
+	switch p := pc.(type) {
+	case *tg.PhoneCallWaiting:
+		return p.Video || p.Flags.Has(6)
+	case *tg.PhoneCallRequested:
+		return p.Video || p.Flags.Has(6)
+	case *tg.PhoneCallAccepted:
+		return p.Video || p.Flags.Has(6)
+	case *tg.PhoneCall:
+		return p.Video || p.Flags.Has(6)
+	case *tg.PhoneCallDiscarded:
+		return p.Video || p.Flags.Has(6)
+	}
+	return false
 }
 
 func (m *Machine) remote(in Remote, now time.Time) Step {
@@ -340,7 +359,7 @@ func (m *Machine) remote(in Remote, now time.Time) Step {
 	mutate := func(_ Call, c *Call) { learn(c, p) }
 	switch p := pc.(type) {
 	case *tg.PhoneCallWaiting:
-		_, received := p.GetReceiveDate()
+		received := p.ReceiveDate != 0 || p.Flags.Has(0)
 		switch {
 		case c.Direction == Incoming:
 			event = EvAcceptDone
@@ -425,15 +444,13 @@ func (m *Machine) remoteEnd(name string, id int64, d *tg.PhoneCallDiscarded, now
 			c.ID = id
 		}
 		var reason Reason
-		hint, hasHint := 0, false
+		hint := 0
 		if d != nil {
-			if r, ok := d.GetReason(); ok {
-				reason = wireReason(r)
-			}
-			hint, hasHint = d.GetDuration()
-			c.NeedRating = c.NeedRating || d.NeedRating
-			c.NeedDebug = c.NeedDebug || d.NeedDebug
-			c.Video = Video(*c, d.Video)
+			reason = wireReason(d.Reason)
+			hint = d.Duration
+			c.NeedRating = c.NeedRating || d.NeedRating || d.Flags.Has(2)
+			c.NeedDebug = c.NeedDebug || d.NeedDebug || d.Flags.Has(3)
+			c.Video = Video(*c, videoOf(d))
 		}
 		switch {
 		case prev.State == HangingUp:
@@ -452,7 +469,7 @@ func (m *Machine) remoteEnd(name string, id int64, d *tg.PhoneCallDiscarded, now
 			// Keep the duration we sent.
 		case prev.ActiveAt != nil:
 			c.Duration = int(Duration(prev.ActiveAt, now))
-		case hasHint && hint > 0:
+		case hint > 0:
 			c.Duration = min(hint, math.MaxInt32)
 		default:
 			c.Duration = 0

@@ -367,6 +367,17 @@ func rows() []row {
 		{name: "ringing_in/phone_call", dir: in, from: Ringing, in: remote(phoneCallPC(in)), want: Ringing, ignored: true},
 		{name: "ringing_in/discarded_missed", dir: in, from: Ringing, in: remote(discardedPC(&tg.PhoneCallDiscardReasonMissed{}, 0)),
 			want: Ended, event: EvDiscarded, check: endedBy(ByRemote, ReasonMissed)},
+		{name: "ringing_in/discarded_fields_without_flags", dir: in, from: Ringing,
+			in:   remote(&tg.PhoneCallDiscarded{ID: callID, Reason: &tg.PhoneCallDiscardReasonBusy{}, NeedDebug: true}),
+			want: Ended, event: EvDiscarded, check: func(t *testing.T, c Call) {
+				endedBy(ByRemote, ReasonBusy)(t, c)
+				if !c.NeedDebug {
+					t.Error("need_debug lost")
+				}
+			}},
+		{name: "waiting_out/receive_date_field_without_flag", dir: out, from: Waiting,
+			in:   remote(&tg.PhoneCallWaiting{ID: callID, AccessHash: hash, AdminID: selfID, ParticipantID: peerID, ReceiveDate: 5}),
+			want: Ringing, event: EvDelivered},
 		{name: "ringing_in/wrong_participant", dir: in, from: Ringing,
 			in:   remote(&tg.PhoneCallAccepted{ID: callID, AccessHash: hash, AdminID: peerID, ParticipantID: 1}),
 			want: HangingUp, event: EvDiscard, actions: disc(ReasonDisconnect, 0, 0), check: hangingUp(ByError)},
