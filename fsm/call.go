@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"slices"
 	"time"
 )
 
@@ -121,9 +122,7 @@ func (c Call) Clone() Call {
 	c.ActiveAt = cloneTime(c.ActiveAt)
 	c.EndedAt = cloneTime(c.EndedAt)
 	c.Deadline = cloneTime(c.Deadline)
-	if c.Connections != nil {
-		c.Connections = append([]Connection(nil), c.Connections...)
-	}
+	c.Connections = slices.Clone(c.Connections)
 	return c
 }
 

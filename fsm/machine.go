@@ -57,6 +57,7 @@ func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine
 		Date:          req.Date,
 		AdminID:       req.AdminID,
 		ParticipantID: req.ParticipantID,
+		Connections:   []Connection{},
 	}
 	m := newMachine(c, t)
 	m.setDeadline(&m.c, TimerRing, now)
@@ -75,6 +76,7 @@ func NewOutgoing(peerID int64, randomID int32, video bool, now time.Time, t Time
 		Video:         video,
 		CreatedAt:     at(now),
 		RandomID:      randomID,
+		Connections:   []Connection{},
 	}
 	m := newMachine(c, t)
 	m.setDeadline(&m.c, TimerReceive, now)

@@ -1,0 +1,134 @@
+package fsm
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/calld/calld"
+)
+
+// roundTrip persists and reloads a record the way the store does (JSON).
+func roundTrip(t testing.TB, c Call) Call {
+	t.Helper()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Call
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type start struct {
+	name    string
+	dir     Direction
+	state   State
+	pending bool
+}
+
+func starts() []start {
+	var out []start
+	for _, dir := range []Direction{Outgoing, Incoming} {
+		for _, s := range States {
+			if stateOf(dir, s) {
+				out = append(out, start{string(dir) + "/" + string(s), dir, s, false})
+			}
+		}
+	}
+	return append(out, start{"outgoing/requesting+pending", Outgoing, Requesting, true})
+}
+
+func (s start) build(t testing.TB, clk *clock, to Timeouts) *Machine {
+	if s.pending {
+		return pending(t, clk, to)
+	}
+	return reach(t, s.dir, s.state, clk, to)
+}
+
+// TestRestoreBehavesIdentically restores every reachable state from its
+// JSON record and feeds every input kind to both the original and the
+// restored machine: same steps, same records. Restoring runs no callback.
+func TestRestoreBehavesIdentically(t *testing.T) {
+	to := Timeouts{MaxDuration: time.Hour}
+	for _, s := range starts() {
+		t.Run(s.name, func(t *testing.T) {
+			for i, in := range catalog(s.dir) {
+				for _, after := range []time.Duration{time.Second, 2 * time.Hour} {
+					clk := newClock()
+					orig := s.build(t, clk, to)
+					restored, err := Restore(roundTrip(t, orig.Call()), to)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if restored.callbacks != 0 {
+						t.Fatalf("Restore ran %d callbacks", restored.callbacks)
+					}
+					if !reflect.DeepEqual(restored.Call(), orig.Call()) {
+						t.Fatalf("restored record differs:\n%+v\n%+v", restored.Call(), orig.Call())
+					}
+					now := clk.Advance(after)
+					a, b := orig.Handle(in, now), restored.Handle(in, now)
+					if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(orig.Call(), restored.Call()) {
+						t.Fatalf("input #%d %#v after %s:\norig     %+v %+v\nrestored %+v %+v",
+							i, in, after, a, orig.Call(), b, restored.Call())
+					}
+					if restored.callbacks != len(b.Transitions) {
+						t.Fatalf("callbacks %d for %d transitions", restored.callbacks, len(b.Transitions))
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRestoreRejects(t *testing.T) {
+	cases := []struct {
+		name string
+		c    Call
+	}{
+		{"unknown state", Call{ID: 1, Direction: Incoming, State: "dialing"}},
+		{"empty state", Call{ID: 1, Direction: Incoming}},
+		{"unknown direction", Call{ID: 1, Direction: "sideways", State: Ringing}},
+		{"incoming requesting", Call{ID: 1, Direction: Incoming, State: Requesting}},
+		{"outgoing accepting", Call{ID: 1, Direction: Outgoing, State: Accepting}},
+	}
+	for _, tc := range cases {
+		m, err := Restore(tc.c, Timeouts{})
+		if m != nil || calld.ErrorCode(err) != calld.EINVALID {
+			t.Errorf("%s: Restore = %v, %v; want invalid", tc.name, m, err)
+		}
+	}
+}
+
+// TestRestoreHonoursDeadline: a timer running at shutdown fires after the
+// restart as if nothing happened.
+func TestRestoreHonoursDeadline(t *testing.T) {
+	clk := newClock()
+	m := reach(t, Outgoing, Ringing, clk, Timeouts{Ring: time.Minute})
+	r, err := Restore(roundTrip(t, m.Call()), Timeouts{Ring: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, due := r.Due(clk.Advance(59 * time.Second)); due {
+		t.Fatal("due early")
+	}
+	k, due := r.Due(clk.Advance(time.Second))
+	if !due || k != TimerRing {
+		t.Fatalf("Due = %s %v; the persisted deadline, not the new timeouts, rules", k, due)
+	}
+}
+
+func TestCallIsACopy(t *testing.T) {
+	clk := newClock()
+	m := reach(t, Incoming, Active, clk, Timeouts{})
+	c := m.Call()
+	c.Connections[0].ID = 1
+	*c.ActiveAt = time.Time{}
+	if d := m.Call(); d.Connections[0].ID == 1 || d.ActiveAt.IsZero() {
+		t.Fatal("Call() shares memory with the machine")
+	}
+}
