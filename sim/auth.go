@@ -86,3 +86,20 @@ func (s *Server) checkPasswordLocked(rc *rpcCtx, r *tg.AuthCheckPasswordRequest)
 	s.state.loggedIn[rc.keyID] = true
 	return s.authorizationLocked(), nil
 }
+
+// SetPassword changes the account's 2FA password ("" removes it). Keys
+// already logged in stay logged in.
+func (s *Server) SetPassword(password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Password = password
+	s.state.srp = nil
+}
+
+// LogOutAll logs every auth key out (Options.Authorized false only).
+func (s *Server) LogOutAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.state.loggedIn)
+	clear(s.state.needPassword)
+}
