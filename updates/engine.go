@@ -199,6 +199,9 @@ type Engine struct {
 	chain   *diffChain
 
 	lastActivity time.Time
+	// overflow: a gap buffer outgrew MaxBuffered; getDifference is
+	// requested once the current input is fully applied.
+	overflow bool
 
 	out    *Output
 	before State
@@ -369,6 +372,10 @@ func (e *Engine) begin() {
 }
 
 func (e *Engine) finish(now time.Time) Output {
+	if e.overflow {
+		e.overflow = false
+		e.request(now, false)
+	}
 	e.timers(now)
 	out := *e.out
 	e.out = nil
@@ -560,7 +567,7 @@ func (e *Engine) container(ups []tg.UpdateClass, users []tg.UserClass, chats []t
 		}
 		e.seqHeld = append(e.seqHeld, heldSeq{seqStart: seqStart, seq: seq, date: date, others: others})
 		if len(e.seqHeld) > e.opts.MaxBuffered {
-			e.request(now, false)
+			e.overflow = true
 		}
 	}
 	if ptsChanged {
@@ -664,7 +671,7 @@ func (e *Engine) handleBox(b *box, local *int, name string, en entry, now time.T
 		}
 		b.pending = append(b.pending, en)
 		if len(b.pending) > e.opts.MaxBuffered {
-			e.request(now, false)
+			e.overflow = true
 		}
 	}
 }
