@@ -1,15 +1,106 @@
-// Command calld is the Telegram call-state daemon and its client.
+// Command calld is the Telegram call-state daemon (calld serve), its
+// self-contained tour (calld demo) and the client of its control socket
+// (every other subcommand; see CONTRACT §1).
+//
+// This file owns the dispatch; each client subcommand lives in its own
+// file, and the shared flag, socket and output helpers in output.go.
 package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
+// stdio is what a subcommand may touch of the process: the standard
+// streams and the environment (injected by tests).
+type stdio struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// command is one client subcommand.
+type command struct {
+	run     func(ctx context.Context, args []string, sio stdio) int
+	summary string
+}
+
+var commands = map[string]command{
+	"login":   {runLogin, "log the Telegram account in through the running daemon"},
+	"status":  {runStatus, "daemon, connection, authorization and updates-state summary"},
+	"calls":   {runCalls, "table of live calls (--all: every known call)"},
+	"show":    {runShow, "one call, all fields"},
+	"discard": {runDiscard, "end or refuse a call"},
+	"call":    {runCall, "place an outgoing call"},
+	"accept":  {runAccept, "accept an incoming ringing call"},
+	"events":  {runEvents, "the event stream (NDJSON with --json)"},
+	"version": {runVersion, "version and build info"},
+}
+
+var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "version"}
+
 func main() {
-	ctx := context.Background()
-	if len(os.Args) > 1 && os.Args[1] == "demo" {
-		os.Exit(runDemo(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	args := os.Args[1:]
+	sio := stdio{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "demo") {
+		// The daemon and the demo handle signals themselves.
+		os.Exit(run(context.Background(), args, sio))
 	}
-	os.Exit(runServe(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, args, sio)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args (without the program name) and returns the exit
+// status: 0 success, 1 the operation failed, 2 usage error.
+func run(ctx context.Context, args []string, sio stdio) int {
+	if len(args) == 0 {
+		usage(sio.stderr)
+		return 2
+	}
+	switch name := args[0]; name {
+	case "serve":
+		return runServe(ctx, args[1:], sio.stdout, sio.stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], sio.stdout, sio.stderr)
+	case "help", "-h", "-help", "--help":
+		usage(sio.stdout)
+		return 0
+	case "--version", "-version":
+		return runVersion(ctx, nil, sio)
+	default:
+		cmd, ok := commands[name]
+		if !ok {
+			fmt.Fprintf(sio.stderr, "calld: unknown command %q\n\n", name)
+			usage(sio.stderr)
+			return 2
+		}
+		return cmd.run(ctx, args[1:], sio)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: calld COMMAND [flags] [args]
+
+The daemon:
+  serve     run the daemon in the foreground (--config FILE, --sim)
+  demo      a self-contained tour with an embedded simulator
+
+Clients of the running daemon (flags: --socket PATH, --config FILE, --json):
+`)
+	for _, name := range commandOrder {
+		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprint(w, `
+The socket is --socket, else $CALLD_SOCKET, else control.socket of --config
+(or $CALLD_CONFIG), else /run/calld.sock.
+Exit status: 0 success, 1 the operation failed, 2 usage error.
+Run 'calld COMMAND -h' for a command's flags.
+`)
 }

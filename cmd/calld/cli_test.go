@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/store"
+)
+
+func TestCommands(t *testing.T) {
+	ringing := strconv.FormatInt(idRinging, 10)
+	active := strconv.FormatInt(idActive, 10)
+	ended := strconv.FormatInt(idEnded, 10)
+	type tc struct {
+		name      string
+		args      []string
+		stdin     string
+		code      int
+		stdout    []string // substrings of stdout
+		stderr    []string // substrings of stderr
+		notStdout []string
+		jsonOut   bool // stdout is one JSON document
+		after     func(t *testing.T, d *daemon)
+	}
+	tests := []tc{
+		{name: "status", args: []string{"status"}, code: 0,
+			stdout: []string{"Version   1.2.3", "Ready     yes", "connected, authorized as user 9007199254740997, DC 4",
+				"pts 101, qts 7, seq 9, date 2024-05-01T10:00:00Z", "2 live, 3 total"}},
+		{name: "status json", args: []string{"status", "--json"}, jsonOut: true,
+			stdout: []string{`"self_id":"9007199254740997"`, `"pts":101`}},
+		{name: "calls", args: []string{"calls"},
+			stdout: []string{"ID                    DIRECTION  PEER  STATE    VIDEO  CREATED               DURATION  REASON  ENDED BY\n" +
+				"9007199254740993      incoming   1001  ringing  no     2024-05-01T12:00:00Z  0s        -       -\n" +
+				"-4000000000000000003  outgoing   2002  active   yes    2024-05-01T11:00:00Z  0s        -       -\n"},
+			notStdout: []string{ended}},
+		{name: "calls all", args: []string{"calls", "--all"},
+			stdout: []string{ringing, active, "77                    incoming   3003  ended    no     2024-05-01T10:00:00Z  42s       hangup  remote"}},
+		{name: "calls json", args: []string{"calls", "--json", "--all"}, jsonOut: true,
+			stdout: []string{`"id":"` + ringing + `"`, `"id":"` + active + `"`, `"id":"77"`}},
+		{name: "calls extra argument", args: []string{"calls", "now"}, code: 2, stderr: []string{`unexpected argument "now"`, "usage: calld calls"}},
+		{name: "calls unknown flag", args: []string{"calls", "--bogus"}, code: 2, stderr: []string{"flag provided but not defined: -bogus"}},
+		{name: "calls help", args: []string{"calls", "-h"}, code: 0, stderr: []string{"usage: calld calls", "-all"}},
+		{name: "show", args: []string{"show", active},
+			stdout: []string{"ID           " + active, "State        active", "Video        yes", "Connection   55",
+				"Connections  55 192.0.2.1 [2001:db8::1] port 443", "Ended        -"}},
+		{name: "show flags after the id", args: []string{"show", ringing, "--json"}, jsonOut: true,
+			stdout: []string{`"id":"` + ringing + `"`, `"state":"ringing"`}},
+		{name: "show after --", args: []string{"show", "--json", "--", active}, jsonOut: true, stdout: []string{`"id":"` + active + `"`}},
+		{name: "show unknown", args: []string{"show", "31337"}, code: 1, stderr: []string{"calld show: not_found: call 31337 not found"}},
+		{name: "show bad id", args: []string{"show", "abc"}, code: 2, stderr: []string{`call id "abc" is not a decimal 64-bit integer`}},
+		{name: "show id overflow", args: []string{"show", "99999999999999999999"}, code: 2},
+		{name: "show no id", args: []string{"show"}, code: 2, stderr: []string{"missing argument"}},
+		{name: "show two ids", args: []string{"show", "1", "2"}, code: 2},
+		{name: "discard", args: []string{"discard", ringing, "--reason", "hangup"},
+			stdout: []string{"call " + ringing + " (incoming, peer 1001): ended, reason hangup, ended by local, duration 0s"},
+			after: func(t *testing.T, d *daemon) {
+				if got := d.svc.reasons; len(got) != 1 || got[0] != fsm.ReasonHangup {
+					t.Errorf("reasons sent %v", got)
+				}
+			}},
+		{name: "discard default reason is auto", args: []string{"discard", "--json", ringing}, jsonOut: true,
+			stdout: []string{`"state":"ended"`, `"reason":"busy"`},
+			after: func(t *testing.T, d *daemon) {
+				if got := d.svc.reasons; len(got) != 1 || got[0] != fsm.ReasonAuto {
+					t.Errorf("reasons sent %v", got)
+				}
+			}},
+		{name: "discard reason=", args: []string{"discard", "--reason=missed", active}, stdout: []string{"reason missed"}},
+		{name: "discard bad reason", args: []string{"discard", ringing, "--reason", "rude"}, code: 2, stderr: []string{`--reason "rude"`}},
+		{name: "discard ended", args: []string{"discard", ended}, code: 1, stderr: []string{"calld discard: conflict: call 77 is already ended"}},
+		{name: "call", args: []string{"call", "@alice", "--video"},
+			stdout: []string{"call 501 (outgoing, peer 4004): waiting"},
+			after: func(t *testing.T, d *daemon) {
+				if len(d.svc.places) != 1 || d.svc.places[0].Peer != "@alice" || !d.svc.places[0].Video {
+					t.Errorf("places %+v", d.svc.places)
+				}
+			}},
+		{name: "call by id json", args: []string{"call", "--json", "12345"}, jsonOut: true, stdout: []string{`"state":"waiting"`, `"video":false`}},
+		{name: "call bad peer", args: []string{"call", "alice smith"}, code: 2, stderr: []string{"PEER must be @username or a user id"}},
+		{name: "call telegram error", args: []string{"call", "@nobody"}, code: 1, stderr: []string{"calld call: CALL_PEER_INVALID: the user cannot be called"}},
+		{name: "accept", args: []string{"accept", ringing}, stdout: []string{"): accepting"}},
+		{name: "accept not ringing", args: []string{"accept", active}, code: 1, stderr: []string{"conflict"}},
+		{name: "events journal", args: []string{"events"},
+			stdout: []string{"     1  2024-05-01T10:00:01.500Z  call.state  call " + ringing + "  waiting -> ringing\n", "     3  "}},
+		{name: "events since", args: []string{"events", "--since", "2", "--json"},
+			stdout: []string{`{"seq":3,`, `"call_id":"` + ringing + `"`}, notStdout: []string{`"seq":2`, `"seq":1`}},
+		{name: "events bad since", args: []string{"events", "--since", "x"}, code: 2},
+		{name: "version", args: []string{"version"}, stdout: []string{"calld", "dev", "go1."}},
+		{name: "version json", args: []string{"version", "--json"}, jsonOut: true, stdout: []string{`"version":"dev"`, `"go":"go1.`}},
+		{name: "no command", args: nil, code: 2, stderr: []string{"usage: calld COMMAND"}},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`}},
+		{name: "help", args: []string{"help"}, code: 0, stdout: []string{"discard", "events", "/run/calld.sock"}},
+		{name: "login", args: []string{"login"}, stdin: "+15551234567\n24680\ns3cret\n",
+			stdout: []string{"Logged in as user 9007199254740997."},
+			stderr: []string{"Phone number", "Code sent to +1*****67 via app: ", "password (hint: the usual): "}},
+		{name: "login retries a wrong code", args: []string{"login", "--json"}, stdin: "+15551234567\n11111\n\n24680\ns3cret",
+			jsonOut: true, stdout: []string{`"state":"authorized"`, `"self_id":"9007199254740997"`},
+			stderr: []string{"calld login: PHONE_CODE_INVALID: the code is wrong"}},
+		{name: "login end of input", args: []string{"login"}, stdin: "+15551234567\n", code: 1,
+			stderr: []string{"login aborted: end of input"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := startDaemon(t)
+			code, stdout, stderr := runCLI(context.Background(), tt.args, map[string]string{"CALLD_SOCKET": d.socket}, tt.stdin)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, stdout)
+				}
+			}
+			for _, s := range tt.notStdout {
+				if strings.Contains(stdout, s) {
+					t.Errorf("stdout has %q:\n%s", s, stdout)
+				}
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, stderr)
+				}
+			}
+			if tt.jsonOut && !json.Valid([]byte(stdout)) {
+				t.Errorf("stdout is not JSON: %q", stdout)
+			}
+			if code != 0 && stdout != "" && tt.code != 0 {
+				t.Errorf("a failed command wrote to stdout: %q", stdout)
+			}
+			if tt.after != nil {
+				tt.after(t, d)
+			}
+		})
+	}
+}
+
+func TestSocketResolution(t *testing.T) {
+	d := startDaemon(t)
+	cfg := writeFile(t, "calld.toml", "[control]\nsocket = \""+d.socket+"\"\n")
+	wrongCfg := writeFile(t, "wrong.toml", "[control]\nsocket = \"/nonexistent/calld.sock\"\n")
+	badCfg := writeFile(t, "bad.toml", "[control]\nsockett = \"x\"\n")
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		code   int
+		stderr string
+	}{
+		{"--socket", []string{"--socket", d.socket}, nil, 0, ""},
+		{"--socket beats the environment", []string{"--socket", d.socket}, map[string]string{"CALLD_SOCKET": "/nonexistent/x.sock"}, 0, ""},
+		{"$CALLD_SOCKET", nil, map[string]string{"CALLD_SOCKET": d.socket}, 0, ""},
+		{"$CALLD_SOCKET beats --config", []string{"--config", wrongCfg}, map[string]string{"CALLD_SOCKET": d.socket}, 0, ""},
+		{"--config", []string{"--config", cfg}, nil, 0, ""},
+		{"--config beats $CALLD_CONFIG", []string{"--config", cfg}, map[string]string{"CALLD_CONFIG": wrongCfg}, 0, ""},
+		{"$CALLD_CONFIG", nil, map[string]string{"CALLD_CONFIG": cfg}, 0, ""},
+		{"config's socket not running", []string{"--config", wrongCfg}, nil, 1, "calld is not running at /nonexistent/calld.sock"},
+		{"bad config is a usage error", []string{"--config", badCfg}, nil, 2, "sockett"},
+		{"missing config", []string{"--config", "/nonexistent/calld.toml"}, nil, 2, "/nonexistent/calld.toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"status", "--json"}, tt.args...)
+			code, stdout, stderr := runCLI(context.Background(), args, tt.env, "")
+			if code != tt.code || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d stderr %q, want %d and %q", code, stderr, tt.code, tt.stderr)
+			}
+			if code == 0 && !strings.Contains(stdout, `"version":"1.2.3"`) {
+				t.Errorf("stdout %q", stdout)
+			}
+		})
+	}
+	t.Run("default socket", func(t *testing.T) {
+		if _, err := os.Stat("/run/calld.sock"); err == nil {
+			t.Skip("a daemon may be running at /run/calld.sock")
+		}
+		code, _, stderr := runCLI(context.Background(), []string{"status"}, nil, "")
+		if code != 1 || !strings.Contains(stderr, "calld is not running at /run/calld.sock") {
+			t.Errorf("exit %d stderr %q", code, stderr)
+		}
+	})
+}
+
+// TestEventsFollow streams the journal from --since, then live events,
+// and ends with exit 0 when interrupted.
+func TestEventsFollow(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []uint64 // seqs before the live ones
+	}{
+		{"since then live", []string{"events", "--follow", "--since", "1", "--json"}, []uint64{2, 3}},
+		{"short flag", []string{"events", "-f", "--since=2", "--json"}, []uint64{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := startDaemon(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pr, pw := io.Pipe()
+			var stderr strings.Builder
+			done := make(chan int, 1)
+			go func() {
+				sio := stdio{stdin: strings.NewReader(""), stdout: pw, stderr: &stderr,
+					getenv: func(k string) string { return map[string]string{"CALLD_SOCKET": d.socket}[k] }}
+				done <- run(ctx, tt.args, sio)
+				pw.Close()
+			}()
+			br := bufio.NewReader(pr)
+			readSeq := func() uint64 {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("reading the stream: %v (stderr %s)", err, stderr.String())
+				}
+				var ev store.Event
+				if err := json.Unmarshal([]byte(line), &ev); err != nil {
+					t.Fatalf("line %q: %v", line, err)
+				}
+				return ev.Seq
+			}
+			for _, want := range tt.want {
+				if got := readSeq(); got != want {
+					t.Fatalf("replayed seq %d, want %d", got, want)
+				}
+			}
+			// The replay is done, so the subscription exists.
+			d.svc.emit(store.Event{Event: "call.state", CallID: idRinging, From: "ringing", To: "accepting"})
+			if got := readSeq(); got != 4 {
+				t.Fatalf("live seq %d, want 4", got)
+			}
+			cancel()
+			go io.Copy(io.Discard, pr)
+			if code := <-done; code != 0 {
+				t.Errorf("exit %d after interrupt, want 0; stderr %s", code, stderr.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/config"
+	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
+)
+
+// clientCmd holds what every client subcommand shares: its flag set and
+// the common flags --socket, --config and --json.
+type clientCmd struct {
+	name     string
+	synopsis string
+	sio      stdio
+	fs       *flag.FlagSet
+	socket   string
+	config   string
+	json     bool
+}
+
+func newClientCmd(name, synopsis string, sio stdio) *clientCmd {
+	c := &clientCmd{name: name, synopsis: synopsis, sio: sio}
+	c.fs = flag.NewFlagSet("calld "+name, flag.ContinueOnError)
+	c.fs.SetOutput(sio.stderr)
+	c.fs.StringVar(&c.socket, "socket", "", "control socket `PATH` (default $CALLD_SOCKET, else control.socket of the config, else "+config.DefaultSocket+")")
+	c.fs.StringVar(&c.config, "config", "", "configuration `FILE` to read control.socket from (default $CALLD_CONFIG)")
+	c.fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
+	c.fs.Usage = func() {
+		fmt.Fprintf(sio.stderr, "usage: calld %s %s\n", name, synopsis)
+		c.fs.PrintDefaults()
+	}
+	return c
+}
+
+// errUsage marks a usage error (exit status 2) already reported.
+var errUsage = errors.New("usage error")
+
+// parse parses flags and positional arguments in any order (so that
+// `calld show ID --json` works) and checks the number of positional
+// arguments. A negative number is a positional argument (Telegram ids
+// are signed), and "--" ends the flags. On error it prints the reason and
+// the usage and returns errUsage, or flag.ErrHelp for -h.
+func (c *clientCmd) parse(args []string, minPos, maxPos int) ([]string, error) {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case a == "-" || !strings.HasPrefix(a, "-") || negativeNumber.MatchString(a):
+			pos = append(pos, a)
+		default:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if f := c.fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	if err := c.fs.Parse(flags); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, flag.ErrHelp
+		}
+		return nil, errUsage // the flag package printed the reason and the usage
+	}
+	if len(pos) < minPos || len(pos) > maxPos {
+		switch {
+		case len(pos) > maxPos:
+			fmt.Fprintf(c.sio.stderr, "calld %s: unexpected argument %q\n", c.name, pos[maxPos])
+		default:
+			fmt.Fprintf(c.sio.stderr, "calld %s: missing argument\n", c.name)
+		}
+		c.fs.Usage()
+		return nil, errUsage
+	}
+	return pos, nil
+}
+
+var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// usageError reports a bad argument and returns exit status 2.
+func (c *clientCmd) usageError(format string, args ...any) int {
+	fmt.Fprintf(c.sio.stderr, "calld %s: %s\n", c.name, fmt.Sprintf(format, args...))
+	c.fs.Usage()
+	return 2
+}
+
+// parseStatus maps parse's error to an exit status.
+func parseStatus(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+// client resolves the socket and returns a client, or an exit status
+// (2 for a configuration error).
+func (c *clientCmd) client() (*control.Client, int) {
+	socket, err := resolveSocket(c.socket, c.config, c.sio.getenv)
+	if err != nil {
+		fmt.Fprintf(c.sio.stderr, "calld %s: %v\n", c.name, err)
+		return nil, 2
+	}
+	return control.NewClient(socket), 0
+}
+
+// resolveSocket: --socket, else $CALLD_SOCKET, else control.socket of the
+// configuration file (--config, else $CALLD_CONFIG), else the default.
+func resolveSocket(flagSocket, flagConfig string, getenv func(string) string) (string, error) {
+	if flagSocket != "" {
+		return flagSocket, nil
+	}
+	if s := getenv(config.EnvSocket); s != "" {
+		return s, nil
+	}
+	path := config.Path(flagConfig, getenv)
+	if path == "" {
+		return config.DefaultSocket, nil
+	}
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return "", fmt.Errorf("configuration: %w", err)
+	}
+	return cfg.Control.Socket, nil
+}
+
+// fail reports a failed operation (exit status 1): an API error as its
+// code and message, anything else (the daemon is not running, ...) as is.
+func (c *clientCmd) fail(err error) int {
+	var ce *calld.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(c.sio.stderr, "calld %s: %s: %s\n", c.name, ce.Code, ce.Message)
+	} else {
+		fmt.Fprintf(c.sio.stderr, "calld %s: %v\n", c.name, err)
+	}
+	return 1
+}
+
+// printRaw prints an API answer as it came, ending with one newline.
+func printRaw(w io.Writer, data []byte) {
+	data = bytes.TrimRight(data, "\n")
+	w.Write(append(data, '\n'))
+}
+
+// decodeInto decodes an API answer.
+func decodeInto(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decoding the daemon's answer: %w", err)
+	}
+	return nil
+}
+
+// parseCallID parses a call id argument.
+func parseCallID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("call id %q is not a decimal 64-bit integer", s)
+	}
+	return id, nil
+}
+
+// fmtTime renders a time for people: RFC 3339 UTC to the second, "-" when
+// absent.
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Truncate(time.Second).Format(time.RFC3339)
+}
+
+func fmtDuration(seconds int) string {
+	return (time.Duration(seconds) * time.Second).String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// callSummary is the one-line answer of discard, call and accept.
+func callSummary(c fsm.Call) string {
+	s := fmt.Sprintf("call %d (%s, peer %d): %s", c.ID, c.Direction, c.PeerID, c.State)
+	if c.State == fsm.Ended {
+		s += fmt.Sprintf(", reason %s, ended by %s, duration %s", orDash(string(c.Reason)), orDash(string(c.EndedBy)), fmtDuration(c.Duration))
+	}
+	if c.Error != "" {
+		s += ", error " + c.Error
+	}
+	return s
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/calld/calld/control"
+)
+
+const commonFlags = "[--json] [--socket PATH] [--config FILE]"
+
+// runStatus is `calld status`: GET /v1/status.
+func runStatus(ctx context.Context, args []string, sio stdio) int {
+	c := newClientCmd("status", commonFlags, sio)
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return parseStatus(err)
+	}
+	cl, code := c.client()
+	if cl == nil {
+		return code
+	}
+	defer cl.Close()
+	data, err := cl.Raw(ctx, http.MethodGet, "/v1/status", nil)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		printRaw(sio.stdout, data)
+		return 0
+	}
+	var st control.Status
+	if err := decodeInto(data, &st); err != nil {
+		return c.fail(err)
+	}
+	tg := "disconnected"
+	if st.Telegram.Connected {
+		tg = "connected"
+	}
+	if st.Telegram.Authorized {
+		tg += fmt.Sprintf(", authorized as user %d", st.Telegram.SelfID)
+	} else {
+		tg += ", not authorized (run calld login)"
+	}
+	if st.Telegram.DC != 0 {
+		tg += fmt.Sprintf(", DC %d", st.Telegram.DC)
+	}
+	date := "-"
+	if st.Updates.Date != 0 {
+		date = time.Unix(int64(st.Updates.Date), 0).UTC().Format(time.RFC3339)
+	}
+	tw := tabwriter.NewWriter(sio.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Version\t%s\n", st.Version)
+	fmt.Fprintf(tw, "Ready\t%s\n", yesNo(st.Ready))
+	fmt.Fprintf(tw, "Telegram\t%s\n", tg)
+	fmt.Fprintf(tw, "Updates\tpts %d, qts %d, seq %d, date %s\n", st.Updates.Pts, st.Updates.Qts, st.Updates.Seq, date)
+	fmt.Fprintf(tw, "Calls\t%d live, %d total\n", st.Calls.Live, st.Calls.Total)
+	tw.Flush()
+	return 0
+}
