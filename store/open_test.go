@@ -256,6 +256,13 @@ func TestOpenNewFiles(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "calld.db")
 			tc.make(t, path)
 			db := openT(t, path, Options{})
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "missing file" && st.Mode().Perm() != 0o600 {
+				t.Errorf("new file mode %v, want 0600", st.Mode().Perm())
+			}
 			var e Event
 			if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&e) }); err != nil {
 				t.Fatal(err)
@@ -267,7 +274,7 @@ func TestOpenNewFiles(t *testing.T) {
 			if got := seqs(t, db, 0); len(got) != 1 || got[0] != 1 {
 				t.Errorf("journal after reopen: %v", got)
 			}
-			err := db.bolt.View(func(tx *bolt.Tx) error {
+			err = db.bolt.View(func(tx *bolt.Tx) error {
 				if got := string(tx.Bucket(bMeta).Get(kMagic)); got != magic {
 					t.Errorf("magic %q", got)
 				}

@@ -340,7 +340,9 @@ func (db *DB) Update(fn func(*Tx) error) error {
 }
 
 // View runs fn in a read-only transaction. Keep it short: a long read
-// transaction delays the remapping a growing file needs.
+// transaction delays the remapping a growing file needs, and fn must not
+// call Update or Commit (a writer that has to grow the file waits for the
+// read transaction to end).
 func (db *DB) View(fn func(*Tx) error) error {
 	if db.isClosed() {
 		return ErrClosed

@@ -183,6 +183,9 @@ func (t *Tx) AppendEvent(e *Event) error {
 	if err != nil {
 		return fmt.Errorf("store: append event: %w", err)
 	}
+	// The journal and the time index grow at their end: fill pages
+	// instead of splitting them in half.
+	journal.FillPercent, byAt.FillPercent = appendFill, appendFill
 	seq := be64(e.Seq)
 	if err := journal.Put(seq, data); err != nil {
 		return fmt.Errorf("store: append event %d: %w", e.Seq, err)
@@ -198,6 +201,9 @@ func (t *Tx) AppendEvent(e *Event) error {
 	}
 	return nil
 }
+
+// appendFill is the page fill of the append-mostly buckets.
+const appendFill = 0.9
 
 // atKey is the time index key of t: unix nanoseconds, 0 before 1970.
 func atKey(t time.Time) uint64 {
