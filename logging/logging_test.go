@@ -8,6 +8,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -474,5 +475,32 @@ func TestDocsListSchema(t *testing.T) {
 	}
 	if n < 9 {
 		t.Errorf("only %d example lines in docs/logging.md", n)
+	}
+}
+
+func BenchmarkLine(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		level string
+		debug bool
+	}{{"info-written", "info", false}, {"debug-dropped", "info", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			log, _, err := New(Options{Level: bc.level, Format: FormatJSON, Out: io.Discard,
+				IsTTY: func() bool { return false }, JournalStream: func() bool { return true }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := &fsm.Call{ID: 6180340223140218862, Direction: fsm.Incoming, PeerID: 424242}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				var e *zerolog.Event
+				if bc.debug {
+					e = log.Debug()
+				} else {
+					e = log.Info()
+				}
+				Call(e, c).Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "active").Msg("call state")
+			}
+		})
 	}
 }
