@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/gotd/td/tg"
@@ -172,7 +173,7 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev Call, c *Ca
 		mutate(prev, &next)
 	}
 	m.c = next
-	st := Step{Changed: true}
+	st := Step{Changed: !reflect.DeepEqual(prev, next)}
 	for _, t := range m.trans {
 		if t.To == HangingUp || t.To == Ended {
 			t.Reason, t.Duration = next.Reason, next.Duration
