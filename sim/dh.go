@@ -50,9 +50,15 @@ type dhSecret struct {
 	gx []byte   // g^x mod p, 256 bytes
 }
 
+// secretBytes is the size of the sim's secret exponents. Telegram's
+// clients use 2048-bit ones; 256 bits keep a simulated call cheap (one
+// modular exponentiation costs about 8 times less) while g^x and the key
+// stay full 2048-bit values subject to the same checks.
+const secretBytes = 32
+
 func newDHSecret() dhSecret {
 	for {
-		x := new(big.Int).SetBytes(randomBytes(256))
+		x := new(big.Int).SetBytes(randomBytes(secretBytes))
 		gx := new(big.Int).Exp(big.NewInt(dhG), x, dhPrime)
 		if validGX(gx) {
 			return dhSecret{x: x, gx: pad256(gx)}

@@ -149,23 +149,29 @@ unwrap:
 	}
 	method := methodName(s.types[id])
 
-	// Telegram acknowledges what it receives; without it gotd re-sends
-	// every 5 s and gives up after 5 tries.
-	if err := srv.SendAck(req.RequestCtx, req.Session, req.MsgID); err != nil {
-		s.log.Debug("send ack", zap.Error(err))
-	}
-
 	key := reqKey{session: req.Session.ID, msgID: req.MsgID}
 	s.mu.Lock()
+	// Telegram acknowledges what it receives; without it gotd re-sends
+	// every 5 s and gives up after 5 tries.
+	if !s.state.noAck {
+		if err := srv.SendAck(req.RequestCtx, req.Session, req.MsgID); err != nil {
+			s.log.Debug("send ack", zap.Error(err))
+		}
+	}
 	s.touchSessionLocked(req.Session, noUpdates)
 	if e, ok := s.state.reqs[key]; ok {
 		// A re-send: answer again if we already answered, else ignore.
+		s.state.resends++
+		s.notifyLocked()
 		var err error
 		if e.done {
 			err = s.sendAnswer(req, e.res, e.err)
 		}
 		s.mu.Unlock()
-		return err
+		if err != nil {
+			s.log.Debug("re-send answer", zap.Error(err))
+		}
+		return nil
 	}
 	entry := &reqEntry{}
 	s.rememberLocked(key, entry)
@@ -263,8 +269,13 @@ func (s *Server) recordLocked(method string, obj bin.Object, session int64) {
 	st := &s.state
 	st.records = append(st.records, Record{Method: method, Req: obj, At: s.now(), Session: session})
 	st.counts[method]++
-	close(st.changed)
-	st.changed = make(chan struct{})
+	s.notifyLocked()
+}
+
+// notifyLocked wakes every WaitCount.
+func (s *Server) notifyLocked() {
+	close(s.state.changed)
+	s.state.changed = make(chan struct{})
 }
 
 // Requests returns a copy of every RPC received so far, in arrival order.

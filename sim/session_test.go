@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gotd/td/session"
+	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
@@ -135,5 +137,114 @@ func TestLoginFlow(t *testing.T) {
 				t.Fatalf("after logout: %v, want AUTH_KEY_UNREGISTERED", err)
 			}
 		})
+	}
+}
+
+func (s *Server) setNoAck(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.noAck = on
+}
+
+// TestResendIdempotent: without acks gotd re-sends a request under the same
+// msg_id; the server executes it once and answers once.
+func TestResendIdempotent(t *testing.T) {
+	srv := sharedServer(t)
+	peer := srv.AddPeer("leo")
+	c := startClient(t, srv, sharedStore, func(o *telegram.Options) {
+		o.RetryInterval = 100 * time.Millisecond
+		o.MaxRetries = 100
+	})
+	ctx := testCtx(t)
+	id, in := incomingActiveCall(t, srv, c, peer, false)
+	pts0, _, seq0, _ := srv.State()
+	n := srv.Count("phone.discardCall")
+
+	srv.setNoAck(true)
+	defer srv.setNoAck(false)
+	release := srv.HoldRPC("phone.discardCall")
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.api.PhoneDiscardCall(ctx, &tg.PhoneDiscardCallRequest{Peer: in, Reason: &tg.PhoneCallDiscardReasonHangup{}})
+		done <- err
+	}()
+	if err := srv.WaitCount(ctx, "phone.discardCall", n+1); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until gotd has re-sent the held request at least twice.
+	for {
+		srv.mu.Lock()
+		resends, ch := srv.state.resends, srv.state.changed
+		srv.mu.Unlock()
+		if resends >= 2 {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal("gotd never re-sent the unacknowledged request")
+		}
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("discardCall: %v", err)
+	}
+	if got := srv.Count("phone.discardCall"); got != n+1 {
+		t.Fatalf("discardCall recorded %d times, want 1", got-n)
+	}
+	if pts, _, seq, _ := srv.State(); pts != pts0+1 || seq != seq0+1 {
+		t.Fatalf("discard executed more than once: pts %d->%d seq %d->%d", pts0, pts, seq0, seq)
+	}
+	if info, _ := srv.Call(id); info.State != StateDiscarded {
+		t.Fatalf("call %+v", info)
+	}
+}
+
+// TestTwoSessions: pushes reach every session of the account; the result
+// of one session's discardCall is pushed to the other one only.
+func TestTwoSessions(t *testing.T) {
+	srv := sharedServer(t)
+	peer := srv.AddPeer("mia")
+	a := startClient(t, srv, sharedStore)
+	b := startClient(t, srv, sharedStore)
+	ctx := testCtx(t)
+	sa, sb := sessionOf(t, srv, a), sessionOf(t, srv, b)
+	if sa == sb {
+		t.Fatal("two clients share a session")
+	}
+
+	id, err := srv.IncomingCall(peer, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := waitCall[*tg.PhoneCallRequested](t, a, id)
+	waitCall[*tg.PhoneCallRequested](t, b, id)
+
+	mark := srv.sentMark()
+	res, err := a.api.PhoneDiscardCall(ctx, &tg.PhoneDiscardCallRequest{
+		Peer: tg.InputPhoneCall{ID: req.ID, AccessHash: req.AccessHash}, Reason: &tg.PhoneCallDiscardReasonBusy{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := res.(*tg.Updates).Seq
+	got := waitCall[*tg.PhoneCallDiscarded](t, b, id)
+	if _, ok := got.Reason.(*tg.PhoneCallDiscardReasonBusy); !ok {
+		t.Fatalf("other session got reason %T", got.Reason)
+	}
+	var toA, toB int
+	for _, p := range srv.sentSince(mark) {
+		if p.seq != seq {
+			continue
+		}
+		switch p.session {
+		case sa:
+			toA++
+		case sb:
+			toB++
+		}
+	}
+	if toA != 0 || toB != 1 {
+		t.Fatalf("container seq %d sent %d times to the caller, %d to the other session", seq, toA, toB)
 	}
 }

@@ -39,6 +39,8 @@ type state struct {
 	changed  chan struct{}
 	fails    map[string]*failRule
 	holds    map[string]chan struct{}
+	noAck    bool // tests: do not acknowledge, so gotd re-sends
+	resends  int  // re-sent requests seen
 
 	// Common update state and history.
 	pts, qts, seq int
