@@ -1,0 +1,219 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+
+	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/mtproto"
+	"github.com/calld/calld/store"
+)
+
+// service is the control API's view of the daemon: the manager's methods,
+// refused while no account is logged in, plus the login steps.
+type service struct{ m *Main }
+
+var errUnauthorized = calld.Errorf(calld.EUNAUTHORIZED, "calld has no logged-in Telegram session: run `calld login`")
+
+func (s service) authorized() error {
+	st, err := s.m.manager.Status(context.Background())
+	if err != nil {
+		return err
+	}
+	if !st.Telegram.Authorized {
+		return errUnauthorized
+	}
+	return nil
+}
+
+func (s service) Status(ctx context.Context) (control.Status, error) { return s.m.manager.Status(ctx) }
+
+func (s service) Calls(ctx context.Context, all bool) ([]fsm.Call, error) {
+	return s.m.manager.Calls(ctx, all)
+}
+
+func (s service) Call(ctx context.Context, id int64) (fsm.Call, error) {
+	return s.m.manager.Call(ctx, id)
+}
+
+func (s service) Journal(since uint64, fn func(ev store.Event) error) error {
+	return s.m.manager.Journal(since, fn)
+}
+
+func (s service) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
+	if err := s.authorized(); err != nil {
+		return fsm.Call{}, err
+	}
+	return s.m.manager.Discard(ctx, id, reason)
+}
+
+func (s service) Place(ctx context.Context, peer string, video bool) (fsm.Call, error) {
+	if err := s.authorized(); err != nil {
+		return fsm.Call{}, err
+	}
+	return s.m.manager.Place(ctx, peer, video)
+}
+
+func (s service) Accept(ctx context.Context, id int64) (fsm.Call, error) {
+	if err := s.authorized(); err != nil {
+		return fsm.Call{}, err
+	}
+	return s.m.manager.Accept(ctx, id)
+}
+
+func (s service) Media(ctx context.Context, id int64) (control.Media, error) {
+	if err := s.authorized(); err != nil {
+		return control.Media{}, err
+	}
+	return s.m.manager.Media(ctx, id)
+}
+
+func (s service) SetConnection(ctx context.Context, id, connectionID int64) (fsm.Call, error) {
+	if err := s.authorized(); err != nil {
+		return fsm.Call{}, err
+	}
+	return s.m.manager.SetConnection(ctx, id, connectionID)
+}
+
+// Login drives gotd's login flow one step per request: the flow runs on
+// its own goroutine and waits on the answers the steps bring.
+func (s service) Login(ctx context.Context, step control.LoginStep) (control.LoginState, error) {
+	return s.m.login.step(ctx, s.m, step)
+}
+
+// login is the state of an interactive login in progress.
+type login struct {
+	mu      sync.Mutex
+	running bool
+	state   control.LoginState
+	phone   chan string
+	code    chan string
+	pass    chan string
+	changed chan struct{} // closed and replaced whenever state changes
+	done    chan struct{} // closed when authorized
+	err     error
+}
+
+func newLogin() *login {
+	return &login{
+		state:   control.LoginState{State: control.LoginPhoneNeeded},
+		phone:   make(chan string),
+		code:    make(chan string),
+		pass:    make(chan string),
+		changed: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+func (l *login) set(st control.LoginState) {
+	l.mu.Lock()
+	l.state = st
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+func (l *login) current() (control.LoginState, chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state, l.changed
+}
+
+// answers implements mtproto.LoginAnswers from the channels.
+type answers struct{ l *login }
+
+func (a answers) Phone(ctx context.Context) (string, error) {
+	a.l.set(control.LoginState{State: control.LoginPhoneNeeded})
+	return recv(ctx, a.l.phone)
+}
+
+func (a answers) Code(ctx context.Context, sent *tg.AuthSentCode) (string, error) {
+	a.l.set(control.LoginState{State: control.LoginCodeSent})
+	return recv(ctx, a.l.code)
+}
+
+func (a answers) Password(ctx context.Context) (string, error) {
+	a.l.set(control.LoginState{State: control.LoginPasswordNeeded})
+	return recv(ctx, a.l.pass)
+}
+
+var _ mtproto.LoginAnswers = answers{}
+
+func recv(ctx context.Context, ch chan string) (string, error) {
+	select {
+	case v := <-ch:
+		return v, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (control.LoginState, error) {
+	st, err := m.manager.Status(ctx)
+	if err == nil && st.Telegram.Authorized {
+		return control.LoginState{State: control.LoginAuthorized}, nil
+	}
+	l.mu.Lock()
+	if !l.running {
+		l.running = true
+		go func() {
+			err := m.client.Login(m.runCtx(), answers{l})
+			l.mu.Lock()
+			l.running = false
+			l.err = err
+			l.mu.Unlock()
+			if err == nil {
+				l.set(control.LoginState{State: control.LoginAuthorized})
+				m.loginSucceeded()
+			} else {
+				l.set(control.LoginState{State: control.LoginPhoneNeeded})
+			}
+		}()
+	}
+	l.mu.Unlock()
+	var (
+		ch   chan string
+		val  string
+		want string
+	)
+	switch {
+	case step.Phone != "":
+		ch, val, want = l.phone, step.Phone, control.LoginPhoneNeeded
+	case step.Code != "":
+		ch, val, want = l.code, step.Code, control.LoginCodeSent
+	case step.Password != "":
+		ch, val, want = l.pass, step.Password, control.LoginPasswordNeeded
+	default:
+		cur, _ := l.current()
+		return cur, nil
+	}
+	cur, changed := l.current()
+	if cur.State != want {
+		return cur, calld.Errorf(calld.EINVALID, "login is at step %q: that field is not expected now", cur.State)
+	}
+	select {
+	case ch <- val:
+	case <-ctx.Done():
+		return control.LoginState{}, ctx.Err()
+	}
+	// The flow took the answer; its next state change closes changed.
+	select {
+	case <-changed:
+	case <-ctx.Done():
+		return control.LoginState{}, ctx.Err()
+	}
+	cur, _ = l.current()
+	l.mu.Lock()
+	err = l.err
+	l.err = nil
+	l.mu.Unlock()
+	if err != nil {
+		code, _ := mtproto.APIErrorCode(err)
+		return cur, calld.Errorf(code, "login failed: %v", err)
+	}
+	return cur, nil
+}

@@ -1,0 +1,185 @@
+package manager
+
+import (
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/logging"
+	"github.com/calld/calld/mtproto"
+	"github.com/calld/calld/store"
+)
+
+// onPhoneCall routes a PhoneCall constructor, pushed or from an RPC
+// result, to its call.
+func (m *Manager) onPhoneCall(pc tg.PhoneCallClass, fromRPC bool) {
+	id := pc.GetID()
+	if c := m.calls[id]; c != nil {
+		m.remote(c, pc, fromRPC)
+		return
+	}
+	req, ok := pc.(*tg.PhoneCallRequested)
+	if !ok {
+		if len(m.requested) > 0 {
+			// Possibly ours, ahead of the requestCall result:
+			// replayed once the id is known.
+			m.early[id] = append(m.early[id], pc)
+			return
+		}
+		m.log.Debug().Str(logging.FieldCallID, itoa(id)).
+			Str("constructor", pc.TypeName()).Msg("update for an unknown call ignored")
+		return
+	}
+	m.incoming(req)
+}
+
+// remote feeds a constructor to a known call, first completing the key
+// exchange when the constructor carries the peer's key material.
+func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
+	if c.secrets != nil {
+		switch p := pc.(type) {
+		case *tg.PhoneCallAccepted:
+			if c.secrets.accepted == nil {
+				c.secrets.accepted = p
+			}
+		case *tg.PhoneCall:
+			if c.secrets.incoming != nil && c.secrets.key == nil {
+				key, fp, err := mtproto.CompleteIncoming(c.secrets.incoming, p)
+				if err != nil {
+					m.log.Warn().Str(logging.FieldCallID, itoa(p.ID)).Str(logging.FieldErr, err.Error()).
+						Msg("key exchange failed")
+					m.apply(c, fsm.Local{Action: fsm.Fail, Message: err.Error()})
+					return
+				}
+				c.secrets.setKey(Key{Bytes: key, Fingerprint: fp}, p)
+			}
+		}
+	}
+	m.apply(c, fsm.Remote{Call: pc, FromRPC: fromRPC})
+}
+
+// incoming handles a new phoneCallRequested: policies first, then ring.
+func (m *Manager) incoming(req *tg.PhoneCallRequested) {
+	now := m.now()
+	if fsm.Stale(req.Date, m.timeouts.Ring, now) {
+		m.log.Info().Str(logging.FieldCallID, itoa(req.ID)).Int("date", req.Date).
+			Msg("stale incoming call not rung")
+		return
+	}
+	c := &call{m: fsm.NewIncoming(req, now, m.timeouts), secrets: &secrets{gAHash: req.GAHash}}
+	m.calls[req.ID] = c
+	m.created(c)
+	switch {
+	case m.cfg.Policy.Reject:
+		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonBusy})
+	case m.cfg.Policy.RejectWhenBusy && m.busyExcept(req.ID):
+		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonBusy})
+	default:
+		m.rpc(c, fsm.SendReceived{})
+	}
+}
+
+// busyExcept reports whether a live call other than id exists.
+func (m *Manager) busyExcept(id int64) bool {
+	for cid, c := range m.calls {
+		if cid != id && c.m.Call().State.Live() {
+			return true
+		}
+	}
+	for _, c := range m.requested {
+		if c.m.Call().State.Live() {
+			return true
+		}
+	}
+	return false
+}
+
+// created journals a new call's first state.
+func (m *Manager) created(c *call) {
+	rec := c.m.Call()
+	m.journal(rec, "", rec.State)
+	m.dirty[c] = true
+	m.schedule(c)
+}
+
+// apply feeds one input to a call's machine and queues what follows:
+// the journal entries, the persisted record, the actions.
+func (m *Manager) apply(c *call, in fsm.Input) fsm.Step {
+	now := m.now()
+	step := c.m.Handle(in, now)
+	if step.Ignored != "" {
+		rec := c.m.Call()
+		m.log.Debug().Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldTo, string(rec.State)).
+			Str("ignored", step.Ignored).Msg("input ignored")
+	}
+	if step.Err != nil || step.Ignored != "" {
+		return step
+	}
+	rec := c.m.Call()
+	endedNow := false
+	for _, t := range step.Transitions {
+		m.journal(rec, t.From, t.To)
+		endedNow = endedNow || t.To == fsm.Ended
+	}
+	if step.Changed || len(step.Transitions) > 0 {
+		m.dirty[c] = true
+		m.schedule(c)
+	}
+	for _, a := range step.Actions {
+		m.rpc(c, a)
+	}
+	if endedNow {
+		m.ended(c)
+	}
+	return step
+}
+
+// journal queues a call.state event and its log line.
+func (m *Manager) journal(rec fsm.Call, from, to fsm.State) {
+	ev := store.Event{
+		At:     m.now().UTC(),
+		Event:  logging.EventCallState,
+		CallID: rec.ID,
+		From:   string(from),
+		To:     string(to),
+	}
+	if to == fsm.Ended {
+		ev.Reason = string(rec.Reason)
+		ev.Duration = rec.Duration
+	}
+	m.events = append(m.events, ev)
+	m.effects = append(m.effects, func() {
+		m.log.Info().Str(logging.FieldEvent, logging.EventCallState).
+			Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldFrom, string(from)).
+			Str(logging.FieldTo, string(to)).Str(logging.FieldDirection, string(rec.Direction)).
+			Str(logging.FieldPeerID, itoa(rec.PeerID)).Msg("call state")
+		if to == fsm.Ended {
+			m.log.Info().Str(logging.FieldEvent, logging.EventCallEnded).
+				Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, string(rec.Reason)).
+				Str(logging.FieldEndedBy, string(rec.EndedBy)).Int(logging.FieldDuration, rec.Duration).
+				Msg("call ended")
+		}
+	})
+}
+
+// ended releases what a finished call held and answers its waiters once
+// the end is committed.
+func (m *Manager) ended(c *call) {
+	rec := c.m.Call()
+	delete(m.reconcile, rec.ID)
+	if c.secrets != nil {
+		c.secrets.wipe()
+	}
+	ws := c.waiters
+	c.waiters = nil
+	m.effects = append(m.effects, func() {
+		for _, w := range ws {
+			w.done(rec, nil)
+		}
+	})
+}
+
+// logCall returns a log event with the call's id set.
+func (m *Manager) logCall(level zerolog.Level, id int64) *zerolog.Event {
+	return m.log.WithLevel(level).Str(logging.FieldCallID, itoa(id))
+}

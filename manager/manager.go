@@ -1,0 +1,307 @@
+// Package manager owns the account's calls while the daemon runs: one event
+// loop (DESIGN invariant 1) that feeds Telegram's updates through the
+// sequence engine, drives each call's fsm.Machine, applies the policies,
+// persists every applied step in one store transaction (invariant 2), and
+// only then sends RPCs, publishes events and answers the control API.
+//
+// Nothing but the loop goroutine touches the machines, the engine or the
+// pending effects. Other goroutines talk to the loop by posting closures
+// (Manager.post); RPCs run on their own goroutines and post their outcome
+// back.
+package manager
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gotd/td/clock"
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/store"
+	"github.com/calld/calld/updates"
+)
+
+// Publisher receives every journal event after it is committed.
+type Publisher interface {
+	Publish(store.Event)
+}
+
+// Policy is how the daemon treats incoming calls (CONTRACT §2 [policy]).
+type Policy struct {
+	// Reject refuses every incoming call (incoming = "reject").
+	Reject bool
+	// RejectWhenBusy refuses a new incoming call while another is live.
+	RejectWhenBusy bool
+}
+
+// Config wires a Manager.
+type Config struct {
+	DB       *store.DB
+	Telegram Telegram
+	Hub      Publisher
+	Log      zerolog.Logger
+	Clock    clock.Clock
+	Policy   Policy
+	// Timeouts are the call timers; zero Receive/Ring mean "ask the
+	// server" (help.getConfig) and then fsm's defaults.
+	Timeouts fsm.Timeouts
+	// Version is reported by Status.
+	Version string
+}
+
+// Manager runs the event loop. Create it with New, run it with Run; the
+// control API methods (api.go) may be called from any goroutine.
+type Manager struct {
+	cfg   Config
+	log   zerolog.Logger
+	clock clock.Clock
+
+	inbox chan func()
+	done  chan struct{} // closed when Run returns
+
+	// Shared with other goroutines (status).
+	connected  atomic.Bool
+	authorized atomic.Bool
+	ready      atomic.Bool
+	selfID     atomic.Int64
+	dc         atomic.Int64
+	lastLoop   atomic.Int64 // unix nanos of the loop's last iteration (liveness)
+	statusMu   sync.Mutex
+	status     snapshot
+
+	// Loop-owned.
+	ctx            context.Context
+	calls          map[int64]*call // by server call id
+	requested      map[int32]*call // outgoing calls still requesting, by random_id
+	early          map[int64][]tg.PhoneCallClass
+	engine         *updates.Engine
+	engineDeadline time.Time
+	timeouts       fsm.Timeouts
+	deadlines      deadlineHeap
+	reconcile      map[int64]bool // live calls found at start, discarded once the first difference is in
+	started        bool           // the first difference has been applied
+
+	// Pending until the next commit.
+	dirty      map[*call]bool
+	events     []store.Event
+	stateDirty bool
+	effects    []func()
+}
+
+// call is the loop's view of one call: its machine and its secrets.
+type call struct {
+	m       *fsm.Machine
+	secrets *secrets
+	// waiters are notified when the call ends (discard requests).
+	waiters []waiter
+	// onAccept answers the accept request once acceptCall's result is in.
+	onAccept func(fsm.Call, error)
+	// discardErr is the error of our phone.discardCall, if any.
+	discardErr error
+}
+
+// snapshot is what Status reads without entering the loop.
+type snapshot struct {
+	state       store.UpdatesState
+	live, total int
+}
+
+// New returns a Manager; nothing runs until Run.
+func New(cfg Config) *Manager {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System
+	}
+	return &Manager{
+		cfg:       cfg,
+		log:       cfg.Log,
+		clock:     cfg.Clock,
+		inbox:     make(chan func(), 4096),
+		done:      make(chan struct{}),
+		calls:     map[int64]*call{},
+		requested: map[int32]*call{},
+		early:     map[int64][]tg.PhoneCallClass{},
+		reconcile: map[int64]bool{},
+		dirty:     map[*call]bool{},
+	}
+}
+
+// ErrStopped is returned by API calls made after the loop stopped.
+var ErrStopped = errors.New("calld is stopping")
+
+// post runs f on the loop goroutine. It blocks while the inbox is full and
+// gives up when the loop has stopped.
+func (m *Manager) post(f func()) error {
+	select {
+	case m.inbox <- f:
+		return nil
+	case <-m.done:
+		return ErrStopped
+	}
+}
+
+// now is the loop's clock.
+func (m *Manager) now() time.Time { return m.clock.Now() }
+
+// Run restores the persisted calls and updates state, then runs the loop
+// until ctx is done. Telegram must be usable (connected or connecting).
+func (m *Manager) Run(ctx context.Context) error {
+	defer close(m.done)
+	m.ctx = ctx
+	if err := m.restore(ctx); err != nil {
+		return err
+	}
+	m.ready.Store(true)
+	timer := m.clock.Timer(time.Hour)
+	defer timer.Stop()
+	for {
+		m.lastLoop.Store(m.now().UnixNano())
+		next := m.nextDeadline()
+		clock.StopTimer(timer)
+		if !next.IsZero() {
+			d := next.Sub(m.now())
+			if d < 0 {
+				d = 0
+			}
+			timer.Reset(d)
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case f := <-m.inbox:
+			f()
+			// Group what is already queued into the same commit.
+			for i := 0; i < 255; i++ {
+				select {
+				case f := <-m.inbox:
+					f()
+					continue
+				default:
+				}
+				break
+			}
+		case <-timer.C():
+			m.tick()
+		}
+		if err := m.flush(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// Alive reports whether the loop iterated within d: the watchdog's
+// liveness check.
+func (m *Manager) Alive(d time.Duration) error {
+	last := time.Unix(0, m.lastLoop.Load())
+	if m.now().Sub(last) > d {
+		// The loop may simply be idle; ask it to go round once.
+		ch := make(chan struct{})
+		if err := m.post(func() { close(ch) }); err != nil {
+			return err
+		}
+		t := m.clock.Timer(d)
+		defer t.Stop()
+		select {
+		case <-ch:
+		case <-t.C():
+			return fmt.Errorf("event loop stuck for %s", d)
+		}
+	}
+	return nil
+}
+
+// Done is closed when Run has returned.
+func (m *Manager) Done() <-chan struct{} { return m.done }
+
+// deadline bookkeeping: a lazy min-heap of (when, call id); stale entries
+// are skipped when popped.
+type deadlineEntry struct {
+	at time.Time
+	id int64
+}
+
+type deadlineHeap []deadlineEntry
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadlineEntry)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// schedule records c's current deadline, if any.
+func (m *Manager) schedule(c *call) {
+	rec := c.m.Call()
+	if rec.Deadline != nil && rec.State.Live() {
+		heap.Push(&m.deadlines, deadlineEntry{at: *rec.Deadline, id: rec.ID})
+	}
+}
+
+// nextDeadline is the earliest of the engine's and the calls' deadlines.
+func (m *Manager) nextDeadline() time.Time {
+	var next time.Time
+	for m.deadlines.Len() > 0 {
+		top := m.deadlines[0]
+		c := m.calls[top.id]
+		if c == nil {
+			heap.Pop(&m.deadlines)
+			continue
+		}
+		rec := c.m.Call()
+		if rec.Deadline == nil || !rec.Deadline.Equal(top.at) || !rec.State.Live() {
+			heap.Pop(&m.deadlines)
+			continue
+		}
+		next = top.at
+		break
+	}
+	if m.engine != nil {
+		if d := m.engineDeadline; !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	return next
+}
+
+// tick fires every due timer: the calls' and the engine's.
+func (m *Manager) tick() {
+	now := m.now()
+	for m.deadlines.Len() > 0 && !m.deadlines[0].at.After(now) {
+		e := heap.Pop(&m.deadlines).(deadlineEntry)
+		c := m.calls[e.id]
+		if c == nil {
+			continue
+		}
+		if kind, ok := c.m.Due(now); ok {
+			m.apply(c, fsm.Timer{Kind: kind})
+		}
+	}
+	if m.engine != nil && !m.engineDeadline.IsZero() && !m.engineDeadline.After(now) {
+		m.engineOut(m.engine.Tick(now))
+	}
+}
+
+// SetTelegram sets the MTProto side. The client is built after the
+// manager because the manager is its updates sink; call this before Run.
+func (m *Manager) SetTelegram(t Telegram) { m.cfg.Telegram = t }
+
+// SetPolicy changes the incoming-call policy and the max duration of
+// calls that become active from now on (SIGHUP). Calls are not touched.
+func (m *Manager) SetPolicy(p Policy, maxDuration time.Duration) {
+	_ = m.post(func() {
+		m.cfg.Policy = p
+		m.timeouts.MaxDuration = maxDuration
+	})
+}

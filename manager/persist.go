@@ -1,0 +1,195 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/logging"
+	"github.com/calld/calld/store"
+	"github.com/calld/calld/updates"
+)
+
+// restore loads the persisted updates state and every live call. Live
+// calls are discarded once the first difference is applied (reconcile):
+// after a restart nobody is on the other end of them any more.
+func (m *Manager) restore(ctx context.Context) error {
+	m.timeouts = m.cfg.Timeouts
+	if m.timeouts.Ring == 0 || m.timeouts.Receive == 0 {
+		recv, ring, err := m.cfg.Telegram.CallTimeouts(ctx)
+		if err != nil {
+			m.log.Warn().Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
+		} else {
+			if m.timeouts.Receive == 0 {
+				m.timeouts.Receive = recv
+			}
+			if m.timeouts.Ring == 0 {
+				m.timeouts.Ring = ring
+			}
+		}
+	}
+	var (
+		st    store.UpdatesState
+		found bool
+		recs  []fsm.Call
+	)
+	err := m.cfg.DB.View(func(tx *store.Tx) error {
+		var err error
+		if st, found, err = tx.UpdatesState(); err != nil {
+			return err
+		}
+		return tx.ForEachCall(true, func(id int64, b []byte) error {
+			var c fsm.Call
+			if err := json.Unmarshal(b, &c); err != nil {
+				return fmt.Errorf("call %d: %w", id, err)
+			}
+			recs = append(recs, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, rec := range recs {
+		mach, err := fsm.Restore(rec, m.timeouts)
+		if err != nil {
+			return fmt.Errorf("restore call %d: %w", rec.ID, err)
+		}
+		c := &call{m: mach}
+		if rec.ID == 0 {
+			// An outgoing call that never got a server id: nothing
+			// to discard on the server.
+			m.requested[rec.RandomID] = c
+		} else {
+			m.calls[rec.ID] = c
+		}
+		m.reconcile[rec.ID] = true
+		m.schedule(c)
+	}
+	if !found {
+		s, err := m.cfg.Telegram.GetState(ctx)
+		if err != nil {
+			return fmt.Errorf("updates.getState: %w", err)
+		}
+		m.engine = updates.New(updates.State{Pts: s.Pts, Qts: s.Qts, Seq: s.Seq, Date: s.Date}, m.now(), updates.Options{})
+		m.stateDirty = true
+		m.started = true
+		m.reconcileRestored()
+		return m.flush(ctx)
+	}
+	m.engine = updates.New(updates.State{Pts: st.Pts, Qts: st.Qts, Seq: st.Seq, Date: st.Date}, m.now(), updates.Options{})
+	m.engineOut(m.engine.Start(m.now()))
+	return m.flush(ctx)
+}
+
+// reconcileRestored discards every call that was live when the daemon
+// stopped and is still live after the first difference.
+func (m *Manager) reconcileRestored() {
+	for id := range m.reconcile {
+		c := m.calls[id]
+		if c == nil {
+			continue
+		}
+		rec := c.m.Call()
+		if !rec.State.Live() || rec.State == fsm.HangingUp {
+			// A discard that was in flight: send it again.
+			if rec.State == fsm.HangingUp {
+				m.apply(c, fsm.Local{Action: fsm.Resend})
+			}
+			continue
+		}
+		m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.RestartReason(rec)})
+	}
+	for rid, c := range m.requested {
+		if c.m.Call().ID == 0 && m.reconcile[0] {
+			m.apply(c, fsm.RPCResult{Method: fsm.MethodRequest, Err: errRestarted})
+			delete(m.requested, rid)
+		}
+	}
+	m.reconcile = map[int64]bool{}
+}
+
+var errRestarted = fmt.Errorf("calld restarted before phone.requestCall was answered")
+
+// flush commits everything the last inputs changed in ONE transaction
+// (DESIGN invariant 2), then runs their effects. A failing commit is
+// retried with backoff while the loop holds; nothing is half-written and
+// no effect runs before its state is durable.
+func (m *Manager) flush(ctx context.Context) error {
+	if len(m.dirty) == 0 && len(m.events) == 0 && !m.stateDirty && len(m.effects) == 0 {
+		return nil
+	}
+	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty {
+		recs := make([]fsm.Call, 0, len(m.dirty))
+		for c := range m.dirty {
+			recs = append(recs, c.m.Call())
+		}
+		var st store.UpdatesState
+		if m.stateDirty && m.engine != nil {
+			st = m.updatesState()
+		}
+		events := m.events
+		backoff := 100 * time.Millisecond
+		for {
+			err := m.cfg.DB.Update(func(tx *store.Tx) error {
+				for _, rec := range recs {
+					if rec.ID == 0 {
+						continue // requesting: not persisted until the server names it
+					}
+					b, err := json.Marshal(rec)
+					if err != nil {
+						return err
+					}
+					if err := tx.PutCall(rec.ID, b, rec.State.Live()); err != nil {
+						return err
+					}
+				}
+				for i := range events {
+					if err := tx.AppendEvent(&events[i]); err != nil {
+						return err
+					}
+				}
+				if m.stateDirty && m.engine != nil {
+					return tx.SetUpdatesState(st)
+				}
+				return nil
+			})
+			if err == nil {
+				break
+			}
+			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).
+				Dur("retry_in", backoff).Msg("store commit failed; retrying")
+			t := m.clock.Timer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("store commit: %w", err)
+			case <-t.C():
+			}
+			if backoff < 5*time.Second {
+				backoff *= 2
+			}
+		}
+		for _, ev := range events {
+			if m.cfg.Hub != nil {
+				m.cfg.Hub.Publish(ev)
+			}
+		}
+		if m.stateDirty && m.engine != nil {
+			m.statusMu.Lock()
+			m.status.state = st
+			m.statusMu.Unlock()
+		}
+	}
+	effects := m.effects
+	m.dirty = map[*call]bool{}
+	m.events = nil
+	m.stateDirty = false
+	m.effects = nil
+	for _, f := range effects {
+		f()
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/logging"
+	"github.com/calld/calld/mtproto"
+)
+
+// rpcTimeout bounds one RPC including the MTProto client's own retries
+// (whose budget is about 60 s).
+const rpcTimeout = 90 * time.Second
+
+// rpc queues an fsm action: it runs on its own goroutine after the step
+// that asked for it is committed, and posts its outcome back to the loop.
+func (m *Manager) rpc(c *call, a fsm.Action) {
+	rec := c.m.Call()
+	peer := tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}
+	tgc := m.cfg.Telegram
+	back := func(f func()) { _ = m.post(f) }
+	var run func(ctx context.Context)
+	switch a := a.(type) {
+	case fsm.SendReceived:
+		run = func(ctx context.Context) {
+			err := tgc.ReceivedCall(ctx, peer)
+			back(func() {
+				if err == nil {
+					m.apply(c, fsm.Local{Action: fsm.Acknowledge})
+					return
+				}
+				m.logCall(-1, rec.ID).Str(logging.FieldErr, err.Error()).Msg("phone.receivedCall failed")
+				m.apply(c, fsm.RPCResult{Method: fsm.MethodReceived, Err: err})
+			})
+		}
+	case fsm.SendAccept:
+		gAHash := c.secrets.gAHash
+		run = func(ctx context.Context) {
+			in, res, err := tgc.AcceptCall(ctx, peer, gAHash)
+			back(func() {
+				if err != nil {
+					m.failed(c, fsm.MethodAccept, err)
+				} else {
+					c.secrets.incoming = in
+					m.apply(c, fsm.RPCResult{Method: fsm.MethodAccept})
+					m.remote(c, res.PhoneCall, true)
+				}
+				if c.onAccept != nil {
+					m.afterCommit(c, c.onAccept, telegramError("phone.acceptCall", err))
+					c.onAccept = nil
+				}
+			})
+		}
+	case fsm.SendConfirm:
+		out, acc := c.secrets.outgoing, c.secrets.accepted
+		run = func(ctx context.Context) {
+			key, fp, res, err := tgc.ConfirmCall(ctx, out, acc)
+			back(func() {
+				switch {
+				case err == nil:
+					if p, ok := res.PhoneCall.(*tg.PhoneCall); ok {
+						c.secrets.setKey(Key{Bytes: key, Fingerprint: fp}, p)
+					}
+					m.apply(c, fsm.RPCResult{Method: fsm.MethodConfirm})
+					m.remote(c, res.PhoneCall, true)
+				case errors.Is(err, mtproto.ErrCallDiscarded) && res != nil:
+					m.remote(c, res.PhoneCall, true)
+				default:
+					m.failed(c, fsm.MethodConfirm, err)
+				}
+			})
+		}
+	case fsm.SendDiscard:
+		d := discardOf(peer, a)
+		run = func(ctx context.Context) {
+			_, err := tgc.DiscardCall(ctx, d)
+			result := "ok"
+			if err != nil {
+				result = errorType(err)
+			}
+			back(func() {
+				m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
+					Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, d.Reason).
+					Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
+					Bool(logging.FieldVideo, d.Video).Str(logging.FieldResult, result).
+					Msg("phone.discardCall answered")
+				c.discardErr = err
+				m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err})
+			})
+		}
+		m.effects = append(m.effects, func() {
+			m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
+				Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, d.Reason).
+				Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
+				Bool(logging.FieldVideo, d.Video).Msg("phone.discardCall sent")
+		})
+	default:
+		m.log.Error().Str(logging.FieldCallID, itoa(rec.ID)).Msgf("unknown fsm action %T", a)
+		return
+	}
+	m.effects = append(m.effects, func() {
+		go func() {
+			ctx, cancel := context.WithTimeout(m.ctx, rpcTimeout)
+			defer cancel()
+			run(ctx)
+		}()
+	})
+}
+
+// failed feeds an RPC error of the key exchange to the call.
+func (m *Manager) failed(c *call, method fsm.Method, err error) {
+	m.logCall(-1, c.m.Call().ID).Str("method", string(method)).Str(logging.FieldErr, err.Error()).
+		Msg("call RPC failed")
+	if errors.Is(err, mtproto.ErrKeyMismatch) {
+		m.apply(c, fsm.Local{Action: fsm.Fail, Message: err.Error()})
+		return
+	}
+	m.apply(c, fsm.RPCResult{Method: method, Err: err})
+}

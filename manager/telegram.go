@@ -1,0 +1,126 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/mtproto"
+)
+
+// Telegram is the MTProto side as the manager uses it; Client adapts an
+// *mtproto.Client to it. Every method whose RPC returns Updates has handed
+// them to Manager.Updates before it returns.
+type Telegram interface {
+	CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error)
+	GetState(ctx context.Context) (*tg.UpdatesState, error)
+	GetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error)
+	ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass, int64, error)
+
+	ReceivedCall(ctx context.Context, peer tg.InputPhoneCall) error
+	DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error)
+	RequestCall(ctx context.Context, user tg.InputUserClass, video bool) (*mtproto.OutgoingCall, *tg.PhonePhoneCall, error)
+	ConfirmCall(ctx context.Context, out *mtproto.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
+	AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, *tg.PhonePhoneCall, error)
+}
+
+// Client adapts an mtproto.Client to Telegram.
+func Client(c *mtproto.Client) Telegram { return client{c} }
+
+type client struct{ *mtproto.Client }
+
+func (c client) GetState(ctx context.Context) (*tg.UpdatesState, error) {
+	return c.API().UpdatesGetState(ctx)
+}
+
+func (c client) GetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error) {
+	return c.API().UpdatesGetDifference(ctx, req)
+}
+
+// ResolvePeer resolves "@username" (contacts.resolveUsername) or a decimal
+// user id (users.getUsers) to an input user.
+func (c client) ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass, int64, error) {
+	if name, ok := strings.CutPrefix(peer, "@"); ok {
+		res, err := c.API().ContactsResolveUsername(ctx, name)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, u := range res.Users {
+			if u, ok := u.(*tg.User); ok && strings.EqualFold(u.Username, name) {
+				return u.AsInput(), u.ID, nil
+			}
+		}
+		return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user @%s", name)
+	}
+	id, err := strconv.ParseInt(peer, 10, 64)
+	if err != nil {
+		return nil, 0, calld.Errorf(calld.EINVALID, "peer %q: want @username or a user id", peer)
+	}
+	users, err := c.API().UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUser{UserID: id}})
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, u := range users {
+		if u, ok := u.(*tg.User); ok && u.ID == id {
+			return u.AsInput(), u.ID, nil
+		}
+	}
+	return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user %d", id)
+}
+
+// discardOf is the mtproto request for an fsm decision.
+func discardOf(peer tg.InputPhoneCall, a fsm.SendDiscard) mtproto.Discard {
+	return mtproto.Discard{
+		Peer:         peer,
+		Video:        a.Video,
+		Duration:     int(a.Duration),
+		Reason:       string(a.Reason),
+		ConnectionID: a.ConnectionID,
+	}
+}
+
+// Key is an established call key: the shared secret for the media side.
+type Key struct {
+	Bytes       []byte
+	Fingerprint int64
+}
+
+// secrets is what a live call holds that never reaches the store or a log.
+type secrets struct {
+	gAHash      []byte
+	incoming    *mtproto.IncomingCall
+	outgoing    *mtproto.OutgoingCall
+	accepted    *tg.PhoneCallAccepted
+	key         *Key
+	protocol    tg.PhoneCallProtocol
+	connections []tg.PhoneConnectionClass
+}
+
+func (s *secrets) setKey(k Key, p *tg.PhoneCall) {
+	s.key = &k
+	s.protocol = p.Protocol
+	s.connections = p.Connections
+}
+
+// String never prints the key.
+func (s *secrets) String() string { return "secrets(redacted)" }
+
+// wipe drops the key material of an ended call.
+func (s *secrets) wipe() {
+	if s.key != nil {
+		for i := range s.key.Bytes {
+			s.key.Bytes[i] = 0
+		}
+	}
+	*s = secrets{}
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+var _ = fmt.Sprint
