@@ -29,6 +29,9 @@ func TestTableWellFormed(t *testing.T) {
 			if s == Ended {
 				t.Errorf("event %s leaves ended", r.Event)
 			}
+			if rank(r.Dst) < rank(s) || (rank(r.Dst) == rank(s) && r.Dst != s) {
+				t.Errorf("event %s goes backwards: %s -> %s", r.Event, s, r.Dst)
+			}
 			if r.Dir != "" && !stateOf(r.Dir, s) {
 				t.Errorf("event %s: %s calls are never %s", r.Event, r.Dir, s)
 			}
