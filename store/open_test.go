@@ -215,7 +215,9 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 }
 
 // pointJournalRootAt rewrites, in the root bucket's leaf page, the root
-// page id of the "journal" bucket.
+// page id of the "journal" bucket. A leaf page is a 16-byte header (count
+// at offset 10) and count 16-byte elements (flags, pos, ksize, vsize; the
+// key is pos bytes after its element, the value follows the key).
 func pointJournalRootAt(t *testing.T, path string, pg uint64) {
 	t.Helper()
 	m := fileMeta(t, path)
@@ -223,13 +225,19 @@ func pointJournalRootAt(t *testing.T, path string, pg uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := data[m.root*uint64(m.pageSize) : (m.root+1)*uint64(m.pageSize)]
-	key := []byte("journal")
-	for i := 0; i+len(key)+8 <= len(page); i++ {
-		if string(page[i:i+len(key)]) == string(key) && page[i+len(key)] != '_' {
+	base := m.root * uint64(m.pageSize)
+	page := data[base : base+uint64(m.pageSize)]
+	e := binary.NativeEndian
+	if flags := e.Uint16(page[8:]); flags != 0x02 {
+		t.Fatalf("root page %d has flags %#x, not a leaf", m.root, flags)
+	}
+	for i := 0; i < int(e.Uint16(page[10:])); i++ {
+		el := pageHeaderSize + i*16
+		pos, ksize := int(e.Uint32(page[el+4:])), int(e.Uint32(page[el+8:]))
+		if string(page[el+pos:el+pos+ksize]) == "journal" {
 			v := make([]byte, 8)
-			binary.NativeEndian.PutUint64(v, pg)
-			overwrite(t, path, int64(m.root)*int64(m.pageSize)+int64(i+len(key)), v)
+			e.PutUint64(v, pg)
+			overwrite(t, path, int64(base)+int64(el+pos+ksize), v)
 			return
 		}
 	}
