@@ -132,3 +132,25 @@ func TestCallIsACopy(t *testing.T) {
 		t.Fatal("Call() shares memory with the machine")
 	}
 }
+
+func TestNewMachines(t *testing.T) {
+	clk := newClock()
+	in := NewIncoming(requested(true), clk.Now(), Timeouts{})
+	c := in.Call()
+	if c.State != Waiting || c.Direction != Incoming || c.PeerID != peerID || c.ID != callID ||
+		c.AccessHash != hash || !c.Video || c.DeadlineKind != string(TimerRing) || !c.Deadline.Equal(t0.Add(DefaultRing)) {
+		t.Fatalf("NewIncoming: %+v", c)
+	}
+	out := NewOutgoing(peerID, randID, true, clk.Now(), Timeouts{Receive: time.Second})
+	c = out.Call()
+	if c.State != Requesting || c.Direction != Outgoing || c.PeerID != peerID || c.RandomID != randID ||
+		!c.Video || c.DeadlineKind != string(TimerReceive) || !c.Deadline.Equal(t0.Add(time.Second)) {
+		t.Fatalf("NewOutgoing: %+v", c)
+	}
+	if m := NewIncoming(nil, clk.Now(), Timeouts{}); m.Call().State != Waiting {
+		t.Fatal("NewIncoming(nil)")
+	}
+	if in.callbacks != 0 || out.callbacks != 0 {
+		t.Fatal("creation ran callbacks")
+	}
+}
