@@ -61,13 +61,15 @@ type Options struct {
 var globalsOnce sync.Once
 
 // SetGlobals sets the zerolog globals calld relies on, once per process:
-// TimeFieldFormat = time.RFC3339Nano (for .Time fields) and ErrorFieldName
-// = "err" (so .Err(err) writes FieldErr). New calls it; call it yourself
-// only if you build zerolog loggers without New, before any goroutine logs.
+// TimeFieldFormat = time.RFC3339Nano (for .Time fields), ErrorFieldName =
+// "err" (so .Err(err) writes FieldErr) and DurationFieldUnit = time.Second
+// (so .Dur writes float seconds). New calls it; call it yourself only if
+// you build zerolog loggers without New, before any goroutine logs.
 func SetGlobals() {
 	globalsOnce.Do(func() {
 		zerolog.TimeFieldFormat = time.RFC3339Nano
 		zerolog.ErrorFieldName = FieldErr
+		zerolog.DurationFieldUnit = time.Second
 	})
 }
 

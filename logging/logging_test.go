@@ -96,6 +96,8 @@ func TestJSONLines(t *testing.T) {
 			map[string]any{"level": "info", "event": "log", "message": ""}},
 		{"message with quotes is not a key", func() { log.Info().Str("note", `"event":`).Msg(`"message":`) },
 			map[string]any{"level": "info", "event": "log", "note": `"event":`, "message": `"message":`}},
+		{"durations in seconds", func() { log.Info().Dur(FieldWait, 1500*time.Millisecond).Msg("w") },
+			map[string]any{"level": "info", "event": "log", "wait": 1.5, "message": "w"}},
 		{"raw write", func() { fmt.Fprint(log, "plain text") },
 			map[string]any{"level": "info", "event": "log", "message": "plain text"}},
 		{"call helper", func() {
@@ -265,9 +267,9 @@ func TestBadOptions(t *testing.T) {
 
 func TestSecretsRedacted(t *testing.T) {
 	log, _, buf := newTest(t, Options{Format: FormatJSON})
-	log.Info().Str(FieldEvent, EventTelegramLogin).Str("api_hash", "s3cr3t-hash").
+	log.Info().Str(FieldEvent, EventMTProtoLogin).Str("api_hash", "s3cr3t-hash").
 		Dict("nested", zerolog.Dict().Str("password", "hunter2").Int("n", 1)).
-		Str("code", "12345").Int64("big", 9007199254740993).Msg("login")
+		Str("login_code", "12345").Str(FieldCode, "not_found").Int64("big", 9007199254740993).Msg("login")
 	line := buf.lines()[0]
 	for _, secret := range []string{"s3cr3t-hash", "hunter2", "12345"} {
 		if strings.Contains(line, secret) {
@@ -275,7 +277,7 @@ func TestSecretsRedacted(t *testing.T) {
 		}
 	}
 	m := decodeLine(t, line)
-	if m["api_hash"] != "[redacted]" || m["nested"].(map[string]any)["password"] != "[redacted]" || m["event"] != EventTelegramLogin {
+	if m["api_hash"] != "[redacted]" || m["nested"].(map[string]any)["password"] != "[redacted]" || m["event"] != EventMTProtoLogin || m["code"] != "not_found" {
 		t.Fatalf("line = %s", line)
 	}
 	if !strings.Contains(line, `"big":9007199254740993`) {
