@@ -491,3 +491,74 @@ func TestHoldRPC(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 }
+
+// TestHoldCutRelease: a held request whose connection is cut is dropped
+// on release; the client's retry on the new connection runs exactly once.
+func TestHoldCutRelease(t *testing.T) {
+	srv := sharedServer(t)
+	peer := srv.AddPeer("nina")
+	c := startClient(t, srv, sharedStore)
+	ctx := testCtx(t)
+	id, in := incomingActiveCall(t, srv, c, peer, false)
+	pts0, _, _, _ := srv.State()
+	n, executed, dropped := srv.Count("phone.discardCall"), srv.Executed("phone.discardCall"), srv.Dropped("phone.discardCall")
+	discard := func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.api.PhoneDiscardCall(ctx, &tg.PhoneDiscardCallRequest{Peer: in, Reason: &tg.PhoneCallDiscardReasonHangup{}})
+			done <- err
+		}()
+		return done
+	}
+
+	release := srv.HoldRPC("phone.discardCall")
+	first := discard()
+	if err := srv.WaitCount(ctx, "phone.discardCall", n+1); err != nil {
+		t.Fatal(err)
+	}
+	inits := srv.Count("help.getConfig")
+	srv.Cut()
+	if err := <-first; err == nil {
+		t.Fatal("the request cut mid-flight succeeded")
+	}
+	if err := srv.WaitCount(ctx, "help.getConfig", inits+1); err != nil {
+		t.Fatalf("no reconnect: %v", err)
+	}
+	// The first try may race the reconnect and fail before reaching the
+	// server; retry until one arrives (and is held).
+	var second chan error
+	for try := 0; second == nil; try++ {
+		done := discard()
+		wctx, cancel := context.WithCancel(ctx)
+		arrived := make(chan error, 1)
+		go func() { arrived <- srv.WaitCount(wctx, "phone.discardCall", n+2) }()
+		select {
+		case err := <-arrived:
+			if err != nil {
+				t.Fatalf("retry never arrived: %v", err)
+			}
+			second = done
+		case err := <-done:
+			if try == 4 {
+				t.Fatalf("retries keep failing: %v", err)
+			}
+		}
+		cancel()
+	}
+	release()
+	if err := <-second; err != nil {
+		t.Fatalf("retried discard: %v", err)
+	}
+	if got := srv.Executed("phone.discardCall") - executed; got != 1 {
+		t.Fatalf("executed %d times, want 1", got)
+	}
+	if got := srv.Dropped("phone.discardCall") - dropped; got != 1 {
+		t.Fatalf("dropped %d, want 1", got)
+	}
+	if pts, _, _, _ := srv.State(); pts != pts0+1 {
+		t.Fatalf("pts %d -> %d, want one service message", pts0, pts)
+	}
+	if info, _ := srv.Call(id); info.State != StateDiscarded || info.DiscardedBy != BySelf {
+		t.Fatalf("call %+v", info)
+	}
+}

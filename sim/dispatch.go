@@ -187,18 +187,34 @@ unwrap:
 			case <-ctx.Done():
 				return
 			}
-			_ = s.process(req, method, obj, entry)
+			_ = s.process(req, method, obj, entry, true)
 		}()
 		return nil
 	}
-	return s.process(req, method, obj, entry)
+	return s.process(req, method, obj, entry, false)
 }
 
 // process executes the request under s.mu, sends the answer and runs the
 // post actions (peer reactions) afterwards.
-func (s *Server) process(req *tgtest.Request, method string, obj bin.Object, entry *reqEntry) error {
+//
+// A held request whose connection died while it was held is dropped, not
+// executed: it models a request lost in transit, which the client retries.
+func (s *Server) process(req *tgtest.Request, method string, obj bin.Object, entry *reqEntry, held bool) error {
 	rc := &rpcCtx{session: req.Session.ID, keyID: req.Session.AuthKey.ID, method: method}
 	s.mu.Lock()
+	if held {
+		// The ack doubles as a probe of the connection.
+		if err := s.srv.SendAck(s.serverCtx(), req.Session, req.MsgID); err != nil {
+			s.state.dropped[method]++
+			delete(s.state.reqs, reqKey{session: req.Session.ID, msgID: req.MsgID})
+			s.notifyLocked()
+			s.mu.Unlock()
+			s.log.Debug("held request dropped: connection gone", zap.String("method", method))
+			return nil
+		}
+	}
+	s.state.executed[method]++
+	s.notifyLocked()
 	res, err := s.execLocked(rc, obj)
 	var tgErr *tgerr.Error
 	if err != nil {
@@ -292,6 +308,24 @@ func (s *Server) Count(method string) int {
 	return s.state.counts[method]
 }
 
+// Executed is how many requests of method were executed and answered
+// (including injected FailRPC errors). It differs from Count by requests
+// still held and by held requests dropped because their connection died
+// (see Dropped).
+func (s *Server) Executed(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.executed[method]
+}
+
+// Dropped is how many held requests of method were never executed because
+// their connection was gone when HoldRPC released them.
+func (s *Server) Dropped(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.dropped[method]
+}
+
 // WaitCount blocks until at least n requests of method have arrived, or
 // ctx is done. Tests use it instead of sleeping.
 func (s *Server) WaitCount(ctx context.Context, method string, n int) error {
@@ -326,7 +360,9 @@ func (s *Server) FailRPC(method string, err *tgerr.Error, times int) {
 // HoldRPC makes every call of method that arrives from now on wait: it is
 // acknowledged and recorded at once, but executed and answered only when
 // release is called (release is idempotent). Requests arriving after
-// release are answered normally.
+// release are answered normally. A held request whose connection is gone
+// at release (Cut) is dropped without executing, like a request lost in
+// transit; the client's retry on its new connection is executed.
 func (s *Server) HoldRPC(method string) (release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -39,8 +39,9 @@
 // (non-pts updates whose date >= the request's date, like Telegram, so an
 // updatePhoneCall can repeat) and state; differenceSlice with
 // intermediate_state past pts_total_limit (default 100); differenceTooLong
-// when the client is more than TooLongGap (1000) behind or older than the
-// kept history. Pushes go to every session of the account that made a
+// when the client is more than TooLongGap (1000) behind, older than the
+// kept history, or ahead of the server (a state saved against an earlier
+// sim process: the client must re-fetch the state with updates.getState). Pushes go to every session of the account that made a
 // request not wrapped in invokeWithoutUpdates, except that the result of a
 // caller's own RPC (phone.discardCall's Updates) is not pushed back to it.
 //

@@ -35,7 +35,9 @@ type state struct {
 	reqs     map[reqKey]*reqEntry
 	reqOrder []reqKey
 	records  []Record
-	counts   map[string]int
+	counts   map[string]int // received
+	executed map[string]int
+	dropped  map[string]int
 	changed  chan struct{}
 	fails    map[string]*failRule
 	holds    map[string]chan struct{}
@@ -74,6 +76,8 @@ func (st *state) init(opts Options) {
 	st.sessions = map[int64]*sessionInfo{}
 	st.reqs = map[reqKey]*reqEntry{}
 	st.counts = map[string]int{}
+	st.executed = map[string]int{}
+	st.dropped = map[string]int{}
 	st.changed = make(chan struct{})
 	st.fails = map[string]*failRule{}
 	st.holds = map[string]chan struct{}{}

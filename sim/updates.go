@@ -265,7 +265,9 @@ func (s *Server) ForceTooLong() {
 // differenceLocked answers updates.getDifference from the history.
 func (s *Server) differenceLocked(req *tg.UpdatesGetDifferenceRequest) tg.UpdatesDifferenceClass {
 	st := &s.state
-	if st.pts-req.Pts > TooLongGap || req.Pts < st.ptsFloor {
+	// A client ahead of the server (a state saved against another sim
+	// process) is as lost as one too far behind: it must re-fetch the state.
+	if st.pts-req.Pts > TooLongGap || req.Pts < st.ptsFloor || req.Pts > st.pts {
 		return &tg.UpdatesDifferenceTooLong{Pts: st.pts}
 	}
 	limit := DefaultDifferenceLimit

@@ -129,6 +129,14 @@ func TestGetDifference(t *testing.T) {
 		}
 	})
 
+	t.Run("client ahead of the server", func(t *testing.T) {
+		pts, _, _, date := srv.State()
+		d, ok := diff(t, pts+10, date, 0).(*tg.UpdatesDifferenceTooLong)
+		if !ok || d.Pts != pts {
+			t.Fatalf("got %#v, want differenceTooLong{pts %d}", d, pts)
+		}
+	})
+
 	t.Run("phone call updates selected by date", func(t *testing.T) {
 		pts0, _, _, date0 := srv.State()
 		id, err := srv.IncomingCall(peer, false)
