@@ -43,6 +43,12 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 				c.secrets.accepted = p
 			}
 		case *tg.PhoneCall:
+			if c.m.Call().State == fsm.Accepting && c.secrets.incoming == nil {
+				// The peer's key arrived ahead of our acceptCall's
+				// result: hold it until we have our half.
+				c.secrets.early = append(c.secrets.early, pc)
+				return
+			}
 			if c.secrets.incoming != nil && c.secrets.key == nil {
 				key, fp, err := mtproto.CompleteIncoming(c.secrets.incoming, p)
 				if err != nil {

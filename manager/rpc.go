@@ -49,6 +49,11 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 					m.apply(c, fsm.RPCResult{Method: fsm.MethodAccept})
 					m.remote(c, res.PhoneCall, true)
 				}
+				early := c.secrets.early
+				c.secrets.early = nil
+				for _, pc := range early {
+					m.remote(c, pc, false)
+				}
 				if c.onAccept != nil {
 					m.afterCommit(c, c.onAccept, telegramError("phone.acceptCall", err))
 					c.onAccept = nil
@@ -103,6 +108,12 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		return
 	}
 	m.effects = append(m.effects, func() {
+		// The call may have ended (a remote discard, in the same
+		// batch) since the action was decided: then there is nothing
+		// to send (calls.md §5(f) 8).
+		if !c.m.Call().State.Live() {
+			return
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(m.ctx, rpcTimeout)
 			defer cancel()

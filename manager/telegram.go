@@ -97,6 +97,7 @@ type secrets struct {
 	incoming    *mtproto.IncomingCall
 	outgoing    *mtproto.OutgoingCall
 	accepted    *tg.PhoneCallAccepted
+	early       []tg.PhoneCallClass // constructors held until acceptCall's result
 	key         *Key
 	protocol    tg.PhoneCallProtocol
 	connections []tg.PhoneConnectionClass

@@ -1,0 +1,577 @@
+package manager_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gotd/neo"
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/manager"
+	"github.com/calld/calld/mtproto"
+	"github.com/calld/calld/sim"
+	"github.com/calld/calld/store"
+)
+
+// These tests run the real chain over loopback MTProto: the simulator
+// (a tgtest server with Telegram's call and updates semantics), the
+// mtproto client, the manager's loop, the sequence engine, the fsm and a
+// bbolt store on a temp file. Only the manager's clock is fake.
+
+var (
+	shared struct {
+		once    sync.Once
+		srv     *sim.Server
+		err     error
+		mu      sync.Mutex
+		session []byte // an auth key the sim knows, reused to skip handshakes
+	}
+)
+
+func simServer(t *testing.T) *sim.Server {
+	t.Helper()
+	shared.once.Do(func() {
+		srv, err := sim.New(sim.Options{Authorized: true})
+		if err == nil {
+			err = srv.Listen(context.Background(), "127.0.0.1:0")
+		}
+		shared.srv, shared.err = srv, err
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.srv
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		_ = shared.srv.Close()
+	}
+	os.Exit(code)
+}
+
+type harness struct {
+	t      *testing.T
+	srv    *sim.Server
+	clock  *neo.Time
+	db     *store.DB
+	m      *manager.Manager
+	sub    *control.Subscription
+	cancel context.CancelFunc
+	done   chan error
+	seen   []store.Event
+}
+
+type harnessOptions struct {
+	policy   manager.Policy
+	timeouts fsm.Timeouts
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	srv := simServer(t)
+	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared.mu.Lock()
+	if shared.session != nil {
+		sess := shared.session
+		if err := db.Update(func(tx *store.Tx) error { return tx.SetSession(sess) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shared.mu.Unlock()
+
+	clock := neo.NewTime(time.Now())
+	hub := control.NewHub(1024)
+	mgr := manager.New(manager.Config{
+		DB:       db,
+		Hub:      hub,
+		Log:      zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel()),
+		Clock:    clock,
+		Policy:   o.policy,
+		Timeouts: o.timeouts,
+	})
+	keys, err := mtproto.ParsePublicKeys(srv.PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := mtproto.New(mtproto.Config{
+		APIID: 1, APIHash: "sim", DC: srv.DC(),
+		DCOptions:  []mtproto.DCOption{{ID: srv.DC(), Addr: srv.Addr()}},
+		PublicKeys: keys,
+		Session:    db.SessionStorage(),
+		Log:        zerolog.Nop(),
+		Updates:    mgr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr.SetTelegram(manager.Client(client))
+	h := &harness{t: t, srv: srv, clock: clock, db: db, m: mgr, sub: hub.Subscribe(), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() {
+		h.done <- client.Run(ctx, func(ctx context.Context) error { return mgr.Run(ctx) })
+	}()
+	t.Cleanup(h.close)
+	h.waitReady()
+	return h
+}
+
+// waitReady waits until the manager has restored and the first
+// difference is in (Status.Ready).
+func (h *harness) waitReady() {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := h.m.Status(context.Background())
+		if err == nil && st.Ready && st.Telegram.Connected {
+			return
+		}
+		select {
+		case err := <-h.done:
+			h.t.Fatalf("client stopped: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	h.t.Fatal("manager not ready after 30s")
+}
+
+func (h *harness) close() {
+	h.cancel()
+	<-h.done
+	var sess []byte
+	_ = h.db.View(func(tx *store.Tx) error {
+		var err error
+		sess, err = tx.Session()
+		return err
+	})
+	if len(sess) > 0 {
+		shared.mu.Lock()
+		shared.session = sess
+		shared.mu.Unlock()
+	}
+	if err := h.db.Close(); err != nil {
+		h.t.Error(err)
+	}
+}
+
+// waitState waits (bounded by a real-time deadline) for the journal to
+// show call id entering state.
+func (h *harness) waitState(id int64, state fsm.State) {
+	h.t.Helper()
+	for _, ev := range h.seen {
+		if ev.CallID == id && ev.To == string(state) {
+			return
+		}
+	}
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-h.sub.C:
+			if !ok {
+				h.t.Fatal("event subscription dropped")
+			}
+			h.seen = append(h.seen, ev)
+			if ev.CallID == id && ev.To == string(state) {
+				return
+			}
+		case <-timeout:
+			h.t.Fatalf("call %d did not reach %s; events: %+v", id, state, h.seen)
+		}
+	}
+}
+
+// events returns the journal entries of call id seen so far.
+func (h *harness) events(id int64) []store.Event {
+	var out []store.Event
+	for _, ev := range h.seen {
+		if ev.CallID == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// discards returns the phone.discardCall requests the sim received for id.
+func discards(srv *sim.Server, id int64) []*tg.PhoneDiscardCallRequest {
+	var out []*tg.PhoneDiscardCallRequest
+	for _, r := range srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneDiscardCallRequest); ok && req.Peer.ID == id {
+			out = append(out, req)
+		}
+	}
+	return out
+}
+
+// received counts the phone.receivedCall requests the sim got for id.
+func received(srv *sim.Server, id int64) int {
+	n := 0
+	for _, r := range srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneReceivedCallRequest); ok && req.Peer.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// requireInStep checks that the manager's updates state, in memory and
+// persisted, equals the server's now.
+func (h *harness) requireInStep() {
+	h.t.Helper()
+	st, err := h.m.Status(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	pts, qts, seq, _ := h.srv.State()
+	if st.Updates.Pts != pts || st.Updates.Qts != qts || st.Updates.Seq != seq {
+		h.t.Fatalf("updates state %+v, server pts=%d qts=%d seq=%d", st.Updates, pts, qts, seq)
+	}
+	// And it is what the store holds.
+	var saved store.UpdatesState
+	_ = h.db.View(func(tx *store.Tx) error {
+		saved, _, _ = tx.UpdatesState()
+		return nil
+	})
+	if saved.Pts != pts || saved.Seq != seq {
+		h.t.Fatalf("persisted updates state %+v, server pts=%d seq=%d", saved, pts, seq)
+	}
+}
+
+var peerSeq struct {
+	sync.Mutex
+	n int
+}
+
+// newPeer adds a fresh peer to the shared sim.
+func newPeer(srv *sim.Server) (int64, string) {
+	peerSeq.Lock()
+	peerSeq.n++
+	name := "peer" + itoa(int64(peerSeq.n))
+	peerSeq.Unlock()
+	return srv.AddPeer(name), name
+}
+
+func itoa(v int64) string {
+	const digits = "0123456789"
+	if v == 0 {
+		return "0"
+	}
+	var b []byte
+	for v > 0 {
+		b = append([]byte{digits[v%10]}, b...)
+		v /= 10
+	}
+	return string(b)
+}
+
+func TestIncomingDeclinedBusy(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{RejectWhenBusy: true}})
+	peer, _ := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, fsm.Ringing)
+	gd := h.srv.Count("updates.getDifference")
+
+	c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != fsm.Ended || c.Reason != fsm.ReasonBusy || c.EndedBy != fsm.ByLocal || c.Duration != 0 || !c.Video {
+		t.Fatalf("call after discard: %+v", c)
+	}
+	ds := discards(h.srv, id)
+	if len(ds) != 1 {
+		t.Fatalf("sim saw %d phone.discardCall for %d, want 1", len(ds), id)
+	}
+	d := ds[0]
+	if _, ok := d.Reason.(*tg.PhoneCallDiscardReasonBusy); !ok || d.Duration != 0 || d.ConnectionID != 0 || !d.Video || d.Peer.AccessHash != c.AccessHash {
+		t.Fatalf("discardCall sent: %+v", d)
+	}
+	h.requireInStep()
+	if n := h.srv.Count("updates.getDifference"); n != gd {
+		t.Fatalf("getDifference called %d times after the discard", n-gd)
+	}
+	// The journal holds the whole life of the call, in order.
+	h.waitState(id, fsm.Ended)
+	want := []string{"->waiting", "waiting->ringing", "ringing->hanging_up", "hanging_up->ended"}
+	got := h.events(id)
+	if len(got) != len(want) {
+		t.Fatalf("journal of %d: %+v", id, got)
+	}
+	for i, ev := range got {
+		if ev.From+"->"+ev.To != want[i] {
+			t.Fatalf("journal entry %d: %s->%s, want %s", i, ev.From, ev.To, want[i])
+		}
+	}
+	// A second discard is a conflict, and sends nothing.
+	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err == nil {
+		t.Fatal("second discard of an ended call succeeded")
+	}
+	if n := len(discards(h.srv, id)); n != 1 {
+		t.Fatalf("sim saw %d discards after a second request", n)
+	}
+}
+
+func TestOutgoingAnsweredHangup(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(context.Background(), "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State == fsm.Requesting || c.ID == 0 {
+		t.Fatalf("placed call: %+v", c)
+	}
+	h.waitState(c.ID, fsm.Active)
+	media, err := h.m.Media(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, fp, ok := h.srv.CallKey(c.ID)
+	if !ok || fp != media.KeyFingerprint || string(key) != string(media.Key) || !media.Outgoing {
+		t.Fatalf("key mismatch: ours fp %d, peer's fp %d (ok %v)", media.KeyFingerprint, fp, ok)
+	}
+	h.clock.Travel(7*time.Second + 300*time.Millisecond)
+	c, err = h.m.Discard(context.Background(), c.ID, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reason != fsm.ReasonHangup || c.Duration != 7 || c.EndedBy != fsm.ByLocal {
+		t.Fatalf("ended call: %+v", c)
+	}
+	ds := discards(h.srv, c.ID)
+	if len(ds) != 1 || ds[0].Duration != 7 {
+		t.Fatalf("discards: %+v", ds)
+	}
+	if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonHangup); !ok {
+		t.Fatalf("reason sent: %T", ds[0].Reason)
+	}
+	h.requireInStep()
+}
+
+func TestIncomingAcceptedHangup(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, _ := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, fsm.Ringing)
+	c, err := h.m.Accept(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != fsm.ExchangingKeys && c.State != fsm.Active {
+		t.Fatalf("accepted call: %+v", c)
+	}
+	h.waitState(id, fsm.Active)
+	media, err := h.m.Media(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fp, ok := h.srv.CallKey(id)
+	if !ok || fp != media.KeyFingerprint || media.Outgoing {
+		t.Fatalf("fingerprints: ours %d, peer's %d", media.KeyFingerprint, fp)
+	}
+	h.clock.Travel(3 * time.Second)
+	c, err = h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reason != fsm.ReasonHangup || c.Duration != 3 {
+		t.Fatalf("ended call: %+v", c)
+	}
+	h.requireInStep()
+}
+
+func TestBusyPolicyAndRingTimeout(t *testing.T) {
+	h := newHarness(t, harnessOptions{
+		policy:   manager.Policy{RejectWhenBusy: true},
+		timeouts: fsm.Timeouts{Ring: 5 * time.Second, Receive: 5 * time.Second},
+	})
+	a, _ := newPeer(h.srv)
+	b, _ := newPeer(h.srv)
+	first, err := h.srv.IncomingCall(a, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(first, fsm.Ringing)
+	second, err := h.srv.IncomingCall(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(second, fsm.Ended)
+	c2, err := h.m.Call(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Reason != fsm.ReasonBusy || c2.EndedBy != fsm.ByLocal {
+		t.Fatalf("second call: %+v", c2)
+	}
+	if n := h.srv.Count("phone.receivedCall"); n == 0 {
+		t.Fatal("first call was never acknowledged")
+	}
+	if n := received(h.srv, second); n != 0 {
+		t.Fatalf("the refused call was acknowledged %d times", n)
+	}
+	// The first call is untouched, and rings until the ring timeout.
+	c1, err := h.m.Call(context.Background(), first)
+	if err != nil || c1.State != fsm.Ringing {
+		t.Fatalf("first call: %+v, %v", c1, err)
+	}
+	h.clock.Travel(5*time.Second + time.Millisecond)
+	h.waitState(first, fsm.Ended)
+	c1, _ = h.m.Call(context.Background(), first)
+	if c1.Reason != fsm.ReasonMissed || c1.EndedBy != fsm.ByTimeout {
+		t.Fatalf("timed out call: %+v", c1)
+	}
+	h.requireInStep()
+}
+
+func TestDroppedPushRecoveredByDifference(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
+	a, _ := newPeer(h.srv)
+	b, _ := newPeer(h.srv)
+	gd := h.srv.Count("updates.getDifference")
+	h.srv.DropPushes(1)
+	lost, err := h.srv.IncomingCall(a, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := h.srv.IncomingCall(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second push opens a seq gap; the engine waits 0.5 s (fake
+	// clock) for the missing one, then asks for the difference. Travel
+	// until it has (each Travel fires the loop's timer once).
+	deadline := time.Now().Add(20 * time.Second)
+	for h.srv.Count("updates.getDifference") == gd && time.Now().Before(deadline) {
+		// Each Travel that reaches the loop's deadline makes it tick and
+		// re-arm its timer, which Observe reports.
+		armed := h.clock.Observe()
+		h.clock.Travel(100 * time.Millisecond)
+		select {
+		case <-armed:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	h.waitState(lost, fsm.Ringing)
+	h.waitState(next, fsm.Ringing)
+	if n := h.srv.Count("updates.getDifference") - gd; n != 1 {
+		t.Fatalf("getDifference calls: %d, want 1", n)
+	}
+	for _, id := range []int64{lost, next} {
+		if n := len(h.events(id)); n != 2 {
+			t.Fatalf("call %d journal: %+v", id, h.events(id))
+		}
+	}
+	h.requireInStep()
+}
+
+func TestDuplicatedAndReorderedPushesApplyOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
+	h.srv.DuplicatePushes(true)
+	h.srv.ReorderPushes(true)
+	defer h.srv.DuplicatePushes(false)
+	defer h.srv.ReorderPushes(false)
+	var ids []int64
+	for i := 0; i < 4; i++ {
+		p, _ := newPeer(h.srv)
+		id, err := h.srv.IncomingCall(p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	h.srv.ReorderPushes(false)
+	// The last push is held by the reordering until the next one: flush it.
+	p, _ := newPeer(h.srv)
+	last, err := h.srv.IncomingCall(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, last)
+	for _, id := range ids {
+		h.waitState(id, fsm.Ringing)
+	}
+	for _, id := range ids {
+		if evs := h.events(id); len(evs) != 2 {
+			t.Fatalf("call %d journal: %+v", id, evs)
+		}
+	}
+	for _, id := range ids {
+		if n := received(h.srv, id); n != 1 {
+			t.Fatalf("receivedCall sent %d times for call %d", n, id)
+		}
+	}
+	h.requireInStep()
+}
+
+func TestConnectionCutMidDiscard(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
+	peer, _ := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, fsm.Ringing)
+	before := h.srv.Count("phone.discardCall")
+	release := h.srv.HoldRPC("phone.discardCall")
+	type result struct {
+		c   fsm.Call
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+		res <- result{c, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.discardCall", before+1); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Cut()
+	release()
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.c.State != fsm.Ended || r.c.Reason != fsm.ReasonBusy {
+		t.Fatalf("call: %+v", r.c)
+	}
+	// The sim executed the discard once: one phoneCallDiscarded, one
+	// service message, whatever the re-sends.
+	if info, ok := h.srv.Call(id); !ok || info.State != "discarded" {
+		t.Fatalf("sim's view of the call: %+v", info)
+	}
+	h.waitState(id, fsm.Ended)
+	if n := len(h.events(id)); n != 4 {
+		t.Fatalf("journal: %+v", h.events(id))
+	}
+	h.waitReady()
+	h.requireInStep()
+}
+
+// testLogLevel is warn, or CALLD_TEST_LOG (e.g. debug) when set.
+func testLogLevel() zerolog.Level {
+	if l, err := zerolog.ParseLevel(os.Getenv("CALLD_TEST_LOG")); err == nil && l != zerolog.NoLevel {
+		return l
+	}
+	return zerolog.WarnLevel
+}
