@@ -95,6 +95,7 @@ type Client struct {
 	connected    bool
 	connectedGen uint64
 	events       []connEvent
+	up           chan struct{} // closed when connected; replaced when lost
 	eventSignal  chan struct{}
 	runOnce      sync.Once
 }
@@ -179,7 +180,7 @@ func New(cfg Config) (*Client, error) {
 		Middlewares: []telegram.Middleware{
 			telegram.MiddlewareFunc(typedErrors),
 			telegram.MiddlewareFunc(c.updatesHook),
-			Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop},
+			Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
 		},
 		Random: cfg.Random,
 		Device: cfg.Device,
@@ -351,7 +352,25 @@ func (c *Client) onSessionStored() {
 	}
 	c.connected = true
 	c.connectedGen = c.dialGen
+	if c.up != nil {
+		close(c.up)
+		c.up = nil
+	}
 	c.pushEventLocked(connEvent{connected: true})
+}
+
+// waitConnected is Retry.Connected: nil while connected, else a channel
+// closed at the next successful connection.
+func (c *Client) waitConnected() <-chan struct{} {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.connected {
+		return nil
+	}
+	if c.up == nil {
+		c.up = make(chan struct{})
+	}
+	return c.up
 }
 
 func (c *Client) onConnLost(gen uint64, err error) {

@@ -20,9 +20,9 @@ func newFakeClock() *fakeClock {
 }
 
 type fakeTimer struct {
-	at    time.Time
-	c     chan time.Time
-	clk   *fakeClock
+	at  time.Time
+	c   chan time.Time
+	clk *fakeClock
 }
 
 func (c *fakeClock) Now() time.Time {

@@ -32,6 +32,10 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	a := &loginAuth{answers: answers, c: c}
 	flow := auth.NewFlow(a, auth.SendCodeOptions{})
 	if err := c.client.Auth().IfNecessary(ctx, flow); err != nil {
+		if errors.Is(err, auth.ErrPasswordInvalid) {
+			// gotd replaces PASSWORD_HASH_INVALID with its own error.
+			err = &Error{Kind: ErrPasswordInvalid, Err: err}
+		}
 		c.log.Warn().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
 			Err(err).Msg("login failed")
 		return fmt.Errorf("login: %w", err)

@@ -54,16 +54,24 @@ const DefaultRetryBudget = 60 * time.Second
 //     connection, a dead engine): back off 1, 2, 4, 8 ... seconds, then retry;
 //   - anything else (4xx, 401, the caller's context) returns at once.
 //
+// After a network error's backoff, when Connected reports the connection
+// down, the retry also waits until it is up again (gotd reconnects by
+// itself; an RPC sent before that fails at once on the dead connection).
+//
 // All waits of one RPC together stay within Budget, measured on Clock from
-// the first attempt: a wait that would end past the budget is not started,
-// and the error then matches ErrRetryBudget and wraps the last attempt's
-// error (errors.As still reaches its *tgerr.Error). Cancelling the caller's
-// context or closing Stop ends a wait at once.
+// the first attempt: a wait that would end past the budget is not started (a
+// wait for the connection is cut at the budget), and the error then matches
+// ErrRetryBudget and wraps the last attempt's error (errors.As still reaches
+// its *tgerr.Error). Cancelling the caller's context or closing Stop ends a
+// wait at once.
 type Retry struct {
 	Budget time.Duration   // 0: DefaultRetryBudget
 	Clock  Clock           // nil: SystemClock
 	Log    zerolog.Logger  // one debug line per retry
 	Stop   <-chan struct{} // optional; closed when the client stops
+	// Connected, optional, returns nil while the connection is up, else a
+	// channel closed once it is up again.
+	Connected func() <-chan struct{}
 }
 
 // Handle implements telegram.Middleware.
@@ -115,6 +123,34 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 			}
 			if isBackoff {
 				backoff *= 2
+			}
+			if _, isRPC := tgerr.As(err); isRPC || r.Connected == nil {
+				continue
+			}
+			up := r.Connected()
+			if up == nil {
+				continue
+			}
+			elapsed = clk.Now().Sub(start)
+			if elapsed >= budget {
+				return fmt.Errorf("%s: %w (%s) after %d attempts in %s, not connected: %w",
+					methodName(input), ErrRetryBudget, budget, attempt, elapsed, err)
+			}
+			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
+				Msg("waiting for the connection")
+			bt := clk.NewTimer(budget - elapsed)
+			select {
+			case <-up:
+				bt.Stop()
+			case <-bt.C():
+				return fmt.Errorf("%s: %w (%s) after %d attempts, not connected: %w",
+					methodName(input), ErrRetryBudget, budget, attempt, err)
+			case <-ctx.Done():
+				bt.Stop()
+				return fmt.Errorf("%s: wait for connection cancelled: %w (last error: %w)", methodName(input), ctx.Err(), err)
+			case <-r.Stop:
+				bt.Stop()
+				return fmt.Errorf("%s: %w: %w", methodName(input), ErrClosed, err)
 			}
 		}
 	}

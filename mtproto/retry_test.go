@@ -271,3 +271,51 @@ func TestMethodName(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryWaitsForConnection(t *testing.T) {
+	tests := []struct {
+		name      string
+		reconnect bool // the connection comes back during the wait
+		wantErr   error
+		wantCalls int
+	}{
+		{"reconnect then retry", true, nil, 2},
+		{"never reconnects: budget", false, ErrRetryBudget, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			up := make(chan struct{})
+			inv := &scriptInvoker{script: []error{errors.New("engine was closed")}, clk: clk}
+			mw := Retry{Budget: 10 * time.Second, Clock: clk, Connected: func() <-chan struct{} { return up }}.Handle(inv)
+			done := make(chan error, 1)
+			go func() { done <- mw(context.Background(), &tg.HelpGetConfigRequest{}, &tg.Config{}) }()
+
+			if d := <-clk.waits; d != time.Second {
+				t.Fatalf("backoff = %s, want 1s", d)
+			}
+			clk.Advance(time.Second)
+			if d := <-clk.waits; d != 9*time.Second {
+				t.Fatalf("connection wait bound = %s, want the 9s left", d)
+			}
+			if inv.calls() != 1 {
+				t.Fatal("retried before the connection was up")
+			}
+			if tt.reconnect {
+				close(up)
+			} else {
+				clk.Advance(9 * time.Second)
+			}
+			err := <-done
+			if tt.wantErr == nil && err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := inv.calls(); got != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
