@@ -36,7 +36,10 @@ func (a *answers) Code(_ context.Context, sent *tg.AuthSentCode) (string, error)
 	}
 	return a.code, nil
 }
-func (a *answers) Password(context.Context) (string, error) { a.ask("password"); return a.password, nil }
+func (a *answers) Password(context.Context) (string, error) {
+	a.ask("password")
+	return a.password, nil
+}
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
