@@ -73,11 +73,16 @@ func (c *Client) DiscardCall(ctx context.Context, d Discard) (tg.UpdatesClass, e
 		Reason:       reason,
 		ConnectionID: d.ConnectionID,
 	}
-	u, err := c.api.PhoneDiscardCall(ctx, req)
-	if err != nil {
-		return u, fmt.Errorf("phone.discardCall %d: %w", d.Peer.ID, err)
+	// Invoked by hand (not api.PhoneDiscardCall) so that the decoded result
+	// survives an ErrUpdatesSink error.
+	var box tg.UpdatesBox
+	if err := c.api.Invoker().Invoke(ctx, req, &box); err != nil {
+		if errors.Is(err, ErrUpdatesSink) {
+			return box.Updates, fmt.Errorf("phone.discardCall %d: %w", d.Peer.ID, err)
+		}
+		return nil, fmt.Errorf("phone.discardCall %d: %w", d.Peer.ID, err)
 	}
-	return u, nil
+	return box.Updates, nil
 }
 
 // ReceivedCall sends phone.receivedCall: the incoming call is ringing here.
