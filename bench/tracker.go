@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/store"
+)
+
+// states numbers fsm's states for the Tracker's bit sets.
+var states = map[fsm.State]uint16{
+	fsm.Requesting: 1 << 0, fsm.Waiting: 1 << 1, fsm.Ringing: 1 << 2, fsm.Accepting: 1 << 3,
+	fsm.ExchangingKeys: 1 << 4, fsm.Active: 1 << 5, fsm.HangingUp: 1 << 6, fsm.Ended: 1 << 7,
+}
+
+// Tracker follows a daemon's journal (GET /v1/events, replay then live)
+// and lets callers wait until a call reached a state or until n calls have
+// ended. It survives daemon restarts and dropped streams: each new stream
+// resumes after the last seq it saw. A gap or a repeat in the stream's seq
+// numbers is recorded (Err).
+type Tracker struct {
+	mu      sync.Mutex
+	reached map[int64]uint16 // call id -> states entered
+	waiters map[int64][]stateWaiter
+	ended   int
+	endedW  []countWaiter
+	lastSeq uint64
+	events  int
+	err     error
+	drops   int
+}
+
+type stateWaiter struct {
+	bit uint16
+	ch  chan struct{}
+}
+
+type countWaiter struct {
+	n  int
+	ch chan struct{}
+}
+
+// NewTracker returns a Tracker that has seen nothing (seq 0).
+func NewTracker() *Tracker {
+	return &Tracker{reached: map[int64]uint16{}, waiters: map[int64][]stateWaiter{}}
+}
+
+// Follow streams the daemon's events into t until ctx is done, resuming
+// after a dropped stream (slow_reader) or a lost connection (a daemon
+// restart) from the last seq seen. It returns when ctx is done.
+func (t *Tracker) Follow(ctx context.Context, client *control.Client) {
+	retry := time.NewTicker(20 * time.Millisecond)
+	defer retry.Stop()
+	for ctx.Err() == nil {
+		since := t.LastSeq()
+		err := client.Events(ctx, control.EventsOptions{Replay: true, Since: since, Follow: true}, func(ev store.Event) error {
+			t.Add(ev)
+			return nil
+		})
+		if calld.ErrorCode(err) == control.CodeSlowReader {
+			t.mu.Lock()
+			t.drops++
+			t.mu.Unlock()
+			continue
+		}
+		// The daemon stopped or is not up yet: try again shortly.
+		select {
+		case <-ctx.Done():
+		case <-retry.C:
+		}
+	}
+}
+
+// Add records one journal event.
+func (t *Tracker) Add(ev store.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ev.Seq != t.lastSeq+1 && t.err == nil {
+		t.err = fmt.Errorf("event stream: seq %d after %d", ev.Seq, t.lastSeq)
+	}
+	if ev.Seq > t.lastSeq {
+		t.lastSeq = ev.Seq
+	}
+	t.events++
+	bit := states[fsm.State(ev.To)]
+	had := t.reached[ev.CallID]
+	t.reached[ev.CallID] = had | bit
+	if bit == states[fsm.Ended] && had&bit == 0 {
+		t.ended++
+		keep := t.endedW[:0]
+		for _, w := range t.endedW {
+			if t.ended >= w.n {
+				close(w.ch)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		t.endedW = keep
+	}
+	if ws := t.waiters[ev.CallID]; len(ws) > 0 {
+		keep := ws[:0]
+		for _, w := range ws {
+			if w.bit == bit {
+				close(w.ch)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		if len(keep) == 0 {
+			delete(t.waiters, ev.CallID)
+		} else {
+			t.waiters[ev.CallID] = keep
+		}
+	}
+}
+
+// WaitState waits until call id has entered state (now or before).
+func (t *Tracker) WaitState(ctx context.Context, id int64, state fsm.State) error {
+	bit, ok := states[state]
+	if !ok {
+		return fmt.Errorf("unknown state %q", state)
+	}
+	t.mu.Lock()
+	if t.reached[id]&bit != 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	t.waiters[id] = append(t.waiters[id], stateWaiter{bit: bit, ch: ch})
+	t.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("call %d did not reach %s: %w", id, state, ctx.Err())
+	}
+}
+
+// WaitEnded waits until at least n distinct calls have ended.
+func (t *Tracker) WaitEnded(ctx context.Context, n int) error {
+	t.mu.Lock()
+	if t.ended >= n {
+		t.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	t.endedW = append(t.endedW, countWaiter{n: n, ch: ch})
+	got := t.ended
+	t.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%d calls ended, want %d (ended %d when the wait began): %w", t.Ended(), n, got, ctx.Err())
+	}
+}
+
+// Reached reports whether call id has entered state.
+func (t *Tracker) Reached(id int64, state fsm.State) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reached[id]&states[state] != 0
+}
+
+// Ended is the number of calls seen ending.
+func (t *Tracker) Ended() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ended
+}
+
+// LastSeq is the seq of the last event seen.
+func (t *Tracker) LastSeq() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastSeq
+}
+
+// Drops is how many times the daemon dropped the stream as too slow.
+func (t *Tracker) Drops() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.drops
+}
+
+// Err is the first inconsistency seen in the stream (nil if none).
+func (t *Tracker) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
