@@ -53,6 +53,14 @@ func (d clientDH) key(other []byte) (key []byte, fp int64) {
 	return key, int64(binary.LittleEndian.Uint64(sum[len(sum)-8:]))
 }
 
+func randomID(t *testing.T) int {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return int(binary.LittleEndian.Uint32(b[:]) >> 1)
+}
+
 func protocol() tg.PhoneCallProtocol {
 	return tg.PhoneCallProtocol{UDPP2P: true, UDPReflector: true, MinLayer: 65, MaxLayer: 92, LibraryVersions: []string{"4.0.0"}}
 }
@@ -180,7 +188,7 @@ func TestOutgoingCall(t *testing.T) {
 		h := sha256.Sum256(dh.gx)
 		res, err := c.api.PhoneRequestCall(ctx, &tg.PhoneRequestCallRequest{
 			UserID:   &tg.InputUser{UserID: peer, AccessHash: srv.AccessHash(peer)},
-			RandomID: int(peer % 100000),
+			RandomID: randomID(t),
 			GAHash:   h[:],
 			Protocol: protocol(),
 		})
@@ -235,6 +243,33 @@ func TestOutgoingCall(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitCall[*tg.PhoneCallAccepted](t, c, w.ID)
+	})
+
+	t.Run("random_id de-duplicates", func(t *testing.T) {
+		peer := srv.AddPeer("olivia")
+		srv.SetPeerBehaviour(peer, Unreachable)
+		dh := newClientDH(t, c)
+		h := sha256.Sum256(dh.gx)
+		req := &tg.PhoneRequestCallRequest{
+			UserID:   &tg.InputUser{UserID: peer, AccessHash: srv.AccessHash(peer)},
+			RandomID: randomID(t),
+			GAHash:   h[:],
+			Protocol: protocol(),
+		}
+		var ids []int64
+		for i := 0; i < 2; i++ {
+			res, err := c.api.PhoneRequestCall(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, res.PhoneCall.GetID())
+		}
+		if ids[0] != ids[1] {
+			t.Fatalf("same random_id made two calls %v", ids)
+		}
+		if info, _ := srv.Call(ids[0]); info.State != StateWaiting {
+			t.Fatalf("unreachable peer: state %s, want waiting", info.State)
+		}
 	})
 
 	t.Run("busy", func(t *testing.T) {

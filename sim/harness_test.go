@@ -42,6 +42,21 @@ var (
 	sharedStore = &session.StorageMemory{}
 )
 
+// testLogger logs to the file named by $SIM_TEST_LOG, else nowhere.
+func testLogger() *zap.Logger {
+	path := os.Getenv("SIM_TEST_LOG")
+	if path == "" {
+		return zap.NewNop()
+	}
+	cfg := zap.NewDevelopmentConfig()
+	cfg.OutputPaths = []string{path}
+	l, err := cfg.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return l
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
@@ -53,7 +68,7 @@ func TestMain(m *testing.M) {
 func sharedServer(t testing.TB) *Server {
 	t.Helper()
 	sharedOnce.Do(func() {
-		shared, sharedErr = New(Options{Authorized: true, Now: sharedClock.Now, ReceiveTimeout: 7 * time.Second, RingTimeout: 33 * time.Second})
+		shared, sharedErr = New(Options{Authorized: true, Now: sharedClock.Now, ReceiveTimeout: 7 * time.Second, RingTimeout: 33 * time.Second, Logger: testLogger().Named("server")})
 		if sharedErr == nil {
 			sharedErr = shared.Listen(context.Background(), "127.0.0.1:0")
 		}
@@ -84,7 +99,7 @@ func startClient(t testing.TB, srv *Server, storage session.Storage, tune ...fun
 	t.Helper()
 	opts := srv.ClientOptions()
 	opts.SessionStorage = storage
-	opts.Logger = zap.NewNop()
+	opts.Logger = testLogger().Named("client")
 	for _, f := range tune {
 		f(&opts)
 	}
