@@ -28,10 +28,12 @@ const (
 	EventCallState   = "call.state"   // call_id, from, to, direction, peer_id: every state transition
 	EventCallDiscard = "call.discard" // call_id, reason, duration, connection_id, video, result: phone.discardCall sent / answered
 	EventCallEnded   = "call.ended"   // call_id, reason, ended_by, duration: a call reached ended
+	EventCallIgnored = "call.ignored" // call_id, constructor, state, err: an input that changed nothing (duplicate, stale, unknown call, failed RPC)
 
 	// updates state
 	EventUpdatesGap        = "updates.gap"        // box, local, remote: a pts/qts/seq gap was detected
 	EventUpdatesDifference = "updates.difference" // from_pts, to_pts, seq, updates: getDifference finished
+	EventUpdatesReceived   = "updates.received"   // constructor, own, dispatched, pts, seq, in_flight: debug trace of every Updates
 
 	// local plumbing
 	EventStoreError       = "store.error"        // err: a bbolt read or write failed
@@ -96,6 +98,12 @@ const (
 	FieldToPts   = "to_pts"   // pts after getDifference
 	FieldSeq     = "seq"
 	FieldUpdates = "updates" // number of updates a difference returned
+	FieldPts     = "pts"     // the engine's pts after an Updates
+	FieldOwn     = "own"     // bool: an RPC's result rather than a push
+
+	// call inputs
+	FieldConstructor = "constructor" // TL name of a PhoneCall or Updates constructor
+	FieldState       = "state"       // a call's current state
 
 	// control requests
 	FieldPath   = "path"   // URL path

@@ -26,8 +26,8 @@ func (m *Manager) onPhoneCall(pc tg.PhoneCallClass, fromRPC bool) {
 			m.early[id] = append(m.early[id], pc)
 			return
 		}
-		m.log.Debug().Str(logging.FieldCallID, itoa(id)).
-			Str("constructor", pc.TypeName()).Msg("update for an unknown call ignored")
+		m.log.Debug().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(id)).
+			Str(logging.FieldConstructor, pc.TypeName()).Msg("update for an unknown call ignored")
 		return
 	}
 	m.incoming(req)
@@ -52,8 +52,8 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 			if c.secrets.incoming != nil && c.secrets.key == nil {
 				key, fp, err := mtproto.CompleteIncoming(c.secrets.incoming, p)
 				if err != nil {
-					m.log.Warn().Str(logging.FieldCallID, itoa(p.ID)).Str(logging.FieldErr, err.Error()).
-						Msg("key exchange failed")
+					m.log.Warn().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(p.ID)).
+						Str(logging.FieldErr, err.Error()).Msg("key exchange failed")
 					m.apply(c, fsm.Local{Action: fsm.Fail, Message: err.Error()})
 					return
 				}
@@ -68,8 +68,8 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 func (m *Manager) incoming(req *tg.PhoneCallRequested) {
 	now := m.now()
 	if fsm.Stale(req.Date, m.timeouts.Ring, now) {
-		m.log.Info().Str(logging.FieldCallID, itoa(req.ID)).Int("date", req.Date).
-			Msg("stale incoming call not rung")
+		m.log.Info().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(req.ID)).
+			Int(logging.FieldDate, req.Date).Msg("stale incoming call not rung")
 		return
 	}
 	c := &call{m: fsm.NewIncoming(req, now, m.timeouts), secrets: &secrets{gAHash: req.GAHash}}
@@ -115,8 +115,8 @@ func (m *Manager) apply(c *call, in fsm.Input) fsm.Step {
 	step := c.m.Handle(in, now)
 	if step.Ignored != "" {
 		rec := c.m.Call()
-		m.log.Debug().Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldTo, string(rec.State)).
-			Str("ignored", step.Ignored).Msg("input ignored")
+		m.log.Debug().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(rec.ID)).
+			Str(logging.FieldState, string(rec.State)).Msg("input ignored: " + step.Ignored)
 	}
 	if step.Err != nil || step.Ignored != "" {
 		return step
@@ -187,5 +187,5 @@ func (m *Manager) ended(c *call) {
 
 // logCall returns a log event with the call's id set.
 func (m *Manager) logCall(level zerolog.Level, id int64) *zerolog.Event {
-	return m.log.WithLevel(level).Str(logging.FieldCallID, itoa(id))
+	return m.log.WithLevel(level).Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(id))
 }

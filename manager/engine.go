@@ -24,11 +24,19 @@ func (m *Manager) Updates(ctx context.Context, u tg.UpdatesClass, own bool) erro
 			// difference brings it.
 			return
 		}
+		var out updates.Output
 		if own {
-			m.engineOut(m.engine.Own(u, now))
+			out = m.engine.Own(u, now)
 		} else {
-			m.engineOut(m.engine.Push(u, now))
+			out = m.engine.Push(u, now)
 		}
+		if e := m.log.Debug(); e.Enabled() {
+			st := m.engine.State()
+			e.Str(logging.FieldEvent, logging.EventUpdatesReceived).Str(logging.FieldConstructor, u.TypeName()).
+				Bool(logging.FieldOwn, own).Int("dispatched", len(out.Dispatch)).Int(logging.FieldPts, st.Pts).
+				Int(logging.FieldSeq, st.Seq).Bool("in_flight", m.engine.InFlight()).Msg("updates received")
+		}
+		m.engineOut(out)
 	})
 }
 
@@ -105,6 +113,5 @@ func (m *Manager) getDifference(req *tg.UpdatesGetDifferenceRequest) {
 
 // updatesState is the engine's state in the store's shape.
 func (m *Manager) updatesState() store.UpdatesState {
-	s := m.engine.State()
-	return store.UpdatesState{Pts: s.Pts, Qts: s.Qts, Seq: s.Seq, Date: s.Date}
+	return store.UpdatesState(m.engine.State())
 }

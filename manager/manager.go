@@ -161,15 +161,24 @@ func (m *Manager) Run(ctx context.Context) error {
 	timer := m.clock.Timer(time.Hour)
 	defer timer.Stop()
 	for {
-		m.lastLoop.Store(m.now().UnixNano())
+		now := m.now()
+		m.lastLoop.Store(now.UnixNano())
 		next := m.nextDeadline()
+		if !next.IsZero() && !next.After(now) {
+			// Already due (the clock moved while we worked): tick now
+			// rather than arm a zero timer, which a fake clock would
+			// only fire on its next move.
+			m.tick()
+			if err := m.flush(ctx); err != nil {
+				return err
+			}
+			if next = m.nextDeadline(); !next.IsZero() && !next.After(now) {
+				next = now.Add(time.Millisecond) // never spin on a deadline tick did not clear
+			}
+		}
 		clock.StopTimer(timer)
 		if !next.IsZero() {
-			d := next.Sub(m.now())
-			if d < 0 {
-				d = 0
-			}
-			timer.Reset(d)
+			timer.Reset(next.Sub(now))
 		} else {
 			timer.Reset(time.Hour)
 		}

@@ -20,7 +20,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	if m.timeouts.Ring == 0 || m.timeouts.Receive == 0 {
 		recv, ring, err := m.cfg.Telegram.CallTimeouts(ctx)
 		if err != nil {
-			m.log.Warn().Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
+			m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
 		} else {
 			if m.timeouts.Receive == 0 {
 				m.timeouts.Receive = recv
@@ -79,7 +79,8 @@ func (m *Manager) restore(ctx context.Context) error {
 		m.reconcileRestored()
 		return m.flush(ctx)
 	}
-	m.engine = updates.New(updates.State{Pts: st.Pts, Qts: st.Qts, Seq: st.Seq, Date: st.Date}, m.now(), updates.Options{})
+	m.engine = updates.New(updates.State(st), m.now(), updates.Options{})
+	m.status.state = st
 	m.engineOut(m.engine.Start(m.now()))
 	return m.flush(ctx)
 }
@@ -172,15 +173,15 @@ func (m *Manager) flush(ctx context.Context) error {
 				backoff *= 2
 			}
 		}
-		for _, ev := range events {
-			if m.cfg.Hub != nil {
-				m.cfg.Hub.Publish(ev)
-			}
-		}
 		if m.stateDirty && m.engine != nil {
 			m.statusMu.Lock()
 			m.status.state = st
 			m.statusMu.Unlock()
+		}
+		for _, ev := range events {
+			if m.cfg.Hub != nil {
+				m.cfg.Hub.Publish(ev)
+			}
 		}
 	}
 	effects := m.effects

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/logging"
@@ -33,7 +34,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 					m.apply(c, fsm.Local{Action: fsm.Acknowledge})
 					return
 				}
-				m.logCall(-1, rec.ID).Str(logging.FieldErr, err.Error()).Msg("phone.receivedCall failed")
+				m.logCall(zerolog.WarnLevel, rec.ID).Str(logging.FieldErr, err.Error()).Msg("phone.receivedCall failed")
 				m.apply(c, fsm.RPCResult{Method: fsm.MethodReceived, Err: err})
 			})
 		}
@@ -124,7 +125,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 
 // failed feeds an RPC error of the key exchange to the call.
 func (m *Manager) failed(c *call, method fsm.Method, err error) {
-	m.logCall(-1, c.m.Call().ID).Str("method", string(method)).Str(logging.FieldErr, err.Error()).
+	m.logCall(zerolog.WarnLevel, c.m.Call().ID).Str(logging.FieldMethod, string(method)).Str(logging.FieldErr, err.Error()).
 		Msg("call RPC failed")
 	if errors.Is(err, mtproto.ErrKeyMismatch) {
 		m.apply(c, fsm.Local{Action: fsm.Fail, Message: err.Error()})

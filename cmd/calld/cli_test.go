@@ -27,7 +27,7 @@ func TestCommands(t *testing.T) {
 		stderr    []string // substrings of stderr
 		notStdout []string
 		jsonOut   bool // stdout is one JSON document
-		after     func(t *testing.T, d *daemon)
+		after     func(t *testing.T, d *testDaemon)
 	}
 	tests := []tc{
 		{name: "status", args: []string{"status"}, code: 0,
@@ -60,14 +60,14 @@ func TestCommands(t *testing.T) {
 		{name: "show two ids", args: []string{"show", "1", "2"}, code: 2},
 		{name: "discard", args: []string{"discard", ringing, "--reason", "hangup"},
 			stdout: []string{"call " + ringing + " (incoming, peer 1001): ended, reason hangup, ended by local, duration 0s"},
-			after: func(t *testing.T, d *daemon) {
+			after: func(t *testing.T, d *testDaemon) {
 				if got := d.svc.reasons; len(got) != 1 || got[0] != fsm.ReasonHangup {
 					t.Errorf("reasons sent %v", got)
 				}
 			}},
 		{name: "discard default reason is auto", args: []string{"discard", "--json", ringing}, jsonOut: true,
 			stdout: []string{`"state":"ended"`, `"reason":"busy"`},
-			after: func(t *testing.T, d *daemon) {
+			after: func(t *testing.T, d *testDaemon) {
 				if got := d.svc.reasons; len(got) != 1 || got[0] != fsm.ReasonAuto {
 					t.Errorf("reasons sent %v", got)
 				}
@@ -77,7 +77,7 @@ func TestCommands(t *testing.T) {
 		{name: "discard ended", args: []string{"discard", ended}, code: 1, stderr: []string{"calld discard: conflict: call 77 is already ended"}},
 		{name: "call", args: []string{"call", "@alice", "--video"},
 			stdout: []string{"call 501 (outgoing, peer 4004): waiting"},
-			after: func(t *testing.T, d *daemon) {
+			after: func(t *testing.T, d *testDaemon) {
 				if len(d.svc.places) != 1 || d.svc.places[0].Peer != "@alice" || !d.svc.places[0].Video {
 					t.Errorf("places %+v", d.svc.places)
 				}

@@ -192,13 +192,13 @@ func (s *fakeService) Login(_ context.Context, step control.LoginStep) (control.
 }
 
 // daemon is a control server on a temporary socket.
-type daemon struct {
+type testDaemon struct {
 	svc    *fakeService
 	hub    *control.Hub
 	socket string
 }
 
-func startDaemon(t *testing.T) *daemon {
+func startDaemon(t *testing.T) *testDaemon {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "d.sock")
 	hub := control.NewHub(16)
@@ -220,7 +220,7 @@ func startDaemon(t *testing.T) *daemon {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &daemon{svc: svc, hub: hub, socket: socket}
+	return &testDaemon{svc: svc, hub: hub, socket: socket}
 }
 
 // runCLI runs the binary's dispatch in-process.

@@ -1,0 +1,39 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs the whole tour (shorter waits) and checks the story it
+// tells: the README promises that `calld demo` works on a fresh clone.
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := Run(ctx, &out, Options{Dir: t.TempDir(), Talk: 1100 * time.Millisecond, RingTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"reason=busy ended_by=local duration=0s",
+		"ended_by=other_device",
+		"reason=hangup ended_by=local duration=1s",
+		"reason=missed ended_by=timeout",
+		"reason=disconnect ended_by=local",
+		"(match: true)",
+		"(in step: true)",
+		"phone.discardCall requests Telegram received: 6",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(text)
+	}
+}
