@@ -92,6 +92,7 @@ type Client struct {
 
 	connMu       sync.Mutex
 	dialGen      uint64 // generation of the latest dialed connection
+	lostGen      uint64 // highest generation seen failing or closed
 	connected    bool
 	connectedGen uint64
 	events       []connEvent
@@ -273,15 +274,13 @@ func (c *Client) Run(ctx context.Context, f func(ctx context.Context) error) err
 	if !first {
 		return errors.New("mtproto: Run called twice")
 	}
-	evCtx, evCancel := context.WithCancel(ctx)
 	evDone := make(chan struct{})
 	go func() {
 		defer close(evDone)
-		c.deliverEvents(evCtx)
+		c.deliverEvents(ctx, c.stop)
 	}()
 	err := c.client.Run(ctx, f)
 	close(c.stop)
-	evCancel()
 	<-evDone
 	if err != nil {
 		return fmt.Errorf("mtproto: run: %w", err)
@@ -350,6 +349,11 @@ func (c *Client) onSessionStored() {
 	if c.connected && c.connectedGen == c.dialGen {
 		return
 	}
+	if c.lostGen >= c.dialGen {
+		// gotd stores the session from a message handler goroutine, which
+		// can run after the connection is already gone.
+		return
+	}
 	c.connected = true
 	c.connectedGen = c.dialGen
 	if c.up != nil {
@@ -376,6 +380,7 @@ func (c *Client) waitConnected() <-chan struct{} {
 func (c *Client) onConnLost(gen uint64, err error) {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
+	c.lostGen = max(c.lostGen, gen)
 	if !c.connected || c.connectedGen != gen {
 		return
 	}
@@ -391,7 +396,9 @@ func (c *Client) pushEventLocked(e connEvent) {
 	}
 }
 
-func (c *Client) deliverEvents(ctx context.Context) {
+// deliverEvents runs during Run. After ctx ends it still delivers a
+// queued disconnection (the one of Run's own shutdown), but no connection.
+func (c *Client) deliverEvents(ctx context.Context, runDone <-chan struct{}) {
 	for {
 		c.connMu.Lock()
 		events := c.events
@@ -399,6 +406,9 @@ func (c *Client) deliverEvents(ctx context.Context) {
 		c.connMu.Unlock()
 		for _, e := range events {
 			if e.connected {
+				if ctx.Err() != nil {
+					continue
+				}
 				c.log.Info().Str("event", "telegram.connected").Int("dc", c.cfg.DC).Msg("connected to Telegram")
 				c.sink.Connected(ctx)
 			} else {
@@ -408,8 +418,14 @@ func (c *Client) deliverEvents(ctx context.Context) {
 		}
 		select {
 		case <-c.eventSignal:
-		case <-ctx.Done():
-			return
+		case <-runDone:
+			// gotd has closed its connections: one last drain.
+			c.connMu.Lock()
+			pending := len(c.events)
+			c.connMu.Unlock()
+			if pending == 0 {
+				return
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +86,8 @@ func TestSessionReuseNoNewAuthKey(t *testing.T) {
 	for i := range 2 {
 		cfg := simConfig(t, srv, srv.Addr())
 		cfg.Session = st
+		sink := newRecordSink()
+		cfg.Updates = sink
 		c, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +99,16 @@ func TestSessionReuseNoNewAuthKey(t *testing.T) {
 				return errors.Join(err, errors.New("not authorized"))
 			}
 			self = id
-			return nil
+			// Stop only once connected, so the shutdown is a disconnection.
+			select {
+			case e := <-sink.ch:
+				if !e.connected {
+					return errors.New("first connection event is not Connected")
+				}
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		})
 		if err != nil {
 			t.Fatalf("client %d: %v", i, err)
@@ -106,6 +118,19 @@ func TestSessionReuseNoNewAuthKey(t *testing.T) {
 		}
 		if after := storedKeyID(t, st); !bytes.Equal(after, before) {
 			t.Fatalf("client %d made a new auth key: %x -> %x", i, before, after)
+		}
+		// Run's own shutdown is reported, after the connection.
+		var seen []string
+		for len(sink.ch) > 0 {
+			switch e := <-sink.ch; {
+			case e.connected:
+				seen = append(seen, "connected")
+			case e.lost != nil:
+				seen = append(seen, "disconnected: "+e.lost.Error())
+			}
+		}
+		if got := strings.Join(seen, ", "); got != "disconnected: connection closed" {
+			t.Errorf("client %d: connection events %q", i, got)
 		}
 	}
 	// Control: a client with an empty storage does make a (different) key.
