@@ -199,7 +199,7 @@ func (s *Server) endLocked(c *call, reason tg.PhoneCallDiscardReasonClass, durat
 	c.info.Reason = reasonName(reason)
 	c.info.Duration = duration
 	c.info.DiscardedBy = by
-	from, to := c.adminParticipant()
+	from, _ := c.adminParticipant()
 	msg := &tg.MessageService{
 		Out:    c.info.Outgoing,
 		ID:     s.nextMsgIDLocked(),
@@ -210,7 +210,6 @@ func (s *Server) endLocked(c *call, reason tg.PhoneCallDiscardReasonClass, durat
 			Video: c.info.Video, CallID: c.info.ID, Reason: reason, Duration: duration,
 		},
 	}
-	_ = to
 	return []tg.UpdateClass{
 		&tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallDiscarded{
 			NeedRating: needRating, Video: c.info.Video, ID: c.info.ID, Reason: reason, Duration: duration,

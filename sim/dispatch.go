@@ -89,6 +89,17 @@ var noAuthMethods = map[string]bool{
 	"auth.logOut":           true,
 }
 
+// MTProto service messages a client may send (mt.*TypeID of gotd's
+// internal/mt, which cannot be imported).
+var serviceMessages = map[uint32]bool{
+	0x62d6b459: true, // msgs_ack
+	0x7d861a08: true, // msg_resend_req
+	0xda69fb52: true, // msgs_state_req
+	0x8cc0d131: true, // msgs_all_info
+	0xe7512126: true, // destroy_session
+	0x9299359f: true, // http_wait
+}
+
 func methodName(full string) string {
 	if i := strings.IndexByte(full, '#'); i >= 0 {
 		return full[:i]
@@ -137,6 +148,15 @@ unwrap:
 			return rpcError(400, "INPUT_REQUEST_INVALID")
 		}
 		id = p.id
+	}
+	if serviceMessages[id] {
+		// Client service messages (acks of our pushes, resend requests…)
+		// need no answer.
+		s.mu.Lock()
+		s.state.service++
+		s.notifyLocked()
+		s.mu.Unlock()
+		return nil
 	}
 	ctor, ok := s.ctors[id]
 	if !ok {

@@ -185,7 +185,7 @@ func (s *Server) Close() error {
 	}
 	cancel()
 	_ = ln.Close()
-	ln.closeConns()
+	ln.shutdown()
 	<-done
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
@@ -287,6 +287,7 @@ type trackingListener struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	down  bool // shut down: new connections are closed at once
 }
 
 func newTrackingListener(l net.Listener) *trackingListener {
@@ -337,6 +338,11 @@ func (t *trackingListener) prepare(c net.Conn) {
 	_ = c.SetReadDeadline(time.Time{})
 	pc := &trackedConn{Conn: c, head: head[:n], l: t}
 	t.mu.Lock()
+	if t.down {
+		t.mu.Unlock()
+		_ = c.Close()
+		return
+	}
 	t.conns[pc] = struct{}{}
 	t.mu.Unlock()
 	select {
@@ -362,6 +368,14 @@ func (t *trackingListener) Close() error {
 		err = t.Listener.Close()
 	})
 	return err
+}
+
+// shutdown closes every connection and refuses new ones.
+func (t *trackingListener) shutdown() {
+	t.mu.Lock()
+	t.down = true
+	t.mu.Unlock()
+	t.closeConns()
 }
 
 func (t *trackingListener) closeConns() {

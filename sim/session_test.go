@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/td/bin"
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
+	"github.com/gotd/td/tgtest"
 )
 
 func TestCut(t *testing.T) {
@@ -246,5 +248,40 @@ func TestTwoSessions(t *testing.T) {
 	}
 	if toA != 0 || toB != 1 {
 		t.Fatalf("container seq %d sent %d times to the caller, %d to the other session", seq, toA, toB)
+	}
+}
+
+// TestServiceMessages: MTProto service messages (gotd sends none to
+// tgtest, whose messages need no ack, but other clients do) are taken
+// silently, not answered as unknown RPCs.
+func TestServiceMessages(t *testing.T) {
+	srv, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		id   uint32
+		want error
+	}{
+		{"msgs_ack", 0x62d6b459, nil},
+		{"msg_resend_req", 0x7d861a08, nil},
+		{"unknown constructor", 0x01020304, tgerr.New(400, "INPUT_CONSTRUCTOR_INVALID")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bin.Buffer
+			b.PutID(tt.id)
+			b.PutVectorHeader(0)
+			err := srv.onMessage(nil, &tgtest.Request{Buf: &b, RequestCtx: context.Background()})
+			if tt.want == nil && err != nil || tt.want != nil && !tgerr.Is(err, tt.want.(*tgerr.Error).Type) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.state.service != 2 || len(srv.state.records) != 0 {
+		t.Fatalf("service %d records %d", srv.state.service, len(srv.state.records))
 	}
 }

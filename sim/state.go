@@ -43,6 +43,7 @@ type state struct {
 	holds    map[string]chan struct{}
 	noAck    bool // tests: do not acknowledge, so gotd re-sends
 	resends  int  // re-sent requests seen
+	service  int  // service messages (msgs_ack…) seen
 
 	// Common update state and history.
 	pts, qts, seq int
