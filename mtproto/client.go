@@ -298,7 +298,7 @@ func (nopSink) Disconnected(error)                                   {}
 
 func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
 	if err := c.sink.Updates(ctx, u, false); err != nil {
-		c.log.Warn().Str("event", "mtproto.updates").Err(err).Msg("updates sink refused pushed updates")
+		c.log.Warn().Str("event", "mtproto.updates").AnErr("err", err).Msg("updates sink refused pushed updates")
 		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
 	}
 	return nil
@@ -412,7 +412,7 @@ func (c *Client) deliverEvents(ctx context.Context, runDone <-chan struct{}) {
 				c.log.Info().Str("event", "telegram.connected").Int("dc", c.cfg.DC).Msg("connected to Telegram")
 				c.sink.Connected(ctx)
 			} else {
-				c.log.Warn().Str("event", "telegram.disconnected").Int("dc", c.cfg.DC).Err(e.err).Msg("disconnected from Telegram")
+				c.log.Warn().Str("event", "telegram.disconnected").Int("dc", c.cfg.DC).AnErr("err", e.err).Msg("disconnected from Telegram")
 				c.sink.Disconnected(e.err)
 			}
 		}

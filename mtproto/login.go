@@ -37,7 +37,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 			err = &Error{Kind: ErrPasswordInvalid, Err: err}
 		}
 		c.log.Warn().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
-			Err(err).Msg("login failed")
+			AnErr("err", err).Msg("login failed")
 		return fmt.Errorf("login: %w", err)
 	}
 	ok, self, err := c.Authorized(ctx)

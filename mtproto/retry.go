@@ -110,7 +110,7 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 					methodName(input), ErrRetryBudget, budget, attempt, elapsed, wait, err)
 			}
 			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
-				Int("attempt", attempt).Dur("wait", wait).Err(err).Msg("retrying RPC")
+				Int("attempt", attempt).Dur("wait", wait).AnErr("err", err).Msg("retrying RPC")
 			t := clk.NewTimer(wait)
 			select {
 			case <-t.C():
