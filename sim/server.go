@@ -163,6 +163,11 @@ func (s *Server) Listen(ctx context.Context, addr string) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.done = make(chan struct{})
 	go func() {
+		// tgtest does not close accepted connections when ctx ends.
+		<-s.ctx.Done()
+		s.ln.shutdown()
+	}()
+	go func() {
 		defer close(s.done)
 		err := s.srv.Serve(s.ctx, transport.Listen(s.ln))
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -190,6 +195,14 @@ func (s *Server) Close() error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	return s.serveEr
+}
+
+// Done is closed when serving has stopped (Listen's ctx ended or Close);
+// nil before Listen.
+func (s *Server) Done() <-chan struct{} {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	return s.done
 }
 
 // Addr is the listening address ("127.0.0.1:port"), empty before Listen.
