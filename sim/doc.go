@@ -69,9 +69,26 @@
 //     400 CALL_PEER_INVALID; FailRPC for injected ones (CALL_OCCUPY_FAILED,
 //     FLOOD_WAIT_X).
 //
+// The world: SelfID (the account, phone SelfPhone), ServiceID (777000,
+// sender of OpenGap's messages) and the users AddPeer creates (access hash
+// AccessHash(id)). Driving it: SendMessage (a pts event pushed), Push (a
+// container of updates WITHOUT pts), IncomingCall, PeerHangup, PeerAnswer,
+// AcceptedElsewhere, SetPeerBehaviour, SetPassword, LogOutAll. Observing
+// it: State, Requests, Count (requests received), Executed (requests run
+// and answered), Dropped, WaitCount (blocks until n requests of a method
+// arrived: tests need no sleeps), Call, Calls, CallKey, Conns, Done.
+//
 // Faults: DropPushes, DuplicatePushes, ReorderPushes, ForceTooLong,
-// OpenGap, FailRPC, HoldRPC (with WaitCount to wait for the held request
-// without sleeping) and Cut (closes every TCP connection).
+// OpenGap, FailRPC (the next n calls of a method answer an error without
+// running), HoldRPC (calls of a method are acknowledged and recorded but
+// run and answered only at release; one whose connection was cut
+// meanwhile is dropped unrun, like a request lost in transit) and Cut
+// (closes every client TCP connection; gotd reconnects with a new MTProto
+// session on the same auth key).
+//
+// Peer key exchange: the sim's secret exponents are 256-bit (g^x and the
+// key are full 2048-bit values with Telegram's range checks), to keep a
+// simulated call under a millisecond of server CPU.
 //
 // Limits: auth keys live in the server's memory; a client holding a key
 // from another sim process gets AUTH_KEY_NOT_FOUND and gotd makes a new
