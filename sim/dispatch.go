@@ -74,7 +74,11 @@ func (v vector) Encode(b *bin.Buffer) error {
 	return nil
 }
 
-const maxCachedRequests = 20000
+const (
+	maxCachedRequests = 20000
+	// maxRecords bounds Requests(); Count keeps counting past it.
+	maxRecords = 200000
+)
 
 // methods that an unauthorized key may call.
 var noAuthMethods = map[string]bool{
@@ -304,6 +308,9 @@ func (s *Server) rememberLocked(key reqKey, e *reqEntry) {
 func (s *Server) recordLocked(method string, obj bin.Object, session int64) {
 	st := &s.state
 	st.records = append(st.records, Record{Method: method, Req: obj, At: s.now(), Session: session})
+	if len(st.records) > maxRecords {
+		st.records = append(st.records[:0:0], st.records[len(st.records)-maxRecords/2:]...)
+	}
 	st.counts[method]++
 	s.notifyLocked()
 }
@@ -314,7 +321,8 @@ func (s *Server) notifyLocked() {
 	s.state.changed = make(chan struct{})
 }
 
-// Requests returns a copy of every RPC received so far, in arrival order.
+// Requests returns a copy of the RPCs received so far, in arrival order
+// (the newest 100000 to 200000 once more than 200000 arrived).
 func (s *Server) Requests() []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
