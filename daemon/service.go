@@ -30,7 +30,18 @@ func (s service) authorized() error {
 	return nil
 }
 
-func (s service) Status(ctx context.Context) (control.Status, error) { return s.m.manager.Status(ctx) }
+// Status is the manager's, with "ready" meaning what READY=1 means: the
+// daemon serves (and, once logged in, has restored its calls).
+func (s service) Status(ctx context.Context) (control.Status, error) {
+	st, err := s.m.manager.Status(ctx)
+	select {
+	case <-s.m.ready:
+		st.Ready = true
+	default:
+		st.Ready = false
+	}
+	return st, err
+}
 
 func (s service) Calls(ctx context.Context, all bool) ([]fsm.Call, error) {
 	return s.m.manager.Calls(ctx, all)

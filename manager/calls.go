@@ -67,6 +67,13 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 // incoming handles a new phoneCallRequested: policies first, then ring.
 func (m *Manager) incoming(req *tg.PhoneCallRequested) {
 	now := m.now()
+	if m.known(req.ID) {
+		// An ended call, repeated by a getDifference (updatePhoneCall
+		// is selected by date) or after a restart.
+		m.log.Debug().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(req.ID)).
+			Str(logging.FieldConstructor, req.TypeName()).Msg("request for a call already ended")
+		return
+	}
 	if fsm.Stale(req.Date, m.timeouts.Ring, now) {
 		m.log.Info().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(req.ID)).
 			Int(logging.FieldDate, req.Date).Msg("stale incoming call not rung")
@@ -188,4 +195,14 @@ func (m *Manager) ended(c *call) {
 // logCall returns a log event with the call's id set.
 func (m *Manager) logCall(level zerolog.Level, id int64) *zerolog.Event {
 	return m.log.WithLevel(level).Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(id))
+}
+
+// known reports whether the store holds a record of call id: only live
+// calls are in memory, ended ones are looked up.
+func (m *Manager) known(id int64) bool {
+	err := m.cfg.DB.View(func(tx *store.Tx) error {
+		_, err := tx.Call(id)
+		return err
+	})
+	return err == nil
 }

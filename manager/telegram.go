@@ -2,12 +2,12 @@ package manager
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/fsm"
@@ -48,7 +48,12 @@ func (c client) GetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceR
 func (c client) ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass, int64, error) {
 	if name, ok := strings.CutPrefix(peer, "@"); ok {
 		res, err := c.API().ContactsResolveUsername(ctx, name)
-		if err != nil {
+		switch {
+		case tgerr.Is(err, "USERNAME_NOT_OCCUPIED"):
+			return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user @%s", name)
+		case tgerr.Is(err, "USERNAME_INVALID"):
+			return nil, 0, calld.Errorf(calld.EINVALID, "@%s is not a valid username", name)
+		case err != nil:
 			return nil, 0, err
 		}
 		for _, u := range res.Users {
@@ -63,6 +68,9 @@ func (c client) ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass
 		return nil, 0, calld.Errorf(calld.EINVALID, "peer %q: want @username or a user id", peer)
 	}
 	users, err := c.API().UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUser{UserID: id}})
+	if tgerr.Is(err, "USER_ID_INVALID", "PEER_ID_INVALID") {
+		return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user %d", id)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -124,4 +132,3 @@ func (s *secrets) wipe() {
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
-var _ = fmt.Sprint

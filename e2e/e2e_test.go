@@ -1,0 +1,561 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/sim"
+	"github.com/calld/calld/store"
+)
+
+var binary string // the calld binary built once for the package
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "calld-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "calld")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "../cmd/calld")...).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's world: a simulator, a state directory, a config.
+type env struct {
+	t      *testing.T
+	srv    *sim.Server
+	dir    string
+	config string
+	socket string
+	state  string
+}
+
+func newEnv(t *testing.T, o sim.Options, extraConfig string) *env {
+	t.Helper()
+	srv, err := sim.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	dir := t.TempDir()
+	e := &env{
+		t:      t,
+		srv:    srv,
+		dir:    dir,
+		config: filepath.Join(dir, "calld.toml"),
+		socket: filepath.Join(dir, "calld.sock"),
+		state:  filepath.Join(dir, "calld.db"),
+	}
+	keys := filepath.Join(dir, "keys.pem")
+	if err := os.WriteFile(keys, srv.PublicKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`[telegram]
+api_id = 1
+api_hash = "e2e"
+dc = %d
+public_keys = %q
+[[telegram.dc_options]]
+id = %d
+addr = %q
+
+[state]
+path = %q
+
+[control]
+socket = %q
+
+[log]
+level = "debug"
+format = "json"
+%s`, srv.DC(), keys, srv.DC(), srv.Addr(), e.state, e.socket, extraConfig)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// daemon is a running `calld serve`.
+type daemon struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs `calld serve --config` and waits until its socket answers
+// with ready (or the process dies).
+func (e *env) start() *daemon {
+	e.t.Helper()
+	d := &daemon{logs: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(binary, "serve", "--config", e.config)
+	d.cmd.Stderr = d.logs
+	d.cmd.Stdout = d.logs
+	if err := d.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	e.t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
+		if e.t.Failed() {
+			e.t.Logf("daemon logs:\n%s", d.logs.String())
+		}
+	})
+	cl := control.NewClient(e.socket)
+	defer cl.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := cl.Status(ctx)
+		cancel()
+		if err == nil && st.Ready {
+			return d
+		}
+		select {
+		case err := <-d.done:
+			d.done <- err
+			e.t.Fatalf("calld serve exited early: %v\n%s", err, d.logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	e.t.Fatalf("calld serve not ready after 60s\n%s", d.logs.String())
+	return nil
+}
+
+// stop sends sig and waits for the exit status.
+func (d *daemon) stop(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	_ = d.cmd.Process.Signal(sig)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("calld did not exit within 30s")
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+// cli runs a client subcommand against the env's socket.
+func (e *env) cli(args ...string) (stdout, stderr string, code int) {
+	e.t.Helper()
+	return e.cliInput("", args...)
+}
+
+func (e *env) cliInput(stdin string, args ...string) (stdout, stderr string, code int) {
+	e.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "CALLD_SOCKET="+e.socket)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code = 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("%v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// cliJSON runs a subcommand with --json and decodes its output.
+func (e *env) cliJSON(v any, args ...string) {
+	e.t.Helper()
+	out, errOut, code := e.cli(append(args, "--json")...)
+	if code != 0 {
+		e.t.Fatalf("calld %v: exit %d: %s", args, code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		e.t.Fatalf("calld %v: %v\n%s", args, err, out)
+	}
+}
+
+// http does a raw request on the socket.
+func (e *env) http(method, path, body string) (int, map[string]any) {
+	e.t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
+	}}}
+	req, err := http.NewRequest(method, "http://calld"+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+func errCode(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+// waitCall polls `calld show` until the call is in state (bounded).
+func (e *env) waitCall(id int64, state fsm.State) fsm.Call {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var c fsm.Call
+	for time.Now().Before(deadline) {
+		out, _, code := e.cli("show", fmt.Sprint(id), "--json")
+		if code == 0 && json.Unmarshal([]byte(out), &c) == nil && c.State == state {
+			return c
+		}
+		time.Sleep(20 * time.Millisecond) // polling a separate process: nothing to inject
+	}
+	e.t.Fatalf("call %d not %s (last %+v)", id, state, c)
+	return c
+}
+
+func TestServeRoutesAndCLI(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	d := e.start()
+
+	// version, status
+	out, _, code := e.cli("version")
+	if code != 0 || !strings.Contains(out, "calld") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	var st control.Status
+	e.cliJSON(&st, "status")
+	if !st.Ready || !st.Telegram.Connected || !st.Telegram.Authorized || st.Telegram.SelfID != sim.SelfID {
+		t.Fatalf("status: %+v", st)
+	}
+	if out, _, code := e.cli("status"); code != 0 || !strings.Contains(out, fmt.Sprint(sim.SelfID)) {
+		t.Fatalf("status table: %d %q", code, out)
+	}
+
+	// An incoming call: calls lists it, show shows it, discard refuses it.
+	alice := e.srv.AddPeer("alice")
+	id, err := e.srv.IncomingCall(alice, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall(id, fsm.Ringing)
+	var list control.CallsBody
+	e.cliJSON(&list, "calls")
+	if len(list.Calls) != 1 || list.Calls[0].ID != id {
+		t.Fatalf("calls: %+v", list)
+	}
+	if out, _, _ := e.cli("calls"); !strings.Contains(out, fmt.Sprint(id)) || !strings.Contains(out, "ringing") {
+		t.Fatalf("calls table: %q", out)
+	}
+	var ended fsm.Call
+	e.cliJSON(&ended, "discard", fmt.Sprint(id))
+	if ended.State != fsm.Ended || ended.Reason != fsm.ReasonBusy {
+		t.Fatalf("discard: %+v", ended)
+	}
+	if _, errOut, code := e.cli("discard", fmt.Sprint(id)); code != 1 || !strings.Contains(errOut, "conflict") {
+		t.Fatalf("second discard: %d %q", code, errOut)
+	}
+
+	// An outgoing call through the DH exchange: media, connection, hangup.
+	bob := e.srv.AddPeer("bob")
+	e.srv.SetPeerBehaviour(bob, sim.Answer)
+	var placed fsm.Call
+	e.cliJSON(&placed, "call", "@bob")
+	active := e.waitCall(placed.ID, fsm.Active)
+	status, media := e.http("GET", fmt.Sprintf("/v1/calls/%d/media", placed.ID), "")
+	_, fp, _ := e.srv.CallKey(placed.ID)
+	if status != 200 || media["key_fingerprint"] != fmt.Sprint(fp) {
+		t.Fatalf("media: %d %v (peer fp %d)", status, media["key_fingerprint"], fp)
+	}
+	if len(active.Connections) == 0 {
+		t.Fatal("active call has no connections")
+	}
+	relay := active.Connections[0].ID
+	status, body := e.http("POST", fmt.Sprintf("/v1/calls/%d/connection", placed.ID), fmt.Sprintf(`{"connection_id":"%d"}`, relay))
+	if status != 200 || body["connection_id"] != fmt.Sprint(relay) {
+		t.Fatalf("connection: %d %v", status, body)
+	}
+	if status, body := e.http("POST", fmt.Sprintf("/v1/calls/%d/connection", placed.ID), `{"connection_id":"1"}`); status != 400 || errCode(body) != "invalid" {
+		t.Fatalf("foreign relay: %d %v", status, body)
+	}
+	e.cliJSON(&ended, "discard", fmt.Sprint(placed.ID), "--reason", "auto")
+	if ended.Reason != fsm.ReasonHangup || ended.ConnectionID != relay {
+		t.Fatalf("hangup: %+v", ended)
+	}
+
+	// An accepted incoming call.
+	carol := e.srv.AddPeer("carol")
+	in, err := e.srv.IncomingCall(carol, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall(in, fsm.Ringing)
+	var acc fsm.Call
+	e.cliJSON(&acc, "accept", fmt.Sprint(in))
+	e.waitCall(in, fsm.Active)
+	e.cliJSON(&ended, "discard", fmt.Sprint(in))
+	if ended.Reason != fsm.ReasonHangup || !ended.Video {
+		t.Fatalf("accepted call ended: %+v", ended)
+	}
+
+	// Bad input: CONTRACT's errors, and nothing changes.
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"POST", fmt.Sprintf("/v1/calls/%d/discard", id), `{"reason":`, 400, "invalid"},
+		{"POST", "/v1/calls", `{"peer":"@bob","video":"yes"}`, 400, "invalid"},
+		{"POST", "/v1/calls", `{"peer":"` + strings.Repeat("x", 2<<20) + `"}`, 413, "invalid"},
+		{"GET", "/v1/calls/123456789", "", 404, "not_found"},
+		{"POST", "/v1/calls/123456789/discard", `{}`, 404, "not_found"},
+		{"GET", "/v1/calls/abc", "", 400, "invalid"},
+		{"POST", "/v1/calls/" + fmt.Sprint(id) + "/discard", `{"reason":"sideways"}`, 400, "invalid"},
+		{"POST", "/v1/calls", `{"peer":"@nobody"}`, 404, "not_found"},
+		{"GET", "/v1/nothing", "", 404, "not_found"},
+	} {
+		status, body := e.http(tc.method, tc.path, tc.body)
+		if status != tc.status || errCode(body) != tc.code {
+			t.Errorf("%s %s: %d %v, want %d %s", tc.method, tc.path, status, body, tc.status, tc.code)
+		}
+	}
+	if _, errOut, code := e.cli("show", "123456789"); code != 1 || !strings.Contains(errOut, "not_found") {
+		t.Fatalf("show unknown: %d %q", code, errOut)
+	}
+	if _, _, code := e.cli("show", "not-a-number"); code != 2 {
+		t.Fatalf("show bad id: exit %d, want 2", code)
+	}
+
+	// calls --all, events: the journal holds every transition.
+	e.cliJSON(&list, "calls", "--all")
+	if len(list.Calls) != 3 {
+		t.Fatalf("calls --all: %d calls", len(list.Calls))
+	}
+	out, _, code = e.cli("events", "--json")
+	if code != 0 {
+		t.Fatalf("events: exit %d", code)
+	}
+	var seqs []uint64
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var ev store.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("events line %q: %v", sc.Text(), err)
+		}
+		seqs = append(seqs, ev.Seq)
+	}
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("journal seqs not contiguous: %v", seqs)
+		}
+	}
+	if len(seqs) < 12 {
+		t.Fatalf("journal has %d events", len(seqs))
+	}
+
+	// The updates state equals the simulator's.
+	e.cliJSON(&st, "status")
+	pts, qts, seq, _ := e.srv.State()
+	if st.Updates.Pts != pts || st.Updates.Qts != qts || st.Updates.Seq != seq {
+		t.Fatalf("updates %+v, server pts=%d qts=%d seq=%d", st.Updates, pts, qts, seq)
+	}
+
+	// A second instance on the same state fails fast, naming the file.
+	start := time.Now()
+	second := exec.Command(binary, "serve", "--config", e.config)
+	msg, err := second.CombinedOutput()
+	if err == nil || time.Since(start) > 10*time.Second || !strings.Contains(string(msg), "already running") || !strings.Contains(string(msg), e.state) {
+		t.Fatalf("second serve: %v after %s: %s", err, time.Since(start), msg)
+	}
+
+	// SIGTERM: a clean stop, exit 0, logged.
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit status after SIGTERM: %d", code)
+	}
+	logs := d.logs.String()
+	for _, want := range []string{`"event":"daemon.ready"`, `"event":"daemon.stopping"`, `"signal":"terminated"`, `"event":"call.ended"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	if strings.Contains(logs, `"api_hash":"e2e"`) || strings.Contains(logs, "\"e2e\"") {
+		t.Error("api_hash reached the logs")
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, text, want string }{
+		{"unknown key", "[policy]\nincomng = \"ring\"\n", "policy.incomng"},
+		{"bad value", "[policy]\nincoming = \"sometimes\"\n", "policy.incoming"},
+		{"wrong type", "[telegram]\ndc = \"two\"\n", "telegram.dc"},
+		{"missing credentials", "[state]\npath = \"/tmp/x.db\"\n", "api_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".toml")
+			if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(binary, "serve", "--config", path).CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("exit %v, output %q; want status 2 naming %s", err, out, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoginThroughSocket(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: false}, "")
+	e.start() // ready means: serving the socket, waiting for a login
+	var st control.Status
+	e.cliJSON(&st, "status")
+	if st.Telegram.Authorized {
+		t.Fatalf("fresh session authorized: %+v", st)
+	}
+	if status, body := e.http("POST", "/v1/calls", `{"peer":"@x"}`); status != 401 || errCode(body) != "unauthorized" {
+		t.Fatalf("call while logged out: %d %v", status, body)
+	}
+	out, errOut, code := e.cliInput("+15550001111\n"+sim.LoginCode+"\n", "login")
+	if code != 0 {
+		t.Fatalf("login: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "15550001111") {
+		t.Fatal("login printed the phone number unmasked")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		e.cliJSON(&st, "status")
+		if st.Telegram.Authorized && st.Ready {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // another process: poll
+	}
+	if !st.Telegram.Authorized || st.Telegram.SelfID != sim.SelfID {
+		t.Fatalf("after login: %+v", st)
+	}
+	// And it works: a call is tracked.
+	p := e.srv.AddPeer("dave")
+	id, err := e.srv.IncomingCall(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall(id, fsm.Ringing)
+}
+
+func TestKillDashNineMidTraffic(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "[policy]\nreject_when_busy = false\n")
+	d := e.start()
+	var ids []int64
+	for i := 0; i < 6; i++ {
+		p := e.srv.AddPeer(fmt.Sprintf("p%d", i))
+		id, err := e.srv.IncomingCall(p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids[:3] {
+		e.waitCall(id, fsm.Ringing)
+	}
+	// Discard some while more arrive, then kill -9 in the middle.
+	go func() {
+		for _, id := range ids[:3] {
+			e.cli("discard", fmt.Sprint(id))
+		}
+	}()
+	e.waitCall(ids[0], fsm.Ended)
+	if code := d.stop(t, syscall.SIGKILL); code == 0 {
+		t.Fatal("SIGKILL reported a clean exit")
+	}
+	// Restart: every call is there, live ones are reconciled (discarded),
+	// the journal is contiguous, the updates state equals the server's.
+	e.start()
+	for _, id := range ids {
+		c := e.waitCall(id, fsm.Ended)
+		if c.Reason != fsm.ReasonBusy && c.Reason != fsm.ReasonMissed {
+			t.Errorf("call %d ended with %q", id, c.Reason)
+		}
+	}
+	out, _, _ := e.cli("events", "--json")
+	byCall := map[int64][]store.Event{}
+	var last uint64
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var ev store.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Seq != last+1 {
+			t.Fatalf("journal gap: %d after %d", ev.Seq, last)
+		}
+		last = ev.Seq
+		byCall[ev.CallID] = append(byCall[ev.CallID], ev)
+	}
+	for _, id := range ids {
+		evs := byCall[id]
+		if len(evs) == 0 || evs[0].From != "" || evs[len(evs)-1].To != "ended" {
+			t.Fatalf("call %d journal: %+v", id, evs)
+		}
+		for i := 1; i < len(evs); i++ {
+			if evs[i].From != evs[i-1].To {
+				t.Fatalf("call %d journal breaks: %+v", id, evs)
+			}
+		}
+	}
+	var st control.Status
+	e.cliJSON(&st, "status")
+	pts, qts, seq, _ := e.srv.State()
+	if st.Updates.Pts != pts || st.Updates.Qts != qts || st.Updates.Seq != seq {
+		t.Fatalf("updates %+v, server pts=%d qts=%d seq=%d", st.Updates, pts, qts, seq)
+	}
+}
