@@ -227,19 +227,10 @@ func (m *Main) dc() int {
 // markReadyWhen tells systemd READY=1 once the manager has restored its
 // state.
 func (m *Main) markReadyWhen(ctx context.Context) {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		st, err := m.manager.Status(ctx)
-		if err == nil && st.Ready {
-			m.markReady()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	select {
+	case <-m.manager.Ready():
+		m.markReady()
+	case <-ctx.Done():
 	}
 }
 

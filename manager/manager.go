@@ -63,8 +63,9 @@ type Manager struct {
 	log   zerolog.Logger
 	clock clock.Clock
 
-	inbox chan func()
-	done  chan struct{} // closed when Run returns
+	inbox   chan func()
+	done    chan struct{} // closed when Run returns
+	readyCh chan struct{} // closed when Run has restored the state
 
 	// Shared with other goroutines (status).
 	connected  atomic.Bool
@@ -124,6 +125,7 @@ func New(cfg Config) *Manager {
 		clock:     cfg.Clock,
 		inbox:     make(chan func(), 4096),
 		done:      make(chan struct{}),
+		readyCh:   make(chan struct{}),
 		calls:     map[int64]*call{},
 		requested: map[int32]*call{},
 		early:     map[int64][]tg.PhoneCallClass{},
@@ -158,6 +160,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		return err
 	}
 	m.ready.Store(true)
+	close(m.readyCh)
 	timer := m.clock.Timer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -226,6 +229,9 @@ func (m *Manager) Alive(d time.Duration) error {
 	}
 	return nil
 }
+
+// Ready is closed once Run has restored the persisted calls and state.
+func (m *Manager) Ready() <-chan struct{} { return m.readyCh }
 
 // Done is closed when Run has returned.
 func (m *Manager) Done() <-chan struct{} { return m.done }

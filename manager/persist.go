@@ -80,7 +80,9 @@ func (m *Manager) restore(ctx context.Context) error {
 		return m.flush(ctx)
 	}
 	m.engine = updates.New(updates.State(st), m.now(), updates.Options{})
+	m.statusMu.Lock()
 	m.status.state = st
+	m.statusMu.Unlock()
 	m.engineOut(m.engine.Start(m.now()))
 	return m.flush(ctx)
 }

@@ -131,4 +131,3 @@ func (s *secrets) wipe() {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
-
