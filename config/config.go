@@ -47,6 +47,11 @@ type DCOption struct {
 // State is the [state] table.
 type State struct {
 	Path string `toml:"path"` // the bbolt file
+	// Journal retention (an extension of CONTRACT §2): events older than
+	// JournalMaxAge, and the oldest beyond JournalMaxEvents, are pruned
+	// at start-up and hourly. 0 keeps everything. Call records are kept.
+	JournalMaxAge    Duration `toml:"journal_max_age"`
+	JournalMaxEvents int      `toml:"journal_max_events"`
 }
 
 // Control is the [control] table: the control socket.

@@ -166,6 +166,10 @@ func TestParseGood(t *testing.T) {
 			c.Policy.RingTimeout = Duration{45 * time.Second}
 		}},
 		{"empty duration is zero", "[policy]\nmax_duration = \"\"\n", func(c *Config) {}},
+		{"journal retention", "[state]\njournal_max_age = \"720h\"\njournal_max_events = 100000\n", func(c *Config) {
+			c.State.JournalMaxAge.Duration = 720 * time.Hour
+			c.State.JournalMaxEvents = 100000
+		}},
 		{"policy", "[policy]\nincoming = \"reject\"\nreject_when_busy = false\n", func(c *Config) {
 			c.Policy.Incoming, c.Policy.RejectWhenBusy = IncomingReject, false
 		}},
@@ -269,6 +273,8 @@ func TestParseBad(t *testing.T) {
 		{"format", "[log]\nformat = \"text\"\n", "log.format", 2, "not one of json, console, auto"},
 		{"incoming", "[policy]\nincoming = \"accept\"\n", "policy.incoming", 2, "not one of ring, reject"},
 		{"max_duration negative", "[policy]\nmax_duration = \"-1s\"\n", "policy.max_duration", 2, "negative"},
+		{"journal_max_events negative", "[state]\njournal_max_events = -1\n", "state.journal_max_events", 2, "negative"},
+		{"journal_max_age word", "[state]\njournal_max_age = \"forever\"\n", "state.journal_max_age", 2, "invalid duration"},
 		{"max_duration no unit", "[policy]\nmax_duration = \"60\"\n", "policy.max_duration", 2, "invalid duration"},
 		{"ring_timeout garbage", "[policy]\nring_timeout = \"soon\"\n", "policy.ring_timeout", 2, "invalid duration"},
 		{"receive_timeout negative", "[policy]\nreceive_timeout = \"-5m\"\n", "policy.receive_timeout", 2, "negative"},

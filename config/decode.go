@@ -65,7 +65,9 @@ func (c *Config) fields() map[string]setter {
 			"dc_options":  dcOptionsOf(&c.Telegram.DCOptions),
 		}),
 		"state": tableOf(map[string]setter{
-			"path": stringOf(&c.State.Path),
+			"path":               stringOf(&c.State.Path),
+			"journal_max_age":    durationOf(&c.State.JournalMaxAge.Duration),
+			"journal_max_events": intOf(&c.State.JournalMaxEvents),
 		}),
 		"control": tableOf(map[string]setter{
 			"socket":      stringOf(&c.Control.Socket),

@@ -68,6 +68,12 @@ func (c Config) Validate(sim bool) error {
 	if err := checkPath(c.State.Path); err != nil {
 		return bad("state.path", "%v", err)
 	}
+	if c.State.JournalMaxAge.Duration < 0 {
+		return bad("state.journal_max_age", "must not be negative")
+	}
+	if c.State.JournalMaxEvents < 0 {
+		return bad("state.journal_max_events", "must not be negative")
+	}
 	if err := checkPath(c.Control.Socket); err != nil {
 		return bad("control.socket", "%v", err)
 	}

@@ -105,7 +105,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Log, m.level = log, level
 
-	m.db, err = store.Open(m.Config.State.Path, store.Options{})
+	m.db, err = store.Open(m.Config.State.Path, store.Options{Retention: store.Retention{
+		MaxAge:    m.Config.State.JournalMaxAge.Duration,
+		MaxEvents: m.Config.State.JournalMaxEvents,
+	}})
 	if err != nil {
 		return err
 	}
@@ -214,6 +217,7 @@ func (m *Main) runAuthorized(ctx context.Context) error {
 		// Watchdog pings only while the loop turns and the store reads.
 		_ = systemd.Watchdog(ctx, m.healthy, m.Log)
 	}()
+	go m.housekeeping(ctx)
 	return m.manager.Run(ctx)
 }
 
@@ -338,4 +342,44 @@ func (m *Main) healthy(ctx context.Context) error {
 		_, _, err := tx.UpdatesState()
 		return err
 	})
+}
+
+// housekeeping prunes the journal (at start-up, then hourly) and keeps
+// systemd's STATUS= line current (every 15 s).
+func (m *Main) housekeeping(ctx context.Context) {
+	prune := func() {
+		if n, err := m.db.Prune(); err != nil {
+			m.Log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).Msg("journal pruning failed")
+		} else if n > 0 {
+			m.Log.Info().Str(logging.FieldEvent, logging.EventLog).Int("removed", n).Msg("journal pruned")
+		}
+	}
+	status := func() {
+		st, err := m.manager.Status(ctx)
+		if err != nil {
+			return
+		}
+		conn := "disconnected"
+		if st.Telegram.Connected {
+			conn = fmt.Sprintf("connected to DC %d", st.Telegram.DC)
+		}
+		_, _ = systemd.Status(fmt.Sprintf("%s; %d live calls, %d known; pts=%d seq=%d",
+			conn, st.Calls.Live, st.Calls.Total, st.Updates.Pts, st.Updates.Seq))
+	}
+	prune()
+	status()
+	statusTick := time.NewTicker(15 * time.Second)
+	defer statusTick.Stop()
+	pruneTick := time.NewTicker(time.Hour)
+	defer pruneTick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-statusTick.C:
+			status()
+		case <-pruneTick.C:
+			prune()
+		}
+	}
 }
