@@ -202,7 +202,7 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 		cur, _ := l.current()
 		return cur, nil
 	}
-	cur, changed := l.current()
+	cur, _ := l.current()
 	if cur.State != want {
 		return cur, calld.Errorf(calld.EINVALID, "login is at step %q: that field is not expected now", cur.State)
 	}
@@ -211,11 +211,22 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	case <-ctx.Done():
 		return control.LoginState{}, ctx.Err()
 	}
-	// The flow took the answer; its next state change closes changed.
-	select {
-	case <-changed:
-	case <-ctx.Done():
-		return control.LoginState{}, ctx.Err()
+	// The flow took the answer: wait until it moves past this step or
+	// fails (the state alone may not change: a failed flow starts over at
+	// phone_needed).
+	for {
+		cur, changed := l.current()
+		l.mu.Lock()
+		failed := l.err != nil
+		l.mu.Unlock()
+		if cur.State != want || failed {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return control.LoginState{}, ctx.Err()
+		}
 	}
 	cur, _ = l.current()
 	l.mu.Lock()
