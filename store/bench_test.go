@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,10 @@ import (
 // PutCall + SetUpdatesState. "update" runs one Update (one commit, its
 // fsyncs) per transition; "grouped" runs Commit, where concurrent writers
 // share commits. b.N transitions are spread over the writers.
+//
+// Each writer drives calls through a life like the daemon's: a random
+// 64-bit call id (as Telegram's are), five steps (waiting, ringing,
+// hanging_up, ended, then a late duplicate), live until it ends.
 func BenchmarkTransition(b *testing.B) {
 	for _, mode := range []string{"update", "grouped"} {
 		for _, writers := range []int{1, 8, 64} {
@@ -42,10 +47,16 @@ func BenchmarkTransition(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
+						rng := rand.New(rand.NewPCG(uint64(w), 1))
+						var id int64
 						for k := 0; next.Add(1) <= int64(b.N); k++ {
-							id := int64(w)*100 + int64(k%10) + 1
+							step := k % len(lifeSteps)
+							if step == 0 {
+								id = int64(rng.Uint64())
+							}
+							st := lifeSteps[step]
 							if err := run(func(tx *Tx) error {
-								_, err := transition(tx, id, "active", true)
+								_, err := transition(tx, id, st.state, st.live)
 								return err
 							}); err != nil {
 								b.Error(err)
@@ -64,6 +75,12 @@ func BenchmarkTransition(b *testing.B) {
 		}
 	}
 }
+
+// lifeSteps are the transitions of one call in BenchmarkTransition.
+var lifeSteps = []struct {
+	state string
+	live  bool
+}{{"waiting", true}, {"ringing", true}, {"hanging_up", true}, {"ended", false}, {"ended", false}}
 
 // BenchmarkFsync measures the disk under the benchmarks: one 4 KiB write
 // at a fixed offset plus fsync, the floor of a durable commit (bbolt

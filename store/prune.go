@@ -50,7 +50,7 @@ func (t *Tx) prune(cutoff uint64, maxEvents, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	byCall, err := t.bucket(bJournalCall)
+	byCall, err := t.bucket(bCalls)
 	if err != nil {
 		return 0, err
 	}

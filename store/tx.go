@@ -14,22 +14,22 @@ import (
 
 // Buckets and keys (see the package comment).
 var (
-	bMeta        = []byte("meta")
-	bCalls       = []byte("calls")
-	bLive        = []byte("calls_live")
-	bJournal     = []byte("journal")
-	bJournalCall = []byte("journal_call")
-	bJournalAt   = []byte("journal_at")
-	bUpdates     = []byte("updates")
-	bSession     = []byte("session")
+	bMeta      = []byte("meta")
+	bCalls     = []byte("calls")
+	bLive      = []byte("calls_live")
+	bJournal   = []byte("journal")
+	bJournalAt = []byte("journal_at")
+	bUpdates   = []byte("updates")
+	bSession   = []byte("session")
 
-	allBuckets = [][]byte{bMeta, bCalls, bLive, bJournal, bJournalCall, bJournalAt, bUpdates, bSession}
+	allBuckets = [][]byte{bMeta, bCalls, bLive, bJournal, bJournalAt, bUpdates, bSession}
 
-	kMagic   = []byte("magic")
-	kSchema  = []byte("schema")
-	kLastSeq = []byte("last_seq")
-	kState   = []byte("state")
-	kSession = []byte("mtproto")
+	kMagic      = []byte("magic")
+	kSchema     = []byte("schema")
+	kLastSeq    = []byte("last_seq")
+	kCallsTotal = []byte("calls_total")
+	kState      = []byte("state")
+	kSession    = []byte("mtproto")
 )
 
 // Tx is a transaction of Update, Commit or View. It is valid only inside
@@ -63,13 +63,25 @@ func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
 		return err
 	}
 	k := be64(uint64(id))
+	if calls.Get(k) == nil {
+		meta, err := t.bucket(bMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(kCallsTotal, be64(callsTotal(meta)+1)); err != nil {
+			return fmt.Errorf("store: put call %d: count: %w", id, err)
+		}
+	}
 	// bbolt keeps the value slice until the commit: store a copy.
 	if err := calls.Put(k, bytes.Clone(rec)); err != nil {
 		return fmt.Errorf("store: put call %d: %w", id, err)
 	}
-	if live {
+	// Touch the index only when liveness changes: a Put of the same key
+	// would still dirty (and rewrite) its page.
+	switch had := idx.Get(k) != nil; {
+	case live && !had:
 		err = idx.Put(k, []byte{})
-	} else {
+	case !live && had:
 		err = idx.Delete(k)
 	}
 	if err != nil {
@@ -102,6 +114,9 @@ func (t *Tx) ForEachCall(liveOnly bool, fn func(id int64, rec []byte) error) err
 	if !liveOnly {
 		c := calls.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				continue // the call's journal index: callID|seq
+			}
 			if err := fn(int64(binary.BigEndian.Uint64(k)), bytes.Clone(v)); err != nil {
 				return err
 			}
@@ -128,7 +143,7 @@ func (t *Tx) ForEachCall(liveOnly bool, fn func(id int64, rec []byte) error) err
 
 // CallCounts returns the number of live calls and of all calls.
 func (t *Tx) CallCounts() (live, total int, err error) {
-	calls, err := t.bucket(bCalls)
+	meta, err := t.bucket(bMeta)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -140,7 +155,7 @@ func (t *Tx) CallCounts() (live, total int, err error) {
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		live++
 	}
-	return live, calls.Stats().KeyN, nil
+	return live, int(callsTotal(meta)), nil
 }
 
 // AppendEvent adds e to the journal. It sets e.Seq to the next sequence
@@ -160,7 +175,7 @@ func (t *Tx) AppendEvent(e *Event) error {
 	if err != nil {
 		return err
 	}
-	byCall, err := t.bucket(bJournalCall)
+	byCall, err := t.bucket(bCalls)
 	if err != nil {
 		return err
 	}
@@ -285,13 +300,16 @@ func (t *Tx) CallEvents(callID int64, fn func(Event) error) error {
 	if err != nil {
 		return err
 	}
-	byCall, err := t.bucket(bJournalCall)
+	byCall, err := t.bucket(bCalls)
 	if err != nil {
 		return err
 	}
 	prefix := be64(uint64(callID))
 	c := byCall.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) == 8 {
+			continue // the call's record
+		}
 		if len(k) != 16 {
 			return fmt.Errorf("store: call index key %x: %w", k, ErrCorrupt)
 		}
@@ -391,4 +409,12 @@ func u32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 func cat(a, b []byte) []byte {
 	out := make([]byte, 0, len(a)+len(b))
 	return append(append(out, a...), b...)
+}
+
+// callsTotal is the number of call records (meta "calls_total").
+func callsTotal(meta *bolt.Bucket) uint64 {
+	if v := meta.Get(kCallsTotal); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
 }
