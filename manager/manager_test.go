@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -135,7 +136,9 @@ func (h *harness) waitReady() {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		st, err := h.m.Status(context.Background())
-		if err == nil && st.Ready && st.Telegram.Connected {
+		_, _, seq, _ := h.srv.State()
+		if err == nil && st.Ready && st.Telegram.Connected && st.Updates.Seq == seq {
+			// Restored, connected, and the first difference is in.
 			return
 		}
 		select {
@@ -150,6 +153,13 @@ func (h *harness) waitReady() {
 func (h *harness) close() {
 	h.cancel()
 	<-h.done
+	// Calls a test left live on the shared server would be replayed (by
+	// date) into the next test's getDifference: end them server-side.
+	for _, c := range h.srv.Calls() {
+		if c.State != sim.StateDiscarded && c.State != sim.StateElsewhere {
+			_ = h.srv.PeerHangup(c.ID, &tg.PhoneCallDiscardReasonHangup{})
+		}
+	}
 	var sess []byte
 	_ = h.db.View(func(tx *store.Tx) error {
 		var err error
@@ -188,6 +198,45 @@ func (h *harness) waitState(id int64, state fsm.State) {
 			}
 		case <-timeout:
 			h.t.Fatalf("call %d did not reach %s; events: %+v", id, state, h.seen)
+		}
+	}
+}
+
+// reached reports whether the journal showed call id entering state,
+// reading what has arrived without waiting.
+func (h *harness) reached(id int64, state fsm.State) bool {
+	for {
+		select {
+		case ev := <-h.sub.C:
+			h.seen = append(h.seen, ev)
+			continue
+		default:
+		}
+		break
+	}
+	for _, ev := range h.seen {
+		if ev.CallID == id && ev.To == string(state) {
+			return true
+		}
+	}
+	return false
+}
+
+// travelUntil moves the fake clock in 100 ms steps until cond holds
+// (bounded by a real-time deadline). Each step that reaches the loop's
+// deadline makes it tick and re-arm its timer, which Observe reports.
+func (h *harness) travelUntil(cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("condition not met; events: %+v", h.seen)
+		}
+		armed := h.clock.Observe()
+		h.clock.Travel(100 * time.Millisecond)
+		select {
+		case <-armed:
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -457,23 +506,11 @@ func TestDroppedPushRecoveredByDifference(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The second push opens a seq gap; the engine waits 0.5 s (fake
-	// clock) for the missing one, then asks for the difference. Travel
-	// until it has (each Travel fires the loop's timer once).
-	deadline := time.Now().Add(20 * time.Second)
-	for h.srv.Count("updates.getDifference") == gd && time.Now().Before(deadline) {
-		// Each Travel that reaches the loop's deadline makes it tick and
-		// re-arm its timer, which Observe reports.
-		armed := h.clock.Observe()
-		h.clock.Travel(100 * time.Millisecond)
-		select {
-		case <-armed:
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	h.waitState(lost, fsm.Ringing)
-	h.waitState(next, fsm.Ringing)
-	if n := h.srv.Count("updates.getDifference") - gd; n != 1 {
-		t.Fatalf("getDifference calls: %d, want 1", n)
+	// clock) for the missing one, then asks for the difference. Move the
+	// clock until both calls ring.
+	h.travelUntil(func() bool { return h.reached(lost, fsm.Ringing) && h.reached(next, fsm.Ringing) })
+	if n := h.srv.Count("updates.getDifference") - gd; n < 1 {
+		t.Fatal("the lost call rang without a getDifference")
 	}
 	for _, id := range []int64{lost, next} {
 		if n := len(h.events(id)); n != 2 {
@@ -574,4 +611,137 @@ func testLogLevel() zerolog.Level {
 		return l
 	}
 	return zerolog.WarnLevel
+}
+
+func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, _ := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, fsm.Ringing)
+	const n = 16
+	type result struct {
+		c   fsm.Call
+		err error
+	}
+	results := make(chan result, n)
+	var start sync.WaitGroup
+	start.Add(1)
+	for i := 0; i < n; i++ {
+		go func() {
+			start.Wait()
+			c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+			results <- result{c, err}
+		}()
+	}
+	start.Done()
+	ok, conflicts := 0, 0
+	for i := 0; i < n; i++ {
+		r := <-results
+		switch {
+		case r.err == nil:
+			ok++
+		case strings.Contains(r.err.Error(), "conflict"):
+			conflicts++
+		default:
+			t.Fatalf("discard: %v", r.err)
+		}
+		// Every answer, winner's or not, is the final persisted call.
+		if r.c.State != fsm.Ended || r.c.Reason != fsm.ReasonBusy {
+			t.Fatalf("answer: %+v", r.c)
+		}
+	}
+	if ok != 1 || conflicts != n-1 {
+		t.Fatalf("%d succeeded, %d conflicts; want 1 and %d", ok, conflicts, n-1)
+	}
+	if ds := discards(h.srv, id); len(ds) != 1 {
+		t.Fatalf("sim saw %d phone.discardCall", len(ds))
+	}
+}
+
+func TestPolicyRejectAll(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{Reject: true}})
+	peer, _ := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, fsm.Ended)
+	c, err := h.m.Call(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reason != fsm.ReasonBusy || c.RingingAt != nil {
+		t.Fatalf("rejected call: %+v", c)
+	}
+	if n := received(h.srv, id); n != 0 {
+		t.Fatalf("a rejected call was acknowledged %d times", n)
+	}
+	ds := discards(h.srv, id)
+	if len(ds) != 1 || !ds[0].Video || ds[0].Duration != 0 {
+		t.Fatalf("discards: %+v", ds)
+	}
+}
+
+func TestStaleRequestNotRung(t *testing.T) {
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Ring: 30 * time.Second}})
+	// The daemon's clock is two minutes ahead of the call's date: the
+	// request is older than the ring timeout (a late delivery).
+	h.clock.Travel(2 * time.Minute)
+	peer, _ := newPeer(h.srv)
+	stale, err := h.srv.IncomingCall(peer, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The push's container moves seq: once our seq equals the server's,
+	// the request has been handled.
+	_, _, seq, _ := h.srv.State()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := h.m.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Updates.Seq == seq {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("seq %d never reached %d", st.Updates.Seq, seq)
+		}
+		select {
+		case <-h.sub.C:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if evs := h.events(stale); len(evs) != 0 {
+		t.Fatalf("stale call journaled: %+v", evs)
+	}
+	if _, err := h.m.Call(context.Background(), stale); err == nil {
+		t.Fatal("stale call recorded")
+	}
+	if n := received(h.srv, stale); n != 0 {
+		t.Fatalf("stale call acknowledged %d times", n)
+	}
+}
+
+func TestMaxDurationHangsUp(t *testing.T) {
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{MaxDuration: 10 * time.Second}})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(context.Background(), "@"+name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	h.clock.Travel(10*time.Second + time.Millisecond)
+	h.waitState(c.ID, fsm.Ended)
+	c, _ = h.m.Call(context.Background(), c.ID)
+	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByTimeout || c.Duration != 10 || !c.Video {
+		t.Fatalf("call after max_duration: %+v", c)
+	}
+	if ds := discards(h.srv, c.ID); len(ds) != 1 || ds[0].Duration != 10 || !ds[0].Video {
+		t.Fatalf("discards: %+v", ds)
+	}
 }
