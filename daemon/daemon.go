@@ -306,8 +306,10 @@ func (m *Main) telegramConfig() (mtproto.Config, error) {
 
 // Reload applies what SIGHUP may change: the log level and the policy.
 func (m *Main) Reload(cfg config.Config) {
+	_, _ = systemd.Reloading()
+	defer func() { _, _ = systemd.Ready("reloaded") }()
 	if m.level != nil {
-		m.level.Set(cfg.Log.Level)
+		_ = m.level.Set(cfg.Log.Level) // validated by config.Load
 	}
 	if m.manager != nil {
 		m.manager.SetPolicy(manager.Policy{
@@ -315,7 +317,8 @@ func (m *Main) Reload(cfg config.Config) {
 			RejectWhenBusy: cfg.Policy.RejectWhenBusy,
 		}, cfg.Policy.MaxDuration.Duration)
 	}
-	m.Log.Info().Str(logging.FieldEvent, logging.EventDaemonReload).Msg("configuration reloaded")
+	m.Log.Info().Str(logging.FieldEvent, logging.EventDaemonReload).Str("log_level", cfg.Log.Level).
+		Str("incoming", cfg.Policy.Incoming).Msg("configuration reloaded")
 }
 
 // loginDone is closed once a login through the control socket succeeded.

@@ -559,3 +559,66 @@ func TestKillDashNineMidTraffic(t *testing.T) {
 		t.Fatalf("updates %+v, server pts=%d qts=%d seq=%d", st.Updates, pts, qts, seq)
 	}
 }
+
+func TestReloadOnSIGHUP(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	d := e.start()
+	// A ringing call before the reload is not touched by it.
+	before, err := e.srv.IncomingCall(e.srv.AddPeer("erin"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall(before, fsm.Ringing)
+
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(cfg), `level = "debug"`, `level = "info"`, 1) +
+		"\n[policy]\nincoming = \"reject\"\nreject_when_busy = false\n"
+	if err := os.WriteFile(e.config, []byte(next), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(d.logs.String(), `"event":"daemon.reload"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("no daemon.reload line after SIGHUP")
+		}
+		time.Sleep(10 * time.Millisecond) // another process: poll its log
+	}
+	after, err := e.srv.IncomingCall(e.srv.AddPeer("frank"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.waitCall(after, fsm.Ended)
+	if c.Reason != fsm.ReasonBusy {
+		t.Fatalf("call after reload: %+v", c)
+	}
+	var still fsm.Call
+	e.cliJSON(&still, "show", fmt.Sprint(before))
+	if still.State != fsm.Ringing {
+		t.Fatalf("the reload touched a live call: %+v", still)
+	}
+	// A broken config on SIGHUP is refused and the daemon keeps running.
+	if err := os.WriteFile(e.config, []byte("[policy]\nincoming = \"maybe\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	for !strings.Contains(d.logs.String(), "reload refused") {
+		if time.Now().After(deadline) {
+			t.Fatal("a bad config on SIGHUP was not refused")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var st control.Status
+	e.cliJSON(&st, "status")
+	if !st.Ready {
+		t.Fatalf("daemon after a refused reload: %+v", st)
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/calld/calld/config"
 	"github.com/calld/calld/daemon"
+	"github.com/calld/calld/logging"
 	"github.com/calld/calld/sim"
 )
 
@@ -73,7 +74,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if sig == syscall.SIGHUP {
 				next, err := loadServeConfig(path, *useSim)
 				if err != nil {
-					m.Log.Error().Str("err", err.Error()).Msg("reload refused: configuration invalid; keeping the current one")
+					m.Log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, err.Error()).
+						Msg("reload refused: configuration invalid; keeping the current one")
 					continue
 				}
 				m.Reload(next)
