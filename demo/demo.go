@@ -14,8 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gotd/td/tg"
-
 	"github.com/calld/calld/config"
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/daemon"
@@ -220,34 +218,16 @@ func orNone(s string) string {
 	return s
 }
 
-// discardSeen prints the phone.discardCall the simulator received last.
-func (t *tour) discardSeen() {
-	var last *tg.PhoneDiscardCallRequest
-	for _, r := range t.sim.Requests() {
-		if req, ok := r.Req.(*tg.PhoneDiscardCallRequest); ok {
-			last = req
-		}
-	}
-	if last == nil {
-		t.say("   Telegram saw no phone.discardCall")
+// discardSeen prints what the simulated Telegram recorded of call id's
+// phone.discardCall.
+func (t *tour) discardSeen(id int64) {
+	info, ok := t.sim.Call(id)
+	if !ok || info.DiscardedBy != sim.BySelf {
+		t.say("   Telegram saw no phone.discardCall from us")
 		return
 	}
 	t.say("   Telegram received phone.discardCall(reason=%s, duration=%d, connection_id=%d, video=%v)",
-		reasonName(last.Reason), last.Duration, last.ConnectionID, last.Video)
-}
-
-func reasonName(r tg.PhoneCallDiscardReasonClass) string {
-	switch r.(type) {
-	case *tg.PhoneCallDiscardReasonMissed:
-		return "missed"
-	case *tg.PhoneCallDiscardReasonBusy:
-		return "busy"
-	case *tg.PhoneCallDiscardReasonHangup:
-		return "hangup"
-	case *tg.PhoneCallDiscardReasonDisconnect:
-		return "disconnect"
-	}
-	return "?"
+		info.Reason, info.Duration, info.ConnectionID, info.Video)
 }
 
 func (t *tour) peer(name string) int64 {
@@ -273,7 +253,7 @@ func (t *tour) refused(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.discardSeen()
+	t.discardSeen(id)
 	t.showEnd(c)
 	return nil
 }
@@ -327,6 +307,13 @@ func (t *tour) answered(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cur, err := t.client.Call(ctx, c.ID); err == nil && len(cur.Connections) > 0 {
+		relay := cur.Connections[0]
+		if _, err := t.client.SetConnection(ctx, c.ID, relay.ID); err != nil {
+			return err
+		}
+		t.say("   the media side reports relay %d (%s:%d) in use", relay.ID, relay.IP, relay.Port)
+	}
 	t.say("   talking for %s...", t.opts.Talk)
 	time.Sleep(t.opts.Talk)
 	t.say("   we hang up: calld discard %d", c.ID)
@@ -334,7 +321,7 @@ func (t *tour) answered(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.discardSeen()
+	t.discardSeen(c.ID)
 	t.showEnd(c)
 	return nil
 }
@@ -356,7 +343,7 @@ func (t *tour) busy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.discardSeen()
+	t.discardSeen(id)
 	t.showEnd(d)
 	cur, err := t.client.Call(ctx, c.ID)
 	if err != nil {
@@ -384,7 +371,7 @@ func (t *tour) ringTimeout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.discardSeen()
+	t.discardSeen(id)
 	t.showEnd(c)
 	return nil
 }
@@ -409,7 +396,7 @@ func (t *tour) restart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.discardSeen()
+	t.discardSeen(c.ID)
 	t.showEnd(c)
 	return nil
 }

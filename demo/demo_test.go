@@ -23,6 +23,7 @@ func TestDemo(t *testing.T) {
 		"reason=busy ended_by=local duration=0s",
 		"ended_by=other_device",
 		"reason=hangup ended_by=local duration=1s",
+		"phone.discardCall(reason=hangup, duration=1, connection_id=5",
 		"reason=missed ended_by=timeout",
 		"reason=disconnect ended_by=local",
 		"(match: true)",
