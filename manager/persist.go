@@ -14,7 +14,8 @@ import (
 
 // restore loads the persisted updates state and every live call. Live
 // calls are discarded once the first difference is applied (reconcile):
-// after a restart nobody is on the other end of them any more.
+// after a restart nobody is on the other end of them any more. (Calls
+// still requesting are never persisted: they have no server id yet.)
 func (m *Manager) restore(ctx context.Context) error {
 	m.timeouts = m.cfg.Timeouts
 	if m.timeouts.Ring == 0 || m.timeouts.Receive == 0 {
@@ -58,13 +59,7 @@ func (m *Manager) restore(ctx context.Context) error {
 			return fmt.Errorf("restore call %d: %w", rec.ID, err)
 		}
 		c := &call{m: mach}
-		if rec.ID == 0 {
-			// An outgoing call that never got a server id: nothing
-			// to discard on the server.
-			m.requested[rec.RandomID] = c
-		} else {
-			m.calls[rec.ID] = c
-		}
+		m.calls[rec.ID] = c
 		m.reconcile[rec.ID] = true
 		m.schedule(c)
 	}
@@ -105,16 +100,8 @@ func (m *Manager) reconcileRestored() {
 		}
 		m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.RestartReason(rec)})
 	}
-	for rid, c := range m.requested {
-		if c.m.Call().ID == 0 && m.reconcile[0] {
-			m.apply(c, fsm.RPCResult{Method: fsm.MethodRequest, Err: errRestarted})
-			delete(m.requested, rid)
-		}
-	}
 	m.reconcile = map[int64]bool{}
 }
-
-var errRestarted = fmt.Errorf("calld restarted before phone.requestCall was answered")
 
 // flush commits everything the last inputs changed in ONE transaction
 // (DESIGN invariant 2), then runs their effects. A failing commit is
