@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/calld/calld/config"
 	"github.com/calld/calld/daemon"
@@ -61,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer srv.Close()
 		m.Sim = &daemon.SimTarget{Addr: srv.Addr(), DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}
+		go simTraffic(ctx, srv)
 	}
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -106,4 +108,30 @@ func loadServeConfig(path string, useSim bool) (config.Config, error) {
 		return cfg, err
 	}
 	return cfg, cfg.Validate(useSim)
+}
+
+// simPeers are the simulated users of `serve --sim`: `calld call @alice`
+// is answered.
+var simPeers = []string{"alice", "bob", "carol"}
+
+// simIncomingEvery is how often a simulated peer calls in `serve --sim`.
+const simIncomingEvery = 30 * time.Second
+
+// simTraffic gives `serve --sim` something to track: the peers exist and
+// answer calls, and one of them calls every simIncomingEvery.
+func simTraffic(ctx context.Context, srv *sim.Server) {
+	var ids []int64
+	for _, name := range simPeers {
+		ids = append(ids, srv.AddPeer(name))
+	}
+	t := time.NewTicker(simIncomingEvery)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = srv.IncomingCall(ids[i%len(ids)], i%4 == 3)
+		}
+	}
 }
