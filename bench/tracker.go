@@ -36,7 +36,7 @@ type Tracker struct {
 }
 
 type stateWaiter struct {
-	bit uint16
+	bit uint16 // any of these states
 	ch  chan struct{}
 }
 
@@ -105,7 +105,7 @@ func (t *Tracker) Add(ev store.Event) {
 	if ws := t.waiters[ev.CallID]; len(ws) > 0 {
 		keep := ws[:0]
 		for _, w := range ws {
-			if w.bit == bit {
+			if w.bit&bit != 0 {
 				close(w.ch)
 			} else {
 				keep = append(keep, w)
@@ -121,23 +121,45 @@ func (t *Tracker) Add(ev store.Event) {
 
 // WaitState waits until call id has entered state (now or before).
 func (t *Tracker) WaitState(ctx context.Context, id int64, state fsm.State) error {
-	bit, ok := states[state]
-	if !ok {
-		return fmt.Errorf("unknown state %q", state)
+	_, err := t.WaitAny(ctx, id, state)
+	return err
+}
+
+// WaitAny waits until call id has entered one of want (now or before) and
+// returns the first of want, in the order given, that it entered.
+func (t *Tracker) WaitAny(ctx context.Context, id int64, want ...fsm.State) (fsm.State, error) {
+	var mask uint16
+	for _, s := range want {
+		bit, ok := states[s]
+		if !ok {
+			return "", fmt.Errorf("unknown state %q", s)
+		}
+		mask |= bit
+	}
+	first := func(got uint16) fsm.State {
+		for _, s := range want {
+			if got&states[s] != 0 {
+				return s
+			}
+		}
+		return ""
 	}
 	t.mu.Lock()
-	if t.reached[id]&bit != 0 {
+	if got := t.reached[id]; got&mask != 0 {
 		t.mu.Unlock()
-		return nil
+		return first(got), nil
 	}
 	ch := make(chan struct{})
-	t.waiters[id] = append(t.waiters[id], stateWaiter{bit: bit, ch: ch})
+	t.waiters[id] = append(t.waiters[id], stateWaiter{bit: mask, ch: ch})
 	t.mu.Unlock()
 	select {
 	case <-ch:
-		return nil
+		t.mu.Lock()
+		got := t.reached[id]
+		t.mu.Unlock()
+		return first(got), nil
 	case <-ctx.Done():
-		return fmt.Errorf("call %d did not reach %s: %w", id, state, ctx.Err())
+		return "", fmt.Errorf("call %d did not reach %v: %w", id, want, ctx.Err())
 	}
 }
 

@@ -1,0 +1,107 @@
+package reliability
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/tgerr"
+)
+
+// TestLoad drives calls of every kind (incoming discarded through the API,
+// hung up by the caller, accepted on another device; outgoing answered,
+// keys exchanged, hung up) through the simulator at full speed and checks
+// that none is lost.
+func TestLoad(t *testing.T) {
+	n := size(300, 10000)
+	e := newEnv(t, nil)
+	ctx := testCtx(t, 10*time.Minute)
+	start := time.Now()
+	res, err := e.load(ctx, n, 16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	rep := e.checkConsistent(ctx, res)
+	t.Logf("%d calls (%d outgoing) in %s (%.0f calls/s); journal %d events, %d calls ended; stream drops %d",
+		res.calls.Load(), res.outgoing.Load(), took.Round(time.Millisecond), float64(n)/took.Seconds(),
+		rep.Events, rep.Ended, e.tr.Drops())
+}
+
+// TestLoadFaults runs the load while faults are injected.
+func TestLoadFaults(t *testing.T) {
+	tests := []struct {
+		name string
+		n    int
+		// inject runs during the load until ctx ends; it returns what it
+		// did, for the log.
+		inject func(ctx context.Context, e *env) string
+	}{
+		{"cut every 100ms", size(120, 2000), func(ctx context.Context, e *env) string {
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			cuts := 0
+			for {
+				select {
+				case <-ctx.Done():
+					return itoa(cuts) + " cuts"
+				case <-tick.C:
+					e.sim.Cut()
+					cuts++
+				}
+			}
+		}},
+		{"FLOOD_WAIT storm on discardCall", size(80, 1000), func(ctx context.Context, e *env) string {
+			// 8 FLOOD_WAIT_1 answers armed again every second.
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			storms := 0
+			for {
+				e.sim.FailRPC("phone.discardCall", tgerr.New(420, "FLOOD_WAIT_1"), 8)
+				storms++
+				select {
+				case <-ctx.Done():
+					e.sim.FailRPC("phone.discardCall", nil, 0)
+					return itoa(storms) + " storms of 8 FLOOD_WAIT_1"
+				case <-tick.C:
+				}
+			}
+		}},
+		{"repeated CALL_OCCUPY_FAILED", size(80, 1000), func(ctx context.Context, e *env) string {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			rounds := 0
+			for {
+				e.sim.FailRPC("phone.discardCall", tgerr.New(500, "CALL_OCCUPY_FAILED"), 4)
+				rounds++
+				select {
+				case <-ctx.Done():
+					e.sim.FailRPC("phone.discardCall", nil, 0)
+					return itoa(rounds) + " rounds of 4 CALL_OCCUPY_FAILED"
+				case <-tick.C:
+				}
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			ctx := testCtx(t, 10*time.Minute)
+			fctx, stop := context.WithCancel(ctx)
+			injected := make(chan string, 1)
+			go func() { injected <- tc.inject(fctx, e) }()
+			start := time.Now()
+			res, err := e.load(ctx, tc.n, 16, true)
+			stop()
+			did := <-injected
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			rep := e.checkConsistent(ctx, res)
+			t.Logf("%d calls in %s with %s; %d API errors tolerated; %d discardCall requests; journal %d events, %d calls ended",
+				res.calls.Load(), took.Round(time.Millisecond), did, res.apiErrs.Load(), e.sim.Count("phone.discardCall"),
+				rep.Events, rep.Ended)
+		})
+	}
+}
