@@ -177,13 +177,9 @@ func (m *Manager) afterCommit(c *call, done func(fsm.Call, error), err error) {
 // call whatever the concurrency; the answer is the final persisted Call.
 func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
 	return m.ask(ctx, func(done func(fsm.Call, error)) {
-		c := m.calls[id]
-		if c == nil {
-			if rec, err := m.Call(ctx, id); err == nil && !rec.State.Live() {
-				done(rec, calld.Errorf(calld.ECONFLICT, "call %d already ended (%s)", id, rec.Reason))
-				return
-			}
-			done(fsm.Call{}, calld.Errorf(calld.ENOTFOUND, "no call with id %d", id))
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
 			return
 		}
 		rec := c.m.Call()
@@ -217,9 +213,9 @@ func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm
 // with the Call once its result is applied.
 func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
 	return m.ask(ctx, func(done func(fsm.Call, error)) {
-		c := m.calls[id]
-		if c == nil {
-			done(fsm.Call{}, calld.Errorf(calld.ENOTFOUND, "no live call with id %d", id))
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
 			return
 		}
 		step := m.apply(c, fsm.Local{Action: fsm.Accept})
@@ -234,9 +230,9 @@ func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
 // SetConnection implements control.Service.
 func (m *Manager) SetConnection(ctx context.Context, id, connectionID int64) (fsm.Call, error) {
 	return m.ask(ctx, func(done func(fsm.Call, error)) {
-		c := m.calls[id]
-		if c == nil {
-			done(fsm.Call{}, calld.Errorf(calld.ENOTFOUND, "no live call with id %d", id))
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
 			return
 		}
 		step := m.apply(c, fsm.Local{Action: fsm.SetConnection, ConnectionID: connectionID})
@@ -248,9 +244,9 @@ func (m *Manager) SetConnection(ctx context.Context, id, connectionID int64) (fs
 func (m *Manager) Media(ctx context.Context, id int64) (control.Media, error) {
 	var media control.Media
 	_, err := m.ask(ctx, func(done func(fsm.Call, error)) {
-		c := m.calls[id]
-		if c == nil {
-			done(fsm.Call{}, calld.Errorf(calld.ENOTFOUND, "no live call with id %d", id))
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
 			return
 		}
 		rec := c.m.Call()
@@ -375,4 +371,34 @@ func errorType(err error) string {
 		return e.Type
 	}
 	return "error"
+}
+
+// liveCall returns the live call id, or an error: conflict (with the
+// stored record in the returned call) when it has ended, not_found when
+// it was never known.
+func (m *Manager) liveCall(ctx context.Context, id int64) (*call, error) {
+	if c := m.calls[id]; c != nil {
+		return c, nil
+	}
+	rec, err := m.Call(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ended, _ := fsm.Restore(rec, m.timeouts)
+	return &call{m: ended}, calld.Errorf(calld.ECONFLICT, "call %d already ended (%s)", id, orNone(rec.Reason))
+}
+
+// record is the call's record, or the zero Call for nil.
+func (c *call) record() fsm.Call {
+	if c == nil || c.m == nil {
+		return fsm.Call{}
+	}
+	return c.m.Call()
+}
+
+func orNone(r fsm.Reason) string {
+	if r == "" {
+		return "no reason"
+	}
+	return string(r)
 }

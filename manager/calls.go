@@ -186,6 +186,13 @@ func (m *Manager) ended(c *call) {
 	ws := c.waiters
 	c.waiters = nil
 	m.effects = append(m.effects, func() {
+		// The end is durable: the store keeps the record, memory lets
+		// it go. Late inputs for the call find it ended in the store
+		// (requests) or are ignored as unknown; RPCs still in flight
+		// hold c and find its machine ended.
+		if m.calls[rec.ID] == c {
+			delete(m.calls, rec.ID)
+		}
 		for _, w := range ws {
 			w.done(rec, nil)
 		}

@@ -365,9 +365,13 @@ func TestIncomingDeclinedBusy(t *testing.T) {
 			t.Fatalf("journal entry %d: %s->%s, want %s", i, ev.From, ev.To, want[i])
 		}
 	}
+	// The ended call is in the store, not in memory any more.
+	if n := manager.InMemoryCalls(h.m); n != 0 {
+		t.Fatalf("%d calls held in memory after the only call ended", n)
+	}
 	// A second discard is a conflict, and sends nothing.
-	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err == nil {
-		t.Fatal("second discard of an ended call succeeded")
+	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err == nil || !strings.Contains(err.Error(), "conflict") {
+		t.Fatalf("second discard of an ended call: %v", err)
 	}
 	if n := len(discards(h.srv, id)); n != 1 {
 		t.Fatalf("sim saw %d discards after a second request", n)
