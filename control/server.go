@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ const (
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultWriteTimeout      = 30 * time.Second
+	DefaultBodyTimeout       = 10 * time.Second
 )
 
 // Options configure a Server. The zero value is usable.
@@ -41,6 +43,9 @@ type Options struct {
 	BodyLimit int64
 	// ReadHeaderTimeout; 0 means DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body (a client trickling
+	// it is cut off), not the handling; 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// MaxHeaderBytes; 0 means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 	// WriteTimeout bounds each write of a response (each line of an event
@@ -77,6 +82,9 @@ func NewServer(svc Service, hub *Hub, opts Options) *Server {
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
 	}
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -162,13 +170,42 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = s.readBody(w, r)
 	}
 	if err := rt.fn(w, r); err != nil {
 		s.writeError(w, err)
 	}
 }
+
+// readBody reads the whole body, capped at BodyLimit, within BodyTimeout,
+// and returns it as the request's new body (or a body that fails with the
+// read's error, which decodeBody reports). The read deadline is cleared
+// afterwards: the handling (a discard may retry for a minute) is not
+// bounded by it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) io.ReadCloser {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.BodyLimit))
+	var tooLarge *http.MaxBytesError
+	if err != nil && !errors.As(err, &tooLarge) {
+		// A stalled body: close the connection after the answer
+		// instead of draining the rest (the expired deadline stays).
+		w.Header().Set("Connection", "close")
+		return io.NopCloser(errReader{err})
+	}
+	// (net/http closes a connection whose body was too large itself.)
+	_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		return io.NopCloser(errReader{err})
+	}
+	return io.NopCloser(bytes.NewReader(data))
+}
+
+// errReader is a body whose read failed.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // serveHTTP is the outer handler: it dispatches to the mux, turns the
 // mux's own plain-text answers (404, 405, redirects) into JSON errors,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/calld/calld/control"
 	"io"
 	"net"
 	"net/http"
@@ -225,15 +226,18 @@ func TestSlowClients(t *testing.T) {
 	t.Logf("%d slow-header clients dropped after at most %s; status meanwhile %s..%s", slow, worst.Round(time.Millisecond),
 		fastest.Round(time.Microsecond), slowest.Round(time.Microsecond))
 
-	// Slow body: headers complete, the body never arrives.
-	go trickle("POST /v1/calls/1/discard HTTP/1.1\r\nHost: calld\r\nContent-Length: 100000\r\n\r\n", " ", 8*time.Second)
+	// Slow body: headers complete, the body trickles: answered and
+	// closed once the body timeout (control.DefaultBodyTimeout) passes.
+	go trickle("POST /v1/calls/1/discard HTTP/1.1\r\nHost: calld\r\nContent-Length: 100000\r\n\r\n", " ", 15*time.Second)
 	if _, err := e.d.Client.Status(ctx); err != nil {
 		t.Fatalf("status while a slow body trickles: %v", err)
 	}
 	r := <-results
 	if r.err != nil {
-		t.Logf("slow-body client: %v (not dropped: the server has no body read timeout)", r.err)
-	} else {
-		t.Logf("slow-body client dropped after %s", r.dropped.Round(time.Millisecond))
+		t.Fatalf("slow-body client not dropped: %v", r.err)
 	}
+	if r.dropped < control.DefaultBodyTimeout-time.Second || r.dropped > control.DefaultBodyTimeout+2*time.Second {
+		t.Fatalf("slow-body client dropped after %s, want about %s", r.dropped, control.DefaultBodyTimeout)
+	}
+	t.Logf("slow-body client dropped after %s", r.dropped.Round(time.Millisecond))
 }
