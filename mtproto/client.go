@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"github.com/cenkalti/backoff/v4"
 	"io"
 	"net"
 	"strconv"
@@ -183,11 +184,32 @@ func New(cfg Config) (*Client, error) {
 			telegram.MiddlewareFunc(c.updatesHook),
 			Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
 		},
-		Random: cfg.Random,
-		Device: cfg.Device,
+		Random:              cfg.Random,
+		Device:              cfg.Device,
+		ReconnectionBackoff: reconnectBackoff,
 	})
 	c.api = c.client.API()
 	return c, nil
+}
+
+// MaxReconnectInterval caps the wait between reconnection attempts.
+// gotd's default grows to 60 s (±50%) and is not reset by a connection
+// that drops again at once, so a flapping link could leave the daemon
+// offline for a minute at a time while calls ring; a call daemon retries
+// sooner.
+const MaxReconnectInterval = 5 * time.Second
+
+// reconnectBackoff is the reconnection schedule: 100 ms doubling up to
+// MaxReconnectInterval, ±30%, forever.
+func reconnectBackoff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.3
+	b.MaxInterval = MaxReconnectInterval
+	b.MaxElapsedTime = 0
+	b.Reset()
+	return b
 }
 
 // dcList converts custom DC options; with none it returns gotd's production
