@@ -370,6 +370,11 @@ func (m *Main) housekeeping(ctx context.Context) {
 			conn, st.Calls.Live, st.Calls.Total, st.Updates.Pts, st.Updates.Seq))
 	}
 	prune()
+	select {
+	case <-m.ready:
+	case <-ctx.Done():
+		return
+	}
 	status()
 	statusTick := time.NewTicker(15 * time.Second)
 	defer statusTick.Stop()

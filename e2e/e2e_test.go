@@ -622,3 +622,80 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestSystemdNotify runs `calld serve` as systemd would (Type=notify):
+// NOTIFY_SOCKET and WATCHDOG_USEC set, and reads what it tells systemd.
+func TestSystemdNotify(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	sock := filepath.Join(e.dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	cmd := exec.Command(binary, "serve", "--config", e.config)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=2000000")
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	want := func(prefix string) string {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatalf("notify socket closed waiting for %s", prefix)
+				}
+				for _, line := range strings.Split(m, "\n") {
+					if strings.HasPrefix(line, prefix) {
+						return line
+					}
+				}
+			case <-timeout:
+				t.Fatalf("no %s from calld; logs:\n%s", prefix, logs.String())
+			}
+		}
+	}
+	want("READY=1")
+	// READY comes after restore and listen: the socket answers at once.
+	if _, _, code := e.cli("status"); code != 0 {
+		t.Fatal("READY=1 sent before the socket served")
+	}
+	if st := want("STATUS="); !strings.Contains(st, "connected") {
+		t.Fatalf("status line %q", st)
+	}
+	want("WATCHDOG=1")
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	want("STOPPING=1")
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("exit %d", cmd.ProcessState.ExitCode())
+	}
+}
