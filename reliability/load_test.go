@@ -41,7 +41,7 @@ func TestLoadFaults(t *testing.T) {
 		// did, for the log.
 		inject func(ctx context.Context, e *env) string
 	}{
-		{"cut every 100ms", size(120, 2000), true, func(ctx context.Context, e *env) string {
+		{"cut every 100ms", size(120, 2000), false, func(ctx context.Context, e *env) string {
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
 			cuts := 0
