@@ -84,6 +84,13 @@ func (m *Manager) engineOut(out updates.Output) {
 	if out.Request != nil {
 		m.getDifference(out.Request)
 	}
+	if m.engine != nil && !m.engine.InFlight() && len(m.heldBack) > 0 {
+		held := m.heldBack
+		m.heldBack = nil
+		for _, f := range held {
+			f()
+		}
+	}
 	if m.engine != nil && !m.started && out.Diff != nil && !m.engine.InFlight() {
 		m.started = true
 		m.reconcileRestored()
@@ -114,4 +121,15 @@ func (m *Manager) getDifference(req *tg.UpdatesGetDifferenceRequest) {
 // updatesState is the engine's state in the store's shape.
 func (m *Manager) updatesState() store.UpdatesState {
 	return store.UpdatesState(m.engine.State())
+}
+
+// afterUpdates runs f now, or, when hold is set and the engine is holding
+// inputs behind a getDifference (an RPC's own Updates among them), once
+// the engine has applied them.
+func (m *Manager) afterUpdates(hold bool, f func()) {
+	if hold && m.engine != nil && m.engine.InFlight() {
+		m.heldBack = append(m.heldBack, f)
+		return
+	}
+	f()
 }

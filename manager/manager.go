@@ -84,6 +84,7 @@ type Manager struct {
 	early          map[int64][]tg.PhoneCallClass
 	engine         *updates.Engine
 	engineDeadline time.Time
+	heldBack       []func() // RPC completions waiting for the engine's held Updates
 	timeouts       fsm.Timeouts
 	deadlines      deadlineHeap
 	reconcile      map[int64]bool // live calls found at start, discarded once the first difference is in

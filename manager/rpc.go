@@ -95,7 +95,12 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 					Bool(logging.FieldVideo, d.Video).Str(logging.FieldResult, result).
 					Msg("phone.discardCall answered")
 				c.discardErr = err
-				m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err})
+				// A successful result's Updates may be held by the
+				// engine behind a getDifference: apply the completion
+				// after them, so the call ends from its Updates.
+				m.afterUpdates(err == nil, func() {
+					m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err})
+				})
 			})
 		}
 		m.effects = append(m.effects, func() {
