@@ -218,6 +218,10 @@ func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
 			done(c.record(), err)
 			return
 		}
+		if rec := c.m.Call(); rec.Direction == fsm.Incoming && len(c.secrets.gAHash) == 0 {
+			done(rec, calld.Errorf(calld.ECONFLICT, "call %d was restored after a restart: it can only be discarded", id))
+			return
+		}
 		step := m.apply(c, fsm.Local{Action: fsm.Accept})
 		if step.Err != nil {
 			done(c.m.Call(), step.Err)

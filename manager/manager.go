@@ -111,8 +111,7 @@ type call struct {
 
 // snapshot is what Status reads without entering the loop.
 type snapshot struct {
-	state       store.UpdatesState
-	live, total int
+	state store.UpdatesState // as last committed
 }
 
 // New returns a Manager; nothing runs until Run.

@@ -58,7 +58,9 @@ func (m *Manager) restore(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("restore call %d: %w", rec.ID, err)
 		}
-		c := &call{m: mach}
+		// The DH secrets were never persisted: a restored call can be
+		// discarded, not accepted or confirmed.
+		c := &call{m: mach, secrets: &secrets{}}
 		m.calls[rec.ID] = c
 		m.reconcile[rec.ID] = true
 		m.schedule(c)

@@ -63,6 +63,11 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		}
 	case fsm.SendConfirm:
 		out, acc := c.secrets.outgoing, c.secrets.accepted
+		if out == nil || acc == nil {
+			// Our half of the key exchange did not survive a restart.
+			m.apply(c, fsm.Local{Action: fsm.Fail, Message: "key exchange state lost in a restart"})
+			return
+		}
 		run = func(ctx context.Context) {
 			key, fp, res, err := tgc.ConfirmCall(ctx, out, acc)
 			back(func() {
