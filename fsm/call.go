@@ -1,8 +1,11 @@
 package fsm
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
+
+	"github.com/calld/calld"
 )
 
 // State is a call's lifecycle state (CONTRACT §3).
@@ -132,4 +135,25 @@ func cloneTime(t *time.Time) *time.Time {
 	}
 	v := *t
 	return &v
+}
+
+// MarshalJSON writes c with every time in calld.TimeLayout (RFC 3339 UTC,
+// always with the fractional seconds CONTRACT §3 asks for).
+func (c Call) MarshalJSON() ([]byte, error) {
+	type plain Call
+	return json.Marshal(struct {
+		plain
+		CreatedAt *calld.Time `json:"created_at,omitempty"`
+		RingingAt *calld.Time `json:"ringing_at,omitempty"`
+		ActiveAt  *calld.Time `json:"active_at,omitempty"`
+		EndedAt   *calld.Time `json:"ended_at,omitempty"`
+		Deadline  *calld.Time `json:"deadline,omitempty"`
+	}{
+		plain:     plain(c),
+		CreatedAt: calld.TimePtr(c.CreatedAt),
+		RingingAt: calld.TimePtr(c.RingingAt),
+		ActiveAt:  calld.TimePtr(c.ActiveAt),
+		EndedAt:   calld.TimePtr(c.EndedAt),
+		Deadline:  calld.TimePtr(c.Deadline),
+	})
 }

@@ -1,6 +1,11 @@
 package store
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/calld/calld"
+)
 
 // Event is one entry of the journal: what the store keeps, what
 // /v1/events streams (CONTRACT §3 "Event"). Seq is assigned by the store
@@ -23,4 +28,14 @@ type UpdatesState struct {
 	Qts  int `json:"qts"`
 	Seq  int `json:"seq"`
 	Date int `json:"date"`
+}
+
+// MarshalJSON writes e with At in calld.TimeLayout (RFC 3339 UTC, always
+// with fractional seconds).
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	return json.Marshal(struct {
+		plain
+		At calld.Time `json:"at"`
+	}{plain: plain(e), At: calld.Time(e.At)})
 }
