@@ -19,21 +19,7 @@ func shortMessage(u *tg.UpdateShortMessage) *tg.UpdateNewMessage {
 	if !u.Out {
 		msg.SetFromID(&tg.PeerUser{UserID: u.UserID})
 	}
-	if v, ok := u.GetFwdFrom(); ok {
-		msg.SetFwdFrom(v)
-	}
-	if v, ok := u.GetViaBotID(); ok {
-		msg.SetViaBotID(v)
-	}
-	if v, ok := u.GetReplyTo(); ok {
-		msg.SetReplyTo(v)
-	}
-	if v, ok := u.GetEntities(); ok {
-		msg.SetEntities(v)
-	}
-	if v, ok := u.GetTTLPeriod(); ok {
-		msg.SetTTLPeriod(v)
-	}
+	copyOptional(msg, u)
 	return &tg.UpdateNewMessage{Message: msg, Pts: u.Pts, PtsCount: u.PtsCount}
 }
 
@@ -51,21 +37,7 @@ func shortChatMessage(u *tg.UpdateShortChatMessage) *tg.UpdateNewMessage {
 	msg.SetMediaUnread(u.MediaUnread)
 	msg.SetSilent(u.Silent)
 	msg.SetFromID(&tg.PeerUser{UserID: u.FromID})
-	if v, ok := u.GetFwdFrom(); ok {
-		msg.SetFwdFrom(v)
-	}
-	if v, ok := u.GetViaBotID(); ok {
-		msg.SetViaBotID(v)
-	}
-	if v, ok := u.GetReplyTo(); ok {
-		msg.SetReplyTo(v)
-	}
-	if v, ok := u.GetEntities(); ok {
-		msg.SetEntities(v)
-	}
-	if v, ok := u.GetTTLPeriod(); ok {
-		msg.SetTTLPeriod(v)
-	}
+	copyOptional(msg, u)
 	return &tg.UpdateNewMessage{Message: msg, Pts: u.Pts, PtsCount: u.PtsCount}
 }
 
@@ -86,4 +58,33 @@ func shortSentMessage(u *tg.UpdateShortSentMessage) *tg.UpdateNewMessage {
 		msg.SetTTLPeriod(v)
 	}
 	return &tg.UpdateNewMessage{Message: msg, Pts: u.Pts, PtsCount: u.PtsCount}
+}
+
+// shortOptional is what updateShortMessage and updateShortChatMessage
+// share of a message's optional fields.
+type shortOptional interface {
+	GetFwdFrom() (tg.MessageFwdHeader, bool)
+	GetViaBotID() (int64, bool)
+	GetReplyTo() (tg.MessageReplyHeaderClass, bool)
+	GetEntities() ([]tg.MessageEntityClass, bool)
+	GetTTLPeriod() (int, bool)
+}
+
+// copyOptional sets on msg the optional fields u carries.
+func copyOptional(msg *tg.Message, u shortOptional) {
+	if v, ok := u.GetFwdFrom(); ok {
+		msg.SetFwdFrom(v)
+	}
+	if v, ok := u.GetViaBotID(); ok {
+		msg.SetViaBotID(v)
+	}
+	if v, ok := u.GetReplyTo(); ok {
+		msg.SetReplyTo(v)
+	}
+	if v, ok := u.GetEntities(); ok {
+		msg.SetEntities(v)
+	}
+	if v, ok := u.GetTTLPeriod(); ok {
+		msg.SetTTLPeriod(v)
+	}
 }
