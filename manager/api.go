@@ -346,35 +346,26 @@ func (m *Manager) requestResult(c *call, randomID int32, out *mtproto.OutgoingCa
 	m.afterCommit(c, done, nil)
 }
 
-// telegramError turns an RPC error into a control API error: Telegram's
-// error type as the code (502), or unavailable when not connected.
+// telegramError turns an RPC error into a control API error with the code
+// mtproto.APIErrorCode gives it (Telegram's error type as the code, 502;
+// unauthorized; unavailable when not connected). CALL_ALREADY_DECLINED
+// from a discard means the call is already over: not an error.
 func telegramError(what string, err error) error {
-	if err == nil {
+	if err == nil || tgerr.Is(err, "CALL_ALREADY_DECLINED") {
 		return nil
 	}
 	var ce *calld.Error
 	if errors.As(err, &ce) {
 		return err
 	}
-	if e, ok := tgerr.As(err); ok {
-		if tgerr.Is(err, "CALL_ALREADY_DECLINED") {
-			return nil
-		}
-		typ := e.Type
-		if e.Code == 420 {
-			typ = "FLOOD_WAIT"
-		}
-		return calld.Errorf(typ, "%s: %s", what, e.Error())
-	}
-	return calld.Errorf(calld.EUNAVAILABLE, "%s: %v", what, err)
+	code, _ := mtproto.APIErrorCode(err)
+	return calld.Errorf(code, "%s: %v", what, err)
 }
 
 // errorType is the result field of call.discard log lines.
 func errorType(err error) string {
-	if e, ok := tgerr.As(err); ok {
-		return e.Type
-	}
-	return "error"
+	code, _ := mtproto.APIErrorCode(err)
+	return code
 }
 
 // liveCall returns the live call id, or an error: conflict (with the
