@@ -20,11 +20,7 @@ type service struct{ m *Main }
 var errUnauthorized = calld.Errorf(calld.EUNAUTHORIZED, "calld has no logged-in Telegram session: run `calld login`")
 
 func (s service) authorized() error {
-	st, err := s.m.manager.Status(context.Background())
-	if err != nil {
-		return err
-	}
-	if !st.Telegram.Authorized {
+	if !s.m.manager.Authorized() {
 		return errUnauthorized
 	}
 	return nil
@@ -164,8 +160,7 @@ func recv(ctx context.Context, ch chan string) (string, error) {
 }
 
 func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (control.LoginState, error) {
-	st, err := m.manager.Status(ctx)
-	if err == nil && st.Telegram.Authorized {
+	if m.manager.Authorized() {
 		return control.LoginState{State: control.LoginAuthorized}, nil
 	}
 	l.mu.Lock()
@@ -230,7 +225,7 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	}
 	cur, _ = l.current()
 	l.mu.Lock()
-	err = l.err
+	err := l.err
 	l.err = nil
 	l.mu.Unlock()
 	if err != nil {

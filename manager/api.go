@@ -35,7 +35,7 @@ func (m *Manager) Status(ctx context.Context) (control.Status, error) {
 		return control.Status{}, err
 	}
 	m.statusMu.Lock()
-	st := m.status.state
+	st := m.status
 	m.statusMu.Unlock()
 	return control.Status{
 		Version: m.cfg.Version,
@@ -50,6 +50,9 @@ func (m *Manager) Status(ctx context.Context) (control.Status, error) {
 		Calls:   control.CallCounts{Live: live, Total: total},
 	}, nil
 }
+
+// Authorized reports what SetIdentity last said.
+func (m *Manager) Authorized() bool { return m.authorized.Load() }
 
 // SetIdentity records the logged-in account and DC for Status.
 func (m *Manager) SetIdentity(authorized bool, selfID int64, dc int) {

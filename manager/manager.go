@@ -75,7 +75,7 @@ type Manager struct {
 	dc         atomic.Int64
 	lastLoop   atomic.Int64 // unix nanos of the loop's last iteration (liveness)
 	statusMu   sync.Mutex
-	status     snapshot
+	status     store.UpdatesState // as last committed, for Status
 
 	// Loop-owned.
 	ctx            context.Context
@@ -107,11 +107,6 @@ type call struct {
 	onAccept func(fsm.Call, error)
 	// discardErr is the error of our phone.discardCall, if any.
 	discardErr error
-}
-
-// snapshot is what Status reads without entering the loop.
-type snapshot struct {
-	state store.UpdatesState // as last committed
 }
 
 // New returns a Manager; nothing runs until Run.

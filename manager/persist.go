@@ -78,7 +78,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	}
 	m.engine = updates.New(updates.State(st), m.now(), updates.Options{})
 	m.statusMu.Lock()
-	m.status.state = st
+	m.status = st
 	m.statusMu.Unlock()
 	m.engineOut(m.engine.Start(m.now()))
 	return m.flush(ctx)
@@ -166,7 +166,7 @@ func (m *Manager) flush(ctx context.Context) error {
 		}
 		if m.stateDirty && m.engine != nil {
 			m.statusMu.Lock()
-			m.status.state = st
+			m.status = st
 			m.statusMu.Unlock()
 		}
 		for _, ev := range events {
