@@ -302,6 +302,17 @@ var peerSeq struct {
 	n int
 }
 
+// incoming has a fresh peer call us and returns the call's id.
+func (h *harness) incoming(video bool) int64 {
+	h.t.Helper()
+	peer, _ := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, video)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
 // newPeer adds a fresh peer to the shared sim.
 func newPeer(srv *sim.Server) (int64, string) {
 	peerSeq.Lock()
@@ -326,11 +337,7 @@ func itoa(v int64) string {
 
 func TestIncomingDeclinedBusy(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: manager.Policy{RejectWhenBusy: true}})
-	peer, _ := newPeer(h.srv)
-	id, err := h.srv.IncomingCall(peer, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.incoming(true)
 	h.waitState(id, fsm.Ringing)
 	gd := h.srv.Count("updates.getDifference")
 
@@ -418,11 +425,7 @@ func TestOutgoingAnsweredHangup(t *testing.T) {
 
 func TestIncomingAcceptedHangup(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	peer, _ := newPeer(h.srv)
-	id, err := h.srv.IncomingCall(peer, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.incoming(false)
 	h.waitState(id, fsm.Ringing)
 	c, err := h.m.Accept(context.Background(), id)
 	if err != nil {
@@ -456,17 +459,9 @@ func TestBusyPolicyAndRingTimeout(t *testing.T) {
 		policy:   manager.Policy{RejectWhenBusy: true},
 		timeouts: fsm.Timeouts{Ring: 5 * time.Second, Receive: 5 * time.Second},
 	})
-	a, _ := newPeer(h.srv)
-	b, _ := newPeer(h.srv)
-	first, err := h.srv.IncomingCall(a, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := h.incoming(false)
 	h.waitState(first, fsm.Ringing)
-	second, err := h.srv.IncomingCall(b, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := h.incoming(false)
 	h.waitState(second, fsm.Ended)
 	c2, err := h.m.Call(context.Background(), second)
 	if err != nil {
@@ -497,18 +492,10 @@ func TestBusyPolicyAndRingTimeout(t *testing.T) {
 
 func TestDroppedPushRecoveredByDifference(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
-	a, _ := newPeer(h.srv)
-	b, _ := newPeer(h.srv)
 	gd := h.srv.Count("updates.getDifference")
 	h.srv.DropPushes(1)
-	lost, err := h.srv.IncomingCall(a, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := h.srv.IncomingCall(b, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lost := h.incoming(false)
+	next := h.incoming(false)
 	// The second push opens a seq gap; the engine waits 0.5 s (fake
 	// clock) for the missing one, then asks for the difference. Move the
 	// clock until both calls ring.
@@ -532,21 +519,11 @@ func TestDuplicatedAndReorderedPushesApplyOnce(t *testing.T) {
 	defer h.srv.ReorderPushes(false)
 	var ids []int64
 	for i := 0; i < 4; i++ {
-		p, _ := newPeer(h.srv)
-		id, err := h.srv.IncomingCall(p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
+		ids = append(ids, h.incoming(false))
 	}
 	h.srv.ReorderPushes(false)
 	// The last push is held by the reordering until the next one: flush it.
-	p, _ := newPeer(h.srv)
-	last, err := h.srv.IncomingCall(p, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids = append(ids, last)
+	ids = append(ids, h.incoming(false))
 	for _, id := range ids {
 		h.waitState(id, fsm.Ringing)
 	}
@@ -565,11 +542,7 @@ func TestDuplicatedAndReorderedPushesApplyOnce(t *testing.T) {
 
 func TestConnectionCutMidDiscard(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
-	peer, _ := newPeer(h.srv)
-	id, err := h.srv.IncomingCall(peer, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.incoming(false)
 	h.waitState(id, fsm.Ringing)
 	before := h.srv.Count("phone.discardCall")
 	release := h.srv.HoldRPC("phone.discardCall")
@@ -619,11 +592,7 @@ func testLogLevel() zerolog.Level {
 
 func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	peer, _ := newPeer(h.srv)
-	id, err := h.srv.IncomingCall(peer, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.incoming(false)
 	h.waitState(id, fsm.Ringing)
 	const n = 16
 	type result struct {
@@ -667,11 +636,7 @@ func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
 
 func TestPolicyRejectAll(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: manager.Policy{Reject: true}})
-	peer, _ := newPeer(h.srv)
-	id, err := h.srv.IncomingCall(peer, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.incoming(true)
 	h.waitState(id, fsm.Ended)
 	c, err := h.m.Call(context.Background(), id)
 	if err != nil {
@@ -694,11 +659,7 @@ func TestStaleRequestNotRung(t *testing.T) {
 	// The daemon's clock is two minutes ahead of the call's date: the
 	// request is older than the ring timeout (a late delivery).
 	h.clock.Travel(2 * time.Minute)
-	peer, _ := newPeer(h.srv)
-	stale, err := h.srv.IncomingCall(peer, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stale := h.incoming(false)
 	// The push's container moves seq: once our seq equals the server's,
 	// the request has been handled.
 	_, _, seq, _ := h.srv.State()
