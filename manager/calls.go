@@ -74,14 +74,18 @@ func (m *Manager) incoming(req *tg.PhoneCallRequested) {
 			Str(logging.FieldConstructor, req.TypeName()).Msg("request for a call already ended")
 		return
 	}
-	if fsm.Stale(req.Date, m.timeouts.Ring, now) {
-		m.log.Info().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(req.ID)).
-			Int(logging.FieldDate, req.Date).Msg("stale incoming call not rung")
-		return
-	}
 	c := &call{m: fsm.NewIncoming(req, now, m.timeouts), secrets: &secrets{gAHash: req.GAHash}}
 	m.calls[req.ID] = c
 	m.created(c)
+	if fsm.Stale(req.Date, m.timeouts.Ring, m.serverNow()) {
+		// Older than the ring timeout on the server's clock (a late
+		// delivery): not rung, but recorded and refused, so that the
+		// caller is not left ringing.
+		m.log.Info().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldCallID, itoa(req.ID)).
+			Int(logging.FieldDate, req.Date).Msg("stale incoming call (older than the ring timeout on the server's clock): refused (missed), not rung")
+		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonMissed})
+		return
+	}
 	switch {
 	case m.cfg.Policy.Reject:
 		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonBusy})

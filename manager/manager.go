@@ -89,6 +89,7 @@ type Manager struct {
 	deadlines      deadlineHeap
 	reconcile      map[int64]bool // live calls found at start, discarded once the first difference is in
 	started        bool           // the first difference has been applied
+	configDate     int            // help.getConfig's date at start (serverNow)
 
 	// Pending until the next commit.
 	dirty      map[*call]bool

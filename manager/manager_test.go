@@ -74,17 +74,22 @@ type harness struct {
 type harnessOptions struct {
 	policy   manager.Policy
 	timeouts fsm.Timeouts
+	// srv is a simulator of the test's own; nil: the shared one.
+	srv *sim.Server
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	srv := simServer(t)
+	srv := o.srv
+	if srv == nil {
+		srv = simServer(t)
+	}
 	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	shared.mu.Lock()
-	if shared.session != nil {
+	if shared.session != nil && o.srv == nil {
 		sess := shared.session
 		if err := db.Update(func(tx *store.Tx) error { return tx.SetSession(sess) }); err != nil {
 			t.Fatal(err)
@@ -166,7 +171,7 @@ func (h *harness) close() {
 		sess, err = tx.Session()
 		return err
 	})
-	if len(sess) > 0 {
+	if len(sess) > 0 && h.srv == shared.srv {
 		shared.mu.Lock()
 		shared.session = sess
 		shared.mu.Unlock()
@@ -654,40 +659,93 @@ func TestPolicyRejectAll(t *testing.T) {
 	}
 }
 
-func TestStaleRequestNotRung(t *testing.T) {
+// TestClockAheadOfServerStillRings: with the local clock two minutes
+// ahead of the server's, a fresh call is not stale: staleness is judged
+// on the server's clock (the dates of help.getConfig and of the Updates).
+func TestClockAheadOfServerStillRings(t *testing.T) {
 	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Ring: 30 * time.Second}})
-	// The daemon's clock is two minutes ahead of the call's date: the
-	// request is older than the ring timeout (a late delivery).
 	h.clock.Travel(2 * time.Minute)
+	id := h.incoming(false)
+	h.waitState(id, fsm.Ringing)
+	if n := received(h.srv, id); n != 1 {
+		t.Fatalf("call acknowledged %d times, want 1", n)
+	}
+	if ds := discards(h.srv, id); len(ds) != 0 {
+		t.Fatalf("a fresh call was discarded: %+v", ds)
+	}
+}
+
+// skewedSim is a simulator of its own whose clock runs offset from the
+// real one.
+type skewedSim struct {
+	*sim.Server
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func newSkewedSim(t *testing.T) *skewedSim {
+	t.Helper()
+	s := &skewedSim{}
+	srv, err := sim.New(sim.Options{Authorized: true, Now: func() time.Time {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return time.Now().Add(s.offset)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	s.Server = srv
+	return s
+}
+
+func (s *skewedSim) travel(d time.Duration) {
+	s.mu.Lock()
+	s.offset += d
+	s.mu.Unlock()
+}
+
+// TestStaleRequestRefused: a request older than the ring timeout on the
+// server's clock (it arrives late, in a difference) is not rung but is
+// recorded and refused (missed), never dropped silently; a fresh one
+// beside it rings.
+func TestStaleRequestRefused(t *testing.T) {
+	srv := newSkewedSim(t)
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Ring: 30 * time.Second}, srv: srv.Server})
+	srv.DropPushes(1)
 	stale := h.incoming(false)
-	// The push's container moves seq: once our seq equals the server's,
-	// the request has been handled.
-	_, _, seq, _ := h.srv.State()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := h.m.Status(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Updates.Seq == seq {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("seq %d never reached %d", st.Updates.Seq, seq)
-		}
-		select {
-		case <-h.sub.C:
-		case <-time.After(10 * time.Millisecond):
-		}
+	// Two minutes later on the server (and here), a second call's push
+	// opens the gap: the difference brings the first call, dated two
+	// minutes before the difference's date.
+	srv.travel(2 * time.Minute)
+	h.clock.Travel(2 * time.Minute)
+	fresh := h.incoming(false)
+	h.travelUntil(func() bool { return h.reached(stale, fsm.Ended) && h.reached(fresh, fsm.Ringing) })
+	c, err := h.m.Call(context.Background(), stale)
+	if err != nil {
+		t.Fatalf("stale call not recorded: %v", err)
 	}
-	if evs := h.events(stale); len(evs) != 0 {
-		t.Fatalf("stale call journaled: %+v", evs)
-	}
-	if _, err := h.m.Call(context.Background(), stale); err == nil {
-		t.Fatal("stale call recorded")
+	if c.Reason != fsm.ReasonMissed || c.RingingAt != nil {
+		t.Fatalf("stale call: %+v", c)
 	}
 	if n := received(h.srv, stale); n != 0 {
 		t.Fatalf("stale call acknowledged %d times", n)
+	}
+	ds := discards(h.srv, stale)
+	if len(ds) != 1 {
+		t.Fatalf("stale call discarded %d times, want 1", len(ds))
+	}
+	if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonMissed); !ok {
+		t.Fatalf("stale call discarded with %T", ds[0].Reason)
+	}
+	if info, _ := h.srv.Call(stale); info.State != sim.StateDiscarded {
+		t.Fatalf("the server still has the stale call %s", info.State)
+	}
+	if n := received(h.srv, fresh); n != 1 {
+		t.Fatalf("fresh call acknowledged %d times", n)
 	}
 }
 

@@ -18,25 +18,26 @@ import (
 // still requesting are never persisted: they have no server id yet.)
 func (m *Manager) restore(ctx context.Context) error {
 	m.timeouts = m.cfg.Timeouts
-	if m.timeouts.Ring == 0 || m.timeouts.Receive == 0 {
-		recv, ring, err := m.cfg.Telegram.CallTimeouts(ctx)
-		if err != nil {
-			m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
-		} else {
-			if m.timeouts.Receive == 0 {
-				m.timeouts.Receive = recv
-			}
-			if m.timeouts.Ring == 0 {
-				m.timeouts.Ring = ring
-			}
+	// help.getConfig: the call timeouts the config leaves to the server,
+	// and the server's clock (stale calls are judged on it).
+	cc, err := m.cfg.Telegram.CallConfig(ctx)
+	if err != nil {
+		m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
+	} else {
+		if m.timeouts.Receive == 0 {
+			m.timeouts.Receive = cc.Receive
 		}
+		if m.timeouts.Ring == 0 {
+			m.timeouts.Ring = cc.Ring
+		}
+		m.configDate = cc.Date
 	}
 	var (
 		st    store.UpdatesState
 		found bool
 		recs  []fsm.Call
 	)
-	err := m.cfg.DB.View(func(tx *store.Tx) error {
+	err = m.cfg.DB.View(func(tx *store.Tx) error {
 		var err error
 		if st, found, err = tx.UpdatesState(); err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
@@ -18,7 +17,7 @@ import (
 // *mtproto.Client to it. Every method whose RPC returns Updates has handed
 // them to Manager.Updates before it returns.
 type Telegram interface {
-	CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error)
+	CallConfig(ctx context.Context) (mtproto.CallConfig, error)
 	GetState(ctx context.Context) (*tg.UpdatesState, error)
 	GetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error)
 	ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass, int64, error)

@@ -93,23 +93,39 @@ func (c *Client) ReceivedCall(ctx context.Context, peer tg.InputPhoneCall) error
 	return nil
 }
 
-// CallTimeouts returns help.getConfig's call_receive_timeout_ms and
-// call_ring_timeout_ms; a zero from the server gives Telegram's usual
-// defaults, 20 s and 90 s.
-func (c *Client) CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error) {
+// CallConfig is what help.getConfig says about calls, and the server's
+// clock at the time of the answer.
+type CallConfig struct {
+	Receive, Ring time.Duration // call_receive_timeout_ms, call_ring_timeout_ms
+	Date          int           // config.date: the server's clock, unix seconds
+}
+
+// CallConfig returns help.getConfig's call timeouts and date; a zero
+// timeout from the server gives Telegram's usual defaults, 20 s and 90 s.
+func (c *Client) CallConfig(ctx context.Context) (CallConfig, error) {
 	cfg, err := c.api.HelpGetConfig(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("help.getConfig: %w", err)
+		return CallConfig{}, fmt.Errorf("help.getConfig: %w", err)
 	}
-	receive = time.Duration(cfg.CallReceiveTimeoutMs) * time.Millisecond
-	ring = time.Duration(cfg.CallRingTimeoutMs) * time.Millisecond
-	if receive <= 0 {
-		receive = 20 * time.Second
+	cc := CallConfig{
+		Receive: time.Duration(cfg.CallReceiveTimeoutMs) * time.Millisecond,
+		Ring:    time.Duration(cfg.CallRingTimeoutMs) * time.Millisecond,
+		Date:    cfg.Date,
 	}
-	if ring <= 0 {
-		ring = 90 * time.Second
+	if cc.Receive <= 0 {
+		cc.Receive = 20 * time.Second
 	}
-	return receive, ring, nil
+	if cc.Ring <= 0 {
+		cc.Ring = 90 * time.Second
+	}
+	return cc, nil
+}
+
+// CallTimeouts returns help.getConfig's call_receive_timeout_ms and
+// call_ring_timeout_ms (see CallConfig).
+func (c *Client) CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error) {
+	cc, err := c.CallConfig(ctx)
+	return cc.Receive, cc.Ring, err
 }
 
 // OutgoingCall is our side of an outgoing call's key exchange: the secret a
