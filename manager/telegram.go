@@ -24,7 +24,8 @@ type Telegram interface {
 
 	ReceivedCall(ctx context.Context, peer tg.InputPhoneCall) error
 	DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error)
-	RequestCall(ctx context.Context, user tg.InputUserClass, video bool) (*mtproto.OutgoingCall, *tg.PhonePhoneCall, error)
+	PrepareCall(ctx context.Context) (*mtproto.OutgoingCall, error)
+	RequestCall(ctx context.Context, user tg.InputUserClass, out *mtproto.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
 	ConfirmCall(ctx context.Context, out *mtproto.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
 	AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, *tg.PhonePhoneCall, error)
 }
