@@ -234,7 +234,8 @@ func (m *Manager) abandon(r *request) {
 
 // requestEnded handles a requesting call that ended before its request
 // was answered (its receive timer, then the hang-up watchdog): the Place
-// request is answered 504 timeout and the request is kept as abandoned.
+// request is answered 504 timeout (503 unavailable when not connected) and
+// the request is kept as abandoned.
 func (m *Manager) requestEnded(c *call) {
 	if c.req == nil || m.requested[c.req.RandomID] != c {
 		return
@@ -242,8 +243,12 @@ func (m *Manager) requestEnded(c *call) {
 	m.abandon(c.req)
 	if done := c.onPlaced; done != nil {
 		c.onPlaced = nil
-		m.afterCommit(c, done, calld.Errorf(calld.ETIMEOUT,
-			"phone.requestCall: no answer from Telegram before the call's receive timeout; the call ended (%s)", orNone(c.m.Call().Reason)))
+		code, why := calld.ETIMEOUT, "no answer from Telegram"
+		if !m.connected.Load() {
+			code, why = calld.EUNAVAILABLE, "not connected to Telegram"
+		}
+		m.afterCommit(c, done, calld.Errorf(code,
+			"phone.requestCall: %s before the call's receive timeout; the call ended (%s)", why, orNone(c.m.Call().Reason)))
 	}
 }
 
@@ -306,7 +311,11 @@ func (m *Manager) restoreRequests(recs []*request) {
 		mach, err := fsm.Restore(r.Call, m.timeouts)
 		if err != nil || r.Call.State != fsm.Requesting {
 			r.Abandoned = true
-			mach = fsm.NewOutgoing(r.PeerID, r.RandomID, r.Video, m.now(), m.timeouts)
+		}
+		if r.Abandoned {
+			// Only sent again to learn the call it made, if any: its
+			// machine is over (not live, not busy) from the start.
+			mach, _ = fsm.Restore(fsm.Call{Direction: fsm.Outgoing, State: fsm.Ended, PeerID: r.PeerID, RandomID: r.RandomID}, m.timeouts)
 		}
 		m.requests[r.RandomID] = r
 		c := &call{m: mach, secrets: &secrets{outgoing: out}, req: r}
