@@ -20,6 +20,7 @@ const (
 	ENOTFOUND     = "not_found"    // 404: unknown call or route
 	ECONFLICT     = "conflict"     // 409: call already ended or being ended
 	EUNAVAILABLE  = "unavailable"  // 503: not connected to Telegram
+	ETIMEOUT      = "timeout"      // 504: an RPC to Telegram ran out of time while connected
 	EINTERNAL     = "internal"     // 500: a bug or a local failure (disk)
 )
 

@@ -18,7 +18,7 @@ import (
 const CodeSlowReader = "slow_reader"
 
 // StatusCode maps an error code to its HTTP status (CONTRACT §3): calld's
-// own codes to 400/401/403/404/409/500/503, any other code (Telegram's
+// own codes to 400/401/403/404/409/500/503/504, any other code (Telegram's
 // error types such as CALL_PEER_INVALID or FLOOD_WAIT) to 502.
 func StatusCode(code string) int {
 	switch code {
@@ -34,6 +34,8 @@ func StatusCode(code string) int {
 		return http.StatusConflict
 	case calld.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case calld.ETIMEOUT:
+		return http.StatusGatewayTimeout
 	case calld.EINTERNAL, "":
 		return http.StatusInternalServerError
 	default:

@@ -624,7 +624,7 @@ func TestListen(t *testing.T) {
 func TestStatusCode(t *testing.T) {
 	tests := map[string]int{
 		calld.EINVALID: 400, calld.EUNAUTHORIZED: 401, calld.EFORBIDDEN: 403, calld.ENOTFOUND: 404,
-		calld.ECONFLICT: 409, calld.EUNAVAILABLE: 503, calld.EINTERNAL: 500,
+		calld.ECONFLICT: 409, calld.EUNAVAILABLE: 503, calld.ETIMEOUT: 504, calld.EINTERNAL: 500,
 		"CALL_PEER_INVALID": 502, "FLOOD_WAIT": 502, "CALL_ALREADY_ACCEPTED": 502,
 	}
 	for code, want := range tests {

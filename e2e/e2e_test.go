@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/td/tg"
+
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/sim"
@@ -557,6 +559,71 @@ func TestKillDashNineMidTraffic(t *testing.T) {
 	pts, qts, seq, _ := e.srv.State()
 	if st.Updates.Pts != pts || st.Updates.Qts != qts || st.Updates.Seq != seq {
 		t.Fatalf("updates %+v, server pts=%d qts=%d seq=%d", st.Updates, pts, qts, seq)
+	}
+}
+
+// TestKillDashNineDuringRequestCall: calld is killed with SIGKILL while
+// the simulator holds its phone.requestCall (the request dies with the
+// connection). Restarted on the same state file, calld sends the persisted
+// request again with the same random_id and g_a_hash; the call goes on to
+// active with the peer's key and ends with exactly one discard.
+func TestKillDashNineDuringRequestCall(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	d := e.start()
+	peer := e.srv.AddPeer("callee")
+	e.srv.SetPeerBehaviour(peer, sim.Answer)
+	release := e.srv.HoldRPC("phone.requestCall")
+	before := e.srv.Count("phone.requestCall")
+	go e.cli("call", "@callee") // answers an error when calld dies
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.srv.WaitCount(ctx, "phone.requestCall", before+1); err != nil {
+		t.Fatal(err)
+	}
+	if code := d.stop(t, syscall.SIGKILL); code == 0 {
+		t.Fatal("SIGKILL reported a clean exit")
+	}
+	release() // its connection is gone: dropped unrun, like a request lost in transit
+	e.start()
+	if err := e.srv.WaitCount(ctx, "phone.requestCall", before+2); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []*tg.PhoneRequestCallRequest
+	for _, r := range e.srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneRequestCallRequest); ok {
+			reqs = append(reqs, req)
+		}
+	}
+	if len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID || !bytes.Equal(reqs[0].GAHash, reqs[1].GAHash) {
+		t.Fatalf("requestCall not re-sent as persisted: %+v", reqs)
+	}
+	var calls []sim.CallInfo
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		if calls = e.srv.Calls(); len(calls) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling the sim for a separate process: nothing to inject
+	}
+	if len(calls) != 1 {
+		t.Fatalf("the server has %d calls, want 1", len(calls))
+	}
+	id := calls[0].ID
+	e.waitCall(id, fsm.Active)
+	status, media := e.http("GET", fmt.Sprintf("/v1/calls/%d/media", id), "")
+	if _, fp, ok := e.srv.CallKey(id); !ok || status != 200 || media["key_fingerprint"] != fmt.Sprint(fp) {
+		t.Fatalf("media: %d %v; the peer's fingerprint %d", status, media["key_fingerprint"], fp)
+	}
+	if _, errOut, code := e.cli("discard", fmt.Sprint(id)); code != 0 {
+		t.Fatalf("discard: exit %d: %s", code, errOut)
+	}
+	n := 0
+	for _, r := range e.srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneDiscardCallRequest); ok && req.Peer.ID == id {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the server got %d phone.discardCall, want 1", n)
 	}
 }
 

@@ -137,7 +137,9 @@ func Video(c Call, server bool) bool {
 }
 
 // Stale reports whether a call dated date (unix seconds) can no longer be
-// ringing: date + ring < now. A ring of 0 or less means DefaultRing.
+// ringing: date + ring < now. now is the server's clock (the date of the
+// Updates that brought the call), not the local one. A ring of 0 or less
+// means DefaultRing.
 func Stale(date int, ring time.Duration, now time.Time) bool {
 	if ring <= 0 {
 		ring = DefaultRing

@@ -297,56 +297,35 @@ func mediaOf(rec fsm.Call, s *secrets) control.Media {
 	return md
 }
 
-// Place implements control.Service: resolves the peer, sends
-// phone.requestCall with our half of the DH exchange, and answers with the
-// Call once the server has named it (state waiting or later).
+// Place implements control.Service: resolves the peer, prepares our half
+// of the DH exchange, persists the request (request.go), sends
+// phone.requestCall, and answers with the Call once the server has named
+// it (state waiting or later).
 func (m *Manager) Place(ctx context.Context, peer string, video bool) (fsm.Call, error) {
 	user, peerID, err := m.cfg.Telegram.ResolvePeer(ctx, peer)
 	if err != nil {
 		return fsm.Call{}, telegramError("resolve "+peer, err)
 	}
+	out, err := m.cfg.Telegram.PrepareCall(ctx)
+	if err != nil {
+		return fsm.Call{}, telegramError("messages.getDhConfig", err)
+	}
 	return m.ask(ctx, func(done func(fsm.Call, error)) {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		randomID := int32(binary.LittleEndian.Uint32(b[:]) & 0x7fffffff)
-		c := &call{m: fsm.NewOutgoing(peerID, randomID, video, m.now(), m.timeouts), secrets: &secrets{}}
+		c := &call{m: fsm.NewOutgoing(peerID, randomID, video, m.now(), m.timeouts), secrets: &secrets{outgoing: out}}
+		r, err := newRequest(c.m.Call(), user, out)
+		if err != nil {
+			done(fsm.Call{}, calld.Errorf(calld.EINTERNAL, "phone.requestCall: %v", err))
+			return
+		}
+		c.req, c.onPlaced = r, done
 		m.requested[randomID] = c
-		tgc := m.cfg.Telegram
-		m.effects = append(m.effects, func() {
-			go func() {
-				rctx, cancel := context.WithTimeout(m.ctx, rpcTimeout)
-				defer cancel()
-				out, res, err := tgc.RequestCall(rctx, user, video)
-				_ = m.post(func() { m.requestResult(c, randomID, out, res, err, done) })
-			}()
-		})
+		m.schedule(c)
+		m.saveRequest(r)
+		m.sendRequest(c)
 	})
-}
-
-// requestResult applies the answer to phone.requestCall.
-func (m *Manager) requestResult(c *call, randomID int32, out *mtproto.OutgoingCall, res *tg.PhonePhoneCall, err error, done func(fsm.Call, error)) {
-	delete(m.requested, randomID)
-	if err != nil {
-		m.apply(c, fsm.RPCResult{Method: fsm.MethodRequest, Err: err})
-		done(c.m.Call(), telegramError("phone.requestCall", err))
-		return
-	}
-	c.secrets.outgoing = out
-	id := res.PhoneCall.GetID()
-	m.calls[id] = c
-	first := c.m.Call()
-	first.ID = id
-	m.journal(first, "", fsm.Requesting)
-	m.apply(c, fsm.RPCResult{Method: fsm.MethodRequest})
-	m.remote(c, res.PhoneCall, true)
-	for _, pc := range m.early[id] {
-		m.remote(c, pc, false)
-	}
-	delete(m.early, id)
-	if len(m.requested) == 0 {
-		m.early = map[int64][]tg.PhoneCallClass{}
-	}
-	m.afterCommit(c, done, nil)
 }
 
 // telegramError turns an RPC error into a control API error with the code

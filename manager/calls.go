@@ -26,6 +26,12 @@ func (m *Manager) onPhoneCall(pc tg.PhoneCallClass, fromRPC bool) {
 			m.early[id] = append(m.early[id], pc)
 			return
 		}
+		if r := m.abandonedFor(pc); r != nil {
+			// A call the server created after calld gave up waiting.
+			m.adopt(r, pc)
+			m.dropRequest(r.RandomID)
+			return
+		}
 		m.log.Debug().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(id)).
 			Str(logging.FieldConstructor, pc.TypeName()).Msg("update for an unknown call ignored")
 		return
@@ -74,14 +80,18 @@ func (m *Manager) incoming(req *tg.PhoneCallRequested) {
 			Str(logging.FieldConstructor, req.TypeName()).Msg("request for a call already ended")
 		return
 	}
-	if fsm.Stale(req.Date, m.timeouts.Ring, now) {
-		m.log.Info().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(req.ID)).
-			Int(logging.FieldDate, req.Date).Msg("stale incoming call not rung")
-		return
-	}
 	c := &call{m: fsm.NewIncoming(req, now, m.timeouts), secrets: &secrets{gAHash: req.GAHash}}
 	m.calls[req.ID] = c
 	m.created(c)
+	if fsm.Stale(req.Date, m.timeouts.Ring, m.serverNow()) {
+		// Older than the ring timeout on the server's clock (a late
+		// delivery): not rung, but recorded and refused, so that the
+		// caller is not left ringing.
+		m.log.Info().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldCallID, itoa(req.ID)).
+			Int(logging.FieldDate, req.Date).Msg("stale incoming call (older than the ring timeout on the server's clock): refused (missed), not rung")
+		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonMissed})
+		return
+	}
 	switch {
 	case m.cfg.Policy.Reject:
 		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonBusy})
@@ -131,7 +141,10 @@ func (m *Manager) apply(c *call, in fsm.Input) fsm.Step {
 	rec := c.m.Call()
 	endedNow := false
 	for _, t := range step.Transitions {
-		m.journal(rec, t.From, t.To)
+		if rec.ID != 0 {
+			// A requesting call is journaled once the server names it.
+			m.journal(rec, t.From, t.To)
+		}
 		endedNow = endedNow || t.To == fsm.Ended
 	}
 	if step.Changed || len(step.Transitions) > 0 {
@@ -180,6 +193,9 @@ func (m *Manager) journal(rec fsm.Call, from, to fsm.State) {
 func (m *Manager) ended(c *call) {
 	rec := c.m.Call()
 	delete(m.reconcile, rec.ID)
+	if rec.ID == 0 {
+		m.requestEnded(c)
+	}
 	if c.secrets != nil {
 		c.secrets.wipe()
 	}

@@ -79,8 +79,10 @@ type Manager struct {
 
 	// Loop-owned.
 	ctx            context.Context
-	calls          map[int64]*call // by server call id
-	requested      map[int32]*call // outgoing calls still requesting, by random_id
+	calls          map[int64]*call    // by server call id
+	requested      map[int32]*call    // outgoing calls whose phone.requestCall is in flight, by random_id
+	requests       map[int32]*request // persisted requests without a call id yet (request.go)
+	requestsDirty  map[int32]bool     // requests to write (or delete) in the next commit
 	early          map[int64][]tg.PhoneCallClass
 	engine         *updates.Engine
 	engineDeadline time.Time
@@ -89,6 +91,7 @@ type Manager struct {
 	deadlines      deadlineHeap
 	reconcile      map[int64]bool // live calls found at start, discarded once the first difference is in
 	started        bool           // the first difference has been applied
+	configDate     int            // help.getConfig's date at start (serverNow)
 
 	// Pending until the next commit.
 	dirty      map[*call]bool
@@ -107,6 +110,10 @@ type call struct {
 	onAccept func(fsm.Call, error)
 	// discardErr is the error of our phone.discardCall, if any.
 	discardErr error
+	// req is an outgoing call's persisted phone.requestCall while it has
+	// no id; onPlaced answers the Place request once it has one.
+	req      *request
+	onPlaced func(fsm.Call, error)
 }
 
 // New returns a Manager; nothing runs until Run.
@@ -115,17 +122,19 @@ func New(cfg Config) *Manager {
 		cfg.Clock = clock.System
 	}
 	return &Manager{
-		cfg:       cfg,
-		log:       cfg.Log,
-		clock:     cfg.Clock,
-		inbox:     make(chan func(), 4096),
-		done:      make(chan struct{}),
-		readyCh:   make(chan struct{}),
-		calls:     map[int64]*call{},
-		requested: map[int32]*call{},
-		early:     map[int64][]tg.PhoneCallClass{},
-		reconcile: map[int64]bool{},
-		dirty:     map[*call]bool{},
+		cfg:           cfg,
+		log:           cfg.Log,
+		clock:         cfg.Clock,
+		inbox:         make(chan func(), 4096),
+		done:          make(chan struct{}),
+		readyCh:       make(chan struct{}),
+		calls:         map[int64]*call{},
+		requested:     map[int32]*call{},
+		requests:      map[int32]*request{},
+		requestsDirty: map[int32]bool{},
+		early:         map[int64][]tg.PhoneCallClass{},
+		reconcile:     map[int64]bool{},
+		dirty:         map[*call]bool{},
 	}
 }
 
@@ -235,7 +244,7 @@ func (m *Manager) Done() <-chan struct{} { return m.done }
 // are skipped when popped.
 type deadlineEntry struct {
 	at time.Time
-	id int64
+	c  *call // a pointer, not an id: a requesting call has no id yet
 }
 
 type deadlineHeap []deadlineEntry
@@ -255,7 +264,7 @@ func (h *deadlineHeap) Pop() any {
 func (m *Manager) schedule(c *call) {
 	rec := c.m.Call()
 	if rec.Deadline != nil && rec.State.Live() {
-		heap.Push(&m.deadlines, deadlineEntry{at: *rec.Deadline, id: rec.ID})
+		heap.Push(&m.deadlines, deadlineEntry{at: *rec.Deadline, c: c})
 	}
 }
 
@@ -264,12 +273,7 @@ func (m *Manager) nextDeadline() time.Time {
 	var next time.Time
 	for m.deadlines.Len() > 0 {
 		top := m.deadlines[0]
-		c := m.calls[top.id]
-		if c == nil {
-			heap.Pop(&m.deadlines)
-			continue
-		}
-		rec := c.m.Call()
+		rec := top.c.m.Call()
 		if rec.Deadline == nil || !rec.Deadline.Equal(top.at) || !rec.State.Live() {
 			heap.Pop(&m.deadlines)
 			continue
@@ -290,12 +294,8 @@ func (m *Manager) tick() {
 	now := m.now()
 	for m.deadlines.Len() > 0 && !m.deadlines[0].at.After(now) {
 		e := heap.Pop(&m.deadlines).(deadlineEntry)
-		c := m.calls[e.id]
-		if c == nil {
-			continue
-		}
-		if kind, ok := c.m.Due(now); ok {
-			m.apply(c, fsm.Timer{Kind: kind})
+		if kind, ok := e.c.m.Due(now); ok {
+			m.apply(e.c, fsm.Timer{Kind: kind})
 		}
 	}
 	if m.engine != nil && !m.engineDeadline.IsZero() && !m.engineDeadline.After(now) {

@@ -14,39 +14,53 @@ import (
 
 // restore loads the persisted updates state and every live call. Live
 // calls are discarded once the first difference is applied (reconcile):
-// after a restart nobody is on the other end of them any more. (Calls
-// still requesting are never persisted: they have no server id yet.)
+// after a restart nobody is on the other end of them any more. Calls
+// still requesting are restored from their persisted requests, which are
+// sent again (request.go).
 func (m *Manager) restore(ctx context.Context) error {
 	m.timeouts = m.cfg.Timeouts
-	if m.timeouts.Ring == 0 || m.timeouts.Receive == 0 {
-		recv, ring, err := m.cfg.Telegram.CallTimeouts(ctx)
-		if err != nil {
-			m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
-		} else {
-			if m.timeouts.Receive == 0 {
-				m.timeouts.Receive = recv
-			}
-			if m.timeouts.Ring == 0 {
-				m.timeouts.Ring = ring
-			}
+	// help.getConfig: the call timeouts the config leaves to the server,
+	// and the server's clock (stale calls are judged on it).
+	cc, err := m.cfg.Telegram.CallConfig(ctx)
+	if err != nil {
+		m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
+	} else {
+		if m.timeouts.Receive == 0 {
+			m.timeouts.Receive = cc.Receive
 		}
+		if m.timeouts.Ring == 0 {
+			m.timeouts.Ring = cc.Ring
+		}
+		m.configDate = cc.Date
 	}
 	var (
 		st    store.UpdatesState
 		found bool
 		recs  []fsm.Call
+		reqs  []*request
 	)
-	err := m.cfg.DB.View(func(tx *store.Tx) error {
+	err = m.cfg.DB.View(func(tx *store.Tx) error {
 		var err error
 		if st, found, err = tx.UpdatesState(); err != nil {
 			return err
 		}
-		return tx.ForEachCall(true, func(id int64, b []byte) error {
+		err = tx.ForEachCall(true, func(id int64, b []byte) error {
 			var c fsm.Call
 			if err := json.Unmarshal(b, &c); err != nil {
 				return fmt.Errorf("call %d: %w", id, err)
 			}
 			recs = append(recs, c)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.ForEachRequest(func(rid int32, b []byte) error {
+			var r request
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("request %d: %w", rid, err)
+			}
+			reqs = append(reqs, &r)
 			return nil
 		})
 	})
@@ -65,6 +79,7 @@ func (m *Manager) restore(ctx context.Context) error {
 		m.reconcile[rec.ID] = true
 		m.schedule(c)
 	}
+	m.restoreRequests(reqs)
 	if !found {
 		s, err := m.cfg.Telegram.GetState(ctx)
 		if err != nil {
@@ -110,14 +125,20 @@ func (m *Manager) reconcileRestored() {
 // retried with backoff while the loop holds; nothing is half-written and
 // no effect runs before its state is durable.
 func (m *Manager) flush(ctx context.Context) error {
-	if len(m.dirty) == 0 && len(m.events) == 0 && !m.stateDirty && len(m.effects) == 0 {
+	if len(m.dirty) == 0 && len(m.events) == 0 && !m.stateDirty && len(m.effects) == 0 && len(m.requestsDirty) == 0 {
 		return nil
 	}
-	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty {
+	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty || len(m.requestsDirty) > 0 {
 		recs := make([]fsm.Call, 0, len(m.dirty))
 		for c := range m.dirty {
-			recs = append(recs, c.m.Call())
+			rec := c.m.Call()
+			if rec.ID == 0 && c.req != nil && m.requests[c.req.RandomID] == c.req {
+				// Requesting: its record lives in its request.
+				m.requestsDirty[c.req.RandomID] = true
+			}
+			recs = append(recs, rec)
 		}
+		reqs := m.pendingRequests()
 		var st store.UpdatesState
 		if m.stateDirty && m.engine != nil {
 			st = m.updatesState()
@@ -128,7 +149,7 @@ func (m *Manager) flush(ctx context.Context) error {
 			err := m.cfg.DB.Update(func(tx *store.Tx) error {
 				for _, rec := range recs {
 					if rec.ID == 0 {
-						continue // requesting: not persisted until the server names it
+						continue // requesting: persisted with its request (reqs)
 					}
 					b, err := json.Marshal(rec)
 					if err != nil {
@@ -137,6 +158,9 @@ func (m *Manager) flush(ctx context.Context) error {
 					if err := tx.PutCall(rec.ID, b, rec.State.Live()); err != nil {
 						return err
 					}
+				}
+				if err := m.putRequests(tx, reqs); err != nil {
+					return err
 				}
 				for i := range events {
 					if err := tx.AppendEvent(&events[i]); err != nil {

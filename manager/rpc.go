@@ -3,19 +3,53 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/logging"
 	"github.com/calld/calld/mtproto"
 )
 
 // rpcTimeout bounds one RPC including the MTProto client's own retries
-// (whose budget is about 60 s).
+// (whose budget is about 60 s), on the manager's clock.
 const rpcTimeout = 90 * time.Second
+
+// errRPCTimeout is the cancel cause of an RPC whose rpcTimeout ran out.
+var errRPCTimeout = errors.New("no answer from Telegram in time")
+
+// rpcContext bounds one RPC by rpcTimeout on the manager's clock (a fake
+// one in tests), under the loop's context.
+func (m *Manager) rpcContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(m.ctx)
+	t := m.clock.Timer(rpcTimeout)
+	go func() {
+		defer t.Stop()
+		select {
+		case <-t.C():
+			cancel(errRPCTimeout)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// rpcError classifies the error of an RPC run under ctx: one that ran out
+// of time is `timeout` (504) while connected, `unavailable` (503) when the
+// connection is down (CONTRACT §5.2); the RPC's error stays in the chain.
+func (m *Manager) rpcError(ctx context.Context, method string, err error) error {
+	if err == nil || !errors.Is(context.Cause(ctx), errRPCTimeout) {
+		return err
+	}
+	if !m.connected.Load() {
+		return fmt.Errorf("%w (%w): %w", calld.Errorf(calld.EUNAVAILABLE, "%s: not connected to Telegram", method), errRPCTimeout, err)
+	}
+	return fmt.Errorf("%w (%w): %w", calld.Errorf(calld.ETIMEOUT, "%s: no answer from Telegram in %s", method, rpcTimeout), errRPCTimeout, err)
+}
 
 // rpc queues an fsm action: it runs on its own goroutine after the step
 // that asked for it is committed, and posts its outcome back to the loop.
@@ -28,7 +62,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 	switch a := a.(type) {
 	case fsm.SendReceived:
 		run = func(ctx context.Context) {
-			err := tgc.ReceivedCall(ctx, peer)
+			err := m.rpcError(ctx, "phone.receivedCall", tgc.ReceivedCall(ctx, peer))
 			back(func() {
 				if err == nil {
 					m.apply(c, fsm.Local{Action: fsm.Acknowledge})
@@ -42,6 +76,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		gAHash := c.secrets.gAHash
 		run = func(ctx context.Context) {
 			in, res, err := tgc.AcceptCall(ctx, peer, gAHash)
+			err = m.rpcError(ctx, "phone.acceptCall", err)
 			back(func() {
 				if err != nil {
 					m.failed(c, fsm.MethodAccept, err)
@@ -70,6 +105,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		}
 		run = func(ctx context.Context) {
 			key, fp, res, err := tgc.ConfirmCall(ctx, out, acc)
+			err = m.rpcError(ctx, "phone.confirmCall", err)
 			back(func() {
 				switch {
 				case err == nil:
@@ -89,6 +125,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		d := discardOf(peer, a)
 		run = func(ctx context.Context) {
 			_, err := tgc.DiscardCall(ctx, d)
+			err = m.rpcError(ctx, "phone.discardCall", err)
 			result := "ok"
 			if err != nil {
 				result = errorType(err)
@@ -126,7 +163,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			return
 		}
 		go func() {
-			ctx, cancel := context.WithTimeout(m.ctx, rpcTimeout)
+			ctx, cancel := m.rpcContext()
 			defer cancel()
 			run(ctx)
 		}()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
@@ -18,14 +17,15 @@ import (
 // *mtproto.Client to it. Every method whose RPC returns Updates has handed
 // them to Manager.Updates before it returns.
 type Telegram interface {
-	CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error)
+	CallConfig(ctx context.Context) (mtproto.CallConfig, error)
 	GetState(ctx context.Context) (*tg.UpdatesState, error)
 	GetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error)
 	ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass, int64, error)
 
 	ReceivedCall(ctx context.Context, peer tg.InputPhoneCall) error
 	DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error)
-	RequestCall(ctx context.Context, user tg.InputUserClass, video bool) (*mtproto.OutgoingCall, *tg.PhonePhoneCall, error)
+	PrepareCall(ctx context.Context) (*mtproto.OutgoingCall, error)
+	RequestCall(ctx context.Context, user tg.InputUserClass, out *mtproto.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
 	ConfirmCall(ctx context.Context, out *mtproto.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
 	AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, *tg.PhonePhoneCall, error)
 }

@@ -137,7 +137,8 @@ func isLocal(err error) bool {
 // APIErrorCode maps err to the control API's error code and HTTP status
 // (CONTRACT §3): Telegram's own type with 502 (e.g. "CALL_PEER_INVALID",
 // "FLOOD_WAIT"), "unauthorized"/401 for any 401 RPC error, "unavailable"/503
-// for network failures, a stopped client or an expired deadline, and a
+// for network failures or a stopped client, "timeout"/504 for an expired
+// deadline (an RPC that ran out of time), and a
 // calld.Error's own code. Anything else is "internal"/500. nil gives "", 0.
 func APIErrorCode(err error) (code string, httpStatus int) {
 	if err == nil {
@@ -159,8 +160,9 @@ func APIErrorCode(err error) (code string, httpStatus int) {
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		return calld.EUNAUTHORIZED, 401
-	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		return calld.ETIMEOUT, 504
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
 		return calld.EUNAVAILABLE, 503
 	case errors.Is(err, ErrRetryBudget):
 		return calld.EUNAVAILABLE, 503
@@ -182,6 +184,8 @@ func statusOf(code string) int {
 		return 409
 	case calld.EUNAVAILABLE:
 		return 503
+	case calld.ETIMEOUT:
+		return 504
 	}
 	return 500
 }

@@ -40,7 +40,7 @@ func TestTypedAndAPIErrorCode(t *testing.T) {
 		{"network", io.ErrUnexpectedEOF, ErrUnavailable, "", calld.EUNAVAILABLE, 503},
 		{"network after budget", budget(io.EOF), ErrUnavailable, "", calld.EUNAVAILABLE, 503},
 		{"client closed", fmt.Errorf("x: %w", ErrClosed), ErrClosed, "", calld.EUNAVAILABLE, 503},
-		{"deadline", context.DeadlineExceeded, nil, "", calld.EUNAVAILABLE, 503},
+		{"deadline", context.DeadlineExceeded, nil, "", calld.ETIMEOUT, 504},
 		{"key mismatch", fmt.Errorf("phoneCall 1: %w", ErrKeyMismatch), ErrKeyMismatch, "", calld.EINTERNAL, 500},
 		{"calld error", calld.Errorf(calld.ENOTFOUND, "no call 5"), nil, "", calld.ENOTFOUND, 404},
 	}

@@ -249,7 +249,21 @@ func TestOutgoingCallKeyExchange(t *testing.T) {
 	user := &tg.InputUser{UserID: peer, AccessHash: srv.AccessHash(peer)}
 
 	for i := range 2 { // the second call reuses the DH config (dhConfigNotModified)
-		out, res, err := c.RequestCall(ctx, user, i == 1)
+		out, err := c.PrepareCall(ctx)
+		if err != nil {
+			t.Fatalf("call %d: prepare: %v", i, err)
+		}
+		if i == 1 {
+			// Our side of the exchange survives the state file.
+			b, err := out.MarshalSecret()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out, err = UnmarshalOutgoing(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := c.RequestCall(ctx, user, out, int32(1000+i), i == 1, tg.PhoneCallProtocol{})
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}

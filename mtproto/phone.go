@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"time"
 
 	"github.com/gotd/td/tg"
@@ -93,23 +95,39 @@ func (c *Client) ReceivedCall(ctx context.Context, peer tg.InputPhoneCall) error
 	return nil
 }
 
-// CallTimeouts returns help.getConfig's call_receive_timeout_ms and
-// call_ring_timeout_ms; a zero from the server gives Telegram's usual
-// defaults, 20 s and 90 s.
-func (c *Client) CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error) {
+// CallConfig is what help.getConfig says about calls, and the server's
+// clock at the time of the answer.
+type CallConfig struct {
+	Receive, Ring time.Duration // call_receive_timeout_ms, call_ring_timeout_ms
+	Date          int           // config.date: the server's clock, unix seconds
+}
+
+// CallConfig returns help.getConfig's call timeouts and date; a zero
+// timeout from the server gives Telegram's usual defaults, 20 s and 90 s.
+func (c *Client) CallConfig(ctx context.Context) (CallConfig, error) {
 	cfg, err := c.api.HelpGetConfig(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("help.getConfig: %w", err)
+		return CallConfig{}, fmt.Errorf("help.getConfig: %w", err)
 	}
-	receive = time.Duration(cfg.CallReceiveTimeoutMs) * time.Millisecond
-	ring = time.Duration(cfg.CallRingTimeoutMs) * time.Millisecond
-	if receive <= 0 {
-		receive = 20 * time.Second
+	cc := CallConfig{
+		Receive: time.Duration(cfg.CallReceiveTimeoutMs) * time.Millisecond,
+		Ring:    time.Duration(cfg.CallRingTimeoutMs) * time.Millisecond,
+		Date:    cfg.Date,
 	}
-	if ring <= 0 {
-		ring = 90 * time.Second
+	if cc.Receive <= 0 {
+		cc.Receive = 20 * time.Second
 	}
-	return receive, ring, nil
+	if cc.Ring <= 0 {
+		cc.Ring = 90 * time.Second
+	}
+	return cc, nil
+}
+
+// CallTimeouts returns help.getConfig's call_receive_timeout_ms and
+// call_ring_timeout_ms (see CallConfig).
+func (c *Client) CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error) {
+	cc, err := c.CallConfig(ctx)
+	return cc.Receive, cc.Ring, err
 }
 
 // OutgoingCall is our side of an outgoing call's key exchange: the secret a
@@ -133,43 +151,98 @@ func (o *OutgoingCall) Peer() tg.InputPhoneCall {
 func (o *OutgoingCall) String() string   { return fmt.Sprintf("OutgoingCall{id:%d}", o.id) }
 func (o *OutgoingCall) GoString() string { return o.String() }
 
-// RequestCall starts an outgoing call: messages.getDhConfig (checked), a
-// fresh secret a, then phone.requestCall with sha256(g_a). The returned
-// OutgoingCall is needed for ConfirmCall once phoneCallAccepted arrives.
-func (c *Client) RequestCall(ctx context.Context, user tg.InputUserClass, video bool) (*OutgoingCall, *tg.PhonePhoneCall, error) {
+// PrepareCall makes our side of a new outgoing call's key exchange:
+// messages.getDhConfig (checked) and a fresh secret a. Persist it
+// (MarshalSecret) before RequestCall sends sha256(g_a), so that a restart
+// can re-send the same request and still confirm the call.
+func (c *Client) PrepareCall(ctx context.Context) (*OutgoingCall, error) {
 	params, random, err := c.dhConfig(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("request call: %w", err)
+		return nil, fmt.Errorf("request call: %w", err)
 	}
 	a, err := newExponent(c.rand, params, random)
 	if err != nil {
-		return nil, nil, fmt.Errorf("request call: %w", err)
+		return nil, fmt.Errorf("request call: %w", err)
 	}
-	randomID, err := randomInt31(c.rand)
-	if err != nil {
-		return nil, nil, fmt.Errorf("request call: %w", err)
+	return &OutgoingCall{params: params, a: a}, nil
+}
+
+// GAHash is sha256(g_a), what phone.requestCall commits to.
+func (o *OutgoingCall) GAHash() []byte {
+	h := sha256.Sum256(o.a.gx)
+	return h[:]
+}
+
+// RequestCall sends phone.requestCall for a prepared call with sha256(g_a),
+// random_id and the protocol (a zero protocol means Protocol()). Telegram
+// answers a repeated random_id with the call it already created, so the
+// same request may be sent again after a restart. The OutgoingCall learns
+// the call's id and access hash from the result; it is needed for
+// ConfirmCall once phoneCallAccepted arrives.
+func (c *Client) RequestCall(ctx context.Context, user tg.InputUserClass, out *OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error) {
+	if protocol.MaxLayer == 0 {
+		protocol = Protocol()
 	}
-	hash := sha256.Sum256(a.gx)
 	res, err := c.api.PhoneRequestCall(ctx, &tg.PhoneRequestCallRequest{
 		Video:    video,
 		UserID:   user,
-		RandomID: randomID,
-		GAHash:   hash[:],
-		Protocol: Protocol(),
+		RandomID: int(randomID),
+		GAHash:   out.GAHash(),
+		Protocol: protocol,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("phone.requestCall: %w", err)
+		return nil, fmt.Errorf("phone.requestCall: %w", err)
 	}
-	out := &OutgoingCall{params: params, a: a}
 	switch pc := res.PhoneCall.(type) {
-	case *tg.PhoneCallWaiting:
-		out.id, out.accessHash = pc.ID, pc.AccessHash
 	case *tg.PhoneCallDiscarded:
-		return nil, res, fmt.Errorf("phone.requestCall: %w (call %d)", ErrCallDiscarded, pc.ID)
-	default:
-		return nil, res, fmt.Errorf("phone.requestCall: unexpected result %T", res.PhoneCall)
+		return res, fmt.Errorf("phone.requestCall: %w (call %d)", ErrCallDiscarded, pc.ID)
+	case *tg.PhoneCallEmpty, nil:
+		return res, fmt.Errorf("phone.requestCall: unexpected result %T", res.PhoneCall)
 	}
-	return out, res, nil
+	out.id, out.accessHash = res.PhoneCall.GetID(), accessHashOf(res.PhoneCall)
+	return res, nil
+}
+
+// accessHashOf is the access hash of a constructor that has one.
+func accessHashOf(pc tg.PhoneCallClass) int64 {
+	if p, ok := pc.(interface{ GetAccessHash() int64 }); ok {
+		return p.GetAccessHash()
+	}
+	return 0
+}
+
+// outgoingSecret is the persisted form of an OutgoingCall: the DH
+// parameters and the secret exponent (g_a is recomputed).
+type outgoingSecret struct {
+	G       int    `json:"g"`
+	P       []byte `json:"p"`
+	Version int    `json:"version"`
+	A       []byte `json:"a"`
+}
+
+// MarshalSecret returns our side of the key exchange for the state file
+// (as private as the session's auth key). Never log it.
+func (o *OutgoingCall) MarshalSecret() ([]byte, error) {
+	return json.Marshal(outgoingSecret{G: o.params.g, P: o.params.p.Bytes(), Version: o.params.version, A: o.a.x.Bytes()})
+}
+
+// UnmarshalOutgoing rebuilds an OutgoingCall from MarshalSecret's bytes,
+// checking the parameters again.
+func UnmarshalOutgoing(b []byte) (*OutgoingCall, error) {
+	var s outgoingSecret
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("outgoing call secret: %w", err)
+	}
+	params := &dhParams{g: s.G, p: new(big.Int).SetBytes(s.P), version: s.Version}
+	if err := checkDHParams(params.g, params.p); err != nil {
+		return nil, fmt.Errorf("outgoing call secret: %w", err)
+	}
+	x := new(big.Int).SetBytes(s.A)
+	gx := new(big.Int).Exp(big.NewInt(int64(params.g)), x, params.p)
+	if err := checkGX(gx, params.p); err != nil {
+		return nil, fmt.Errorf("outgoing call secret: %w", err)
+	}
+	return &OutgoingCall{params: params, a: &exponent{x: x, gx: gx.FillBytes(make([]byte, dhBytes))}}, nil
 }
 
 // OnAccepted checks the peer's g_b from phoneCallAccepted and computes the

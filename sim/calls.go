@@ -87,8 +87,10 @@ type CallInfo struct {
 }
 
 type call struct {
-	info     CallInfo
-	randomID int
+	info        CallInfo
+	randomID    int
+	receiveDate int                            // outgoing: when it was delivered to the peer
+	reason      tg.PhoneCallDiscardReasonClass // once discarded
 	// Peer side of the key exchange.
 	peerDH      dhSecret
 	ourGAHash   []byte // outgoing: g_a_hash our client committed to
@@ -153,6 +155,25 @@ func (c *call) phoneCall(gAorB []byte) *tg.PhoneCall {
 	}
 }
 
+// outgoingNow is an outgoing call's constructor in its current state.
+func (c *call) outgoingNow() tg.PhoneCallClass {
+	admin, part := c.adminParticipant()
+	switch c.info.State {
+	case StateRinging:
+		return c.waiting(c.receiveDate)
+	case StateExchanging:
+		return &tg.PhoneCallAccepted{
+			Video: c.info.Video, ID: c.info.ID, AccessHash: c.info.AccessHash, Date: c.info.Date,
+			AdminID: admin, ParticipantID: part, GB: c.peerDH.gx, Protocol: c.protocol,
+		}
+	case StateActive:
+		return c.phoneCall(c.peerDH.gx)
+	case StateDiscarded:
+		return &tg.PhoneCallDiscarded{Video: c.info.Video, ID: c.info.ID, Reason: c.reason, Duration: c.info.Duration}
+	}
+	return c.waiting(0)
+}
+
 // SetPeerBehaviour sets how peer reacts to calls the account makes.
 func (s *Server) SetPeerBehaviour(peer int64, b Behaviour) {
 	s.mu.Lock()
@@ -196,6 +217,7 @@ func (s *Server) phoneCallResultLocked(c *call, pc tg.PhoneCallClass) *tg.PhoneP
 // updatePhoneCall(phoneCallDiscarded) and the service message (a pts event).
 func (s *Server) endLocked(c *call, reason tg.PhoneCallDiscardReasonClass, duration int, by string, needRating bool) []tg.UpdateClass {
 	c.info.State = StateDiscarded
+	c.reason = reason
 	c.info.Reason = reasonName(reason)
 	c.info.Duration = duration
 	c.info.DiscardedBy = by
@@ -294,11 +316,7 @@ func (s *Server) PeerAnswer(callID int64) error {
 
 func (s *Server) peerAcceptLocked(c *call) {
 	c.info.State = StateExchanging
-	admin, part := c.adminParticipant()
-	s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallAccepted{
-		Video: c.info.Video, ID: c.info.ID, AccessHash: c.info.AccessHash, Date: c.info.Date,
-		AdminID: admin, ParticipantID: part, GB: c.peerDH.gx, Protocol: c.protocol,
-	}})
+	s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.outgoingNow()})
 }
 
 // CallKey returns the peer's side of the call key and its fingerprint,
@@ -348,10 +366,12 @@ func (s *Server) requestCallLocked(rc *rpcCtx, r *tg.PhoneRequestCallRequest) (b
 	if len(r.GAHash) != 32 {
 		return nil, tgerr.New(400, "G_A_HASH_INVALID")
 	}
-	// Telegram de-duplicates requestCall by random_id.
+	// Telegram de-duplicates requestCall by random_id: a repeated request
+	// (a client that restarted while it was in flight) gets the call it
+	// created, as it is now.
 	for _, c := range s.state.calls {
 		if c.info.Outgoing && c.info.Peer == peer && c.randomID == r.RandomID && r.RandomID != 0 {
-			return s.phoneCallResultLocked(c, c.waiting(0)), nil
+			return s.phoneCallResultLocked(c, c.outgoingNow()), nil
 		}
 	}
 	c := s.newCallLocked(peer, true, r.Video)
@@ -370,7 +390,8 @@ func (s *Server) requestCallLocked(rc *rpcCtx, r *tg.PhoneRequestCallRequest) (b
 				return
 			}
 			c.info.State = StateRinging
-			s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.waiting(s.dateLocked())})
+			c.receiveDate = s.dateLocked()
+			s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.waiting(c.receiveDate)})
 			if b == Answer {
 				s.peerAcceptLocked(c)
 			}

@@ -53,6 +53,18 @@ func (d clientDH) key(other []byte) (key []byte, fp int64) {
 	return key, int64(binary.LittleEndian.Uint64(sum[len(sum)-8:]))
 }
 
+// requestOf is a phone.requestCall to peer committing to dh's g_a, with a
+// fresh random_id.
+func requestOf(t *testing.T, srv *Server, peer int64, dh clientDH) *tg.PhoneRequestCallRequest {
+	h := sha256.Sum256(dh.gx)
+	return &tg.PhoneRequestCallRequest{
+		UserID:   &tg.InputUser{UserID: peer, AccessHash: srv.AccessHash(peer)},
+		RandomID: randomID(t),
+		GAHash:   h[:],
+		Protocol: protocol(),
+	}
+}
+
 func randomID(t *testing.T) int {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -248,14 +260,7 @@ func TestOutgoingCall(t *testing.T) {
 	t.Run("random_id de-duplicates", func(t *testing.T) {
 		peer := srv.AddPeer("olivia")
 		srv.SetPeerBehaviour(peer, Unreachable)
-		dh := newClientDH(t, c)
-		h := sha256.Sum256(dh.gx)
-		req := &tg.PhoneRequestCallRequest{
-			UserID:   &tg.InputUser{UserID: peer, AccessHash: srv.AccessHash(peer)},
-			RandomID: randomID(t),
-			GAHash:   h[:],
-			Protocol: protocol(),
-		}
+		req := requestOf(t, srv, peer, newClientDH(t, c))
 		var ids []int64
 		for i := 0; i < 2; i++ {
 			res, err := c.api.PhoneRequestCall(ctx, req)
@@ -269,6 +274,40 @@ func TestOutgoingCall(t *testing.T) {
 		}
 		if info, _ := srv.Call(ids[0]); info.State != StateWaiting {
 			t.Fatalf("unreachable peer: state %s, want waiting", info.State)
+		}
+	})
+
+	t.Run("repeated random_id answers the call as it is now", func(t *testing.T) {
+		peer := srv.AddPeer("oscar")
+		srv.SetPeerBehaviour(peer, RingForever)
+		req := requestOf(t, srv, peer, newClientDH(t, c))
+		res, err := c.api.PhoneRequestCall(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.PhoneCall.GetID()
+		waitCall[*tg.PhoneCallWaiting](t, c, id)
+		if err := srv.PeerAnswer(id); err != nil {
+			t.Fatal(err)
+		}
+		waitCall[*tg.PhoneCallAccepted](t, c, id)
+		res, err = c.api.PhoneRequestCall(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, ok := res.PhoneCall.(*tg.PhoneCallAccepted)
+		if !ok || acc.ID != id || len(acc.GB) == 0 {
+			t.Fatalf("repeated request answered %T %+v, want the accepted call %d", res.PhoneCall, res.PhoneCall, id)
+		}
+		if err := srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
+			t.Fatal(err)
+		}
+		res, err = c.api.PhoneRequestCall(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := res.PhoneCall.(*tg.PhoneCallDiscarded); !ok || d.ID != id {
+			t.Fatalf("repeated request of an ended call answered %T", res.PhoneCall)
 		}
 	})
 

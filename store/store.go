@@ -31,6 +31,8 @@
 //
 //	updates:      "state" -> UpdatesState JSON
 //	session:      "mtproto" -> gotd session bytes
+//	requests:     random_id(4) -> a pending phone.requestCall (opaque JSON,
+//	              with the key exchange's secret; created on first use)
 //
 // Call ids are stored as uint64(id), so negative Telegram ids sort after
 // the positive ones; only exact lookups and scans depend on the order.

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -507,5 +509,46 @@ func TestClosed(t *testing.T) {
 	}
 	if _, err := db.Backup(&bytes.Buffer{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Backup after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestRequests(t *testing.T) {
+	db := openT(t, filepath.Join(t.TempDir(), "calld.db"), Options{})
+	// A file without the bucket reads as empty.
+	err := db.View(func(tx *Tx) error {
+		return tx.ForEachRequest(func(int32, []byte) error { return errors.New("unexpected request") })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *Tx) error {
+		for _, id := range []int32{7, 1 << 30, 3} {
+			if err := tx.PutRequest(id, []byte(`{"random_id":`+strconv.Itoa(int(id))+`}`)); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutRequest(9, []byte("not json")); err == nil {
+			return errors.New("invalid JSON stored")
+		}
+		return tx.DeleteRequest(7)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int32
+	err = db.View(func(tx *Tx) error {
+		return tx.ForEachRequest(func(id int32, rec []byte) error {
+			if string(rec) != `{"random_id":`+strconv.Itoa(int(id))+`}` {
+				return fmt.Errorf("request %d: %s", id, rec)
+			}
+			got = append(got, id)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != 3 || got[1] != 1<<30 {
+		t.Fatalf("requests: %v", got)
 	}
 }
