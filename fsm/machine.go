@@ -718,7 +718,9 @@ func (m *Machine) rpcResult(in RPCResult, now time.Time) Step {
 		case acceptedElsewhere:
 			by = ByOtherDevice
 		case declined:
-			by = ByRemote
+			// The server already executed this discard (its answer
+			// was lost and the request re-sent, or a restart re-sent
+			// it): that is its success (CONTRACT §5.1).
 		default:
 			by, msg = ByError, errText(in.Method, in.Err)
 		}

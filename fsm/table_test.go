@@ -317,7 +317,7 @@ func rows() []row {
 		{name: "hanging_up/already_accepted", dir: in, from: HangingUp, in: RPCResult{Method: MethodDiscard, Err: rpcErr(400, "CALL_ALREADY_ACCEPTED")},
 			want: Ended, event: EvDiscardDone, check: endedBy(ByOtherDevice, ReasonHangup)},
 		{name: "hanging_up/already_declined", dir: out, from: HangingUp, in: RPCResult{Method: MethodDiscard, Err: rpcErr(400, "CALL_ALREADY_DECLINED")},
-			want: Ended, event: EvDiscardDone, check: endedBy(ByRemote, ReasonHangup)},
+			want: Ended, event: EvDiscardDone, check: endedBy(ByLocal, ReasonHangup)},
 		{name: "hanging_up/peer_invalid", dir: out, from: HangingUp, in: RPCResult{Method: MethodDiscard, Err: rpcErr(400, "CALL_PEER_INVALID")},
 			want: Ended, event: EvDiscardDone, check: func(t *testing.T, c Call) {
 				endedBy(ByError, ReasonHangup)(t, c)

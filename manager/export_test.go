@@ -8,3 +8,22 @@ func InMemoryCalls(m *Manager) int {
 	}
 	return <-ch
 }
+
+// Block holds the loop until release is called; queued reports how many
+// inputs wait in its inbox meanwhile (tests only: to put several inputs
+// into one batch).
+func Block(m *Manager) (queued func() int, release func()) {
+	held, free := make(chan struct{}), make(chan struct{})
+	_ = m.post(func() {
+		close(held)
+		<-free
+	})
+	<-held
+	once := false
+	return func() int { return len(m.inbox) }, func() {
+		if !once {
+			once = true
+			close(free)
+		}
+	}
+}

@@ -87,8 +87,8 @@ type Manager struct {
 	heldBack       []func() // RPC completions waiting for the engine's held Updates
 	timeouts       fsm.Timeouts
 	deadlines      deadlineHeap
-	reconcile      map[int64]bool // live calls found at start, discarded once the first difference is in
-	started        bool           // the first difference has been applied
+	restored       map[int64]bool // live calls found at start (true: hanging_up), resumed once the first difference is in
+	started        bool           // the first difference has been applied; calls' deadlines wait for it
 
 	// Pending until the next commit.
 	dirty      map[*call]bool
@@ -103,8 +103,12 @@ type call struct {
 	secrets *secrets
 	// waiters are notified when the call ends (discard requests).
 	waiters []waiter
-	// onAccept answers the accept request once acceptCall's result is in.
+	// onAccept answers the accept request once acceptCall's result is in,
+	// or when the call ends first (ended).
 	onAccept func(fsm.Call, error)
+	// resentAccept: our acceptCall was sent again after a restart, so
+	// CALL_ALREADY_ACCEPTED may be the answer to our own first one.
+	resentAccept bool
 	// discardErr is the error of our phone.discardCall, if any.
 	discardErr error
 }
@@ -124,7 +128,7 @@ func New(cfg Config) *Manager {
 		calls:     map[int64]*call{},
 		requested: map[int32]*call{},
 		early:     map[int64][]tg.PhoneCallClass{},
-		reconcile: map[int64]bool{},
+		restored:  map[int64]bool{},
 		dirty:     map[*call]bool{},
 	}
 }
@@ -262,7 +266,9 @@ func (m *Manager) schedule(c *call) {
 // nextDeadline is the earliest of the engine's and the calls' deadlines.
 func (m *Manager) nextDeadline() time.Time {
 	var next time.Time
-	for m.deadlines.Len() > 0 {
+	// Calls' deadlines wait for the first difference: a call the server
+	// ended while calld was down ends from it, not from a timer.
+	for m.started && m.deadlines.Len() > 0 {
 		top := m.deadlines[0]
 		c := m.calls[top.id]
 		if c == nil {
@@ -288,7 +294,7 @@ func (m *Manager) nextDeadline() time.Time {
 // tick fires every due timer: the calls' and the engine's.
 func (m *Manager) tick() {
 	now := m.now()
-	for m.deadlines.Len() > 0 && !m.deadlines[0].at.After(now) {
+	for m.started && m.deadlines.Len() > 0 && !m.deadlines[0].at.After(now) {
 		e := heap.Pop(&m.deadlines).(deadlineEntry)
 		c := m.calls[e.id]
 		if c == nil {

@@ -63,11 +63,14 @@ type harness struct {
 	t      *testing.T
 	srv    *sim.Server
 	clock  *neo.Time
+	opts   harnessOptions
+	path   string
 	db     *store.DB
 	m      *manager.Manager
 	sub    *control.Subscription
 	cancel context.CancelFunc
 	done   chan error
+	down   bool // stopped, not started again
 	seen   []store.Event
 }
 
@@ -78,55 +81,93 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	srv := simServer(t)
-	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := &harness{t: t, srv: simServer(t), clock: neo.NewTime(time.Now()), opts: o,
+		path: filepath.Join(t.TempDir(), "calld.db")}
+	h.openDB()
 	shared.mu.Lock()
 	if shared.session != nil {
 		sess := shared.session
-		if err := db.Update(func(tx *store.Tx) error { return tx.SetSession(sess) }); err != nil {
+		if err := h.db.Update(func(tx *store.Tx) error { return tx.SetSession(sess) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	shared.mu.Unlock()
+	h.start()
+	t.Cleanup(h.close)
+	h.waitReady()
+	return h
+}
 
-	clock := neo.NewTime(time.Now())
+func (h *harness) openDB() {
+	h.t.Helper()
+	db, err := store.Open(h.path, store.Options{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.db = db
+}
+
+// start runs a new manager and MTProto client on h.db.
+func (h *harness) start() {
+	h.t.Helper()
 	hub := control.NewHub(1024)
 	mgr := manager.New(manager.Config{
-		DB:       db,
+		DB:       h.db,
 		Hub:      hub,
-		Log:      zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel()),
-		Clock:    clock,
-		Policy:   o.policy,
-		Timeouts: o.timeouts,
+		Log:      zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel()),
+		Clock:    h.clock,
+		Policy:   h.opts.policy,
+		Timeouts: h.opts.timeouts,
 	})
-	keys, err := mtproto.ParsePublicKeys(srv.PublicKeyPEM())
+	keys, err := mtproto.ParsePublicKeys(h.srv.PublicKeyPEM())
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	client, err := mtproto.New(mtproto.Config{
-		APIID: 1, APIHash: "sim", DC: srv.DC(),
-		DCOptions:  []mtproto.DCOption{{ID: srv.DC(), Addr: srv.Addr()}},
+		APIID: 1, APIHash: "sim", DC: h.srv.DC(),
+		DCOptions:  []mtproto.DCOption{{ID: h.srv.DC(), Addr: h.srv.Addr()}},
 		PublicKeys: keys,
-		Session:    db.SessionStorage(),
+		Session:    h.db.SessionStorage(),
 		Log:        zerolog.Nop(),
 		Updates:    mgr,
 	})
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	mgr.SetTelegram(manager.Client(client))
-	h := &harness{t: t, srv: srv, clock: clock, db: db, m: mgr, sub: hub.Subscribe(), done: make(chan error, 1)}
+	h.m, h.sub, h.done, h.down = mgr, hub.Subscribe(), make(chan error, 1), false
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
+	done := h.done
 	go func() {
-		h.done <- client.Run(ctx, func(ctx context.Context) error { return mgr.Run(ctx) })
+		done <- client.Run(ctx, func(ctx context.Context) error { return mgr.Run(ctx) })
 	}()
-	t.Cleanup(h.close)
+}
+
+// stop stops the manager and its client (a restart's first half: the
+// server keeps every call as it is) and closes the state file.
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+	h.down = true
+	if err := h.db.Close(); err != nil {
+		h.t.Error(err)
+	}
+}
+
+// restart stops the daemon's side, runs between (if any) while it is
+// down, and starts a new manager on the same state file, as a restart of
+// calld does. It returns once the first difference is in.
+func (h *harness) restart(between func()) {
+	h.t.Helper()
+	h.stop()
+	if between != nil {
+		between()
+	}
+	h.openDB()
+	h.seen = nil
+	h.start()
 	h.waitReady()
-	return h
 }
 
 // waitReady waits until the manager has restored and the first
@@ -151,8 +192,10 @@ func (h *harness) waitReady() {
 }
 
 func (h *harness) close() {
-	h.cancel()
-	<-h.done
+	if !h.down {
+		h.cancel()
+		<-h.done
+	}
 	// Calls a test left live on the shared server would be replayed (by
 	// date) into the next test's getDifference: end them server-side.
 	for _, c := range h.srv.Calls() {

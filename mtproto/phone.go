@@ -238,42 +238,63 @@ func (in *IncomingCall) AccessHash() int64 { return in.accessHash }
 func (in *IncomingCall) String() string   { return fmt.Sprintf("IncomingCall{id:%d}", in.id) }
 func (in *IncomingCall) GoString() string { return in.String() }
 
-// AcceptCall accepts a ringing incoming call: messages.getDhConfig (checked),
-// a fresh secret b, then phone.acceptCall with g_b. gAHash is the g_a_hash of
-// the call's phoneCallRequested. The result is usually phoneCallWaiting;
-// the key follows with the phoneCall update (CompleteIncoming).
+// AcceptCall accepts a ringing incoming call: PrepareAccept, then
+// SendAccept. gAHash is the g_a_hash of the call's phoneCallRequested. The
+// result is usually phoneCallWaiting; the key follows with the phoneCall
+// update (CompleteIncoming).
 func (c *Client) AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*IncomingCall, *tg.PhonePhoneCall, error) {
+	in, err := c.PrepareAccept(ctx, peer, gAHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := c.SendAccept(ctx, in)
+	if err != nil {
+		return nil, res, err
+	}
+	return in, res, nil
+}
+
+// PrepareAccept is our half of accepting a call, before anything is sent:
+// messages.getDhConfig (checked) and a fresh secret b. A caller that must
+// survive a restart persists it (Saved) before SendAccept.
+func (c *Client) PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*IncomingCall, error) {
 	if len(gAHash) != sha256.Size {
-		return nil, nil, fmt.Errorf("accept call %d: %w: g_a_hash has %d bytes, want %d", peer.ID, ErrBadDH, len(gAHash), sha256.Size)
+		return nil, fmt.Errorf("accept call %d: %w: g_a_hash has %d bytes, want %d", peer.ID, ErrBadDH, len(gAHash), sha256.Size)
 	}
 	params, random, err := c.dhConfig(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
+		return nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
 	}
 	b, err := newExponent(c.rand, params, random)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
+		return nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
 	}
-	res, err := c.api.PhoneAcceptCall(ctx, &tg.PhoneAcceptCallRequest{
-		Peer:     peer,
-		GB:       b.gx,
-		Protocol: Protocol(),
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, err)
-	}
-	in := &IncomingCall{
+	return &IncomingCall{
 		id:         peer.ID,
 		accessHash: peer.AccessHash,
 		gAHash:     append([]byte(nil), gAHash...),
 		params:     params,
 		b:          b,
+	}, nil
+}
+
+// SendAccept sends phone.acceptCall with in's g_b. Sending it again with
+// the same in (after a restart) offers the same key.
+func (c *Client) SendAccept(ctx context.Context, in *IncomingCall) (*tg.PhonePhoneCall, error) {
+	peer := tg.InputPhoneCall{ID: in.id, AccessHash: in.accessHash}
+	res, err := c.api.PhoneAcceptCall(ctx, &tg.PhoneAcceptCallRequest{
+		Peer:     peer,
+		GB:       in.b.gx,
+		Protocol: Protocol(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, err)
 	}
 	switch res.PhoneCall.(type) {
 	case *tg.PhoneCallDiscarded, *tg.PhoneCallEmpty:
-		return nil, res, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, ErrCallDiscarded)
+		return res, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, ErrCallDiscarded)
 	}
-	return in, res, nil
+	return res, nil
 }
 
 // CompleteIncoming checks the phoneCall that ends an incoming call's key

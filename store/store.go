@@ -31,6 +31,10 @@
 //
 //	updates:      "state" -> UpdatesState JSON
 //	session:      "mtproto" -> gotd session bytes
+//	call_secrets: callID(8) -> what a live call needs to go on after a
+//	              restart (key-exchange material, media key), as private
+//	              as the session; erased when the call ends. Created on
+//	              first use, so older files open unchanged.
 //
 // Call ids are stored as uint64(id), so negative Telegram ids sort after
 // the positive ones; only exact lookups and scans depend on the order.
