@@ -188,6 +188,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case f := <-m.inbox:
+			if ctx.Err() != nil {
+				// Stopping: select chose the inbox among ready cases.
+				// Nothing more is applied; an RPC cut by the shutdown
+				// must not read as its answer.
+				return nil
+			}
 			f()
 			// Group what is already queued into the same commit.
 			for i := 0; i < 255; i++ {

@@ -16,6 +16,19 @@ import (
 	"github.com/calld/calld/store"
 )
 
+// skipUnderRace skips a test that stops the MTProto client while RPCs
+// may be in flight (a restart): that meets a data race inside gotd v0.93.0
+// (rpc.Engine.ForceClose against Conn.Invoke when a connection closes;
+// fixed upstream after v0.93.0, the only version available), which -race
+// reports as a failure of whatever test runs. These tests run without
+// -race; calld's own code is covered under -race by the others.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("stops the client mid-RPC: gotd v0.93.0's ForceClose/Invoke data race; run without -race")
+	}
+}
+
 // waitFor polls cond (bounded by a real-time deadline): for what the
 // manager's goroutines or the simulator do on their own.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -64,6 +77,7 @@ func (h *harness) placeActive() int64 { return h.place(sim.Answer, fsm.Active) }
 // keep ringing, active calls stay active with the same media key; each
 // later ends with exactly one discard.
 func TestRestartLiveCallsGoOn(t *testing.T) {
+	skipUnderRace(t)
 	cases := []struct {
 		name  string
 		setup func(h *harness) int64
@@ -138,6 +152,7 @@ func TestRestartLiveCallsGoOn(t *testing.T) {
 // our acceptCall or confirmCall was in flight completes afterwards with
 // the key the peer has.
 func TestRestartKeyExchangeCompletes(t *testing.T) {
+	skipUnderRace(t)
 	cases := []struct {
 		name   string
 		method string
@@ -190,6 +205,7 @@ func TestRestartKeyExchangeCompletes(t *testing.T) {
 // exactly one phone.discardCall, even when its answer is slow (defect 1
 // of issue 9: the expired deadline and the reconciliation both sent one).
 func TestRestartExpiredDeadlineOneDiscard(t *testing.T) {
+	skipUnderRace(t)
 	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{MaxDuration: 10 * time.Second}})
 	id := h.placeActive()
 	n0 := h.srv.Count("phone.discardCall")
@@ -287,6 +303,7 @@ func TestAcceptRacingEndIsAnswered(t *testing.T) {
 // persisted call secrets cannot go on: after the first difference it ends
 // with DESIGN's reason (busy for an incoming call not accepted), once.
 func TestRestoredWithoutSecretsEnds(t *testing.T) {
+	skipUnderRace(t)
 	h := newHarness(t, harnessOptions{})
 	var id int64
 	h.restart(func() {
@@ -321,5 +338,35 @@ func TestRestoredWithoutSecretsEnds(t *testing.T) {
 	}
 	if n := len(discards(h.srv, id)); n != 1 {
 		t.Fatalf("%d discards, want 1", n)
+	}
+}
+
+// TestRestartHangingUpResendsOnce: a discard in flight when calld stops
+// (no answer recorded) is sent again after the restart with its recorded
+// values, unless the first difference shows the server executed it; the
+// server executes exactly one, and the call ends ours.
+func TestRestartHangingUpResendsOnce(t *testing.T) {
+	skipUnderRace(t)
+	h := newHarness(t, harnessOptions{})
+	id := h.incoming(false)
+	h.waitState(id, fsm.Ringing)
+	n0, x0 := h.srv.Count("phone.discardCall"), h.srv.Executed("phone.discardCall")
+	release := h.srv.HoldRPC("phone.discardCall")
+	go func() { _, _ = h.m.Discard(context.Background(), id, fsm.ReasonAuto) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.discardCall", n0+1); err != nil {
+		t.Fatal(err)
+	}
+	h.restart(release)
+	h.waitState(id, fsm.Ended)
+	c := h.callState(id)
+	if c.Reason != fsm.ReasonBusy || c.EndedBy != fsm.ByLocal || c.Error != "" {
+		t.Fatalf("ended: %+v", c)
+	}
+	manager.InMemoryCalls(h.m)
+	info, _ := h.srv.Call(id)
+	if n := h.srv.Executed("phone.discardCall") - x0; n != 1 || info.Reason != "busy" || info.DiscardedBy != sim.BySelf {
+		t.Fatalf("the server executed %d discards; its call: %+v", n, info)
 	}
 }

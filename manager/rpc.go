@@ -24,7 +24,15 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 	rec := c.m.Call()
 	peer := tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}
 	tgc := m.cfg.Telegram
-	back := func(f func()) { _ = m.post(f) }
+	back := func(f func()) {
+		if m.ctx.Err() != nil {
+			// calld is stopping: the RPC was cut by the shutdown, not
+			// answered. Its call stays as persisted and the restart
+			// goes on from there (resumeRestored).
+			return
+		}
+		_ = m.post(f)
+	}
 	var run func(ctx context.Context)
 	switch a := a.(type) {
 	case fsm.SendReceived:
