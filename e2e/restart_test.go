@@ -16,8 +16,9 @@ import (
 
 // TestRestartKeepsLiveCalls (CONTRACT §5.1): calls live when `calld serve`
 // is killed with SIGKILL go on after the restart: an active call stays
-// active with the same media key, a ringing call keeps ringing, a key
-// exchange cut while our confirmCall was in flight completes; across a
+// active with the same media key, a ringing call keeps ringing, key
+// exchanges cut while our confirmCall or acceptCall was in flight
+// complete; across a
 // graceful restart (SIGTERM) too. Each call later ends with exactly one
 // phone.discardCall.
 func TestRestartKeepsLiveCalls(t *testing.T) {
@@ -69,10 +70,24 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// And an incoming call whose acceptCall is in flight.
+	accepting, err := e.srv.IncomingCall(e.srv.AddPeer("dave"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall(accepting, fsm.Ringing)
+	a0 := e.srv.Count("phone.acceptCall")
+	releaseAccept := e.srv.HoldRPC("phone.acceptCall")
+	go func() { _, _ = cl.Accept(ctx, accepting) }() // cut by the kill
+	if err := e.srv.WaitCount(ctx, "phone.acceptCall", a0+1); err != nil {
+		t.Fatal(err)
+	}
+
 	if code := d.stop(t, syscall.SIGKILL); code == 0 {
 		t.Fatal("SIGKILL reported a clean exit")
 	}
 	release()
+	releaseAccept()
 	d = e.start()
 	if c := e.waitCall(active, fsm.Active); c.EndedAt != nil {
 		t.Fatalf("active call after SIGKILL: %+v", c)
@@ -82,6 +97,8 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 	}
 	e.waitCall(exchanging, fsm.Active)
 	mediaKey(exchanging)
+	e.waitCall(accepting, fsm.Active)
+	mediaKey(accepting)
 	if c, err := cl.Call(ctx, ringing); err != nil || c.State != fsm.Ringing {
 		t.Fatalf("ringing call after SIGKILL: %+v, %v", c, err)
 	}
@@ -90,7 +107,7 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
 	e.start()
-	for _, id := range []int64{active, exchanging, ringing} {
+	for _, id := range []int64{active, exchanging, accepting, ringing} {
 		c, err := cl.Call(ctx, id)
 		if err != nil || !c.State.Live() {
 			t.Fatalf("call %d after SIGTERM: %+v, %v", id, c, err)
@@ -106,7 +123,7 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 	for _, tc := range []struct {
 		id     int64
 		reason fsm.Reason
-	}{{active, fsm.ReasonHangup}, {exchanging, fsm.ReasonHangup}, {ringing, fsm.ReasonBusy}} {
+	}{{active, fsm.ReasonHangup}, {exchanging, fsm.ReasonHangup}, {accepting, fsm.ReasonHangup}, {ringing, fsm.ReasonBusy}} {
 		c, err := cl.Discard(ctx, tc.id, fsm.ReasonAuto)
 		if err != nil {
 			t.Fatal(err)
@@ -115,7 +132,7 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 			t.Fatalf("discarded: %+v", c)
 		}
 	}
-	for _, id := range []int64{active, exchanging, ringing} {
+	for _, id := range []int64{active, exchanging, accepting, ringing} {
 		n := 0
 		for _, r := range e.srv.Requests() {
 			if req, ok := r.Req.(*tg.PhoneDiscardCallRequest); ok && req.Peer.ID == id {
