@@ -87,7 +87,7 @@ type Manager struct {
 	heldBack       []func() // RPC completions waiting for the engine's held Updates
 	timeouts       fsm.Timeouts
 	deadlines      deadlineHeap
-	restored       map[int64]bool // live calls found at start (true: hanging_up), resumed once the first difference is in
+	restored       map[int64]bool // live calls found at start, resumed once the first difference is in
 	started        bool           // the first difference has been applied; calls' deadlines wait for it
 
 	// Pending until the next commit.

@@ -80,7 +80,7 @@ func (m *Manager) restore(ctx context.Context) error {
 			}
 		}
 		m.calls[rec.ID] = c
-		m.restored[rec.ID] = rec.State == fsm.HangingUp
+		m.restored[rec.ID] = true
 		m.schedule(c)
 	}
 	if !found {
@@ -107,13 +107,14 @@ func (m *Manager) restore(ctx context.Context) error {
 // restored at start-up goes on in its state (CONTRACT §5.1): a ringing
 // call keeps ringing, an active one stays active, and what was in flight
 // is sent again: phone.receivedCall, our accept (the same g_b), our
-// confirm (the same g_a). A discard is re-sent only for a record that was
-// hanging_up in the store (no answer recorded), with its recorded values:
-// one decided in this process is never sent twice. Only a call that
+// confirm (the same g_a). A hanging_up call re-sends its recorded discard:
+// the machine honours that only when it was restored in hanging_up (no
+// answer recorded), once; a discard decided in this process is never sent
+// twice. Only a call that
 // cannot go on (a record from before calld persisted its secrets) ends,
 // with DESIGN's reason (fsm.RestartReason).
 func (m *Manager) resumeRestored() {
-	for id, hangingUp := range m.restored {
+	for id := range m.restored {
 		c := m.calls[id]
 		if c == nil {
 			continue
@@ -122,9 +123,7 @@ func (m *Manager) resumeRestored() {
 		switch {
 		case !rec.State.Live():
 		case rec.State == fsm.HangingUp:
-			if hangingUp {
-				m.apply(c, fsm.Local{Action: fsm.Resend})
-			}
+			m.apply(c, fsm.Local{Action: fsm.Resend})
 		case !canContinue(rec, c.secrets):
 			m.logCall(zerolog.InfoLevel, id).Str(logging.FieldState, string(rec.State)).
 				Msg("restored call without its key-exchange material: ending it")
