@@ -27,3 +27,13 @@ func Block(m *Manager) (queued func() int, release func()) {
 		}
 	}
 }
+
+// Started reports whether the first difference since Run began has been
+// applied (restored calls resumed); tests only.
+func Started(m *Manager) bool {
+	ch := make(chan bool, 1)
+	if err := m.post(func() { ch <- m.started }); err != nil {
+		return false
+	}
+	return <-ch
+}

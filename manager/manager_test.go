@@ -168,6 +168,19 @@ func (h *harness) restart(between func()) {
 	h.seen = nil
 	h.start()
 	h.waitReady()
+	// Ready may show the restored state before the first difference is
+	// applied: wait for it (the restored calls are resumed with it).
+	deadline := time.Now().Add(20 * time.Second)
+	for !manager.Started(h.m) {
+		if time.Now().After(deadline) {
+			h.t.Fatal("the first difference after the restart never came")
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// One more round through the loop: the resumption's effects ran.
+	manager.InMemoryCalls(h.m)
 }
 
 // waitReady waits until the manager has restored and the first

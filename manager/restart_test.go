@@ -370,3 +370,28 @@ func TestRestartHangingUpResendsOnce(t *testing.T) {
 		t.Fatalf("the server executed %d discards; its call: %+v", n, info)
 	}
 }
+
+// TestRestartReceivedInFlight: an incoming call whose phone.receivedCall
+// was in flight when calld stopped rings after the restart (the
+// acknowledgement is sent again).
+func TestRestartReceivedInFlight(t *testing.T) {
+	skipUnderRace(t)
+	h := newHarness(t, harnessOptions{})
+	n0 := h.srv.Count("phone.receivedCall")
+	release := h.srv.HoldRPC("phone.receivedCall")
+	id := h.incoming(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.receivedCall", n0+1); err != nil {
+		t.Fatal(err)
+	}
+	before := h.callState(id)
+	if before.State != fsm.Waiting {
+		t.Fatalf("before the restart: %+v", before)
+	}
+	h.restart(release)
+	h.waitState(id, fsm.Ringing)
+	if n := len(discards(h.srv, id)); n != 0 {
+		t.Fatalf("%d discards", n)
+	}
+}
