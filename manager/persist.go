@@ -110,9 +110,8 @@ func (m *Manager) restore(ctx context.Context) error {
 // confirm (the same g_a). A hanging_up call re-sends its recorded discard:
 // the machine honours that only when it was restored in hanging_up (no
 // answer recorded), once; a discard decided in this process is never sent
-// twice. Only a call that
-// cannot go on (a record from before calld persisted its secrets) ends,
-// with DESIGN's reason (fsm.RestartReason).
+// twice. Only a call that cannot go on (a record from before calld
+// persisted its secrets) ends, with DESIGN's reason (fsm.RestartReason).
 func (m *Manager) resumeRestored() {
 	for id := range m.restored {
 		c := m.calls[id]
