@@ -6,6 +6,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -381,6 +382,10 @@ func (t *tour) restart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	before, err := t.client.Media(ctx, c.ID)
+	if err != nil {
+		return err
+	}
 	t.say("   the daemon stops (as on `systemctl restart calld`) with the call active")
 	if err := t.stopDaemon(); err != nil {
 		return err
@@ -389,10 +394,21 @@ func (t *tour) restart(ctx context.Context) error {
 	if err := t.startDaemon(ctx); err != nil {
 		return err
 	}
-	if err := t.waitState(ctx, c.ID, fsm.Ended); err != nil {
+	c, err = t.client.Call(ctx, c.ID)
+	if err != nil {
 		return err
 	}
-	c, err = t.client.Call(ctx, c.ID)
+	after, err := t.client.Media(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	same := bytes.Equal(before.Key, after.Key) && before.KeyFingerprint == after.KeyFingerprint
+	t.say("   the call goes on: state %s, same media key: %v", c.State, same)
+	if c.State != fsm.Active || !same {
+		return fmt.Errorf("call %d after the restart: %s, same key %v", c.ID, c.State, same)
+	}
+	t.say("   we hang up: calld discard %d", c.ID)
+	c, err = t.client.Discard(ctx, c.ID, fsm.ReasonAuto)
 	if err != nil {
 		return err
 	}

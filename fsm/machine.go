@@ -21,6 +21,12 @@ type Machine struct {
 	t Timeouts
 	f *lfsm.FSM
 
+	// resendable: restored from a record in hanging_up (a discard decided
+	// and persisted, no answer recorded) and not yet re-sent. Only such a
+	// machine honours Resend, once: a discard this machine decided itself
+	// is never issued twice.
+	resendable bool
+
 	trans     []Transition // filled by the enter_state callback during one input
 	callbacks int          // how many callbacks ever ran (tests: Restore runs none)
 	last      string       // the last event fired (tests)
@@ -100,7 +106,9 @@ func Restore(c Call, t Timeouts) (*Machine, error) {
 	if !stateOf(c.Direction, c.State) {
 		return nil, calld.Errorf(calld.EINVALID, "restore call %d: an %s call cannot be %s", c.ID, c.Direction, c.State)
 	}
-	return newMachine(c.Clone(), t), nil
+	m := newMachine(c.Clone(), t)
+	m.resendable = c.State == HangingUp
+	return m, nil
 }
 
 // Call returns a copy of the record.
@@ -580,6 +588,9 @@ func (m *Machine) local(in Local, now time.Time) Step {
 		m.c.LocalVideo, m.c.Video = true, true
 		return Step{Changed: true}
 	case Resend:
+		if c.State == HangingUp && !m.resendable {
+			return ignored("resend: this discard was already sent since the record was loaded")
+		}
 		var d SendDiscard
 		st := m.step("resend", EvResend, now, func(_ Call, c *Call) {
 			d = SendDiscard{Reason: c.Reason, Duration: int32(c.Duration), ConnectionID: c.ConnectionID, Video: c.Video}
@@ -587,6 +598,7 @@ func (m *Machine) local(in Local, now time.Time) Step {
 		if st.Ignored == "" && st.Err == nil {
 			st.Actions = append(st.Actions, d)
 			st.Changed = false
+			m.resendable = false
 		}
 		return st
 	}
@@ -718,7 +730,9 @@ func (m *Machine) rpcResult(in RPCResult, now time.Time) Step {
 		case acceptedElsewhere:
 			by = ByOtherDevice
 		case declined:
-			by = ByRemote
+			// The server already executed this discard (its answer
+			// was lost and the request re-sent, or a restart re-sent
+			// it): that is its success (CONTRACT §5.1).
 		default:
 			by, msg = ByError, errText(in.Method, in.Err)
 		}

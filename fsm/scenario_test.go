@@ -229,7 +229,7 @@ func TestScenarios(t *testing.T) {
 				by  EndedBy
 			}{
 				{rpcErr(400, "CALL_ALREADY_ACCEPTED"), ByOtherDevice},
-				{rpcErr(400, "CALL_ALREADY_DECLINED"), ByRemote},
+				{rpcErr(400, "CALL_ALREADY_DECLINED"), ByLocal},
 				{rpcErr(400, "CALL_PEER_INVALID"), ByError},
 				{rpcErr(500, "CALL_OCCUPY_FAILED"), ByError},
 				{rpcErr(420, "FLOOD_WAIT_120"), ByError},

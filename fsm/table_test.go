@@ -85,19 +85,20 @@ func TestLooplabMatchesTable(t *testing.T) {
 
 // row is one case of TestTransitions.
 type row struct {
-	name    string
-	dir     Direction
-	from    State
-	pending bool          // start requesting with a hang-up pending
-	to      Timeouts      // timeouts of the machine
-	after   time.Duration // how long after reaching from the input comes
-	in      Input
-	want    State  // state after
-	event   string // event fired ("" = none)
-	actions []Action
-	ignored bool
-	err     string // calld error code
-	check   func(t *testing.T, c Call)
+	name     string
+	dir      Direction
+	from     State
+	pending  bool          // start requesting with a hang-up pending
+	restored bool          // restore the machine from its JSON record first
+	to       Timeouts      // timeouts of the machine
+	after    time.Duration // how long after reaching from the input comes
+	in       Input
+	want     State  // state after
+	event    string // event fired ("" = none)
+	actions  []Action
+	ignored  bool
+	err      string // calld error code
+	check    func(t *testing.T, c Call)
 }
 
 func endedBy(by EndedBy, r Reason) func(t *testing.T, c Call) {
@@ -306,8 +307,10 @@ func rows() []row {
 		{name: "active/ring_timer", dir: out, from: Active, after: time.Hour, in: Timer{Kind: TimerRing}, want: Active, ignored: true},
 
 		// Hanging up.
-		{name: "hanging_up/resend", dir: out, from: HangingUp, in: Local{Action: Resend},
+		{name: "hanging_up/resend", dir: out, from: HangingUp, restored: true, in: Local{Action: Resend},
 			want: HangingUp, event: EvResend, actions: disc(ReasonHangup, 1, 0)},
+		{name: "hanging_up/resend_not_restored", dir: out, from: HangingUp, in: Local{Action: Resend},
+			want: HangingUp, ignored: true},
 		{name: "hanging_up/discard", dir: out, from: HangingUp, in: Local{Action: Discard}, want: HangingUp, err: calld.ECONFLICT},
 		{name: "hanging_up/decline", dir: in, from: HangingUp, in: Local{Action: Decline}, want: HangingUp, err: calld.ECONFLICT},
 		{name: "hanging_up/fail", dir: out, from: HangingUp, in: Local{Action: Fail}, want: HangingUp, ignored: true},
@@ -317,7 +320,7 @@ func rows() []row {
 		{name: "hanging_up/already_accepted", dir: in, from: HangingUp, in: RPCResult{Method: MethodDiscard, Err: rpcErr(400, "CALL_ALREADY_ACCEPTED")},
 			want: Ended, event: EvDiscardDone, check: endedBy(ByOtherDevice, ReasonHangup)},
 		{name: "hanging_up/already_declined", dir: out, from: HangingUp, in: RPCResult{Method: MethodDiscard, Err: rpcErr(400, "CALL_ALREADY_DECLINED")},
-			want: Ended, event: EvDiscardDone, check: endedBy(ByRemote, ReasonHangup)},
+			want: Ended, event: EvDiscardDone, check: endedBy(ByLocal, ReasonHangup)},
 		{name: "hanging_up/peer_invalid", dir: out, from: HangingUp, in: RPCResult{Method: MethodDiscard, Err: rpcErr(400, "CALL_PEER_INVALID")},
 			want: Ended, event: EvDiscardDone, check: func(t *testing.T, c Call) {
 				endedBy(ByError, ReasonHangup)(t, c)
@@ -439,6 +442,12 @@ func TestTransitions(t *testing.T) {
 				m = pending(t, clk, tc.to)
 			} else {
 				m = reach(t, tc.dir, tc.from, clk, tc.to)
+			}
+			if tc.restored {
+				var err error
+				if m, err = Restore(roundTrip(t, m.Call()), tc.to); err != nil {
+					t.Fatal(err)
+				}
 			}
 			before := m.Call()
 			now := clk.Advance(tc.after)

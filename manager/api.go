@@ -222,7 +222,7 @@ func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
 			return
 		}
 		if rec := c.m.Call(); rec.Direction == fsm.Incoming && len(c.secrets.gAHash) == 0 {
-			done(rec, calld.Errorf(calld.ECONFLICT, "call %d was restored after a restart: it can only be discarded", id))
+			done(rec, calld.Errorf(calld.ECONFLICT, "call %d was restored without the caller's g_a_hash: it can only be discarded", id))
 			return
 		}
 		step := m.apply(c, fsm.Local{Action: fsm.Accept})

@@ -4,6 +4,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/logging"
 	"github.com/calld/calld/mtproto"
@@ -47,6 +48,7 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 		case *tg.PhoneCallAccepted:
 			if c.secrets.accepted == nil {
 				c.secrets.accepted = p
+				m.secretsChanged(c)
 			}
 		case *tg.PhoneCall:
 			if c.m.Call().State == fsm.Accepting && c.secrets.incoming == nil {
@@ -64,6 +66,7 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 					return
 				}
 				c.secrets.setKey(Key{Bytes: key, Fingerprint: fp}, p)
+				m.secretsChanged(c)
 			}
 		}
 	}
@@ -82,6 +85,7 @@ func (m *Manager) incoming(req *tg.PhoneCallRequested) {
 	}
 	c := &call{m: fsm.NewIncoming(req, now, m.timeouts), secrets: &secrets{gAHash: req.GAHash}}
 	m.calls[req.ID] = c
+	m.secretsChanged(c)
 	m.created(c)
 	if fsm.Stale(req.Date, m.timeouts.Ring, m.serverNow()) {
 		// Older than the ring timeout on the server's clock (a late
@@ -192,7 +196,7 @@ func (m *Manager) journal(rec fsm.Call, from, to fsm.State) {
 // the end is committed.
 func (m *Manager) ended(c *call) {
 	rec := c.m.Call()
-	delete(m.reconcile, rec.ID)
+	delete(m.restored, rec.ID)
 	if rec.ID == 0 {
 		m.requestEnded(c)
 	}
@@ -201,6 +205,14 @@ func (m *Manager) ended(c *call) {
 	}
 	ws := c.waiters
 	c.waiters = nil
+	if acc := c.onAccept; acc != nil {
+		// The call ended before acceptCall's result was applied (its
+		// RPC may never have been sent): the accept is answered too.
+		c.onAccept = nil
+		ws = append(ws, waiter{done: func(r fsm.Call, _ error) {
+			acc(r, calld.Errorf(calld.ECONFLICT, "call %d ended (%s) before it was accepted", r.ID, orNone(r.Reason)))
+		}})
+	}
 	m.effects = append(m.effects, func() {
 		// The end is durable: the store keeps the record, memory lets
 		// it go. Late inputs for the call find it ended in the store

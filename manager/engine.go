@@ -93,7 +93,7 @@ func (m *Manager) engineOut(out updates.Output) {
 	}
 	if m.engine != nil && !m.started && out.Diff != nil && !m.engine.InFlight() {
 		m.started = true
-		m.reconcileRestored()
+		m.resumeRestored()
 	}
 }
 

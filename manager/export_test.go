@@ -8,3 +8,32 @@ func InMemoryCalls(m *Manager) int {
 	}
 	return <-ch
 }
+
+// Block holds the loop until release is called; queued reports how many
+// inputs wait in its inbox meanwhile (tests only: to put several inputs
+// into one batch).
+func Block(m *Manager) (queued func() int, release func()) {
+	held, free := make(chan struct{}), make(chan struct{})
+	_ = m.post(func() {
+		close(held)
+		<-free
+	})
+	<-held
+	once := false
+	return func() int { return len(m.inbox) }, func() {
+		if !once {
+			once = true
+			close(free)
+		}
+	}
+}
+
+// Started reports whether the first difference since Run began has been
+// applied (restored calls resumed); tests only.
+func Started(m *Manager) bool {
+	ch := make(chan bool, 1)
+	if err := m.post(func() { ch <- m.started }); err != nil {
+		return false
+	}
+	return <-ch
+}

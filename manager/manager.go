@@ -89,8 +89,8 @@ type Manager struct {
 	heldBack       []func() // RPC completions waiting for the engine's held Updates
 	timeouts       fsm.Timeouts
 	deadlines      deadlineHeap
-	reconcile      map[int64]bool // live calls found at start, discarded once the first difference is in
-	started        bool           // the first difference has been applied
+	restored       map[int64]bool // live calls found at start, resumed once the first difference is in
+	started        bool           // the first difference has been applied; calls' deadlines wait for it
 	configDate     int            // help.getConfig's date at start (serverNow)
 
 	// Pending until the next commit.
@@ -106,8 +106,12 @@ type call struct {
 	secrets *secrets
 	// waiters are notified when the call ends (discard requests).
 	waiters []waiter
-	// onAccept answers the accept request once acceptCall's result is in.
+	// onAccept answers the accept request once acceptCall's result is in,
+	// or when the call ends first (ended).
 	onAccept func(fsm.Call, error)
+	// resentAccept: our acceptCall was sent again after a restart, so
+	// CALL_ALREADY_ACCEPTED may be the answer to our own first one.
+	resentAccept bool
 	// discardErr is the error of our phone.discardCall, if any.
 	discardErr error
 	// req is an outgoing call's persisted phone.requestCall while it has
@@ -133,7 +137,7 @@ func New(cfg Config) *Manager {
 		requests:      map[int32]*request{},
 		requestsDirty: map[int32]bool{},
 		early:         map[int64][]tg.PhoneCallClass{},
-		reconcile:     map[int64]bool{},
+		restored:      map[int64]bool{},
 		dirty:         map[*call]bool{},
 	}
 }
@@ -193,6 +197,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case f := <-m.inbox:
+			if ctx.Err() != nil {
+				// Stopping: select chose the inbox among ready cases.
+				// Nothing more is applied; an RPC cut by the shutdown
+				// must not read as its answer.
+				return nil
+			}
 			f()
 			// Group what is already queued into the same commit.
 			for i := 0; i < 255; i++ {
@@ -271,7 +281,9 @@ func (m *Manager) schedule(c *call) {
 // nextDeadline is the earliest of the engine's and the calls' deadlines.
 func (m *Manager) nextDeadline() time.Time {
 	var next time.Time
-	for m.deadlines.Len() > 0 {
+	// Calls' deadlines wait for the first difference: a call the server
+	// ended while calld was down ends from it, not from a timer.
+	for m.started && m.deadlines.Len() > 0 {
 		top := m.deadlines[0]
 		rec := top.c.m.Call()
 		if rec.Deadline == nil || !rec.Deadline.Equal(top.at) || !rec.State.Live() {
@@ -292,7 +304,7 @@ func (m *Manager) nextDeadline() time.Time {
 // tick fires every due timer: the calls' and the engine's.
 func (m *Manager) tick() {
 	now := m.now()
-	for m.deadlines.Len() > 0 && !m.deadlines[0].at.After(now) {
+	for m.started && m.deadlines.Len() > 0 && !m.deadlines[0].at.After(now) {
 		e := heap.Pop(&m.deadlines).(deadlineEntry)
 		if kind, ok := e.c.m.Due(now); ok {
 			m.apply(e.c, fsm.Timer{Kind: kind})

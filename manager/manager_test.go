@@ -61,16 +61,18 @@ func TestMain(m *testing.M) {
 }
 
 type harness struct {
-	t       *testing.T
-	srv     *sim.Server
-	clock   *neo.Time
-	db      *store.DB
-	m       *manager.Manager
-	sub     *control.Subscription
-	cancel  context.CancelFunc
-	done    chan error
-	seen    []store.Event
-	crashed bool
+	t      *testing.T
+	srv    *sim.Server
+	clock  *neo.Time
+	opts   harnessOptions
+	path   string
+	db     *store.DB
+	m      *manager.Manager
+	sub    *control.Subscription
+	cancel context.CancelFunc
+	done   chan error
+	down   bool // stopped, not started again
+	seen   []store.Event
 }
 
 type harnessOptions struct {
@@ -92,54 +94,105 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "calld.db")
 	}
-	db, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := &harness{t: t, srv: srv, clock: neo.NewTime(time.Now()), opts: o, path: path}
+	h.openDB()
 	shared.mu.Lock()
 	if shared.session != nil && o.srv == nil {
 		sess := shared.session
-		if err := db.Update(func(tx *store.Tx) error { return tx.SetSession(sess) }); err != nil {
+		if err := h.db.Update(func(tx *store.Tx) error { return tx.SetSession(sess) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	shared.mu.Unlock()
+	h.start()
+	t.Cleanup(h.close)
+	h.waitReady()
+	return h
+}
 
-	clock := neo.NewTime(time.Now())
+func (h *harness) openDB() {
+	h.t.Helper()
+	db, err := store.Open(h.path, store.Options{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.db = db
+}
+
+// start runs a new manager and MTProto client on h.db.
+func (h *harness) start() {
+	h.t.Helper()
 	hub := control.NewHub(1024)
 	mgr := manager.New(manager.Config{
-		DB:       db,
+		DB:       h.db,
 		Hub:      hub,
-		Log:      zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel()),
-		Clock:    clock,
-		Policy:   o.policy,
-		Timeouts: o.timeouts,
+		Log:      zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel()),
+		Clock:    h.clock,
+		Policy:   h.opts.policy,
+		Timeouts: h.opts.timeouts,
 	})
-	keys, err := mtproto.ParsePublicKeys(srv.PublicKeyPEM())
+	keys, err := mtproto.ParsePublicKeys(h.srv.PublicKeyPEM())
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	client, err := mtproto.New(mtproto.Config{
-		APIID: 1, APIHash: "sim", DC: srv.DC(),
-		DCOptions:  []mtproto.DCOption{{ID: srv.DC(), Addr: srv.Addr()}},
+		APIID: 1, APIHash: "sim", DC: h.srv.DC(),
+		DCOptions:  []mtproto.DCOption{{ID: h.srv.DC(), Addr: h.srv.Addr()}},
 		PublicKeys: keys,
-		Session:    db.SessionStorage(),
+		Session:    h.db.SessionStorage(),
 		Log:        zerolog.Nop(),
 		Updates:    mgr,
 	})
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	mgr.SetTelegram(manager.Client(client))
-	h := &harness{t: t, srv: srv, clock: clock, db: db, m: mgr, sub: hub.Subscribe(), done: make(chan error, 1)}
+	h.m, h.sub, h.done, h.down = mgr, hub.Subscribe(), make(chan error, 1), false
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
+	done := h.done
 	go func() {
-		h.done <- client.Run(ctx, func(ctx context.Context) error { return mgr.Run(ctx) })
+		done <- client.Run(ctx, func(ctx context.Context) error { return mgr.Run(ctx) })
 	}()
-	t.Cleanup(h.close)
+}
+
+// stop stops the manager and its client (a restart's first half: the
+// server keeps every call as it is) and closes the state file.
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+	h.down = true
+	if err := h.db.Close(); err != nil {
+		h.t.Error(err)
+	}
+}
+
+// restart stops the daemon's side, runs between (if any) while it is
+// down, and starts a new manager on the same state file, as a restart of
+// calld does. It returns once the first difference is in.
+func (h *harness) restart(between func()) {
+	h.t.Helper()
+	h.stop()
+	if between != nil {
+		between()
+	}
+	h.openDB()
+	h.seen = nil
+	h.start()
 	h.waitReady()
-	return h
+	// Ready may show the restored state before the first difference is
+	// applied: wait for it (the restored calls are resumed with it).
+	deadline := time.Now().Add(20 * time.Second)
+	for !manager.Started(h.m) {
+		if time.Now().After(deadline) {
+			h.t.Fatal("the first difference after the restart never came")
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// One more round through the loop: the resumption's effects ran.
+	manager.InMemoryCalls(h.m)
 }
 
 // waitReady waits until the manager has restored and the first
@@ -165,21 +218,13 @@ func (h *harness) waitReady() {
 
 // crash stops the manager and closes the state file as a crash would
 // leave it: nothing is ended on the server.
-func (h *harness) crash() {
-	h.cancel()
-	<-h.done
-	h.crashed = true
-	if err := h.db.Close(); err != nil {
-		h.t.Error(err)
-	}
-}
+func (h *harness) crash() { h.stop() }
 
 func (h *harness) close() {
-	if h.crashed {
-		return
+	if !h.down {
+		h.cancel()
+		<-h.done
 	}
-	h.cancel()
-	<-h.done
 	// Calls a test left live on the shared server would be replayed (by
 	// date) into the next test's getDifference: end them server-side.
 	for _, c := range h.srv.Calls() {
@@ -824,7 +869,7 @@ func (h *harness) placeHeld(b sim.Behaviour) (peer int64, res <-chan placed, rel
 	h.srv.SetPeerBehaviour(peer, b)
 	release = h.srv.HoldRPC("phone.requestCall")
 	before := h.srv.Count("phone.requestCall")
-	res = h.place(name)
+	res = h.placeAsync(name)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := h.srv.WaitCount(ctx, "phone.requestCall", before+1); err != nil {
@@ -852,8 +897,8 @@ type placed struct {
 	err error
 }
 
-// place calls Place on a goroutine.
-func (h *harness) place(name string) <-chan placed {
+// placeAsync calls Place on a goroutine.
+func (h *harness) placeAsync(name string) <-chan placed {
 	ch := make(chan placed, 1)
 	go func() {
 		c, err := h.m.Place(context.Background(), "@"+name, false)

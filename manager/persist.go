@@ -3,8 +3,11 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/logging"
@@ -12,11 +15,11 @@ import (
 	"github.com/calld/calld/updates"
 )
 
-// restore loads the persisted updates state and every live call. Live
-// calls are discarded once the first difference is applied (reconcile):
-// after a restart nobody is on the other end of them any more. Calls
-// still requesting are restored from their persisted requests, which are
-// sent again (request.go).
+// restore loads the persisted updates state and every live call with its
+// secrets. Once the first difference is applied (resumeRestored), every
+// call still live goes on in its state (CONTRACT §5.1). Calls still
+// requesting are restored from their persisted requests, which are sent
+// again with the same random_id (request.go).
 func (m *Manager) restore(ctx context.Context) error {
 	m.timeouts = m.cfg.Timeouts
 	// help.getConfig: the call timeouts the config leaves to the server,
@@ -38,6 +41,7 @@ func (m *Manager) restore(ctx context.Context) error {
 		found bool
 		recs  []fsm.Call
 		reqs  []*request
+		secs  = map[int64][]byte{}
 	)
 	err = m.cfg.DB.View(func(tx *store.Tx) error {
 		var err error
@@ -50,6 +54,13 @@ func (m *Manager) restore(ctx context.Context) error {
 				return fmt.Errorf("call %d: %w", id, err)
 			}
 			recs = append(recs, c)
+			sec, err := tx.CallSecrets(id)
+			switch {
+			case err == nil:
+				secs[id] = sec
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
 			return nil
 		})
 		if err != nil {
@@ -72,11 +83,18 @@ func (m *Manager) restore(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("restore call %d: %w", rec.ID, err)
 		}
-		// The DH secrets were never persisted: a restored call can be
-		// discarded, not accepted or confirmed.
 		c := &call{m: mach, secrets: &secrets{}}
+		if b, ok := secs[rec.ID]; ok {
+			if s, err := unmarshalSecrets(b); err != nil {
+				// Treated like a record without them: it ends.
+				m.logCall(zerolog.WarnLevel, rec.ID).Str(logging.FieldErr, err.Error()).
+					Msg("the persisted secrets of a call are unreadable")
+			} else {
+				c.secrets = s
+			}
+		}
 		m.calls[rec.ID] = c
-		m.reconcile[rec.ID] = true
+		m.restored[rec.ID] = true
 		m.schedule(c)
 	}
 	m.restoreRequests(reqs)
@@ -88,7 +106,7 @@ func (m *Manager) restore(ctx context.Context) error {
 		m.engine = updates.New(updates.State{Pts: s.Pts, Qts: s.Qts, Seq: s.Seq, Date: s.Date}, m.now(), updates.Options{})
 		m.stateDirty = true
 		m.started = true
-		m.reconcileRestored()
+		m.resumeRestored()
 		return m.flush(ctx)
 	}
 	m.engine = updates.New(updates.State(st), m.now(), updates.Options{})
@@ -99,25 +117,43 @@ func (m *Manager) restore(ctx context.Context) error {
 	return m.flush(ctx)
 }
 
-// reconcileRestored discards every call that was live when the daemon
-// stopped and is still live after the first difference.
-func (m *Manager) reconcileRestored() {
-	for id := range m.reconcile {
+// resumeRestored runs once the first difference is applied: a call the
+// server ended meanwhile has ended from it (remote); every other call
+// restored at start-up goes on in its state (CONTRACT §5.1): a ringing
+// call keeps ringing, an active one stays active, and what was in flight
+// is sent again: phone.receivedCall, our accept (the same g_b), our
+// confirm (the same g_a). A hanging_up call re-sends its recorded discard:
+// the machine honours that only when it was restored in hanging_up (no
+// answer recorded), once; a discard decided in this process is never sent
+// twice. Only a call that cannot go on (a record from before calld
+// persisted its secrets) ends, with DESIGN's reason (fsm.RestartReason).
+func (m *Manager) resumeRestored() {
+	for id := range m.restored {
 		c := m.calls[id]
 		if c == nil {
 			continue
 		}
 		rec := c.m.Call()
-		if !rec.State.Live() || rec.State == fsm.HangingUp {
-			// A discard that was in flight: send it again.
-			if rec.State == fsm.HangingUp {
-				m.apply(c, fsm.Local{Action: fsm.Resend})
-			}
-			continue
+		switch {
+		case !rec.State.Live():
+		case rec.State == fsm.HangingUp:
+			m.apply(c, fsm.Local{Action: fsm.Resend})
+		case !canContinue(rec, c.secrets):
+			m.logCall(zerolog.InfoLevel, id).Str(logging.FieldState, string(rec.State)).
+				Msg("restored call without its key-exchange material: ending it")
+			m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.RestartReason(rec)})
+		case rec.State == fsm.Waiting && rec.Direction == fsm.Incoming:
+			m.rpc(c, fsm.SendReceived{})
+		case rec.State == fsm.Accepting:
+			// Our g_b may have reached the server: the phoneCall that
+			// answers it comes, and a repeated accept is refused.
+			c.resentAccept = c.secrets.incoming != nil
+			m.rpc(c, fsm.SendAccept{})
+		case rec.State == fsm.ExchangingKeys && rec.Direction == fsm.Outgoing && c.secrets.key == nil:
+			m.rpc(c, fsm.SendConfirm{})
 		}
-		m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.RestartReason(rec)})
 	}
-	m.reconcile = map[int64]bool{}
+	m.restored = map[int64]bool{}
 }
 
 // flush commits everything the last inputs changed in ONE transaction
@@ -130,6 +166,7 @@ func (m *Manager) flush(ctx context.Context) error {
 	}
 	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty || len(m.requestsDirty) > 0 {
 		recs := make([]fsm.Call, 0, len(m.dirty))
+		secs := map[int64][]byte{}
 		for c := range m.dirty {
 			rec := c.m.Call()
 			if rec.ID == 0 && c.req != nil && m.requests[c.req.RandomID] == c.req {
@@ -137,6 +174,13 @@ func (m *Manager) flush(ctx context.Context) error {
 				m.requestsDirty[c.req.RandomID] = true
 			}
 			recs = append(recs, rec)
+			if c.secrets != nil && c.secrets.dirty && rec.ID != 0 && rec.State.Live() {
+				b, err := c.secrets.marshal()
+				if err != nil {
+					return fmt.Errorf("call %d: secrets: %w", rec.ID, err)
+				}
+				secs[rec.ID] = b
+			}
 		}
 		reqs := m.pendingRequests()
 		var st store.UpdatesState
@@ -157,6 +201,11 @@ func (m *Manager) flush(ctx context.Context) error {
 					}
 					if err := tx.PutCall(rec.ID, b, rec.State.Live()); err != nil {
 						return err
+					}
+					if sec, ok := secs[rec.ID]; ok {
+						if err := tx.PutCallSecrets(rec.ID, sec); err != nil {
+							return err
+						}
 					}
 				}
 				if err := m.putRequests(tx, reqs); err != nil {
@@ -200,6 +249,11 @@ func (m *Manager) flush(ctx context.Context) error {
 		}
 	}
 	effects := m.effects
+	for c := range m.dirty {
+		if c.secrets != nil {
+			c.secrets.dirty = false
+		}
+	}
 	m.dirty = map[*call]bool{}
 	m.events = nil
 	m.stateDirty = false

@@ -38,7 +38,7 @@ type request struct {
 	Video      bool                 `json:"video"`
 	GAHash     []byte               `json:"g_a_hash"`
 	Protocol   tg.PhoneCallProtocol `json:"protocol"`
-	Secret     json.RawMessage      `json:"secret"`
+	Secret     mtproto.CallDH       `json:"secret"`
 	// Call is the requesting call's record (deadline, pending hang-up).
 	Call fsm.Call `json:"call"`
 	// Abandoned: calld gave up waiting; a call the server made from this
@@ -55,13 +55,9 @@ func (r *request) user() tg.InputUserClass {
 
 // newRequest builds the request of a call about to be placed.
 func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall) (*request, error) {
-	secret, err := out.MarshalSecret()
-	if err != nil {
-		return nil, err
-	}
 	r := &request{
 		RandomID: c.RandomID, PeerID: c.PeerID, Video: c.Video, GAHash: out.GAHash(),
-		Protocol: mtproto.Protocol(), Secret: secret, Call: c,
+		Protocol: mtproto.Protocol(), Secret: out.Saved(), Call: c,
 	}
 	if u, ok := user.(*tg.InputUser); ok {
 		r.AccessHash = u.AccessHash
@@ -183,6 +179,7 @@ func (m *Manager) requestResult(c *call, res *tg.PhonePhoneCall, err error) {
 	}
 	id := res.PhoneCall.GetID()
 	m.calls[id] = c
+	m.secretsChanged(c) // our secret a now goes with the call's record
 	m.dropRequest(rid)
 	c.req = nil
 	first := c.m.Call()
@@ -301,7 +298,7 @@ func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) {
 // abandoned request is sent again too, and the call it names discarded.
 func (m *Manager) restoreRequests(recs []*request) {
 	for _, r := range recs {
-		out, err := mtproto.UnmarshalOutgoing(r.Secret)
+		out, err := mtproto.RestoreOutgoing(r.Secret)
 		if err != nil {
 			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Int("random_id", int(r.RandomID)).
 				Str(logging.FieldErr, err.Error()).Msg("a persisted phone.requestCall cannot be restored: dropped")

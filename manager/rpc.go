@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
@@ -57,7 +58,15 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 	rec := c.m.Call()
 	peer := tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}
 	tgc := m.cfg.Telegram
-	back := func(f func()) { _ = m.post(f) }
+	back := func(f func()) {
+		if m.ctx.Err() != nil {
+			// calld is stopping: the RPC was cut by the shutdown, not
+			// answered. Its call stays as persisted and the restart
+			// goes on from there (resumeRestored).
+			return
+		}
+		_ = m.post(f)
+	}
 	var run func(ctx context.Context)
 	switch a := a.(type) {
 	case fsm.SendReceived:
@@ -73,27 +82,29 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			})
 		}
 	case fsm.SendAccept:
+		if in := c.secrets.incoming; in != nil {
+			// Our g_b is persisted: send it (again, after a restart).
+			run = func(ctx context.Context) {
+				res, err := tgc.SendAccept(ctx, in)
+				err = m.rpcError(ctx, "phone.acceptCall", err)
+				back(func() { m.accepted(c, res, err) })
+			}
+			break
+		}
 		gAHash := c.secrets.gAHash
 		run = func(ctx context.Context) {
-			in, res, err := tgc.AcceptCall(ctx, peer, gAHash)
-			err = m.rpcError(ctx, "phone.acceptCall", err)
+			in, err := tgc.PrepareAccept(ctx, peer, gAHash)
+			err = m.rpcError(ctx, "messages.getDhConfig", err)
 			back(func() {
 				if err != nil {
-					m.failed(c, fsm.MethodAccept, err)
-				} else {
-					c.secrets.incoming = in
-					m.apply(c, fsm.RPCResult{Method: fsm.MethodAccept})
-					m.remote(c, res.PhoneCall, true)
+					m.accepted(c, nil, err)
+					return
 				}
-				early := c.secrets.early
-				c.secrets.early = nil
-				for _, pc := range early {
-					m.remote(c, pc, false)
-				}
-				if c.onAccept != nil {
-					m.afterCommit(c, c.onAccept, telegramError("phone.acceptCall", err))
-					c.onAccept = nil
-				}
+				// Persisted before it is sent: a restart sends the
+				// same g_b again rather than a key the server never saw.
+				c.secrets.incoming = in
+				m.secretsChanged(c)
+				m.rpc(c, fsm.SendAccept{})
 			})
 		}
 	case fsm.SendConfirm:
@@ -111,6 +122,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 				case err == nil:
 					if p, ok := res.PhoneCall.(*tg.PhoneCall); ok {
 						c.secrets.setKey(Key{Bytes: key, Fingerprint: fp}, p)
+						m.secretsChanged(c)
 					}
 					m.apply(c, fsm.RPCResult{Method: fsm.MethodConfirm})
 					m.remote(c, res.PhoneCall, true)
@@ -168,6 +180,35 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			run(ctx)
 		}()
 	})
+}
+
+// accepted applies the outcome of our acceptCall and answers the accept
+// request, if one waits.
+func (m *Manager) accepted(c *call, res *tg.PhonePhoneCall, err error) {
+	done := c.onAccept
+	c.onAccept = nil
+	resent := c.resentAccept
+	c.resentAccept = false
+	switch {
+	case err != nil && resent && tgerr.Is(err, "CALL_ALREADY_ACCEPTED"):
+		// Our first accept, sent before a restart, was executed: its
+		// phoneCall completes the exchange (or the receive timer ends
+		// the call).
+		m.logCall(zerolog.InfoLevel, c.m.Call().ID).Msg("phone.acceptCall sent again after a restart: the first one was executed")
+	case err != nil:
+		m.failed(c, fsm.MethodAccept, err)
+	default:
+		m.apply(c, fsm.RPCResult{Method: fsm.MethodAccept})
+		m.remote(c, res.PhoneCall, true)
+	}
+	early := c.secrets.early
+	c.secrets.early = nil
+	for _, pc := range early {
+		m.remote(c, pc, false)
+	}
+	if done != nil {
+		m.afterCommit(c, done, telegramError("phone.acceptCall", err))
+	}
 }
 
 // failed feeds an RPC error of the key exchange to the call.

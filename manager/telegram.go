@@ -27,7 +27,10 @@ type Telegram interface {
 	PrepareCall(ctx context.Context) (*mtproto.OutgoingCall, error)
 	RequestCall(ctx context.Context, user tg.InputUserClass, out *mtproto.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
 	ConfirmCall(ctx context.Context, out *mtproto.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
-	AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, *tg.PhonePhoneCall, error)
+	// PrepareAccept and SendAccept are phone.acceptCall in two halves, so
+	// that our secret b is persisted before g_b is sent.
+	PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, error)
+	SendAccept(ctx context.Context, in *mtproto.IncomingCall) (*tg.PhonePhoneCall, error)
 }
 
 // Client adapts an mtproto.Client to Telegram.
@@ -91,43 +94,6 @@ func discardOf(peer tg.InputPhoneCall, a fsm.SendDiscard) mtproto.Discard {
 		Reason:       string(a.Reason),
 		ConnectionID: a.ConnectionID,
 	}
-}
-
-// Key is an established call key: the shared secret for the media side.
-type Key struct {
-	Bytes       []byte
-	Fingerprint int64
-}
-
-// secrets is what a live call holds that never reaches the store or a log.
-type secrets struct {
-	gAHash      []byte
-	incoming    *mtproto.IncomingCall
-	outgoing    *mtproto.OutgoingCall
-	accepted    *tg.PhoneCallAccepted
-	early       []tg.PhoneCallClass // constructors held until acceptCall's result
-	key         *Key
-	protocol    tg.PhoneCallProtocol
-	connections []tg.PhoneConnectionClass
-}
-
-func (s *secrets) setKey(k Key, p *tg.PhoneCall) {
-	s.key = &k
-	s.protocol = p.Protocol
-	s.connections = p.Connections
-}
-
-// String never prints the key.
-func (s *secrets) String() string { return "secrets(redacted)" }
-
-// wipe drops the key material of an ended call.
-func (s *secrets) wipe() {
-	if s.key != nil {
-		for i := range s.key.Bytes {
-			s.key.Bytes[i] = 0
-		}
-	}
-	*s = secrets{}
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -3,6 +3,7 @@ package mtproto
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strconv"
@@ -255,11 +256,15 @@ func TestOutgoingCallKeyExchange(t *testing.T) {
 		}
 		if i == 1 {
 			// Our side of the exchange survives the state file.
-			b, err := out.MarshalSecret()
+			b, err := json.Marshal(out.Saved())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out, err = UnmarshalOutgoing(b); err != nil {
+			var saved CallDH
+			if err := json.Unmarshal(b, &saved); err != nil {
+				t.Fatal(err)
+			}
+			if out, err = RestoreOutgoing(saved); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"time"
 
 	"github.com/gotd/td/tg"
@@ -153,7 +151,7 @@ func (o *OutgoingCall) GoString() string { return o.String() }
 
 // PrepareCall makes our side of a new outgoing call's key exchange:
 // messages.getDhConfig (checked) and a fresh secret a. Persist it
-// (MarshalSecret) before RequestCall sends sha256(g_a), so that a restart
+// (Saved) before RequestCall sends sha256(g_a), so that a restart
 // can re-send the same request and still confirm the call.
 func (c *Client) PrepareCall(ctx context.Context) (*OutgoingCall, error) {
 	params, random, err := c.dhConfig(ctx)
@@ -209,40 +207,6 @@ func accessHashOf(pc tg.PhoneCallClass) int64 {
 		return p.GetAccessHash()
 	}
 	return 0
-}
-
-// outgoingSecret is the persisted form of an OutgoingCall: the DH
-// parameters and the secret exponent (g_a is recomputed).
-type outgoingSecret struct {
-	G       int    `json:"g"`
-	P       []byte `json:"p"`
-	Version int    `json:"version"`
-	A       []byte `json:"a"`
-}
-
-// MarshalSecret returns our side of the key exchange for the state file
-// (as private as the session's auth key). Never log it.
-func (o *OutgoingCall) MarshalSecret() ([]byte, error) {
-	return json.Marshal(outgoingSecret{G: o.params.g, P: o.params.p.Bytes(), Version: o.params.version, A: o.a.x.Bytes()})
-}
-
-// UnmarshalOutgoing rebuilds an OutgoingCall from MarshalSecret's bytes,
-// checking the parameters again.
-func UnmarshalOutgoing(b []byte) (*OutgoingCall, error) {
-	var s outgoingSecret
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("outgoing call secret: %w", err)
-	}
-	params := &dhParams{g: s.G, p: new(big.Int).SetBytes(s.P), version: s.Version}
-	if err := checkDHParams(params.g, params.p); err != nil {
-		return nil, fmt.Errorf("outgoing call secret: %w", err)
-	}
-	x := new(big.Int).SetBytes(s.A)
-	gx := new(big.Int).Exp(big.NewInt(int64(params.g)), x, params.p)
-	if err := checkGX(gx, params.p); err != nil {
-		return nil, fmt.Errorf("outgoing call secret: %w", err)
-	}
-	return &OutgoingCall{params: params, a: &exponent{x: x, gx: gx.FillBytes(make([]byte, dhBytes))}}, nil
 }
 
 // OnAccepted checks the peer's g_b from phoneCallAccepted and computes the
@@ -311,42 +275,63 @@ func (in *IncomingCall) AccessHash() int64 { return in.accessHash }
 func (in *IncomingCall) String() string   { return fmt.Sprintf("IncomingCall{id:%d}", in.id) }
 func (in *IncomingCall) GoString() string { return in.String() }
 
-// AcceptCall accepts a ringing incoming call: messages.getDhConfig (checked),
-// a fresh secret b, then phone.acceptCall with g_b. gAHash is the g_a_hash of
-// the call's phoneCallRequested. The result is usually phoneCallWaiting;
-// the key follows with the phoneCall update (CompleteIncoming).
+// AcceptCall accepts a ringing incoming call: PrepareAccept, then
+// SendAccept. gAHash is the g_a_hash of the call's phoneCallRequested. The
+// result is usually phoneCallWaiting; the key follows with the phoneCall
+// update (CompleteIncoming).
 func (c *Client) AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*IncomingCall, *tg.PhonePhoneCall, error) {
+	in, err := c.PrepareAccept(ctx, peer, gAHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := c.SendAccept(ctx, in)
+	if err != nil {
+		return nil, res, err
+	}
+	return in, res, nil
+}
+
+// PrepareAccept is our half of accepting a call, before anything is sent:
+// messages.getDhConfig (checked) and a fresh secret b. A caller that must
+// survive a restart persists it (Saved) before SendAccept.
+func (c *Client) PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*IncomingCall, error) {
 	if len(gAHash) != sha256.Size {
-		return nil, nil, fmt.Errorf("accept call %d: %w: g_a_hash has %d bytes, want %d", peer.ID, ErrBadDH, len(gAHash), sha256.Size)
+		return nil, fmt.Errorf("accept call %d: %w: g_a_hash has %d bytes, want %d", peer.ID, ErrBadDH, len(gAHash), sha256.Size)
 	}
 	params, random, err := c.dhConfig(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
+		return nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
 	}
 	b, err := newExponent(c.rand, params, random)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
+		return nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
 	}
-	res, err := c.api.PhoneAcceptCall(ctx, &tg.PhoneAcceptCallRequest{
-		Peer:     peer,
-		GB:       b.gx,
-		Protocol: Protocol(),
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, err)
-	}
-	in := &IncomingCall{
+	return &IncomingCall{
 		id:         peer.ID,
 		accessHash: peer.AccessHash,
 		gAHash:     append([]byte(nil), gAHash...),
 		params:     params,
 		b:          b,
+	}, nil
+}
+
+// SendAccept sends phone.acceptCall with in's g_b. Sending it again with
+// the same in (after a restart) offers the same key.
+func (c *Client) SendAccept(ctx context.Context, in *IncomingCall) (*tg.PhonePhoneCall, error) {
+	peer := tg.InputPhoneCall{ID: in.id, AccessHash: in.accessHash}
+	res, err := c.api.PhoneAcceptCall(ctx, &tg.PhoneAcceptCallRequest{
+		Peer:     peer,
+		GB:       in.b.gx,
+		Protocol: Protocol(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, err)
 	}
 	switch res.PhoneCall.(type) {
 	case *tg.PhoneCallDiscarded, *tg.PhoneCallEmpty:
-		return nil, res, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, ErrCallDiscarded)
+		return res, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, ErrCallDiscarded)
 	}
-	return in, res, nil
+	return res, nil
 }
 
 // CompleteIncoming checks the phoneCall that ends an incoming call's key

@@ -33,6 +33,10 @@
 //	session:      "mtproto" -> gotd session bytes
 //	requests:     random_id(4) -> a pending phone.requestCall (opaque JSON,
 //	              with the key exchange's secret; created on first use)
+//	call_secrets: callID(8) -> what a live call needs to go on after a
+//	              restart (key-exchange material, media key), as private
+//	              as the session; erased when the call ends. Created on
+//	              first use, so older files open unchanged.
 //
 // Call ids are stored as uint64(id), so negative Telegram ids sort after
 // the positive ones; only exact lookups and scans depend on the order.

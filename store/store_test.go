@@ -552,3 +552,50 @@ func TestRequests(t *testing.T) {
 		t.Fatalf("requests: %v", got)
 	}
 }
+
+// TestCallSecrets: a live call's secrets survive a reopen, are apart from
+// the record, and go with the PutCall that records the call's end.
+func TestCallSecrets(t *testing.T) {
+	path := tempDB(t)
+	db := openT(t, path, Options{})
+	get := func(db *DB, id int64) ([]byte, error) {
+		var b []byte
+		err := db.View(func(tx *Tx) error {
+			var err error
+			b, err = tx.CallSecrets(id)
+			return err
+		})
+		return b, err
+	}
+	if _, err := get(db, 7); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("secrets before any: %v", err)
+	}
+	err := db.Update(func(tx *Tx) error {
+		if err := tx.PutCall(7, []byte(`{"s":"active"}`), true); err != nil {
+			return err
+		}
+		return tx.PutCallSecrets(7, []byte("key"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openT(t, path, Options{})
+	if b, err := get(db, 7); err != nil || string(b) != "key" {
+		t.Fatalf("secrets after reopen: %q, %v", b, err)
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.PutCall(7, []byte(`{"s":"active"}`), true) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(db, 7); err != nil {
+		t.Fatalf("a live step erased the secrets: %v", err)
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.PutCall(7, []byte(`{"s":"ended"}`), false) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(db, 7); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("secrets after the call ended: %v", err)
+	}
+}

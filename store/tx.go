@@ -21,6 +21,9 @@ var (
 	bJournalAt = []byte("journal_at")
 	bUpdates   = []byte("updates")
 	bSession   = []byte("session")
+	// bSecrets is created by the first PutCallSecrets: files written
+	// before it existed open unchanged.
+	bSecrets = []byte("call_secrets")
 
 	allBuckets = [][]byte{bMeta, bCalls, bLive, bJournal, bJournalAt, bUpdates, bSession}
 
@@ -87,7 +90,42 @@ func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
 	if err != nil {
 		return fmt.Errorf("store: live index of call %d: %w", id, err)
 	}
+	if !live {
+		// An ended call's secrets go with its end, in the same
+		// transaction.
+		if sec := t.tx.Bucket(bSecrets); sec != nil && sec.Get(k) != nil {
+			if err := sec.Delete(k); err != nil {
+				return fmt.Errorf("store: erase the secrets of call %d: %w", id, err)
+			}
+		}
+	}
 	return nil
+}
+
+// PutCallSecrets stores what live call id needs to go on after a restart
+// (its key-exchange material and media key, opaque bytes). They are kept
+// apart from the record, which the control API returns, and erased by the
+// PutCall that records the call's end.
+func (t *Tx) PutCallSecrets(id int64, data []byte) error {
+	sec, err := t.tx.CreateBucketIfNotExists(bSecrets)
+	if err != nil {
+		return fmt.Errorf("store: secrets of call %d: %w", id, err)
+	}
+	if err := sec.Put(be64(uint64(id)), bytes.Clone(data)); err != nil {
+		return fmt.Errorf("store: secrets of call %d: %w", id, err)
+	}
+	return nil
+}
+
+// CallSecrets returns what PutCallSecrets stored for call id, or an error
+// wrapping ErrNotFound.
+func (t *Tx) CallSecrets(id int64) ([]byte, error) {
+	if sec := t.tx.Bucket(bSecrets); sec != nil {
+		if v := sec.Get(be64(uint64(id))); v != nil {
+			return bytes.Clone(v), nil
+		}
+	}
+	return nil, fmt.Errorf("store: secrets of call %d: %w", id, ErrNotFound)
 }
 
 // Call returns the record of call id, or an error wrapping ErrNotFound.
