@@ -15,6 +15,7 @@ import (
 
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/manager"
 	"github.com/calld/calld/mtproto"
 	"github.com/calld/calld/sim"
@@ -541,6 +542,7 @@ func TestDuplicatedAndReorderedPushesApplyOnce(t *testing.T) {
 }
 
 func TestConnectionCutMidDiscard(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
 	id := h.incoming(false)
 	h.waitState(id, fsm.Ringing)
