@@ -108,7 +108,7 @@ wait:
 
 // TestSimWithoutConfigUsesFreshDir: `serve --sim` with no config puts its
 // state and socket in a fresh directory under $XDG_RUNTIME_DIR and prints
-// it; the socket there serves.
+// it; the socket there serves; the directory is removed at exit.
 func TestSimWithoutConfigUsesFreshDir(t *testing.T) {
 	runtime := t.TempDir()
 	cmd := exec.Command(binary, "serve", "--sim")
@@ -191,6 +191,9 @@ func TestSimWithoutConfigUsesFreshDir(t *testing.T) {
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, logs.String())
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the fresh directory %s outlived the daemon: %v", dir, err)
 	}
 }
 
