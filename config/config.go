@@ -111,6 +111,7 @@ const (
 const (
 	EnvConfig  = "CALLD_CONFIG"
 	EnvSocket  = "CALLD_SOCKET"
+	EnvState   = "CALLD_STATE"
 	EnvAPIID   = "CALLD_API_ID"
 	EnvAPIHash = "CALLD_API_HASH"
 )
@@ -142,7 +143,8 @@ func Path(flag string, env func(string) string) string {
 
 // Load builds the configuration: Default(), then the file at path (none
 // when path is ""), then the environment overrides CALLD_API_ID,
-// CALLD_API_HASH and CALLD_SOCKET (an empty value counts as unset), and
+// CALLD_API_HASH, CALLD_SOCKET and CALLD_STATE (an empty value counts as
+// unset), and
 // validates the result. env is usually os.Getenv; nil means no environment.
 //
 // CALLD_CONFIG is not read here: the caller resolves the path first (see
@@ -186,6 +188,10 @@ func Load(path string, env func(string) string) (Config, error) {
 		if s := env(EnvSocket); s != "" {
 			cfg.Control.Socket = s
 			fromEnv["control.socket"] = EnvSocket
+		}
+		if s := env(EnvState); s != "" {
+			cfg.State.Path = s
+			fromEnv["state.path"] = EnvState
 		}
 	}
 	if err := cfg.Validate(true); err != nil {

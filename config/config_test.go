@@ -377,8 +377,8 @@ func TestLoad(t *testing.T) {
 		{"file", good, nil, func(c *Config) {
 			c.Telegram.APIID, c.Telegram.APIHash, c.Control.Socket = 1, "filehash", "/file.sock"
 		}, ""},
-		{"env overrides file", good, map[string]string{EnvAPIID: "77", EnvAPIHash: "envhash", EnvSocket: "/env.sock"}, func(c *Config) {
-			c.Telegram.APIID, c.Telegram.APIHash, c.Control.Socket = 77, "envhash", "/env.sock"
+		{"env overrides file", good, map[string]string{EnvAPIID: "77", EnvAPIHash: "envhash", EnvSocket: "/env.sock", EnvState: "/env.db"}, func(c *Config) {
+			c.Telegram.APIID, c.Telegram.APIHash, c.Control.Socket, c.State.Path = 77, "envhash", "/env.sock", "/env.db"
 		}, ""},
 		{"empty env values are unset", good, map[string]string{EnvAPIID: "", EnvSocket: ""}, func(c *Config) {
 			c.Telegram.APIID, c.Telegram.APIHash, c.Control.Socket = 1, "filehash", "/file.sock"

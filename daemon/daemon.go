@@ -118,6 +118,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	if m.Sim != nil {
+		if err := m.checkSimSession(ctx); err != nil {
+			return err
+		}
+	}
 	tcfg, err := m.telegramConfig()
 	if err != nil {
 		return err

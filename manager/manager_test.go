@@ -16,6 +16,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/manager"
 	"github.com/calld/calld/mtproto"
 	"github.com/calld/calld/sim"
@@ -613,6 +614,7 @@ func TestDuplicatedAndReorderedPushesApplyOnce(t *testing.T) {
 }
 
 func TestConnectionCutMidDiscard(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
 	id := h.incoming(false)
 	h.waitState(id, fsm.Ringing)
@@ -942,9 +944,7 @@ func (h *harness) releaseCreatesMissed(peer int64, release func()) {
 // request again (same random_id, same g_a_hash, so the same DH secret) and
 // the call goes on to active, then ends with exactly one discard.
 func TestCrashDuringRequestCallContinues(t *testing.T) {
-	if raceEnabled {
-		t.Skip("closes a connection with phone.requestCall in flight: gotd v0.93.0's rpc.Engine.ForceClose/Conn.Invoke race (fixed upstream after v0.93.0); run without -race")
-	}
+	gotdrace.CutsConnections(t)
 	path := filepath.Join(t.TempDir(), "calld.db")
 	h := newHarness(t, harnessOptions{dbPath: path})
 	before := h.srv.Count("phone.requestCall")
@@ -1044,9 +1044,7 @@ func TestRequestRPCTimeout(t *testing.T) {
 // still unresolved when calld dies; after the restart it is sent again
 // with the same random_id and the call it names is discarded (missed).
 func TestAbandonedRequestResolvedAfterRestart(t *testing.T) {
-	if raceEnabled {
-		t.Skip("closes a connection with phone.requestCall in flight: gotd v0.93.0's rpc.Engine.ForceClose/Conn.Invoke race (fixed upstream after v0.93.0); run without -race")
-	}
+	gotdrace.CutsConnections(t)
 	path := filepath.Join(t.TempDir(), "calld.db")
 	h := newHarness(t, harnessOptions{dbPath: path, timeouts: fsm.Timeouts{Receive: 10 * time.Second}})
 	peer, res, release := h.placeHeld(sim.RingForever)

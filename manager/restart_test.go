@@ -11,23 +11,11 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/manager"
 	"github.com/calld/calld/sim"
 	"github.com/calld/calld/store"
 )
-
-// skipUnderRace skips a test that stops the MTProto client while RPCs
-// may be in flight (a restart): that meets a data race inside gotd v0.93.0
-// (rpc.Engine.ForceClose against Conn.Invoke when a connection closes;
-// fixed upstream after v0.93.0, the only version available), which -race
-// reports as a failure of whatever test runs. These tests run without
-// -race; calld's own code is covered under -race by the others.
-func skipUnderRace(t *testing.T) {
-	t.Helper()
-	if raceEnabled {
-		t.Skip("stops the client mid-RPC: gotd v0.93.0's ForceClose/Invoke data race; run without -race")
-	}
-}
 
 // waitFor polls cond (bounded by a real-time deadline): for what the
 // manager's goroutines or the simulator do on their own.
@@ -77,7 +65,7 @@ func (h *harness) placeActive() int64 { return h.place(sim.Answer, fsm.Active) }
 // keep ringing, active calls stay active with the same media key; each
 // later ends with exactly one discard.
 func TestRestartLiveCallsGoOn(t *testing.T) {
-	skipUnderRace(t)
+	gotdrace.CutsConnections(t)
 	cases := []struct {
 		name  string
 		setup func(h *harness) int64
@@ -152,7 +140,7 @@ func TestRestartLiveCallsGoOn(t *testing.T) {
 // our acceptCall or confirmCall was in flight completes afterwards with
 // the key the peer has.
 func TestRestartKeyExchangeCompletes(t *testing.T) {
-	skipUnderRace(t)
+	gotdrace.CutsConnections(t)
 	cases := []struct {
 		name   string
 		method string
@@ -205,7 +193,7 @@ func TestRestartKeyExchangeCompletes(t *testing.T) {
 // exactly one phone.discardCall, even when its answer is slow (defect 1
 // of issue 9: the expired deadline and the reconciliation both sent one).
 func TestRestartExpiredDeadlineOneDiscard(t *testing.T) {
-	skipUnderRace(t)
+	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{MaxDuration: 10 * time.Second}})
 	id := h.placeActive()
 	n0 := h.srv.Count("phone.discardCall")
@@ -303,7 +291,7 @@ func TestAcceptRacingEndIsAnswered(t *testing.T) {
 // persisted call secrets cannot go on: after the first difference it ends
 // with DESIGN's reason (busy for an incoming call not accepted), once.
 func TestRestoredWithoutSecretsEnds(t *testing.T) {
-	skipUnderRace(t)
+	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{})
 	var id int64
 	h.restart(func() {
@@ -346,7 +334,7 @@ func TestRestoredWithoutSecretsEnds(t *testing.T) {
 // values, unless the first difference shows the server executed it; the
 // server executes exactly one, and the call ends ours.
 func TestRestartHangingUpResendsOnce(t *testing.T) {
-	skipUnderRace(t)
+	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{})
 	id := h.incoming(false)
 	h.waitState(id, fsm.Ringing)
@@ -375,7 +363,7 @@ func TestRestartHangingUpResendsOnce(t *testing.T) {
 // was in flight when calld stopped rings after the restart (the
 // acknowledgement is sent again).
 func TestRestartReceivedInFlight(t *testing.T) {
-	skipUnderRace(t)
+	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{})
 	n0 := h.srv.Count("phone.receivedCall")
 	release := h.srv.HoldRPC("phone.receivedCall")

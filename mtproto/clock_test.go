@@ -1,6 +1,8 @@
 package mtproto
 
 import (
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 )
@@ -8,11 +10,18 @@ import (
 // fakeClock is a manual clock: timers fire only on Advance. Every NewTimer
 // reports its duration on waits, so a test can wait for the code under test
 // to start waiting (a channel receive, no sleep) and then advance.
+//
+// On a loopback client, other RPCs share the clock: gotd itself sends
+// users.getUsers (Client.Self) through the middlewares after every
+// reconnection, and its retry waits too. Set from to the function whose
+// timers a test is about ("(*Client).DiscardCall"): only timers created
+// under it (on its goroutine's stack) are reported on waits.
 type fakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*fakeTimer
 	waits  chan time.Duration
+	from   string
 }
 
 func newFakeClock() *fakeClock {
@@ -36,8 +45,26 @@ func (c *fakeClock) NewTimer(d time.Duration) Timer {
 	t := &fakeTimer{at: c.now.Add(d), c: make(chan time.Time, 1), clk: c}
 	c.timers = append(c.timers, t)
 	c.mu.Unlock()
-	c.waits <- d
+	if c.from == "" || calledFrom(c.from) {
+		c.waits <- d
+	}
 	return t
+}
+
+// calledFrom reports whether a function whose name ends in fn is on the
+// calling goroutine's stack.
+func calledFrom(fn string) bool {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, fn) {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // Advance moves the clock and fires the timers that are due.

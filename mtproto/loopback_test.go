@@ -16,6 +16,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 
+	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/sim"
 )
 
@@ -32,6 +33,7 @@ func storedKeyID(t testing.TB, st session.Storage) []byte {
 // while the sim advertises its real address in help.getConfig; after a cut
 // it must come back through the proxy again.
 func TestConnectCustomDCSurvivesAdvertisedList(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	srv := sharedSim(t)
 	proxy := newTCPProxy(t, srv.Addr())
 	sink := newRecordSink()
@@ -81,6 +83,7 @@ func TestConnectCustomDCSurvivesAdvertisedList(t *testing.T) {
 }
 
 func TestSessionReuseNoNewAuthKey(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	srv := sharedSim(t)
 	st := warmStorage(t)
 	before := storedKeyID(t, st)
@@ -348,8 +351,10 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 // in-flight request fails inside gotd, Retry sends it again on the new
 // connection, and the server applies the discard exactly once.
 func TestCutMidRPCIsRetried(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	sink := newRecordSink()
 	clk := newFakeClock()
+	clk.from = "mtproto.(*Client).DiscardCall" // not gotd's own Self after the reconnection
 	c, srv := newSimClient(t, sink, func(cfg *Config) { cfg.Clock = clk })
 	ctx := testCtx(t)
 	sink.next(t, "Connected", func(e sinkEvent) bool { return e.connected })

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gotd/td/tgerr"
+
+	"github.com/calld/calld/internal/gotdrace"
 )
 
 // TestLoad drives calls of every kind (incoming discarded through the API,
@@ -41,20 +43,6 @@ func TestLoadFaults(t *testing.T) {
 		// did, for the log.
 		inject func(ctx context.Context, e *env) string
 	}{
-		{"cut every 100ms", size(120, 2000), false, func(ctx context.Context, e *env) string {
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			cuts := 0
-			for {
-				select {
-				case <-ctx.Done():
-					return itoa(cuts) + " cuts"
-				case <-tick.C:
-					e.sim.Cut()
-					cuts++
-				}
-			}
-		}},
 		{"FLOOD_WAIT storm on discardCall", size(40, 1000), false, func(ctx context.Context, e *env) string {
 			// 8 FLOOD_WAIT_1 answers armed again every 3 s.
 			tick := time.NewTicker(3 * time.Second)
@@ -93,23 +81,50 @@ func TestLoadFaults(t *testing.T) {
 			if tc.knownBug && os.Getenv("CALLD_KNOWN_BUGS") != "1" && !full() {
 				t.Skip("known failure (an incoming call pushed around a cut is sometimes never seen): set CALLD_KNOWN_BUGS=1 to run")
 			}
-			e := newEnv(t, nil)
-			ctx := testCtx(t, 10*time.Minute)
-			fctx, stop := context.WithCancel(ctx)
-			injected := make(chan string, 1)
-			go func() { injected <- tc.inject(fctx, e) }()
-			start := time.Now()
-			res, err := e.load(ctx, tc.n, 16, true)
-			stop()
-			did := <-injected
-			if err != nil {
-				t.Fatal(err)
-			}
-			took := time.Since(start)
-			rep := e.checkConsistent(ctx, res)
-			t.Logf("%d calls in %s with %s; %d API errors tolerated %v; %d discardCall requests; journal %d events, %d calls ended",
-				res.calls.Load(), took.Round(time.Millisecond), did, res.apiErrs.Load(), res.errKinds, e.sim.Count("phone.discardCall"),
-				rep.Events, rep.Ended)
+			loadWithFault(t, tc.n, tc.inject)
 		})
 	}
+}
+
+// TestLoadCuts runs the load while every connection to the simulator is
+// cut every 100 ms.
+func TestLoadCuts(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	loadWithFault(t, size(120, 2000), func(ctx context.Context, e *env) string {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		cuts := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return itoa(cuts) + " cuts"
+			case <-tick.C:
+				e.sim.Cut()
+				cuts++
+			}
+		}
+	})
+}
+
+// loadWithFault runs n calls of load while inject runs (until the load is
+// over), then checks that none is lost.
+func loadWithFault(t *testing.T, n int, inject func(ctx context.Context, e *env) string) {
+	t.Helper()
+	e := newEnv(t, nil)
+	ctx := testCtx(t, 10*time.Minute)
+	fctx, stop := context.WithCancel(ctx)
+	injected := make(chan string, 1)
+	go func() { injected <- inject(fctx, e) }()
+	start := time.Now()
+	res, err := e.load(ctx, n, 16, true)
+	stop()
+	did := <-injected
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	rep := e.checkConsistent(ctx, res)
+	t.Logf("%d calls in %s with %s; %d API errors tolerated %v; %d discardCall requests; journal %d events, %d calls ended",
+		res.calls.Load(), took.Round(time.Millisecond), did, res.apiErrs.Load(), res.errKinds, e.sim.Count("phone.discardCall"),
+		rep.Events, rep.Ended)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/bench"
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/sim"
 )
 
@@ -18,6 +19,7 @@ import (
 // itself, adopts the new server's updates state, the orphaned call still
 // ends, and calls through the new server are tracked as before.
 func TestSimRestartAuthKeyLost(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	first, err := sim.New(sim.Options{Authorized: true})
 	if err != nil {
 		t.Fatal(err)

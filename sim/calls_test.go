@@ -13,6 +13,8 @@ import (
 
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
+
+	"github.com/calld/calld/internal/gotdrace"
 )
 
 // clientDH is the account's side of a call's key exchange, written here
@@ -569,6 +571,7 @@ func TestHoldRPC(t *testing.T) {
 // TestHoldCutRelease: a held request whose connection is cut is dropped
 // on release; the client's retry on the new connection runs exactly once.
 func TestHoldCutRelease(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	srv := sharedServer(t)
 	peer := srv.AddPeer("nina")
 	c := startClient(t, srv, sharedStore)

@@ -13,9 +13,12 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/gotd/td/tgtest"
+
+	"github.com/calld/calld/internal/gotdrace"
 )
 
 func TestCut(t *testing.T) {
+	gotdrace.CutsConnections(t)
 	srv := sharedServer(t)
 	peer := srv.AddPeer("kate")
 	c := startClient(t, srv, sharedStore)

@@ -15,6 +15,10 @@
 // file is left byte for byte as it was. A second Open of a file in use
 // fails after Options.Timeout with ErrLocked ("calld is already running").
 //
+// The file holds the session's auth key, so Open leaves it mode 0600: a
+// new file is created so, an existing one of calld's user is chmod-ed,
+// and one of another user with any other mode is refused (ErrNotPrivate).
+//
 // Layout (bucket: key -> value; all integers big-endian):
 //
 //	meta:         "magic" -> "calld-state", "schema" -> uint32, "last_seq" -> uint64,
@@ -49,6 +53,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -76,6 +81,9 @@ var (
 	ErrForeign = errors.New("not a calld state file")
 	// ErrNewerSchema: the file was written by a newer calld.
 	ErrNewerSchema = errors.New("state file has a newer schema")
+	// ErrNotPrivate: the file can be read by others than calld and calld
+	// cannot make it 0600 (it belongs to another user).
+	ErrNotPrivate = errors.New("state file is not private")
 	// ErrClosed: the DB is closed.
 	ErrClosed = errors.New("state file is closed")
 	// ErrNotFound: no such call (or no session). It carries the control
@@ -182,6 +190,13 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 
+	if st != nil {
+		// A file that is already there (an empty one included) is made
+		// private before calld writes the session's auth key into it.
+		if err := makePrivate(path, st); err != nil {
+			return nil, err
+		}
+	}
 	bdb, err := openBolt(path, boltOptions(opts.Timeout))
 	if err != nil {
 		return nil, openError(path, opts.Timeout, err)
@@ -222,6 +237,24 @@ func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
 		}
 	}()
 	return bolt.Open(path, 0o600, o)
+}
+
+// makePrivate gives an existing state file mode 0600 when it has any
+// other: it holds the MTProto auth key. A file of another user is not
+// changed but refused (ErrNotPrivate): calld does not take it over.
+func makePrivate(path string, st os.FileInfo) error {
+	mode := st.Mode().Perm()
+	if mode == 0o600 {
+		return nil
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return fmt.Errorf("store: open %s: %w: mode %#o, owned by uid %d, not by calld's uid %d; "+
+			"make it 0600 or give it to calld's user (the file was not modified)", path, ErrNotPrivate, mode, sys.Uid, os.Geteuid())
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("store: open %s: %w: mode %#o, cannot make it 0600: %w", path, ErrNotPrivate, mode, err)
+	}
+	return nil
 }
 
 // openError names the file and classifies an error of bolt.Open.

@@ -89,7 +89,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: calld COMMAND [flags] [args]
 
 The daemon:
-  serve     run the daemon in the foreground (--config FILE, --sim)
+  serve     run the daemon in the foreground (--config FILE, --sim, --state PATH, --socket PATH)
   demo      a self-contained tour with an embedded simulator
 
 Clients of the running daemon (flags: --socket PATH, --config FILE, --json):

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -16,16 +17,20 @@ import (
 	"github.com/calld/calld/sim"
 )
 
-// runServe is `calld serve [--config FILE] [--sim]`: the daemon in the
-// foreground. Exit status 2 for a bad config, 1 when start-up or the
-// store fails, 0 after a clean stop (SIGTERM, SIGINT).
+// runServe is `calld serve [--config FILE] [--sim] [--state PATH]
+// [--socket PATH]`: the daemon in the foreground. Exit status 2 for a bad
+// config, 1 when start-up or the store fails, 0 after a clean stop
+// (SIGTERM, SIGINT).
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("calld serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (default $CALLD_CONFIG, else built-in defaults)")
-	useSim := fs.Bool("sim", false, "run against the embedded simulated Telegram")
+	useSim := fs.Bool("sim", false, "run against the embedded simulated Telegram (without a config: state and socket in a fresh directory)")
+	var paths servePaths
+	fs.StringVar(&paths.state, "state", "", "state file `PATH` (overrides $CALLD_STATE and [state] path)")
+	fs.StringVar(&paths.socket, "socket", "", "control socket `PATH` (overrides $CALLD_SOCKET and [control] socket)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: calld serve [--config FILE] [--sim]")
+		fmt.Fprintln(stderr, "usage: calld serve [--config FILE] [--sim] [--state PATH] [--socket PATH]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -36,7 +41,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	path := config.Path(*configPath, os.Getenv)
-	cfg, err := loadServeConfig(path, *useSim)
+	if *useSim && path == "" {
+		// The simulator's session and calls are its own: never the
+		// default state file, which may hold a real login.
+		dir, err := paths.simDir()
+		if err != nil {
+			fmt.Fprintf(stderr, "calld serve: %v\n", err)
+			return 1
+		}
+		if dir != "" {
+			defer os.RemoveAll(dir)
+			fmt.Fprintf(stdout, "calld serve --sim: state and socket in %s (try: CALLD_SOCKET=%s calld calls)\n",
+				dir, filepath.Join(dir, simSocket))
+		}
+	}
+	load := func() (config.Config, error) { return loadServeConfig(path, *useSim, paths) }
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "calld serve: %v\n", err)
 		return 2
@@ -74,7 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				next, err := loadServeConfig(path, *useSim)
+				next, err := load()
 				if err != nil {
 					m.Log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, err.Error()).
 						Msg("reload refused: configuration invalid; keeping the current one")
@@ -99,13 +119,61 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 }
 
-// loadServeConfig reads and validates the configuration; the Telegram
-// credentials are required unless the daemon runs against the simulator.
-// Every error is a *config.Error naming the key.
-func loadServeConfig(path string, useSim bool) (config.Config, error) {
+// servePaths are serve's --state and --socket; under `--sim` without a
+// config, the fresh directory's files stand in for empty ones.
+type servePaths struct{ state, socket string }
+
+// The files of `serve --sim` in its fresh directory.
+const (
+	simState  = "calld.db"
+	simSocket = "calld.sock"
+)
+
+// simDir creates the fresh directory of `serve --sim` without a config,
+// under $XDG_RUNTIME_DIR, else the temp dir, for whichever of the state
+// file and the socket neither a flag nor the environment names. It
+// returns "" when both are named.
+func (p *servePaths) simDir() (string, error) {
+	if p.state == "" {
+		p.state = os.Getenv(config.EnvState)
+	}
+	if p.socket == "" {
+		p.socket = os.Getenv(config.EnvSocket)
+	}
+	if p.state != "" && p.socket != "" {
+		return "", nil
+	}
+	parent := os.Getenv("XDG_RUNTIME_DIR")
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(parent, "calld-sim-")
+	if err != nil {
+		return "", fmt.Errorf("--sim: state directory: %w", err)
+	}
+	if p.state == "" {
+		p.state = filepath.Join(dir, simState)
+	}
+	if p.socket == "" {
+		p.socket = filepath.Join(dir, simSocket)
+	}
+	return dir, nil
+}
+
+// loadServeConfig reads and validates the configuration, with --state and
+// --socket over it; the Telegram credentials are required unless the
+// daemon runs against the simulator. Every error is a *config.Error
+// naming the key.
+func loadServeConfig(path string, useSim bool, p servePaths) (config.Config, error) {
 	cfg, err := config.Load(path, os.Getenv)
 	if err != nil {
 		return cfg, err
+	}
+	if p.state != "" {
+		cfg.State.Path = p.state
+	}
+	if p.socket != "" {
+		cfg.Control.Socket = p.socket
 	}
 	return cfg, cfg.Validate(useSim)
 }

@@ -1,5 +1,5 @@
 //go:build !race
 
-package manager_test
+package gotdrace
 
 const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build race
+
+package gotdrace
+
+const raceEnabled = true
