@@ -262,8 +262,8 @@ func (m *Main) listen() error {
 		m.ln = ls[0]
 		return nil
 	}
-	// We hold the store's lock, so a socket file left at the path is
-	// stale: control.Listen removes it (and only if it is a socket).
+	// control.Listen replaces only a dead socket file; one another
+	// process answers on is refused, naming the path.
 	m.ln, err = control.Listen(m.Config.Control.Socket, m.Config.Control.SocketMode.Perm())
 	return err
 }
