@@ -150,8 +150,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.server = control.NewServer(service{m}, m.hub, control.Options{
-		Log:       log,
-		AllowUIDs: m.Config.Control.AllowUIDs,
+		Log:                  log,
+		AllowUIDs:            m.Config.Control.AllowUIDs,
+		MaxConnections:       m.Config.Control.MaxConnections,
+		MaxConnectionsPerUID: m.Config.Control.MaxConnectionsPerUID,
+		IdleTimeout:          m.Config.Control.IdleTimeout.Duration,
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- m.server.Serve(m.ln) }()

@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,4 +79,219 @@ func TestSocketTakeover(t *testing.T) {
 	if _, errOut, code := first.cli("status"); code != 0 {
 		t.Fatalf("status after replacing a dead socket: %d %s", code, errOut)
 	}
+}
+
+// floodSocketEnv, when set, makes the test binary a flooder (see
+// floodMain) instead of running tests.
+const floodSocketEnv = "CALLD_E2E_FLOOD_SOCKET"
+
+// floodConns is how many connections each of the two flooders holds:
+// 20,000 together, each process within the machine's descriptor limit.
+const floodConns = 10000
+
+func init() {
+	if socket := os.Getenv(floodSocketEnv); socket != "" {
+		floodMain(socket)
+	}
+}
+
+// floodMain runs as an unprivileged uid: it opens floodConns connections
+// to the socket (blocking connects: a full backlog waits for the daemon),
+// sends one status request on each and never reads (idle keep-alive
+// connections, or refused ones), prints the first line the daemon wrote
+// on the last connection, then "ready", and holds everything until its
+// stdin closes.
+func floodMain(socket string) {
+	fail := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+		os.Exit(1)
+	}
+	req := []byte("GET /v1/status HTTP/1.1\r\nHost: calld\r\n\r\n")
+	fds := make([]int, 0, floodConns)
+	for len(fds) < floodConns {
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			fail("socket after %d connections: %v", len(fds), err)
+		}
+		if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: socket}); err != nil {
+			fail("connect after %d connections: %v", len(fds), err)
+		}
+		if _, err := syscall.Write(fd, req); err != nil {
+			fail("write after %d connections: %v", len(fds), err)
+		}
+		fds = append(fds, fd)
+	}
+	last := fds[len(fds)-1]
+	tv := syscall.Timeval{Sec: 10}
+	if err := syscall.SetsockoptTimeval(last, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		fail("SO_RCVTIMEO: %v", err)
+	}
+	buf := make([]byte, 4096)
+	n, err := syscall.Read(last, buf)
+	if err != nil {
+		fmt.Printf("no answer: %v\nready\n", err)
+		n = 0
+	}
+	answer, _, _ := strings.Cut(string(buf[:n]), "\r\n\r\n")
+	status, _, _ := strings.Cut(answer, "\r\n")
+	if err == nil {
+		fmt.Printf("%s|%v\nready\n", status, strings.Contains(answer, "Content-Type: application/json"))
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// TestConnectionFlood: 20,000 idle connections from an unprivileged uid
+// do not keep root's `calld status` from answering within a second; the
+// flooders' excess connections are refused with a JSON 503, the daemon's
+// descriptors stay bounded, and the refusals are not logged one by one.
+func TestConnectionFlood(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the flooders under another uid")
+	}
+	const nobody = 65534
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max < floodConns+100 {
+		t.Skipf("RLIMIT_NOFILE hard limit %d is below %d", lim.Max, floodConns+100)
+	}
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	// Anyone may open the socket; one uid may use every unprivileged
+	// connection, so that the flood meets the global cap and root is
+	// answered from the reserved share.
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "[control]\n",
+		"[control]\nsocket_mode = \"0666\"\nmax_connections = 1024\nmax_connections_per_uid = 1024\n", 1))
+	if err := os.WriteFile(e.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Dir(e.dir), e.dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := e.start()
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(e.dir, "flood.test")
+	copyBinary(t, self, bin)
+	type flooder struct {
+		cmd   *exec.Cmd
+		stdin io.WriteCloser
+		lines chan string
+	}
+	var flooders []flooder
+	for range 2 {
+		cmd := exec.Command(bin)
+		cmd.Env = []string{floodSocketEnv + "=" + e.socket}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		f := flooder{cmd: cmd, stdin: stdin, lines: make(chan string, 4)}
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				f.lines <- sc.Text()
+			}
+			close(f.lines)
+		}()
+		t.Cleanup(func() {
+			stdin.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("flooder: %v", err)
+			}
+		})
+		flooders = append(flooders, f)
+	}
+	timeout := time.After(120 * time.Second)
+	for i, f := range flooders {
+		var got []string
+		for len(got) < 2 {
+			select {
+			case line, ok := <-f.lines:
+				if !ok {
+					t.Fatalf("flooder %d ended after %q", i, got)
+				}
+				got = append(got, line)
+			case <-timeout:
+				t.Fatalf("flooder %d did not get its %d connections in 2 minutes (the daemon stopped accepting?); daemon logs:\n%s",
+					i, floodConns, tail(d.logs.String(), 20))
+			}
+		}
+		if got[0] != "HTTP/1.1 503 Service Unavailable|true" {
+			t.Errorf("flooder %d: a connection past the cap got %q, want a JSON 503", i, got[0])
+		}
+	}
+
+	// 20,000 connections are open: root is still answered, at once.
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, binary, "status")
+		cmd.Env = append(os.Environ(), "CALLD_SOCKET="+e.socket)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		took := time.Since(start)
+		cancel()
+		if err != nil || took > time.Second {
+			t.Fatalf("calld status under the flood: %v after %v (want exit 0 within 1s): %s", err, took, out)
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fds) > 1024+64 {
+		t.Errorf("the daemon holds %d descriptors under the flood, want at most max_connections (1024) and a few", len(fds))
+	}
+	logs := d.logs.String()
+	if n := strings.Count(logs, "too many open files"); n > 0 {
+		t.Errorf("%d lines about exhausted descriptors", n)
+	}
+	if n := strings.Count(logs, `"event":"control.refused"`); n < 1 || n > 20 {
+		t.Errorf("%d control.refused lines, want a few (rate-limited)", n)
+	}
+	for _, f := range flooders {
+		f.stdin.Close()
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// copyBinary copies an executable where another uid can run it.
+func copyBinary(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -1,0 +1,254 @@
+package control
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/logging"
+)
+
+// Defaults of the connection limits (Options and config [control]).
+const (
+	// DefaultMaxConnections caps the connections served at once, event
+	// streams included. A busy server's scripts and dashboards stay far
+	// below it; each idle connection costs ~20 KB and one descriptor.
+	DefaultMaxConnections = 1024
+	// DefaultMaxConnectionsPerUID caps one peer uid's connections.
+	DefaultMaxConnectionsPerUID = 256
+	// DefaultIdleTimeout closes a keep-alive connection idle that long
+	// between requests.
+	DefaultIdleTimeout = 30 * time.Second
+)
+
+// Reserved returns how many of n connections (control.max_connections)
+// only root and the daemon's uid may use: an eighth, at least one (none
+// when n is 1).
+func Reserved(n int) int {
+	if n <= 1 {
+		return 0
+	}
+	return max(1, n/8)
+}
+
+// Accept back-off under descriptor exhaustion (EMFILE and the like).
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	// refusalLogEvery spaces the control.refused lines of a flood.
+	refusalLogEvery = 10 * time.Second
+	// lingerSlots bounds the refused connections whose request is being
+	// drained (so that the client reads the refusal instead of a reset);
+	// past it a refused connection is closed at once.
+	lingerSlots   = 32
+	lingerTimeout = time.Second
+	lingerBytes   = 64 << 10
+)
+
+// limitListener admits connections under the caps of Options, answers the
+// others with a 503 and closes them, and backs off when accept fails for
+// want of descriptors.
+type limitListener struct {
+	net.Listener
+	s      *Server
+	closed chan struct{}
+	once   sync.Once
+
+	mu     sync.Mutex
+	total  int
+	perUID map[int]int
+	// refusal log rate limiting
+	refused    int
+	lastRefuse time.Time
+
+	linger chan struct{}
+}
+
+func (s *Server) limitListener(l net.Listener) *limitListener {
+	return &limitListener{
+		Listener: l,
+		s:        s,
+		closed:   make(chan struct{}),
+		perUID:   map[int]int{},
+		linger:   make(chan struct{}, lingerSlots),
+	}
+}
+
+func (l *limitListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// Accept returns the next admitted connection. Connections past a cap are
+// answered and closed here; errors from a lack of descriptors are retried
+// with a growing back-off (logged once per episode), never returned.
+func (l *limitListener) Accept() (net.Conn, error) {
+	var backoff time.Duration
+	failures := 0
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if !resourceError(err) {
+				return nil, err
+			}
+			failures++
+			if failures == 1 {
+				l.s.log.Warn().Str(logging.FieldEvent, logging.EventControlAccept).Err(err).
+					Msg("control socket: accept fails for want of descriptors; backing off")
+			}
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+				continue
+			case <-l.closed:
+				t.Stop()
+				return nil, net.ErrClosed
+			}
+		}
+		if failures > 0 {
+			l.s.log.Info().Str(logging.FieldEvent, logging.EventControlAccept).Int(logging.FieldFailures, failures).
+				Msg("control socket: accepting again")
+			failures, backoff = 0, 0
+		}
+		cred, credErr := l.s.opts.Cred(c)
+		uid := -1
+		if credErr == nil {
+			uid = cred.UID
+		}
+		if msg := l.admit(uid); msg != "" {
+			l.refuse(c, uid, msg)
+			continue
+		}
+		return &conn{Conn: c, cred: cred, credErr: credErr, release: func() { l.release(uid) }}, nil
+	}
+}
+
+// resourceError reports whether an accept error is a lack of descriptors
+// or memory, which passes once connections close.
+func resourceError(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// privileged uids may use the reserved share of the global cap.
+func (l *limitListener) privileged(uid int) bool {
+	return uid == 0 || uid == l.s.opts.DaemonUID
+}
+
+// admit counts a new connection of uid, or says why it is refused.
+func (l *limitListener) admit(uid int) string {
+	o := l.s.opts
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	limit := o.MaxConnections
+	if !l.privileged(uid) {
+		limit -= Reserved(o.MaxConnections)
+	}
+	switch {
+	case l.total >= limit:
+		return fmt.Sprintf("too many connections to the control socket (%d open, control.max_connections = %d, of which %d are kept for root and the daemon's uid); close some and retry",
+			l.total, o.MaxConnections, Reserved(o.MaxConnections))
+	case l.perUID[uid] >= o.MaxConnectionsPerUID:
+		return fmt.Sprintf("too many connections to the control socket from uid %d (%d open, control.max_connections_per_uid = %d); close some and retry",
+			uid, l.perUID[uid], o.MaxConnectionsPerUID)
+	}
+	l.total++
+	l.perUID[uid]++
+	return ""
+}
+
+func (l *limitListener) release(uid int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.perUID[uid]--; l.perUID[uid] <= 0 {
+		delete(l.perUID, uid)
+	}
+}
+
+// refuse answers c with a 503 "unavailable" JSON error and closes it.
+// The answer fits in the empty socket buffer, so the write does not block;
+// the request is then drained for a moment (if a slot is free) so that the
+// client reads the answer rather than a reset.
+func (l *limitListener) refuse(c net.Conn, uid int, msg string) {
+	l.logRefusal(uid, msg)
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = c.Write(errorResponse(http.StatusServiceUnavailable, calld.EUNAVAILABLE, msg))
+	select {
+	case l.linger <- struct{}{}:
+	default:
+		c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-l.linger }()
+		defer c.Close()
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+		buf := make([]byte, 4096)
+		for n := 0; n < lingerBytes; {
+			m, err := c.Read(buf)
+			n += m
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// logRefusal logs the first refusal and then at most one line per
+// refusalLogEvery, with the number refused meanwhile.
+func (l *limitListener) logRefusal(uid int, msg string) {
+	l.mu.Lock()
+	l.refused++
+	now := time.Now()
+	if !l.lastRefuse.IsZero() && now.Sub(l.lastRefuse) < refusalLogEvery {
+		l.mu.Unlock()
+		return
+	}
+	n := l.refused
+	l.refused, l.lastRefuse = 0, now
+	l.mu.Unlock()
+	l.s.log.Warn().Str(logging.FieldEvent, logging.EventControlRefused).Int(logging.FieldUID, uid).Int(logging.FieldRefused, n).Msg(msg)
+}
+
+// errorResponse is a complete HTTP/1.1 response carrying the JSON error
+// shape, that closes the connection.
+func errorResponse(status int, code, msg string) []byte {
+	body, _ := json.Marshal(ErrorBody{ErrorDetail{Code: code, Message: msg}})
+	body = append(body, '\n')
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: %d\r\n\r\n",
+		status, http.StatusText(status), len(body))
+	b.Write(body)
+	return b.Bytes()
+}
+
+// conn is an admitted connection: it carries the peer credentials read at
+// accept and gives its slot back when closed.
+type conn struct {
+	net.Conn
+	cred    Cred
+	credErr error
+	release func()
+	once    sync.Once
+}
+
+func (c *conn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
