@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -251,4 +253,56 @@ type conn struct {
 func (c *conn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// CloseWrite lets net/http half-close the connection after an error reply.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Write passes the server's writes through, except net/http's own replies
+// to a request it could not parse (malformed request line or header, bad
+// version, header too large, unknown transfer encoding), which it writes
+// straight to the connection as text/plain: those are rewritten into the
+// API's JSON error shape with code "invalid", keeping their status.
+func (c *conn) Write(p []byte) (int, error) {
+	if r := jsonProtocolError(p); r != nil {
+		if _, err := c.Conn.Write(r); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// goErrorHeaders is what net/http writes between the status line and the
+// text of its own error replies (net/http's errorHeaders).
+const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// jsonProtocolError returns the JSON version of p when p is one of
+// net/http's own error replies, else nil.
+func jsonProtocolError(p []byte) []byte {
+	const proto = "HTTP/1.1 "
+	if !bytes.HasPrefix(p, []byte(proto)) {
+		return nil
+	}
+	i := bytes.Index(p, []byte(goErrorHeaders))
+	if i < len(proto)+3 {
+		return nil
+	}
+	statusLine := string(p[len(proto):i])
+	status, err := strconv.Atoi(statusLine[:3])
+	if err != nil || status < 400 || bytes.ContainsAny(p[:i], "\r\n") {
+		return nil
+	}
+	detail := strings.TrimPrefix(string(p[i+len(goErrorHeaders):]), statusLine)
+	detail = strings.TrimSpace(strings.TrimPrefix(detail, ":"))
+	msg := fmt.Sprintf("malformed HTTP request (%s)", statusLine)
+	if detail != "" {
+		msg += ": " + detail
+	}
+	return errorResponse(status, calld.EINVALID, msg)
 }

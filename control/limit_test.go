@@ -233,3 +233,47 @@ func TestAcceptBackoff(t *testing.T) {
 		t.Errorf("accept log lines:\n%s\nwant one when failing starts and one when it passes; all logs:\n%s", strings.Join(lines, "\n"), logs.String())
 	}
 }
+
+// TestProtocolErrorsAreJSON: net/http's own answers to requests it cannot
+// parse (400, 431, 505, 501) carry the JSON error shape with code
+// "invalid", not text/plain.
+func TestProtocolErrorsAreJSON(t *testing.T) {
+	env := start(t, Options{MaxHeaderBytes: 1024}, 0)
+	tests := []struct {
+		name   string
+		raw    string
+		status int
+		msg    string
+	}{
+		{"garbage request line", "GARBAGE\r\n\r\n", 400, "malformed HTTP request"},
+		{"bad version", "GET /v1/status HTTP/9.9\r\nHost: calld\r\n\r\n", 505, "unsupported protocol version"},
+		{"no host", "GET /v1/status HTTP/1.1\r\n\r\n", 400, "missing required Host header"},
+		{"header too large", "GET /v1/status HTTP/1.1\r\nHost: calld\r\nX: " + strings.Repeat("a", 8192) + "\r\n\r\n", 431, "Request Header Fields Too Large"},
+		{"bad transfer encoding", "POST /v1/login HTTP/1.1\r\nHost: calld\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unsupported transfer encoding"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("unix", env.socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tt.raw); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, resp.StatusCode, resp.Header, string(b), tt.status, calld.EINVALID)
+			if !strings.Contains(strings.ToLower(string(b)), strings.ToLower(tt.msg)) {
+				t.Errorf("message %s, want it to say %q", b, tt.msg)
+			}
+		})
+	}
+}
