@@ -42,7 +42,9 @@
 //     CALL_PEER_INVALID or FLOOD_WAIT) are answered 502.
 //   - GET /v1/events: without "since" the stream is live only; with
 //     "since=N" the journal's events with seq > N are replayed first, then
-//     the live events follow without gap or duplicate. "follow=0" (an
+//     the live events follow without gap or duplicate. "since" beyond
+//     the last seq ever assigned (seqs are never reused) is 400 "invalid"
+//     naming the last seq, rather than a stream that never delivers. "follow=0" (an
 //     extension) replays the journal from "since" (default 0) and ends the
 //     response when the replay is done. A subscriber that cannot keep up is
 //     dropped by the hub: its stream ends with one final line

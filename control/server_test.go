@@ -384,7 +384,7 @@ func TestEventsModes(t *testing.T) {
 	}{
 		{"replay all and end", "?follow=0", []uint64{1, 2, 3, 4, 5}},
 		{"replay since and end", "?since=3&follow=0", []uint64{4, 5}},
-		{"replay past the end", "?since=9&follow=false", nil},
+		{"replay from the last seq", "?since=5&follow=false", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,6 +418,19 @@ func TestEventsModes(t *testing.T) {
 			t.Errorf("live seqs %v, want [6] (no replay without since)", got)
 		}
 	})
+}
+
+// TestEventsSinceAhead: since beyond the last seq is answered 400 before
+// any stream starts, whether or not the client follows.
+func TestEventsSinceAhead(t *testing.T) {
+	env := start(t, Options{}, 0)
+	for _, q := range []string{"?since=9&follow=false", "?since=6", "?since=18446744073709551615"} {
+		status, hdr, body := env.do(t, "GET", "/v1/events"+q, "")
+		wantError(t, status, hdr, body, 400, calld.EINVALID)
+		if !strings.Contains(body, "the last event's seq is 5") {
+			t.Errorf("%s: %s does not name the last seq", q, body)
+		}
+	}
 }
 
 func TestEventsSlowReaderDropped(t *testing.T) {

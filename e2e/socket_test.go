@@ -3,10 +3,12 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calld/calld/control"
 	"github.com/calld/calld/sim"
 )
 
@@ -294,4 +297,31 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestEventsSinceAhead: /v1/events?since= beyond the last seq is a 400
+// naming the last seq, not a stream that silently never delivers.
+func TestEventsSinceAhead(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	e.start()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
+	}}}
+	for _, path := range []string{"/v1/events?since=1000000", "/v1/events?since=1000000&follow=0"} {
+		resp, err := c.Get("http://calld" + path)
+		if err != nil {
+			t.Errorf("GET %s: %v (want a 400 at once)", path, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var body control.ErrorBody
+		_ = json.Unmarshal(b, &body)
+		if resp.StatusCode != 400 || body.Error.Code != "invalid" || !strings.Contains(body.Error.Message, "last event's seq is") {
+			t.Errorf("GET %s: %d %s, want 400 invalid naming the last seq", path, resp.StatusCode, b)
+		}
+	}
+	if status, _ := e.http("GET", "/v1/events?since=0&follow=0", ""); status != 200 {
+		t.Errorf("since=0: %d", status)
+	}
 }

@@ -2,11 +2,15 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/calld/calld"
 )
 
 // TestCorruptJournal: a malformed journal entry (a key that is not an
@@ -64,5 +68,41 @@ func TestCorruptJournal(t *testing.T) {
 				t.Errorf("FirstSeq: %v", err)
 			}
 		})
+	}
+}
+
+// TestEventsSinceAhead: since beyond the last seq ever assigned is an
+// "invalid" error naming the last seq (a client of another state file, or
+// a typo, would otherwise wait for events that come under lower seqs);
+// since equal to it replays nothing.
+func TestEventsSinceAhead(t *testing.T) {
+	db := openT(t, filepath.Join(t.TempDir(), "c.db"), Options{})
+	populate(t, db, 5)
+	var last uint64
+	if err := db.View(func(tx *Tx) error { last = tx.LastSeq(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		since uint64
+		n     int
+		code  string
+	}{
+		{0, 5, ""},
+		{last - 1, 1, ""},
+		{last, 0, ""},
+		{last + 1, 0, calld.EINVALID},
+		{math.MaxUint64, 0, calld.EINVALID},
+	}
+	for _, tt := range tests {
+		n := 0
+		err := db.View(func(tx *Tx) error {
+			return tx.Events(tt.since, func(Event) error { n++; return nil })
+		})
+		if calld.ErrorCode(err) != tt.code || n != tt.n {
+			t.Errorf("since %d: %d events, %v; want %d events, code %q", tt.since, n, err, tt.n, tt.code)
+		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("last event's seq is %d", last)) {
+			t.Errorf("since %d: %v does not name the last seq %d", tt.since, err, last)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/calld/calld"
 )
 
 // Buckets and keys (see the package comment).
@@ -292,7 +294,20 @@ func decodeEvent(k []byte, v []byte) (Event, error) {
 
 // Events calls fn with every event whose seq is greater than since, in
 // ascending seq order. An error of fn stops the walk and is returned.
+// since beyond the last seq ever assigned (LastSeq) is an "invalid"
+// error naming it: seqs are never reused, so no event would ever come.
 func (t *Tx) Events(since uint64, fn func(Event) error) error {
+	meta, err := t.bucket(bMeta)
+	if err != nil {
+		return err
+	}
+	last, err := lastSeq(meta)
+	if err != nil {
+		return err
+	}
+	if since > last {
+		return calld.Errorf(calld.EINVALID, "since %d is beyond the journal: the last event's seq is %d (seq numbers are never reused; ask with since=%d or less)", since, last, last)
+	}
 	if since == math.MaxUint64 {
 		return nil
 	}
