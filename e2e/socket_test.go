@@ -37,26 +37,17 @@ func TestSocketTakeover(t *testing.T) {
 	if err := os.WriteFile(second.config, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "serve", "--config", second.config)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	d2 := second.spawn(exec.Command(binary, "serve", "--config", second.config))
 	select {
-	case err := <-done:
+	case err := <-d2.done:
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Errorf("second daemon: %v, want exit status 1", err)
 		}
 	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("the second daemon took the socket and kept running:\n%s", logs.String())
+		t.Fatalf("the second daemon took the socket and kept running:\n%s", d2.logs.String())
 	}
-	if out := logs.String(); !strings.Contains(out, first.socket) || !strings.Contains(out, "another process is listening") {
+	if out := d2.logs.String(); !strings.Contains(out, first.socket) || !strings.Contains(out, "another process is listening") {
 		t.Errorf("the refusal does not name the socket %s:\n%s", first.socket, out)
 	}
 	if _, errOut, code := first.cli("status"); code != 0 {
@@ -324,4 +315,87 @@ func TestEventsSinceAhead(t *testing.T) {
 	if status, _ := e.http("GET", "/v1/events?since=0&follow=0", ""); status != 200 {
 		t.Errorf("since=0: %d", status)
 	}
+}
+
+// startActivated runs `calld serve` with f passed as systemd does
+// (descriptor 3, LISTEN_FDS=1, LISTEN_PID the daemon's own pid).
+func (e *env) startActivated(f *os.File) *daemon {
+	e.t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" serve --config "$1"`, binary, e.config)
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=calld.socket")
+	cmd.ExtraFiles = []*os.File{f}
+	return e.spawn(cmd)
+}
+
+// TestSocketActivation: a passed Unix stream socket is served and logged
+// under its real path (not the configured one); any other kind of socket
+// is refused at start-up with exit status 1.
+func TestSocketActivation(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh to set LISTEN_PID to the daemon's pid")
+	}
+	t.Run("tcp refused", func(t *testing.T) {
+		e := newEnv(t, sim.Options{Authorized: true}, "")
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		f, err := l.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.startActivated(f)
+		f.Close()
+		select {
+		case <-d.done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("calld serves a TCP socket passed by socket activation")
+		}
+		if code := d.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(d.logs.String(), "want a Unix stream socket") {
+			t.Fatalf("exit %d, want 1 and a message refusing the TCP socket:\n%s", code, d.logs.String())
+		}
+	})
+	t.Run("real path", func(t *testing.T) {
+		e := newEnv(t, sim.Options{Authorized: true}, "")
+		path := filepath.Join(e.dir, "activated.sock")
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		f, err := l.File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.startActivated(f)
+		f.Close()
+		cl := control.NewClient(path)
+		defer cl.Close()
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(d.logs.String(), `"event":"daemon.ready"`) {
+			if time.Now().After(deadline) {
+				t.Fatal("not ready after 60s")
+			}
+			select {
+			case err := <-d.done:
+				t.Fatalf("calld exited: %v", err)
+			case <-time.After(20 * time.Millisecond): // polling another process's log
+			}
+		}
+		if _, err := cl.Status(t.Context()); err != nil {
+			t.Fatalf("status on the activated socket: %v", err)
+		}
+		for _, line := range strings.Split(d.logs.String(), "\n") {
+			if strings.Contains(line, `"event":"daemon.ready"`) && !strings.Contains(line, `"socket":"`+path+`"`) {
+				t.Errorf("daemon.ready does not name the socket really served, %s:\n%s", path, line)
+			}
+		}
+		if code := d.stop(t, syscall.SIGTERM); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		if _, err := os.Lstat(path); err != nil {
+			t.Errorf("the activated socket file (systemd's) was removed: %v", err)
+		}
+	})
 }
