@@ -60,6 +60,7 @@ const (
 type limitListener struct {
 	net.Listener
 	s      *Server
+	max    int // MaxConnections, fitted to the descriptor limit
 	closed chan struct{}
 	once   sync.Once
 
@@ -74,13 +75,41 @@ type limitListener struct {
 }
 
 func (s *Server) limitListener(l net.Listener) *limitListener {
+	n := s.opts.MaxConnections
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
+		n = fitFileLimit(n, rl.Cur)
+	}
+	if n < s.opts.MaxConnections {
+		s.log.Warn().Str(logging.FieldEvent, logging.EventControlLimits).
+			Msgf("control socket: RLIMIT_NOFILE is %d: serving at most %d connections instead of control.max_connections = %d (raise LimitNOFILE=)",
+				rl.Cur, n, s.opts.MaxConnections)
+	}
 	return &limitListener{
 		Listener: l,
 		s:        s,
+		max:      n,
 		closed:   make(chan struct{}),
 		perUID:   map[int]int{},
 		linger:   make(chan struct{}, lingerSlots),
 	}
+}
+
+// fdMargin is the descriptors kept for the rest of the daemon (the
+// store, Telegram connections, logs) when the file limit bounds the
+// connection cap.
+const fdMargin = 128
+
+// fitFileLimit returns the connection cap n lowered so that it fits in the
+// soft descriptor limit with fdMargin to spare (at least 2).
+func fitFileLimit(n int, soft uint64) int {
+	if soft >= uint64(n)+fdMargin {
+		return n
+	}
+	if soft < fdMargin+2 {
+		return 2
+	}
+	return min(n, int(soft-fdMargin))
 }
 
 func (l *limitListener) Close() error {
@@ -154,14 +183,14 @@ func (l *limitListener) admit(uid int) string {
 	o := l.s.opts
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	limit := o.MaxConnections
+	limit := l.max
 	if !l.privileged(uid) {
-		limit -= Reserved(o.MaxConnections)
+		limit -= Reserved(l.max)
 	}
 	switch {
 	case l.total >= limit:
 		return fmt.Sprintf("too many connections to the control socket (%d open, control.max_connections = %d, of which %d are kept for root and the daemon's uid); close some and retry",
-			l.total, o.MaxConnections, Reserved(o.MaxConnections))
+			l.total, l.max, Reserved(l.max))
 	case l.perUID[uid] >= o.MaxConnectionsPerUID:
 		return fmt.Sprintf("too many connections to the control socket from uid %d (%d open, control.max_connections_per_uid = %d); close some and retry",
 			uid, l.perUID[uid], o.MaxConnectionsPerUID)

@@ -277,3 +277,27 @@ func TestProtocolErrorsAreJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestFitFileLimit: the connection cap is lowered below a soft
+// RLIMIT_NOFILE too low to hold it, keeping descriptors for the rest of
+// the daemon (so that the reserve for root stays usable).
+func TestFitFileLimit(t *testing.T) {
+	tests := []struct {
+		max  int
+		soft uint64
+		want int
+	}{
+		{1024, 524288, 1024},
+		{1024, 1024 + fdMargin, 1024},
+		{1024, 1024, 1024 - fdMargin},
+		{1024, 256, 256 - fdMargin},
+		{1024, fdMargin, 2},
+		{1024, 0, 2},
+		{1024, ^uint64(0), 1024}, // RLIM_INFINITY
+	}
+	for _, tt := range tests {
+		if got := fitFileLimit(tt.max, tt.soft); got != tt.want {
+			t.Errorf("fitFileLimit(%d, %d) = %d, want %d", tt.max, tt.soft, got, tt.want)
+		}
+	}
+}

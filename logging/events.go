@@ -46,6 +46,7 @@ const (
 	EventControlHTTPError = "control.http_error" // net/http's own error log
 	EventControlRefused   = "control.refused"    // uid, refused: connections past a cap answered 503 (rate-limited)
 	EventControlAccept    = "control.accept"     // err, failures: accept failing for want of descriptors, and recovering
+	EventControlLimits    = "control.limits"     // the descriptor limit is too low for control.max_connections: a lower cap is used
 	EventLog              = "log"                // written by the writer for a line whose caller set no event
 )
 
