@@ -71,7 +71,11 @@ type limitListener struct {
 	refused    int
 	lastRefuse time.Time
 
-	linger chan struct{}
+	linger  chan struct{}
+	lingers sync.WaitGroup
+	// lingering are the refused connections being drained; Close ends
+	// them. Guarded by mu.
+	lingering map[net.Conn]struct{}
 }
 
 func (s *Server) limitListener(l net.Listener) *limitListener {
@@ -86,12 +90,13 @@ func (s *Server) limitListener(l net.Listener) *limitListener {
 				rl.Cur, n, s.opts.MaxConnections)
 	}
 	return &limitListener{
-		Listener: l,
-		s:        s,
-		max:      n,
-		closed:   make(chan struct{}),
-		perUID:   map[int]int{},
-		linger:   make(chan struct{}, lingerSlots),
+		Listener:  l,
+		s:         s,
+		max:       n,
+		closed:    make(chan struct{}),
+		perUID:    map[int]int{},
+		linger:    make(chan struct{}, lingerSlots),
+		lingering: map[net.Conn]struct{}{},
 	}
 }
 
@@ -112,9 +117,18 @@ func fitFileLimit(n int, soft uint64) int {
 	return min(n, int(soft-fdMargin))
 }
 
+// Close stops accepting, ends the refused connections still being
+// drained and waits for their goroutines.
 func (l *limitListener) Close() error {
 	l.once.Do(func() { close(l.closed) })
-	return l.Listener.Close()
+	err := l.Listener.Close()
+	l.mu.Lock()
+	for c := range l.lingering {
+		c.Close()
+	}
+	l.mu.Unlock()
+	l.lingers.Wait()
+	return err
 }
 
 // Accept returns the next admitted connection. Connections past a cap are
@@ -223,9 +237,27 @@ func (l *limitListener) refuse(c net.Conn, uid int, msg string) {
 		c.Close()
 		return
 	}
+	l.mu.Lock()
+	select {
+	case <-l.closed: // Close is waiting for the lingering ones: no more
+		l.mu.Unlock()
+		<-l.linger
+		c.Close()
+		return
+	default:
+	}
+	l.lingering[c] = struct{}{}
+	l.lingers.Add(1)
+	l.mu.Unlock()
 	go func() {
+		defer l.lingers.Done()
 		defer func() { <-l.linger }()
-		defer c.Close()
+		defer func() {
+			l.mu.Lock()
+			delete(l.lingering, c)
+			l.mu.Unlock()
+			c.Close()
+		}()
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
