@@ -36,6 +36,11 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 		if err := probe(path); err != nil {
 			return nil, err
 		}
+		// Remove the dead file probed, not one another starting daemon
+		// put there meanwhile.
+		if now, err := os.Lstat(path); err == nil && !os.SameFile(fi, now) {
+			return nil, fmt.Errorf("control socket %s: replaced by another process while calld checked it; is another calld starting?", path)
+		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("control socket %s: removing the stale socket: %w", path, err)
 		}
