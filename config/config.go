@@ -64,7 +64,8 @@ type Control struct {
 	// MaxConnections caps the connections served at once (event streams
 	// included); an eighth of them is kept for root and the daemon's uid.
 	MaxConnections int `toml:"max_connections"`
-	// MaxConnectionsPerUID caps one peer uid's connections.
+	// MaxConnectionsPerUID caps the connections of one peer uid other
+	// than root and the daemon's.
 	MaxConnectionsPerUID int `toml:"max_connections_per_uid"`
 	// IdleTimeout closes a keep-alive connection idle between requests.
 	IdleTimeout Duration `toml:"idle_timeout"`

@@ -34,8 +34,8 @@
 //     answered with net/http's status (400, 505, 431, 501) in the JSON
 //     error shape with code "invalid", and the connection is closed.
 //   - Connections are capped (Options.MaxConnections, of which an eighth
-//     is kept for root and the daemon's uid, and MaxConnectionsPerUID;
-//     event streams count). A connection past a cap is answered 503
+//     is kept for root and the daemon's uid, and MaxConnectionsPerUID
+//     for every other uid; event streams count). A connection past a cap is answered 503
 //     "unavailable" with a message naming the cap, and closed. A
 //     keep-alive connection idle for Options.IdleTimeout is closed.
 //   - Error codes that are not calld's own (Telegram's error types such as

@@ -23,7 +23,8 @@ const (
 	// streams included. A busy server's scripts and dashboards stay far
 	// below it; each idle connection costs ~20 KB and one descriptor.
 	DefaultMaxConnections = 1024
-	// DefaultMaxConnectionsPerUID caps one peer uid's connections.
+	// DefaultMaxConnectionsPerUID caps the connections of one peer uid
+	// other than root and the daemon's.
 	DefaultMaxConnectionsPerUID = 256
 	// DefaultIdleTimeout closes a keep-alive connection idle that long
 	// between requests.
@@ -187,7 +188,8 @@ func resourceError(err error) bool {
 	return false
 }
 
-// privileged uids may use the reserved share of the global cap.
+// privileged uids may use the reserved share of the global cap and are
+// not held to the per-uid cap.
 func (l *limitListener) privileged(uid int) bool {
 	return uid == 0 || uid == l.s.opts.DaemonUID
 }
@@ -205,7 +207,7 @@ func (l *limitListener) admit(uid int) string {
 	case l.total >= limit:
 		return fmt.Sprintf("too many connections to the control socket (%d open, control.max_connections = %d, of which %d are kept for root and the daemon's uid); close some and retry",
 			l.total, l.max, Reserved(l.max))
-	case l.perUID[uid] >= o.MaxConnectionsPerUID:
+	case !l.privileged(uid) && l.perUID[uid] >= o.MaxConnectionsPerUID:
 		return fmt.Sprintf("too many connections to the control socket from uid %d (%d open, control.max_connections_per_uid = %d); close some and retry",
 			uid, l.perUID[uid], o.MaxConnectionsPerUID)
 	}

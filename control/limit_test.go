@@ -137,6 +137,19 @@ func TestConnectionCaps(t *testing.T) {
 	}
 }
 
+// TestConnectionCapsPrivileged: root and the daemon's uid are not held to
+// the per-uid cap (only to the global one), which stops unprivileged
+// users from starving each other.
+func TestConnectionCapsPrivileged(t *testing.T) {
+	q := &uidQueue{t: t}
+	env := start(t, Options{Cred: q.cred, MaxConnections: 8, MaxConnectionsPerUID: 2, DaemonUID: 999}, 0)
+	for i, uid := range []int{0, 0, 0, 999, 999, 999} {
+		if _, resp, body := env.rawGet(t, q, uid, "/v1/status"); resp.StatusCode != 200 {
+			t.Fatalf("connection %d of uid %d: %d: %s", i, uid, resp.StatusCode, body)
+		}
+	}
+}
+
 // TestConnectionCapsDaemonUID: the daemon's own uid shares root's reserve.
 func TestConnectionCapsDaemonUID(t *testing.T) {
 	q := &uidQueue{t: t}

@@ -60,8 +60,8 @@ type Options struct {
 	// may use. Past a cap a connection is answered 503 "unavailable" and
 	// closed. 0 means DefaultMaxConnections.
 	MaxConnections int
-	// MaxConnectionsPerUID caps one peer uid's connections; 0 means
-	// DefaultMaxConnectionsPerUID.
+	// MaxConnectionsPerUID caps the connections of one peer uid other
+	// than root and DaemonUID; 0 means DefaultMaxConnectionsPerUID.
 	MaxConnectionsPerUID int
 	// IdleTimeout closes a keep-alive connection idle between requests;
 	// 0 means DefaultIdleTimeout.
