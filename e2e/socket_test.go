@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/sim"
 )
 
@@ -410,4 +413,42 @@ func TestSocketActivation(t *testing.T) {
 			t.Errorf("the activated socket file (systemd's) was removed: %v", err)
 		}
 	})
+}
+
+// TestEventsCorruptJournal: a malformed journal entry in the state file
+// makes /v1/events answer an error naming it, not a handler panic ("index
+// out of range").
+func TestEventsCorruptJournal(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	d := e.start()
+	alice := e.srv.AddPeer("alice")
+	id, err := e.srv.IncomingCall(alice, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall(id, fsm.Ringing)
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	db, err := bolt.Open(e.state, 0o600, &bolt.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("journal")).Put([]byte{0xff, 1, 2}, []byte("garbage"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = e.start()
+	status, body := e.http("GET", "/v1/events?since=0&follow=0", "")
+	msg, _ := body["error"].(map[string]any)["message"].(string)
+	if status != 500 || errCode(body) != "internal" || !strings.Contains(msg, "journal key ff0102") || strings.Contains(msg, "index out of range") {
+		t.Errorf("events on a corrupt journal: %d %v, want 500 naming the corrupt key", status, body)
+	}
+	if logs := d.logs.String(); strings.Contains(logs, `"event":"control.panic"`) {
+		t.Error("the handler panicked")
+	}
 }
