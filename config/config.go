@@ -61,6 +61,14 @@ type Control struct {
 	// AllowUIDs are extra uids allowed to use mutating routes; root and
 	// the daemon's own uid always are.
 	AllowUIDs []int `toml:"allow_uids"`
+	// MaxConnections caps the connections served at once (event streams
+	// included); an eighth of them is kept for root and the daemon's uid.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerUID caps the connections of one peer uid other
+	// than root and the daemon's.
+	MaxConnectionsPerUID int `toml:"max_connections_per_uid"`
+	// IdleTimeout closes a keep-alive connection idle between requests.
+	IdleTimeout Duration `toml:"idle_timeout"`
 }
 
 // Log is the [log] table.
@@ -102,6 +110,10 @@ const (
 	DefaultSocket     = "/run/calld.sock"
 	DefaultSocketMode = FileMode(0o660)
 	DefaultDC         = 2
+	// The control server's connection limits (control.Default*).
+	DefaultMaxConnections       = 1024
+	DefaultMaxConnectionsPerUID = 256
+	DefaultIdleTimeout          = 30 * time.Second
 	// DefaultPath is where the packaged unit points --config. Load does
 	// not fall back to it by itself: see Path.
 	DefaultPath = "/etc/calld/calld.toml"
@@ -122,9 +134,11 @@ func Default() Config {
 	return Config{
 		Telegram: Telegram{DC: DefaultDC},
 		State:    State{Path: DefaultStatePath},
-		Control:  Control{Socket: DefaultSocket, SocketMode: DefaultSocketMode},
-		Log:      Log{Level: LevelInfo, Format: FormatAuto},
-		Policy:   Policy{Incoming: IncomingRing, RejectWhenBusy: true},
+		Control: Control{Socket: DefaultSocket, SocketMode: DefaultSocketMode,
+			MaxConnections: DefaultMaxConnections, MaxConnectionsPerUID: DefaultMaxConnectionsPerUID,
+			IdleTimeout: Duration{DefaultIdleTimeout}},
+		Log:    Log{Level: LevelInfo, Format: FormatAuto},
+		Policy: Policy{Incoming: IncomingRing, RejectWhenBusy: true},
 	}
 }
 

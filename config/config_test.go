@@ -97,9 +97,10 @@ func TestRoundTrip(t *testing.T) {
 	full := Config{
 		Telegram: Telegram{APIID: 12345, APIHash: "0123456789abcdef0123456789abcdef", DC: 4, PublicKeys: keys,
 			DCOptions: []DCOption{{ID: 4, Addr: "127.0.0.1:4430"}, {ID: 4, Addr: "[::1]:443"}}},
-		State:   State{Path: "/tmp/x.db"},
-		Control: Control{Socket: "/tmp/x.sock", SocketMode: 0o600, AllowUIDs: []int{1000, 1001}},
-		Log:     Log{Level: LevelDebug, Format: FormatJSON},
+		State: State{Path: "/tmp/x.db"},
+		Control: Control{Socket: "/tmp/x.sock", SocketMode: 0o600, AllowUIDs: []int{1000, 1001},
+			MaxConnections: 64, MaxConnectionsPerUID: 8, IdleTimeout: Duration{5 * time.Second}},
+		Log: Log{Level: LevelDebug, Format: FormatJSON},
 		Policy: Policy{Incoming: IncomingReject, RejectWhenBusy: false, MaxDuration: Duration{2 * time.Hour},
 			RingTimeout: Duration{90 * time.Second}, ReceiveTimeout: Duration{20 * time.Second}},
 	}
@@ -161,6 +162,10 @@ func TestParseGood(t *testing.T) {
 		{"socket mode 0o", "[control]\nsocket_mode = \"0o640\"\n", func(c *Config) { c.Control.SocketMode = 0o640 }},
 		{"allow uids", "[control]\nallow_uids = [0, 1000,\n  65534]\n", func(c *Config) { c.Control.AllowUIDs = []int{0, 1000, 65534} }},
 		{"empty allow uids stays nil", "[control]\nallow_uids = []\n", func(c *Config) {}},
+		{"connection limits", "[control]\nmax_connections = 4096\nmax_connections_per_uid = 1024\nidle_timeout = \"2m\"\n", func(c *Config) {
+			c.Control.MaxConnections, c.Control.MaxConnectionsPerUID = 4096, 1024
+			c.Control.IdleTimeout = Duration{2 * time.Minute}
+		}},
 		{"durations", "[policy]\nmax_duration = \"1h30m\"\nring_timeout = \"45s\"\nreceive_timeout = \"0s\"\n", func(c *Config) {
 			c.Policy.MaxDuration = Duration{90 * time.Minute}
 			c.Policy.RingTimeout = Duration{45 * time.Second}
@@ -268,6 +273,12 @@ func TestParseBad(t *testing.T) {
 		{"socket_mode empty", "[control]\nsocket_mode = \"\"\n", "control.socket_mode", 2, "octal"},
 		{"allow_uids negative", "[control]\nallow_uids = [1, -1]\n", "control.allow_uids[1]", 2, "not a uid"},
 		{"allow_uids too big", "[control]\nallow_uids = [4294967295]\n", "control.allow_uids[0]", 2, "not a uid"},
+		{"max_connections zero", "[control]\nmax_connections = 0\n", "control.max_connections", 2, "at least 2"},
+		{"max_connections string", "[control]\nmax_connections = \"many\"\n", "control.max_connections", 2, "expected an integer"},
+		{"max_connections_per_uid zero", "[control]\nmax_connections_per_uid = 0\n", "control.max_connections_per_uid", 2, "at least 1"},
+		{"max_connections_per_uid above the cap", "[control]\nmax_connections = 16\nmax_connections_per_uid = 17\n", "control.max_connections_per_uid", 3, "at most max_connections (16)"},
+		{"idle_timeout zero", "[control]\nidle_timeout = \"0s\"\n", "control.idle_timeout", 2, "positive"},
+		{"idle_timeout word", "[control]\nidle_timeout = \"long\"\n", "control.idle_timeout", 2, "invalid duration"},
 		{"level", "[log]\nlevel = \"verbose\"\n", "log.level", 2, `"verbose" is not one of debug, info, warn, error`},
 		{"level case", "[log]\nlevel = \"INFO\"\n", "log.level", 2, "not one of"},
 		{"format", "[log]\nformat = \"text\"\n", "log.format", 2, "not one of json, console, auto"},

@@ -70,9 +70,12 @@ func (c *Config) fields() map[string]setter {
 			"journal_max_events": intOf(&c.State.JournalMaxEvents),
 		}),
 		"control": tableOf(map[string]setter{
-			"socket":      stringOf(&c.Control.Socket),
-			"socket_mode": modeOf(&c.Control.SocketMode),
-			"allow_uids":  intsOf(&c.Control.AllowUIDs),
+			"socket":                  stringOf(&c.Control.Socket),
+			"socket_mode":             modeOf(&c.Control.SocketMode),
+			"allow_uids":              intsOf(&c.Control.AllowUIDs),
+			"max_connections":         intOf(&c.Control.MaxConnections),
+			"max_connections_per_uid": intOf(&c.Control.MaxConnectionsPerUID),
+			"idle_timeout":            durationOf(&c.Control.IdleTimeout.Duration),
 		}),
 		"log": tableOf(map[string]setter{
 			"level":  stringOf(&c.Log.Level),

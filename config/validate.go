@@ -88,6 +88,15 @@ func (c Config) Validate(sim bool) error {
 			return bad(fmt.Sprintf("control.allow_uids[%d]", i), "%d is not a uid", uid)
 		}
 	}
+	if c.Control.MaxConnections < 2 {
+		return bad("control.max_connections", "%d: must be at least 2 (an eighth is kept for root and the daemon's uid)", c.Control.MaxConnections)
+	}
+	if n := c.Control.MaxConnectionsPerUID; n < 1 || n > c.Control.MaxConnections {
+		return bad("control.max_connections_per_uid", "%d: must be at least 1 and at most max_connections (%d)", n, c.Control.MaxConnections)
+	}
+	if c.Control.IdleTimeout.Duration <= 0 {
+		return bad("control.idle_timeout", "must be positive")
+	}
 
 	if err := oneOf(c.Log.Level, LevelDebug, LevelInfo, LevelWarn, LevelError); err != nil {
 		return bad("log.level", "%v", err)

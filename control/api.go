@@ -32,6 +32,8 @@ type Service interface {
 	SetConnection(ctx context.Context, id, connectionID int64) (fsm.Call, error)
 	// Journal calls fn for every persisted event with Seq > since, in
 	// order, and stops at the first error fn returns (returning it).
+	// since beyond the last seq ever assigned is an "invalid" error
+	// naming that seq (answered 400 before the stream starts).
 	Journal(since uint64, fn func(store.Event) error) error
 	// Login performs one login step (see LoginStep) and returns what is
 	// needed next.

@@ -29,11 +29,22 @@
 //   - An unknown route is 404 "not_found"; a known path with the wrong
 //     method is 405 with code "invalid" and an Allow header; a
 //     non-canonical path (for example "/v1//status") is 404 "not_found".
+//   - A request net/http cannot parse (malformed request line or header,
+//     bad HTTP version, header too large, unknown transfer encoding) is
+//     answered with net/http's status (400, 505, 431, 501) in the JSON
+//     error shape with code "invalid", and the connection is closed.
+//   - Connections are capped (Options.MaxConnections, of which an eighth
+//     is kept for root and the daemon's uid, and MaxConnectionsPerUID
+//     for every other uid; event streams count). A connection past a cap is answered 503
+//     "unavailable" with a message naming the cap, and closed. A
+//     keep-alive connection idle for Options.IdleTimeout is closed.
 //   - Error codes that are not calld's own (Telegram's error types such as
 //     CALL_PEER_INVALID or FLOOD_WAIT) are answered 502.
 //   - GET /v1/events: without "since" the stream is live only; with
 //     "since=N" the journal's events with seq > N are replayed first, then
-//     the live events follow without gap or duplicate. "follow=0" (an
+//     the live events follow without gap or duplicate. "since" beyond
+//     the last seq ever assigned (seqs are never reused) is 400 "invalid"
+//     naming the last seq, rather than a stream that never delivers. "follow=0" (an
 //     extension) replays the journal from "since" (default 0) and ends the
 //     response when the replay is done. A subscriber that cannot keep up is
 //     dropped by the hub: its stream ends with one final line

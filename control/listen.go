@@ -6,13 +6,26 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"sync"
+	"syscall"
+	"time"
 )
 
-// Listen listens on the Unix socket path with file mode mode. A file left
-// at path by a previous run is removed only if it is a socket (Lstat, so a
-// symlink is not followed): the caller must hold the daemon's single
-// instance lock (the store's flock), so no live daemon can own it. Any
-// other kind of file is refused with an error and left alone.
+// probeTimeout bounds the connect that tells a live socket from a dead one.
+const probeTimeout = 2 * time.Second
+
+// Listen listens on the Unix socket path with file mode mode.
+//
+// A file already at path is never removed while something answers on it:
+// Listen first connects to it, and when the connect succeeds (another
+// calld with another state file, or any other process) it refuses with an
+// error naming the path. Only a dead socket (the connect is refused) is
+// replaced. Any other kind of file is refused and left alone (Lstat, so a
+// symlink is not followed).
+//
+// Closing the listener removes the socket file only if it is still the
+// one Listen created (same device and inode): a socket another process
+// put there meanwhile is left alone.
 func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	fi, err := os.Lstat(path)
 	switch {
@@ -20,7 +33,15 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("control socket %s: refusing to replace a file that is not a socket (%s)", path, fi.Mode().Type())
 		}
-		if err := os.Remove(path); err != nil {
+		if err := probe(path); err != nil {
+			return nil, err
+		}
+		// Remove the dead file probed, not one another starting daemon
+		// put there meanwhile.
+		if now, err := os.Lstat(path); err == nil && !os.SameFile(fi, now) {
+			return nil, fmt.Errorf("control socket %s: replaced by another process while calld checked it; is another calld starting?", path)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("control socket %s: removing the stale socket: %w", path, err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
@@ -28,11 +49,58 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	fail := func(err error) (net.Listener, error) {
+		ul.Close()
+		_ = os.Remove(path)
+		return nil, err
 	}
 	if err := os.Chmod(path, mode); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("control socket %s: chmod %#o: %w", path, mode, err)
+		return fail(fmt.Errorf("control socket %s: chmod %#o: %w", path, mode, err))
 	}
-	return l, nil
+	created, err := os.Lstat(path)
+	if err != nil {
+		return fail(fmt.Errorf("control socket %s: %w", path, err))
+	}
+	return &ownedListener{UnixListener: ul, path: path, created: created}, nil
+}
+
+// probe connects to the socket file at path: nil when it is dead (nobody
+// listens: the connect is refused, or the file vanished), else an error
+// saying why it must not be replaced.
+func probe(path string) error {
+	c, err := net.DialTimeout("unix", path, probeTimeout)
+	switch {
+	case err == nil:
+		c.Close()
+		return fmt.Errorf("control socket %s: another process is listening on it (another calld with another state file?); stop it, or set another [control] socket", path)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, fs.ErrNotExist):
+		return nil
+	case errors.Is(err, syscall.EAGAIN):
+		return fmt.Errorf("control socket %s: another process is listening on it (its backlog is full); stop it, or set another [control] socket", path)
+	default:
+		return fmt.Errorf("control socket %s: cannot tell whether another process listens on it, leaving it alone: %w", path, err)
+	}
+}
+
+// ownedListener is a listener on a socket file Listen created; Close
+// unlinks the file only while it is still that file.
+type ownedListener struct {
+	*net.UnixListener
+	path    string
+	created os.FileInfo
+	once    sync.Once
+}
+
+func (l *ownedListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() {
+		if fi, serr := os.Lstat(l.path); serr == nil && os.SameFile(fi, l.created) {
+			_ = os.Remove(l.path)
+		}
+	})
+	return err
 }

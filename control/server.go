@@ -55,6 +55,17 @@ type Options struct {
 	// Cred returns the peer credentials of a new connection; nil means
 	// PeerCred (SO_PEERCRED). Tests inject other uids through it.
 	Cred func(net.Conn) (Cred, error)
+	// MaxConnections caps the connections served at once (event streams
+	// included); Reserved(MaxConnections) of them only root and DaemonUID
+	// may use. Past a cap a connection is answered 503 "unavailable" and
+	// closed. 0 means DefaultMaxConnections.
+	MaxConnections int
+	// MaxConnectionsPerUID caps the connections of one peer uid other
+	// than root and DaemonUID; 0 means DefaultMaxConnectionsPerUID.
+	MaxConnectionsPerUID int
+	// IdleTimeout closes a keep-alive connection idle between requests;
+	// 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Server serves the control API. Create it with NewServer.
@@ -95,6 +106,15 @@ func NewServer(svc Service, hub *Hub, opts Options) *Server {
 	if opts.Cred == nil {
 		opts.Cred = PeerCred
 	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxConnectionsPerUID <= 0 {
+		opts.MaxConnectionsPerUID = DefaultMaxConnectionsPerUID
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	if hub == nil {
 		hub = NewHub(0)
 	}
@@ -115,6 +135,7 @@ func NewServer(svc Service, hub *Hub, opts Options) *Server {
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.IdleTimeout,
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ConnContext:       s.connContext,
 		ErrorLog:          log.New(logWriter{s.log}, "", 0),
@@ -128,9 +149,11 @@ func NewServer(svc Service, hub *Hub, opts Options) *Server {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve accepts connections on l until Shutdown; it closes l. It returns
-// nil after Shutdown, otherwise the listener's error.
+// nil after Shutdown, otherwise the listener's error. Connections past
+// the caps of Options are answered 503 and closed; accept errors from a
+// lack of descriptors are waited out.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.http.Serve(l)
+	err := s.http.Serve(s.limitListener(l))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -288,8 +311,12 @@ func (s *Server) authorize(r *http.Request) error {
 	return calld.Errorf(calld.EFORBIDDEN, "uid %d may not use %s %s (allowed: root, the daemon's uid %d, control.allow_uids)", c.UID, r.Method, r.URL.Path, s.opts.DaemonUID)
 }
 
-func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
-	cred, err := s.opts.Cred(c)
+func (s *Server) connContext(ctx context.Context, nc net.Conn) context.Context {
+	c, ok := nc.(*conn)
+	if !ok {
+		return ctx
+	}
+	cred, err := c.cred, c.credErr
 	if err != nil {
 		s.log.Debug().Str("event", "control.peercred").Err(err).Msg("no peer credentials")
 		return ctx

@@ -384,7 +384,7 @@ func TestEventsModes(t *testing.T) {
 	}{
 		{"replay all and end", "?follow=0", []uint64{1, 2, 3, 4, 5}},
 		{"replay since and end", "?since=3&follow=0", []uint64{4, 5}},
-		{"replay past the end", "?since=9&follow=false", nil},
+		{"replay from the last seq", "?since=5&follow=false", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,6 +418,19 @@ func TestEventsModes(t *testing.T) {
 			t.Errorf("live seqs %v, want [6] (no replay without since)", got)
 		}
 	})
+}
+
+// TestEventsSinceAhead: since beyond the last seq is answered 400 before
+// any stream starts, whether or not the client follows.
+func TestEventsSinceAhead(t *testing.T) {
+	env := start(t, Options{}, 0)
+	for _, q := range []string{"?since=9&follow=false", "?since=6", "?since=18446744073709551615"} {
+		status, hdr, body := env.do(t, "GET", "/v1/events"+q, "")
+		wantError(t, status, hdr, body, 400, calld.EINVALID)
+		if !strings.Contains(body, "the last event's seq is 5") {
+			t.Errorf("%s: %s does not name the last seq", q, body)
+		}
+	}
 }
 
 func TestEventsSlowReaderDropped(t *testing.T) {
@@ -558,6 +571,22 @@ func TestListen(t *testing.T) {
 			l.(*net.UnixListener).SetUnlinkOnClose(false)
 			l.Close()
 		}, ""},
+		{"live socket of another process", func(t *testing.T, path string) {
+			l, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+		}, "another process is listening"},
 		{"regular file", func(t *testing.T, path string) {
 			if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
 				t.Fatal(err)
@@ -596,8 +625,15 @@ func TestListen(t *testing.T) {
 					t.Errorf("error %q, want %q and the path", err, tt.wantErr)
 				}
 				after, err := os.Lstat(path)
-				if err != nil || after.Mode() != before.Mode() || after.ModTime() != before.ModTime() {
+				if err != nil || after.Mode() != before.Mode() || after.ModTime() != before.ModTime() || !os.SameFile(before, after) {
 					t.Errorf("the refused file was touched: %v", err)
+				}
+				if after.Mode().Type() == os.ModeSocket {
+					c, err := net.Dial("unix", path)
+					if err != nil {
+						t.Fatalf("the other process's socket no longer answers: %v", err)
+					}
+					c.Close()
 				}
 				return
 			}
@@ -617,6 +653,53 @@ func TestListen(t *testing.T) {
 				t.Fatalf("dial: %v", err)
 			}
 			c.Close()
+		})
+	}
+}
+
+// TestListenCloseKeepsAReplacedSocket: closing our listener removes the
+// socket file only while it is still the one we created.
+func TestListenCloseKeepsAReplacedSocket(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace bool
+	}{
+		{"ours", false},
+		{"replaced by another process", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := t.TempDir() + "/c.sock"
+			l, err := Listen(path, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var other net.Listener
+			if tt.replace {
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				if other, err = net.Listen("unix", path); err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			_, err = os.Lstat(path)
+			switch {
+			case !tt.replace && !errors.Is(err, os.ErrNotExist):
+				t.Errorf("our socket file is left behind: %v", err)
+			case tt.replace && err != nil:
+				t.Errorf("the other process's socket file was removed: %v", err)
+			case tt.replace:
+				c, err := net.Dial("unix", path)
+				if err != nil {
+					t.Fatalf("the other process's socket no longer answers: %v", err)
+				}
+				c.Close()
+			}
 		})
 	}
 }

@@ -226,6 +226,9 @@ func (s *memService) Journal(since uint64, fn func(store.Event) error) error {
 	s.mu.Lock()
 	snap := slices.Clone(s.journal)
 	s.mu.Unlock()
+	if last := uint64(len(snap)); since > last { // as store.Tx.Events
+		return calld.Errorf(calld.EINVALID, "since %d is beyond the journal: the last event's seq is %d", since, last)
+	}
 	for _, ev := range snap {
 		if ev.Seq <= since {
 			continue

@@ -57,6 +57,9 @@ type Main struct {
 	hub     *control.Hub
 	server  *control.Server
 	ln      net.Listener
+	// socketPath is the socket really served: systemd's may differ from
+	// the configured one.
+	socketPath string
 
 	stopReason atomic.Value
 	login      *login
@@ -155,8 +158,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.server = control.NewServer(service{m}, m.hub, control.Options{
-		Log:       log,
-		AllowUIDs: m.Config.Control.AllowUIDs,
+		Log:                  log,
+		AllowUIDs:            m.Config.Control.AllowUIDs,
+		MaxConnections:       m.Config.Control.MaxConnections,
+		MaxConnectionsPerUID: m.Config.Control.MaxConnectionsPerUID,
+		IdleTimeout:          m.Config.Control.IdleTimeout.Duration,
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- m.server.Serve(m.ln) }()
@@ -245,9 +251,9 @@ func (m *Main) markReadyWhen(ctx context.Context) {
 
 func (m *Main) markReady() {
 	m.readyOnce.Do(func() {
-		_, _ = systemd.Ready(fmt.Sprintf("serving on %s", m.Config.Control.Socket))
+		_, _ = systemd.Ready(fmt.Sprintf("serving on %s", m.socketPath))
 		m.Log.Info().Str(logging.FieldEvent, logging.EventDaemonReady).
-			Str(logging.FieldSocket, m.Config.Control.Socket).
+			Str(logging.FieldSocket, m.socketPath).
 			Str(logging.FieldStatePath, m.Config.State.Path).Msg("ready")
 		close(m.ready)
 	})
@@ -256,20 +262,21 @@ func (m *Main) markReady() {
 // listen opens the control socket: the one given, systemd's, or our own.
 func (m *Main) listen() error {
 	if m.Listener != nil {
-		m.ln = m.Listener
+		m.ln, m.socketPath = m.Listener, m.Listener.Addr().String()
 		return nil
 	}
-	ls, err := systemd.Listeners()
+	ul, err := systemd.UnixListener()
 	if err != nil {
 		return err
 	}
-	if len(ls) > 0 {
-		m.ln = ls[0]
+	if ul != nil {
+		m.ln, m.socketPath = ul, ul.Addr().String()
 		return nil
 	}
-	// We hold the store's lock, so a socket file left at the path is
-	// stale: control.Listen removes it (and only if it is a socket).
+	// control.Listen replaces only a dead socket file; one another
+	// process answers on is refused, naming the path.
 	m.ln, err = control.Listen(m.Config.Control.Socket, m.Config.Control.SocketMode.Perm())
+	m.socketPath = m.Config.Control.Socket
 	return err
 }
 

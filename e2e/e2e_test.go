@@ -135,23 +135,7 @@ func (s *syncBuffer) String() string {
 // with ready (or the process dies).
 func (e *env) start() *daemon {
 	e.t.Helper()
-	d := &daemon{logs: &syncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(binary, "serve", "--config", e.config)
-	d.cmd.Stderr = d.logs
-	d.cmd.Stdout = d.logs
-	if err := d.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	e.t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
-			<-d.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("daemon logs:\n%s", d.logs.String())
-		}
-	})
+	d := e.spawn(exec.Command(binary, "serve", "--config", e.config))
 	cl := control.NewClient(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
@@ -171,6 +155,29 @@ func (e *env) start() *daemon {
 	}
 	e.t.Fatalf("calld serve not ready after 60s\n%s", d.logs.String())
 	return nil
+}
+
+// spawn starts cmd (a calld daemon) with its output in the daemon's logs,
+// killed at the end of the test if still running.
+func (e *env) spawn(cmd *exec.Cmd) *daemon {
+	e.t.Helper()
+	d := &daemon{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd.Stderr = d.logs
+	d.cmd.Stdout = d.logs
+	if err := d.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	e.t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
+		if e.t.Failed() {
+			e.t.Logf("daemon logs:\n%s", d.logs.String())
+		}
+	})
+	return d
 }
 
 // stop sends sig and waits for the exit status.

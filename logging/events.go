@@ -44,6 +44,9 @@ const (
 	EventControlPeercred  = "control.peercred"   // err: SO_PEERCRED unavailable for a connection
 	EventControlPanic     = "control.panic"      // method, path, stack: a handler panicked (answered 500)
 	EventControlHTTPError = "control.http_error" // net/http's own error log
+	EventControlRefused   = "control.refused"    // uid, refused: connections past a cap answered 503 (rate-limited)
+	EventControlAccept    = "control.accept"     // err, failures: accept failing for want of descriptors, and recovering
+	EventControlLimits    = "control.limits"     // the descriptor limit is too low for control.max_connections: a lower cap is used
 	EventLog              = "log"                // written by the writer for a line whose caller set no event
 )
 
@@ -110,6 +113,9 @@ const (
 	FieldStatus = "status" // HTTP status
 	FieldUID    = "uid"    // peer uid (SO_PEERCRED)
 	FieldPID    = "pid"    // peer pid
+	// control connections
+	FieldRefused  = "refused"  // connections refused since the last control.refused line
+	FieldFailures = "failures" // accept errors in a row before accepting worked again
 )
 
 // SecretFields are keys that must never appear on a log line: the writer

@@ -79,7 +79,11 @@ func (t *Tx) prune(cutoff uint64, maxEvents, limit int) (int, error) {
 		excess := journal.Stats().KeyN - len(victims) - maxEvents
 		c := journal.Cursor()
 		for k, _ := c.First(); k != nil && excess > 0 && len(victims) < limit; k, _ = c.Next() {
-			if chosen[binary.BigEndian.Uint64(k)] {
+			seq, err := journalSeq(k)
+			if err != nil {
+				return 0, err
+			}
+			if chosen[seq] {
 				continue
 			}
 			victims = append(victims, victim{seq: clone(k)})

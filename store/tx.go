@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/calld/calld"
 )
 
 // Buckets and keys (see the package comment).
@@ -293,24 +295,57 @@ func (t *Tx) FirstSeq() uint64 {
 	if journal == nil {
 		return 0
 	}
-	k, _ := journal.Cursor().First()
-	if k == nil {
-		return 0
+	// The first well-formed key: a malformed one is reported by Events.
+	c := journal.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if seq, err := journalSeq(k); err == nil {
+			return seq
+		}
 	}
-	return binary.BigEndian.Uint64(k)
+	return 0
 }
 
-func decodeEvent(seq []byte, v []byte) (Event, error) {
+// journalSeq decodes a journal key: an 8-byte big-endian seq.
+func journalSeq(k []byte) (uint64, error) {
+	if len(k) != 8 {
+		return 0, fmt.Errorf("store: journal key %x is not an 8-byte sequence number: %w", k, ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(k), nil
+}
+
+// decodeEvent decodes the journal entry k -> v, checking that the event
+// carries its key's seq.
+func decodeEvent(k []byte, v []byte) (Event, error) {
 	var e Event
+	seq, err := journalSeq(k)
+	if err != nil {
+		return e, err
+	}
 	if err := json.Unmarshal(v, &e); err != nil {
-		return e, fmt.Errorf("store: event %d: %w: %v", binary.BigEndian.Uint64(seq), ErrCorrupt, err)
+		return e, fmt.Errorf("store: event %d: %w: %v", seq, ErrCorrupt, err)
+	}
+	if e.Seq != seq {
+		return e, fmt.Errorf("store: event %d records seq %d: %w", seq, e.Seq, ErrCorrupt)
 	}
 	return e, nil
 }
 
 // Events calls fn with every event whose seq is greater than since, in
 // ascending seq order. An error of fn stops the walk and is returned.
+// since beyond the last seq ever assigned (LastSeq) is an "invalid"
+// error naming it: seqs are never reused, so no event would ever come.
 func (t *Tx) Events(since uint64, fn func(Event) error) error {
+	meta, err := t.bucket(bMeta)
+	if err != nil {
+		return err
+	}
+	last, err := lastSeq(meta)
+	if err != nil {
+		return err
+	}
+	if since > last {
+		return calld.Errorf(calld.EINVALID, "since %d is beyond the journal: the last event's seq is %d (seq numbers are never reused; ask with since=%d or less)", since, last, last)
+	}
 	if since == math.MaxUint64 {
 		return nil
 	}

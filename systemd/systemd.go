@@ -155,7 +155,10 @@ func Listeners() ([]net.Listener, error) {
 // UnixListener returns the control socket systemd passed: nil, nil when
 // the process was not socket-activated (the caller then listens itself),
 // else exactly one Unix stream listener (calld.socket's ListenStream=), or
-// an error. Closing it does not remove the socket file: systemd owns it.
+// an error naming what was passed instead (a TCP socket, a SOCK_SEQPACKET
+// one, a datagram socket, a file). Its Addr is the path the socket is
+// really bound to, which may differ from the configured one. Closing it
+// does not remove the socket file: systemd owns it.
 func UnixListener() (*net.UnixListener, error) {
 	ls, err := Listeners()
 	if err != nil || len(ls) == 0 {
@@ -171,7 +174,7 @@ func UnixListener() (*net.UnixListener, error) {
 		return nil, fmt.Errorf("socket activation: got %d sockets, want 1 (calld.socket's ListenStream=)", len(ls))
 	}
 	ul, ok := ls[0].(*net.UnixListener)
-	if !ok {
+	if !ok || ul.Addr().Network() != "unix" { // "unixpacket" is SOCK_SEQPACKET
 		closeAll()
 		return nil, fmt.Errorf("socket activation: got a %s socket (%s), want a Unix stream socket", ls[0].Addr().Network(), ls[0].Addr())
 	}

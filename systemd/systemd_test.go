@@ -350,6 +350,41 @@ func TestActivation(t *testing.T) {
 	}
 }
 
+// TestActivationWrongSocketType: a passed socket that is not a Unix
+// stream socket (TCP, SOCK_SEQPACKET) is refused, naming what it is.
+func TestActivationWrongSocketType(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh")
+	}
+	tests := []struct {
+		name, network, addr, want string
+	}{
+		{"tcp", "tcp", "127.0.0.1:0", "got a tcp socket (127.0.0.1:"},
+		{"seqpacket", "unixpacket", filepath.Join(t.TempDir(), "p.sock"), "got a unixpacket socket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := net.Listen(tt.network, tt.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			f, err := l.(interface{ File() (*os.File, error) }).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd, out := startHelper(t, "bad", f)
+			f.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			if !strings.Contains(out.String(), tt.want) || !strings.Contains(out.String(), "want a Unix stream socket") {
+				t.Fatalf("child output:\n%s\nwant %q", out, tt.want)
+			}
+		})
+	}
+}
+
 func TestActivationNotASocket(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("needs /bin/sh")
