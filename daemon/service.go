@@ -19,17 +19,13 @@ type service struct{ m *Main }
 
 var errUnauthorized = calld.Errorf(calld.EUNAUTHORIZED, "calld has no logged-in Telegram session: run `calld login`")
 
-func (s service) authorized() error {
-	if !s.m.manager.Authorized() {
-		return errUnauthorized
-	}
-	return nil
-}
+func (s service) authorized() error { return s.m.callsAllowed() }
 
 // Status is the manager's, with "ready" meaning what READY=1 means: the
 // daemon serves (and, once logged in, has restored its calls).
 func (s service) Status(ctx context.Context) (control.Status, error) {
 	st, err := s.m.manager.Status(ctx)
+	st = s.m.withStatus(st)
 	select {
 	case <-s.m.ready:
 		st.Ready = true
@@ -166,8 +162,8 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	l.mu.Lock()
 	if !l.running {
 		l.running = true
-		go func() {
-			err := m.client.Login(m.runCtx(), answers{l})
+		started := m.work.Go(func() error {
+			err := m.client.Login(m.workCtx, answers{l})
 			l.mu.Lock()
 			l.running = false
 			l.err = err
@@ -178,7 +174,13 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 			} else {
 				l.set(control.LoginState{State: control.LoginPhoneNeeded})
 			}
-		}()
+			return nil
+		})
+		if !started {
+			l.running = false
+			l.mu.Unlock()
+			return control.LoginState{}, calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
+		}
 	}
 	l.mu.Unlock()
 	var (

@@ -133,23 +133,7 @@ func (s *syncBuffer) String() string {
 // with ready (or the process dies).
 func (e *env) start() *daemon {
 	e.t.Helper()
-	d := &daemon{logs: &syncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(binary, "serve", "--config", e.config)
-	d.cmd.Stderr = d.logs
-	d.cmd.Stdout = d.logs
-	if err := d.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	e.t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
-			<-d.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("daemon logs:\n%s", d.logs.String())
-		}
-	})
+	d := e.launch()
 	cl := control.NewClient(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
@@ -680,11 +664,16 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	}
 	want("READY=1")
-	// READY comes after restore and listen: the socket answers at once.
+	// READY comes once the socket serves (CONTRACT §5.2): it answers at once.
 	if _, _, code := e.cli("status"); code != 0 {
 		t.Fatal("READY=1 sent before the socket served")
 	}
-	if st := want("STATUS="); !strings.Contains(st, "connected") {
+	// STATUS= follows what calld does, up to "ready: ...".
+	st := want("STATUS=")
+	for !strings.HasPrefix(st, "STATUS=ready: ") {
+		st = want("STATUS=")
+	}
+	if !strings.Contains(st, "live calls") || !strings.Contains(st, "connected") {
 		t.Fatalf("status line %q", st)
 	}
 	want("WATCHDOG=1")

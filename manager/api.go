@@ -313,12 +313,12 @@ func (m *Manager) Place(ctx context.Context, peer string, video bool) (fsm.Call,
 		m.requested[randomID] = c
 		tgc := m.cfg.Telegram
 		m.effects = append(m.effects, func() {
-			go func() {
+			m.goRPC(func() {
 				rctx, cancel := context.WithTimeout(m.ctx, rpcTimeout)
 				defer cancel()
 				out, res, err := tgc.RequestCall(rctx, user, video)
 				_ = m.post(func() { m.requestResult(c, randomID, out, res, err, done) })
-			}()
+			})
 		})
 	})
 }

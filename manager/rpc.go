@@ -125,11 +125,11 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		if !c.m.Call().State.Live() {
 			return
 		}
-		go func() {
+		m.goRPC(func() {
 			ctx, cancel := context.WithTimeout(m.ctx, rpcTimeout)
 			defer cancel()
 			run(ctx)
-		}()
+		})
 	})
 }
 

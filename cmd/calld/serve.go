@@ -12,7 +12,6 @@ import (
 
 	"github.com/calld/calld/config"
 	"github.com/calld/calld/daemon"
-	"github.com/calld/calld/logging"
 	"github.com/calld/calld/sim"
 )
 
@@ -50,6 +49,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	m := daemon.New(cfg)
 	m.Stderr = stderr
+	if !*useSim {
+		// The keys file too is configuration: checked before anything
+		// (the state file, the socket) is created.
+		if err := m.CheckConfig(); err != nil {
+			fmt.Fprintf(stderr, "calld serve: %v\n", err)
+			return 2
+		}
+	}
 	if *useSim {
 		srv, err := sim.New(sim.Options{Authorized: true})
 		if err != nil {
@@ -75,9 +82,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				next, err := loadServeConfig(path, *useSim)
+				if err == nil {
+					err = daemon.New(next).CheckConfig()
+				}
 				if err != nil {
-					m.Log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, err.Error()).
-						Msg("reload refused: configuration invalid; keeping the current one")
+					m.ReloadRefused(err)
 					continue
 				}
 				m.Reload(next)
