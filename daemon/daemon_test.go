@@ -314,3 +314,55 @@ func TestUnreachableWithSession(t *testing.T) {
 		t.Fatalf("place while unreachable with a session: %s, want %s", code, calld.EUNAVAILABLE)
 	}
 }
+
+// TestWatchdogFromReady: READY=1 and then WATCHDOG=1 reach systemd in
+// every state, not only once logged in.
+func TestWatchdogFromReady(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts sim.Options
+		dead bool
+	}{
+		{"not logged in", sim.Options{Authorized: false}, false},
+		{"DC unreachable", sim.Options{Authorized: true}, true},
+		{"ready", sim.Options{Authorized: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "notify.sock")
+			conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			t.Setenv("NOTIFY_SOCKET", sock)
+			t.Setenv("WATCHDOG_USEC", "200000")
+			srv := newSim(t, tc.opts)
+			addr := ""
+			if tc.dead {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr = ln.Addr().String()
+				ln.Close()
+			}
+			start(t, srv, filepath.Join(t.TempDir(), "calld.db"), addr, nil)
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			buf := make([]byte, 4096)
+			ready := false
+			for {
+				n, _, err := conn.ReadFromUnix(buf)
+				if err != nil {
+					t.Fatalf("no WATCHDOG=1 after READY=1 (ready seen: %v): %v", ready, err)
+				}
+				msg := string(buf[:n])
+				if strings.HasPrefix(msg, "READY=1") {
+					ready = true
+				}
+				if ready && msg == "WATCHDOG=1" {
+					return
+				}
+			}
+		})
+	}
+}
