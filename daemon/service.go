@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/gotd/td/tg"
@@ -144,7 +145,19 @@ func (a answers) Password(ctx context.Context) (string, error) {
 	return recv(ctx, a.l.pass)
 }
 
-var _ mtproto.LoginAnswers = answers{}
+// PasswordRejected makes the password step that brought a wrong password
+// fail with a 400 the CLI asks again on; the flow waits for the next one.
+func (a answers) PasswordRejected(err error) {
+	a.l.mu.Lock()
+	a.l.err = err
+	a.l.mu.Unlock()
+	a.l.set(control.LoginState{State: control.LoginPasswordNeeded})
+}
+
+var (
+	_ mtproto.LoginAnswers     = answers{}
+	_ mtproto.PasswordRejecter = answers{}
+)
 
 func recv(ctx context.Context, ch chan string) (string, error) {
 	select {
@@ -156,8 +169,9 @@ func recv(ctx context.Context, ch chan string) (string, error) {
 }
 
 func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (control.LoginState, error) {
-	if m.manager.Authorized() {
-		return control.LoginState{State: control.LoginAuthorized}, nil
+	if a, _ := m.auth.get(); a == authYes {
+		st, err := m.manager.Status(ctx)
+		return control.LoginState{State: control.LoginAuthorized, SelfID: st.Telegram.SelfID}, err
 	}
 	l.mu.Lock()
 	if !l.running {
@@ -169,7 +183,12 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 			l.err = err
 			l.mu.Unlock()
 			if err == nil {
-				l.set(control.LoginState{State: control.LoginAuthorized})
+				// Login checked it just now; ask once more for the id.
+				st := control.LoginState{State: control.LoginAuthorized}
+				if ok, self, aerr := m.client.Authorized(m.workCtx); aerr == nil && ok {
+					st.SelfID = self
+				}
+				l.set(st)
 				m.loginSucceeded()
 			} else {
 				l.set(control.LoginState{State: control.LoginPhoneNeeded})
@@ -230,6 +249,9 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	err := l.err
 	l.err = nil
 	l.mu.Unlock()
+	if errors.Is(err, mtproto.ErrPasswordInvalid) {
+		return cur, calld.Errorf(calld.EINVALID, "wrong two-step verification password: try again")
+	}
 	if err != nil {
 		code, _ := mtproto.APIErrorCode(err)
 		return cur, calld.Errorf(code, "login failed: %v", err)

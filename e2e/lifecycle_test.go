@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -344,4 +345,105 @@ func logLines(s string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// TestLoginWrongPassword: a wrong 2FA password is refused with a 4xx and
+// `calld login` asks again; the login ends printing the real user id.
+func TestLoginWrongPassword(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: false, Password: "hunter2"}, "")
+	e.start()
+	out, errOut, code := e.cliInput("+15550001111\n"+sim.LoginCode+"\nwrong\nhunter2\n", "login")
+	if code != 0 {
+		t.Fatalf("login: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "invalid") || !strings.Contains(errOut, "password") {
+		t.Fatalf("the wrong password was not reported as such: %q", errOut)
+	}
+	if want := fmt.Sprintf("Logged in as user %d.", sim.SelfID); !strings.Contains(out, want) {
+		t.Fatalf("login printed %q, want %q", out, want)
+	}
+}
+
+// TestBadPublicKey: an invalid key inside a PEM block is a configuration
+// error: exit 2 naming the key, and nothing created.
+func TestBadPublicKey(t *testing.T) {
+	e := newEnv(t, sim.Options{}, "")
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(e.dir, "bad.pem")
+	pem := "-----BEGIN RSA PUBLIC KEY-----\nbm90IGEga2V5\n-----END RSA PUBLIC KEY-----\n"
+	if err := os.WriteFile(keys, []byte(pem), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), filepath.Join(e.dir, "keys.pem"), keys, 1)
+	if err := os.WriteFile(e.config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "serve", "--config", e.config).CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "telegram.public_keys") {
+		t.Fatalf("exit %v, output %q; want status 2 naming telegram.public_keys", err, out)
+	}
+	for _, p := range []string{e.state, e.socket} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s exists after a configuration error (%v)", p, err)
+		}
+	}
+}
+
+// TestUnknownAuthorizationIs503: while calld holds a session but cannot
+// tell whether it is logged in (Telegram unreachable, or the check still
+// failing), call routes answer 503 `unavailable`, never 401, and the
+// status says why; the persisted updates state shows meanwhile.
+func TestUnknownAuthorizationIs503(t *testing.T) {
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	d := e.start()
+	if _, err := e.srv.IncomingCall(e.srv.AddPeer("hal"), false); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.waitStatus(d, func(st control.Status) bool { return st.Updates.Seq > 0 })
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	t.Run("check failing", func(t *testing.T) {
+		e.srv.FailRPC("users.getUsers", tgerr.New(500, "INTERNAL"), 3)
+		d := e.launch()
+		e.waitStatus(d, func(control.Status) bool { return true })
+		if status, body := e.http("POST", "/v1/calls", `{"peer":"@x"}`); status != 503 || errCode(body) != "unavailable" {
+			t.Fatalf("call while the check fails: %d %v", status, body)
+		}
+		st, _ := e.waitStatus(d, func(st control.Status) bool { return st.Ready && st.Telegram.Authorized })
+		if st.State != "ready" || !strings.HasPrefix(st.Status, "ready: ") {
+			t.Fatalf("after the check answered: %+v", st)
+		}
+		before = st
+		if code := d.stop(t, syscall.SIGTERM); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	})
+	t.Run("DC unreachable", func(t *testing.T) {
+		dead := deadAddr(t)
+		e.rewriteConfig(dead)
+		d := e.launch()
+		st, _ := e.waitStatus(d, func(st control.Status) bool { return strings.Contains(st.Status, "refused") })
+		if st.State != "connecting" || !strings.HasPrefix(st.Status, fmt.Sprintf("connecting to DC %d (%s): ", e.srv.DC(), dead)) {
+			t.Fatalf("status while unreachable: %+v", st)
+		}
+		if st.Updates != before.Updates {
+			t.Fatalf("updates state %+v, want the persisted %+v", st.Updates, before.Updates)
+		}
+		if status, body := e.http("POST", "/v1/calls", `{"peer":"@x"}`); status != 503 || errCode(body) != "unavailable" {
+			t.Fatalf("call while unreachable: %d %v", status, body)
+		}
+		out, _, _ := e.cli("status")
+		if strings.Contains(out, "not authorized") || !strings.Contains(out, dead) {
+			t.Fatalf("calld status while unreachable:\n%s", out)
+		}
+		if code := d.stop(t, syscall.SIGTERM); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	})
 }
