@@ -296,7 +296,7 @@ func (m *Main) stop(stopped bool, stopWork, stopRun context.CancelFunc) error {
 	failure, timedOut := m.tasks.Wait(deadline)
 	timedOut = timedOut || workTimedOut
 	if timedOut {
-		m.log.Warn().Str(logging.FieldErr, errStopTimeout.Error()).
+		m.log.Warn().Str(logging.FieldEvent, logging.EventDaemonStopping).Str(logging.FieldErr, errStopTimeout.Error()).
 			Dur("timeout", m.ShutdownTimeout).Msg("stop took too long: exiting anyway")
 	}
 	return failure

@@ -18,6 +18,7 @@ import (
 	"github.com/calld/calld/config"
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/sim"
+	"github.com/calld/calld/store"
 )
 
 // logBuffer collects a daemon's log lines; changed is closed and replaced
@@ -283,8 +284,21 @@ func TestUnreachableWithSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.logs.waitFor(t, `"event":"call.state"`)
-	want := first.status(t).Updates
 	if err := first.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(state, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want store.UpdatesState
+	if err := db.View(func(tx *store.Tx) error {
+		want, _, err = tx.UpdatesState()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if want.Seq == 0 {

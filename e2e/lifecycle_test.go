@@ -403,7 +403,7 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 	if _, err := e.srv.IncomingCall(e.srv.AddPeer("hal"), false); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := e.waitStatus(d, func(st control.Status) bool { return st.Updates.Seq > 0 })
+	e.waitStatus(d, func(st control.Status) bool { return st.Updates.Seq > 0 })
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -419,12 +419,12 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 		if st.State != "ready" || !strings.HasPrefix(st.Status, "ready: ") {
 			t.Fatalf("after the check answered: %+v", st)
 		}
-		before = st
 		if code := d.stop(t, syscall.SIGTERM); code != 0 {
 			t.Fatalf("exit %d", code)
 		}
 	})
 	t.Run("DC unreachable", func(t *testing.T) {
+		persisted := persistedUpdates(t, e.state)
 		dead := deadAddr(t)
 		e.rewriteConfig(dead)
 		d := e.launch()
@@ -432,8 +432,8 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 		if st.State != "connecting" || !strings.HasPrefix(st.Status, fmt.Sprintf("connecting to DC %d (%s): ", e.srv.DC(), dead)) {
 			t.Fatalf("status while unreachable: %+v", st)
 		}
-		if st.Updates != before.Updates {
-			t.Fatalf("updates state %+v, want the persisted %+v", st.Updates, before.Updates)
+		if st.Updates != persisted || persisted.Seq == 0 {
+			t.Fatalf("updates state %+v, want the persisted %+v", st.Updates, persisted)
 		}
 		if status, body := e.http("POST", "/v1/calls", `{"peer":"@x"}`); status != 503 || errCode(body) != "unavailable" {
 			t.Fatalf("call while unreachable: %d %v", status, body)
@@ -446,4 +446,22 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 			t.Fatalf("exit %d", code)
 		}
 	})
+}
+
+// persistedUpdates reads the updates state from a stopped daemon's store.
+func persistedUpdates(t *testing.T, path string) store.UpdatesState {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var st store.UpdatesState
+	if err := db.View(func(tx *store.Tx) error {
+		st, _, err = tx.UpdatesState()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,7 +70,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer srv.Close()
 		m.Sim = &daemon.SimTarget{Addr: srv.Addr(), DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}
-		go simTraffic(ctx, srv)
+		var traffic sync.WaitGroup
+		traffic.Add(1)
+		go func() {
+			defer traffic.Done()
+			simTraffic(ctx, srv)
+		}()
+		defer func() {
+			stop()
+			traffic.Wait()
+		}()
 	}
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
