@@ -23,7 +23,6 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 
-	"github.com/calld/calld"
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/store"
 	"github.com/calld/calld/updates"
@@ -142,7 +141,7 @@ var ErrStopped = errors.New("calld is stopping")
 
 // ErrNotRunning is returned by what needs the loop before Run started (no
 // session yet, or Telegram not reached yet): the daemon answers 503.
-var ErrNotRunning = calld.Errorf(calld.EUNAVAILABLE, "calld has not restored its calls yet (Telegram not reached or not logged in)")
+var ErrNotRunning = errors.New("calld has not restored its calls yet (Telegram not reached or not logged in)")
 
 // post runs f on the loop goroutine. It blocks while the inbox is full and
 // gives up when the loop has stopped. Before Run it fails at once: nothing
