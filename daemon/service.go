@@ -222,6 +222,10 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	if cur.State != want {
 		return cur, calld.Errorf(calld.EINVALID, "login is at step %q: that field is not expected now", cur.State)
 	}
+	// An error left from an earlier answer nobody waited for is stale.
+	l.mu.Lock()
+	l.err = nil
+	l.mu.Unlock()
 	select {
 	case ch <- val:
 	case <-ctx.Done():
