@@ -9,7 +9,6 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/control"
-	"github.com/calld/calld/store"
 )
 
 // group owns every goroutine of a run: Go starts one, Wait waits for all
@@ -158,15 +157,9 @@ func (m *Main) statusLine() (state, line string) {
 	default:
 		return StateStarting, "logged in: restoring calls"
 	}
-	var live int
-	_ = m.db.View(func(tx *store.Tx) error {
-		var err error
-		live, _, err = tx.CallCounts()
-		return err
-	})
 	st, _ := m.manager.Status(m.runCtx)
 	return StateReady, fmt.Sprintf("ready: %d live calls (connected to DC %d, pts=%d seq=%d)",
-		live, m.dc(), st.Updates.Pts, st.Updates.Seq)
+		st.Calls.Live, m.dc(), st.Updates.Pts, st.Updates.Seq)
 }
 
 // callsAllowed is the gate of the call routes: 401 while not logged in,
