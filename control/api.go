@@ -42,8 +42,13 @@ type Service interface {
 
 // Status is the shape of GET /v1/status.
 type Status struct {
-	Version  string             `json:"version"`
-	Ready    bool               `json:"ready"`
+	Version string `json:"version"`
+	Ready   bool   `json:"ready"`
+	// State is what calld is doing: connecting, unknown (the
+	// authorization check has not answered), not_logged_in, starting or
+	// ready; Status says it in a line (the same as systemd's STATUS=).
+	State    string             `json:"state,omitempty"`
+	Status   string             `json:"status,omitempty"`
 	Telegram TelegramStatus     `json:"telegram"`
 	Updates  store.UpdatesState `json:"updates"`
 	Calls    CallCounts         `json:"calls"`

@@ -7,7 +7,7 @@ package daemon
 
 import (
 	"context"
-	"errors"
+	"crypto/rsa"
 	"fmt"
 	"io"
 	"net"
@@ -33,11 +33,16 @@ import (
 var Version = "dev"
 
 // Main is one daemon: New, then Run until its context ends.
+//
+// Run builds every part (logger, store, client, manager, control server)
+// before the socket serves, and nothing writes those fields afterwards:
+// Reload, the login route and the status line only read them.
 type Main struct {
 	Config config.Config
 	// Stderr receives the logs (default os.Stderr).
 	Stderr io.Writer
-	// Clock drives the manager's timers (default: the system clock).
+	// Clock drives the manager's timers and the re-checks of the
+	// authorization (default: the system clock).
 	Clock clock.Clock
 	// Listener, when set, is the control socket to serve (tests); else
 	// systemd's socket activation, else the configured path.
@@ -45,11 +50,16 @@ type Main struct {
 	// Sim, when set, replaces the configured Telegram servers with the
 	// simulator at that address and key (serve --sim, demo, tests).
 	Sim *SimTarget
-	// ShutdownTimeout bounds how long in-flight requests (discards) may
-	// take after a stop signal. Default 10 s.
+	// ShutdownTimeout bounds a whole stop, from the stop signal to Run's
+	// return: in-flight requests (discards) drain within most of it, the
+	// rest is left for the Telegram client and the store. Default 10 s.
 	ShutdownTimeout time.Duration
+	// RetryBudget bounds the retries of one RPC (tests); 0 means mtproto's
+	// default.
+	RetryBudget time.Duration
 
-	Log     zerolog.Logger
+	// Built by Run before the socket serves; read-only afterwards.
+	log     zerolog.Logger
 	level   *logging.Level
 	db      *store.DB
 	client  *mtproto.Client
@@ -57,14 +67,18 @@ type Main struct {
 	hub     *control.Hub
 	server  *control.Server
 	ln      net.Listener
-	// socketPath is the socket really served: systemd's may differ from
-	// the configured one.
-	socketPath string
+	runCtx  context.Context // the Telegram client's context; ends at stop
+	workCtx context.Context // what uses the client (manager, login); ends first
+	built   chan struct{}   // closed once the fields above are set
+	tasks   *group          // every goroutine of the run
+	work    *group          // the goroutines using the client: the manager's, a login
 
 	stopReason atomic.Value
 	login      *login
 	loginOnce  chan struct{} // closed on a successful login
-	runContext context.Context
+	auth       authState     // the session's authorization, as last checked
+	reached    atomic.Bool   // Telegram answered once (runTelegram ran)
+	reloads    reloads
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -79,19 +93,43 @@ type SimTarget struct {
 
 // New returns a Main for cfg.
 func New(cfg config.Config) *Main {
-	return &Main{Config: cfg, ready: make(chan struct{}), login: newLogin(), loginOnce: make(chan struct{})}
+	return &Main{
+		Config:    cfg,
+		ready:     make(chan struct{}),
+		built:     make(chan struct{}),
+		login:     newLogin(),
+		loginOnce: make(chan struct{}),
+		reloads:   newReloads(),
+	}
 }
 
-// Ready is closed once the daemon serves (after restore and listen).
+// Ready is closed once the daemon serves and, when an account is logged
+// in, has restored its calls; while no account is logged in, once it
+// serves.
 func (m *Main) Ready() <-chan struct{} { return m.ready }
 
-// Manager is the running call manager (nil before Run).
-func (m *Main) Manager() *manager.Manager { return m.manager }
+// Manager is the call manager (nil until Run has built it).
+func (m *Main) Manager() *manager.Manager {
+	select {
+	case <-m.built:
+		return m.manager
+	default:
+		return nil
+	}
+}
 
-// Run runs the daemon until ctx is done, then stops gracefully: no new
-// requests, in-flight ones finish within ShutdownTimeout, state is
-// persisted, the store closed. An error means start-up failed or the
-// store failed for good.
+// CheckConfig validates what Run reads besides the config itself (the
+// public keys file): a start-up that would fail on it fails here, before
+// anything is created. cmd/calld exits 2 on its error.
+func (m *Main) CheckConfig() error {
+	_, err := m.publicKeys()
+	return err
+}
+
+// Run runs the daemon until ctx is done, then stops gracefully within
+// ShutdownTimeout: no new requests, in-flight ones drain, state is
+// persisted, the store closed. An error means start-up failed or a part
+// failed for good (the store, the manager); it is also the last log line.
 func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Stderr == nil {
 		m.Stderr = os.Stderr
@@ -106,8 +144,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.Log, m.level = log, level
-
+	m.log, m.level = log, level
+	defer func() {
+		if err != nil {
+			log.Error().Str(logging.FieldEvent, logging.EventDaemonFailed).Str(logging.FieldErr, err.Error()).Msg("calld failed")
+		}
+	}()
+	keys, err := m.publicKeys()
+	if err != nil {
+		return err
+	}
 	m.db, err = store.Open(m.Config.State.Path, store.Options{Retention: store.Retention{
 		MaxAge:    m.Config.State.JournalMaxAge.Duration,
 		MaxEvents: m.Config.State.JournalMaxEvents,
@@ -120,21 +166,69 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
-
 	if m.Sim != nil {
 		if err := m.checkSimSession(ctx); err != nil {
 			return err
 		}
 	}
-	tcfg, err := m.telegramConfig()
-	if err != nil {
+	if err := m.build(keys); err != nil {
 		return err
 	}
+
+	// Everything is built; from here on the fields are only read.
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	workCtx, stopWork := context.WithCancel(runCtx)
+	defer stopWork()
+	m.runCtx, m.workCtx = runCtx, workCtx
+	m.tasks = newGroup(stopRun)
+	m.work = newGroup(func() {})
+	close(m.built)
+
+	m.tasks.Go(func() error { return m.server.Serve(m.ln) })
+	m.markServing()
+	m.tasks.Go(func() error {
+		// From READY=1 on, in every state: the loop (once it runs)
+		// answers and the store reads.
+		if err := systemd.Watchdog(runCtx, m.healthy, m.log); err != nil {
+			m.log.Warn().Str(logging.FieldEvent, logging.EventDaemonWatchdog).Str(logging.FieldErr, err.Error()).Msg("no watchdog")
+		}
+		return nil
+	})
+	m.tasks.Go(func() error { m.housekeeping(runCtx); return nil })
+	m.tasks.Go(func() error { m.applyReloads(runCtx); return nil })
+	m.tasks.Go(func() error {
+		return m.client.Run(runCtx, func(ctx context.Context) error {
+			// Run by the work group, so that the stop ends it (and the
+			// manager's RPCs) before the client closes its connection.
+			errc := make(chan error, 1)
+			if !m.work.Go(func() error {
+				errc <- m.runTelegram(ctx)
+				return nil
+			}) {
+				return nil
+			}
+			return <-errc
+		})
+	})
+
+	stopped := false
+	select {
+	case <-ctx.Done():
+		stopped = true
+	case <-m.tasks.Failed():
+	}
+	return m.stop(stopped, stopWork, stopRun)
+}
+
+// build makes the parts, in dependency order, before anything runs.
+func (m *Main) build(keys []*rsa.PublicKey) error {
+	tcfg := m.telegramConfig(keys)
 	m.hub = control.NewHub(256)
 	m.manager = manager.New(manager.Config{
 		DB:    m.db,
 		Hub:   m.hub,
-		Log:   log,
+		Log:   m.log,
 		Clock: m.Clock,
 		Policy: manager.Policy{
 			Reject:         m.Config.Policy.Incoming == config.IncomingReject,
@@ -147,89 +241,139 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		},
 		Version: Version,
 	})
+	if err := m.manager.LoadStatus(); err != nil {
+		return err
+	}
 	tcfg.Updates = m.manager
+	var err error
 	m.client, err = mtproto.New(tcfg)
 	if err != nil {
 		return err
 	}
 	m.manager.SetTelegram(manager.Client(m.client))
-
+	m.manager.SetIdentity(false, 0, m.dc())
+	// Without a stored session there is nothing to check: not logged in.
+	if sess, err := m.db.SessionStorage().LoadSession(context.Background()); err == nil && len(sess) > 0 {
+		m.auth.set(authUnknown, nil)
+	} else {
+		m.auth.set(authNo, nil)
+	}
 	if err := m.listen(); err != nil {
 		return err
 	}
 	m.server = control.NewServer(service{m}, m.hub, control.Options{
-		Log:                  log,
+		Log:                  m.log,
 		AllowUIDs:            m.Config.Control.AllowUIDs,
 		MaxConnections:       m.Config.Control.MaxConnections,
 		MaxConnectionsPerUID: m.Config.Control.MaxConnectionsPerUID,
 		IdleTimeout:          m.Config.Control.IdleTimeout.Duration,
 	})
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- m.server.Serve(m.ln) }()
+	return nil
+}
 
-	// The manager runs inside the client's Run, under its own context so
-	// that in-flight requests can finish after ctx ends.
-	runCtx, stopRun := context.WithCancel(context.Background())
-	defer stopRun()
-	m.runContext = runCtx
-	clientErr := make(chan error, 1)
-	go func() {
-		clientErr <- m.client.Run(runCtx, func(ctx context.Context) error {
-			return m.runAuthorized(ctx)
-		})
-	}()
-
-	select {
-	case <-ctx.Done():
-	case err = <-clientErr:
-		m.Log.Error().Str(logging.FieldErr, fmt.Sprint(err)).Msg("telegram client stopped")
+// stop ends the run: the socket drains its in-flight requests, then the
+// Telegram client, the manager and every other goroutine end; the whole
+// stop stays within ShutdownTimeout. failed (rather than stopped) means a
+// part ended the run: its error is returned.
+func (m *Main) stop(stopped bool, stopWork, stopRun context.CancelFunc) error {
+	// The stop's own deadline leaves a margin for the process to exit.
+	deadline := time.Now().Add(m.ShutdownTimeout * 9 / 10)
+	if stopped {
+		sig, _ := m.stopReason.Load().(string)
+		if sig == "" {
+			sig = "context"
+		}
+		m.log.Info().Str(logging.FieldEvent, logging.EventDaemonStopping).Str(logging.FieldSignal, sig).Msg("stopping")
 	}
-	sig, _ := m.stopReason.Load().(string)
-	if sig == "" {
-		sig = "context"
-	}
-	m.Log.Info().Str(logging.FieldEvent, logging.EventDaemonStopping).Str(logging.FieldSignal, sig).Msg("stopping")
+	m.tasks.Stopping()
 	_, _ = systemd.Stopping()
-	sctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
-	defer cancel()
+	// Requests drain for most of the budget; the rest is for the client
+	// to close its connection and the store to commit.
+	drain := m.ShutdownTimeout * 7 / 10
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	if serr := m.server.Shutdown(sctx); serr != nil {
-		m.Log.Warn().Str(logging.FieldErr, serr.Error()).Msg("control socket shutdown")
+		m.log.Warn().Str(logging.FieldErr, serr.Error()).Msg("control socket shutdown: requests still in flight are cut")
 	}
+	cancel()
+	// What uses the client ends before the client closes its connection
+	// (gotd races when a connection closes under an RPC in flight).
+	m.work.Stopping()
+	stopWork()
+	_, workTimedOut := m.work.Wait(deadline)
 	stopRun()
-	<-m.manager.Done()
-	if cerr := <-clientErr; err == nil && cerr != nil && !errors.Is(cerr, context.Canceled) {
-		err = cerr
+	failure, timedOut := m.tasks.Wait(deadline)
+	timedOut = timedOut || workTimedOut
+	if timedOut {
+		m.log.Warn().Str(logging.FieldEvent, logging.EventDaemonStopping).Str(logging.FieldErr, errStopTimeout.Error()).
+			Dur("timeout", m.ShutdownTimeout).Msg("stop took too long: exiting anyway")
 	}
-	return err
+	return failure
 }
 
 // SetStopReason records what stops the daemon (a signal's name), for the
 // daemon.stopping log line. Call it before ending Run's context.
 func (m *Main) SetStopReason(reason string) { m.stopReason.Store(reason) }
 
-// runAuthorized waits for an authorized session, then runs the manager.
-func (m *Main) runAuthorized(ctx context.Context) error {
+// runTelegram runs once the client is connected: it finds out whether
+// the session is logged in (re-checking until Telegram answers: an error
+// is "unknown", never "not logged in"), waits for a login if it is not,
+// then runs the manager.
+func (m *Main) runTelegram(ctx context.Context) error {
+	m.reached.Store(true)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(m.workCtx, cancel)()
+	wait := time.Second
 	for {
 		ok, self, err := m.client.Authorized(ctx)
-		if err == nil && ok {
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			m.auth.set(authUnknown, err)
+			m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).
+				Dur("retry_in", wait).Msg("authorization check failed: checking again")
+			m.updateStatus()
+			t := m.Clock.Timer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C():
+			}
+			wait = min(2*wait, 30*time.Second)
+			continue
+		case ok:
+			m.auth.set(authYes, nil)
 			m.manager.SetIdentity(true, self, m.dc())
-			break
+		default:
+			m.auth.set(authNo, nil)
+			m.manager.SetIdentity(false, 0, m.dc())
+			m.markReady()
+			m.updateStatus()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-m.loginDone():
+			}
+			continue
 		}
-		m.manager.SetIdentity(false, 0, m.dc())
-		m.markReady()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-m.loginDone():
-		}
+		break
 	}
-	go m.markReadyWhen(ctx)
-	go func() {
-		// Watchdog pings only while the loop turns and the store reads.
-		_ = systemd.Watchdog(ctx, m.healthy, m.Log)
-	}()
-	go m.housekeeping(ctx)
-	return m.manager.Run(ctx)
+	m.updateStatus()
+	m.work.Go(func() error {
+		select {
+		case <-m.manager.Ready():
+			m.markReady()
+			m.updateStatus()
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	if err := m.manager.Run(ctx); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	return nil
 }
 
 func (m *Main) dc() int {
@@ -239,30 +383,35 @@ func (m *Main) dc() int {
 	return m.Config.Telegram.DC
 }
 
-// markReadyWhen tells systemd READY=1 once the manager has restored its
-// state.
-func (m *Main) markReadyWhen(ctx context.Context) {
-	select {
-	case <-m.manager.Ready():
-		m.markReady()
-	case <-ctx.Done():
+// socketPath is where the control socket serves.
+func (m *Main) socketPath() string {
+	if m.ln != nil {
+		if a, ok := m.ln.Addr().(*net.UnixAddr); ok && a.Name != "" {
+			return a.Name
+		}
 	}
+	return m.Config.Control.Socket
 }
 
+// markServing tells systemd READY=1 once the socket serves, whether or
+// not Telegram is reachable (CONTRACT §5.2).
+func (m *Main) markServing() {
+	_, line := m.statusLine()
+	_, _ = systemd.Ready(line)
+	m.log.Info().Str(logging.FieldEvent, logging.EventDaemonReady).
+		Str(logging.FieldSocket, m.socketPath()).
+		Str(logging.FieldStatePath, m.Config.State.Path).Msg("ready")
+}
+
+// markReady closes Ready (see there).
 func (m *Main) markReady() {
-	m.readyOnce.Do(func() {
-		_, _ = systemd.Ready(fmt.Sprintf("serving on %s", m.socketPath))
-		m.Log.Info().Str(logging.FieldEvent, logging.EventDaemonReady).
-			Str(logging.FieldSocket, m.socketPath).
-			Str(logging.FieldStatePath, m.Config.State.Path).Msg("ready")
-		close(m.ready)
-	})
+	m.readyOnce.Do(func() { close(m.ready) })
 }
 
 // listen opens the control socket: the one given, systemd's, or our own.
 func (m *Main) listen() error {
 	if m.Listener != nil {
-		m.ln, m.socketPath = m.Listener, m.Listener.Addr().String()
+		m.ln = m.Listener
 		return nil
 	}
 	ul, err := systemd.UnixListener()
@@ -270,33 +419,50 @@ func (m *Main) listen() error {
 		return err
 	}
 	if ul != nil {
-		m.ln, m.socketPath = ul, ul.Addr().String()
+		m.ln = ul
 		return nil
 	}
 	// control.Listen replaces only a dead socket file; one another
 	// process answers on is refused, naming the path.
 	m.ln, err = control.Listen(m.Config.Control.Socket, m.Config.Control.SocketMode.Perm())
-	m.socketPath = m.Config.Control.Socket
 	return err
 }
 
-// telegramConfig builds the MTProto client's configuration.
-func (m *Main) telegramConfig() (mtproto.Config, error) {
-	t := m.Config.Telegram
-	cfg := mtproto.Config{
-		APIID:   t.APIID,
-		APIHash: t.APIHash,
-		DC:      t.DC,
-		Session: m.db.SessionStorage(),
-		Log:     m.Log,
-	}
+// publicKeys reads and parses the configured (or the simulator's) public
+// keys; nil means gotd's built-in production keys.
+func (m *Main) publicKeys() ([]*rsa.PublicKey, error) {
 	keysPEM := []byte(nil)
-	if t.PublicKeys != "" {
+	if t := m.Config.Telegram; t.PublicKeys != "" && m.Sim == nil {
 		b, err := os.ReadFile(t.PublicKeys)
 		if err != nil {
-			return cfg, fmt.Errorf("telegram.public_keys: %w", err)
+			return nil, &config.Error{Key: "telegram.public_keys", Msg: err.Error()}
 		}
 		keysPEM = b
+	}
+	if m.Sim != nil {
+		keysPEM = m.Sim.PublicKey
+	}
+	if keysPEM == nil {
+		return nil, nil
+	}
+	keys, err := mtproto.ParsePublicKeys(keysPEM)
+	if err != nil {
+		return nil, &config.Error{Key: "telegram.public_keys", Msg: err.Error()}
+	}
+	return keys, nil
+}
+
+// telegramConfig builds the MTProto client's configuration.
+func (m *Main) telegramConfig(keys []*rsa.PublicKey) mtproto.Config {
+	t := m.Config.Telegram
+	cfg := mtproto.Config{
+		APIID:       t.APIID,
+		APIHash:     t.APIHash,
+		DC:          t.DC,
+		Session:     m.db.SessionStorage(),
+		Log:         m.log,
+		PublicKeys:  keys,
+		RetryBudget: m.RetryBudget,
 	}
 	for _, o := range t.DCOptions {
 		cfg.DCOptions = append(cfg.DCOptions, mtproto.DCOption{ID: o.ID, Addr: o.Addr})
@@ -304,33 +470,71 @@ func (m *Main) telegramConfig() (mtproto.Config, error) {
 	if s := m.Sim; s != nil {
 		cfg.APIID, cfg.APIHash, cfg.DC = 1, "sim", s.DC
 		cfg.DCOptions = []mtproto.DCOption{{ID: s.DC, Addr: s.Addr}}
-		keysPEM = s.PublicKey
 	}
-	if keysPEM != nil {
-		keys, err := mtproto.ParsePublicKeys(keysPEM)
-		if err != nil {
-			return cfg, fmt.Errorf("telegram.public_keys: %w", err)
-		}
-		cfg.PublicKeys = keys
-	}
-	return cfg, nil
+	return cfg
 }
 
-// Reload applies what SIGHUP may change: the log level and the policy.
-func (m *Main) Reload(cfg config.Config) {
-	_, _ = systemd.Reloading()
-	defer func() { _, _ = systemd.Ready("reloaded") }()
-	if m.level != nil {
-		_ = m.level.Set(cfg.Log.Level) // validated by config.Load
+// Reload asks the daemon to apply what SIGHUP may change: the log level
+// and the policy. It never blocks: the latest configuration is kept and
+// applied by the daemon's own goroutine (reloads coalesce), also when it
+// comes before Run or before a login.
+func (m *Main) Reload(cfg config.Config) { m.reloads.post(reload{cfg: cfg}) }
+
+// ReloadRefused logs (from the daemon's goroutine, like Reload) that a
+// SIGHUP found an invalid configuration and keeps the current one.
+func (m *Main) ReloadRefused(err error) { m.reloads.post(reload{err: err}) }
+
+// reload is one SIGHUP's outcome.
+type reload struct {
+	cfg config.Config
+	err error
+}
+
+// reloads holds the latest reload until applyReloads takes it.
+type reloads struct {
+	latest atomic.Pointer[reload]
+	wake   chan struct{} // capacity 1
+}
+
+func newReloads() reloads { return reloads{wake: make(chan struct{}, 1)} }
+
+func (r *reloads) post(x reload) {
+	r.latest.Store(&x)
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
-	if m.manager != nil {
+}
+
+// applyReloads applies reloads until ctx ends.
+func (m *Main) applyReloads(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.reloads.wake:
+		}
+		r := m.reloads.latest.Swap(nil)
+		if r == nil {
+			continue
+		}
+		if r.err != nil {
+			m.log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, r.err.Error()).
+				Msg("reload refused: configuration invalid; keeping the current one")
+			continue
+		}
+		_, _ = systemd.Reloading()
+		cfg := r.cfg
+		_ = m.level.Set(cfg.Log.Level) // validated by config.Load
 		m.manager.SetPolicy(manager.Policy{
 			Reject:         cfg.Policy.Incoming == config.IncomingReject,
 			RejectWhenBusy: cfg.Policy.RejectWhenBusy,
 		}, cfg.Policy.MaxDuration.Duration)
+		m.log.Info().Str(logging.FieldEvent, logging.EventDaemonReload).Str("log_level", cfg.Log.Level).
+			Str("incoming", cfg.Policy.Incoming).Msg("configuration reloaded")
+		_, line := m.statusLine()
+		_, _ = systemd.Ready(line)
 	}
-	m.Log.Info().Str(logging.FieldEvent, logging.EventDaemonReload).Str("log_level", cfg.Log.Level).
-		Str("incoming", cfg.Policy.Incoming).Msg("configuration reloaded")
 }
 
 // loginDone is closed once a login through the control socket succeeded.
@@ -344,11 +548,8 @@ func (m *Main) loginSucceeded() {
 	}
 }
 
-// runCtx is the context the Telegram client runs under.
-func (m *Main) runCtx() context.Context { return m.runContext }
-
-// healthy is the watchdog's check: the event loop answers and the store
-// can be read.
+// healthy is the watchdog's check: the event loop answers (once it runs)
+// and the store can be read.
 func (m *Main) healthy(ctx context.Context) error {
 	if err := m.manager.Alive(5 * time.Second); err != nil {
 		return err
@@ -360,34 +561,16 @@ func (m *Main) healthy(ctx context.Context) error {
 }
 
 // housekeeping prunes the journal (at start-up, then hourly) and keeps
-// systemd's STATUS= line current (every 15 s).
+// systemd's STATUS= line current (every 15 s, and on each change).
 func (m *Main) housekeeping(ctx context.Context) {
 	prune := func() {
 		if n, err := m.db.Prune(); err != nil {
-			m.Log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).Msg("journal pruning failed")
+			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).Msg("journal pruning failed")
 		} else if n > 0 {
-			m.Log.Info().Str(logging.FieldEvent, logging.EventLog).Int("removed", n).Msg("journal pruned")
+			m.log.Info().Str(logging.FieldEvent, logging.EventLog).Int("removed", n).Msg("journal pruned")
 		}
-	}
-	status := func() {
-		st, err := m.manager.Status(ctx)
-		if err != nil {
-			return
-		}
-		conn := "disconnected"
-		if st.Telegram.Connected {
-			conn = fmt.Sprintf("connected to DC %d", st.Telegram.DC)
-		}
-		_, _ = systemd.Status(fmt.Sprintf("%s; %d live calls, %d known; pts=%d seq=%d",
-			conn, st.Calls.Live, st.Calls.Total, st.Updates.Pts, st.Updates.Seq))
 	}
 	prune()
-	select {
-	case <-m.ready:
-	case <-ctx.Done():
-		return
-	}
-	status()
 	statusTick := time.NewTicker(15 * time.Second)
 	defer statusTick.Stop()
 	pruneTick := time.NewTicker(time.Hour)
@@ -397,9 +580,15 @@ func (m *Main) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-statusTick.C:
-			status()
+			m.updateStatus()
 		case <-pruneTick.C:
 			prune()
 		}
 	}
+}
+
+// updateStatus sends the current status line to systemd (STATUS=).
+func (m *Main) updateStatus() {
+	_, line := m.statusLine()
+	_, _ = systemd.Status(line)
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/gotd/td/tg"
@@ -19,17 +20,13 @@ type service struct{ m *Main }
 
 var errUnauthorized = calld.Errorf(calld.EUNAUTHORIZED, "calld has no logged-in Telegram session: run `calld login`")
 
-func (s service) authorized() error {
-	if !s.m.manager.Authorized() {
-		return errUnauthorized
-	}
-	return nil
-}
+func (s service) authorized() error { return s.m.callsAllowed() }
 
 // Status is the manager's, with "ready" meaning what READY=1 means: the
 // daemon serves (and, once logged in, has restored its calls).
 func (s service) Status(ctx context.Context) (control.Status, error) {
 	st, err := s.m.manager.Status(ctx)
+	st = s.m.withStatus(st)
 	select {
 	case <-s.m.ready:
 		st.Ready = true
@@ -148,7 +145,19 @@ func (a answers) Password(ctx context.Context) (string, error) {
 	return recv(ctx, a.l.pass)
 }
 
-var _ mtproto.LoginAnswers = answers{}
+// PasswordRejected makes the password step that brought a wrong password
+// fail with a 400 the CLI asks again on; the flow waits for the next one.
+func (a answers) PasswordRejected(err error) {
+	a.l.mu.Lock()
+	a.l.err = err
+	a.l.mu.Unlock()
+	a.l.set(control.LoginState{State: control.LoginPasswordNeeded})
+}
+
+var (
+	_ mtproto.LoginAnswers     = answers{}
+	_ mtproto.PasswordRejecter = answers{}
+)
 
 func recv(ctx context.Context, ch chan string) (string, error) {
 	select {
@@ -160,25 +169,37 @@ func recv(ctx context.Context, ch chan string) (string, error) {
 }
 
 func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (control.LoginState, error) {
-	if m.manager.Authorized() {
-		return control.LoginState{State: control.LoginAuthorized}, nil
+	if a, _ := m.auth.get(); a == authYes {
+		st, err := m.manager.Status(ctx)
+		return control.LoginState{State: control.LoginAuthorized, SelfID: st.Telegram.SelfID}, err
 	}
 	l.mu.Lock()
 	if !l.running {
 		l.running = true
-		go func() {
-			err := m.client.Login(m.runCtx(), answers{l})
+		started := m.work.Go(func() error {
+			err := m.client.Login(m.workCtx, answers{l})
 			l.mu.Lock()
 			l.running = false
 			l.err = err
 			l.mu.Unlock()
 			if err == nil {
-				l.set(control.LoginState{State: control.LoginAuthorized})
+				// Login checked it just now; ask once more for the id.
+				st := control.LoginState{State: control.LoginAuthorized}
+				if ok, self, aerr := m.client.Authorized(m.workCtx); aerr == nil && ok {
+					st.SelfID = self
+				}
+				l.set(st)
 				m.loginSucceeded()
 			} else {
 				l.set(control.LoginState{State: control.LoginPhoneNeeded})
 			}
-		}()
+			return nil
+		})
+		if !started {
+			l.running = false
+			l.mu.Unlock()
+			return control.LoginState{}, calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
+		}
 	}
 	l.mu.Unlock()
 	var (
@@ -201,6 +222,10 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	if cur.State != want {
 		return cur, calld.Errorf(calld.EINVALID, "login is at step %q: that field is not expected now", cur.State)
 	}
+	// An error left from an earlier answer nobody waited for is stale.
+	l.mu.Lock()
+	l.err = nil
+	l.mu.Unlock()
 	select {
 	case ch <- val:
 	case <-ctx.Done():
@@ -228,6 +253,9 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	err := l.err
 	l.err = nil
 	l.mu.Unlock()
+	if errors.Is(err, mtproto.ErrPasswordInvalid) {
+		return cur, calld.Errorf(calld.EINVALID, "wrong two-step verification password: try again")
+	}
 	if err != nil {
 		code, _ := mtproto.APIErrorCode(err)
 		return cur, calld.Errorf(code, "login failed: %v", err)

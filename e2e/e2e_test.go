@@ -765,11 +765,16 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	}
 	want("READY=1")
-	// READY comes after restore and listen: the socket answers at once.
+	// READY comes once the socket serves (CONTRACT §5.2): it answers at once.
 	if _, _, code := e.cli("status"); code != 0 {
 		t.Fatal("READY=1 sent before the socket served")
 	}
-	if st := want("STATUS="); !strings.Contains(st, "connected") {
+	// STATUS= follows what calld does, up to "ready: ...".
+	st := want("STATUS=")
+	for !strings.HasPrefix(st, "STATUS=ready: ") {
+		st = want("STATUS=")
+	}
+	if !strings.Contains(st, "live calls") || !strings.Contains(st, "connected") {
 		t.Fatalf("status line %q", st)
 	}
 	want("WATCHDOG=1")

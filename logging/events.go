@@ -13,10 +13,12 @@ const (
 	EventDaemonReload   = "daemon.reload"   // SIGHUP handled: configuration (log level, policy) re-read
 	EventDaemonStopping = "daemon.stopping" // signal: shutdown begins
 	EventDaemonWatchdog = "daemon.watchdog" // result, err: the health check behind WATCHDOG=1 failed or recovered
+	EventDaemonFailed   = "daemon.failed"   // err: start-up or a part of the daemon failed; the last line before exit 1
 
 	// telegram connection
 	EventTelegramConnected    = "telegram.connected"    // dc
 	EventTelegramDisconnected = "telegram.disconnected" // dc, err
+	EventTelegramDial         = "telegram.dial"         // dc, addr, err: a DC address could not be reached
 
 	// the MTProto client (package mtproto)
 	EventMTProtoLogin   = "mtproto.login"   // phone (masked), self_id, err: a login step

@@ -102,7 +102,7 @@ func (m *Manager) engineOut(out updates.Output) {
 func (m *Manager) getDifference(req *tg.UpdatesGetDifferenceRequest) {
 	r := *req
 	m.effects = append(m.effects, func() {
-		go func() {
+		m.goRPC(func() {
 			ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
 			defer cancel()
 			diff, err := m.cfg.Telegram.GetDifference(ctx, &r)
@@ -114,7 +114,7 @@ func (m *Manager) getDifference(req *tg.UpdatesGetDifferenceRequest) {
 				}
 				m.engineOut(m.engine.Difference(diff, now))
 			})
-		}()
+		})
 	})
 }
 

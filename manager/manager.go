@@ -64,8 +64,13 @@ type Manager struct {
 	clock clock.Clock
 
 	inbox   chan func()
-	done    chan struct{} // closed when Run returns
-	readyCh chan struct{} // closed when Run has restored the state
+	running atomic.Bool                  // Run has started: the inbox is read
+	policy  atomic.Pointer[policyChange] // set by SetPolicy, applied by the loop
+	wake    chan struct{}                // a policy change is pending (capacity 1: coalesces)
+	rpcs    sync.WaitGroup               // RPC goroutines (goRPC); Run waits for them
+	stopped chan struct{}                // closed when the loop stopped reading the inbox
+	done    chan struct{}                // closed when Run returns
+	readyCh chan struct{}                // closed when Run has restored the state
 
 	// Shared with other goroutines (status).
 	connected  atomic.Bool
@@ -130,7 +135,9 @@ func New(cfg Config) *Manager {
 		log:           cfg.Log,
 		clock:         cfg.Clock,
 		inbox:         make(chan func(), 4096),
+		wake:          make(chan struct{}, 1),
 		done:          make(chan struct{}),
+		stopped:       make(chan struct{}),
 		readyCh:       make(chan struct{}),
 		calls:         map[int64]*call{},
 		requested:     map[int32]*call{},
@@ -145,15 +152,35 @@ func New(cfg Config) *Manager {
 // ErrStopped is returned by API calls made after the loop stopped.
 var ErrStopped = errors.New("calld is stopping")
 
+// ErrNotRunning is returned by what needs the loop before Run started (no
+// session yet, or Telegram not reached yet): the daemon answers 503.
+var ErrNotRunning = errors.New("calld has not restored its calls yet (Telegram not reached or not logged in)")
+
 // post runs f on the loop goroutine. It blocks while the inbox is full and
-// gives up when the loop has stopped.
+// gives up when the loop has stopped. Before Run it fails at once: nothing
+// would read the inbox (a caller must never block on a loop that may never
+// run, e.g. while no account is logged in).
 func (m *Manager) post(f func()) error {
+	if !m.running.Load() {
+		return ErrNotRunning
+	}
 	select {
 	case m.inbox <- f:
 		return nil
-	case <-m.done:
+	case <-m.stopped:
 		return ErrStopped
 	}
+}
+
+// goRPC runs f (an RPC under the loop's context, posting its outcome)
+// on a goroutine Run waits for before it returns: once Run has returned
+// no RPC of the manager is in flight.
+func (m *Manager) goRPC(f func()) {
+	m.rpcs.Add(1)
+	go func() {
+		defer m.rpcs.Done()
+		f()
+	}()
 }
 
 // now is the loop's clock.
@@ -163,10 +190,16 @@ func (m *Manager) now() time.Time { return m.clock.Now() }
 // until ctx is done. Telegram must be usable (connected or connecting).
 func (m *Manager) Run(ctx context.Context) error {
 	defer close(m.done)
+	// RPCs end with ctx (theirs derive from it); their outcomes are
+	// dropped once the loop stopped.
+	defer m.rpcs.Wait()
+	defer close(m.stopped)
 	m.ctx = ctx
+	m.running.Store(true)
 	if err := m.restore(ctx); err != nil {
 		return err
 	}
+	m.applyPolicy()
 	m.ready.Store(true)
 	close(m.readyCh)
 	timer := m.clock.Timer(time.Hour)
@@ -216,6 +249,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 		case <-timer.C():
 			m.tick()
+		case <-m.wake:
+			m.applyPolicy()
 		}
 		if err := m.flush(ctx); err != nil {
 			return err
@@ -224,8 +259,12 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // Alive reports whether the loop iterated within d: the watchdog's
-// liveness check.
+// liveness check. Before Run (not logged in, Telegram not reached) and
+// while Run restores there is no loop to be stuck: it is alive.
 func (m *Manager) Alive(d time.Duration) error {
+	if !m.ready.Load() {
+		return nil
+	}
 	last := time.Unix(0, m.lastLoop.Load())
 	if m.now().Sub(last) > d {
 		// The loop may simply be idle; ask it to go round once.
@@ -321,9 +360,43 @@ func (m *Manager) SetTelegram(t Telegram) { m.cfg.Telegram = t }
 
 // SetPolicy changes the incoming-call policy and the max duration of
 // calls that become active from now on (SIGHUP). Calls are not touched.
+//
+// It never blocks: the latest change is kept and the loop applies it on
+// its next turn (or when Run starts), so a storm of reloads coalesces and
+// a reload before login waits for nothing.
 func (m *Manager) SetPolicy(p Policy, maxDuration time.Duration) {
-	_ = m.post(func() {
-		m.cfg.Policy = p
-		m.timeouts.MaxDuration = maxDuration
+	m.policy.Store(&policyChange{policy: p, maxDuration: maxDuration})
+	select {
+	case m.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// policyChange is a pending SetPolicy.
+type policyChange struct {
+	policy      Policy
+	maxDuration time.Duration
+}
+
+// applyPolicy applies the pending SetPolicy, if any (loop only).
+func (m *Manager) applyPolicy() {
+	if c := m.policy.Swap(nil); c != nil {
+		m.cfg.Policy = c.policy
+		m.timeouts.MaxDuration = c.maxDuration
+	}
+}
+
+// LoadStatus reads the persisted updates state for Status, so that it
+// shows before Run has reached Telegram (or when it never does).
+func (m *Manager) LoadStatus() error {
+	return m.cfg.DB.View(func(tx *store.Tx) error {
+		st, found, err := tx.UpdatesState()
+		if err != nil || !found {
+			return err
+		}
+		m.statusMu.Lock()
+		m.status = st
+		m.statusMu.Unlock()
+		return nil
 	})
 }

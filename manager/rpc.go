@@ -28,14 +28,14 @@ var errRPCTimeout = errors.New("no answer from Telegram in time")
 func (m *Manager) rpcContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(m.ctx)
 	t := m.clock.Timer(rpcTimeout)
-	go func() {
+	m.goRPC(func() {
 		defer t.Stop()
 		select {
 		case <-t.C():
 			cancel(errRPCTimeout)
 		case <-ctx.Done():
 		}
-	}()
+	})
 	return ctx, func() { cancel(context.Canceled) }
 }
 
@@ -174,11 +174,11 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		if !c.m.Call().State.Live() {
 			return
 		}
-		go func() {
+		m.goRPC(func() {
 			ctx, cancel := m.rpcContext()
 			defer cancel()
 			run(ctx)
-		}()
+		})
 	})
 }
 

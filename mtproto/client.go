@@ -97,7 +97,11 @@ type Client struct {
 	connected    bool
 	connectedGen uint64
 	events       []connEvent
-	up           chan struct{} // closed when connected; replaced when lost
+	conns        map[*watchedConn]struct{} // open connections, closed when Run's context ends
+	closing      bool                      // Run's context ended: no new connection
+	dialAddr     string                    // the address dialed last
+	dialErr      error                     // why the last dial or connection failed; nil once connected
+	up           chan struct{}             // closed when connected; replaced when lost
 	eventSignal  chan struct{}
 	runOnce      sync.Once
 }
@@ -280,6 +284,15 @@ func (c *Client) Telegram() *telegram.Client { return c.client }
 // DC returns the configured DC.
 func (c *Client) DC() int { return c.cfg.DC }
 
+// Dialing reports the address the client dialed last and why that dial or
+// connection failed (nil while connected, or when nothing failed yet): what
+// "connecting to DC 2 (149.154.167.50:443): <err>" shows.
+func (c *Client) Dialing() (addr string, err error) {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	return c.dialAddr, c.dialErr
+}
+
 // Connected reports whether the client has a live, set-up connection.
 func (c *Client) Connected() bool {
 	c.connMu.Lock()
@@ -301,9 +314,26 @@ func (c *Client) Run(ctx context.Context, f func(ctx context.Context) error) err
 		defer close(evDone)
 		c.deliverEvents(ctx, c.stop)
 	}()
+	// gotd does not watch ctx while it waits for a server's handshake
+	// answer: closing the connections when ctx ends makes it return.
+	closerDone := make(chan struct{})
+	go func() {
+		defer close(closerDone)
+		select {
+		case <-ctx.Done():
+			c.closeConns()
+		case <-c.stop:
+		}
+	}()
 	err := c.client.Run(ctx, f)
 	close(c.stop)
+	<-closerDone
 	<-evDone
+	if err != nil && ctx.Err() != nil {
+		// Whatever broke once ctx ended (a connection closed under
+		// gotd) is the stop itself.
+		return fmt.Errorf("mtproto: run: %w", ctx.Err())
+	}
 	if err != nil {
 		return fmt.Errorf("mtproto: run: %w", err)
 	}
@@ -378,6 +408,7 @@ func (c *Client) onSessionStored() {
 	}
 	c.connected = true
 	c.connectedGen = c.dialGen
+	c.dialErr = nil
 	if c.up != nil {
 		close(c.up)
 		c.up = nil
@@ -403,6 +434,9 @@ func (c *Client) onConnLost(gen uint64, err error) {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
 	c.lostGen = max(c.lostGen, gen)
+	if gen == c.dialGen && !errors.Is(err, errConnClosed) {
+		c.dialErr = err
+	}
 	if !c.connected || c.connectedGen != gen {
 		return
 	}
@@ -459,14 +493,47 @@ var errConnClosed = errors.New("connection closed")
 func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, addr)
+	c.connMu.Lock()
+	c.dialAddr = addr
 	if err != nil {
+		if ctx.Err() == nil {
+			c.dialErr = err
+		}
+		c.connMu.Unlock()
+		if ctx.Err() == nil {
+			c.log.Warn().Str("event", "telegram.dial").Int("dc", c.cfg.DC).Str("addr", addr).
+				AnErr("err", err).Msg("cannot reach Telegram")
+		}
 		return nil, err
 	}
-	c.connMu.Lock()
 	c.dialGen++
-	gen := c.dialGen
+	w := &watchedConn{Conn: conn, c: c, gen: c.dialGen}
+	if c.conns == nil {
+		c.conns = map[*watchedConn]struct{}{}
+	}
+	closing := c.closing
+	if !closing {
+		c.conns[w] = struct{}{}
+	}
 	c.connMu.Unlock()
-	return &watchedConn{Conn: conn, c: c, gen: gen}, nil
+	if closing {
+		// Dialed while Run was ending, after closeConns.
+		_ = w.Close()
+		return nil, errConnClosed
+	}
+	return w, nil
+}
+
+// closeConns closes every open connection (Run's context ended).
+func (c *Client) closeConns() {
+	c.connMu.Lock()
+	conns := c.conns
+	c.conns = nil
+	c.closing = true
+	c.connMu.Unlock()
+	for w := range conns {
+		_ = w.Close()
+	}
 }
 
 type watchedConn struct {
@@ -498,6 +565,9 @@ func (w *watchedConn) Write(p []byte) (int, error) {
 
 func (w *watchedConn) Close() error {
 	w.lost(errConnClosed)
+	w.c.connMu.Lock()
+	delete(w.c.conns, w)
+	w.c.connMu.Unlock()
 	return w.Conn.Close()
 }
 

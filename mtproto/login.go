@@ -31,7 +31,22 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	}
 	a := &loginAuth{answers: answers, c: c}
 	flow := auth.NewFlow(a, auth.SendCodeOptions{})
-	if err := c.client.Auth().IfNecessary(ctx, flow); err != nil {
+	err := c.client.Auth().IfNecessary(ctx, flow)
+	// A wrong 2FA password leaves the session waiting for the password:
+	// ask again when the answers can hear why.
+	for errors.Is(err, auth.ErrPasswordInvalid) {
+		r, ok := answers.(PasswordRejecter)
+		if !ok {
+			break
+		}
+		r.PasswordRejected(&Error{Kind: ErrPasswordInvalid, Err: err})
+		var pwd string
+		if pwd, err = a.Password(ctx); err != nil {
+			break
+		}
+		_, err = c.client.Auth().Password(ctx, pwd)
+	}
+	if err != nil {
 		if errors.Is(err, auth.ErrPasswordInvalid) {
 			// gotd replaces PASSWORD_HASH_INVALID with its own error.
 			err = &Error{Kind: ErrPasswordInvalid, Err: err}
@@ -62,6 +77,13 @@ func (c *Client) Authorized(ctx context.Context) (ok bool, selfID int64, err err
 		return false, 0, nil
 	}
 	return true, st.User.ID, nil
+}
+
+// PasswordRejecter is optionally implemented by LoginAnswers: Login then
+// tells it that a 2FA password was wrong (the error matches
+// ErrPasswordInvalid) and asks Password again, instead of failing.
+type PasswordRejecter interface {
+	PasswordRejected(err error)
 }
 
 // loginAuth adapts LoginAnswers to gotd's auth.UserAuthenticator.

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/calld/calld/config"
 	"github.com/calld/calld/daemon"
-	"github.com/calld/calld/logging"
 	"github.com/calld/calld/sim"
 )
 
@@ -70,6 +70,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	m := daemon.New(cfg)
 	m.Stderr = stderr
+	if !*useSim {
+		// The keys file too is configuration: checked before anything
+		// (the state file, the socket) is created.
+		if err := m.CheckConfig(); err != nil {
+			fmt.Fprintf(stderr, "calld serve: %v\n", err)
+			return 2
+		}
+	}
 	if *useSim {
 		srv, err := sim.New(sim.Options{Authorized: true})
 		if err != nil {
@@ -82,7 +90,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer srv.Close()
 		m.Sim = &daemon.SimTarget{Addr: srv.Addr(), DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}
-		go simTraffic(ctx, srv)
+		var traffic sync.WaitGroup
+		traffic.Add(1)
+		go func() {
+			defer traffic.Done()
+			simTraffic(ctx, srv)
+		}()
+		defer func() {
+			stop()
+			traffic.Wait()
+		}()
 	}
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -95,9 +112,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				next, err := load()
+				if err == nil {
+					err = daemon.New(next).CheckConfig()
+				}
 				if err != nil {
-					m.Log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, err.Error()).
-						Msg("reload refused: configuration invalid; keeping the current one")
+					m.ReloadRefused(err)
 					continue
 				}
 				m.Reload(next)

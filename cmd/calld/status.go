@@ -39,10 +39,13 @@ func runStatus(ctx context.Context, args []string, sio stdio) int {
 	if st.Telegram.Connected {
 		tg = "connected"
 	}
-	if st.Telegram.Authorized {
+	switch {
+	case st.Telegram.Authorized:
 		tg += fmt.Sprintf(", authorized as user %d", st.Telegram.SelfID)
-	} else {
+	case st.State == "" || st.State == "not_logged_in":
 		tg += ", not authorized (run calld login)"
+	default:
+		tg += ", authorization not known yet"
 	}
 	if st.Telegram.DC != 0 {
 		tg += fmt.Sprintf(", DC %d", st.Telegram.DC)
@@ -54,6 +57,9 @@ func runStatus(ctx context.Context, args []string, sio stdio) int {
 	tw := tabwriter.NewWriter(sio.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Version\t%s\n", st.Version)
 	fmt.Fprintf(tw, "Ready\t%s\n", yesNo(st.Ready))
+	if st.Status != "" {
+		fmt.Fprintf(tw, "State\t%s\n", st.Status)
+	}
 	fmt.Fprintf(tw, "Telegram\t%s\n", tg)
 	fmt.Fprintf(tw, "Updates\tpts %d, qts %d, seq %d, date %s\n", st.Updates.Pts, st.Updates.Qts, st.Updates.Seq, date)
 	fmt.Fprintf(tw, "Calls\t%d live, %d total\n", st.Calls.Live, st.Calls.Total)
