@@ -137,7 +137,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			Ring:        m.Config.Policy.RingTimeout.Duration,
 			MaxDuration: m.Config.Policy.MaxDuration.Duration,
 		},
-		Version: Version,
+		Version:  Version,
+		Protocol: manager.Protocol(m.Config.Media),
 	})
 	tcfg.Updates = m.manager
 	m.client, err = mtproto.New(tcfg)

@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/mtproto"
 	"github.com/calld/calld/store"
 	"github.com/calld/calld/updates"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	Timeouts fsm.Timeouts
 	// Version is reported by Status.
 	Version string
+	// Protocol is the phoneCallProtocol offered ([media]); zero means
+	// mtproto.Protocol().
+	Protocol tg.PhoneCallProtocol
 }
 
 // Manager runs the event loop. Create it with New, run it with Run; the
@@ -120,6 +124,9 @@ type call struct {
 func New(cfg Config) *Manager {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System
+	}
+	if cfg.Protocol.MaxLayer == 0 {
+		cfg.Protocol = mtproto.Protocol()
 	}
 	return &Manager{
 		cfg:           cfg,

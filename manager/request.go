@@ -54,14 +54,14 @@ func (r *request) user() tg.InputUserClass {
 }
 
 // newRequest builds the request of a call about to be placed.
-func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall) (*request, error) {
+func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall, protocol tg.PhoneCallProtocol) (*request, error) {
 	secret, err := out.MarshalSecret()
 	if err != nil {
 		return nil, err
 	}
 	r := &request{
 		RandomID: c.RandomID, PeerID: c.PeerID, Video: c.Video, GAHash: out.GAHash(),
-		Protocol: mtproto.Protocol(), Secret: secret, Call: c,
+		Protocol: protocol, Secret: secret, Call: c,
 	}
 	if u, ok := user.(*tg.InputUser); ok {
 		r.AccessHash = u.AccessHash

@@ -73,9 +73,12 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			})
 		}
 	case fsm.SendAccept:
-		gAHash := c.secrets.gAHash
+		gAHash, protocol := c.secrets.gAHash, c.secrets.protocol
+		if protocol.MaxLayer == 0 {
+			protocol = m.cfg.Protocol
+		}
 		run = func(ctx context.Context) {
-			in, res, err := tgc.AcceptCall(ctx, peer, gAHash)
+			in, res, err := tgc.AcceptCall(ctx, peer, gAHash, protocol)
 			err = m.rpcError(ctx, "phone.acceptCall", err)
 			back(func() {
 				if err != nil {

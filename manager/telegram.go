@@ -27,7 +27,7 @@ type Telegram interface {
 	PrepareCall(ctx context.Context) (*mtproto.OutgoingCall, error)
 	RequestCall(ctx context.Context, user tg.InputUserClass, out *mtproto.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
 	ConfirmCall(ctx context.Context, out *mtproto.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
-	AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, *tg.PhonePhoneCall, error)
+	AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte, protocol tg.PhoneCallProtocol) (*mtproto.IncomingCall, *tg.PhonePhoneCall, error)
 }
 
 // Client adapts an mtproto.Client to Telegram.
