@@ -26,6 +26,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/calls/{id}/connection", true, s.postConnection)
 	s.handle("GET /v1/events", false, s.getEvents)
 	s.handle("POST /v1/login", true, s.postLogin)
+	s.mediaRoutes()
 }
 
 // CallsBody is the shape of GET /v1/calls.

@@ -96,6 +96,7 @@ type Manager struct {
 	reconcile      map[int64]bool // live calls found at start, discarded once the first difference is in
 	started        bool           // the first difference has been applied
 	configDate     int            // help.getConfig's date at start (serverNow)
+	media          mediaState     // signaling relay, rating and debug (signaling.go, rating.go)
 
 	// Pending until the next commit.
 	dirty      map[*call]bool

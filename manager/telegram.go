@@ -28,6 +28,28 @@ type Telegram interface {
 	RequestCall(ctx context.Context, user tg.InputUserClass, out *mtproto.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
 	ConfirmCall(ctx context.Context, out *mtproto.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
 	AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte, protocol tg.PhoneCallProtocol) (*mtproto.IncomingCall, *tg.PhonePhoneCall, error)
+
+	// The media side (signaling.go, rating.go).
+	SendSignalingData(ctx context.Context, peer tg.InputPhoneCall, data []byte) error
+	SetCallRating(ctx context.Context, peer tg.InputPhoneCall, rating int, comment string) error
+	SaveCallDebug(ctx context.Context, peer tg.InputPhoneCall, debugJSON string) error
+}
+
+func (c client) SendSignalingData(ctx context.Context, peer tg.InputPhoneCall, data []byte) error {
+	_, err := c.API().PhoneSendSignalingData(ctx, &tg.PhoneSendSignalingDataRequest{Peer: peer, Data: data})
+	return err
+}
+
+// SetCallRating sends phone.setCallRating; its Updates result has been
+// handed to the sink (the engine) when it returns.
+func (c client) SetCallRating(ctx context.Context, peer tg.InputPhoneCall, rating int, comment string) error {
+	_, err := c.API().PhoneSetCallRating(ctx, &tg.PhoneSetCallRatingRequest{Peer: peer, Rating: rating, Comment: comment})
+	return err
+}
+
+func (c client) SaveCallDebug(ctx context.Context, peer tg.InputPhoneCall, debugJSON string) error {
+	_, err := c.API().PhoneSaveCallDebug(ctx, &tg.PhoneSaveCallDebugRequest{Peer: peer, Debug: tg.DataJSON{Data: debugJSON}})
+	return err
 }
 
 // Client adapts an mtproto.Client to Telegram.
