@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gotd/td/tg"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/mtproto"
 	"github.com/calld/calld/sim"
+	"github.com/calld/calld/store"
 )
 
 // requestsOf returns the sim's records of method, oldest first.
@@ -128,4 +130,64 @@ func TestAcceptProtocolOverride(t *testing.T) {
 		}
 	}
 	t.Fatal("the sim saw no phone.acceptCall")
+}
+
+// Rating and the debug log: refused while the call is live and when the
+// call did not ask; accepted once (the second is a conflict, also after
+// the journal is the only memory of the first); each success is a
+// journal event of the call.
+func TestRateAndDebugOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(context.Background(), "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	ctx := context.Background()
+	if _, err := h.m.Rate(ctx, c.ID, 5, ""); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("rating a live call: %v", err)
+	}
+	h.clock.Travel(5 * time.Second)
+	ended, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ended.NeedRating || ended.NeedDebug {
+		t.Fatalf("ended call: %+v", ended)
+	}
+	if _, err := h.m.SaveDebug(ctx, c.ID, []byte(`{"a":1}`)); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("debug log of a call without need_debug: %v", err)
+	}
+	if _, err := h.m.Rate(ctx, c.ID, 0, ""); calld.ErrorCode(err) != calld.EINVALID {
+		t.Fatalf("rating 0: %v", err)
+	}
+	if _, err := h.m.Rate(ctx, c.ID, 2, "echo"); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := h.srv.Call(c.ID); info.Rating != 2 {
+		t.Fatalf("the sim's rating: %d", info.Rating)
+	}
+	if _, err := h.m.Rate(ctx, c.ID, 3, ""); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("second rating: %v", err)
+	}
+	rated := 0
+	err = h.db.View(func(tx *store.Tx) error {
+		return tx.CallEvents(c.ID, func(ev store.Event) error {
+			if ev.Event == "call.rated" {
+				rated++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rated != 1 {
+		t.Fatalf("%d call.rated events", rated)
+	}
+	if _, err := h.m.Rate(ctx, 424242, 3, ""); calld.ErrorCode(err) != calld.ENOTFOUND {
+		t.Fatalf("rating an unknown call: %v", err)
+	}
 }
