@@ -68,22 +68,20 @@ func (s *Server) mediaRoutes() {
 	s.handle("POST /v1/calls/{id}/debug", true, s.postDebug)
 }
 
-func (s *Server) media() (MediaService, error) {
+// mediaCall returns the media side and the request's call id.
+func (s *Server) mediaCall(r *http.Request) (MediaService, int64, error) {
 	ms, ok := s.svc.(MediaService)
 	if !ok {
-		return nil, calld.Errorf(calld.ENOTFOUND, "this daemon has no media side")
+		return nil, 0, calld.Errorf(calld.ENOTFOUND, "this daemon has no media side")
 	}
-	return ms, nil
+	id, err := pathID(r)
+	return ms, id, err
 }
 
 // getSignaling streams the payloads as NDJSON: replay (seq > since), then
 // follow (unless follow=0) until the call ends.
 func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
-	ms, err := s.media()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	ms, id, err := s.mediaCall(r)
 	if err != nil {
 		return err
 	}
@@ -147,11 +145,7 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postSignaling(w http.ResponseWriter, r *http.Request) error {
-	ms, err := s.media()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	ms, id, err := s.mediaCall(r)
 	if err != nil {
 		return err
 	}
@@ -170,11 +164,7 @@ func (s *Server) postSignaling(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postRating(w http.ResponseWriter, r *http.Request) error {
-	ms, err := s.media()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	ms, id, err := s.mediaCall(r)
 	if err != nil {
 		return err
 	}
@@ -194,11 +184,7 @@ func (s *Server) postRating(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postDebug(w http.ResponseWriter, r *http.Request) error {
-	ms, err := s.media()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	ms, id, err := s.mediaCall(r)
 	if err != nil {
 		return err
 	}
