@@ -44,12 +44,18 @@ func sameProtocol(a, b tg.PhoneCallProtocol) bool {
 // override is refused before anything is sent.
 func TestPlaceProtocolOverride(t *testing.T) {
 	def := mtproto.Protocol()
+	// One harness for every case: a harness closed right after start may
+	// cut its first getDifference, which meets gotd v0.93.0's
+	// ForceClose/Invoke race under -race (race_test.go).
+	h := newHarness(t, harnessOptions{})
 	for _, tc := range []struct {
 		name     string
 		override *control.ProtocolOverride
 		want     tg.PhoneCallProtocol
 		wantErr  string
 	}{
+		{name: "max below min", override: &control.ProtocolOverride{MaxLayer: ptrTo(10)}, wantErr: calld.EINVALID},
+		{name: "no transport", override: &control.ProtocolOverride{UDPP2P: ptrTo(false), UDPReflector: ptrTo(false)}, wantErr: calld.EINVALID},
 		{name: "none", want: def},
 		{name: "every field", override: &control.ProtocolOverride{
 			UDPP2P: ptrTo(false), UDPReflector: ptrTo(true), MinLayer: ptrTo(92), MaxLayer: ptrTo(92),
@@ -57,11 +63,8 @@ func TestPlaceProtocolOverride(t *testing.T) {
 		}, want: tg.PhoneCallProtocol{UDPReflector: true, MinLayer: 92, MaxLayer: 92, LibraryVersions: []string{"11.0.0", "10.0.0"}}},
 		{name: "versions only", override: &control.ProtocolOverride{LibraryVersions: []string{"9.0.0"}},
 			want: tg.PhoneCallProtocol{UDPP2P: true, UDPReflector: true, MinLayer: def.MinLayer, MaxLayer: def.MaxLayer, LibraryVersions: []string{"9.0.0"}}},
-		{name: "max below min", override: &control.ProtocolOverride{MaxLayer: ptrTo(10)}, wantErr: calld.EINVALID},
-		{name: "no transport", override: &control.ProtocolOverride{UDPP2P: ptrTo(false), UDPReflector: ptrTo(false)}, wantErr: calld.EINVALID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{})
 			peer, name := newPeer(h.srv)
 			h.srv.SetPeerBehaviour(peer, sim.Answer)
 			before := len(requestsOf[*tg.PhoneRequestCallRequest](h.srv, "phone.requestCall"))

@@ -167,6 +167,10 @@ func (m *Manager) Signaling(ctx context.Context, id int64, since uint64, follow 
 			done(c.record(), err)
 			return
 		}
+		if rec := c.m.Call(); !rec.State.Live() {
+			done(rec, calld.Errorf(calld.ECONFLICT, "call %d already ended (%s)", id, orNone(rec.Reason)))
+			return
+		}
 		sc = m.media.sig.get(id)
 		done(c.m.Call(), nil)
 	}); err != nil {
@@ -209,6 +213,10 @@ func (m *Manager) SendSignaling(ctx context.Context, id int64, data []byte) erro
 			return
 		}
 		rec := c.m.Call()
+		if !rec.State.Live() || rec.ID == 0 {
+			done(rec, calld.Errorf(calld.ECONFLICT, "call %d is %s: no signaling", id, rec.State))
+			return
+		}
 		peer, tgc = tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}, m.cfg.Telegram
 		done(rec, nil)
 	}); err != nil {
