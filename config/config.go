@@ -24,6 +24,7 @@ type Config struct {
 	Control  Control  `toml:"control"`
 	Log      Log      `toml:"log"`
 	Policy   Policy   `toml:"policy"`
+	Media    Media    `toml:"media"`
 }
 
 // Telegram is the [telegram] table: credentials and where to connect.
@@ -89,6 +90,29 @@ type Policy struct {
 	ReceiveTimeout Duration `toml:"receive_timeout"`
 }
 
+// Media is the [media] table: the phoneCallProtocol calld offers in
+// phone.requestCall, phone.acceptCall and phone.confirmCall (CONTRACT
+// §5.5). POST /v1/calls and .../accept may override it per call.
+type Media struct {
+	LibraryVersions []string `toml:"library_versions"` // the media engine's library versions, at least one
+	MinLayer        int      `toml:"min_layer"`        // lowest call layer spoken (> 0)
+	MaxLayer        int      `toml:"max_layer"`        // highest call layer spoken (>= min_layer)
+	UDPP2P          bool     `toml:"udp_p2p"`          // peer-to-peer UDP allowed
+	UDPReflector    bool     `toml:"udp_reflector"`    // Telegram's UDP relays allowed
+}
+
+// DefaultMedia is the protocol calld offered before [media] existed
+// (mtproto.Protocol).
+func DefaultMedia() Media {
+	return Media{
+		LibraryVersions: []string{"4.0.0", "4.0.1", "5.0.0", "7.0.0", "8.0.0"},
+		MinLayer:        65,
+		MaxLayer:        92,
+		UDPP2P:          true,
+		UDPReflector:    true,
+	}
+}
+
 // Values of the enumerated keys.
 const (
 	LevelDebug = "debug"
@@ -139,6 +163,7 @@ func Default() Config {
 			IdleTimeout: Duration{DefaultIdleTimeout}},
 		Log:    Log{Level: LevelInfo, Format: FormatAuto},
 		Policy: Policy{Incoming: IncomingRing, RejectWhenBusy: true},
+		Media:  DefaultMedia(),
 	}
 }
 

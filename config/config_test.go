@@ -103,6 +103,7 @@ func TestRoundTrip(t *testing.T) {
 		Log: Log{Level: LevelDebug, Format: FormatJSON},
 		Policy: Policy{Incoming: IncomingReject, RejectWhenBusy: false, MaxDuration: Duration{2 * time.Hour},
 			RingTimeout: Duration{90 * time.Second}, ReceiveTimeout: Duration{20 * time.Second}},
+		Media: Media{LibraryVersions: []string{"11.0.0"}, MinLayer: 92, MaxLayer: 92, UDPP2P: false, UDPReflector: true},
 	}
 	for _, tc := range []struct {
 		name string
@@ -283,6 +284,13 @@ func TestParseBad(t *testing.T) {
 		{"level case", "[log]\nlevel = \"INFO\"\n", "log.level", 2, "not one of"},
 		{"format", "[log]\nformat = \"text\"\n", "log.format", 2, "not one of json, console, auto"},
 		{"incoming", "[policy]\nincoming = \"accept\"\n", "policy.incoming", 2, "not one of ring, reject"},
+		{"no library versions", "[media]\nlibrary_versions = []\n", "media.library_versions", 2, "at least one"},
+		{"blank library version", "[media]\nlibrary_versions = [\"4.0.0\", \"\"]\n", "media.library_versions[1]", 2, "not a version"},
+		{"library version not a string", "[media]\nlibrary_versions = [4]\n", "media.library_versions[0]", 2, "expected a string"},
+		{"min layer zero", "[media]\nmin_layer = 0\n", "media.min_layer", 2, "not a layer"},
+		{"max below min", "[media]\nmin_layer = 92\nmax_layer = 65\n", "media.max_layer", 3, "below media.min_layer"},
+		{"no transport", "[media]\nudp_p2p = false\nudp_reflector = false\n", "media.udp_reflector", 3, "no transport"},
+		{"unknown media key", "[media]\nlayer = 92\n", "media.layer", 2, "unknown key"},
 		{"max_duration negative", "[policy]\nmax_duration = \"-1s\"\n", "policy.max_duration", 2, "negative"},
 		{"journal_max_events negative", "[state]\njournal_max_events = -1\n", "state.journal_max_events", 2, "negative"},
 		{"journal_max_age word", "[state]\njournal_max_age = \"forever\"\n", "state.journal_max_age", 2, "invalid duration"},

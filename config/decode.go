@@ -88,6 +88,13 @@ func (c *Config) fields() map[string]setter {
 			"ring_timeout":     durationOf(&c.Policy.RingTimeout.Duration),
 			"receive_timeout":  durationOf(&c.Policy.ReceiveTimeout.Duration),
 		}),
+		"media": tableOf(map[string]setter{
+			"library_versions": stringsOf(&c.Media.LibraryVersions),
+			"min_layer":        intOf(&c.Media.MinLayer),
+			"max_layer":        intOf(&c.Media.MaxLayer),
+			"udp_p2p":          boolOf(&c.Media.UDPP2P),
+			"udp_reflector":    boolOf(&c.Media.UDPReflector),
+		}),
 	}
 }
 
@@ -185,6 +192,25 @@ func intsOf(dst *[]int) setter {
 				return err
 			}
 			out = append(out, n)
+		}
+		*dst = out
+		return nil
+	}
+}
+
+func stringsOf(dst *[]string) setter {
+	return func(_ *decoder, key string, v any) *Error {
+		a, ok := v.([]any)
+		if !ok {
+			return typeError(key, "an array of strings", v)
+		}
+		out := []string{}
+		for i, x := range a {
+			s, ok := x.(string)
+			if !ok {
+				return typeError(fmt.Sprintf("%s[%d]", key, i), "a string", x)
+			}
+			out = append(out, s)
 		}
 		*dst = out
 		return nil

@@ -22,10 +22,11 @@ type Service interface {
 	// hangup, missed, disconnect (already validated).
 	Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error)
 	// Place places an outgoing call to peer ("@username" or a decimal
-	// user id, already syntax-checked).
-	Place(ctx context.Context, peer string, video bool) (fsm.Call, error)
-	// Accept accepts an incoming ringing call.
-	Accept(ctx context.Context, id int64) (fsm.Call, error)
+	// user id, already syntax-checked); protocol, when not nil, overrides
+	// parts of the configured [media] protocol for this call.
+	Place(ctx context.Context, peer string, video bool, protocol *ProtocolOverride) (fsm.Call, error)
+	// Accept accepts an incoming ringing call; protocol as for Place.
+	Accept(ctx context.Context, id int64, protocol *ProtocolOverride) (fsm.Call, error)
 	// Media returns what a media engine needs for an active call.
 	Media(ctx context.Context, id int64) (Media, error)
 	// SetConnection records the relay the media side actually uses.
@@ -86,6 +87,17 @@ type Protocol struct {
 	MinLayer        int      `json:"min_layer"`
 	MaxLayer        int      `json:"max_layer"`
 	LibraryVersions []string `json:"library_versions"`
+}
+
+// ProtocolOverride is the "protocol" of POST /v1/calls and .../accept:
+// the fields given replace those of the configured [media] protocol for
+// this call; the fields left out keep the configured values.
+type ProtocolOverride struct {
+	UDPP2P          *bool    `json:"udp_p2p,omitempty"`
+	UDPReflector    *bool    `json:"udp_reflector,omitempty"`
+	MinLayer        *int     `json:"min_layer,omitempty"`
+	MaxLayer        *int     `json:"max_layer,omitempty"`
+	LibraryVersions []string `json:"library_versions,omitempty"`
 }
 
 // MediaConnection is one relay with its secret parts (phoneConnection or

@@ -169,6 +169,22 @@ func (c *Client) Place(ctx context.Context, peer string, video bool) (fsm.Call, 
 	return call, err
 }
 
+// PlaceWith is POST /v1/calls with every field of the body (a protocol
+// override among them).
+func (c *Client) PlaceWith(ctx context.Context, req PlaceRequest) (fsm.Call, error) {
+	var call fsm.Call
+	err := c.do(ctx, http.MethodPost, "/v1/calls", req, &call)
+	return call, err
+}
+
+// AcceptWith is POST /v1/calls/{id}/accept with a body (a protocol
+// override).
+func (c *Client) AcceptWith(ctx context.Context, id int64, req AcceptRequest) (fsm.Call, error) {
+	var call fsm.Call
+	err := c.do(ctx, http.MethodPost, callPath(id, "/accept"), req, &call)
+	return call, err
+}
+
 // Accept is POST /v1/calls/{id}/accept.
 func (c *Client) Accept(ctx context.Context, id int64) (fsm.Call, error) {
 	var call fsm.Call

@@ -11,10 +11,14 @@
 //	GET  /v1/status
 //	GET  /v1/calls[?all=1]
 //	GET  /v1/calls/{id}
-//	POST /v1/calls                    {"peer": "@name"|"123", "video": bool}  -> 201
+//	POST /v1/calls                    {"peer": "@name"|"123", "video": bool, "protocol": {...}}  -> 201
 //	POST /v1/calls/{id}/discard       {"reason": "auto|busy|hangup|missed|disconnect"} (optional)
-//	POST /v1/calls/{id}/accept
+//	POST /v1/calls/{id}/accept        {"protocol": {...}} (optional)
 //	GET  /v1/calls/{id}/media         (secret: mutating-route permissions)
+//	GET  /v1/calls/{id}/signaling[?since=N][&follow=0]  NDJSON {"seq": n, "data": base64} (secret)
+//	POST /v1/calls/{id}/signaling     {"data": base64} -> {"sent": true}
+//	POST /v1/calls/{id}/rating        {"rating": 1..5, "comment": "..."}
+//	POST /v1/calls/{id}/debug         the media engine's JSON debug log
 //	POST /v1/calls/{id}/connection    {"connection_id": "123"}
 //	GET  /v1/events[?since=SEQ][&follow=0]
 //	POST /v1/login                    {} | {"phone"} | {"code"} | {"password"}
@@ -51,6 +55,18 @@
 //     {"error":{"code":"slow_reader","message":...}} and the client
 //     should reconnect with ?since=<last seq>. When the daemon shuts down
 //     the stream simply ends.
+//   - "protocol" (POST /v1/calls, .../accept) overrides the configured
+//     [media] phoneCallProtocol field by field (udp_p2p, udp_reflector,
+//     min_layer, max_layer, library_versions); the result is validated
+//     like [media] (400 invalid naming protocol.<field>).
+//   - The media routes (signaling.go) are served when the Service also
+//     implements MediaService. GET .../signaling replays the payloads with
+//     seq > since (default 0), then follows until the call ends, when the
+//     response ends; "follow=0" ends it after the replay. A call that is
+//     not live is 404 not_found or 409 conflict. POST .../rating and
+//     .../debug are 409 conflict while the call is live, when its
+//     need_rating / need_debug is false, and the second time; they answer
+//     the call's record.
 //   - Login (POST /v1/login) takes at most one of phone, code, password;
 //     an empty body asks for the current state. Every answer is a
 //     LoginState whose "state" says what is needed next.

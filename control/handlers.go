@@ -26,6 +26,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/calls/{id}/connection", true, s.postConnection)
 	s.handle("GET /v1/events", false, s.getEvents)
 	s.handle("POST /v1/login", true, s.postLogin)
+	s.mediaRoutes()
 }
 
 // CallsBody is the shape of GET /v1/calls.
@@ -35,8 +36,14 @@ type CallsBody struct {
 
 // PlaceRequest is the body of POST /v1/calls.
 type PlaceRequest struct {
-	Peer  string `json:"peer"`
-	Video bool   `json:"video,omitempty"`
+	Peer     string            `json:"peer"`
+	Video    bool              `json:"video,omitempty"`
+	Protocol *ProtocolOverride `json:"protocol,omitempty"`
+}
+
+// AcceptRequest is the body of POST /v1/calls/{id}/accept.
+type AcceptRequest struct {
+	Protocol *ProtocolOverride `json:"protocol,omitempty"`
 }
 
 // DiscardRequest is the body of POST /v1/calls/{id}/discard.
@@ -103,7 +110,7 @@ func (s *Server) postCall(w http.ResponseWriter, r *http.Request) error {
 	if err := ValidPeer(req.Peer); err != nil {
 		return err
 	}
-	c, err := s.svc.Place(r.Context(), req.Peer, req.Video)
+	c, err := s.svc.Place(r.Context(), req.Peer, req.Video, req.Protocol)
 	if err != nil {
 		return err
 	}
@@ -140,11 +147,11 @@ func (s *Server) postAccept(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req struct{}
+	var req AcceptRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return err
 	}
-	c, err := s.svc.Accept(r.Context(), id)
+	c, err := s.svc.Accept(r.Context(), id, req.Protocol)
 	if err != nil {
 		return err
 	}

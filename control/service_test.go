@@ -164,7 +164,7 @@ func (s *memService) Discard(_ context.Context, id int64, reason fsm.Reason) (fs
 	return c, nil
 }
 
-func (s *memService) Place(_ context.Context, peer string, video bool) (fsm.Call, error) {
+func (s *memService) Place(_ context.Context, peer string, video bool, _ *ProtocolOverride) (fsm.Call, error) {
 	if peer == "@invalid_peer" {
 		return fsm.Call{}, calld.Errorf("CALL_PEER_INVALID", "the peer cannot be called")
 	}
@@ -176,7 +176,7 @@ func (s *memService) Place(_ context.Context, peer string, video bool) (fsm.Call
 	return c, nil
 }
 
-func (s *memService) Accept(_ context.Context, id int64) (fsm.Call, error) {
+func (s *memService) Accept(_ context.Context, id int64, _ *ProtocolOverride) (fsm.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.get(id)

@@ -239,7 +239,8 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 			Ring:        m.Config.Policy.RingTimeout.Duration,
 			MaxDuration: m.Config.Policy.MaxDuration.Duration,
 		},
-		Version: Version,
+		Version:  Version,
+		Protocol: manager.Protocol(m.Config.Media),
 	})
 	if err := m.manager.LoadStatus(); err != nil {
 		return err

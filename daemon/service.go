@@ -55,18 +55,18 @@ func (s service) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.
 	return s.m.manager.Discard(ctx, id, reason)
 }
 
-func (s service) Place(ctx context.Context, peer string, video bool) (fsm.Call, error) {
+func (s service) Place(ctx context.Context, peer string, video bool, protocol *control.ProtocolOverride) (fsm.Call, error) {
 	if err := s.authorized(); err != nil {
 		return fsm.Call{}, err
 	}
-	return s.m.manager.Place(ctx, peer, video)
+	return s.m.manager.PlaceWith(ctx, peer, video, protocol)
 }
 
-func (s service) Accept(ctx context.Context, id int64) (fsm.Call, error) {
+func (s service) Accept(ctx context.Context, id int64, protocol *control.ProtocolOverride) (fsm.Call, error) {
 	if err := s.authorized(); err != nil {
 		return fsm.Call{}, err
 	}
-	return s.m.manager.Accept(ctx, id)
+	return s.m.manager.AcceptWith(ctx, id, protocol)
 }
 
 func (s service) Media(ctx context.Context, id int64) (control.Media, error) {

@@ -8,6 +8,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,7 +76,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) (err error) {
 	t := &tour{w: w, opts: opts, peers: map[int64]string{}, start: time.Now()}
 
 	t.say("calld demo: a simulated Telegram (real MTProto over loopback), the daemon, and scripted calls.")
-	srv, err := sim.New(sim.Options{Authorized: true})
+	srv, err := sim.New(sim.Options{Authorized: true, SignalingPayloads: 3})
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
@@ -315,6 +316,9 @@ func (t *tour) answered(ctx context.Context) error {
 		}
 		t.say("   the media side reports relay %d (%s:%d) in use", relay.ID, relay.IP, relay.Port)
 	}
+	if err := t.relay(ctx, c.ID); err != nil {
+		return err
+	}
 	t.say("   talking for %s...", t.opts.Talk)
 	time.Sleep(t.opts.Talk)
 	t.say("   we hang up: calld discard %d", c.ID)
@@ -324,8 +328,50 @@ func (t *tour) answered(ctx context.Context) error {
 	}
 	t.discardSeen(c.ID)
 	t.showEnd(c)
+	if c.NeedRating {
+		if _, err := t.client.Rate(ctx, c.ID, 5, ""); err != nil {
+			return err
+		}
+		t.say("   Telegram asks for a rating (need_rating): calld rate %d 5 -> phone.setCallRating", c.ID)
+	}
 	return nil
 }
+
+// relay shows the signaling relay: @carol's media engine sends three
+// payloads once the call is active, ours sends one and hers echoes it.
+func (t *tour) relay(ctx context.Context, id int64) error {
+	read := func(since uint64, n int) error {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		got := 0
+		err := t.client.Signaling(rctx, id, since, true, func(p control.SignalingPayload) error {
+			t.say("   signaling from @carol's media engine: #%d, %d bytes (calld signaling %d)", p.Seq, len(p.Data), id)
+			if got++; got == n {
+				return errEnough
+			}
+			return nil
+		})
+		if errors.Is(err, errEnough) {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("the signaling stream ended after %d payloads", got)
+		}
+		return err
+	}
+	if err := read(0, 3); err != nil {
+		return err
+	}
+	ours := []byte("our engine's candidates")
+	if err := t.client.SendSignaling(ctx, id, ours); err != nil {
+		return err
+	}
+	t.say("   our media engine answers: %d bytes -> phone.sendSignalingData (@carol's engine got them: %v)",
+		len(ours), len(t.sim.SignalingReceived(id)) == 1)
+	return read(3, 1)
+}
+
+var errEnough = errors.New("enough")
 
 func (t *tour) busy(ctx context.Context) error {
 	c, err := t.placeActive(ctx, "carol")

@@ -27,6 +27,10 @@ func TestDemo(t *testing.T) {
 		"reason=missed ended_by=timeout",
 		"the call goes on: state active, same media key: true",
 		"(match: true)",
+		"signaling from @carol's media engine: #3",
+		"@carol's engine got them: true",
+		"signaling from @carol's media engine: #4",
+		"calld rate",
 		"(in step: true)",
 		"phone.discardCall requests Telegram received: 6",
 	} {

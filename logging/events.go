@@ -31,6 +31,10 @@ const (
 	EventCallDiscard = "call.discard" // call_id, reason, duration, connection_id, video, result: phone.discardCall sent / answered
 	EventCallEnded   = "call.ended"   // call_id, reason, ended_by, duration: a call reached ended
 	EventCallIgnored = "call.ignored" // call_id, constructor, state, err: an input that changed nothing (duplicate, stale, unknown call, failed RPC)
+	// Media side (debug level for signaling; never the payloads).
+	EventCallSignaling = "call.signaling" // call_id, direction, seq, bytes, result: a signaling payload kept (incoming) or sent (outgoing)
+	EventCallRated     = "call.rated"     // call_id, rating, result: phone.setCallRating answered (also a journal event)
+	EventCallDebug     = "call.debug"     // call_id, bytes, result: phone.saveCallDebug answered (also a journal event)
 
 	// updates state
 	EventUpdatesGap        = "updates.gap"        // box, local, remote: a pts/qts/seq gap was detected
@@ -94,6 +98,8 @@ const (
 	FieldConnectionID = "connection_id" // string; "0" when none
 	FieldVideo        = "video"         // bool
 	FieldDate         = "date"          // a Telegram date (unix seconds)
+	FieldBytes        = "bytes"         // size of a signaling payload or debug log (never its content)
+	FieldRating       = "rating"        // 1..5
 
 	// updates
 	FieldBox     = "box"      // pts, qts or seq

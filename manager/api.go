@@ -215,6 +215,16 @@ func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm
 // Accept implements control.Service: sends phone.acceptCall and answers
 // with the Call once its result is applied.
 func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
+	return m.AcceptWith(ctx, id, nil)
+}
+
+// AcceptWith is Accept offering the configured protocol with override's
+// fields in place (media.go).
+func (m *Manager) AcceptWith(ctx context.Context, id int64, override *control.ProtocolOverride) (fsm.Call, error) {
+	protocol, err := m.protocolFor(override)
+	if err != nil {
+		return fsm.Call{}, err
+	}
 	return m.ask(ctx, func(done func(fsm.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
@@ -225,6 +235,7 @@ func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
 			done(rec, calld.Errorf(calld.ECONFLICT, "call %d was restored without the caller's g_a_hash: it can only be discarded", id))
 			return
 		}
+		c.secrets.protocol = protocol // offered now; the server's answer replaces it (setKey)
 		step := m.apply(c, fsm.Local{Action: fsm.Accept})
 		if step.Err != nil {
 			done(c.m.Call(), step.Err)
@@ -302,6 +313,16 @@ func mediaOf(rec fsm.Call, s *secrets) control.Media {
 // phone.requestCall, and answers with the Call once the server has named
 // it (state waiting or later).
 func (m *Manager) Place(ctx context.Context, peer string, video bool) (fsm.Call, error) {
+	return m.PlaceWith(ctx, peer, video, nil)
+}
+
+// PlaceWith is Place offering the configured protocol with override's
+// fields in place (media.go).
+func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, override *control.ProtocolOverride) (fsm.Call, error) {
+	protocol, err := m.protocolFor(override)
+	if err != nil {
+		return fsm.Call{}, err
+	}
 	user, peerID, err := m.cfg.Telegram.ResolvePeer(ctx, peer)
 	if err != nil {
 		return fsm.Call{}, telegramError("resolve "+peer, err)
@@ -315,7 +336,7 @@ func (m *Manager) Place(ctx context.Context, peer string, video bool) (fsm.Call,
 		_, _ = rand.Read(b[:])
 		randomID := int32(binary.LittleEndian.Uint32(b[:]) & 0x7fffffff)
 		c := &call{m: fsm.NewOutgoing(peerID, randomID, video, m.now(), m.timeouts), secrets: &secrets{outgoing: out}}
-		r, err := newRequest(c.m.Call(), user, out)
+		r, err := newRequest(c.m.Call(), user, out, protocol)
 		if err != nil {
 			done(fsm.Call{}, calld.Errorf(calld.EINTERNAL, "phone.requestCall: %v", err))
 			return

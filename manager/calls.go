@@ -221,6 +221,7 @@ func (m *Manager) ended(c *call) {
 		if m.calls[rec.ID] == c {
 			delete(m.calls, rec.ID)
 		}
+		m.media.sig.end(rec.ID)
 		for _, w := range ws {
 			w.done(rec, nil)
 		}

@@ -73,8 +73,11 @@ func (m *Manager) engineOut(out updates.Output) {
 			Msg("difference applied")
 	}
 	for _, d := range out.Dispatch {
-		if u, ok := d.Update.(*tg.UpdatePhoneCall); ok {
+		switch u := d.Update.(type) {
+		case *tg.UpdatePhoneCall:
 			m.onPhoneCall(u.PhoneCall, false)
+		case *tg.UpdatePhoneCallSignalingData:
+			m.onSignaling(u)
 		}
 	}
 	if out.Changed {

@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/mtproto"
 	"github.com/calld/calld/store"
 	"github.com/calld/calld/updates"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	Timeouts fsm.Timeouts
 	// Version is reported by Status.
 	Version string
+	// Protocol is the phoneCallProtocol offered ([media]); zero means
+	// mtproto.Protocol().
+	Protocol tg.PhoneCallProtocol
 }
 
 // Manager runs the event loop. Create it with New, run it with Run; the
@@ -97,6 +101,7 @@ type Manager struct {
 	restored       map[int64]bool // live calls found at start, resumed once the first difference is in
 	started        bool           // the first difference has been applied; calls' deadlines wait for it
 	configDate     int            // help.getConfig's date at start (serverNow)
+	media          mediaState     // signaling relay, rating and debug (signaling.go, rating.go)
 
 	// Pending until the next commit.
 	dirty      map[*call]bool
@@ -129,6 +134,9 @@ type call struct {
 func New(cfg Config) *Manager {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System
+	}
+	if cfg.Protocol.MaxLayer == 0 {
+		cfg.Protocol = mtproto.Protocol()
 	}
 	return &Manager{
 		cfg:           cfg,

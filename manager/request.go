@@ -54,10 +54,10 @@ func (r *request) user() tg.InputUserClass {
 }
 
 // newRequest builds the request of a call about to be placed.
-func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall) (*request, error) {
+func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall, protocol tg.PhoneCallProtocol) (*request, error) {
 	r := &request{
 		RandomID: c.RandomID, PeerID: c.PeerID, Video: c.Video, GAHash: out.GAHash(),
-		Protocol: mtproto.Protocol(), Secret: out.Saved(), Call: c,
+		Protocol: protocol, Secret: out.Saved(), Call: c,
 	}
 	if u, ok := user.(*tg.InputUser); ok {
 		r.AccessHash = u.AccessHash

@@ -82,10 +82,14 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			})
 		}
 	case fsm.SendAccept:
+		protocol := c.secrets.protocol
+		if protocol.MaxLayer == 0 {
+			protocol = m.cfg.Protocol
+		}
 		if in := c.secrets.incoming; in != nil {
 			// Our g_b is persisted: send it (again, after a restart).
 			run = func(ctx context.Context) {
-				res, err := tgc.SendAccept(ctx, in)
+				res, err := tgc.SendAccept(ctx, in, protocol)
 				err = m.rpcError(ctx, "phone.acceptCall", err)
 				back(func() { m.accepted(c, res, err) })
 			}

@@ -69,6 +69,9 @@ type savedSecrets struct {
 	Key         []byte          `json:"key,omitempty"`
 	Fingerprint int64           `json:"fingerprint,omitempty"`
 	Call        []byte          `json:"call,omitempty"` // phoneCall, TL
+	// Offer: the protocol an accept offers (a per-call override) until the
+	// key's phoneCall names the server's choice.
+	Offer *tg.PhoneCallProtocol `json:"offer,omitempty"`
 }
 
 func encodeTL(e bin.Encoder) ([]byte, error) {
@@ -99,6 +102,10 @@ func (s *secrets) marshal() ([]byte, error) {
 	}
 	if s.key != nil {
 		v.Key, v.Fingerprint = s.key.Bytes, s.key.Fingerprint
+	}
+	if s.key == nil && s.protocol.MaxLayer != 0 {
+		p := s.protocol
+		v.Offer = &p
 	}
 	if s.call != nil {
 		if v.Call, err = encodeTL(s.call); err != nil {
@@ -131,6 +138,9 @@ func unmarshalSecrets(b []byte) (*secrets, error) {
 		if err := s.accepted.Decode(&bin.Buffer{Buf: v.Accepted}); err != nil {
 			return nil, fmt.Errorf("phoneCallAccepted: %w", err)
 		}
+	}
+	if v.Offer != nil {
+		s.protocol = *v.Offer
 	}
 	if len(v.Key) > 0 {
 		if len(v.Call) == 0 {

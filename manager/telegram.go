@@ -30,7 +30,29 @@ type Telegram interface {
 	// PrepareAccept and SendAccept are phone.acceptCall in two halves, so
 	// that our secret b is persisted before g_b is sent.
 	PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, error)
-	SendAccept(ctx context.Context, in *mtproto.IncomingCall) (*tg.PhonePhoneCall, error)
+	SendAccept(ctx context.Context, in *mtproto.IncomingCall, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
+
+	// The media side (signaling.go, rating.go).
+	SendSignalingData(ctx context.Context, peer tg.InputPhoneCall, data []byte) error
+	SetCallRating(ctx context.Context, peer tg.InputPhoneCall, rating int, comment string) error
+	SaveCallDebug(ctx context.Context, peer tg.InputPhoneCall, debugJSON string) error
+}
+
+func (c client) SendSignalingData(ctx context.Context, peer tg.InputPhoneCall, data []byte) error {
+	_, err := c.API().PhoneSendSignalingData(ctx, &tg.PhoneSendSignalingDataRequest{Peer: peer, Data: data})
+	return err
+}
+
+// SetCallRating sends phone.setCallRating; its Updates result has been
+// handed to the sink (the engine) when it returns.
+func (c client) SetCallRating(ctx context.Context, peer tg.InputPhoneCall, rating int, comment string) error {
+	_, err := c.API().PhoneSetCallRating(ctx, &tg.PhoneSetCallRatingRequest{Peer: peer, Rating: rating, Comment: comment})
+	return err
+}
+
+func (c client) SaveCallDebug(ctx context.Context, peer tg.InputPhoneCall, debugJSON string) error {
+	_, err := c.API().PhoneSaveCallDebug(ctx, &tg.PhoneSaveCallDebugRequest{Peer: peer, Debug: tg.DataJSON{Data: debugJSON}})
+	return err
 }
 
 // Client adapts an mtproto.Client to Telegram.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/gotd/td/tg"
 )
 
 // CallDH is our half of a call's key exchange in the form the state file
@@ -19,6 +21,9 @@ type CallDH struct {
 	Version    int    `json:"version"`
 	X          []byte `json:"x"`
 	GX         []byte `json:"gx"`
+	// Protocol: an outgoing call's offer in requestCall, which
+	// confirmCall repeats.
+	Protocol *tg.PhoneCallProtocol `json:"protocol,omitempty"`
 }
 
 func (s CallDH) String() string   { return fmt.Sprintf("CallDH{id:%d}", s.ID) }
@@ -51,7 +56,14 @@ func (s CallDH) exponent() (*dhParams, *exponent, error) {
 }
 
 // Saved is o in the form the state file keeps.
-func (o *OutgoingCall) Saved() CallDH { return savedDH(o.id, o.accessHash, o.params, o.a) }
+func (o *OutgoingCall) Saved() CallDH {
+	s := savedDH(o.id, o.accessHash, o.params, o.a)
+	if o.protocol.MaxLayer != 0 {
+		p := o.protocol
+		s.Protocol = &p
+	}
+	return s
+}
 
 // Saved is in in the form the state file keeps.
 func (in *IncomingCall) Saved() CallDH {
@@ -66,7 +78,11 @@ func RestoreOutgoing(s CallDH) (*OutgoingCall, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &OutgoingCall{id: s.ID, accessHash: s.AccessHash, params: params, a: a}, nil
+	out := &OutgoingCall{id: s.ID, accessHash: s.AccessHash, params: params, a: a}
+	if s.Protocol != nil {
+		out.protocol = *s.Protocol
+	}
+	return out, nil
 }
 
 // RestoreIncoming rebuilds an accepted incoming call's half of the

@@ -319,7 +319,7 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 	if err := c.ReceivedCall(ctx, peerCall); err != nil {
 		t.Fatal(err)
 	}
-	in, res, err := c.AcceptCall(ctx, peerCall, req.GAHash)
+	in, res, err := c.AcceptCall(ctx, peerCall, req.GAHash, tg.PhoneCallProtocol{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,7 @@ type OutgoingCall struct {
 	accessHash int64
 	params     *dhParams
 	a          *exponent
+	protocol   tg.PhoneCallProtocol // what RequestCall offered; ConfirmCall repeats it
 }
 
 // ID and AccessHash identify the call (from phone.requestCall's result).
@@ -181,6 +182,7 @@ func (c *Client) RequestCall(ctx context.Context, user tg.InputUserClass, out *O
 	if protocol.MaxLayer == 0 {
 		protocol = Protocol()
 	}
+	out.protocol = protocol
 	res, err := c.api.PhoneRequestCall(ctx, &tg.PhoneRequestCallRequest{
 		Video:    video,
 		UserID:   user,
@@ -228,18 +230,22 @@ func OnAccepted(out *OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp in
 // ConfirmCall answers phoneCallAccepted: it computes the key (OnAccepted),
 // sends phone.confirmCall with g_a and the fingerprint, and checks the
 // fingerprint of the returned phoneCall. A mismatch gives ErrKeyMismatch; a
-// discarded call gives ErrCallDiscarded (with res). The key is for the media
-// side only: never log it.
+// discarded call gives ErrCallDiscarded (with res). The protocol is the one
+// RequestCall offered. The key is for the media side only: never log it.
 func (c *Client) ConfirmCall(ctx context.Context, out *OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error) {
 	key, fp, err = OnAccepted(out, acc)
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	protocol := out.protocol
+	if protocol.MaxLayer == 0 {
+		protocol = Protocol()
+	}
 	res, err = c.api.PhoneConfirmCall(ctx, &tg.PhoneConfirmCallRequest{
 		Peer:           out.Peer(),
 		GA:             out.a.gx,
 		KeyFingerprint: fp,
-		Protocol:       Protocol(),
+		Protocol:       protocol,
 	})
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("phone.confirmCall %d: %w", out.id, err)
@@ -276,15 +282,16 @@ func (in *IncomingCall) String() string   { return fmt.Sprintf("IncomingCall{id:
 func (in *IncomingCall) GoString() string { return in.String() }
 
 // AcceptCall accepts a ringing incoming call: PrepareAccept, then
-// SendAccept. gAHash is the g_a_hash of the call's phoneCallRequested. The
-// result is usually phoneCallWaiting; the key follows with the phoneCall
-// update (CompleteIncoming).
-func (c *Client) AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*IncomingCall, *tg.PhonePhoneCall, error) {
+// SendAccept. gAHash is the g_a_hash of the call's phoneCallRequested;
+// protocol is what we offer (a zero protocol means Protocol()). The result
+// is usually phoneCallWaiting; the key follows with the phoneCall update
+// (CompleteIncoming).
+func (c *Client) AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte, protocol tg.PhoneCallProtocol) (*IncomingCall, *tg.PhonePhoneCall, error) {
 	in, err := c.PrepareAccept(ctx, peer, gAHash)
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := c.SendAccept(ctx, in)
+	res, err := c.SendAccept(ctx, in, protocol)
 	if err != nil {
 		return nil, res, err
 	}
@@ -315,14 +322,18 @@ func (c *Client) PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHa
 	}, nil
 }
 
-// SendAccept sends phone.acceptCall with in's g_b. Sending it again with
-// the same in (after a restart) offers the same key.
-func (c *Client) SendAccept(ctx context.Context, in *IncomingCall) (*tg.PhonePhoneCall, error) {
+// SendAccept sends phone.acceptCall with in's g_b, offering protocol (a
+// zero protocol means Protocol()). Sending it again with the same in
+// (after a restart) offers the same key.
+func (c *Client) SendAccept(ctx context.Context, in *IncomingCall, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error) {
+	if protocol.MaxLayer == 0 {
+		protocol = Protocol()
+	}
 	peer := tg.InputPhoneCall{ID: in.id, AccessHash: in.accessHash}
 	res, err := c.api.PhoneAcceptCall(ctx, &tg.PhoneAcceptCallRequest{
 		Peer:     peer,
 		GB:       in.b.gx,
-		Protocol: Protocol(),
+		Protocol: protocol,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("phone.acceptCall %d: %w", peer.ID, err)

@@ -98,6 +98,10 @@ type call struct {
 	fingerprint int64
 	protocol    tg.PhoneCallProtocol
 	conns       []tg.PhoneConnectionClass
+	// The peer's media engine (media.go).
+	sigSent, sigReceived [][]byte
+	ratingComment        string
+	debug                string
 }
 
 func (c *call) live() bool {
@@ -234,7 +238,7 @@ func (s *Server) endLocked(c *call, reason tg.PhoneCallDiscardReasonClass, durat
 	}
 	return []tg.UpdateClass{
 		&tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallDiscarded{
-			NeedRating: needRating, Video: c.info.Video, ID: c.info.ID, Reason: reason, Duration: duration,
+			NeedRating: needRating, NeedDebug: s.state.needDebug, Video: c.info.Video, ID: c.info.ID, Reason: reason, Duration: duration,
 		}},
 		s.newMessageLocked(msg),
 	}
@@ -452,6 +456,7 @@ func (s *Server) acceptCallLocked(rc *rpcCtx, r *tg.PhoneAcceptCallRequest) (bin
 		c.info.State = StateActive
 		c.info.StartDate = s.dateLocked()
 		s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.phoneCall(c.peerDH.gx)})
+		s.peerSignalLocked(c)
 	})
 	return res, nil
 }
@@ -494,6 +499,11 @@ func (s *Server) confirmCallLocked(rc *rpcCtx, r *tg.PhoneConfirmCallRequest) (b
 	}
 	c.info.State = StateActive
 	c.info.StartDate = s.dateLocked()
+	rc.after(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.peerSignalLocked(c)
+	})
 	return s.phoneCallResultLocked(c, c.phoneCall(c.peerDH.gx)), nil
 }
 
@@ -524,5 +534,6 @@ func (s *Server) setCallRatingLocked(_ *rpcCtx, r *tg.PhoneSetCallRatingRequest)
 		return nil, tgerr.New(400, "RATING_INVALID")
 	}
 	c.info.Rating = r.Rating
+	c.ratingComment = r.Comment
 	return &tg.Updates{Updates: []tg.UpdateClass{}, Users: []tg.UserClass{}, Chats: []tg.ChatClass{}, Date: s.dateLocked()}, nil
 }

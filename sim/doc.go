@@ -21,7 +21,8 @@
 // auth.sendCode, auth.signIn (code LoginCode "12345"), account.getPassword
 // and auth.checkPassword (real SRP when Options.Password is set),
 // auth.logOut, and the phone methods requestCall, receivedCall, acceptCall,
-// confirmCall, discardCall, setCallRating, saveCallDebug. Anything else
+// confirmCall, discardCall, setCallRating, saveCallDebug, sendSignalingData
+// (media.go: the peer plays a media engine). Anything else
 // answers INPUT_METHOD_INVALID (400). With Options.Authorized false, an
 // auth key that has not signed in gets AUTH_KEY_UNREGISTERED (401) from
 // every method but help.*, auth.* and account.getPassword.
@@ -73,10 +74,11 @@
 // sender of OpenGap's messages) and the users AddPeer creates (access hash
 // AccessHash(id)). Driving it: SendMessage (a pts event pushed), Push (a
 // container of updates WITHOUT pts), IncomingCall, PeerHangup, PeerAnswer,
-// AcceptedElsewhere, SetPeerBehaviour, SetPassword, LogOutAll. Observing
-// it: State, Requests, Count (requests received), Executed (requests run
+// AcceptedElsewhere, SetPeerBehaviour, SetPassword, LogOutAll, SetNeedDebug
+// (and Options.SignalingPayloads). Observing it: State, Requests, Count (requests received), Executed (requests run
 // and answered), Dropped, WaitCount (blocks until n requests of a method
-// arrived: tests need no sleeps), Call, Calls, CallKey, Conns, Done.
+// arrived: tests need no sleeps), Call, Calls, CallKey, SignalingSent,
+// SignalingReceived, CallFeedback, Conns, Done.
 //
 // Faults: DropPushes, DuplicatePushes, ReorderPushes, ForceTooLong,
 // OpenGap, FailRPC (the next n calls of a method answer an error without

@@ -84,7 +84,9 @@ func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 	case *tg.PhoneSetCallRatingRequest:
 		return s.setCallRatingLocked(rc, r)
 	case *tg.PhoneSaveCallDebugRequest:
-		return &tg.BoolTrue{}, nil
+		return s.saveCallDebugLocked(rc, r)
+	case *tg.PhoneSendSignalingDataRequest:
+		return s.sendSignalingDataLocked(rc, r)
 	}
 	return nil, tgerr.New(400, "INPUT_METHOD_INVALID")
 }

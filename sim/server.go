@@ -58,6 +58,9 @@ type Options struct {
 	Password string
 	// Logger receives tgtest's and the sim's logs (default: none).
 	Logger *zap.Logger
+	// SignalingPayloads is how many signaling payloads the peer's media
+	// engine sends once a call is active (media.go); 0: none.
+	SignalingPayloads int
 }
 
 // Server is a simulated Telegram datacenter serving one account.

@@ -66,6 +66,7 @@ type state struct {
 	behaviour map[int64]Behaviour
 	nextCall  int64
 	srp       *srpState
+	needDebug bool // calls ended from now on ask for a debug log (SetNeedDebug)
 }
 
 func (st *state) init(opts Options) {

@@ -31,18 +31,20 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"login":   {runLogin, "log the Telegram account in through the running daemon"},
-	"status":  {runStatus, "daemon, connection, authorization and updates-state summary"},
-	"calls":   {runCalls, "table of live calls (--all: every known call)"},
-	"show":    {runShow, "one call, all fields"},
-	"discard": {runDiscard, "end or refuse a call"},
-	"call":    {runCall, "place an outgoing call"},
-	"accept":  {runAccept, "accept an incoming ringing call"},
-	"events":  {runEvents, "the event stream (NDJSON with --json)"},
-	"version": {runVersion, "version and build info"},
+	"login":     {runLogin, "log the Telegram account in through the running daemon"},
+	"status":    {runStatus, "daemon, connection, authorization and updates-state summary"},
+	"calls":     {runCalls, "table of live calls (--all: every known call)"},
+	"show":      {runShow, "one call, all fields"},
+	"discard":   {runDiscard, "end or refuse a call"},
+	"call":      {runCall, "place an outgoing call"},
+	"accept":    {runAccept, "accept an incoming ringing call"},
+	"events":    {runEvents, "the event stream (NDJSON with --json)"},
+	"signaling": {runSignaling, "a call's incoming signaling payloads (--follow: until it ends)"},
+	"rate":      {runRate, "rate an ended call that asked for it (1..5, --comment)"},
+	"version":   {runVersion, "version and build info"},
 }
 
-var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "version"}
+var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "version"}
 
 func main() {
 	args := os.Args[1:]

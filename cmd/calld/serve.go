@@ -79,7 +79,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	if *useSim {
-		srv, err := sim.New(sim.Options{Authorized: true})
+		// The peers' media engines send three signaling payloads once a
+		// call is active and echo what they get (calld signaling ID).
+		srv, err := sim.New(sim.Options{Authorized: true, SignalingPayloads: 3})
 		if err != nil {
 			fmt.Fprintf(stderr, "calld serve: simulator: %v\n", err)
 			return 1

@@ -117,7 +117,7 @@ func (s *fakeService) Discard(ctx context.Context, id int64, reason fsm.Reason) 
 	return c, nil
 }
 
-func (s *fakeService) Place(_ context.Context, peer string, video bool) (fsm.Call, error) {
+func (s *fakeService) Place(_ context.Context, peer string, video bool, _ *control.ProtocolOverride) (fsm.Call, error) {
 	if peer == "@nobody" {
 		return fsm.Call{}, calld.Errorf("CALL_PEER_INVALID", "the user cannot be called")
 	}
@@ -131,7 +131,7 @@ func (s *fakeService) Place(_ context.Context, peer string, video bool) (fsm.Cal
 	return c, nil
 }
 
-func (s *fakeService) Accept(ctx context.Context, id int64) (fsm.Call, error) {
+func (s *fakeService) Accept(ctx context.Context, id int64, _ *control.ProtocolOverride) (fsm.Call, error) {
 	c, err := s.Call(ctx, id)
 	if err != nil {
 		return c, err

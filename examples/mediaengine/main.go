@@ -1,0 +1,186 @@
+// Command mediaengine shows a media engine's loop against calld (CONTRACT
+// §5.5), with calld's Go control client: place a call (or attach to one),
+// wait until it is active, read its media parameters, relay the engine's
+// signaling both ways while the call lasts, and answer the rating and
+// debug log Telegram asks for once it has ended.
+//
+// The engine here is a stand-in that sends two set-up payloads of its own
+// once the call is active and counts the peer's; a real one (tgcalls, ntgcalls) takes the key,
+// the relays and the protocol from /media and the payloads from the
+// relay, and hands its outgoing payloads to SendSignaling.
+//
+//	calld serve --sim &
+//	go run ./examples/mediaengine --socket /run/user/1000/calld-sim/calld.sock --peer @alice
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"strconv"
+
+	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/store"
+)
+
+func main() {
+	socket := flag.String("socket", envOr("CALLD_SOCKET", "/run/calld.sock"), "calld's control socket")
+	peer := flag.String("peer", "", "place a call to `PEER` (@username or user id)")
+	callID := flag.Int64("call", 0, "attach to the call with this `ID` instead (accept it if it rings)")
+	rating := flag.Int("rating", 5, "the rating (1..5) to give when the call asks for one")
+	flag.Parse()
+	if (*peer == "") == (*callID == 0) {
+		log.Fatal("give --peer or --call")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cl := control.NewClient(*socket)
+	defer cl.Close()
+	if err := run(ctx, cl, *peer, *callID, *rating); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, cl *control.Client, peer string, id int64, rating int) error {
+	// 1. The call: placed with the protocol the engine speaks (the
+	// override is optional: [media] in calld.toml is the default).
+	engine := &engine{}
+	if peer != "" {
+		c, err := cl.PlaceWith(ctx, control.PlaceRequest{Peer: peer, Protocol: &control.ProtocolOverride{
+			LibraryVersions: engine.Versions(),
+		}})
+		if err != nil {
+			return fmt.Errorf("place: %w", err)
+		}
+		id = c.ID
+	} else if c, err := cl.Call(ctx, id); err == nil && c.State == fsm.Ringing && c.Direction == fsm.Incoming {
+		if _, err := cl.AcceptWith(ctx, id, control.AcceptRequest{}); err != nil {
+			return fmt.Errorf("accept: %w", err)
+		}
+	}
+	log.Printf("call %d", id)
+
+	// 2. Wait for active (or an end) on the event stream.
+	c, err := waitActive(ctx, cl, id)
+	if err != nil {
+		return err
+	}
+	if c.State == fsm.Active {
+		// 3. The media parameters: the key (never print it), the
+		// relays and the protocol the server chose.
+		media, err := cl.Media(ctx, id)
+		if err != nil {
+			return fmt.Errorf("media: %w", err)
+		}
+		for _, out := range engine.Start(media) {
+			if err := cl.SendSignaling(ctx, id, out); err != nil {
+				return fmt.Errorf("send signaling: %w", err)
+			}
+			log.Printf("signaling out (%d bytes)", len(out))
+		}
+		log.Printf("active: %d relays, layers %d..%d, versions %v", len(media.Connections),
+			media.Protocol.MinLayer, media.Protocol.MaxLayer, media.Protocol.LibraryVersions)
+
+		// 4. Relay signaling until the call ends (the stream ends
+		// with it): the peer's payloads to the engine, the engine's
+		// to the peer.
+		err = cl.Signaling(ctx, id, 0, true, func(p control.SignalingPayload) error {
+			log.Printf("signaling in #%d (%d bytes)", p.Seq, len(p.Data))
+			for _, out := range engine.Receive(p.Data) {
+				if err := cl.SendSignaling(ctx, id, out); err != nil {
+					return fmt.Errorf("send signaling: %w", err)
+				}
+				log.Printf("signaling out (%d bytes)", len(out))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("signaling: %w", err)
+		}
+		if c, err = cl.Call(ctx, id); err != nil {
+			return err
+		}
+		// A live call whose stream ended: calld restarted; a real
+		// engine would read the relay again from since=0.
+	}
+	if c.State.Live() {
+		log.Printf("call %d is still %s: stopping", id, c.State)
+		return nil
+	}
+	log.Printf("ended: %s, %d s", c.Reason, c.Duration)
+
+	// 5. What Telegram asks for once the call has ended.
+	if c.NeedRating {
+		if _, err := cl.Rate(ctx, id, rating, ""); err != nil {
+			return fmt.Errorf("rate: %w", err)
+		}
+		log.Printf("rated %d", rating)
+	}
+	if c.NeedDebug {
+		if _, err := cl.SaveDebug(ctx, id, engine.DebugLog()); err != nil {
+			return fmt.Errorf("debug: %w", err)
+		}
+		log.Print("debug log saved")
+	}
+	return nil
+}
+
+var errStop = errors.New("stop")
+
+// waitActive follows the events until the call is active or has ended.
+func waitActive(ctx context.Context, cl *control.Client, id int64) (fsm.Call, error) {
+	err := cl.Events(ctx, control.EventsOptions{Replay: true, Follow: true}, func(ev store.Event) error {
+		if ev.CallID == id && (ev.To == string(fsm.Active) || ev.To == string(fsm.Ended)) {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return fsm.Call{}, fmt.Errorf("events: %w", err)
+	}
+	return cl.Call(ctx, id)
+}
+
+// engine stands in for tgcalls: it sends its set-up payloads when it
+// starts and counts the peer's.
+type engine struct {
+	received, sent int
+}
+
+func (e *engine) Versions() []string { return []string{"11.0.0"} }
+
+// Start takes the media parameters and returns the engine's first
+// signaling payloads.
+func (e *engine) Start(control.Media) [][]byte {
+	var out [][]byte
+	for e.sent < 2 {
+		e.sent++
+		out = append(out, []byte("candidate "+strconv.Itoa(e.sent)))
+	}
+	return out
+}
+
+// Receive takes one payload of the peer's engine and returns the
+// engine's answers (none here).
+func (e *engine) Receive(data []byte) [][]byte {
+	e.received++
+	return nil
+}
+
+func (e *engine) DebugLog() json.RawMessage {
+	b, _ := json.Marshal(map[string]int{"signaling_received": e.received, "signaling_sent": e.sent})
+	return b
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,196 @@
+package manager_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/control"
+	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/mtproto"
+	"github.com/calld/calld/sim"
+	"github.com/calld/calld/store"
+)
+
+// requestsOf returns the sim's records of method, oldest first.
+func requestsOf[T any](srv *sim.Server, method string) []T {
+	var out []T
+	for _, r := range srv.Requests() {
+		if r.Method == method {
+			if v, ok := r.Req.(T); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// sameProtocol compares protocols by their fields (not the decoded flags
+// word).
+func sameProtocol(a, b tg.PhoneCallProtocol) bool {
+	a.Flags, b.Flags = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// A protocol override on Place reaches phone.requestCall (and the
+// confirmCall that follows) unchanged, merged field by field with the
+// configured protocol; /media answers the server's choice. An invalid
+// override is refused before anything is sent.
+func TestPlaceProtocolOverride(t *testing.T) {
+	def := mtproto.Protocol()
+	// One harness for every case: a harness closed right after start may
+	// cut its first getDifference, which meets gotd v0.93.0's
+	// ForceClose/Invoke race under -race (race_test.go).
+	h := newHarness(t, harnessOptions{})
+	for _, tc := range []struct {
+		name     string
+		override *control.ProtocolOverride
+		want     tg.PhoneCallProtocol
+		wantErr  string
+	}{
+		{name: "max below min", override: &control.ProtocolOverride{MaxLayer: ptrTo(10)}, wantErr: calld.EINVALID},
+		{name: "no transport", override: &control.ProtocolOverride{UDPP2P: ptrTo(false), UDPReflector: ptrTo(false)}, wantErr: calld.EINVALID},
+		{name: "none", want: def},
+		{name: "every field", override: &control.ProtocolOverride{
+			UDPP2P: ptrTo(false), UDPReflector: ptrTo(true), MinLayer: ptrTo(92), MaxLayer: ptrTo(92),
+			LibraryVersions: []string{"11.0.0", "10.0.0"},
+		}, want: tg.PhoneCallProtocol{UDPReflector: true, MinLayer: 92, MaxLayer: 92, LibraryVersions: []string{"11.0.0", "10.0.0"}}},
+		{name: "versions only", override: &control.ProtocolOverride{LibraryVersions: []string{"9.0.0"}},
+			want: tg.PhoneCallProtocol{UDPP2P: true, UDPReflector: true, MinLayer: def.MinLayer, MaxLayer: def.MaxLayer, LibraryVersions: []string{"9.0.0"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			peer, name := newPeer(h.srv)
+			h.srv.SetPeerBehaviour(peer, sim.Answer)
+			before := len(requestsOf[*tg.PhoneRequestCallRequest](h.srv, "phone.requestCall"))
+			c, err := h.m.PlaceWith(context.Background(), "@"+name, false, tc.override)
+			if tc.wantErr != "" {
+				if calld.ErrorCode(err) != tc.wantErr {
+					t.Fatalf("PlaceWith: %v, want %s", err, tc.wantErr)
+				}
+				if n := len(requestsOf[*tg.PhoneRequestCallRequest](h.srv, "phone.requestCall")); n != before {
+					t.Fatalf("an invalid override sent phone.requestCall")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.waitState(c.ID, fsm.Active)
+			var sent *tg.PhoneRequestCallRequest
+			for _, r := range requestsOf[*tg.PhoneRequestCallRequest](h.srv, "phone.requestCall") {
+				if u, ok := r.UserID.(*tg.InputUser); ok && u.UserID == peer {
+					sent = r
+				}
+			}
+			if sent == nil {
+				t.Fatal("the sim saw no phone.requestCall for the peer")
+			}
+			if !sameProtocol(sent.Protocol, tc.want) {
+				t.Fatalf("phone.requestCall protocol\n got %+v\nwant %+v", sent.Protocol, tc.want)
+			}
+			for _, r := range requestsOf[*tg.PhoneConfirmCallRequest](h.srv, "phone.confirmCall") {
+				if r.Peer.ID == c.ID && !sameProtocol(r.Protocol, tc.want) {
+					t.Fatalf("phone.confirmCall protocol\n got %+v\nwant %+v", r.Protocol, tc.want)
+				}
+			}
+			media, err := h.m.Media(context.Background(), c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The sim answers its own flags and layers with our versions.
+			if !reflect.DeepEqual(media.Protocol.LibraryVersions, tc.want.LibraryVersions) {
+				t.Fatalf("/media protocol %+v, want the server's answer with versions %v", media.Protocol, tc.want.LibraryVersions)
+			}
+		})
+	}
+}
+
+// An override on Accept reaches phone.acceptCall.
+func TestAcceptProtocolOverride(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	id := h.incoming(false)
+	h.waitState(id, fsm.Ringing)
+	want := tg.PhoneCallProtocol{UDPP2P: true, MinLayer: 70, MaxLayer: 80, LibraryVersions: []string{"7.0.0"}}
+	_, err := h.m.AcceptWith(context.Background(), id, &control.ProtocolOverride{
+		UDPReflector: ptrTo(false), MinLayer: ptrTo(70), MaxLayer: ptrTo(80), LibraryVersions: []string{"7.0.0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, fsm.Active)
+	for _, r := range requestsOf[*tg.PhoneAcceptCallRequest](h.srv, "phone.acceptCall") {
+		if r.Peer.ID == id {
+			if !sameProtocol(r.Protocol, want) {
+				t.Fatalf("phone.acceptCall protocol\n got %+v\nwant %+v", r.Protocol, want)
+			}
+			return
+		}
+	}
+	t.Fatal("the sim saw no phone.acceptCall")
+}
+
+// Rating and the debug log: refused while the call is live and when the
+// call did not ask; accepted once (the second is a conflict, also after
+// the journal is the only memory of the first); each success is a
+// journal event of the call.
+func TestRateAndDebugOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(context.Background(), "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	ctx := context.Background()
+	if _, err := h.m.Rate(ctx, c.ID, 5, ""); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("rating a live call: %v", err)
+	}
+	h.clock.Travel(5 * time.Second)
+	ended, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ended.NeedRating || ended.NeedDebug {
+		t.Fatalf("ended call: %+v", ended)
+	}
+	if _, err := h.m.SaveDebug(ctx, c.ID, []byte(`{"a":1}`)); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("debug log of a call without need_debug: %v", err)
+	}
+	if _, err := h.m.Rate(ctx, c.ID, 0, ""); calld.ErrorCode(err) != calld.EINVALID {
+		t.Fatalf("rating 0: %v", err)
+	}
+	if _, err := h.m.Rate(ctx, c.ID, 2, "echo"); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := h.srv.Call(c.ID); info.Rating != 2 {
+		t.Fatalf("the sim's rating: %d", info.Rating)
+	}
+	if _, err := h.m.Rate(ctx, c.ID, 3, ""); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("second rating: %v", err)
+	}
+	rated := 0
+	err = h.db.View(func(tx *store.Tx) error {
+		return tx.CallEvents(c.ID, func(ev store.Event) error {
+			if ev.Event == "call.rated" {
+				rated++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rated != 1 {
+		t.Fatalf("%d call.rated events", rated)
+	}
+	if _, err := h.m.Rate(ctx, 424242, 3, ""); calld.ErrorCode(err) != calld.ENOTFOUND {
+		t.Fatalf("rating an unknown call: %v", err)
+	}
+}
