@@ -1,13 +1,19 @@
 package manager_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"testing"
+	"time"
+
+	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/manager"
 	"github.com/calld/calld/sim"
+	"github.com/calld/calld/store"
 )
 
 // TestStopDuringRequestCallKeepsRequest: a graceful stop while
@@ -40,5 +46,181 @@ func TestStopDuringRequestCallKeepsRequest(t *testing.T) {
 	}
 	if n := len(discards(h.srv, id)); n != 1 {
 		t.Fatalf("%d discards, want 1", n)
+	}
+}
+
+// TestRestartConfirmExecutedAnswerLost: our phone.confirmCall was executed
+// by the server but calld stopped before its answer was applied (SIGKILL
+// at that instant). After the restart the confirm is sent again (the
+// same g_a) and the call goes on to active with the peer's key.
+func TestRestartConfirmExecutedAnswerLost(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	h := newHarness(t, harnessOptions{})
+	n0, x0 := h.srv.Count("phone.confirmCall"), h.srv.Executed("phone.confirmCall")
+	release := h.srv.HoldRPC("phone.confirmCall")
+	defer release()
+	id := h.place(sim.Answer, fsm.ExchangingKeys)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.confirmCall", n0+1); err != nil {
+		t.Fatal(err)
+	}
+	_, free := manager.Block(h.m)
+	release()
+	waitFor(t, "the confirm executed", func() bool { return h.srv.Executed("phone.confirmCall") == x0+1 })
+	h.cancel() // its answer is never applied
+	free()
+	h.restart(nil)
+	h.waitState(id, fsm.Active)
+	if c := h.callState(id); c.State != fsm.Active {
+		t.Fatalf("after the restart: %+v", c)
+	}
+	md, err := h.m.Media(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, fp, ok := h.srv.CallKey(id); !ok || fp != md.KeyFingerprint || !bytes.Equal(key, md.Key) {
+		t.Fatalf("key: ours fp %d, the peer's %d (%v)", md.KeyFingerprint, fp, ok)
+	}
+	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(discards(h.srv, id)); n != 1 {
+		t.Fatalf("%d discards, want 1", n)
+	}
+}
+
+// TestRestartRequestAnsweredMeanwhile: the server executed our
+// phone.requestCall but calld stopped before its answer was applied, and
+// the peer answered meanwhile. After the restart the persisted request is
+// sent again (same random_id), the call it names completes its key
+// exchange with our persisted a, and ends later with one discard.
+func TestRestartRequestAnsweredMeanwhile(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	h := newHarness(t, harnessOptions{})
+	x0 := h.srv.Executed("phone.requestCall")
+	peer, res, release := h.placeHeld(sim.Answer)
+	defer release()
+	_, free := manager.Block(h.m)
+	release()
+	waitFor(t, "the request executed", func() bool { return h.srv.Executed("phone.requestCall") == x0+1 })
+	h.cancel() // its answer is never applied
+	free()
+	<-res
+	h.restart(nil)
+	var id int64
+	h.travelUntil(func() bool {
+		if cs := callsTo(h.srv, peer); len(cs) == 1 {
+			id = cs[0].ID
+		}
+		return id != 0 && h.reached(id, fsm.Active)
+	})
+	if reqs := requestCalls(h.srv, peer); len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID {
+		t.Fatalf("requests to the peer: %d", len(reqs))
+	}
+	md, err := h.m.Media(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, fp, ok := h.srv.CallKey(id); !ok || fp != md.KeyFingerprint || !bytes.Equal(key, md.Key) {
+		t.Fatalf("key: ours fp %d, the peer's %d (%v)", md.KeyFingerprint, fp, ok)
+	}
+	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(discards(h.srv, id)); n != 1 {
+		t.Fatalf("%d discards, want 1", n)
+	}
+}
+
+// secretsStored reports whether the state file holds call id's secrets
+// (the manager stopped).
+func (h *harness) secretsStored(id int64) bool {
+	h.t.Helper()
+	h.openDB()
+	defer func() {
+		if err := h.db.Close(); err != nil {
+			h.t.Fatal(err)
+		}
+	}()
+	var found bool
+	if err := h.db.View(func(tx *store.Tx) error {
+		_, err := tx.CallSecrets(id)
+		found = err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	return found
+}
+
+// TestRestartSecretsLifecycle: a live call's secrets are in the state file;
+// they are erased when the call ends, whether locally, from the first
+// difference after a restart (the peer hung up while calld was down), or
+// because they were unreadable (the call ends with DESIGN's restart
+// reason, once, and calld starts).
+func TestRestartSecretsLifecycle(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	cases := []struct {
+		name   string
+		down   func(h *harness, id int64)
+		reason fsm.Reason
+		by     fsm.EndedBy
+		local  bool // ended by a discard after the restart
+	}{
+		{"hung up after the restart", nil, fsm.ReasonHangup, fsm.ByLocal, true},
+		{"peer hung up while down", func(h *harness, id int64) {
+			if err := h.srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
+				h.t.Fatal(err)
+			}
+		}, fsm.ReasonHangup, fsm.ByRemote, false},
+		{"unreadable secrets", func(h *harness, id int64) {
+			h.openDB()
+			if err := h.db.Update(func(tx *store.Tx) error { return tx.PutCallSecrets(id, []byte(`{"key":1}`)) }); err != nil {
+				h.t.Fatal(err)
+			}
+			if err := h.db.Close(); err != nil {
+				h.t.Fatal(err)
+			}
+		}, fsm.ReasonDisconnect, fsm.ByLocal, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			id := h.placeActive()
+			h.restart(func() {
+				if !h.secretsStored(id) {
+					t.Fatal("an active call's secrets are not in the state file")
+				}
+				if tc.down != nil {
+					tc.down(h, id)
+				}
+			})
+			if tc.local {
+				if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.waitState(id, fsm.Ended)
+			c := h.callState(id)
+			if c.Reason != tc.reason || c.EndedBy != tc.by {
+				t.Fatalf("ended: %+v", c)
+			}
+			want := 1
+			if tc.by == fsm.ByRemote {
+				want = 0
+			}
+			manager.InMemoryCalls(h.m)
+			if n := len(discards(h.srv, id)); n != want {
+				t.Fatalf("%d discards, want %d", n, want)
+			}
+			h.stop()
+			if h.secretsStored(id) {
+				t.Fatal("an ended call's secrets are still in the state file")
+			}
+		})
 	}
 }
