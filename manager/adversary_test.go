@@ -41,12 +41,7 @@ func TestStopDuringRequestCallKeepsRequest(t *testing.T) {
 	if reqs := requestCalls(h.srv, peer); len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID {
 		t.Fatalf("requests to the peer: %d", len(reqs))
 	}
-	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(discards(h.srv, id)); n != 1 {
-		t.Fatalf("%d discards, want 1", n)
-	}
+	h.hangUpOnce(id)
 }
 
 // TestRestartConfirmExecutedAnswerLost: our phone.confirmCall was executed
@@ -65,29 +60,14 @@ func TestRestartConfirmExecutedAnswerLost(t *testing.T) {
 	if err := h.srv.WaitCount(ctx, "phone.confirmCall", n0+1); err != nil {
 		t.Fatal(err)
 	}
-	_, free := manager.Block(h.m)
-	release()
-	waitFor(t, "the confirm executed", func() bool { return h.srv.Executed("phone.confirmCall") == x0+1 })
-	h.cancel() // its answer is never applied
-	free()
+	h.stopOnceExecuted("phone.confirmCall", x0, release)
 	h.restart(nil)
 	h.waitState(id, fsm.Active)
 	if c := h.callState(id); c.State != fsm.Active {
 		t.Fatalf("after the restart: %+v", c)
 	}
-	md, err := h.m.Media(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key, fp, ok := h.srv.CallKey(id); !ok || fp != md.KeyFingerprint || !bytes.Equal(key, md.Key) {
-		t.Fatalf("key: ours fp %d, the peer's %d (%v)", md.KeyFingerprint, fp, ok)
-	}
-	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(discards(h.srv, id)); n != 1 {
-		t.Fatalf("%d discards, want 1", n)
-	}
+	h.requirePeersKey(id)
+	h.hangUpOnce(id)
 }
 
 // TestRestartRequestAnsweredMeanwhile: the server executed our
@@ -101,11 +81,7 @@ func TestRestartRequestAnsweredMeanwhile(t *testing.T) {
 	x0 := h.srv.Executed("phone.requestCall")
 	peer, res, release := h.placeHeld(sim.Answer)
 	defer release()
-	_, free := manager.Block(h.m)
-	release()
-	waitFor(t, "the request executed", func() bool { return h.srv.Executed("phone.requestCall") == x0+1 })
-	h.cancel() // its answer is never applied
-	free()
+	h.stopOnceExecuted("phone.requestCall", x0, release)
 	<-res
 	h.restart(nil)
 	var id int64
@@ -118,19 +94,8 @@ func TestRestartRequestAnsweredMeanwhile(t *testing.T) {
 	if reqs := requestCalls(h.srv, peer); len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID {
 		t.Fatalf("requests to the peer: %d", len(reqs))
 	}
-	md, err := h.m.Media(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key, fp, ok := h.srv.CallKey(id); !ok || fp != md.KeyFingerprint || !bytes.Equal(key, md.Key) {
-		t.Fatalf("key: ours fp %d, the peer's %d (%v)", md.KeyFingerprint, fp, ok)
-	}
-	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(discards(h.srv, id)); n != 1 {
-		t.Fatalf("%d discards, want 1", n)
-	}
+	h.requirePeersKey(id)
+	h.hangUpOnce(id)
 }
 
 // secretsStored reports whether the state file holds call id's secrets
@@ -222,5 +187,103 @@ func TestRestartSecretsLifecycle(t *testing.T) {
 				t.Fatal("an ended call's secrets are still in the state file")
 			}
 		})
+	}
+}
+
+// TestRestartMeanwhile: what happens to a live call while calld is down
+// decides its end once, at start-up: a ring deadline that passed fires
+// once (one discard, and none after a second restart); a peer that hung up
+// while our accept was cut ends the call remote, with no discard.
+func TestRestartMeanwhile(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	cases := []struct {
+		name     string
+		setup    func(h *harness) int64
+		down     func(h *harness, id int64)
+		by       fsm.EndedBy
+		discards int
+	}{
+		{"ring deadline passed", func(h *harness) int64 {
+			id := h.incoming(false)
+			h.waitState(id, fsm.Ringing)
+			return id
+		}, func(h *harness, _ int64) { h.clock.Travel(10 * time.Minute) }, fsm.ByTimeout, 1},
+		{"peer hung up while accepting", func(h *harness) int64 {
+			id := h.incoming(false)
+			h.waitState(id, fsm.Ringing)
+			n0 := h.srv.Count("phone.acceptCall")
+			release := h.srv.HoldRPC("phone.acceptCall")
+			h.t.Cleanup(release)
+			go func() { _, _ = h.m.Accept(context.Background(), id) }()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := h.srv.WaitCount(ctx, "phone.acceptCall", n0+1); err != nil {
+				h.t.Fatal(err)
+			}
+			return id
+		}, func(h *harness, id int64) {
+			if err := h.srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
+				h.t.Fatal(err)
+			}
+		}, fsm.ByRemote, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			id := tc.setup(h)
+			h.restart(func() { tc.down(h, id) })
+			h.travelUntil(func() bool { return h.reached(id, fsm.Ended) })
+			c := h.callState(id)
+			if c.EndedBy != tc.by {
+				t.Fatalf("ended: %+v", c)
+			}
+			manager.InMemoryCalls(h.m)
+			if n := len(discards(h.srv, id)); n != tc.discards {
+				t.Fatalf("%d discards, want %d", n, tc.discards)
+			}
+			h.restart(func() { h.clock.Travel(10 * time.Minute) })
+			manager.InMemoryCalls(h.m)
+			if n := len(discards(h.srv, id)); n != tc.discards {
+				t.Fatalf("%d discards after a second restart, want %d", n, tc.discards)
+			}
+			if d := h.callState(id); d.Reason != c.Reason || d.EndedBy != c.EndedBy {
+				t.Fatalf("changed by a second restart: %+v", d)
+			}
+		})
+	}
+}
+
+// stopOnceExecuted stops the manager (its loop held meanwhile) once the
+// sim has executed the held method (executed counted x0 before), so that
+// its answer is never applied: as a SIGKILL at that instant would.
+func (h *harness) stopOnceExecuted(method string, x0 int, release func()) {
+	h.t.Helper()
+	_, free := manager.Block(h.m)
+	release()
+	waitFor(h.t, method+" executed", func() bool { return h.srv.Executed(method) == x0+1 })
+	h.cancel()
+	free()
+}
+
+// requirePeersKey checks that call id's media key is the peer's.
+func (h *harness) requirePeersKey(id int64) {
+	h.t.Helper()
+	md, err := h.m.Media(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if key, fp, ok := h.srv.CallKey(id); !ok || fp != md.KeyFingerprint || !bytes.Equal(key, md.Key) {
+		h.t.Fatalf("key: ours fp %d, the peer's %d (%v)", md.KeyFingerprint, fp, ok)
+	}
+}
+
+// hangUpOnce hangs call id up and checks the sim saw one discard for it.
+func (h *harness) hangUpOnce(id int64) {
+	h.t.Helper()
+	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
+		h.t.Fatal(err)
+	}
+	if n := len(discards(h.srv, id)); n != 1 {
+		h.t.Fatalf("%d discards, want 1", n)
 	}
 }
