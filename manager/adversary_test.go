@@ -42,6 +42,10 @@ func TestStopDuringRequestCallKeepsRequest(t *testing.T) {
 		t.Fatalf("requests to the peer: %d", len(reqs))
 	}
 	h.hangUpOnce(id)
+	h.stop()
+	if n := h.requestsStored(); n != 0 {
+		t.Fatalf("%d requests left in the state file", n)
+	}
 }
 
 // TestRestartConfirmExecutedAnswerLost: our phone.confirmCall was executed
@@ -96,6 +100,10 @@ func TestRestartRequestAnsweredMeanwhile(t *testing.T) {
 	}
 	h.requirePeersKey(id)
 	h.hangUpOnce(id)
+	h.stop()
+	if n := h.requestsStored(); n != 0 {
+		t.Fatalf("%d requests left in the state file", n)
+	}
 }
 
 // secretsStored reports whether the state file holds call id's secrets
@@ -120,6 +128,25 @@ func (h *harness) secretsStored(id int64) bool {
 		h.t.Fatal(err)
 	}
 	return found
+}
+
+// requestsStored is how many phone.requestCall requests the state file
+// holds (the manager stopped).
+func (h *harness) requestsStored() int {
+	h.t.Helper()
+	h.openDB()
+	defer func() {
+		if err := h.db.Close(); err != nil {
+			h.t.Fatal(err)
+		}
+	}()
+	n := 0
+	if err := h.db.View(func(tx *store.Tx) error {
+		return tx.ForEachRequest(func(int32, []byte) error { n++; return nil })
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
 }
 
 // TestRestartSecretsLifecycle: a live call's secrets are in the state file;
@@ -285,5 +312,44 @@ func (h *harness) hangUpOnce(id int64) {
 	}
 	if n := len(discards(h.srv, id)); n != 1 {
 		h.t.Fatalf("%d discards, want 1", n)
+	}
+}
+
+// TestTwoRestartsDuringDiscard: a discard whose answer never comes across
+// two restarts in a row is re-sent by each start with the values decided
+// the first time (never decided anew), the server executes one, and the
+// call ends ours.
+func TestTwoRestartsDuringDiscard(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{MaxDuration: time.Minute}})
+	id := h.placeActive()
+	n0, x0 := h.srv.Count("phone.discardCall"), h.srv.Executed("phone.discardCall")
+	release := h.srv.HoldRPC("phone.discardCall")
+	defer release()
+	go func() { _, _ = h.m.Discard(context.Background(), id, fsm.ReasonAuto) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 1; i <= 3; i++ {
+		if err := h.srv.WaitCount(ctx, "phone.discardCall", n0+i); err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 {
+			// The max_duration deadline passes while down, too.
+			h.restart(func() { h.clock.Travel(time.Hour) })
+		}
+	}
+	release()
+	h.waitState(id, fsm.Ended)
+	ds := discards(h.srv, id)
+	for _, d := range ds[1:] {
+		if d.Reason.TypeName() != ds[0].Reason.TypeName() || d.Duration != ds[0].Duration {
+			t.Fatalf("a re-sent discard differs: %+v, first %+v", d, ds[0])
+		}
+	}
+	manager.InMemoryCalls(h.m)
+	c := h.callState(id)
+	if n := h.srv.Executed("phone.discardCall") - x0; n != 1 || len(ds) != 3 ||
+		c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByLocal || c.Error != "" {
+		t.Fatalf("executed %d of %d discards; ended %+v", n, len(ds), c)
 	}
 }
