@@ -315,11 +315,7 @@ func (m *Manager) Place(ctx context.Context, peer string, video bool) (fsm.Call,
 		_, _ = rand.Read(b[:])
 		randomID := int32(binary.LittleEndian.Uint32(b[:]) & 0x7fffffff)
 		c := &call{m: fsm.NewOutgoing(peerID, randomID, video, m.now(), m.timeouts), secrets: &secrets{outgoing: out}}
-		r, err := newRequest(c.m.Call(), user, out)
-		if err != nil {
-			done(fsm.Call{}, calld.Errorf(calld.EINTERNAL, "phone.requestCall: %v", err))
-			return
-		}
+		r := newRequest(c.m.Call(), user, out)
 		c.req, c.onPlaced = r, done
 		m.requested[randomID] = c
 		m.schedule(c)

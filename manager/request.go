@@ -54,7 +54,7 @@ func (r *request) user() tg.InputUserClass {
 }
 
 // newRequest builds the request of a call about to be placed.
-func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall) (*request, error) {
+func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall) *request {
 	r := &request{
 		RandomID: c.RandomID, PeerID: c.PeerID, Video: c.Video, GAHash: out.GAHash(),
 		Protocol: mtproto.Protocol(), Secret: out.Saved(), Call: c,
@@ -62,7 +62,7 @@ func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall) (
 	if u, ok := user.(*tg.InputUser); ok {
 		r.AccessHash = u.AccessHash
 	}
-	return r, nil
+	return r
 }
 
 // saveRequest queues r for the next commit; dropRequest queues its
