@@ -353,3 +353,67 @@ func TestTwoRestartsDuringDiscard(t *testing.T) {
 		t.Fatalf("executed %d of %d discards; ended %+v", n, len(ds), c)
 	}
 }
+
+// TestAbandonedRequestOutlivesAnOldCallsUpdate: while a request calld gave
+// up on (its RPC ran out of time) waits for the call the server may still
+// create, a late constructor of an earlier, ended call to the same peer
+// arrives. It is not that request's call: the request stays, and the call
+// the server then creates from it is discarded (missed), not left ringing.
+func TestAbandonedRequestOutlivesAnOldCallsUpdate(t *testing.T) {
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Receive: time.Hour}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.RingForever)
+	first, err := h.m.Place(ctx, "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(first.ID, fsm.Ringing)
+	if _, err := h.m.Discard(ctx, first.ID, fsm.ReasonAuto); err != nil {
+		t.Fatal(err)
+	}
+	old := h.callState(first.ID)
+
+	n0 := h.srv.Count("phone.requestCall")
+	release := h.srv.HoldRPC("phone.requestCall")
+	defer release()
+	res := h.placeAsync(name)
+	if err := h.srv.WaitCount(ctx, "phone.requestCall", n0+1); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Travel(90 * time.Second)
+	select {
+	case r := <-res:
+		if r.err == nil {
+			t.Fatalf("Place answered %+v", r.c)
+		}
+	case <-ctx.Done():
+		t.Fatal("Place did not answer once its RPC ran out of time")
+	}
+
+	// The earlier call's phoneCallWaiting, delivered late (reordered).
+	h.srv.Push(&tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallWaiting{
+		ID: old.ID, AccessHash: old.AccessHash, Date: old.Date, AdminID: old.AdminID,
+		ParticipantID: old.ParticipantID, Protocol: tg.PhoneCallProtocol{MinLayer: 65, MaxLayer: 92},
+		ReceiveDate: old.Date,
+	}})
+	manager.InMemoryCalls(h.m)
+	release()
+	var id int64
+	h.travelUntil(func() bool {
+		for _, c := range callsTo(h.srv, peer) {
+			if c.ID != first.ID {
+				id = c.ID
+			}
+		}
+		return id != 0 && h.reached(id, fsm.Ended)
+	})
+	ds := discards(h.srv, id)
+	if len(ds) != 1 {
+		t.Fatalf("%d discards of the call made from the abandoned request, want 1", len(ds))
+	}
+	if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonMissed); !ok {
+		t.Fatalf("discard reason %T, want missed", ds[0].Reason)
+	}
+}

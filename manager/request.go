@@ -205,8 +205,7 @@ func (m *Manager) replayEarly() {
 	if len(m.requested) == 0 {
 		for id, pcs := range m.early {
 			for _, pc := range pcs {
-				if r := m.abandonedFor(pc); r != nil {
-					m.adopt(r, pc)
+				if r := m.abandonedFor(pc); r != nil && m.adopt(r, pc) {
 					m.dropRequest(r.RandomID)
 					break
 				}
@@ -274,11 +273,16 @@ func (m *Manager) abandonedFor(pc tg.PhoneCallClass) *request {
 
 // adopt takes over a call the server created from an abandoned request
 // and discards it (missed): a new record under the server's id, with the
-// hang-up pending from the start, so the discard goes out at once.
-func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) {
+// hang-up pending from the start, so the discard goes out at once. It
+// reports false for a call calld already knows (an earlier call to the
+// same peer, its constructor late): not the request's, which stays.
+func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) bool {
 	id := pc.GetID()
-	if _, over := pc.(*tg.PhoneCallDiscarded); over || m.calls[id] != nil || m.known(id) {
-		return
+	if m.calls[id] != nil || m.known(id) {
+		return false
+	}
+	if _, over := pc.(*tg.PhoneCallDiscarded); over {
+		return true
 	}
 	now := m.now()
 	c := &call{m: fsm.NewOutgoing(r.PeerID, r.RandomID, r.Video, now, m.timeouts), secrets: &secrets{}}
@@ -291,6 +295,7 @@ func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) {
 		Str(logging.FieldPeerID, itoa(r.PeerID)).
 		Msg("the server created a call from a request calld had given up: discarding it (missed)")
 	m.remote(c, pc, true)
+	return true
 }
 
 // restoreRequests loads the persisted requests: a call still requesting
