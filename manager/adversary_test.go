@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld/fsm"
 	"github.com/calld/calld/internal/gotdrace"
@@ -415,5 +416,35 @@ func TestAbandonedRequestOutlivesAnOldCallsUpdate(t *testing.T) {
 	}
 	if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonMissed); !ok {
 		t.Fatalf("discard reason %T, want missed", ds[0].Reason)
+	}
+}
+
+// TestResentDiscardAlreadyDeclined: the discard re-sent after a restart is
+// answered CALL_ALREADY_DECLINED (the first one was executed, its answer
+// and Updates lost): that is its success, the call ends ours with the
+// reason decided before the restart.
+func TestResentDiscardAlreadyDeclined(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	h := newHarness(t, harnessOptions{})
+	id := h.placeActive()
+	n0 := h.srv.Count("phone.discardCall")
+	release := h.srv.HoldRPC("phone.discardCall")
+	go func() { _, _ = h.m.Discard(context.Background(), id, fsm.ReasonAuto) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.discardCall", n0+1); err != nil {
+		t.Fatal(err)
+	}
+	h.restart(func() {
+		release()
+		h.srv.FailRPC("phone.discardCall", tgerr.New(400, "CALL_ALREADY_DECLINED"), 1)
+	})
+	h.waitState(id, fsm.Ended)
+	c := h.callState(id)
+	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByLocal || c.Error != "" {
+		t.Fatalf("ended: %+v", c)
+	}
+	if n := len(discards(h.srv, id)); n != 2 {
+		t.Fatalf("%d discards, want 2 (the first and its re-send)", n)
 	}
 }
