@@ -448,3 +448,40 @@ func TestResentDiscardAlreadyDeclined(t *testing.T) {
 		t.Fatalf("%d discards, want 2 (the first and its re-send)", n)
 	}
 }
+
+// TestRestartPendingHangupOfRequest: the receive timer ran out while
+// phone.requestCall was in flight (the hang-up pending, its watchdog
+// running), then calld stopped. Whether the watchdog passed while down or
+// not, the request is sent again after the restart and the call it makes
+// gets exactly one discard, missed.
+func TestRestartPendingHangupOfRequest(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	for _, down := range []time.Duration{0, time.Hour} {
+		t.Run(down.String(), func(t *testing.T) {
+			h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Receive: 10 * time.Second}})
+			peer, _, release := h.placeHeld(sim.RingForever)
+			defer release()
+			h.clock.Travel(11 * time.Second) // the receive timer: hang-up pending
+			manager.InMemoryCalls(h.m)
+			h.restart(func() {
+				release()
+				h.clock.Travel(down)
+			})
+			var id int64
+			h.travelUntil(func() bool {
+				if cs := callsTo(h.srv, peer); len(cs) == 1 {
+					id = cs[0].ID
+				}
+				return id != 0 && h.reached(id, fsm.Ended)
+			})
+			manager.InMemoryCalls(h.m)
+			ds := discards(h.srv, id)
+			if len(ds) != 1 {
+				t.Fatalf("%d discards, want 1", len(ds))
+			}
+			if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonMissed); !ok {
+				t.Fatalf("discard reason %T, want missed", ds[0].Reason)
+			}
+		})
+	}
+}
