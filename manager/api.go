@@ -336,11 +336,7 @@ func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, overri
 		_, _ = rand.Read(b[:])
 		randomID := int32(binary.LittleEndian.Uint32(b[:]) & 0x7fffffff)
 		c := &call{m: fsm.NewOutgoing(peerID, randomID, video, m.now(), m.timeouts), secrets: &secrets{outgoing: out}}
-		r, err := newRequest(c.m.Call(), user, out, protocol)
-		if err != nil {
-			done(fsm.Call{}, calld.Errorf(calld.EINTERNAL, "phone.requestCall: %v", err))
-			return
-		}
+		r := newRequest(c.m.Call(), user, out, protocol)
 		c.req, c.onPlaced = r, done
 		m.requested[randomID] = c
 		m.schedule(c)

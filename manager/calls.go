@@ -27,9 +27,8 @@ func (m *Manager) onPhoneCall(pc tg.PhoneCallClass, fromRPC bool) {
 			m.early[id] = append(m.early[id], pc)
 			return
 		}
-		if r := m.abandonedFor(pc); r != nil {
+		if r := m.abandonedFor(pc); r != nil && m.adopt(r, pc) {
 			// A call the server created after calld gave up waiting.
-			m.adopt(r, pc)
 			m.dropRequest(r.RandomID)
 			return
 		}

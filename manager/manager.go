@@ -246,9 +246,14 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 			f()
 			// Group what is already queued into the same commit.
-			for i := 0; i < 255; i++ {
+			// Stopping meanwhile: what is queued after is not applied
+			// either (as above); what was applied is committed.
+			for i := 0; i < 255 && ctx.Err() == nil; i++ {
 				select {
 				case f := <-m.inbox:
+					if ctx.Err() != nil {
+						break
+					}
 					f()
 					continue
 				default:

@@ -54,7 +54,7 @@ func (r *request) user() tg.InputUserClass {
 }
 
 // newRequest builds the request of a call about to be placed.
-func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall, protocol tg.PhoneCallProtocol) (*request, error) {
+func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall, protocol tg.PhoneCallProtocol) *request {
 	r := &request{
 		RandomID: c.RandomID, PeerID: c.PeerID, Video: c.Video, GAHash: out.GAHash(),
 		Protocol: protocol, Secret: out.Saved(), Call: c,
@@ -62,7 +62,7 @@ func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall, p
 	if u, ok := user.(*tg.InputUser); ok {
 		r.AccessHash = u.AccessHash
 	}
-	return r, nil
+	return r
 }
 
 // saveRequest queues r for the next commit; dropRequest queues its
@@ -210,8 +210,7 @@ func (m *Manager) replayEarly() {
 	if len(m.requested) == 0 {
 		for id, pcs := range m.early {
 			for _, pc := range pcs {
-				if r := m.abandonedFor(pc); r != nil {
-					m.adopt(r, pc)
+				if r := m.abandonedFor(pc); r != nil && m.adopt(r, pc) {
 					m.dropRequest(r.RandomID)
 					break
 				}
@@ -279,11 +278,16 @@ func (m *Manager) abandonedFor(pc tg.PhoneCallClass) *request {
 
 // adopt takes over a call the server created from an abandoned request
 // and discards it (missed): a new record under the server's id, with the
-// hang-up pending from the start, so the discard goes out at once.
-func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) {
+// hang-up pending from the start, so the discard goes out at once. It
+// reports false for a call calld already knows (an earlier call to the
+// same peer, its constructor late): not the request's, which stays.
+func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) bool {
 	id := pc.GetID()
-	if _, over := pc.(*tg.PhoneCallDiscarded); over || m.calls[id] != nil || m.known(id) {
-		return
+	if m.calls[id] != nil || m.known(id) {
+		return false
+	}
+	if _, over := pc.(*tg.PhoneCallDiscarded); over {
+		return true
 	}
 	now := m.now()
 	c := &call{m: fsm.NewOutgoing(r.PeerID, r.RandomID, r.Video, now, m.timeouts), secrets: &secrets{}}
@@ -296,6 +300,7 @@ func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) {
 		Str(logging.FieldPeerID, itoa(r.PeerID)).
 		Msg("the server created a call from a request calld had given up: discarding it (missed)")
 	m.remote(c, pc, true)
+	return true
 }
 
 // restoreRequests loads the persisted requests: a call still requesting
