@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gotd/neo"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 
@@ -83,6 +84,8 @@ type harnessOptions struct {
 	srv *sim.Server
 	// dbPath is the state file; "": a new one in a temp dir.
 	dbPath string
+	// clock wraps the fake clock the manager gets; nil: h.clock itself.
+	clock func(*neo.Time) clock.Clock
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -124,11 +127,15 @@ func (h *harness) openDB() {
 func (h *harness) start() {
 	h.t.Helper()
 	hub := control.NewHub(1024)
+	var clk clock.Clock = h.clock
+	if h.opts.clock != nil {
+		clk = h.opts.clock(h.clock)
+	}
 	mgr := manager.New(manager.Config{
 		DB:       h.db,
 		Hub:      hub,
 		Log:      zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel()),
-		Clock:    h.clock,
+		Clock:    clk,
 		Policy:   h.opts.policy,
 		Timeouts: h.opts.timeouts,
 	})
