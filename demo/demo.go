@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gotd/neo"
+
 	"github.com/calld/calld/config"
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/daemon"
@@ -35,6 +37,10 @@ type Options struct {
 	RingTimeout time.Duration
 	// Logs receives the daemon's JSON logs (default discarded).
 	Logs io.Writer
+	// Clock, if set, is the daemon's clock, and the tour moves it instead
+	// of waiting: the talk lasts exactly Talk and the ring timeout fires
+	// when the tour moves past it (tests); nil: real time.
+	Clock *neo.Time
 }
 
 // tour is one run of the demo.
@@ -132,6 +138,15 @@ func Run(ctx context.Context, w io.Writer, opts Options) (err error) {
 	return t.summary(ctx)
 }
 
+// wait lets d pass: on the injected clock if any, else in real time.
+func (t *tour) wait(d time.Duration) {
+	if t.opts.Clock != nil {
+		t.opts.Clock.Travel(d)
+		return
+	}
+	time.Sleep(d)
+}
+
 func (t *tour) say(format string, args ...any) {
 	fmt.Fprintf(t.w, format+"\n", args...)
 }
@@ -141,6 +156,9 @@ func (t *tour) say(format string, args ...any) {
 func (t *tour) startDaemon(ctx context.Context) error {
 	d := daemon.New(t.cfg)
 	d.Stderr = t.opts.Logs
+	if t.opts.Clock != nil {
+		d.Clock = t.opts.Clock
+	}
 	d.Sim = &daemon.SimTarget{Addr: t.sim.Addr(), DC: t.sim.DC(), PublicKey: t.sim.PublicKeyPEM()}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -320,7 +338,7 @@ func (t *tour) answered(ctx context.Context) error {
 		return err
 	}
 	t.say("   talking for %s...", t.opts.Talk)
-	time.Sleep(t.opts.Talk)
+	t.wait(t.opts.Talk)
 	t.say("   we hang up: calld discard %d", c.ID)
 	c, err = t.client.Discard(ctx, c.ID, fsm.ReasonAuto)
 	if err != nil {
@@ -411,6 +429,14 @@ func (t *tour) ringTimeout(ctx context.Context) error {
 		return err
 	}
 	t.say("   @erin calls us (call %d); nobody answers for %s", id, t.opts.RingTimeout)
+	if t.opts.Clock != nil {
+		// The ring deadline is set as the call rings: move the clock past
+		// it only then.
+		if err := t.waitState(ctx, id, fsm.Ringing); err != nil {
+			return err
+		}
+		t.opts.Clock.Travel(t.opts.RingTimeout + time.Millisecond)
+	}
 	if err := t.waitState(ctx, id, fsm.Ended); err != nil {
 		return err
 	}

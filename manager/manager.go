@@ -234,6 +234,14 @@ func (m *Manager) Run(ctx context.Context) error {
 		} else {
 			timer.Reset(time.Hour)
 		}
+		if m.now().Sub(now) >= time.Millisecond {
+			// Reset counts from the clock at the call, not from now: the
+			// clock moved while we armed (a fake clock's jump, or a loop
+			// descheduled for long), leaving the timer late by the move,
+			// and a jumped fake clock never fires it. Go round and arm
+			// from the new time (tick first if the deadline is due).
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return nil

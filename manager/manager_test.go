@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gotd/neo"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 
@@ -83,6 +84,8 @@ type harnessOptions struct {
 	srv *sim.Server
 	// dbPath is the state file; "": a new one in a temp dir.
 	dbPath string
+	// clock wraps the fake clock the manager gets; nil: h.clock itself.
+	clock func(*neo.Time) clock.Clock
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -124,11 +127,15 @@ func (h *harness) openDB() {
 func (h *harness) start() {
 	h.t.Helper()
 	hub := control.NewHub(1024)
+	var clk clock.Clock = h.clock
+	if h.opts.clock != nil {
+		clk = h.opts.clock(h.clock)
+	}
 	mgr := manager.New(manager.Config{
 		DB:       h.db,
 		Hub:      hub,
 		Log:      zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel()),
-		Clock:    h.clock,
+		Clock:    clk,
 		Policy:   h.opts.policy,
 		Timeouts: h.opts.timeouts,
 	})
@@ -784,12 +791,24 @@ func (s *skewedSim) travel(d time.Duration) {
 func TestStaleRequestRefused(t *testing.T) {
 	srv := newSkewedSim(t)
 	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Ring: 30 * time.Second}, srv: srv.Server})
+	// No getDifference may run between the stale call's creation and the
+	// server's two-minute jump: it would bring the call while it is still
+	// fresh, and rightly ring it. The start-up's may still be running, and
+	// the connection event may ask for another after waitReady: hold those
+	// that come, and let those already sent finish.
+	const getDifference = "updates.getDifference"
+	release := srv.HoldRPC(getDifference)
+	defer release()
+	waitFor(t, "the getDifference requests sent before the hold to run", func() bool {
+		return srv.Count(getDifference) == srv.Executed(getDifference)+srv.Dropped(getDifference)+srv.Held(getDifference)
+	})
 	srv.DropPushes(1)
 	stale := h.incoming(false)
 	// Two minutes later on the server (and here), a second call's push
 	// opens the gap: the difference brings the first call, dated two
 	// minutes before the difference's date.
 	srv.travel(2 * time.Minute)
+	release()
 	h.clock.Travel(2 * time.Minute)
 	fresh := h.incoming(false)
 	h.travelUntil(func() bool { return h.reached(stale, fsm.Ended) && h.reached(fresh, fsm.Ringing) })

@@ -158,13 +158,15 @@ func TestSlowClients(t *testing.T) {
 	}
 	results := make(chan result, slow)
 	trickle := func(prefix, rest string, limit time.Duration) {
+		// t0 before the dial: the server's timeouts start once it accepted
+		// the connection, so none can fire before t0 plus the timeout.
+		t0 := time.Now()
 		conn, err := net.Dial("unix", socket)
 		if err != nil {
 			results <- result{err: err}
 			return
 		}
 		defer conn.Close()
-		t0 := time.Now()
 		if _, err := io.WriteString(conn, prefix); err != nil {
 			results <- result{err: err}
 			return

@@ -547,6 +547,9 @@ func TestHoldRPC(t *testing.T) {
 	if info, _ := srv.Call(id); info.State != StateActive {
 		t.Fatalf("held request executed before release: %+v", info)
 	}
+	if h := srv.Held("phone.discardCall"); h != 1 {
+		t.Fatalf("Held = %d while one request waits, want 1", h)
+	}
 	// The peer hangs up meanwhile; the held discard then finds the call
 	// ended.
 	if err := srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
@@ -561,6 +564,9 @@ func TestHoldRPC(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("released request not answered")
+	}
+	if h := srv.Held("phone.discardCall"); h != 0 {
+		t.Fatalf("Held = %d after the release, want 0", h)
 	}
 	// Later requests are not held.
 	if _, err := c.api.PhoneDiscardCall(ctx, &tg.PhoneDiscardCallRequest{Peer: in, Reason: &tg.PhoneCallDiscardReasonHangup{}}); !tgerr.Is(err, "CALL_PEER_INVALID") {

@@ -201,6 +201,9 @@ unwrap:
 	s.rememberLocked(key, entry)
 	s.recordLocked(method, obj, req.Session.ID)
 	hold := s.state.holds[method]
+	if hold != nil {
+		s.state.heldRPCs[method]++
+	}
 	s.mu.Unlock()
 
 	if hold != nil {
@@ -227,6 +230,7 @@ func (s *Server) process(req *tgtest.Request, method string, obj bin.Object, ent
 	rc := &rpcCtx{session: req.Session.ID, keyID: req.Session.AuthKey.ID, method: method}
 	s.mu.Lock()
 	if held {
+		s.state.heldRPCs[method]--
 		// The ack doubles as a probe of the connection.
 		if err := s.srv.SendAck(s.serverCtx(), req.Session, req.MsgID); err != nil {
 			s.state.dropped[method]++
@@ -344,6 +348,14 @@ func (s *Server) Executed(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state.executed[method]
+}
+
+// Held is how many requests of method wait for a HoldRPC release now.
+// Count - Executed - Dropped - Held are the requests being executed.
+func (s *Server) Held(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.heldRPCs[method]
 }
 
 // Dropped is how many held requests of method were never executed because

@@ -38,6 +38,7 @@ type state struct {
 	counts   map[string]int // received
 	executed map[string]int
 	dropped  map[string]int
+	heldRPCs map[string]int // requests waiting for a HoldRPC release
 	changed  chan struct{}
 	fails    map[string]*failRule
 	holds    map[string]chan struct{}
@@ -80,6 +81,7 @@ func (st *state) init(opts Options) {
 	st.counts = map[string]int{}
 	st.executed = map[string]int{}
 	st.dropped = map[string]int{}
+	st.heldRPCs = map[string]int{}
 	st.changed = make(chan struct{})
 	st.fails = map[string]*failRule{}
 	st.holds = map[string]chan struct{}{}
