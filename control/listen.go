@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,9 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
+		if dir := filepath.Dir(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("control socket %s: its directory %s does not exist (create it, or set another [control] socket): %w", path, dir, err)
+		}
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	ul := l.(*net.UnixListener)

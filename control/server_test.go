@@ -657,6 +657,24 @@ func TestListen(t *testing.T) {
 	}
 }
 
+// TestListenMissingDirectory: a socket path whose directory is missing is
+// refused with an error naming the directory, and nothing is created.
+func TestListenMissingDirectory(t *testing.T) {
+	dir := t.TempDir() + "/missing"
+	path := dir + "/c.sock"
+	l, err := Listen(path, 0o600)
+	if err == nil {
+		l.Close()
+		t.Fatal("Listen succeeded")
+	}
+	if !strings.Contains(err.Error(), "directory "+dir+" does not exist") {
+		t.Errorf("error %q, want it to name the missing directory %s", err, dir)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the directory was created: %v", err)
+	}
+}
+
 // TestListenCloseKeepsAReplacedSocket: closing our listener removes the
 // socket file only while it is still the one we created.
 func TestListenCloseKeepsAReplacedSocket(t *testing.T) {
