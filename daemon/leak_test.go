@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net"
 	"path/filepath"
 	"testing"
 
@@ -30,12 +29,7 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 			srv := newSim(t, tc.opts)
 			addr := ""
 			if tc.dead {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr = ln.Addr().String()
-				ln.Close()
+				addr = deadAddr(t)
 			}
 			before := goleak.IgnoreCurrent()
 			r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), addr, nil)
