@@ -591,12 +591,12 @@ func TestListen(t *testing.T) {
 			if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, "not a socket"},
+		}, "not a socket but a regular file"},
 		{"directory", func(t *testing.T, path string) {
 			if err := os.Mkdir(path, 0o755); err != nil {
 				t.Fatal(err)
 			}
-		}, "not a socket"},
+		}, "not a socket but a directory"},
 		{"symlink to a socket", func(t *testing.T, path string) {
 			target := path + ".real"
 			l, err := net.Listen("unix", target)
@@ -608,7 +608,7 @@ func TestListen(t *testing.T) {
 			if err := os.Symlink(target, path); err != nil {
 				t.Fatal(err)
 			}
-		}, "not a socket"},
+		}, "not a socket but a symbolic link"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
