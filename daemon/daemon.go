@@ -167,7 +167,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 	if m.Sim != nil {
-		if err := m.checkSimSession(ctx); err != nil {
+		// A local read: the stop (ctx) is for the run, not for it.
+		if err := m.checkSimSession(context.Background()); err != nil {
 			return err
 		}
 	}

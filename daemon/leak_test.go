@@ -1,11 +1,16 @@
 package daemon
 
 import (
+	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/calld/calld/config"
 	"github.com/calld/calld/sim"
 )
 
@@ -55,4 +60,39 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 			goleak.VerifyNone(t, before)
 		})
 	}
+}
+
+// TestStopBeforeServing: a stop that comes before Run serves (the context
+// already done) still ends Run promptly and cleanly: nil, the socket file
+// it created removed, no goroutine left.
+func TestStopBeforeServing(t *testing.T) {
+	srv := newSim(t, sim.Options{Authorized: true})
+	before := goleak.IgnoreCurrent()
+	cfg := config.Default()
+	cfg.State.Path = filepath.Join(t.TempDir(), "calld.db")
+	cfg.Control.Socket = filepath.Join(t.TempDir(), "calld.sock")
+	cfg.Log.Format = "json"
+	m := New(cfg)
+	logs := newLogBuffer()
+	m.Stderr = logs
+	m.Sim = &SimTarget{Addr: srv.Addr(), DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, logs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Run did not return within 10 s of a stop before serving\n%s", logs)
+	}
+	if _, err := os.Lstat(cfg.Control.Socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file left behind: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Logf("sim close: %v", err)
+	}
+	goleak.VerifyNone(t, before)
 }
