@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/calld/calld/config"
+	"github.com/calld/calld/control"
 	"github.com/calld/calld/sim"
 )
 
@@ -91,6 +92,49 @@ func TestStopBeforeServing(t *testing.T) {
 	if _, err := os.Lstat(cfg.Control.Socket); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file left behind: %v", err)
 	}
+	if err := srv.Close(); err != nil {
+		t.Logf("sim close: %v", err)
+	}
+	goleak.VerifyNone(t, before)
+}
+
+// TestStopDuringLoginStep: a stop while a login step waits for Telegram
+// (auth.sendCode held) ends Run within ShutdownTimeout, answers the step,
+// and leaves no goroutine (the request's handler included).
+func TestStopDuringLoginStep(t *testing.T) {
+	srv := newSim(t, sim.Options{Authorized: false})
+	release := srv.HoldRPC("auth.sendCode")
+	defer release()
+	before := goleak.IgnoreCurrent()
+	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", func(m *Main) { m.ShutdownTimeout = 2 * time.Second })
+	r.waitReady(t)
+	stepped := make(chan error, 1)
+	go func() {
+		_, err := r.cl.Login(context.Background(), control.LoginStep{Phone: "+15550001111"})
+		stepped <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.WaitCount(ctx, "auth.sendCode", 1); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("stop took %s, ShutdownTimeout is 2 s", took)
+	}
+	select {
+	case err := <-stepped:
+		if err == nil {
+			t.Error("the login step succeeded across the stop")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the login step was never answered")
+	}
+	r.cl.Close()
+	release()
 	if err := srv.Close(); err != nil {
 		t.Logf("sim close: %v", err)
 	}
