@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,6 +135,50 @@ func TestStopDuringLoginStep(t *testing.T) {
 		t.Fatal("the login step was never answered")
 	}
 	r.cl.Close()
+	release()
+	if err := srv.Close(); err != nil {
+		t.Logf("sim close: %v", err)
+	}
+	goleak.VerifyNone(t, before)
+}
+
+// TestStopWithManyCallsInFlight: 300 incoming calls whose
+// phone.receivedCall Telegram holds: a stop with 300 RPCs in flight, then
+// a restart that restores the 300 calls and sends them all again, stopped
+// in turn; each stop within 10 s, no goroutine left.
+func TestStopWithManyCallsInFlight(t *testing.T) {
+	const n = 300
+	srv := newSim(t, sim.Options{Authorized: true})
+	release := srv.HoldRPC("phone.receivedCall")
+	defer release()
+	before := goleak.IgnoreCurrent()
+	state := filepath.Join(t.TempDir(), "calld.db")
+	busy := func(m *Main) { m.Config.Policy.RejectWhenBusy = false }
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for round, want := range []int{n, 2 * n} {
+		r := start(t, srv, state, "", busy)
+		r.waitReady(t)
+		if round == 0 {
+			for i := 0; i < n; i++ {
+				if _, err := srv.IncomingCall(srv.AddPeer(fmt.Sprintf("peer%d", i)), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := srv.WaitCount(ctx, "phone.receivedCall", want); err != nil {
+			t.Fatalf("round %d: %d phone.receivedCall, want %d: %v", round, srv.Count("phone.receivedCall"), want, err)
+		}
+		if st := r.status(t); st.Calls.Live != n {
+			t.Fatalf("round %d: %d live calls, want %d", round, st.Calls.Live, n)
+		}
+		r.cl.Close()
+		began := time.Now()
+		if err := r.stop(t); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		t.Logf("round %d: stopped in %s", round, time.Since(began))
+	}
 	release()
 	if err := srv.Close(); err != nil {
 		t.Logf("sim close: %v", err)
