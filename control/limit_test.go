@@ -20,6 +20,7 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/config"
+	"github.com/calld/calld/store"
 )
 
 // The config's defaults are the server's.
@@ -312,5 +313,64 @@ func TestFitFileLimit(t *testing.T) {
 		if got := fitFileLimit(tt.max, tt.soft); got != tt.want {
 			t.Errorf("fitFileLimit(%d, %d) = %d, want %d", tt.max, tt.soft, got, tt.want)
 		}
+	}
+}
+
+// TestConnectionSlotReleased: the slot of a connection the client closes
+// (idle keep-alive, or an event stream) is given back: with a per-uid cap
+// of 1, the same uid connects again.
+func TestConnectionSlotReleased(t *testing.T) {
+	for _, path := range []string{"/v1/status", "/v1/events"} {
+		t.Run(path, func(t *testing.T) {
+			q := &uidQueue{t: t}
+			env := start(t, Options{Cred: q.cred, MaxConnections: 8, MaxConnectionsPerUID: 1}, 0)
+			c, resp, body := env.rawGet(t, q, 1000, path)
+			if resp.StatusCode != 200 {
+				t.Fatalf("first: %d: %s", resp.StatusCode, body)
+			}
+			if _, resp, _ := env.rawGet(t, q, 1000, "/v1/status"); resp.StatusCode != 503 {
+				t.Fatalf("second while the first is open: %d, want 503", resp.StatusCode)
+			}
+			c.Close()
+			// The server notices the close on its own time: retry (each
+			// refusal is answered at once) until the slot is back.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, resp, body := env.rawGet(t, q, 1000, "/v1/status")
+				if resp.StatusCode == 200 {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("slot not released 10 s after the client closed: %d: %s", resp.StatusCode, body)
+				}
+			}
+		})
+	}
+}
+
+// TestIdleTimeoutSparesEventStreams: the idle timeout closes idle
+// keep-alive connections, never a /v1/events stream waiting for events.
+func TestIdleTimeoutSparesEventStreams(t *testing.T) {
+	q := &uidQueue{t: t}
+	env := start(t, Options{Cred: q.cred, IdleTimeout: 50 * time.Millisecond}, 0)
+	stream, events, _ := env.rawGet(t, q, 1000, "/v1/events")
+	if events.StatusCode != 200 {
+		t.Fatalf("events: %d", events.StatusCode)
+	}
+	// An idle keep-alive connection opened after the stream is closed by
+	// the idle timeout: by then the stream has been idle longer.
+	idle, resp, body := env.rawGet(t, q, 1000, "/v1/status")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status: %d: %s", resp.StatusCode, body)
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
+	}
+	env.hub.Publish(store.Event{Seq: 1, Event: "call.state"})
+	_ = stream.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(events.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"seq":1`) {
+		t.Fatalf("event stream cut by the idle timeout: %q, %v", line, err)
 	}
 }

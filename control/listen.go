@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -31,7 +32,7 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	switch {
 	case err == nil:
 		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("control socket %s: refusing to replace a file that is not a socket (%s)", path, fi.Mode().Type())
+			return nil, fmt.Errorf("control socket %s: refusing to replace a file that is not a socket but %s; remove it or set another [control] socket", path, fileKind(fi.Mode()))
 		}
 		if err := probe(path); err != nil {
 			return nil, err
@@ -49,6 +50,9 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
+		if dir := filepath.Dir(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("control socket %s: its directory %s does not exist (create it, or set another [control] socket): %w", path, dir, err)
+		}
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	ul := l.(*net.UnixListener)
@@ -66,6 +70,24 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 		return fail(fmt.Errorf("control socket %s: %w", path, err))
 	}
 	return &ownedListener{UnixListener: ul, path: path, created: created}, nil
+}
+
+// fileKind names the type of a file that is not a socket.
+func fileKind(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return fmt.Sprintf("a file of type %s", t)
+	}
 }
 
 // probe connects to the socket file at path: nil when it is dead (nobody

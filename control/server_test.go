@@ -591,12 +591,12 @@ func TestListen(t *testing.T) {
 			if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, "not a socket"},
+		}, "not a socket but a regular file"},
 		{"directory", func(t *testing.T, path string) {
 			if err := os.Mkdir(path, 0o755); err != nil {
 				t.Fatal(err)
 			}
-		}, "not a socket"},
+		}, "not a socket but a directory"},
 		{"symlink to a socket", func(t *testing.T, path string) {
 			target := path + ".real"
 			l, err := net.Listen("unix", target)
@@ -608,7 +608,7 @@ func TestListen(t *testing.T) {
 			if err := os.Symlink(target, path); err != nil {
 				t.Fatal(err)
 			}
-		}, "not a socket"},
+		}, "not a socket but a symbolic link"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -654,6 +654,24 @@ func TestListen(t *testing.T) {
 			}
 			c.Close()
 		})
+	}
+}
+
+// TestListenMissingDirectory: a socket path whose directory is missing is
+// refused with an error naming the directory, and nothing is created.
+func TestListenMissingDirectory(t *testing.T) {
+	dir := t.TempDir() + "/missing"
+	path := dir + "/c.sock"
+	l, err := Listen(path, 0o600)
+	if err == nil {
+		l.Close()
+		t.Fatal("Listen succeeded")
+	}
+	if !strings.Contains(err.Error(), "directory "+dir+" does not exist") {
+		t.Errorf("error %q, want it to name the missing directory %s", err, dir)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the directory was created: %v", err)
 	}
 }
 

@@ -167,7 +167,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 	if m.Sim != nil {
-		if err := m.checkSimSession(ctx); err != nil {
+		// A local read: the stop (ctx) is for the run, not for it.
+		if err := m.checkSimSession(context.Background()); err != nil {
 			return err
 		}
 	}
@@ -185,6 +186,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.work = newGroup(func() {})
 	close(m.built)
 
+	m.startTasks(runCtx)
+
+	stopped := false
+	select {
+	case <-ctx.Done():
+		stopped = true
+	case <-m.tasks.Failed():
+	}
+	return m.stop(stopped, stopWork, stopRun)
+}
+
+// startTasks starts the run's goroutines, all owned by m.tasks: the
+// control socket (then READY=1), the watchdog, housekeeping, reloads and
+// the Telegram client, whose callback (runTelegram) m.work owns.
+func (m *Main) startTasks(runCtx context.Context) {
 	m.tasks.Go(func() error { return m.server.Serve(m.ln) })
 	m.markServing()
 	m.tasks.Go(func() error {
@@ -211,14 +227,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return <-errc
 		})
 	})
-
-	stopped := false
-	select {
-	case <-ctx.Done():
-		stopped = true
-	case <-m.tasks.Failed():
-	}
-	return m.stop(stopped, stopWork, stopRun)
 }
 
 // build makes the parts, in dependency order, before anything runs.

@@ -86,6 +86,17 @@ func newSim(t *testing.T, o sim.Options) *sim.Server {
 	return srv
 }
 
+// deadAddr is a loopback address where nothing listens.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // start runs a Main on state (a path) against srv at addr (srv's own when
 // empty); tweak may change it before Run.
 func start(t *testing.T, srv *sim.Server, state, addr string, tweak func(*Main)) *run {
@@ -305,12 +316,7 @@ func TestUnreachableWithSession(t *testing.T) {
 		t.Fatalf("no updates state persisted: %+v", want)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := deadAddr(t)
 	r := start(t, srv, state, dead, nil)
 	r.logs.waitFor(t, `"event":"telegram.dial"`)
 	if !strings.Contains(r.logs.String(), `"addr":"`+dead+`"`) {
@@ -353,12 +359,7 @@ func TestWatchdogFromReady(t *testing.T) {
 			srv := newSim(t, tc.opts)
 			addr := ""
 			if tc.dead {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr = ln.Addr().String()
-				ln.Close()
+				addr = deadAddr(t)
 			}
 			start(t, srv, filepath.Join(t.TempDir(), "calld.db"), addr, nil)
 			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))

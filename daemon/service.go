@@ -168,11 +168,8 @@ func recv(ctx context.Context, ch chan string) (string, error) {
 	}
 }
 
-func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (control.LoginState, error) {
-	if a, _ := m.auth.get(); a == authYes {
-		st, err := m.manager.Status(ctx)
-		return control.LoginState{State: control.LoginAuthorized, SelfID: st.Telegram.SelfID}, err
-	}
+// start runs the login flow on the work group unless it runs already.
+func (l *login) start(m *Main) error {
 	l.mu.Lock()
 	if !l.running {
 		l.running = true
@@ -198,10 +195,21 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 		if !started {
 			l.running = false
 			l.mu.Unlock()
-			return control.LoginState{}, calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
+			return calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
 		}
 	}
 	l.mu.Unlock()
+	return nil
+}
+
+func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (control.LoginState, error) {
+	if a, _ := m.auth.get(); a == authYes {
+		st, err := m.manager.Status(ctx)
+		return control.LoginState{State: control.LoginAuthorized, SelfID: st.Telegram.SelfID}, err
+	}
+	if err := l.start(m); err != nil {
+		return control.LoginState{}, err
+	}
 	var (
 		ch   chan string
 		val  string

@@ -64,9 +64,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(signals)
+	// Stop signals and SIGHUP have channels of their own: the runtime
+	// drops a signal whose channel is full, and a stop must never be lost
+	// behind pending reloads. One pending signal of each kind is enough
+	// (a pending reload reads the config file when it runs).
+	stops := make(chan os.Signal, 1)
+	signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(stops)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 
 	m := daemon.New(cfg)
 	m.Stderr = stderr
@@ -109,25 +116,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	done := make(chan error, 1)
 	var sigName string
 	go func() { done <- m.Run(runCtx) }()
+	ended := ctx.Done() // nil once seen: a done context is not a busy loop
 	for {
 		select {
-		case sig := <-signals:
-			if sig == syscall.SIGHUP {
-				next, err := load()
-				if err == nil {
-					err = daemon.New(next).CheckConfig()
-				}
-				if err != nil {
-					m.ReloadRefused(err)
-					continue
-				}
-				m.Reload(next)
+		case <-hups:
+			next, err := load()
+			if err == nil {
+				err = daemon.New(next).CheckConfig()
+			}
+			if err != nil {
+				m.ReloadRefused(err)
 				continue
 			}
+			m.Reload(next)
+		case sig := <-stops:
 			sigName = sig.String()
 			m.SetStopReason(sigName)
 			cancelRun()
-		case <-ctx.Done():
+		case <-ended:
+			ended = nil
 			m.SetStopReason("context")
 			cancelRun()
 		case err := <-done:
