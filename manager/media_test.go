@@ -11,6 +11,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/manager"
 	"github.com/calld/calld/mtproto"
 	"github.com/calld/calld/sim"
 	"github.com/calld/calld/store"
@@ -192,5 +193,69 @@ func TestRateAndDebugOnce(t *testing.T) {
 	}
 	if _, err := h.m.Rate(ctx, 424242, 3, ""); calld.ErrorCode(err) != calld.ENOTFOUND {
 		t.Fatalf("rating an unknown call: %v", err)
+	}
+}
+
+// ratingGate is a Telegram whose phone.setCallRating, once answered,
+// reports it on sent and returns only when proceed is closed.
+type ratingGate struct {
+	manager.Telegram
+	sent    chan struct{}
+	proceed chan struct{}
+}
+
+func (g ratingGate) SetCallRating(ctx context.Context, peer tg.InputPhoneCall, rating int, comment string) error {
+	err := g.Telegram.SetCallRating(ctx, peer, rating, comment)
+	g.sent <- struct{}{}
+	<-g.proceed
+	return err
+}
+
+// A second rating that reaches the loop in the same batch as the first
+// one's answer (after the answer, before its journal event is committed)
+// is a conflict: exactly one phone.setCallRating reaches Telegram.
+func TestRateSecondInTheFirstsBatch(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	ctx := context.Background()
+	c, err := h.m.Place(ctx, "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	h.clock.Travel(5 * time.Second)
+	if ended, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil || !ended.NeedRating {
+		t.Fatalf("discard: %+v, %v", ended, err)
+	}
+	before := h.srv.Count("phone.setCallRating")
+	gate := ratingGate{sent: make(chan struct{}, 2), proceed: make(chan struct{})}
+	manager.WrapTelegram(h.m, func(t manager.Telegram) manager.Telegram { gate.Telegram = t; return gate })
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.m.Rate(ctx, c.ID, 4, "")
+		first <- err
+	}()
+	<-gate.sent // answered; its Updates are queued for the loop
+	queued, release := manager.Block(h.m)
+	defer release()
+	n := queued()
+	close(gate.proceed)
+	waitFor(t, "the first rating's completion queued", func() bool { return queued() == n+1 })
+	second := make(chan error, 1)
+	go func() {
+		_, err := h.m.Rate(ctx, c.ID, 1, "")
+		second <- err
+	}()
+	waitFor(t, "the second rating queued", func() bool { return queued() == n+2 })
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("first rating: %v", err)
+	}
+	if err := <-second; calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("second rating: %v, want a conflict", err)
+	}
+	if n := h.srv.Count("phone.setCallRating") - before; n != 1 {
+		t.Fatalf("phone.setCallRating sent %d times", n)
 	}
 }
