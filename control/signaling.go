@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -149,14 +150,22 @@ func (s *Server) postSignaling(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req SignalingRequest
+	// data is decoded here, not by encoding/json, whose base64 error
+	// does not name the field.
+	var req struct {
+		Data string `json:"data"`
+	}
 	if err := decodeBody(r, &req, true); err != nil {
 		return err
 	}
-	if len(req.Data) == 0 {
+	if req.Data == "" {
 		return invalidf("data is required (a base64 signaling payload)")
 	}
-	if err := ms.SendSignaling(r.Context(), id, req.Data); err != nil {
+	data, err := base64.StdEncoding.DecodeString(req.Data)
+	if err != nil {
+		return invalidf("data is not standard base64 (%v)", err)
+	}
+	if err := ms.SendSignaling(r.Context(), id, data); err != nil {
 		return err
 	}
 	s.writeJSON(w, http.StatusOK, SentBody{Sent: true})

@@ -160,3 +160,28 @@ func TestMediaRoutesPermissions(t *testing.T) {
 	status, hdr, body := plain("POST", active+"/rating", `{"rating":5}`)
 	wantError(t, status, hdr, body, 404, calld.ENOTFOUND)
 }
+
+// A body the media routes refuse says which field is wrong.
+func TestMediaRoutesNameTheField(t *testing.T) {
+	svc := &mediaService{memService: newMemService(NewHub(0))}
+	_, do := startMedia(t, svc, Options{})
+	active := "/v1/calls/" + strconv.FormatInt(idActive, 10)
+	for _, tc := range []struct{ method, path, body, field string }{
+		{"POST", active + "/signaling", `{"data":"not base64!"}`, `"message":"data `},
+		{"POST", active + "/signaling", `{"data":"AA=A"}`, `"message":"data `},
+		{"POST", active + "/signaling", `{"data":""}`, `"message":"data `},
+		{"POST", active + "/signaling", `{"data":5}`, `field \"data\"`},
+		{"POST", active + "/rating", `{"rating":"5"}`, `field \"rating\"`},
+		{"POST", active + "/rating", `{"rating":9}`, `"message":"rating `},
+		{"POST", active + "/rating", `{"rating":5,"comment":1}`, `field \"comment\"`},
+		{"GET", active + "/signaling?since=-1", "", `"message":"since `},
+		{"GET", active + "/signaling?since=abc", "", `"message":"since `},
+		{"POST", "/v1/calls", `{"peer":"@x","protocol":{"min_layer":"x"}}`, `field \"protocol.min_layer\"`},
+		{"POST", "/v1/calls", `{"peer":"@x","protocol":{"library_versions":"x"}}`, `field \"protocol.library_versions\"`},
+	} {
+		status, hdr, body := do(tc.method, tc.path, tc.body)
+		if status != 400 || !strings.Contains(body, `"`+calld.EINVALID+`"`) || !strings.Contains(body, tc.field) {
+			t.Errorf("%s %s %s: %d %s %s (want 400 naming %s)", tc.method, tc.path, tc.body, status, hdr.Get("Content-Type"), body, tc.field)
+		}
+	}
+}
