@@ -259,3 +259,76 @@ func TestRateSecondInTheFirstsBatch(t *testing.T) {
 		t.Fatalf("phone.setCallRating sent %d times", n)
 	}
 }
+
+// The relay's followers: an unknown call is not_found; a follower that
+// does not read holds neither the loop nor the other followers; when the
+// call ends every follower gets what was kept, then its stream ends; an
+// ended call's relay is a conflict.
+func TestSignalingFollowers(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := h.m.Place(ctx, "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	nop := func(control.SignalingPayload) error { return nil }
+	if err := h.m.Signaling(ctx, 424242, 0, true, nop); calld.ErrorCode(err) != calld.ENOTFOUND {
+		t.Fatalf("signaling of an unknown call: %v", err)
+	}
+
+	stuck, unstick := make(chan struct{}), make(chan struct{})
+	var slow []uint64
+	slowDone := make(chan error, 1)
+	go func() {
+		slowDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error {
+			slow = append(slow, p.Seq)
+			if len(slow) == 1 {
+				close(stuck)
+				<-unstick
+			}
+			return nil
+		})
+	}()
+	got := make(chan control.SignalingPayload, 8)
+	fastDone := make(chan error, 1)
+	go func() {
+		fastDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error { got <- p; return nil })
+	}()
+	payload := func(n int) []byte { return []byte{byte(n), 0, '\n', 0xff} }
+	for n := 1; n <= 3; n++ {
+		h.srv.Push(&tg.UpdatePhoneCallSignalingData{PhoneCallID: c.ID, Data: payload(n)})
+	}
+	for n := 1; n <= 3; n++ {
+		select {
+		case p := <-got:
+			if p.Seq != uint64(n) || string(p.Data) != string(payload(n)) {
+				t.Fatalf("payload %d: %d %q", n, p.Seq, p.Data)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the follower got %d of 3 payloads", n-1)
+		}
+	}
+	<-stuck
+	// The slow follower holds its first payload; the call still ends.
+	h.clock.Travel(2 * time.Second)
+	if _, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fastDone; err != nil {
+		t.Fatalf("the follower's stream at the end: %v", err)
+	}
+	close(unstick)
+	if err := <-slowDone; err != nil || len(slow) != 3 {
+		t.Fatalf("the slow follower: %v, seqs %v", err, slow)
+	}
+	if err := h.m.Signaling(ctx, c.ID, 0, true, nop); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("signaling of an ended call: %v", err)
+	}
+	if err := h.m.SendSignaling(ctx, c.ID, []byte{1}); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("sending signaling on an ended call: %v", err)
+	}
+}
