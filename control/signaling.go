@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/fsm"
@@ -94,27 +92,11 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var since uint64
-	if q.Has("since") {
-		since, err = strconv.ParseUint(q.Get("since"), 10, 64)
-		if err != nil {
-			return invalidf("since %q is not a non-negative decimal sequence number", q.Get("since"))
-		}
+	since, _, err := sinceParam(q)
+	if err != nil {
+		return err
 	}
-	rc := http.NewResponseController(w)
-	started := false
-	start := func() error {
-		if started {
-			return nil
-		}
-		started = true
-		h := w.Header()
-		h.Set("Content-Type", "application/x-ndjson")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
-		return rc.Flush()
-	}
+	nd := s.ndjson(w)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -124,24 +106,11 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 		case <-ctx.Done():
 		}
 	}()
-	err = ms.Signaling(ctx, id, since, follow, func(p SignalingPayload) error {
-		b, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		if err := start(); err != nil {
-			return err
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		if _, err := w.Write(append(b, '\n')); err != nil {
-			return err
-		}
-		return rc.Flush()
-	})
-	if err != nil && !started {
+	err = ms.Signaling(ctx, id, since, follow, func(p SignalingPayload) error { return nd.line(p) })
+	if err != nil && !nd.started {
 		return err // an ordinary error answer (the call is not live)
 	}
-	_ = start()
+	_ = nd.start()
 	return nil
 }
 
@@ -220,40 +189,15 @@ func (c *Client) Signaling(ctx context.Context, id int64, since uint64, follow b
 	if !follow {
 		path += "&follow=0"
 	}
-	resp, err := c.send(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return apiError(resp.StatusCode, data)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if bytes.HasPrefix(line, []byte(`{"error"`)) {
-			return apiError(resp.StatusCode, line)
-		}
+	// A line holds one payload of up to the relay's per-call bound, in
+	// base64.
+	return c.lines(ctx, path, "signaling stream", 4<<20, func(line []byte) error {
 		var p SignalingPayload
 		if err := json.Unmarshal(line, &p); err != nil {
 			return fmt.Errorf("signaling stream: %w", err)
 		}
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("reading the signaling stream: %w", err)
-	}
-	return nil
+		return fn(p)
+	})
 }
 
 // SendSignaling is POST /v1/calls/{id}/signaling.
