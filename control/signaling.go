@@ -78,7 +78,8 @@ func (s *Server) mediaCall(r *http.Request) (MediaService, int64, error) {
 }
 
 // getSignaling streams the payloads as NDJSON: replay (seq > since), then
-// follow (unless follow=0) until the call ends.
+// follow (unless follow=0) until the call ends. HEAD answers the header
+// (or the error of a call that is not live) at once.
 func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 	ms, id, err := s.mediaCall(r)
 	if err != nil {
@@ -106,7 +107,13 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 		case <-ctx.Done():
 		}
 	}()
-	err = ms.Signaling(ctx, id, since, follow, func(p SignalingPayload) error { return nd.line(p) })
+	write := func(p SignalingPayload) error { return nd.line(p) }
+	if r.Method == http.MethodHead {
+		// The header only (as on /v1/events): the call is checked, not
+		// followed.
+		follow, write = false, func(SignalingPayload) error { return nil }
+	}
+	err = ms.Signaling(ctx, id, since, follow, write)
 	if err != nil && !nd.started {
 		return err // an ordinary error answer (the call is not live)
 	}
