@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -330,5 +331,39 @@ func TestSignalingFollowers(t *testing.T) {
 	}
 	if err := h.m.SendSignaling(ctx, c.ID, []byte{1}); calld.ErrorCode(err) != calld.ECONFLICT {
 		t.Fatalf("sending signaling on an ended call: %v", err)
+	}
+}
+
+// since beyond the call's last seq is invalid (as on /v1/events), not a
+// stream that skips the next payloads: a media engine that resumes with
+// its last seq after calld restarted (the numbering starts again at 1)
+// learns it must read from 0 instead of losing payloads.
+func TestSignalingSinceBeyondTheLast(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := h.m.Place(ctx, "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	nop := func(control.SignalingPayload) error { return nil }
+	if err := h.m.Signaling(ctx, c.ID, 1, false, nop); calld.ErrorCode(err) != calld.EINVALID || !strings.Contains(err.Error(), "since") {
+		t.Fatalf("since 1 with nothing kept: %v", err)
+	}
+	h.srv.Push(&tg.UpdatePhoneCallSignalingData{PhoneCallID: c.ID, Data: []byte("one")},
+		&tg.UpdatePhoneCallSignalingData{PhoneCallID: c.ID, Data: []byte("two")})
+	got := make(chan uint64, 2)
+	go func() {
+		_ = h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error { got <- p.Seq; return nil })
+	}()
+	<-got
+	<-got
+	for since, want := range map[uint64]string{0: "", 1: "", 2: "", 3: calld.EINVALID} {
+		if err := h.m.Signaling(ctx, c.ID, since, false, nop); calld.ErrorCode(err) != want {
+			t.Errorf("since %d: %v, want %q", since, err, want)
+		}
 	}
 }
