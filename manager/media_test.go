@@ -31,6 +31,20 @@ func requestsOf[T any](srv *sim.Server, method string) []T {
 	return out
 }
 
+// activeCall places a call that a new peer answers, and waits until it
+// is active.
+func (h *harness) activeCall(ctx context.Context) fsm.Call {
+	h.t.Helper()
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(ctx, "@"+name, false)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	return c
+}
+
 func ptrTo[T any](v T) *T { return &v }
 
 // sameProtocol compares protocols by their fields (not the decoded flags
@@ -217,14 +231,8 @@ func (g ratingGate) SetCallRating(ctx context.Context, peer tg.InputPhoneCall, r
 // is a conflict: exactly one phone.setCallRating reaches Telegram.
 func TestRateSecondInTheFirstsBatch(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	peer, name := newPeer(h.srv)
-	h.srv.SetPeerBehaviour(peer, sim.Answer)
 	ctx := context.Background()
-	c, err := h.m.Place(ctx, "@"+name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.waitState(c.ID, fsm.Active)
+	c := h.activeCall(ctx)
 	h.clock.Travel(5 * time.Second)
 	if ended, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil || !ended.NeedRating {
 		t.Fatalf("discard: %+v, %v", ended, err)
@@ -267,15 +275,9 @@ func TestRateSecondInTheFirstsBatch(t *testing.T) {
 // ended call's relay is a conflict.
 func TestSignalingFollowers(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	peer, name := newPeer(h.srv)
-	h.srv.SetPeerBehaviour(peer, sim.Answer)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := h.m.Place(ctx, "@"+name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.waitState(c.ID, fsm.Active)
+	c := h.activeCall(ctx)
 	nop := func(control.SignalingPayload) error { return nil }
 	if err := h.m.Signaling(ctx, 424242, 0, true, nop); calld.ErrorCode(err) != calld.ENOTFOUND {
 		t.Fatalf("signaling of an unknown call: %v", err)
@@ -340,15 +342,9 @@ func TestSignalingFollowers(t *testing.T) {
 // learns it must read from 0 instead of losing payloads.
 func TestSignalingSinceBeyondTheLast(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	peer, name := newPeer(h.srv)
-	h.srv.SetPeerBehaviour(peer, sim.Answer)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := h.m.Place(ctx, "@"+name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.waitState(c.ID, fsm.Active)
+	c := h.activeCall(ctx)
 	nop := func(control.SignalingPayload) error { return nil }
 	if err := h.m.Signaling(ctx, c.ID, 1, false, nop); calld.ErrorCode(err) != calld.EINVALID || !strings.Contains(err.Error(), "since") {
 		t.Fatalf("since 1 with nothing kept: %v", err)
