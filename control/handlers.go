@@ -234,15 +234,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 
 // getEvents streams events as NDJSON; see the package documentation.
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r)
-	if err != nil {
-		return err
-	}
-	follow, err := boolParam(q, "follow", true)
-	if err != nil {
-		return err
-	}
-	since, replay, err := sinceParam(q)
+	follow, since, replay, err := streamParams(r)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,20 @@ func (n *ndjsonWriter) line(v any) error {
 	return n.rc.Flush()
 }
 
-// sinceParam is a streaming route's ?since=N: N, and whether it was given.
+// streamParams are a streaming route's ?follow= (default true) and
+// ?since=N: N, and whether it was given.
+func streamParams(r *http.Request) (follow bool, since uint64, hasSince bool, err error) {
+	q, err := query(r)
+	if err != nil {
+		return false, 0, false, err
+	}
+	if follow, err = boolParam(q, "follow", true); err != nil {
+		return false, 0, false, err
+	}
+	since, hasSince, err = sinceParam(q)
+	return follow, since, hasSince, err
+}
+
 func sinceParam(q url.Values) (uint64, bool, error) {
 	if !q.Has("since") {
 		return 0, false, nil

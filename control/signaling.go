@@ -85,15 +85,7 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := query(r)
-	if err != nil {
-		return err
-	}
-	follow, err := boolParam(q, "follow", true)
-	if err != nil {
-		return err
-	}
-	since, _, err := sinceParam(q)
+	follow, since, _, err := streamParams(r)
 	if err != nil {
 		return err
 	}
