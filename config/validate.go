@@ -117,28 +117,28 @@ func (c Config) Validate(sim bool) error {
 			return bad(d.key, "%s is negative", d.v.Duration)
 		}
 	}
-	return c.Media.validate(bad)
+	return c.Media.validate("media.", bad)
 }
 
 // validate checks a protocol: at least one library version (non-empty,
 // no spaces), 0 < min_layer <= max_layer, and some transport allowed.
-func (md Media) validate(bad func(key, format string, args ...any) error) error {
+func (md Media) validate(prefix string, bad func(key, format string, args ...any) error) error {
 	if len(md.LibraryVersions) == 0 {
-		return bad("media.library_versions", "at least one library version is required (such as \"4.0.0\")")
+		return bad(prefix+"library_versions", "at least one library version is required (such as \"4.0.0\")")
 	}
 	for i, v := range md.LibraryVersions {
 		if v == "" || strings.IndexFunc(v, isSpaceOrControl) >= 0 {
-			return bad(fmt.Sprintf("media.library_versions[%d]", i), "%q is not a version (non-empty, no spaces)", v)
+			return bad(fmt.Sprintf("%slibrary_versions[%d]", prefix, i), "%q is not a version (non-empty, no spaces)", v)
 		}
 	}
 	if md.MinLayer <= 0 || md.MinLayer > math.MaxInt32 {
-		return bad("media.min_layer", "%d is not a layer (want > 0)", md.MinLayer)
+		return bad(prefix+"min_layer", "%d is not a layer (want > 0)", md.MinLayer)
 	}
 	if md.MaxLayer < md.MinLayer || md.MaxLayer > math.MaxInt32 {
-		return bad("media.max_layer", "%d is below media.min_layer (%d) or out of range", md.MaxLayer, md.MinLayer)
+		return bad(prefix+"max_layer", "%d is below %smin_layer (%d) or out of range", md.MaxLayer, prefix, md.MinLayer)
 	}
 	if !md.UDPP2P && !md.UDPReflector {
-		return bad("media.udp_reflector", "udp_p2p and udp_reflector are both false: the call would have no transport")
+		return bad(prefix+"udp_reflector", "udp_p2p and udp_reflector are both false: the call would have no transport")
 	}
 	return nil
 }
@@ -146,8 +146,8 @@ func (md Media) validate(bad func(key, format string, args ...any) error) error 
 // ValidateMedia checks a per-call protocol override like [media]; its
 // errors name the JSON field ("protocol.min_layer").
 func ValidateMedia(md Media) error {
-	return md.validate(func(key, format string, args ...any) error {
-		return &Error{Key: "protocol." + strings.TrimPrefix(key, "media."), Msg: fmt.Sprintf(format, args...)}
+	return md.validate("protocol.", func(key, format string, args ...any) error {
+		return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 	})
 }
 

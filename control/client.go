@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -242,37 +241,7 @@ func (o EventsOptions) path() string {
 // stream, fn's error, ctx's error, or — for the final error line of a
 // dropped stream — a *calld.Error (code CodeSlowReader).
 func (c *Client) EventLines(ctx context.Context, opts EventsOptions, fn func(line []byte) error) error {
-	path := opts.path()
-	resp, err := c.send(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return apiError(resp.StatusCode, data)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if bytes.HasPrefix(line, []byte(`{"error"`)) {
-			return apiError(resp.StatusCode, line)
-		}
-		if err := fn(line); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("reading the event stream: %w", err)
-	}
-	return nil
+	return c.lines(ctx, opts.path(), "event stream", 1<<20, fn)
 }
 
 // Events is EventLines with decoded events.

@@ -63,7 +63,9 @@
 //     implements MediaService. GET .../signaling replays the payloads with
 //     seq > since (default 0), then follows until the call ends, when the
 //     response ends; "follow=0" ends it after the replay. A call that is
-//     not live is 404 not_found or 409 conflict. POST .../rating and
+//     not live is 404 not_found or 409 conflict; "since" beyond the call's
+//     last seq is 400 invalid (the numbering starts again at 1 when calld
+//     restarts). HEAD answers the header (or the error) at once. POST .../rating and
 //     .../debug are 409 conflict while the call is live, when its
 //     need_rating / need_debug is false, and the second time; they answer
 //     the call's record.

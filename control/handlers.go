@@ -234,21 +234,9 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 
 // getEvents streams events as NDJSON; see the package documentation.
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r)
+	follow, since, replay, err := streamParams(r)
 	if err != nil {
 		return err
-	}
-	follow, err := boolParam(q, "follow", true)
-	if err != nil {
-		return err
-	}
-	var since uint64
-	replay := q.Has("since")
-	if replay {
-		since, err = strconv.ParseUint(q.Get("since"), 10, 64)
-		if err != nil {
-			return invalidf("since %q is not a non-negative decimal sequence number", q.Get("since"))
-		}
 	}
 	if !follow {
 		replay = true
@@ -263,34 +251,8 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ctx := r.Context()
-	rc := http.NewResponseController(w)
-	started := false
-	start := func() error {
-		if started {
-			return nil
-		}
-		started = true
-		h := w.Header()
-		h.Set("Content-Type", "application/x-ndjson")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
-		return rc.Flush()
-	}
-	writeLine := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("encoding an event: %w", err)
-		}
-		if err := start(); err != nil {
-			return err
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		if _, err := w.Write(append(b, '\n')); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
+	nd := s.ndjson(w)
+	start, writeLine := nd.start, nd.line
 	if r.Method == http.MethodHead {
 		return start()
 	}
@@ -319,7 +281,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case writeErr != nil || ctx.Err() != nil || errors.Is(err, errShutdown):
 			return nil // the client is gone or we are stopping
-		case err != nil && !started:
+		case err != nil && !nd.started:
 			return err // an ordinary error answer
 		case err != nil:
 			s.streamError(writeLine, calld.ErrorCode(err), calld.ErrorMessage(err))

@@ -1,15 +1,14 @@
 package control
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/fsm"
@@ -79,41 +78,18 @@ func (s *Server) mediaCall(r *http.Request) (MediaService, int64, error) {
 }
 
 // getSignaling streams the payloads as NDJSON: replay (seq > since), then
-// follow (unless follow=0) until the call ends.
+// follow (unless follow=0) until the call ends. HEAD answers the header
+// (or the error of a call that is not live) at once.
 func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 	ms, id, err := s.mediaCall(r)
 	if err != nil {
 		return err
 	}
-	q, err := query(r)
+	follow, since, _, err := streamParams(r)
 	if err != nil {
 		return err
 	}
-	follow, err := boolParam(q, "follow", true)
-	if err != nil {
-		return err
-	}
-	var since uint64
-	if q.Has("since") {
-		since, err = strconv.ParseUint(q.Get("since"), 10, 64)
-		if err != nil {
-			return invalidf("since %q is not a non-negative decimal sequence number", q.Get("since"))
-		}
-	}
-	rc := http.NewResponseController(w)
-	started := false
-	start := func() error {
-		if started {
-			return nil
-		}
-		started = true
-		h := w.Header()
-		h.Set("Content-Type", "application/x-ndjson")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
-		return rc.Flush()
-	}
+	nd := s.ndjson(w)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -123,24 +99,17 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 		case <-ctx.Done():
 		}
 	}()
-	err = ms.Signaling(ctx, id, since, follow, func(p SignalingPayload) error {
-		b, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		if err := start(); err != nil {
-			return err
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		if _, err := w.Write(append(b, '\n')); err != nil {
-			return err
-		}
-		return rc.Flush()
-	})
-	if err != nil && !started {
+	write := func(p SignalingPayload) error { return nd.line(p) }
+	if r.Method == http.MethodHead {
+		// The header only (as on /v1/events): the call is checked, not
+		// followed.
+		follow, write = false, func(SignalingPayload) error { return nil }
+	}
+	err = ms.Signaling(ctx, id, since, follow, write)
+	if err != nil && !nd.started {
 		return err // an ordinary error answer (the call is not live)
 	}
-	_ = start()
+	_ = nd.start()
 	return nil
 }
 
@@ -149,14 +118,22 @@ func (s *Server) postSignaling(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req SignalingRequest
+	// data is decoded here, not by encoding/json, whose base64 error
+	// does not name the field.
+	var req struct {
+		Data string `json:"data"`
+	}
 	if err := decodeBody(r, &req, true); err != nil {
 		return err
 	}
-	if len(req.Data) == 0 {
+	if req.Data == "" {
 		return invalidf("data is required (a base64 signaling payload)")
 	}
-	if err := ms.SendSignaling(r.Context(), id, req.Data); err != nil {
+	data, err := base64.StdEncoding.DecodeString(req.Data)
+	if err != nil {
+		return invalidf("data is not standard base64 (%v)", err)
+	}
+	if err := ms.SendSignaling(r.Context(), id, data); err != nil {
 		return err
 	}
 	s.writeJSON(w, http.StatusOK, SentBody{Sent: true})
@@ -211,40 +188,15 @@ func (c *Client) Signaling(ctx context.Context, id int64, since uint64, follow b
 	if !follow {
 		path += "&follow=0"
 	}
-	resp, err := c.send(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return apiError(resp.StatusCode, data)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if bytes.HasPrefix(line, []byte(`{"error"`)) {
-			return apiError(resp.StatusCode, line)
-		}
+	// A line holds one payload of up to the relay's per-call bound, in
+	// base64.
+	return c.lines(ctx, path, "signaling stream", 4<<20, func(line []byte) error {
 		var p SignalingPayload
 		if err := json.Unmarshal(line, &p); err != nil {
 			return fmt.Errorf("signaling stream: %w", err)
 		}
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("reading the signaling stream: %w", err)
-	}
-	return nil
+		return fn(p)
+	})
 }
 
 // SendSignaling is POST /v1/calls/{id}/signaling.

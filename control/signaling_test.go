@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 type mediaService struct {
 	*memService
 	mu       sync.Mutex
+	follows  bool // Signaling with follow waits for ctx after the replay
 	sent     [][]byte
 	ratings  []RatingRequest
 	debugLog []json.RawMessage
@@ -27,7 +29,7 @@ type mediaService struct {
 
 var _ MediaService = (*mediaService)(nil)
 
-func (s *mediaService) Signaling(_ context.Context, id int64, since uint64, _ bool, fn func(SignalingPayload) error) error {
+func (s *mediaService) Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(SignalingPayload) error) error {
 	if id != idActive {
 		return calld.Errorf(calld.ECONFLICT, "call %d is not live", id)
 	}
@@ -35,6 +37,9 @@ func (s *mediaService) Signaling(_ context.Context, id int64, since uint64, _ bo
 		if err := fn(SignalingPayload{Seq: seq, Data: []byte{0, byte(seq), 0xff}}); err != nil {
 			return err
 		}
+	}
+	if follow && s.follows {
+		<-ctx.Done()
 	}
 	return nil
 }
@@ -159,4 +164,54 @@ func TestMediaRoutesPermissions(t *testing.T) {
 	_, plain := startMedia(t, newMemService(NewHub(0)), Options{})
 	status, hdr, body := plain("POST", active+"/rating", `{"rating":5}`)
 	wantError(t, status, hdr, body, 404, calld.ENOTFOUND)
+}
+
+// A body the media routes refuse says which field is wrong.
+func TestMediaRoutesNameTheField(t *testing.T) {
+	svc := &mediaService{memService: newMemService(NewHub(0))}
+	_, do := startMedia(t, svc, Options{})
+	active := "/v1/calls/" + strconv.FormatInt(idActive, 10)
+	for _, tc := range []struct{ method, path, body, field string }{
+		{"POST", active + "/signaling", `{"data":"not base64!"}`, `"message":"data `},
+		{"POST", active + "/signaling", `{"data":"AA=A"}`, `"message":"data `},
+		{"POST", active + "/signaling", `{"data":""}`, `"message":"data `},
+		{"POST", active + "/signaling", `{"data":5}`, `field \"data\"`},
+		{"POST", active + "/rating", `{"rating":"5"}`, `field \"rating\"`},
+		{"POST", active + "/rating", `{"rating":9}`, `"message":"rating `},
+		{"POST", active + "/rating", `{"rating":5,"comment":1}`, `field \"comment\"`},
+		{"GET", active + "/signaling?since=-1", "", `"message":"since `},
+		{"GET", active + "/signaling?since=abc", "", `"message":"since `},
+		{"POST", "/v1/calls", `{"peer":"@x","protocol":{"min_layer":"x"}}`, `field \"protocol.min_layer\"`},
+		{"POST", "/v1/calls", `{"peer":"@x","protocol":{"library_versions":"x"}}`, `field \"protocol.library_versions\"`},
+	} {
+		status, hdr, body := do(tc.method, tc.path, tc.body)
+		if status != 400 || !strings.Contains(body, `"`+calld.EINVALID+`"`) || !strings.Contains(body, tc.field) {
+			t.Errorf("%s %s %s: %d %s %s (want 400 naming %s)", tc.method, tc.path, tc.body, status, hdr.Get("Content-Type"), body, tc.field)
+		}
+	}
+}
+
+// HEAD on the signaling stream answers its header at once (as on
+// /v1/events): it does not follow the call until it ends.
+func TestSignalingHead(t *testing.T) {
+	svc := &mediaService{memService: newMemService(NewHub(0)), follows: true}
+	_, do := startMedia(t, svc, Options{})
+	active := "/v1/calls/" + strconv.FormatInt(idActive, 10)
+	answered := make(chan string, 1)
+	go func() {
+		status, hdr, body := do("HEAD", active+"/signaling", "")
+		answered <- fmt.Sprintf("%d %s %q", status, hdr.Get("Content-Type"), body)
+	}()
+	select {
+	case got := <-answered:
+		if got != `200 application/x-ndjson ""` {
+			t.Fatalf("HEAD: %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("HEAD on a live call's signaling follows it")
+	}
+	status, hdr, body := do("HEAD", "/v1/calls/"+strconv.FormatInt(idRinging, 10)+"/signaling", "")
+	if status != 409 {
+		t.Fatalf("HEAD on a call that is not live: %d %v %q", status, hdr, body)
+	}
 }

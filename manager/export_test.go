@@ -37,3 +37,16 @@ func Started(m *Manager) bool {
 	}
 	return <-ch
 }
+
+// WrapTelegram replaces the manager's Telegram with wrap(current), on the
+// loop (tests only: to observe an RPC's completion).
+func WrapTelegram(m *Manager, wrap func(Telegram) Telegram) {
+	done := make(chan struct{})
+	if err := m.post(func() {
+		m.cfg.Telegram = wrap(m.cfg.Telegram)
+		close(done)
+	}); err != nil {
+		panic(err)
+	}
+	<-done
+}

@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/control"
 	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/manager"
 	"github.com/calld/calld/mtproto"
 	"github.com/calld/calld/sim"
 	"github.com/calld/calld/store"
@@ -27,6 +29,20 @@ func requestsOf[T any](srv *sim.Server, method string) []T {
 		}
 	}
 	return out
+}
+
+// activeCall places a call that a new peer answers, and waits until it
+// is active.
+func (h *harness) activeCall(ctx context.Context) fsm.Call {
+	h.t.Helper()
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(ctx, "@"+name, false)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	return c
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -192,5 +208,158 @@ func TestRateAndDebugOnce(t *testing.T) {
 	}
 	if _, err := h.m.Rate(ctx, 424242, 3, ""); calld.ErrorCode(err) != calld.ENOTFOUND {
 		t.Fatalf("rating an unknown call: %v", err)
+	}
+}
+
+// ratingGate is a Telegram whose phone.setCallRating, once answered,
+// reports it on sent and returns only when proceed is closed.
+type ratingGate struct {
+	manager.Telegram
+	sent    chan struct{}
+	proceed chan struct{}
+}
+
+func (g ratingGate) SetCallRating(ctx context.Context, peer tg.InputPhoneCall, rating int, comment string) error {
+	err := g.Telegram.SetCallRating(ctx, peer, rating, comment)
+	g.sent <- struct{}{}
+	<-g.proceed
+	return err
+}
+
+// A second rating that reaches the loop in the same batch as the first
+// one's answer (after the answer, before its journal event is committed)
+// is a conflict: exactly one phone.setCallRating reaches Telegram.
+func TestRateSecondInTheFirstsBatch(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := context.Background()
+	c := h.activeCall(ctx)
+	h.clock.Travel(5 * time.Second)
+	if ended, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil || !ended.NeedRating {
+		t.Fatalf("discard: %+v, %v", ended, err)
+	}
+	before := h.srv.Count("phone.setCallRating")
+	gate := ratingGate{sent: make(chan struct{}, 2), proceed: make(chan struct{})}
+	manager.WrapTelegram(h.m, func(t manager.Telegram) manager.Telegram { gate.Telegram = t; return gate })
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.m.Rate(ctx, c.ID, 4, "")
+		first <- err
+	}()
+	<-gate.sent // answered; its Updates are queued for the loop
+	queued, release := manager.Block(h.m)
+	defer release()
+	n := queued()
+	close(gate.proceed)
+	waitFor(t, "the first rating's completion queued", func() bool { return queued() == n+1 })
+	second := make(chan error, 1)
+	go func() {
+		_, err := h.m.Rate(ctx, c.ID, 1, "")
+		second <- err
+	}()
+	waitFor(t, "the second rating queued", func() bool { return queued() == n+2 })
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("first rating: %v", err)
+	}
+	if err := <-second; calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("second rating: %v, want a conflict", err)
+	}
+	if n := h.srv.Count("phone.setCallRating") - before; n != 1 {
+		t.Fatalf("phone.setCallRating sent %d times", n)
+	}
+}
+
+// The relay's followers: an unknown call is not_found; a follower that
+// does not read holds neither the loop nor the other followers; when the
+// call ends every follower gets what was kept, then its stream ends; an
+// ended call's relay is a conflict.
+func TestSignalingFollowers(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := h.activeCall(ctx)
+	nop := func(control.SignalingPayload) error { return nil }
+	if err := h.m.Signaling(ctx, 424242, 0, true, nop); calld.ErrorCode(err) != calld.ENOTFOUND {
+		t.Fatalf("signaling of an unknown call: %v", err)
+	}
+
+	stuck, unstick := make(chan struct{}), make(chan struct{})
+	var slow []uint64
+	slowDone := make(chan error, 1)
+	go func() {
+		slowDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error {
+			slow = append(slow, p.Seq)
+			if len(slow) == 1 {
+				close(stuck)
+				<-unstick
+			}
+			return nil
+		})
+	}()
+	got := make(chan control.SignalingPayload, 8)
+	fastDone := make(chan error, 1)
+	go func() {
+		fastDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error { got <- p; return nil })
+	}()
+	payload := func(n int) []byte { return []byte{byte(n), 0, '\n', 0xff} }
+	for n := 1; n <= 3; n++ {
+		h.srv.Push(&tg.UpdatePhoneCallSignalingData{PhoneCallID: c.ID, Data: payload(n)})
+	}
+	for n := 1; n <= 3; n++ {
+		select {
+		case p := <-got:
+			if p.Seq != uint64(n) || string(p.Data) != string(payload(n)) {
+				t.Fatalf("payload %d: %d %q", n, p.Seq, p.Data)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the follower got %d of 3 payloads", n-1)
+		}
+	}
+	<-stuck
+	// The slow follower holds its first payload; the call still ends.
+	h.clock.Travel(2 * time.Second)
+	if _, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fastDone; err != nil {
+		t.Fatalf("the follower's stream at the end: %v", err)
+	}
+	close(unstick)
+	if err := <-slowDone; err != nil || len(slow) != 3 {
+		t.Fatalf("the slow follower: %v, seqs %v", err, slow)
+	}
+	if err := h.m.Signaling(ctx, c.ID, 0, true, nop); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("signaling of an ended call: %v", err)
+	}
+	if err := h.m.SendSignaling(ctx, c.ID, []byte{1}); calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("sending signaling on an ended call: %v", err)
+	}
+}
+
+// since beyond the call's last seq is invalid (as on /v1/events), not a
+// stream that skips the next payloads: a media engine that resumes with
+// its last seq after calld restarted (the numbering starts again at 1)
+// learns it must read from 0 instead of losing payloads.
+func TestSignalingSinceBeyondTheLast(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := h.activeCall(ctx)
+	nop := func(control.SignalingPayload) error { return nil }
+	if err := h.m.Signaling(ctx, c.ID, 1, false, nop); calld.ErrorCode(err) != calld.EINVALID || !strings.Contains(err.Error(), "since") {
+		t.Fatalf("since 1 with nothing kept: %v", err)
+	}
+	h.srv.Push(&tg.UpdatePhoneCallSignalingData{PhoneCallID: c.ID, Data: []byte("one")},
+		&tg.UpdatePhoneCallSignalingData{PhoneCallID: c.ID, Data: []byte("two")})
+	got := make(chan uint64, 2)
+	go func() {
+		_ = h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error { got <- p.Seq; return nil })
+	}()
+	<-got
+	<-got
+	for since, want := range map[uint64]string{0: "", 1: "", 2: "", 3: calld.EINVALID} {
+		if err := h.m.Signaling(ctx, c.ID, since, false, nop); calld.ErrorCode(err) != want {
+			t.Errorf("since %d: %v, want %q", since, err, want)
+		}
 	}
 }

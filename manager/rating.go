@@ -99,7 +99,6 @@ func (m *Manager) answerEnded(ctx context.Context, id int64, event string, value
 					// The result's Updates may be held by the engine
 					// behind a getDifference: answer after them.
 					m.afterUpdates(err == nil, func() {
-						delete(m.media.inFlight, key)
 						result := "ok"
 						if err != nil {
 							result = errorType(err)
@@ -112,11 +111,18 @@ func (m *Manager) answerEnded(ctx context.Context, id int64, event string, value
 						}
 						e.Msg(methodOf(event) + " answered")
 						if err != nil {
+							delete(m.media.inFlight, key)
 							done(rec, telegramError(methodOf(event), err))
 							return
 						}
+						// In flight until the event is committed: a second
+						// request in this batch would not find it in the
+						// journal yet.
 						m.events = append(m.events, store.Event{At: m.now().UTC(), Event: event, CallID: id})
-						m.effects = append(m.effects, func() { done(rec, nil) })
+						m.effects = append(m.effects, func() {
+							delete(m.media.inFlight, key)
+							done(rec, nil)
+						})
 					})
 				})
 			}()

@@ -135,6 +135,13 @@ func (sc *sigCall) since(mu *sync.Mutex, after uint64) (out []control.SignalingP
 	return out, sc.ended, sc.changed
 }
 
+// last is the seq of the newest payload kept so far (0: none yet).
+func (sc *sigCall) last(mu *sync.Mutex) uint64 {
+	mu.Lock()
+	defer mu.Unlock()
+	return sc.next - 1
+}
+
 // onSignaling handles a dispatched updatePhoneCallSignalingData.
 func (m *Manager) onSignaling(u *tg.UpdatePhoneCallSignalingData) {
 	c := m.calls[u.PhoneCallID]
@@ -158,7 +165,9 @@ func (m *Manager) onSignaling(u *tg.UpdatePhoneCallSignalingData) {
 
 // Signaling implements control.MediaService: fn gets the call's payloads
 // with seq > since, then, with follow, each new one until the call ends
-// or ctx is done. A call that is not live is not_found or conflict.
+// or ctx is done. A call that is not live is not_found or conflict; since
+// beyond the last seq is invalid (as on /v1/events): a reader resuming
+// after calld restarted must not skip the new numbering's payloads.
 func (m *Manager) Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(control.SignalingPayload) error) error {
 	var sc *sigCall
 	if _, err := m.ask(ctx, func(done func(fsm.Call, error)) {
@@ -167,12 +176,17 @@ func (m *Manager) Signaling(ctx context.Context, id int64, since uint64, follow 
 			done(c.record(), err)
 			return
 		}
-		if rec := c.m.Call(); !rec.State.Live() {
+		rec := c.m.Call()
+		if !rec.State.Live() {
 			done(rec, calld.Errorf(calld.ECONFLICT, "call %d already ended (%s)", id, orNone(rec.Reason)))
 			return
 		}
 		sc = m.media.sig.get(id)
-		done(c.m.Call(), nil)
+		if last := sc.last(&m.media.sig.mu); since > last {
+			done(rec, calld.Errorf(calld.EINVALID, "since %d is beyond call %d's last signaling seq %d (the numbering starts at 1 again when calld restarts: read from since=0)", since, id, last))
+			return
+		}
+		done(rec, nil)
 	}); err != nil {
 		return err
 	}

@@ -9,8 +9,8 @@
 // the relays and the protocol from /media and the payloads from the
 // relay, and hands its outgoing payloads to SendSignaling.
 //
-//	calld serve --sim &
-//	go run ./examples/mediaengine --socket /run/user/1000/calld-sim/calld.sock --peer @alice
+//	calld serve --sim &     # prints its socket: CALLD_SOCKET=…/calld-sim-NNN/calld.sock
+//	CALLD_SOCKET=…/calld-sim-NNN/calld.sock go run ./examples/mediaengine --peer @alice
 package main
 
 import (
