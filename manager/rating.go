@@ -91,7 +91,7 @@ func (m *Manager) answerEnded(ctx context.Context, id int64, event string, value
 		tgc := m.cfg.Telegram
 		peer := tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}
 		m.effects = append(m.effects, func() {
-			go func() {
+			m.goRPC(func() {
 				rctx, cancel := m.rpcContext()
 				defer cancel()
 				err := m.rpcError(rctx, methodOf(event), send(rctx, tgc, peer))
@@ -125,7 +125,7 @@ func (m *Manager) answerEnded(ctx context.Context, id int64, event string, value
 						})
 					})
 				})
-			}()
+			})
 		})
 	})
 }

@@ -218,9 +218,7 @@ func (m *Manager) SendSignaling(ctx context.Context, id int64, data []byte) erro
 	if len(data) == 0 {
 		return calld.Errorf(calld.EINVALID, "data is empty")
 	}
-	var peer tg.InputPhoneCall
-	var tgc Telegram
-	if _, err := m.ask(ctx, func(done func(fsm.Call, error)) {
+	_, err := m.ask(ctx, func(done func(fsm.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
 			done(c.record(), err)
@@ -231,22 +229,24 @@ func (m *Manager) SendSignaling(ctx context.Context, id int64, data []byte) erro
 			done(rec, calld.Errorf(calld.ECONFLICT, "call %d is %s: no signaling", id, rec.State))
 			return
 		}
-		peer, tgc = tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}, m.cfg.Telegram
-		done(rec, nil)
-	}); err != nil {
-		return err
-	}
-	rctx, cancel := m.rpcContext()
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	err := m.rpcError(rctx, "phone.sendSignalingData", tgc.SendSignalingData(rctx, peer, data))
-	result := "ok"
-	if err != nil {
-		result = errorType(err)
-	}
-	m.log.Debug().Str(logging.FieldEvent, logging.EventCallSignaling).Str(logging.FieldCallID, itoa(id)).
-		Str(logging.FieldDirection, "outgoing").Int(logging.FieldBytes, len(data)).Str(logging.FieldResult, result).
-		Msg("signaling data sent")
-	return telegramError("phone.sendSignalingData", err)
+		peer, tgc := tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}, m.cfg.Telegram
+		// The RPC is the manager's (Run waits for it); it changes no
+		// state, so its answer goes straight to the caller.
+		m.goRPC(func() {
+			rctx, cancel := m.rpcContext()
+			defer cancel()
+			stop := context.AfterFunc(ctx, cancel)
+			defer stop()
+			err := m.rpcError(rctx, "phone.sendSignalingData", tgc.SendSignalingData(rctx, peer, data))
+			result := "ok"
+			if err != nil {
+				result = errorType(err)
+			}
+			m.log.Debug().Str(logging.FieldEvent, logging.EventCallSignaling).Str(logging.FieldCallID, itoa(id)).
+				Str(logging.FieldDirection, "outgoing").Int(logging.FieldBytes, len(data)).Str(logging.FieldResult, result).
+				Msg("signaling data sent")
+			done(rec, telegramError("phone.sendSignalingData", err))
+		})
+	})
+	return err
 }
