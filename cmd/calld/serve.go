@@ -22,6 +22,18 @@ import (
 // config, 1 when start-up or the store fails, 0 after a clean stop
 // (SIGTERM, SIGINT).
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Signals are caught first, so that a SIGTERM sent while the flags and
+	// the config are read is a stop (exit 0), not the default death.
+	// Stop signals and SIGHUP have channels of their own: the runtime
+	// drops a signal whose channel is full, and a stop must never be lost
+	// behind pending reloads. One pending signal of each kind is enough
+	// (a pending reload reads the config file when it runs).
+	stops := make(chan os.Signal, 1)
+	signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(stops)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	fs := flag.NewFlagSet("calld serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (default $CALLD_CONFIG, else built-in defaults)")
@@ -64,16 +76,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	// Stop signals and SIGHUP have channels of their own: the runtime
-	// drops a signal whose channel is full, and a stop must never be lost
-	// behind pending reloads. One pending signal of each kind is enough
-	// (a pending reload reads the config file when it runs).
-	stops := make(chan os.Signal, 1)
-	signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(stops)
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
-	defer signal.Stop(hups)
 
 	m := daemon.New(cfg)
 	m.Stderr = stderr
