@@ -27,6 +27,7 @@ func TestStopDuringRequestCallKeepsRequest(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	peer, res, release := h.placeHeld(sim.RingForever)
 	queued, free := manager.Block(h.m)
+	defer free() // a failure below must not leave the loop held (close waits for it)
 	h.cancel()
 	waitFor(t, "the cut phone.requestCall queued", func() bool { return queued() >= 1 })
 	free()

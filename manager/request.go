@@ -131,11 +131,6 @@ func (m *Manager) sendRequest(c *call) {
 			defer cancel()
 			res, err := tgc.RequestCall(ctx, r.user(), out, r.RandomID, r.Video, r.Protocol)
 			err = m.rpcError(ctx, "phone.requestCall", err)
-			if m.ctx.Err() != nil {
-				// Cut by the shutdown, not answered: the request stays
-				// persisted and the restart sends it again.
-				return
-			}
 			_ = m.post(func() { m.requestResult(c, res, err) })
 		})
 	})
