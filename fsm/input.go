@@ -117,6 +117,10 @@ const (
 type RPCResult struct {
 	Method Method
 	Err    error
+	// TimedOut: the RPC got no answer in time (Err says so). For a
+	// discard that is no answer recorded: the call stays hanging_up and
+	// its machine honours one Resend of the same discard.
+	TimedOut bool
 }
 
 func (Remote) input()    {}
@@ -134,7 +138,8 @@ type SendAccept struct{}
 type SendConfirm struct{}
 
 // SendDiscard: call phone.discardCall with exactly these values. A call
-// issues at most one SendDiscard (Resend after a restart repeats it).
+// issues at most one SendDiscard (Resend after a restart or a timed-out
+// send repeats it, same values).
 type SendDiscard struct {
 	Reason       Reason
 	Duration     int32

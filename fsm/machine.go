@@ -22,9 +22,11 @@ type Machine struct {
 	f *lfsm.FSM
 
 	// resendable: restored from a record in hanging_up (a discard decided
-	// and persisted, no answer recorded) and not yet re-sent. Only such a
-	// machine honours Resend, once: a discard this machine decided itself
-	// is never issued twice.
+	// and persisted, no answer recorded), or its discard ran out of time
+	// (RPCResult TimedOut), and not yet re-sent. Only such a machine
+	// honours Resend, once per restore or time-out: the discard is never
+	// re-decided, only the same one sent again while no answer is
+	// recorded.
 	resendable bool
 
 	trans     []Transition // filled by the enter_state callback during one input
@@ -723,6 +725,13 @@ func (m *Machine) rpcResult(in RPCResult, now time.Time) Step {
 	case MethodDiscard:
 		if c.State != HangingUp {
 			return ignored("%s in state %s", what, c.State)
+		}
+		if in.TimedOut {
+			// No answer recorded: the server may never have executed
+			// it. The call stays hanging_up with its reason; the same
+			// discard may be sent again (Resend), once.
+			m.resendable = true
+			return Step{}
 		}
 		by, msg := orLocal(c.PendingEndedBy), ""
 		switch {

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"math"
 	"reflect"
 	"testing"
@@ -437,6 +438,30 @@ func TestScenarios(t *testing.T) {
 			again := discards(r.Handle(Local{Action: Resend}, clk.Advance(time.Minute)))
 			if !reflect.DeepEqual(first, again) {
 				t.Fatalf("resend %+v, first %+v", again, first)
+			}
+		}},
+		{"S24b_timed_out_discard_resent_once", func(t *testing.T) {
+			clk := newClock()
+			m := reach(t, Outgoing, Active, clk, Timeouts{})
+			first := discards(m.Handle(Local{Action: Discard}, clk.Advance(9*time.Second)))
+			if st := m.Handle(Local{Action: Resend}, clk.Advance(time.Second)); st.Ignored == "" {
+				t.Fatalf("resend before any time-out: %+v", st)
+			}
+			timedOut := RPCResult{Method: MethodDiscard, Err: errors.New("no answer in time"), TimedOut: true}
+			for i := 0; i < 2; i++ {
+				if st := m.Handle(timedOut, clk.Advance(90*time.Second)); st.Ignored != "" || len(st.Actions) != 0 || m.c.State != HangingUp {
+					t.Fatalf("time-out %d: %+v in %s", i, st, m.c.State)
+				}
+				again := discards(m.Handle(Local{Action: Resend}, clk.Advance(time.Second)))
+				if !reflect.DeepEqual(first, again) {
+					t.Fatalf("resend %d %+v, first %+v", i, again, first)
+				}
+				if st := m.Handle(Local{Action: Resend}, clk.Advance(time.Second)); st.Ignored == "" {
+					t.Fatalf("second resend after time-out %d: %+v", i, st)
+				}
+			}
+			if st := m.Handle(RPCResult{Method: MethodDiscard}, clk.Advance(time.Second)); m.c.State != Ended || m.c.EndedBy != ByLocal {
+				t.Fatalf("answer: %+v, %+v", st, m.c)
 			}
 		}},
 		{"S25_video_turned_on_later", func(t *testing.T) {

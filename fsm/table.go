@@ -89,7 +89,7 @@ var table = []Row{
 		"Local Discard, Decline or Fail; a timer; an identity mismatch; acceptCall or confirmCall failed",
 		"SendDiscard (reason, duration, connection_id, video decided now)"},
 	{EvResend, []State{HangingUp}, HangingUp, "",
-		"Local Resend, once, on a machine restored in hanging_up (no answer recorded)",
+		"Local Resend, once, on a machine restored in hanging_up or after its discard timed out (no answer recorded)",
 		"SendDiscard again, same values"},
 	{EvDiscarded, live, Ended, "",
 		"phoneCallDiscarded or phoneCallEmpty",

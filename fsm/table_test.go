@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -311,6 +312,13 @@ func rows() []row {
 			want: HangingUp, event: EvResend, actions: disc(ReasonHangup, 1, 0)},
 		{name: "hanging_up/resend_not_restored", dir: out, from: HangingUp, in: Local{Action: Resend},
 			want: HangingUp, ignored: true},
+		{name: "hanging_up/discard_timed_out", dir: out, from: HangingUp,
+			in:   RPCResult{Method: MethodDiscard, Err: errors.New("no answer in time"), TimedOut: true},
+			want: HangingUp, check: func(t *testing.T, c Call) {
+				if c.Reason != ReasonHangup || c.EndedBy != "" || c.Error != "" {
+					t.Errorf("timed-out discard recorded an answer: %+v", c)
+				}
+			}},
 		{name: "hanging_up/discard", dir: out, from: HangingUp, in: Local{Action: Discard}, want: HangingUp, err: calld.ECONFLICT},
 		{name: "hanging_up/decline", dir: in, from: HangingUp, in: Local{Action: Decline}, want: HangingUp, err: calld.ECONFLICT},
 		{name: "hanging_up/fail", dir: out, from: HangingUp, in: Local{Action: Fail}, want: HangingUp, ignored: true},

@@ -192,7 +192,12 @@ func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm
 			return
 		case fsm.HangingUp:
 			// Wait for the discard in flight, then say it was not ours.
-			c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, _ error) {
+			c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, err error) {
+				if err != nil {
+					// That discard ran out of time: no answer yet.
+					done(r, err)
+					return
+				}
 				done(r, calld.Errorf(calld.ECONFLICT, "call %d was already being ended; it ended (%s)", id, r.Reason))
 			}})
 			return
@@ -206,8 +211,11 @@ func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm
 			m.afterCommit(c, done, nil)
 			return
 		}
-		c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, _ error) {
-			done(r, telegramError("phone.discardCall", c.discardErr))
+		c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, err error) {
+			if err == nil {
+				err = telegramError("phone.discardCall", c.discardErr)
+			}
+			done(r, err)
 		}})
 	})
 }

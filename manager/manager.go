@@ -124,6 +124,9 @@ type call struct {
 	resentAccept bool
 	// discardErr is the error of our phone.discardCall, if any.
 	discardErr error
+	// discardTimeouts counts our phone.discardCall sends that ran out of
+	// time (no answer recorded): the backoff before the next send.
+	discardTimeouts int
 	// req is an outgoing call's persisted phone.requestCall while it has
 	// no id; onPlaced answers the Place request once it has one.
 	req      *request

@@ -625,22 +625,8 @@ func TestConnectionCutMidDiscard(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
 	id := h.incoming(false)
 	h.waitState(id, fsm.Ringing)
-	before := h.srv.Count("phone.discardCall")
-	release := h.srv.HoldRPC("phone.discardCall")
-	type result struct {
-		c   fsm.Call
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
-		res <- result{c, err}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := h.srv.WaitCount(ctx, "phone.discardCall", before+1); err != nil {
-		t.Fatal(err)
-	}
+	res, release := h.heldDiscard(id)
+	defer release()
 	h.srv.Cut()
 	release()
 	r := <-res
@@ -661,6 +647,47 @@ func TestConnectionCutMidDiscard(t *testing.T) {
 	}
 	h.waitReady()
 	h.requireInStep()
+}
+
+// discarded is the answer of a Discard request.
+type discarded struct {
+	c   fsm.Call
+	err error
+}
+
+// heldDiscard holds phone.discardCall at the simulator, asks the manager
+// to discard call id (auto reason) and returns once the request reached
+// the simulator; the answer comes on the channel.
+func (h *harness) heldDiscard(id int64) (<-chan discarded, func()) {
+	h.t.Helper()
+	before := h.srv.Count("phone.discardCall")
+	release := h.srv.HoldRPC("phone.discardCall")
+	res := make(chan discarded, 1)
+	go func() {
+		c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+		res <- discarded{c, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.discardCall", before+1); err != nil {
+		release()
+		h.t.Fatal(err)
+	}
+	return res, release
+}
+
+// answered returns what comes on res within 20 s of real time, or fails
+// the test saying what.
+func answered[T any](t *testing.T, res <-chan T, what string) T {
+	t.Helper()
+	select {
+	case r := <-res:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal(what)
+	}
+	var zero T
+	return zero
 }
 
 // testLogLevel is warn, or CALLD_TEST_LOG (e.g. debug) when set.
@@ -1044,15 +1071,8 @@ func TestRequestGivenUpThenCreatedIsDiscarded(t *testing.T) {
 func TestRequestRPCTimeout(t *testing.T) {
 	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Receive: time.Hour}})
 	peer, res, release := h.placeHeld(sim.RingForever)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	h.clock.Travel(90 * time.Second)
-	var r placed
-	select {
-	case r = <-res:
-	case <-ctx.Done():
-		t.Fatal("Place did not answer once its RPC ran out of time")
-	}
+	r := answered(t, res, "Place did not answer once its RPC ran out of time")
 	if code := calld.ErrorCode(r.err); code != calld.ETIMEOUT {
 		t.Fatalf("Place answered %v; want timeout", r.err)
 	}

@@ -152,6 +152,10 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 					Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
 					Bool(logging.FieldVideo, d.Video).Str(logging.FieldResult, result).
 					Msg("phone.discardCall answered")
+				if errors.Is(err, errRPCTimeout) {
+					m.discardTimedOut(c, err)
+					return
+				}
 				c.discardErr = err
 				// A successful result's Updates may be held by the
 				// engine behind a getDifference: apply the completion
@@ -182,6 +186,50 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			ctx, cancel := m.rpcContext()
 			defer cancel()
 			run(ctx)
+		})
+	})
+}
+
+// discardRetry is the first wait before our phone.discardCall is sent
+// again after a send ran out of time; it doubles up to discardRetryMax.
+const (
+	discardRetry    = 5 * time.Second
+	discardRetryMax = 5 * time.Minute
+)
+
+// discardTimedOut: our phone.discardCall got no answer in time. No answer
+// is recorded (the server may never have executed it, and the peer would
+// ring on): the call stays hanging_up with its decided discard, the
+// requests waiting on it are answered with the time-out and the call as it
+// stands, and the same discard is sent again (Resend, which the machine
+// honours once per time-out) after a backoff on the manager's clock, until
+// an answer is recorded or the call ends remotely.
+func (m *Manager) discardTimedOut(c *call, err error) {
+	if st := m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err, TimedOut: true}); st.Err != nil || st.Ignored != "" {
+		return
+	}
+	ws := c.waiters
+	c.waiters = nil
+	for _, w := range ws {
+		m.afterCommit(c, w.done, err)
+	}
+	wait := discardRetry << min(c.discardTimeouts, 6)
+	c.discardTimeouts++
+	if wait > discardRetryMax {
+		wait = discardRetryMax
+	}
+	m.goRPC(func() {
+		t := m.clock.Timer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C():
+		case <-m.ctx.Done():
+			return
+		}
+		_ = m.post(func() {
+			if c.m.Call().State == fsm.HangingUp {
+				m.apply(c, fsm.Local{Action: fsm.Resend})
+			}
 		})
 	})
 }

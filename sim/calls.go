@@ -516,6 +516,11 @@ func (s *Server) discardCallLocked(rc *rpcCtx, r *tg.PhoneDiscardCallRequest) (b
 	case StateElsewhere:
 		return nil, tgerr.New(400, "CALL_ALREADY_ACCEPTED")
 	case StateDiscarded:
+		if c.info.DiscardedBy == BySelf {
+			// A repeated discard of a call we discarded (its answer
+			// lost, or re-sent): Telegram answers CALL_ALREADY_DECLINED.
+			return nil, tgerr.New(400, "CALL_ALREADY_DECLINED")
+		}
 		return nil, tgerr.New(400, "CALL_PEER_INVALID")
 	}
 	wasActive := c.info.State == StateActive

@@ -453,7 +453,7 @@ func TestDiscardCall(t *testing.T) {
 			in   tg.InputPhoneCall
 			want string
 		}{
-			{"already ended", ended, "CALL_PEER_INVALID"},
+			{"already discarded by us", ended, "CALL_ALREADY_DECLINED"},
 			{"unknown", tg.InputPhoneCall{ID: 1, AccessHash: 2}, "CALL_PEER_INVALID"},
 			{"wrong access hash", tg.InputPhoneCall{ID: ended.ID, AccessHash: ended.AccessHash + 1}, "CALL_PEER_INVALID"},
 			{"accepted elsewhere", tg.InputPhoneCall{ID: req.ID, AccessHash: req.AccessHash}, "CALL_ALREADY_ACCEPTED"},

@@ -66,8 +66,10 @@
 //     duration}), updateNewMessage(messageService{messageActionPhoneCall})
 //     pts+1 pts_count 1], users, chats, date, seq+1}. Errors: the call
 //     accepted on another device (AcceptedElsewhere) -> 400
-//     CALL_ALREADY_ACCEPTED; unknown, wrong access_hash or already ended ->
-//     400 CALL_PEER_INVALID; FailRPC for injected ones (CALL_OCCUPY_FAILED,
+//     CALL_ALREADY_ACCEPTED; a repeated discard of a call this account
+//     discarded -> 400 CALL_ALREADY_DECLINED (as Telegram answers);
+//     unknown, wrong access_hash or ended by the peer -> 400
+//     CALL_PEER_INVALID; FailRPC for injected ones (CALL_OCCUPY_FAILED,
 //     FLOOD_WAIT_X).
 //
 // The world: SelfID (the account, phone SelfPhone), ServiceID (777000,
