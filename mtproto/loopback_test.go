@@ -234,12 +234,13 @@ func TestRPCUpdatesReachSinkBeforeReturn(t *testing.T) {
 		t.Errorf("server call = %+v", info)
 	}
 
-	// Discarding it again: CALL_PEER_INVALID, typed.
+	// Discarding it again (we discarded it): CALL_ALREADY_DECLINED, as
+	// Telegram answers a repeated discard (CONTRACT §5.1), typed.
 	_, err = c.DiscardCall(ctx, Discard{Peer: tg.InputPhoneCall{ID: req.ID, AccessHash: req.AccessHash}, Reason: "hangup"})
-	if !errors.Is(err, ErrCallPeerInvalid) {
-		t.Fatalf("second discard: err = %v, want ErrCallPeerInvalid", err)
+	if !errors.Is(err, ErrCallAlreadyDeclined) {
+		t.Fatalf("second discard: err = %v, want ErrCallAlreadyDeclined", err)
 	}
-	if code, status := APIErrorCode(err); code != "CALL_PEER_INVALID" || status != 502 {
+	if code, status := APIErrorCode(err); code != "CALL_ALREADY_DECLINED" || status != 502 {
 		t.Errorf("APIErrorCode = %s %d", code, status)
 	}
 }
@@ -401,9 +402,10 @@ func TestCutMidRPCIsRetried(t *testing.T) {
 		}
 	}
 	// Whichever of the two held requests ran first did the discard; the
-	// other one found the call ended. The caller sees success or
-	// CALL_PEER_INVALID, never anything else.
-	if r.err != nil && !errors.Is(r.err, ErrCallPeerInvalid) {
+	// other one found the call discarded by us. The caller sees success
+	// or CALL_ALREADY_DECLINED (CONTRACT §5.1: the first discard's
+	// success), never anything else.
+	if r.err != nil && !errors.Is(r.err, ErrCallAlreadyDeclined) {
 		t.Fatalf("discard after cut: %v", r.err)
 	}
 	if pts, _, _, _ := srv.State(); pts != ptsBefore+1 {
