@@ -30,10 +30,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// (a pending reload reads the config file when it runs).
 	stops := make(chan os.Signal, 1)
 	signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(stops)
 	hups := make(chan os.Signal, 1)
 	signal.Notify(hups, syscall.SIGHUP)
-	defer signal.Stop(hups)
+	// Once serve returns the process is exiting: a SIGHUP (or a second
+	// SIGTERM) that arrives now must not kill it by the default action and
+	// turn a clean stop into a death by signal.
+	defer signal.Ignore(syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	fs := flag.NewFlagSet("calld serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (default $CALLD_CONFIG, else built-in defaults)")
