@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/store"
 )
 
 // TestTimesHaveFractions: the API's times are RFC 3339 UTC with fractional

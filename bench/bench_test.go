@@ -20,10 +20,10 @@ import (
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/config"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/sim"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/config"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/sim"
+	"github.com/calld/calld/internal/store"
 )
 
 // full selects the sizes: 10k live calls, 100k ended calls in the

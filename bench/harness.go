@@ -21,10 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/config"
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/daemon"
-	"github.com/calld/calld/sim"
+	"github.com/calld/calld/internal/config"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/daemon"
+	"github.com/calld/calld/internal/sim"
 )
 
 // NewSim starts a simulated Telegram (every auth key logged in) on

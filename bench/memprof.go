@@ -40,9 +40,9 @@ func ours(stack []uintptr) bool {
 	for {
 		f, more := frames.Next()
 		if strings.HasPrefix(f.Function, "github.com/calld/calld/") &&
-			!strings.HasPrefix(f.Function, "github.com/calld/calld/sim.") &&
+			!strings.HasPrefix(f.Function, "github.com/calld/calld/internal/sim.") &&
 			!strings.HasPrefix(f.Function, "github.com/calld/calld/bench.") &&
-			!strings.HasPrefix(f.Function, "github.com/calld/calld/reliability.") {
+			!strings.HasPrefix(f.Function, "github.com/calld/calld/internal/reliability.") {
 			return true
 		}
 		if !more {

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/store"
 )
 
 // states numbers fsm's states for the Tracker's bit sets.

@@ -20,10 +20,10 @@ import (
 
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/sim"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/sim"
+	"github.com/calld/calld/internal/store"
 )
 
 var binary string // the calld binary built once for the package

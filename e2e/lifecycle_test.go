@@ -19,10 +19,10 @@ import (
 	"github.com/gotd/td/tgerr"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/sim"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/sim"
+	"github.com/calld/calld/internal/store"
 )
 
 // stopWithin is the CONTRACT §5.2 bound: SIGTERM ends calld within 10 s in

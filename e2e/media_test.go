@@ -16,9 +16,9 @@ import (
 
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/sim"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/sim"
 )
 
 // The media side end to end (CONTRACT §5.5, issue 15): a protocol

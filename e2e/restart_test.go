@@ -9,9 +9,9 @@ import (
 
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/sim"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/sim"
 )
 
 // TestRestartKeepsLiveCalls (CONTRACT §5.1): calls live when `calld serve`

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/sim"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/sim"
+	"github.com/calld/calld/internal/store"
 )
 
 // leaks returns how the secret b shows in text, if it does: base64 at any

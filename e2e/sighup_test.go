@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/sim"
+	"github.com/calld/calld/internal/sim"
 )
 
 // signalPending reports whether sig is pending for process pid (not yet

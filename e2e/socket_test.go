@@ -19,9 +19,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/sim"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/sim"
 )
 
 // TestSocketTakeover: a second daemon (another state file) configured

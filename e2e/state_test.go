@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/sim"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/sim"
+	"github.com/calld/calld/internal/store"
 )
 
 // realSession is a gotd session (session.Loader's JSON) logged in at

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/sim"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/sim"
 )
 
 // TestStopAtOtherMoments: the stop of CONTRACT §5.2 also holds for SIGINT,

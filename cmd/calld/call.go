@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/calld/calld/control"
+	"github.com/calld/calld/internal/control"
 )
 
 // runCall is `calld call PEER [--video]`: POST /v1/calls.

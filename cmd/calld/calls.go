@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"text/tabwriter"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
 )
 
 // runCalls is `calld calls [--all]`: GET /v1/calls.

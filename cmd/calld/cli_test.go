@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/store"
 )
 
 func TestCommands(t *testing.T) {

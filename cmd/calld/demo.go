@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/calld/calld/demo"
+	"github.com/calld/calld/internal/demo"
 )
 
 // runDemo is `calld demo`: the embedded simulator, a real daemon on a

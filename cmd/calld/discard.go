@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
 )
 
 // runDiscard is `calld discard ID [--reason R]`: POST /v1/calls/{id}/discard.

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/store"
 )
 
 // runEvents is `calld events [--follow] [--since N]`: GET /v1/events.

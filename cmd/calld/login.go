@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/control"
+	"github.com/calld/calld/internal/control"
 )
 
 // maxLoginFailures bounds how many rejected answers (a wrong code or

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/config"
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/config"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
 )
 
 // clientCmd holds what every client subcommand shares: its flag set and

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/calld/calld/control"
+	"github.com/calld/calld/internal/control"
 )
 
 // runRate is `calld rate ID 1..5 [--comment TEXT]`: POST

@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/calld/calld/config"
-	"github.com/calld/calld/daemon"
-	"github.com/calld/calld/sim"
+	"github.com/calld/calld/internal/config"
+	"github.com/calld/calld/internal/daemon"
+	"github.com/calld/calld/internal/sim"
 )
 
 // runServe is `calld serve [--config FILE] [--sim] [--state PATH]

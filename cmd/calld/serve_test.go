@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/calld/calld/config"
+	"github.com/calld/calld/internal/config"
 )
 
 // TestServePaths: --state and --socket win over $CALLD_STATE and

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/store"
 )
 
 const (

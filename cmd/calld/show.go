@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/calld/calld/fsm"
+	"github.com/calld/calld/internal/fsm"
 )
 
 // runShow is `calld show ID`: GET /v1/calls/{id}.

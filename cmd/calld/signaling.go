@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/calld/calld/control"
+	"github.com/calld/calld/internal/control"
 )
 
 // runSignaling is `calld signaling ID [--follow] [--since N]`: GET

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/calld/calld/control"
+	"github.com/calld/calld/internal/control"
 )
 
 const commonFlags = "[--json] [--socket PATH] [--config FILE]"

@@ -24,9 +24,9 @@ import (
 	"os/signal"
 	"strconv"
 
-	"github.com/calld/calld/control"
-	"github.com/calld/calld/fsm"
-	"github.com/calld/calld/store"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/store"
 )
 
 func main() {

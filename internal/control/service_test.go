@@ -1,0 +1,333 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/store"
+)
+
+// Fixture ids: a ringing incoming call whose id is not exact in a
+// float64, an active outgoing call with a negative id, an ended call.
+const (
+	idRinging int64 = 9007199254740993 // 2^53 + 1
+	idActive  int64 = -5000000000000000001
+	idEnded   int64 = 77
+	idUnknown int64 = 123456
+)
+
+var t0 = time.Date(2024, 5, 1, 10, 0, 0, 123456789, time.UTC)
+
+// memService is an in-memory Service with the daemon's observable rules
+// (enough to exercise every route's success and error shapes).
+type memService struct {
+	hub *Hub
+
+	mu      sync.Mutex
+	calls   map[int64]fsm.Call
+	order   []int64 // creation order
+	journal []store.Event
+	media   map[int64]Media
+	login   LoginState
+	nextID  int64
+
+	panicStatus  bool
+	journalErr   error
+	duringReplay func(seq uint64) // called after each replayed event
+	discardGate  chan struct{}    // if set, Discard waits for it to close
+	discardEnter chan struct{}    // if set, Discard closes it on entry
+}
+
+func ptr(t time.Time) *time.Time { return &t }
+
+func newMemService(hub *Hub) *memService {
+	s := &memService{
+		hub:    hub,
+		calls:  map[int64]fsm.Call{},
+		media:  map[int64]Media{},
+		login:  LoginState{State: LoginPhoneNeeded},
+		nextID: 1000,
+	}
+	plus1 := time.FixedZone("UTC+1", 3600)
+	s.add(fsm.Call{ID: idEnded, AccessHash: -1, Direction: fsm.Incoming, PeerID: 1003,
+		State: fsm.Ended, CreatedAt: ptr(t0), EndedAt: ptr(t0.Add(30 * time.Second)),
+		Reason: fsm.ReasonMissed, EndedBy: fsm.ByRemote})
+	s.add(fsm.Call{ID: idActive, AccessHash: 8, Direction: fsm.Outgoing, PeerID: 1002,
+		State: fsm.Active, CreatedAt: ptr(t0.Add(time.Minute)), ActiveAt: ptr(t0.Add(2 * time.Minute).In(plus1)),
+		Connections: []fsm.Connection{{ID: 55, IP: "192.0.2.1", Port: 443}, {ID: 56, IP: "192.0.2.2", Port: 443}}})
+	s.add(fsm.Call{ID: idRinging, AccessHash: 9007199254740995, Direction: fsm.Incoming, PeerID: 1001,
+		State: fsm.Ringing, CreatedAt: ptr(t0.Add(3 * time.Minute)), RingingAt: ptr(t0.Add(3 * time.Minute))})
+	s.media[idActive] = Media{
+		Key: []byte{0, 1, 2, 0xfe, 0xff}, KeyFingerprint: -7, Outgoing: true,
+		Protocol:    Protocol{UDPP2P: true, UDPReflector: true, MinLayer: 65, MaxLayer: 92, LibraryVersions: []string{"4.0.0"}},
+		Connections: []MediaConnection{{ID: 55, IP: "192.0.2.1", Port: 443, PeerTag: []byte("tag"), TURN: true, Username: "u", Password: "p"}},
+	}
+	for i := 1; i <= 5; i++ {
+		s.journal = append(s.journal, store.Event{Seq: uint64(i), At: t0.Add(time.Duration(i) * time.Second).In(plus1),
+			Event: "call.state", CallID: idRinging, From: "waiting", To: "ringing"})
+	}
+	return s
+}
+
+func (s *memService) add(c fsm.Call) {
+	s.calls[c.ID] = c
+	s.order = append(s.order, c.ID)
+}
+
+// emit appends an event to the journal and then publishes it, as the
+// daemon does (commit, then publish).
+func (s *memService) emit(callID int64, from, to string) store.Event {
+	s.mu.Lock()
+	ev := store.Event{Seq: uint64(len(s.journal) + 1), At: t0, Event: "call.state", CallID: callID, From: from, To: to}
+	s.journal = append(s.journal, ev)
+	s.mu.Unlock()
+	s.hub.Publish(ev)
+	return ev
+}
+
+func (s *memService) Status(context.Context) (Status, error) {
+	if s.panicStatus {
+		panic("status exploded")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	live := 0
+	for _, c := range s.calls {
+		if c.State.Live() {
+			live++
+		}
+	}
+	return Status{Version: "test", Ready: true,
+		Telegram: TelegramStatus{Connected: true, Authorized: true, SelfID: 9007199254740997, DC: 2},
+		Updates:  store.UpdatesState{Pts: 10, Qts: 2, Seq: 3, Date: 1714557600},
+		Calls:    CallCounts{Live: live, Total: len(s.calls)}}, nil
+}
+
+func (s *memService) Calls(_ context.Context, all bool) ([]fsm.Call, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []fsm.Call
+	for _, id := range slices.Backward(s.order) {
+		if c := s.calls[id]; all || c.State.Live() {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (s *memService) get(id int64) (fsm.Call, error) {
+	c, ok := s.calls[id]
+	if !ok {
+		return fsm.Call{}, calld.Errorf(calld.ENOTFOUND, "call %d not found", id)
+	}
+	return c, nil
+}
+
+func (s *memService) Call(_ context.Context, id int64) (fsm.Call, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.get(id)
+}
+
+func (s *memService) Discard(_ context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
+	if s.discardEnter != nil {
+		close(s.discardEnter)
+	}
+	if s.discardGate != nil {
+		<-s.discardGate
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.get(id)
+	if err != nil {
+		return c, err
+	}
+	if !c.State.Live() || c.State == fsm.HangingUp {
+		return c, calld.Errorf(calld.ECONFLICT, "call %d is already ended", id)
+	}
+	if reason == fsm.ReasonAuto {
+		reason = fsm.ReasonHangup
+	}
+	c.State, c.Reason, c.EndedBy, c.EndedAt = fsm.Ended, reason, fsm.ByLocal, ptr(t0.Add(time.Hour))
+	s.calls[id] = c
+	return c, nil
+}
+
+func (s *memService) Place(_ context.Context, peer string, video bool, _ *ProtocolOverride) (fsm.Call, error) {
+	if peer == "@invalid_peer" {
+		return fsm.Call{}, calld.Errorf("CALL_PEER_INVALID", "the peer cannot be called")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	c := fsm.Call{ID: s.nextID, Direction: fsm.Outgoing, PeerID: 1, State: fsm.Waiting, Video: video, CreatedAt: ptr(t0)}
+	s.add(c)
+	return c, nil
+}
+
+func (s *memService) Accept(_ context.Context, id int64, _ *ProtocolOverride) (fsm.Call, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.get(id)
+	if err != nil {
+		return c, err
+	}
+	if c.State != fsm.Ringing || c.Direction != fsm.Incoming {
+		return c, calld.Errorf(calld.ECONFLICT, "call %d is %s, not ringing here", id, c.State)
+	}
+	c.State = fsm.Accepting
+	s.calls[id] = c
+	return c, nil
+}
+
+func (s *memService) Media(_ context.Context, id int64) (Media, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.get(id)
+	if err != nil {
+		return Media{}, err
+	}
+	if c.State != fsm.Active {
+		return Media{}, calld.Errorf(calld.ECONFLICT, "call %d is not active", id)
+	}
+	return s.media[id], nil
+}
+
+func (s *memService) SetConnection(_ context.Context, id, connID int64) (fsm.Call, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.get(id)
+	if err != nil {
+		return c, err
+	}
+	if !slices.ContainsFunc(c.Connections, func(k fsm.Connection) bool { return k.ID == connID }) {
+		return c, calld.Errorf(calld.EINVALID, "connection %d is not one of call %d's", connID, id)
+	}
+	c.ConnectionID = connID
+	s.calls[id] = c
+	return c, nil
+}
+
+func (s *memService) Journal(since uint64, fn func(store.Event) error) error {
+	if s.journalErr != nil {
+		return s.journalErr
+	}
+	s.mu.Lock()
+	snap := slices.Clone(s.journal)
+	s.mu.Unlock()
+	if last := uint64(len(snap)); since > last { // as store.Tx.Events
+		return calld.Errorf(calld.EINVALID, "since %d is beyond the journal: the last event's seq is %d", since, last)
+	}
+	for _, ev := range snap {
+		if ev.Seq <= since {
+			continue
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+		if s.duringReplay != nil {
+			s.duringReplay(ev.Seq)
+		}
+	}
+	return nil
+}
+
+func (s *memService) Login(_ context.Context, step LoginStep) (LoginState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case step == LoginStep{}:
+	case step.Phone != "" && s.login.State == LoginPhoneNeeded:
+		s.login = LoginState{State: LoginCodeSent, Phone: "+1******89", CodeVia: "app"}
+	case step.Code != "" && s.login.State == LoginCodeSent:
+		if step.Code != "12345" {
+			return s.login, calld.Errorf("PHONE_CODE_INVALID", "the code is invalid")
+		}
+		s.login = LoginState{State: LoginPasswordNeeded, PasswordHint: "pet"}
+	case step.Password != "" && s.login.State == LoginPasswordNeeded:
+		if step.Password != "hunter2" {
+			return s.login, calld.Errorf("PASSWORD_HASH_INVALID", "wrong password")
+		}
+		s.login = LoginState{State: LoginAuthorized, SelfID: 9007199254740997}
+	default:
+		return s.login, calld.Errorf(calld.ECONFLICT, "login is at %s", s.login.State)
+	}
+	return s.login, nil
+}
+
+// testEnv is a server on a real Unix socket in a temporary directory.
+type testEnv struct {
+	svc    *memService
+	hub    *Hub
+	srv    *Server
+	socket string
+	http   *http.Client // raw HTTP over the socket
+	client *Client
+}
+
+// start serves a fresh memService. opts may set Cred etc.
+func start(t *testing.T, opts Options, hubBuffer int) *testEnv {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "c.sock")
+	if len(socket) > 100 {
+		t.Fatalf("socket path too long for a Unix socket: %s", socket)
+	}
+	hub := NewHub(hubBuffer)
+	svc := newMemService(hub)
+	srv := NewServer(svc, hub, opts)
+	l, err := Listen(socket, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	env := &testEnv{svc: svc, hub: hub, srv: srv, socket: socket, client: NewClient(socket),
+		http: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		}}}}
+	t.Cleanup(func() {
+		env.client.Close()
+		env.http.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v, want nil after Shutdown", err)
+		}
+		if _, err := os.Lstat(socket); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket file left behind after shutdown: %v", err)
+		}
+	})
+	return env
+}
+
+// uidAs returns a Cred function that reads the real SO_PEERCRED (and
+// checks it is this process) and then pretends the peer has uid.
+func uidAs(t *testing.T, uid int) func(net.Conn) (Cred, error) {
+	return func(c net.Conn) (Cred, error) {
+		cred, err := PeerCred(c)
+		if err != nil {
+			return cred, err
+		}
+		if cred.PID != os.Getpid() || cred.UID != os.Getuid() {
+			t.Errorf("SO_PEERCRED = %+v, want pid %d uid %d", cred, os.Getpid(), os.Getuid())
+		}
+		cred.UID = uid
+		return cred, nil
+	}
+}
+
+func credError(net.Conn) (Cred, error) { return Cred{}, fmt.Errorf("no credentials here") }

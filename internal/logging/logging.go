@@ -1,0 +1,394 @@
+// Package logging owns calld's log schema and output (CONTRACT §4): the
+// event names and field keys (events.go, documented in docs/logging.md),
+// and the zerolog.Logger the daemon writes them with.
+//
+// Lines go to standard error, one JSON object per line (or human console
+// lines on a terminal). Every line has time (RFC 3339 UTC with
+// microseconds), level, event and message: the writer stamps the time
+// itself (do not call zerolog's Timestamp()) and fills in a missing level,
+// event or message. Under systemd, when standard error is the journal, each
+// line starts with its syslog priority (<3> error ... <7> debug), which
+// journald strips and applies, so `journalctl -p warning` works. The level
+// can be changed at run time (SIGHUP) through the *Level handle New
+// returns, without rebuilding loggers.
+package logging
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/calld/calld/internal/fsm"
+	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+)
+
+// Formats accepted by Options.Format.
+const (
+	FormatJSON    = "json"
+	FormatConsole = "console"
+	FormatAuto    = "auto" // console when Out is a terminal, JSON otherwise
+)
+
+// TimeLayout is the layout of the time field: RFC 3339, UTC, always with
+// six fractional digits.
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// Options configure New. The zero value logs JSON at info to os.Stderr.
+type Options struct {
+	Level  string    // debug, info, warn, error; "" means info
+	Format string    // json, console or auto; "" means auto
+	Out    io.Writer // default os.Stderr
+	// IsTTY reports whether Out is a terminal (for auto); default: Out is
+	// an *os.File on a terminal.
+	IsTTY func() bool
+	// JournalStream reports whether Out is connected to journald (then
+	// lines get a syslog priority prefix); default: Out is os.Stderr or
+	// os.Stdout and $JOURNAL_STREAM names it (go-systemd journal).
+	JournalStream func() bool
+	// Now is the clock for the time field; default time.Now.
+	Now func() time.Time
+}
+
+var globalsOnce sync.Once
+
+// SetGlobals sets the zerolog globals calld relies on, once per process:
+// TimeFieldFormat = time.RFC3339Nano (for .Time fields), ErrorFieldName =
+// "err" (so .Err(err) writes FieldErr) and DurationFieldUnit = time.Second
+// (so .Dur writes float seconds). New calls it; call it yourself only if
+// you build zerolog loggers without New, before any goroutine logs.
+func SetGlobals() {
+	globalsOnce.Do(func() {
+		zerolog.TimeFieldFormat = time.RFC3339Nano
+		zerolog.ErrorFieldName = FieldErr
+		zerolog.DurationFieldUnit = time.Second
+	})
+}
+
+// New builds the daemon's logger and returns it with the handle that
+// changes its level at run time. Child loggers (With()...) share the level.
+func New(o Options) (zerolog.Logger, *Level, error) {
+	SetGlobals()
+	lvl := &Level{}
+	name := o.Level
+	if name == "" {
+		name = "info"
+	}
+	if err := lvl.Set(name); err != nil {
+		return zerolog.Nop(), nil, err
+	}
+	if o.Out == nil {
+		o.Out = os.Stderr
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.IsTTY == nil {
+		o.IsTTY = func() bool { return isTerminal(o.Out) }
+	}
+	if o.JournalStream == nil {
+		o.JournalStream = func() bool { return isJournal(o.Out) }
+	}
+	w := &writer{out: o.Out, level: lvl, now: o.Now, journal: o.JournalStream()}
+	switch o.Format {
+	case FormatJSON:
+	case FormatConsole:
+		w.console = newConsole(&w.conv, !o.IsTTY())
+	case FormatAuto, "":
+		if o.IsTTY() {
+			w.console = newConsole(&w.conv, false)
+		}
+	default:
+		return zerolog.Nop(), nil, fmt.Errorf("log format %q is not one of json, console, auto", o.Format)
+	}
+	l := zerolog.New(w).Level(zerolog.TraceLevel).Sample(levelSampler{lvl})
+	return l, lvl, nil
+}
+
+func newConsole(out io.Writer, noColor bool) *zerolog.ConsoleWriter {
+	return &zerolog.ConsoleWriter{
+		Out:           out,
+		NoColor:       noColor,
+		TimeFormat:    "2006-01-02 15:04:05.000",
+		TimeLocation:  time.UTC,
+		PartsOrder:    []string{FieldTime, FieldLevel, FieldEvent, FieldMessage},
+		FieldsExclude: []string{FieldEvent},
+	}
+}
+
+// Level is a log level that can change while loggers use it (an atomic
+// value). The zero value is debug.
+type Level struct {
+	v atomic.Int32
+}
+
+// ParseLevel accepts debug, info, warn and error.
+func ParseLevel(name string) (zerolog.Level, error) {
+	switch name {
+	case "debug":
+		return zerolog.DebugLevel, nil
+	case "info":
+		return zerolog.InfoLevel, nil
+	case "warn":
+		return zerolog.WarnLevel, nil
+	case "error":
+		return zerolog.ErrorLevel, nil
+	}
+	return zerolog.NoLevel, fmt.Errorf("log level %q is not one of debug, info, warn, error", name)
+}
+
+// Set changes the level by name (debug, info, warn, error).
+func (l *Level) Set(name string) error {
+	v, err := ParseLevel(name)
+	if err != nil {
+		return err
+	}
+	l.SetLevel(v)
+	return nil
+}
+
+// SetLevel changes the level.
+func (l *Level) SetLevel(v zerolog.Level) { l.v.Store(int32(v)) }
+
+// Level returns the current level.
+func (l *Level) Level() zerolog.Level { return zerolog.Level(l.v.Load()) }
+
+// String returns the current level's name.
+func (l *Level) String() string { return l.Level().String() }
+
+// Enabled reports whether lines at v are written. Code that builds costly
+// fields (or bridges another logger, like gotd's zap) can ask first.
+func (l *Level) Enabled(v zerolog.Level) bool { return v >= l.Level() || v == zerolog.NoLevel }
+
+// levelSampler drops disabled lines before zerolog builds them.
+type levelSampler struct{ l *Level }
+
+func (s levelSampler) Sample(v zerolog.Level) bool { return s.l.Enabled(v) }
+
+// writer turns zerolog's JSON lines into calld's: it filters by level
+// (again: a caller may replace the sampler), stamps time, fills in missing
+// required fields, redacts secrets, converts to console text if asked,
+// adds the journald priority and writes each line with a single Write.
+type writer struct {
+	out     io.Writer
+	level   *Level
+	now     func() time.Time
+	journal bool
+	console *zerolog.ConsoleWriter
+
+	mu   sync.Mutex
+	line bytes.Buffer // the JSON line being built
+	conv bytes.Buffer // console output
+	buf  bytes.Buffer // what goes to out
+}
+
+func (w *writer) Write(p []byte) (int, error) { return w.WriteLevel(zerolog.NoLevel, p) }
+
+func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
+	if !w.level.Enabled(v) {
+		return len(p), nil
+	}
+	ts := w.now().UTC().Format(TimeLayout)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.line.Reset()
+	completeLine(&w.line, p, v, ts)
+	line := w.line.Bytes()
+	if hasSecret(line) {
+		line = redact(line)
+	}
+	w.buf.Reset()
+	if w.journal {
+		w.buf.WriteString(priority(v))
+	}
+	if w.console != nil {
+		w.conv.Reset()
+		if _, err := w.console.Write(line); err != nil {
+			w.buf.Write(line) // not JSON after all: write it as it is
+		} else {
+			w.buf.Write(w.conv.Bytes())
+		}
+	} else {
+		w.buf.Write(line)
+	}
+	if _, err := w.out.Write(w.buf.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// completeLine writes p, a zerolog JSON object, to b with time first and
+// level, event and message added when missing; it ends with a newline.
+func completeLine(b *bytes.Buffer, p []byte, v zerolog.Level, ts string) {
+	body := bytes.TrimSpace(p)
+	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
+		// Not a JSON object (a caller wrote to the writer directly):
+		// wrap it as the message.
+		msg, _ := json.Marshal(string(body))
+		body = append(append([]byte(`{"message":`), msg...), '}')
+	}
+	inner := bytes.TrimSpace(body[1 : len(body)-1])
+	b.WriteString(`{"time":"`)
+	b.WriteString(ts)
+	b.WriteByte('"')
+	if !hasKey(inner, FieldLevel) {
+		lv := v
+		if lv == zerolog.NoLevel {
+			lv = zerolog.InfoLevel
+		}
+		b.WriteString(`,"level":"`)
+		b.WriteString(lv.String())
+		b.WriteByte('"')
+	}
+	if len(inner) > 0 {
+		b.WriteByte(',')
+		b.Write(inner)
+	}
+	if !hasKey(inner, FieldEvent) {
+		b.WriteString(`,"event":"` + EventLog + `"`)
+	}
+	if !hasKey(inner, FieldMessage) {
+		b.WriteString(`,"message":""`)
+	}
+	b.WriteString("}\n")
+}
+
+// hasKey reports whether the JSON text has a member named key. Quotes
+// inside string values are escaped, so `"key":` only matches a member name
+// (of this object or a nested one).
+func hasKey(js []byte, key string) bool {
+	return bytes.Contains(js, []byte(`"`+key+`":`))
+}
+
+func hasSecret(line []byte) bool {
+	for _, k := range SecretFields {
+		if hasKey(line, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// redact rewrites a line that carries a secret field. It is the rare,
+// slow path: decode, replace, re-encode (member order becomes sorted).
+func redact(line []byte) []byte {
+	d := json.NewDecoder(bytes.NewReader(line))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return line
+	}
+	redactMap(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return line
+	}
+	return append(out, '\n')
+}
+
+func redactMap(m map[string]any) {
+	for k, v := range m {
+		for _, s := range SecretFields {
+			if k == s {
+				m[k] = "[redacted]"
+			}
+		}
+		if sub, ok := v.(map[string]any); ok {
+			redactMap(sub)
+		}
+	}
+}
+
+// priority is the sd-daemon(3) prefix journald reads for a level.
+func priority(v zerolog.Level) string {
+	switch v {
+	case zerolog.TraceLevel, zerolog.DebugLevel:
+		return "<7>"
+	case zerolog.WarnLevel:
+		return "<4>"
+	case zerolog.ErrorLevel:
+		return "<3>"
+	case zerolog.FatalLevel, zerolog.PanicLevel:
+		return "<2>"
+	default: // info and no level
+		return "<6>"
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func isJournal(w io.Writer) bool {
+	var ok bool
+	var err error
+	switch w {
+	case os.Stderr:
+		ok, err = journal.StderrIsJournalStream()
+	case os.Stdout:
+		ok, err = journal.StdoutIsJournalStream()
+	}
+	return ok && err == nil
+}
+
+// MaskPhone hides most digits of a phone number for logs: for numbers of
+// eight digits or more the last two stay, and of the rest the first half,
+// at most four, stays; every other digit becomes '*' (all of them below
+// five digits). Other characters are kept.
+// MaskPhone("+15551234567") == "+1555*****67".
+func MaskPhone(s string) string {
+	digits := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	trail := 0
+	if digits >= 8 {
+		trail = 2
+	}
+	lead := min(4, (digits-trail)/2)
+	if digits < 5 {
+		lead = 0
+	}
+	var b strings.Builder
+	i := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			if i >= lead && i < digits-trail {
+				r = '*'
+			}
+			i++
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// ID formats a 64-bit Telegram id as the decimal string the schema uses.
+func ID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// Call adds the fields that identify a call: call_id, direction, peer_id
+// and video. A nil e (a disabled level) is fine.
+func Call(e *zerolog.Event, c *fsm.Call) *zerolog.Event {
+	if e == nil || c == nil {
+		return e
+	}
+	return e.Str(FieldCallID, ID(c.ID)).
+		Str(FieldDirection, string(c.Direction)).
+		Str(FieldPeerID, ID(c.PeerID)).
+		Bool(FieldVideo, c.Video)
+}

@@ -1,0 +1,406 @@
+package manager
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/store"
+)
+
+// This file is the control API's side of the manager (control.Service but
+// Login, which the daemon adds). Reads come from the store: they see only
+// committed state. Writes go through the loop.
+
+// Status implements control.Service.
+func (m *Manager) Status(ctx context.Context) (control.Status, error) {
+	var live, total int
+	err := m.cfg.DB.View(func(tx *store.Tx) error {
+		var err error
+		live, total, err = tx.CallCounts()
+		return err
+	})
+	if err != nil {
+		return control.Status{}, err
+	}
+	m.statusMu.Lock()
+	st := m.status
+	m.statusMu.Unlock()
+	return control.Status{
+		Version: m.cfg.Version,
+		Ready:   m.ready.Load(),
+		Telegram: control.TelegramStatus{
+			Connected:  m.connected.Load(),
+			Authorized: m.authorized.Load(),
+			SelfID:     m.selfID.Load(),
+			DC:         int(m.dc.Load()),
+		},
+		Updates: st,
+		Calls:   control.CallCounts{Live: live, Total: total},
+	}, nil
+}
+
+// Authorized reports what SetIdentity last said.
+func (m *Manager) Authorized() bool { return m.authorized.Load() }
+
+// SetIdentity records the logged-in account and DC for Status.
+func (m *Manager) SetIdentity(authorized bool, selfID int64, dc int) {
+	m.authorized.Store(authorized)
+	m.selfID.Store(selfID)
+	m.dc.Store(int64(dc))
+}
+
+// Calls implements control.Service: live calls, or all newest first.
+func (m *Manager) Calls(ctx context.Context, all bool) ([]fsm.Call, error) {
+	var calls []fsm.Call
+	err := m.cfg.DB.View(func(tx *store.Tx) error {
+		return tx.ForEachCall(!all, func(id int64, b []byte) error {
+			var c fsm.Call
+			if err := json.Unmarshal(b, &c); err != nil {
+				return fmt.Errorf("call %d: %w", id, err)
+			}
+			calls = append(calls, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(calls, func(i, j int) bool {
+		a, b := calls[i].CreatedAt, calls[j].CreatedAt
+		if a == nil || b == nil {
+			return b == nil && a != nil
+		}
+		return a.After(*b)
+	})
+	if calls == nil {
+		calls = []fsm.Call{}
+	}
+	return calls, nil
+}
+
+// Call implements control.Service.
+func (m *Manager) Call(ctx context.Context, id int64) (fsm.Call, error) {
+	var c fsm.Call
+	err := m.cfg.DB.View(func(tx *store.Tx) error {
+		b, err := tx.Call(id)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &c)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return c, calld.Errorf(calld.ENOTFOUND, "no call with id %d", id)
+	}
+	return c, err
+}
+
+// Journal implements control.Service.
+func (m *Manager) Journal(since uint64, fn func(store.Event) error) error {
+	// Read in bounded chunks so a slow reader never holds a read
+	// transaction open (bbolt's remap waits for readers).
+	for {
+		var batch []store.Event
+		err := m.cfg.DB.View(func(tx *store.Tx) error {
+			return tx.Events(since, func(e store.Event) error {
+				batch = append(batch, e)
+				if len(batch) == 1000 {
+					return errStopIter
+				}
+				return nil
+			})
+		})
+		if err != nil && !errors.Is(err, errStopIter) {
+			return err
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+			since = e.Seq
+		}
+		if len(batch) < 1000 {
+			return nil
+		}
+	}
+}
+
+var errStopIter = errors.New("stop")
+
+// reply is a one-shot answer from the loop to an API caller.
+type reply struct {
+	call fsm.Call
+	err  error
+}
+
+// ask runs f on the loop and waits for the answer f arranges to send.
+func (m *Manager) ask(ctx context.Context, f func(done func(fsm.Call, error))) (fsm.Call, error) {
+	ch := make(chan reply, 1)
+	done := func(c fsm.Call, err error) {
+		select {
+		case ch <- reply{c, err}:
+		default:
+		}
+	}
+	if err := m.post(func() { f(done) }); err != nil {
+		return fsm.Call{}, calld.Errorf(calld.EUNAVAILABLE, "%v", err)
+	}
+	select {
+	case r := <-ch:
+		return r.call, r.err
+	case <-ctx.Done():
+		return fsm.Call{}, ctx.Err()
+	case <-m.done:
+		return fsm.Call{}, calld.Errorf(calld.EUNAVAILABLE, "%v", ErrStopped)
+	}
+}
+
+// waiter is an API caller waiting for a call to end.
+type waiter struct {
+	done func(fsm.Call, error)
+}
+
+// afterCommit answers once what the loop did so far is durable.
+func (m *Manager) afterCommit(c *call, done func(fsm.Call, error), err error) {
+	m.effects = append(m.effects, func() { done(c.m.Call(), err) })
+}
+
+// Discard implements control.Service: exactly one phone.discardCall per
+// call whatever the concurrency; the answer is the final persisted Call.
+func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
+	return m.ask(ctx, func(done func(fsm.Call, error)) {
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
+			return
+		}
+		rec := c.m.Call()
+		switch rec.State {
+		case fsm.Ended:
+			done(rec, calld.Errorf(calld.ECONFLICT, "call %d already ended (%s)", id, rec.Reason))
+			return
+		case fsm.HangingUp:
+			// Wait for the discard in flight, then say it was not ours.
+			c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, err error) {
+				if err != nil {
+					// That discard ran out of time: no answer yet.
+					done(r, err)
+					return
+				}
+				done(r, calld.Errorf(calld.ECONFLICT, "call %d was already being ended; it ended (%s)", id, r.Reason))
+			}})
+			return
+		}
+		step := m.apply(c, fsm.Local{Action: fsm.Discard, Reason: reason})
+		if step.Err != nil {
+			done(c.m.Call(), step.Err)
+			return
+		}
+		if !c.m.Call().State.Live() {
+			m.afterCommit(c, done, nil)
+			return
+		}
+		c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, err error) {
+			if err == nil {
+				err = telegramError("phone.discardCall", c.discardErr)
+			}
+			done(r, err)
+		}})
+	})
+}
+
+// Accept implements control.Service: sends phone.acceptCall and answers
+// with the Call once its result is applied.
+func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
+	return m.AcceptWith(ctx, id, nil)
+}
+
+// AcceptWith is Accept offering the configured protocol with override's
+// fields in place (media.go).
+func (m *Manager) AcceptWith(ctx context.Context, id int64, override *control.ProtocolOverride) (fsm.Call, error) {
+	protocol, err := m.protocolFor(override)
+	if err != nil {
+		return fsm.Call{}, err
+	}
+	return m.ask(ctx, func(done func(fsm.Call, error)) {
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
+			return
+		}
+		if rec := c.m.Call(); rec.Direction == fsm.Incoming && len(c.secrets.gAHash) == 0 {
+			done(rec, calld.Errorf(calld.ECONFLICT, "call %d was restored without the caller's g_a_hash: it can only be discarded", id))
+			return
+		}
+		c.secrets.protocol = protocol // offered now; the server's answer replaces it (setKey)
+		step := m.apply(c, fsm.Local{Action: fsm.Accept})
+		if step.Err != nil {
+			done(c.m.Call(), step.Err)
+			return
+		}
+		c.onAccept = done
+	})
+}
+
+// SetConnection implements control.Service.
+func (m *Manager) SetConnection(ctx context.Context, id, connectionID int64) (fsm.Call, error) {
+	return m.ask(ctx, func(done func(fsm.Call, error)) {
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
+			return
+		}
+		step := m.apply(c, fsm.Local{Action: fsm.SetConnection, ConnectionID: connectionID})
+		m.afterCommit(c, done, step.Err)
+	})
+}
+
+// Media implements control.Service.
+func (m *Manager) Media(ctx context.Context, id int64) (control.Media, error) {
+	var media control.Media
+	_, err := m.ask(ctx, func(done func(fsm.Call, error)) {
+		c, err := m.liveCall(ctx, id)
+		if err != nil {
+			done(c.record(), err)
+			return
+		}
+		rec := c.m.Call()
+		if rec.State != fsm.Active || c.secrets == nil || c.secrets.key == nil {
+			done(rec, calld.Errorf(calld.ECONFLICT, "call %d is %s: media parameters exist once it is active", id, rec.State))
+			return
+		}
+		media = mediaOf(rec, c.secrets)
+		done(rec, nil)
+	})
+	return media, err
+}
+
+func mediaOf(rec fsm.Call, s *secrets) control.Media {
+	md := control.Media{
+		Key:            append([]byte(nil), s.key.Bytes...),
+		KeyFingerprint: s.key.Fingerprint,
+		Outgoing:       rec.Direction == fsm.Outgoing,
+		Protocol: control.Protocol{
+			UDPP2P:          s.protocol.UDPP2P,
+			UDPReflector:    s.protocol.UDPReflector,
+			MinLayer:        s.protocol.MinLayer,
+			MaxLayer:        s.protocol.MaxLayer,
+			LibraryVersions: s.protocol.LibraryVersions,
+		},
+		Connections: []control.MediaConnection{},
+	}
+	for _, pc := range s.connections {
+		switch c := pc.(type) {
+		case *tg.PhoneConnection:
+			md.Connections = append(md.Connections, control.MediaConnection{
+				ID: c.ID, IP: c.IP, IPv6: c.Ipv6, Port: c.Port, PeerTag: c.PeerTag, TCP: c.TCP,
+			})
+		case *tg.PhoneConnectionWebrtc:
+			md.Connections = append(md.Connections, control.MediaConnection{
+				ID: c.ID, IP: c.IP, IPv6: c.Ipv6, Port: c.Port, TURN: c.Turn, STUN: c.Stun,
+				Username: c.Username, Password: c.Password,
+			})
+		}
+	}
+	return md
+}
+
+// Place implements control.Service: resolves the peer, prepares our half
+// of the DH exchange, persists the request (request.go), sends
+// phone.requestCall, and answers with the Call once the server has named
+// it (state waiting or later).
+func (m *Manager) Place(ctx context.Context, peer string, video bool) (fsm.Call, error) {
+	return m.PlaceWith(ctx, peer, video, nil)
+}
+
+// PlaceWith is Place offering the configured protocol with override's
+// fields in place (media.go).
+func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, override *control.ProtocolOverride) (fsm.Call, error) {
+	protocol, err := m.protocolFor(override)
+	if err != nil {
+		return fsm.Call{}, err
+	}
+	user, peerID, err := m.cfg.Telegram.ResolvePeer(ctx, peer)
+	if err != nil {
+		return fsm.Call{}, telegramError("resolve "+peer, err)
+	}
+	out, err := m.cfg.Telegram.PrepareCall(ctx)
+	if err != nil {
+		return fsm.Call{}, telegramError("messages.getDhConfig", err)
+	}
+	return m.ask(ctx, func(done func(fsm.Call, error)) {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		randomID := int32(binary.LittleEndian.Uint32(b[:]) & 0x7fffffff)
+		c := &call{m: fsm.NewOutgoing(peerID, randomID, video, m.now(), m.timeouts), secrets: &secrets{outgoing: out}}
+		r := newRequest(c.m.Call(), user, out, protocol)
+		c.req, c.onPlaced = r, done
+		m.requested[randomID] = c
+		m.schedule(c)
+		m.saveRequest(r)
+		m.sendRequest(c)
+	})
+}
+
+// telegramError turns an RPC error into a control API error with the code
+// mtproto.APIErrorCode gives it (Telegram's error type as the code, 502;
+// unauthorized; unavailable when not connected). CALL_ALREADY_DECLINED
+// from a discard means the call is already over: not an error.
+func telegramError(what string, err error) error {
+	if err == nil || tgerr.Is(err, "CALL_ALREADY_DECLINED") {
+		return nil
+	}
+	var ce *calld.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	code, _ := mtproto.APIErrorCode(err)
+	return calld.Errorf(code, "%s: %v", what, err)
+}
+
+// errorType is the result field of call.discard log lines.
+func errorType(err error) string {
+	code, _ := mtproto.APIErrorCode(err)
+	return code
+}
+
+// liveCall returns the live call id, or an error: conflict (with the
+// stored record in the returned call) when it has ended, not_found when
+// it was never known.
+func (m *Manager) liveCall(ctx context.Context, id int64) (*call, error) {
+	if c := m.calls[id]; c != nil {
+		return c, nil
+	}
+	rec, err := m.Call(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ended, _ := fsm.Restore(rec, m.timeouts)
+	return &call{m: ended}, calld.Errorf(calld.ECONFLICT, "call %d already ended (%s)", id, orNone(rec.Reason))
+}
+
+// record is the call's record, or the zero Call for nil.
+func (c *call) record() fsm.Call {
+	if c == nil || c.m == nil {
+		return fsm.Call{}
+	}
+	return c.m.Call()
+}
+
+func orNone(r fsm.Reason) string {
+	if r == "" {
+		return "no reason"
+	}
+	return string(r)
+}

@@ -1,0 +1,1106 @@
+package manager_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gotd/neo"
+	"github.com/gotd/td/clock"
+	"github.com/gotd/td/tg"
+	"github.com/rs/zerolog"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/gotdrace"
+	"github.com/calld/calld/internal/manager"
+	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/sim"
+	"github.com/calld/calld/internal/store"
+)
+
+// These tests run the real chain over loopback MTProto: the simulator
+// (a tgtest server with Telegram's call and updates semantics), the
+// mtproto client, the manager's loop, the sequence engine, the fsm and a
+// bbolt store on a temp file. Only the manager's clock is fake.
+
+var (
+	shared struct {
+		once    sync.Once
+		srv     *sim.Server
+		err     error
+		mu      sync.Mutex
+		session []byte // an auth key the sim knows, reused to skip handshakes
+	}
+)
+
+func simServer(t *testing.T) *sim.Server {
+	t.Helper()
+	shared.once.Do(func() {
+		srv, err := sim.New(sim.Options{Authorized: true})
+		if err == nil {
+			err = srv.Listen(context.Background(), "127.0.0.1:0")
+		}
+		shared.srv, shared.err = srv, err
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.srv
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		_ = shared.srv.Close()
+	}
+	os.Exit(code)
+}
+
+type harness struct {
+	t      *testing.T
+	srv    *sim.Server
+	clock  *neo.Time
+	opts   harnessOptions
+	path   string
+	db     *store.DB
+	m      *manager.Manager
+	sub    *control.Subscription
+	cancel context.CancelFunc
+	done   chan error
+	down   bool // stopped, not started again
+	seen   []store.Event
+}
+
+type harnessOptions struct {
+	policy   manager.Policy
+	timeouts fsm.Timeouts
+	// srv is a simulator of the test's own; nil: the shared one.
+	srv *sim.Server
+	// dbPath is the state file; "": a new one in a temp dir.
+	dbPath string
+	// clock wraps the fake clock the manager gets; nil: h.clock itself.
+	clock func(*neo.Time) clock.Clock
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	srv := o.srv
+	if srv == nil {
+		srv = simServer(t)
+	}
+	path := o.dbPath
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "calld.db")
+	}
+	h := &harness{t: t, srv: srv, clock: neo.NewTime(time.Now()), opts: o, path: path}
+	h.openDB()
+	shared.mu.Lock()
+	if shared.session != nil && o.srv == nil {
+		sess := shared.session
+		if err := h.db.Update(func(tx *store.Tx) error { return tx.SetSession(sess) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shared.mu.Unlock()
+	h.start()
+	t.Cleanup(h.close)
+	h.waitReady()
+	return h
+}
+
+func (h *harness) openDB() {
+	h.t.Helper()
+	db, err := store.Open(h.path, store.Options{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.db = db
+}
+
+// start runs a new manager and MTProto client on h.db.
+func (h *harness) start() {
+	h.t.Helper()
+	hub := control.NewHub(1024)
+	var clk clock.Clock = h.clock
+	if h.opts.clock != nil {
+		clk = h.opts.clock(h.clock)
+	}
+	mgr := manager.New(manager.Config{
+		DB:       h.db,
+		Hub:      hub,
+		Log:      zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel()),
+		Clock:    clk,
+		Policy:   h.opts.policy,
+		Timeouts: h.opts.timeouts,
+	})
+	keys, err := mtproto.ParsePublicKeys(h.srv.PublicKeyPEM())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	client, err := mtproto.New(mtproto.Config{
+		APIID: 1, APIHash: "sim", DC: h.srv.DC(),
+		DCOptions:  []mtproto.DCOption{{ID: h.srv.DC(), Addr: h.srv.Addr()}},
+		PublicKeys: keys,
+		Session:    h.db.SessionStorage(),
+		Log:        zerolog.Nop(),
+		Updates:    mgr,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	mgr.SetTelegram(manager.Client(client))
+	h.m, h.sub, h.done, h.down = mgr, hub.Subscribe(), make(chan error, 1), false
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	done := h.done
+	go func() {
+		done <- client.Run(ctx, func(ctx context.Context) error { return mgr.Run(ctx) })
+	}()
+}
+
+// stop stops the manager and its client (a restart's first half: the
+// server keeps every call as it is) and closes the state file.
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+	h.down = true
+	if err := h.db.Close(); err != nil {
+		h.t.Error(err)
+	}
+}
+
+// restart stops the daemon's side, runs between (if any) while it is
+// down, and starts a new manager on the same state file, as a restart of
+// calld does. It returns once the first difference is in.
+func (h *harness) restart(between func()) {
+	h.t.Helper()
+	h.stop()
+	if between != nil {
+		between()
+	}
+	h.openDB()
+	h.seen = nil
+	h.start()
+	h.waitReady()
+	// Ready may show the restored state before the first difference is
+	// applied: wait for it (the restored calls are resumed with it).
+	deadline := time.Now().Add(20 * time.Second)
+	for !manager.Started(h.m) {
+		if time.Now().After(deadline) {
+			h.t.Fatal("the first difference after the restart never came")
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// One more round through the loop: the resumption's effects ran.
+	manager.InMemoryCalls(h.m)
+}
+
+// waitReady waits until the manager has restored and the first
+// difference is in (Status.Ready).
+func (h *harness) waitReady() {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := h.m.Status(context.Background())
+		_, _, seq, _ := h.srv.State()
+		if err == nil && st.Ready && st.Telegram.Connected && st.Updates.Seq == seq {
+			// Restored, connected, and the first difference is in.
+			return
+		}
+		select {
+		case err := <-h.done:
+			h.t.Fatalf("client stopped: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	h.t.Fatal("manager not ready after 30s")
+}
+
+// crash stops the manager and closes the state file as a crash would
+// leave it: nothing is ended on the server.
+func (h *harness) crash() { h.stop() }
+
+func (h *harness) close() {
+	if !h.down {
+		h.cancel()
+		<-h.done
+	}
+	// Calls a test left live on the shared server would be replayed (by
+	// date) into the next test's getDifference: end them server-side.
+	for _, c := range h.srv.Calls() {
+		if c.State != sim.StateDiscarded && c.State != sim.StateElsewhere {
+			_ = h.srv.PeerHangup(c.ID, &tg.PhoneCallDiscardReasonHangup{})
+		}
+	}
+	var sess []byte
+	_ = h.db.View(func(tx *store.Tx) error {
+		var err error
+		sess, err = tx.Session()
+		return err
+	})
+	if len(sess) > 0 && h.srv == shared.srv {
+		shared.mu.Lock()
+		shared.session = sess
+		shared.mu.Unlock()
+	}
+	if err := h.db.Close(); err != nil {
+		h.t.Error(err)
+	}
+}
+
+// waitState waits (bounded by a real-time deadline) for the journal to
+// show call id entering state.
+func (h *harness) waitState(id int64, state fsm.State) {
+	h.t.Helper()
+	for _, ev := range h.seen {
+		if ev.CallID == id && ev.To == string(state) {
+			return
+		}
+	}
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-h.sub.C:
+			if !ok {
+				h.t.Fatal("event subscription dropped")
+			}
+			h.seen = append(h.seen, ev)
+			if ev.CallID == id && ev.To == string(state) {
+				return
+			}
+		case <-timeout:
+			h.t.Fatalf("call %d did not reach %s; events: %+v", id, state, h.seen)
+		}
+	}
+}
+
+// reached reports whether the journal showed call id entering state,
+// reading what has arrived without waiting.
+func (h *harness) reached(id int64, state fsm.State) bool {
+	for {
+		select {
+		case ev := <-h.sub.C:
+			h.seen = append(h.seen, ev)
+			continue
+		default:
+		}
+		break
+	}
+	for _, ev := range h.seen {
+		if ev.CallID == id && ev.To == string(state) {
+			return true
+		}
+	}
+	return false
+}
+
+// travelUntil moves the fake clock in 100 ms steps until cond holds
+// (bounded by a real-time deadline). Each step that reaches the loop's
+// deadline makes it tick and re-arm its timer, which Observe reports.
+func (h *harness) travelUntil(cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("condition not met; events: %+v", h.seen)
+		}
+		armed := h.clock.Observe()
+		h.clock.Travel(100 * time.Millisecond)
+		select {
+		case <-armed:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// events returns the journal entries of call id seen so far.
+func (h *harness) events(id int64) []store.Event {
+	var out []store.Event
+	for _, ev := range h.seen {
+		if ev.CallID == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// discards returns the phone.discardCall requests the sim received for id.
+func discards(srv *sim.Server, id int64) []*tg.PhoneDiscardCallRequest {
+	var out []*tg.PhoneDiscardCallRequest
+	for _, r := range srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneDiscardCallRequest); ok && req.Peer.ID == id {
+			out = append(out, req)
+		}
+	}
+	return out
+}
+
+// received counts the phone.receivedCall requests the sim got for id.
+func received(srv *sim.Server, id int64) int {
+	n := 0
+	for _, r := range srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneReceivedCallRequest); ok && req.Peer.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// requireInStep checks that the manager's updates state, in memory and
+// persisted, equals the server's now.
+func (h *harness) requireInStep() {
+	h.t.Helper()
+	st, err := h.m.Status(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	pts, qts, seq, _ := h.srv.State()
+	if st.Updates.Pts != pts || st.Updates.Qts != qts || st.Updates.Seq != seq {
+		h.t.Fatalf("updates state %+v, server pts=%d qts=%d seq=%d", st.Updates, pts, qts, seq)
+	}
+	// And it is what the store holds.
+	var saved store.UpdatesState
+	_ = h.db.View(func(tx *store.Tx) error {
+		saved, _, _ = tx.UpdatesState()
+		return nil
+	})
+	if saved.Pts != pts || saved.Seq != seq {
+		h.t.Fatalf("persisted updates state %+v, server pts=%d seq=%d", saved, pts, seq)
+	}
+}
+
+var peerSeq struct {
+	sync.Mutex
+	n int
+}
+
+// incoming has a fresh peer call us and returns the call's id.
+func (h *harness) incoming(video bool) int64 {
+	h.t.Helper()
+	peer, _ := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, video)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+// newPeer adds a fresh peer to the shared sim.
+func newPeer(srv *sim.Server) (int64, string) {
+	peerSeq.Lock()
+	peerSeq.n++
+	name := "peer" + itoa(int64(peerSeq.n))
+	peerSeq.Unlock()
+	return srv.AddPeer(name), name
+}
+
+func itoa(v int64) string {
+	const digits = "0123456789"
+	if v == 0 {
+		return "0"
+	}
+	var b []byte
+	for v > 0 {
+		b = append([]byte{digits[v%10]}, b...)
+		v /= 10
+	}
+	return string(b)
+}
+
+func TestIncomingDeclinedBusy(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{RejectWhenBusy: true}})
+	id := h.incoming(true)
+	h.waitState(id, fsm.Ringing)
+	gd := h.srv.Count("updates.getDifference")
+
+	c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != fsm.Ended || c.Reason != fsm.ReasonBusy || c.EndedBy != fsm.ByLocal || c.Duration != 0 || !c.Video {
+		t.Fatalf("call after discard: %+v", c)
+	}
+	ds := discards(h.srv, id)
+	if len(ds) != 1 {
+		t.Fatalf("sim saw %d phone.discardCall for %d, want 1", len(ds), id)
+	}
+	d := ds[0]
+	if _, ok := d.Reason.(*tg.PhoneCallDiscardReasonBusy); !ok || d.Duration != 0 || d.ConnectionID != 0 || !d.Video || d.Peer.AccessHash != c.AccessHash {
+		t.Fatalf("discardCall sent: %+v", d)
+	}
+	h.requireInStep()
+	if n := h.srv.Count("updates.getDifference"); n != gd {
+		t.Fatalf("getDifference called %d times after the discard", n-gd)
+	}
+	// The journal holds the whole life of the call, in order.
+	h.waitState(id, fsm.Ended)
+	want := []string{"->waiting", "waiting->ringing", "ringing->hanging_up", "hanging_up->ended"}
+	got := h.events(id)
+	if len(got) != len(want) {
+		t.Fatalf("journal of %d: %+v", id, got)
+	}
+	for i, ev := range got {
+		if ev.From+"->"+ev.To != want[i] {
+			t.Fatalf("journal entry %d: %s->%s, want %s", i, ev.From, ev.To, want[i])
+		}
+	}
+	// The ended call is in the store, not in memory any more.
+	if n := manager.InMemoryCalls(h.m); n != 0 {
+		t.Fatalf("%d calls held in memory after the only call ended", n)
+	}
+	// A second discard is a conflict, and sends nothing.
+	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err == nil || !strings.Contains(err.Error(), "conflict") {
+		t.Fatalf("second discard of an ended call: %v", err)
+	}
+	if n := len(discards(h.srv, id)); n != 1 {
+		t.Fatalf("sim saw %d discards after a second request", n)
+	}
+}
+
+func TestOutgoingAnsweredHangup(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(context.Background(), "@"+name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State == fsm.Requesting || c.ID == 0 {
+		t.Fatalf("placed call: %+v", c)
+	}
+	h.waitState(c.ID, fsm.Active)
+	media, err := h.m.Media(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, fp, ok := h.srv.CallKey(c.ID)
+	if !ok || fp != media.KeyFingerprint || string(key) != string(media.Key) || !media.Outgoing {
+		t.Fatalf("key mismatch: ours fp %d, peer's fp %d (ok %v)", media.KeyFingerprint, fp, ok)
+	}
+	h.clock.Travel(7*time.Second + 300*time.Millisecond)
+	c, err = h.m.Discard(context.Background(), c.ID, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reason != fsm.ReasonHangup || c.Duration != 7 || c.EndedBy != fsm.ByLocal {
+		t.Fatalf("ended call: %+v", c)
+	}
+	ds := discards(h.srv, c.ID)
+	if len(ds) != 1 || ds[0].Duration != 7 {
+		t.Fatalf("discards: %+v", ds)
+	}
+	if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonHangup); !ok {
+		t.Fatalf("reason sent: %T", ds[0].Reason)
+	}
+	h.requireInStep()
+}
+
+func TestIncomingAcceptedHangup(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	id := h.incoming(false)
+	h.waitState(id, fsm.Ringing)
+	c, err := h.m.Accept(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != fsm.ExchangingKeys && c.State != fsm.Active {
+		t.Fatalf("accepted call: %+v", c)
+	}
+	h.waitState(id, fsm.Active)
+	media, err := h.m.Media(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fp, ok := h.srv.CallKey(id)
+	if !ok || fp != media.KeyFingerprint || media.Outgoing {
+		t.Fatalf("fingerprints: ours %d, peer's %d", media.KeyFingerprint, fp)
+	}
+	h.clock.Travel(3 * time.Second)
+	c, err = h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reason != fsm.ReasonHangup || c.Duration != 3 {
+		t.Fatalf("ended call: %+v", c)
+	}
+	h.requireInStep()
+}
+
+func TestBusyPolicyAndRingTimeout(t *testing.T) {
+	h := newHarness(t, harnessOptions{
+		policy:   manager.Policy{RejectWhenBusy: true},
+		timeouts: fsm.Timeouts{Ring: 5 * time.Second, Receive: 5 * time.Second},
+	})
+	first := h.incoming(false)
+	h.waitState(first, fsm.Ringing)
+	second := h.incoming(false)
+	h.waitState(second, fsm.Ended)
+	c2, err := h.m.Call(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Reason != fsm.ReasonBusy || c2.EndedBy != fsm.ByLocal {
+		t.Fatalf("second call: %+v", c2)
+	}
+	if n := h.srv.Count("phone.receivedCall"); n == 0 {
+		t.Fatal("first call was never acknowledged")
+	}
+	if n := received(h.srv, second); n != 0 {
+		t.Fatalf("the refused call was acknowledged %d times", n)
+	}
+	// The first call is untouched, and rings until the ring timeout.
+	c1, err := h.m.Call(context.Background(), first)
+	if err != nil || c1.State != fsm.Ringing {
+		t.Fatalf("first call: %+v, %v", c1, err)
+	}
+	h.clock.Travel(5*time.Second + time.Millisecond)
+	h.waitState(first, fsm.Ended)
+	c1, _ = h.m.Call(context.Background(), first)
+	if c1.Reason != fsm.ReasonMissed || c1.EndedBy != fsm.ByTimeout {
+		t.Fatalf("timed out call: %+v", c1)
+	}
+	h.requireInStep()
+}
+
+func TestDroppedPushRecoveredByDifference(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
+	gd := h.srv.Count("updates.getDifference")
+	h.srv.DropPushes(1)
+	lost := h.incoming(false)
+	next := h.incoming(false)
+	// The second push opens a seq gap; the engine waits 0.5 s (fake
+	// clock) for the missing one, then asks for the difference. Move the
+	// clock until both calls ring.
+	h.travelUntil(func() bool { return h.reached(lost, fsm.Ringing) && h.reached(next, fsm.Ringing) })
+	if n := h.srv.Count("updates.getDifference") - gd; n < 1 {
+		t.Fatal("the lost call rang without a getDifference")
+	}
+	for _, id := range []int64{lost, next} {
+		if n := len(h.events(id)); n != 2 {
+			t.Fatalf("call %d journal: %+v", id, h.events(id))
+		}
+	}
+	h.requireInStep()
+}
+
+func TestDuplicatedAndReorderedPushesApplyOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
+	h.srv.DuplicatePushes(true)
+	h.srv.ReorderPushes(true)
+	defer h.srv.DuplicatePushes(false)
+	defer h.srv.ReorderPushes(false)
+	var ids []int64
+	for i := 0; i < 4; i++ {
+		ids = append(ids, h.incoming(false))
+	}
+	h.srv.ReorderPushes(false)
+	// The last push is held by the reordering until the next one: flush it.
+	ids = append(ids, h.incoming(false))
+	for _, id := range ids {
+		h.waitState(id, fsm.Ringing)
+	}
+	for _, id := range ids {
+		if evs := h.events(id); len(evs) != 2 {
+			t.Fatalf("call %d journal: %+v", id, evs)
+		}
+	}
+	for _, id := range ids {
+		if n := received(h.srv, id); n != 1 {
+			t.Fatalf("receivedCall sent %d times for call %d", n, id)
+		}
+	}
+	h.requireInStep()
+}
+
+func TestConnectionCutMidDiscard(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
+	id := h.incoming(false)
+	h.waitState(id, fsm.Ringing)
+	res, release := h.heldDiscard(id)
+	defer release()
+	h.srv.Cut()
+	release()
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.c.State != fsm.Ended || r.c.Reason != fsm.ReasonBusy {
+		t.Fatalf("call: %+v", r.c)
+	}
+	// The sim executed the discard once: one phoneCallDiscarded, one
+	// service message, whatever the re-sends.
+	if info, ok := h.srv.Call(id); !ok || info.State != "discarded" {
+		t.Fatalf("sim's view of the call: %+v", info)
+	}
+	h.waitState(id, fsm.Ended)
+	if n := len(h.events(id)); n != 4 {
+		t.Fatalf("journal: %+v", h.events(id))
+	}
+	h.waitReady()
+	h.requireInStep()
+}
+
+// discarded is the answer of a Discard request.
+type discarded struct {
+	c   fsm.Call
+	err error
+}
+
+// heldDiscard holds phone.discardCall at the simulator, asks the manager
+// to discard call id (auto reason) and returns once the request reached
+// the simulator; the answer comes on the channel.
+func (h *harness) heldDiscard(id int64) (<-chan discarded, func()) {
+	h.t.Helper()
+	before := h.srv.Count("phone.discardCall")
+	release := h.srv.HoldRPC("phone.discardCall")
+	res := make(chan discarded, 1)
+	go func() {
+		c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+		res <- discarded{c, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.discardCall", before+1); err != nil {
+		release()
+		h.t.Fatal(err)
+	}
+	return res, release
+}
+
+// answered returns what comes on res within 20 s of real time, or fails
+// the test saying what.
+func answered[T any](t *testing.T, res <-chan T, what string) T {
+	t.Helper()
+	select {
+	case r := <-res:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal(what)
+	}
+	var zero T
+	return zero
+}
+
+// testLogLevel is warn, or CALLD_TEST_LOG (e.g. debug) when set.
+func testLogLevel() zerolog.Level {
+	if l, err := zerolog.ParseLevel(os.Getenv("CALLD_TEST_LOG")); err == nil && l != zerolog.NoLevel {
+		return l
+	}
+	return zerolog.WarnLevel
+}
+
+func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	id := h.incoming(false)
+	h.waitState(id, fsm.Ringing)
+	const n = 16
+	type result struct {
+		c   fsm.Call
+		err error
+	}
+	results := make(chan result, n)
+	var start sync.WaitGroup
+	start.Add(1)
+	for i := 0; i < n; i++ {
+		go func() {
+			start.Wait()
+			c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+			results <- result{c, err}
+		}()
+	}
+	start.Done()
+	ok, conflicts := 0, 0
+	for i := 0; i < n; i++ {
+		r := <-results
+		switch {
+		case r.err == nil:
+			ok++
+		case strings.Contains(r.err.Error(), "conflict"):
+			conflicts++
+		default:
+			t.Fatalf("discard: %v", r.err)
+		}
+		// Every answer, winner's or not, is the final persisted call.
+		if r.c.State != fsm.Ended || r.c.Reason != fsm.ReasonBusy {
+			t.Fatalf("answer: %+v", r.c)
+		}
+	}
+	if ok != 1 || conflicts != n-1 {
+		t.Fatalf("%d succeeded, %d conflicts; want 1 and %d", ok, conflicts, n-1)
+	}
+	if ds := discards(h.srv, id); len(ds) != 1 {
+		t.Fatalf("sim saw %d phone.discardCall", len(ds))
+	}
+}
+
+func TestPolicyRejectAll(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: manager.Policy{Reject: true}})
+	id := h.incoming(true)
+	h.waitState(id, fsm.Ended)
+	c, err := h.m.Call(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reason != fsm.ReasonBusy || c.RingingAt != nil {
+		t.Fatalf("rejected call: %+v", c)
+	}
+	if n := received(h.srv, id); n != 0 {
+		t.Fatalf("a rejected call was acknowledged %d times", n)
+	}
+	ds := discards(h.srv, id)
+	if len(ds) != 1 || !ds[0].Video || ds[0].Duration != 0 {
+		t.Fatalf("discards: %+v", ds)
+	}
+}
+
+// TestClockAheadOfServerStillRings: with the local clock two minutes
+// ahead of the server's, a fresh call is not stale: staleness is judged
+// on the server's clock (the dates of help.getConfig and of the Updates).
+func TestClockAheadOfServerStillRings(t *testing.T) {
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Ring: 30 * time.Second}})
+	h.clock.Travel(2 * time.Minute)
+	id := h.incoming(false)
+	h.waitState(id, fsm.Ringing)
+	if n := received(h.srv, id); n != 1 {
+		t.Fatalf("call acknowledged %d times, want 1", n)
+	}
+	if ds := discards(h.srv, id); len(ds) != 0 {
+		t.Fatalf("a fresh call was discarded: %+v", ds)
+	}
+}
+
+// skewedSim is a simulator of its own whose clock runs offset from the
+// real one.
+type skewedSim struct {
+	*sim.Server
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func newSkewedSim(t *testing.T) *skewedSim {
+	t.Helper()
+	s := &skewedSim{}
+	srv, err := sim.New(sim.Options{Authorized: true, Now: func() time.Time {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return time.Now().Add(s.offset)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	s.Server = srv
+	return s
+}
+
+func (s *skewedSim) travel(d time.Duration) {
+	s.mu.Lock()
+	s.offset += d
+	s.mu.Unlock()
+}
+
+// TestStaleRequestRefused: a request older than the ring timeout on the
+// server's clock (it arrives late, in a difference) is not rung but is
+// recorded and refused (missed), never dropped silently; a fresh one
+// beside it rings.
+func TestStaleRequestRefused(t *testing.T) {
+	srv := newSkewedSim(t)
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Ring: 30 * time.Second}, srv: srv.Server})
+	// No getDifference may run between the stale call's creation and the
+	// server's two-minute jump: it would bring the call while it is still
+	// fresh, and rightly ring it. The start-up's may still be running, and
+	// the connection event may ask for another after waitReady: hold those
+	// that come, and let those already sent finish.
+	const getDifference = "updates.getDifference"
+	release := srv.HoldRPC(getDifference)
+	defer release()
+	waitFor(t, "the getDifference requests sent before the hold to run", func() bool {
+		return srv.Count(getDifference) == srv.Executed(getDifference)+srv.Dropped(getDifference)+srv.Held(getDifference)
+	})
+	srv.DropPushes(1)
+	stale := h.incoming(false)
+	// Two minutes later on the server (and here), a second call's push
+	// opens the gap: the difference brings the first call, dated two
+	// minutes before the difference's date.
+	srv.travel(2 * time.Minute)
+	release()
+	h.clock.Travel(2 * time.Minute)
+	fresh := h.incoming(false)
+	h.travelUntil(func() bool { return h.reached(stale, fsm.Ended) && h.reached(fresh, fsm.Ringing) })
+	c, err := h.m.Call(context.Background(), stale)
+	if err != nil {
+		t.Fatalf("stale call not recorded: %v", err)
+	}
+	if c.Reason != fsm.ReasonMissed || c.RingingAt != nil {
+		t.Fatalf("stale call: %+v", c)
+	}
+	if n := received(h.srv, stale); n != 0 {
+		t.Fatalf("stale call acknowledged %d times", n)
+	}
+	ds := discards(h.srv, stale)
+	if len(ds) != 1 {
+		t.Fatalf("stale call discarded %d times, want 1", len(ds))
+	}
+	if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonMissed); !ok {
+		t.Fatalf("stale call discarded with %T", ds[0].Reason)
+	}
+	if info, _ := h.srv.Call(stale); info.State != sim.StateDiscarded {
+		t.Fatalf("the server still has the stale call %s", info.State)
+	}
+	if n := received(h.srv, fresh); n != 1 {
+		t.Fatalf("fresh call acknowledged %d times", n)
+	}
+}
+
+func TestMaxDurationHangsUp(t *testing.T) {
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{MaxDuration: 10 * time.Second}})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.Answer)
+	c, err := h.m.Place(context.Background(), "@"+name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(c.ID, fsm.Active)
+	h.clock.Travel(10*time.Second + time.Millisecond)
+	h.waitState(c.ID, fsm.Ended)
+	c, _ = h.m.Call(context.Background(), c.ID)
+	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByTimeout || c.Duration != 10 || !c.Video {
+		t.Fatalf("call after max_duration: %+v", c)
+	}
+	if ds := discards(h.srv, c.ID); len(ds) != 1 || ds[0].Duration != 10 || !ds[0].Video {
+		t.Fatalf("discards: %+v", ds)
+	}
+}
+
+// requestCalls returns the phone.requestCall requests the sim received
+// for peer.
+func requestCalls(srv *sim.Server, peer int64) []*tg.PhoneRequestCallRequest {
+	var out []*tg.PhoneRequestCallRequest
+	for _, r := range srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneRequestCallRequest); ok {
+			if u, ok := req.UserID.(*tg.InputUser); ok && u.UserID == peer {
+				out = append(out, req)
+			}
+		}
+	}
+	return out
+}
+
+// callsTo returns the server's calls to peer.
+func callsTo(srv *sim.Server, peer int64) []sim.CallInfo {
+	var out []sim.CallInfo
+	for _, c := range srv.Calls() {
+		if c.Outgoing && c.Peer == peer {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// placeHeld places a call to a fresh peer with behaviour b while the sim
+// holds phone.requestCall, and returns once the request has arrived.
+func (h *harness) placeHeld(b sim.Behaviour) (peer int64, res <-chan placed, release func()) {
+	h.t.Helper()
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, b)
+	release = h.srv.HoldRPC("phone.requestCall")
+	before := h.srv.Count("phone.requestCall")
+	res = h.placeAsync(name)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.srv.WaitCount(ctx, "phone.requestCall", before+1); err != nil {
+		h.t.Fatal(err)
+	}
+	return peer, res, release
+}
+
+// travelUntilPlaced moves the fake clock until Place answers.
+func (h *harness) travelUntilPlaced(res <-chan placed) placed {
+	var r placed
+	h.travelUntil(func() bool {
+		select {
+		case r = <-res:
+			return true
+		default:
+			return false
+		}
+	})
+	return r
+}
+
+type placed struct {
+	c   fsm.Call
+	err error
+}
+
+// placeAsync calls Place on a goroutine.
+func (h *harness) placeAsync(name string) <-chan placed {
+	ch := make(chan placed, 1)
+	go func() {
+		c, err := h.m.Place(context.Background(), "@"+name, false)
+		ch <- placed{c, err}
+	}()
+	return ch
+}
+
+// releaseCreatesMissed releases the held phone.requestCall, so that the
+// server creates the call calld gave up on, and checks that calld
+// discards it: exactly one phone.discardCall, reason missed, the server's
+// call ended, and calld's record of it.
+func (h *harness) releaseCreatesMissed(peer int64, release func()) {
+	h.t.Helper()
+	release()
+	var id int64
+	h.travelUntil(func() bool {
+		if cs := callsTo(h.srv, peer); len(cs) == 1 {
+			id = cs[0].ID
+		}
+		return id != 0 && h.reached(id, fsm.Ended)
+	})
+	ds := discards(h.srv, id)
+	if len(ds) != 1 {
+		h.t.Fatalf("sim saw %d phone.discardCall for %d, want 1", len(ds), id)
+	}
+	if _, ok := ds[0].Reason.(*tg.PhoneCallDiscardReasonMissed); !ok {
+		h.t.Fatalf("discard reason %T, want missed", ds[0].Reason)
+	}
+	if info, _ := h.srv.Call(id); info.State != sim.StateDiscarded {
+		h.t.Fatalf("the server's call %d is %s: the peer is left ringing", id, info.State)
+	}
+	c, err := h.m.Call(context.Background(), id)
+	if err != nil || c.Reason != fsm.ReasonMissed || c.Direction != fsm.Outgoing || c.State != fsm.Ended {
+		h.t.Fatalf("record of the discarded call: %+v, %v", c, err)
+	}
+}
+
+// TestCrashDuringRequestCallContinues: calld dies while phone.requestCall
+// is in flight; restarted on the same state file, it sends the persisted
+// request again (same random_id, same g_a_hash, so the same DH secret) and
+// the call goes on to active, then ends with exactly one discard.
+func TestCrashDuringRequestCallContinues(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	path := filepath.Join(t.TempDir(), "calld.db")
+	h := newHarness(t, harnessOptions{dbPath: path})
+	before := h.srv.Count("phone.requestCall")
+	peer, res, release := h.placeHeld(sim.Answer)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h.crash()
+	if r := <-res; r.err == nil {
+		t.Fatalf("Place answered %+v across a crash", r.c)
+	}
+	release() // the request died with its connection: dropped unrun
+
+	h2 := newHarness(t, harnessOptions{dbPath: path})
+	if err := h2.srv.WaitCount(ctx, "phone.requestCall", before+2); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	h2.travelUntil(func() bool {
+		cs := callsTo(h2.srv, peer)
+		if len(cs) == 1 {
+			id = cs[0].ID
+		}
+		return id != 0 && h2.reached(id, fsm.Active)
+	})
+	reqs := requestCalls(h2.srv, peer)
+	if len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID || string(reqs[0].GAHash) != string(reqs[1].GAHash) {
+		t.Fatalf("requests to the peer: %+v", reqs)
+	}
+	if n := len(callsTo(h2.srv, peer)); n != 1 {
+		t.Fatalf("the server has %d calls to the peer", n)
+	}
+	media, err := h2.m.Media(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, fp, ok := h2.srv.CallKey(id); !ok || fp != media.KeyFingerprint {
+		t.Fatalf("key fingerprints: ours %d, peer's %d", media.KeyFingerprint, fp)
+	}
+	c, err := h2.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByLocal {
+		t.Fatalf("ended call: %+v", c)
+	}
+	if ds := discards(h2.srv, id); len(ds) != 1 {
+		t.Fatalf("sim saw %d phone.discardCall, want 1", len(ds))
+	}
+	// The request is settled: nothing is sent again at the next start.
+	h2.crash()
+	h3 := newHarness(t, harnessOptions{dbPath: path})
+	if n := len(requestCalls(h3.srv, peer)); n != 2 {
+		t.Fatalf("%d requests after a second restart, want 2", n)
+	}
+	if ds := discards(h3.srv, id); len(ds) != 1 {
+		t.Fatalf("sim saw %d phone.discardCall after a second restart, want 1", len(ds))
+	}
+}
+
+// TestRequestGivenUpThenCreatedIsDiscarded: phone.requestCall gets no
+// answer before the receive timer and the hang-up watchdog run out; Place
+// answers timeout. The server then creates the call anyway: calld
+// discards it (missed) rather than leave the peer ringing.
+func TestRequestGivenUpThenCreatedIsDiscarded(t *testing.T) {
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Receive: 10 * time.Second}})
+	peer, res, release := h.placeHeld(sim.RingForever)
+	r := h.travelUntilPlaced(res)
+	if code := calld.ErrorCode(r.err); code != calld.ETIMEOUT || control.StatusCode(code) != 504 {
+		t.Fatalf("Place answered %+v, %v; want timeout (504)", r.c, r.err)
+	}
+	h.releaseCreatesMissed(peer, release)
+}
+
+// TestRequestRPCTimeout: phone.requestCall runs out of time (90 s on the
+// manager's clock) while connected: Place answers 504 timeout, and the
+// call the server creates afterwards (its phoneCallWaiting arrives for a
+// request calld no longer waits for) is discarded (missed).
+func TestRequestRPCTimeout(t *testing.T) {
+	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Receive: time.Hour}})
+	peer, res, release := h.placeHeld(sim.RingForever)
+	h.clock.Travel(90 * time.Second)
+	r := answered(t, res, "Place did not answer once its RPC ran out of time")
+	if code := calld.ErrorCode(r.err); code != calld.ETIMEOUT {
+		t.Fatalf("Place answered %v; want timeout", r.err)
+	}
+	h.releaseCreatesMissed(peer, release)
+}
+
+// TestAbandonedRequestResolvedAfterRestart: a request calld gave up on is
+// still unresolved when calld dies; after the restart it is sent again
+// with the same random_id and the call it names is discarded (missed).
+func TestAbandonedRequestResolvedAfterRestart(t *testing.T) {
+	gotdrace.CutsConnections(t)
+	path := filepath.Join(t.TempDir(), "calld.db")
+	h := newHarness(t, harnessOptions{dbPath: path, timeouts: fsm.Timeouts{Receive: 10 * time.Second}})
+	peer, res, release := h.placeHeld(sim.RingForever)
+	r := h.travelUntilPlaced(res)
+	if code := calld.ErrorCode(r.err); code != calld.ETIMEOUT {
+		t.Fatalf("Place answered %v; want timeout", r.err)
+	}
+	h.crash()
+	sent := h.srv.Count("phone.requestCall")
+	h2 := newHarness(t, harnessOptions{dbPath: path})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h2.srv.WaitCount(ctx, "phone.requestCall", sent+1); err != nil {
+		t.Fatal(err)
+	}
+	h2.releaseCreatesMissed(peer, release)
+	if reqs := requestCalls(h2.srv, peer); len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID {
+		t.Fatalf("requests to the peer: %+v", reqs)
+	}
+}

@@ -1,0 +1,265 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/logging"
+	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld/internal/updates"
+)
+
+// restore loads the persisted updates state and every live call with its
+// secrets. Once the first difference is applied (resumeRestored), every
+// call still live goes on in its state (CONTRACT §5.1). Calls still
+// requesting are restored from their persisted requests, which are sent
+// again with the same random_id (request.go).
+func (m *Manager) restore(ctx context.Context) error {
+	m.timeouts = m.cfg.Timeouts
+	// help.getConfig: the call timeouts the config leaves to the server,
+	// and the server's clock (stale calls are judged on it).
+	cc, err := m.cfg.Telegram.CallConfig(ctx)
+	if err != nil {
+		m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
+	} else {
+		if m.timeouts.Receive == 0 {
+			m.timeouts.Receive = cc.Receive
+		}
+		if m.timeouts.Ring == 0 {
+			m.timeouts.Ring = cc.Ring
+		}
+		m.configDate = cc.Date
+	}
+	var (
+		st    store.UpdatesState
+		found bool
+		recs  []fsm.Call
+		reqs  []*request
+		secs  = map[int64][]byte{}
+	)
+	err = m.cfg.DB.View(func(tx *store.Tx) error {
+		var err error
+		if st, found, err = tx.UpdatesState(); err != nil {
+			return err
+		}
+		err = tx.ForEachCall(true, func(id int64, b []byte) error {
+			var c fsm.Call
+			if err := json.Unmarshal(b, &c); err != nil {
+				return fmt.Errorf("call %d: %w", id, err)
+			}
+			recs = append(recs, c)
+			sec, err := tx.CallSecrets(id)
+			switch {
+			case err == nil:
+				secs[id] = sec
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.ForEachRequest(func(rid int32, b []byte) error {
+			var r request
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("request %d: %w", rid, err)
+			}
+			reqs = append(reqs, &r)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, rec := range recs {
+		mach, err := fsm.Restore(rec, m.timeouts)
+		if err != nil {
+			return fmt.Errorf("restore call %d: %w", rec.ID, err)
+		}
+		c := &call{m: mach, secrets: &secrets{}}
+		if b, ok := secs[rec.ID]; ok {
+			if s, err := unmarshalSecrets(b); err != nil {
+				// Treated like a record without them: it ends.
+				m.logCall(zerolog.WarnLevel, rec.ID).Str(logging.FieldErr, err.Error()).
+					Msg("the persisted secrets of a call are unreadable")
+			} else {
+				c.secrets = s
+			}
+		}
+		m.calls[rec.ID] = c
+		m.restored[rec.ID] = true
+		m.schedule(c)
+	}
+	m.restoreRequests(reqs)
+	if !found {
+		s, err := m.cfg.Telegram.GetState(ctx)
+		if err != nil {
+			return fmt.Errorf("updates.getState: %w", err)
+		}
+		m.engine = updates.New(updates.State{Pts: s.Pts, Qts: s.Qts, Seq: s.Seq, Date: s.Date}, m.now(), updates.Options{})
+		m.stateDirty = true
+		m.started = true
+		m.resumeRestored()
+		return m.flush(ctx)
+	}
+	m.engine = updates.New(updates.State(st), m.now(), updates.Options{})
+	m.statusMu.Lock()
+	m.status = st
+	m.statusMu.Unlock()
+	m.engineOut(m.engine.Start(m.now()))
+	return m.flush(ctx)
+}
+
+// resumeRestored runs once the first difference is applied: a call the
+// server ended meanwhile has ended from it (remote); every other call
+// restored at start-up goes on in its state (CONTRACT §5.1): a ringing
+// call keeps ringing, an active one stays active, and what was in flight
+// is sent again: phone.receivedCall, our accept (the same g_b), our
+// confirm (the same g_a). A hanging_up call re-sends its recorded discard:
+// the machine honours that only when it was restored in hanging_up (no
+// answer recorded), once; a discard decided in this process is never sent
+// twice. Only a call that cannot go on (a record from before calld
+// persisted its secrets) ends, with DESIGN's reason (fsm.RestartReason).
+func (m *Manager) resumeRestored() {
+	for id := range m.restored {
+		c := m.calls[id]
+		if c == nil {
+			continue
+		}
+		rec := c.m.Call()
+		switch {
+		case !rec.State.Live():
+		case rec.State == fsm.HangingUp:
+			m.apply(c, fsm.Local{Action: fsm.Resend})
+		case !canContinue(rec, c.secrets):
+			m.logCall(zerolog.InfoLevel, id).Str(logging.FieldState, string(rec.State)).
+				Msg("restored call without its key-exchange material: ending it")
+			m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.RestartReason(rec)})
+		case rec.State == fsm.Waiting && rec.Direction == fsm.Incoming:
+			m.rpc(c, fsm.SendReceived{})
+		case rec.State == fsm.Accepting:
+			// Our g_b may have reached the server: the phoneCall that
+			// answers it comes, and a repeated accept is refused.
+			c.resentAccept = c.secrets.incoming != nil
+			m.rpc(c, fsm.SendAccept{})
+		case rec.State == fsm.ExchangingKeys && rec.Direction == fsm.Outgoing && c.secrets.key == nil:
+			m.rpc(c, fsm.SendConfirm{})
+		}
+	}
+	m.restored = map[int64]bool{}
+}
+
+// flush commits everything the last inputs changed in ONE transaction
+// (DESIGN invariant 2), then runs their effects. A failing commit is
+// retried with backoff while the loop holds; nothing is half-written and
+// no effect runs before its state is durable.
+func (m *Manager) flush(ctx context.Context) error {
+	if len(m.dirty) == 0 && len(m.events) == 0 && !m.stateDirty && len(m.effects) == 0 && len(m.requestsDirty) == 0 {
+		return nil
+	}
+	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty || len(m.requestsDirty) > 0 {
+		recs := make([]fsm.Call, 0, len(m.dirty))
+		secs := map[int64][]byte{}
+		for c := range m.dirty {
+			rec := c.m.Call()
+			if rec.ID == 0 && c.req != nil && m.requests[c.req.RandomID] == c.req {
+				// Requesting: its record lives in its request.
+				m.requestsDirty[c.req.RandomID] = true
+			}
+			recs = append(recs, rec)
+			if c.secrets != nil && c.secrets.dirty && rec.ID != 0 && rec.State.Live() {
+				b, err := c.secrets.marshal()
+				if err != nil {
+					return fmt.Errorf("call %d: secrets: %w", rec.ID, err)
+				}
+				secs[rec.ID] = b
+			}
+		}
+		reqs := m.pendingRequests()
+		var st store.UpdatesState
+		if m.stateDirty && m.engine != nil {
+			st = m.updatesState()
+		}
+		events := m.events
+		backoff := 100 * time.Millisecond
+		for {
+			err := m.cfg.DB.Update(func(tx *store.Tx) error {
+				for _, rec := range recs {
+					if rec.ID == 0 {
+						continue // requesting: persisted with its request (reqs)
+					}
+					b, err := json.Marshal(rec)
+					if err != nil {
+						return err
+					}
+					if err := tx.PutCall(rec.ID, b, rec.State.Live()); err != nil {
+						return err
+					}
+					if sec, ok := secs[rec.ID]; ok {
+						if err := tx.PutCallSecrets(rec.ID, sec); err != nil {
+							return err
+						}
+					}
+				}
+				if err := m.putRequests(tx, reqs); err != nil {
+					return err
+				}
+				for i := range events {
+					if err := tx.AppendEvent(&events[i]); err != nil {
+						return err
+					}
+				}
+				if m.stateDirty && m.engine != nil {
+					return tx.SetUpdatesState(st)
+				}
+				return nil
+			})
+			if err == nil {
+				break
+			}
+			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).
+				Dur("retry_in", backoff).Msg("store commit failed; retrying")
+			t := m.clock.Timer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("store commit: %w", err)
+			case <-t.C():
+			}
+			if backoff < 5*time.Second {
+				backoff *= 2
+			}
+		}
+		if m.stateDirty && m.engine != nil {
+			m.statusMu.Lock()
+			m.status = st
+			m.statusMu.Unlock()
+		}
+		for _, ev := range events {
+			if m.cfg.Hub != nil {
+				m.cfg.Hub.Publish(ev)
+			}
+		}
+	}
+	effects := m.effects
+	for c := range m.dirty {
+		if c.secrets != nil {
+			c.secrets.dirty = false
+		}
+	}
+	m.dirty = map[*call]bool{}
+	m.events = nil
+	m.stateDirty = false
+	m.effects = nil
+	for _, f := range effects {
+		f()
+	}
+	return nil
+}

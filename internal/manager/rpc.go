@@ -1,0 +1,275 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
+	"github.com/rs/zerolog"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/logging"
+	"github.com/calld/calld/internal/mtproto"
+)
+
+// rpcTimeout bounds one RPC including the MTProto client's own retries
+// (whose budget is about 60 s), on the manager's clock.
+const rpcTimeout = 90 * time.Second
+
+// errRPCTimeout is the cancel cause of an RPC whose rpcTimeout ran out.
+var errRPCTimeout = errors.New("no answer from Telegram in time")
+
+// rpcContext bounds one RPC by rpcTimeout on the manager's clock (a fake
+// one in tests), under the loop's context.
+func (m *Manager) rpcContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(m.ctx)
+	t := m.clock.Timer(rpcTimeout)
+	m.goRPC(func() {
+		defer t.Stop()
+		select {
+		case <-t.C():
+			cancel(errRPCTimeout)
+		case <-ctx.Done():
+		}
+	})
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// rpcError classifies the error of an RPC run under ctx: one that ran out
+// of time is `timeout` (504) while connected, `unavailable` (503) when the
+// connection is down (CONTRACT §5.2); the RPC's error stays in the chain.
+func (m *Manager) rpcError(ctx context.Context, method string, err error) error {
+	if err == nil || !errors.Is(context.Cause(ctx), errRPCTimeout) {
+		return err
+	}
+	if !m.connected.Load() {
+		return fmt.Errorf("%w (%w): %w", calld.Errorf(calld.EUNAVAILABLE, "%s: not connected to Telegram", method), errRPCTimeout, err)
+	}
+	return fmt.Errorf("%w (%w): %w", calld.Errorf(calld.ETIMEOUT, "%s: no answer from Telegram in %s", method, rpcTimeout), errRPCTimeout, err)
+}
+
+// rpc queues an fsm action: it runs on its own goroutine after the step
+// that asked for it is committed, and posts its outcome back to the loop.
+func (m *Manager) rpc(c *call, a fsm.Action) {
+	rec := c.m.Call()
+	peer := tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}
+	tgc := m.cfg.Telegram
+	back := func(f func()) {
+		if m.ctx.Err() != nil {
+			// calld is stopping: the RPC was cut by the shutdown, not
+			// answered. Its call stays as persisted and the restart
+			// goes on from there (resumeRestored).
+			return
+		}
+		_ = m.post(f)
+	}
+	var run func(ctx context.Context)
+	switch a := a.(type) {
+	case fsm.SendReceived:
+		run = func(ctx context.Context) {
+			err := m.rpcError(ctx, "phone.receivedCall", tgc.ReceivedCall(ctx, peer))
+			back(func() {
+				if err == nil {
+					m.apply(c, fsm.Local{Action: fsm.Acknowledge})
+					return
+				}
+				m.logCall(zerolog.WarnLevel, rec.ID).Str(logging.FieldErr, err.Error()).Msg("phone.receivedCall failed")
+				m.apply(c, fsm.RPCResult{Method: fsm.MethodReceived, Err: err})
+			})
+		}
+	case fsm.SendAccept:
+		protocol := c.secrets.protocol
+		if protocol.MaxLayer == 0 {
+			protocol = m.cfg.Protocol
+		}
+		if in := c.secrets.incoming; in != nil {
+			// Our g_b is persisted: send it (again, after a restart).
+			run = func(ctx context.Context) {
+				res, err := tgc.SendAccept(ctx, in, protocol)
+				err = m.rpcError(ctx, "phone.acceptCall", err)
+				back(func() { m.accepted(c, res, err) })
+			}
+			break
+		}
+		gAHash := c.secrets.gAHash
+		run = func(ctx context.Context) {
+			in, err := tgc.PrepareAccept(ctx, peer, gAHash)
+			err = m.rpcError(ctx, "messages.getDhConfig", err)
+			back(func() {
+				if err != nil {
+					m.accepted(c, nil, err)
+					return
+				}
+				// Persisted before it is sent: a restart sends the
+				// same g_b again rather than a key the server never saw.
+				c.secrets.incoming = in
+				m.secretsChanged(c)
+				m.rpc(c, fsm.SendAccept{})
+			})
+		}
+	case fsm.SendConfirm:
+		out, acc := c.secrets.outgoing, c.secrets.accepted
+		if out == nil || acc == nil {
+			// Our half of the key exchange did not survive a restart.
+			m.apply(c, fsm.Local{Action: fsm.Fail, Message: "key exchange state lost in a restart"})
+			return
+		}
+		run = func(ctx context.Context) {
+			key, fp, res, err := tgc.ConfirmCall(ctx, out, acc)
+			err = m.rpcError(ctx, "phone.confirmCall", err)
+			back(func() {
+				switch {
+				case err == nil:
+					if p, ok := res.PhoneCall.(*tg.PhoneCall); ok {
+						c.secrets.setKey(Key{Bytes: key, Fingerprint: fp}, p)
+						m.secretsChanged(c)
+					}
+					m.apply(c, fsm.RPCResult{Method: fsm.MethodConfirm})
+					m.remote(c, res.PhoneCall, true)
+				case errors.Is(err, mtproto.ErrCallDiscarded) && res != nil:
+					m.remote(c, res.PhoneCall, true)
+				default:
+					m.failed(c, fsm.MethodConfirm, err)
+				}
+			})
+		}
+	case fsm.SendDiscard:
+		d := discardOf(peer, a)
+		run = func(ctx context.Context) {
+			_, err := tgc.DiscardCall(ctx, d)
+			err = m.rpcError(ctx, "phone.discardCall", err)
+			result := "ok"
+			if err != nil {
+				result = errorType(err)
+			}
+			back(func() {
+				m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
+					Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, d.Reason).
+					Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
+					Bool(logging.FieldVideo, d.Video).Str(logging.FieldResult, result).
+					Msg("phone.discardCall answered")
+				if errors.Is(err, errRPCTimeout) {
+					m.discardTimedOut(c, err)
+					return
+				}
+				c.discardErr = err
+				// A successful result's Updates may be held by the
+				// engine behind a getDifference: apply the completion
+				// after them, so the call ends from its Updates.
+				m.afterUpdates(err == nil, func() {
+					m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err})
+				})
+			})
+		}
+		m.effects = append(m.effects, func() {
+			m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
+				Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, d.Reason).
+				Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
+				Bool(logging.FieldVideo, d.Video).Msg("phone.discardCall sent")
+		})
+	default:
+		m.log.Error().Str(logging.FieldCallID, itoa(rec.ID)).Msgf("unknown fsm action %T", a)
+		return
+	}
+	m.effects = append(m.effects, func() {
+		// The call may have ended (a remote discard, in the same
+		// batch) since the action was decided: then there is nothing
+		// to send (calls.md §5(f) 8).
+		if !c.m.Call().State.Live() {
+			return
+		}
+		m.goRPC(func() {
+			ctx, cancel := m.rpcContext()
+			defer cancel()
+			run(ctx)
+		})
+	})
+}
+
+// discardRetry is the first wait before our phone.discardCall is sent
+// again after a send ran out of time; it doubles up to discardRetryMax.
+const (
+	discardRetry    = 5 * time.Second
+	discardRetryMax = 5 * time.Minute
+)
+
+// discardTimedOut: our phone.discardCall got no answer in time. No answer
+// is recorded (the server may never have executed it, and the peer would
+// ring on): the call stays hanging_up with its decided discard, the
+// requests waiting on it are answered with the time-out and the call as it
+// stands, and the same discard is sent again (Resend, which the machine
+// honours once per time-out) after a backoff on the manager's clock, until
+// an answer is recorded or the call ends remotely.
+func (m *Manager) discardTimedOut(c *call, err error) {
+	if st := m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err, TimedOut: true}); st.Err != nil || st.Ignored != "" {
+		return
+	}
+	ws := c.waiters
+	c.waiters = nil
+	for _, w := range ws {
+		m.afterCommit(c, w.done, err)
+	}
+	wait := discardRetry << min(c.discardTimeouts, 6)
+	c.discardTimeouts++
+	if wait > discardRetryMax {
+		wait = discardRetryMax
+	}
+	m.goRPC(func() {
+		t := m.clock.Timer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C():
+		case <-m.ctx.Done():
+			return
+		}
+		_ = m.post(func() {
+			if c.m.Call().State == fsm.HangingUp {
+				m.apply(c, fsm.Local{Action: fsm.Resend})
+			}
+		})
+	})
+}
+
+// accepted applies the outcome of our acceptCall and answers the accept
+// request, if one waits.
+func (m *Manager) accepted(c *call, res *tg.PhonePhoneCall, err error) {
+	done := c.onAccept
+	c.onAccept = nil
+	resent := c.resentAccept
+	c.resentAccept = false
+	switch {
+	case err != nil && resent && tgerr.Is(err, "CALL_ALREADY_ACCEPTED"):
+		// Our first accept, sent before a restart, was executed: its
+		// phoneCall completes the exchange (or the receive timer ends
+		// the call).
+		m.logCall(zerolog.InfoLevel, c.m.Call().ID).Msg("phone.acceptCall sent again after a restart: the first one was executed")
+	case err != nil:
+		m.failed(c, fsm.MethodAccept, err)
+	default:
+		m.apply(c, fsm.RPCResult{Method: fsm.MethodAccept})
+		m.remote(c, res.PhoneCall, true)
+	}
+	early := c.secrets.early
+	c.secrets.early = nil
+	for _, pc := range early {
+		m.remote(c, pc, false)
+	}
+	if done != nil {
+		m.afterCommit(c, done, telegramError("phone.acceptCall", err))
+	}
+}
+
+// failed feeds an RPC error of the key exchange to the call.
+func (m *Manager) failed(c *call, method fsm.Method, err error) {
+	m.logCall(zerolog.WarnLevel, c.m.Call().ID).Str(logging.FieldMethod, string(method)).Str(logging.FieldErr, err.Error()).
+		Msg("call RPC failed")
+	if errors.Is(err, mtproto.ErrKeyMismatch) {
+		m.apply(c, fsm.Local{Action: fsm.Fail, Message: err.Error()})
+		return
+	}
+	m.apply(c, fsm.RPCResult{Method: method, Err: err})
+}
