@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/logging"
 )
 
 // Defaults of Options.
@@ -241,7 +242,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error().Str("event", "control.panic").Str("method", r.Method).
+			s.log.Error().Str(logging.FieldEvent, logging.EventControlPanic).Str("method", r.Method).
 				Str("path", r.URL.Path).Str("stack", string(debug.Stack())).
 				Msgf("control: handler panic: %v", v)
 			if sw.status == 0 {
@@ -291,7 +292,7 @@ func (s *Server) logRequest(r *http.Request, status int, d time.Duration) {
 	if e == nil {
 		return
 	}
-	e = e.Str("event", "control.request").Str("method", r.Method).Str("path", r.URL.Path).
+	e = e.Str(logging.FieldEvent, logging.EventControlRequest).Str("method", r.Method).Str("path", r.URL.Path).
 		Int("status", status).Dur("duration", d)
 	if c, ok := CredFromContext(r.Context()); ok {
 		e = e.Int("uid", c.UID).Int("pid", c.PID)
@@ -318,7 +319,7 @@ func (s *Server) connContext(ctx context.Context, nc net.Conn) context.Context {
 	}
 	cred, err := c.cred, c.credErr
 	if err != nil {
-		s.log.Debug().Str("event", "control.peercred").Err(err).Msg("no peer credentials")
+		s.log.Debug().Str(logging.FieldEvent, logging.EventControlPeercred).Err(err).Msg("no peer credentials")
 		return ctx
 	}
 	return context.WithValue(ctx, credKey{}, cred)
@@ -375,7 +376,7 @@ func (r *recorder) WriteHeader(code int) {
 type logWriter struct{ log zerolog.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Warn().Str("event", "control.http_error").Msg(strings.TrimSpace(string(p)))
+	w.log.Warn().Str(logging.FieldEvent, logging.EventControlHTTPError).Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/transport"
 	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // DCOption is one server address of a data center.
@@ -350,7 +352,7 @@ func (nopSink) Disconnected(error)                                   {}
 
 func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
 	if err := c.sink.Updates(ctx, u, false); err != nil {
-		c.log.Warn().Str("event", "mtproto.updates").AnErr("err", err).Msg("updates sink refused pushed updates")
+		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoUpdates).AnErr("err", err).Msg("updates sink refused pushed updates")
 		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
 	}
 	return nil
@@ -465,10 +467,10 @@ func (c *Client) deliverEvents(ctx context.Context, runDone <-chan struct{}) {
 				if ctx.Err() != nil {
 					continue
 				}
-				c.log.Info().Str("event", "telegram.connected").Int("dc", c.cfg.DC).Msg("connected to Telegram")
+				c.log.Info().Str(logging.FieldEvent, logging.EventTelegramConnected).Int("dc", c.cfg.DC).Msg("connected to Telegram")
 				c.sink.Connected(ctx)
 			} else {
-				c.log.Warn().Str("event", "telegram.disconnected").Int("dc", c.cfg.DC).AnErr("err", e.err).Msg("disconnected from Telegram")
+				c.log.Warn().Str(logging.FieldEvent, logging.EventTelegramDisconnected).Int("dc", c.cfg.DC).AnErr("err", e.err).Msg("disconnected from Telegram")
 				c.sink.Disconnected(e.err)
 			}
 		}
@@ -501,7 +503,7 @@ func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		}
 		c.connMu.Unlock()
 		if ctx.Err() == nil {
-			c.log.Warn().Str("event", "telegram.dial").Int("dc", c.cfg.DC).Str("addr", addr).
+			c.log.Warn().Str(logging.FieldEvent, logging.EventTelegramDial).Int("dc", c.cfg.DC).Str("addr", addr).
 				AnErr("err", err).Msg("cannot reach Telegram")
 		}
 		return nil, err

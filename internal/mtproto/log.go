@@ -7,6 +7,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // NewZapLogger returns a *zap.Logger (for gotd's Options.Logger) whose
@@ -85,7 +87,7 @@ func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if ev == nil {
 		return nil
 	}
-	ev = ev.Str("event", "mtproto.gotd")
+	ev = ev.Str(logging.FieldEvent, logging.EventMTProtoGotd)
 	if e.LoggerName != "" {
 		ev = ev.Str("logger", e.LoggerName)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // LoginAnswers supplies what a login asks for. The control socket implements
@@ -51,7 +53,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 			// gotd replaces PASSWORD_HASH_INVALID with its own error.
 			err = &Error{Kind: ErrPasswordInvalid, Err: err}
 		}
-		c.log.Warn().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
+		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", MaskPhone(a.phone)).
 			AnErr("err", err).Msg("login failed")
 		return fmt.Errorf("login: %w", err)
 	}
@@ -62,7 +64,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	if !ok {
 		return fmt.Errorf("login: %w: still not authorized after the login flow", ErrUnauthorized)
 	}
-	c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
+	c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", MaskPhone(a.phone)).
 		Int64("self_id", self).Msg("logged in")
 	return nil
 }
@@ -103,7 +105,7 @@ func (a *loginAuth) Phone(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: empty phone number", ErrPhoneNumberInvalid)
 	}
 	a.phone = p
-	a.c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(p)).Msg("sending login code")
+	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", MaskPhone(p)).Msg("sending login code")
 	return p, nil
 }
 
@@ -116,7 +118,7 @@ func (a *loginAuth) Code(ctx context.Context, sent *tg.AuthSentCode) (string, er
 }
 
 func (a *loginAuth) Password(ctx context.Context) (string, error) {
-	a.c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).Msg("2FA password needed")
+	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", MaskPhone(a.phone)).Msg("2FA password needed")
 	return a.answers.Password(ctx)
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // Clock is the time source of the retry waits. Tests inject a fake one.
@@ -109,7 +111,7 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 				return fmt.Errorf("%s: %w (%s) after %d attempts in %s, next wait %s: %w",
 					methodName(input), ErrRetryBudget, budget, attempt, elapsed, wait, err)
 			}
-			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
+			r.Log.Debug().Str(logging.FieldEvent, logging.EventMTProtoRetry).Str("method", methodName(input)).
 				Int("attempt", attempt).Dur("wait", wait).AnErr("err", err).Msg("retrying RPC")
 			t := clk.NewTimer(wait)
 			select {
@@ -136,7 +138,7 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 				return fmt.Errorf("%s: %w (%s) after %d attempts in %s, not connected: %w",
 					methodName(input), ErrRetryBudget, budget, attempt, elapsed, err)
 			}
-			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
+			r.Log.Debug().Str(logging.FieldEvent, logging.EventMTProtoRetry).Str("method", methodName(input)).
 				Msg("waiting for the connection")
 			bt := clk.NewTimer(budget - elapsed)
 			select {
