@@ -344,36 +344,40 @@ func isJournal(w io.Writer) bool {
 	return ok && err == nil
 }
 
-// MaskPhone hides most digits of a phone number for logs: for numbers of
-// eight digits or more the last two stay, and of the rest the first half,
-// at most four, stays; every other digit becomes '*' (all of them below
-// five digits). Other characters are kept.
-// MaskPhone("+15551234567") == "+1555*****67".
-func MaskPhone(s string) string {
-	digits := 0
-	for _, r := range s {
+// MaskPhone hides a phone number for logs (CONTRACT §4: phone numbers
+// masked; the only masking calld uses). It keeps a leading "+" and the
+// digits, drops every other character, and replaces digits by '*' except
+// the last two of a number of eight digits or more and the first four of
+// one of ten or more: MaskPhone("+15551234567") == "+1555*****67",
+// MaskPhone("1234567") == "*******".
+func MaskPhone(phone string) string {
+	var b strings.Builder
+	if strings.HasPrefix(phone, "+") {
+		b.WriteByte('+')
+	}
+	n := 0
+	for _, r := range phone {
 		if r >= '0' && r <= '9' {
-			digits++
+			n++
 		}
 	}
-	trail := 0
-	if digits >= 8 {
-		trail = 2
+	head, tail := 0, 0
+	if n >= 8 {
+		tail = 2
 	}
-	lead := min(4, (digits-trail)/2)
-	if digits < 5 {
-		lead = 0
+	if n >= 10 {
+		head = 4
 	}
-	var b strings.Builder
 	i := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			if i >= lead && i < digits-trail {
-				r = '*'
-			}
-			i++
+	for _, r := range phone {
+		if r < '0' || r > '9' {
+			continue
+		}
+		if i >= head && i < n-tail {
+			r = '*'
 		}
 		b.WriteRune(r)
+		i++
 	}
 	return b.String()
 }

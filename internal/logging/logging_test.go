@@ -310,19 +310,27 @@ func TestConcurrentLinesStayWhole(t *testing.T) {
 	}
 }
 
+// The masking of phone numbers (CONTRACT §4: phone numbers masked): only
+// digits and a leading "+" are kept, and a number shows at most its first
+// four and last two digits.
 func TestMaskPhone(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"+15551234567", "+1555*****67"},
 		{"15551234567", "1555*****67"},
-		{"+44 20 7946 0958", "+44 20 **** **58"},
+		{"+44 20 7946 0958", "+4420******58"},
+		{"+1 (555) 123-4567", "+1555*****67"},
 		{"9996621234", "9996****34"},
-		{"1234567", "123****"},
-		{"12345", "12***"},
+		{"123456789", "*******89"},
+		{"+12345678", "+******78"},
+		{"1234567", "*******"},
+		{"12345", "*****"},
+		{"+1234", "+****"},
 		{"1234", "****"},
-		{"123", "***"},
 		{"12", "**"},
 		{"", ""},
-		{"@username", "@username"},
+		{"@username", ""},
+		{"1+5551234567", "1555*****67"},
+		{"+1555123456 7 secret", "+1555*****67"},
 	}
 	for _, tc := range tests {
 		if got := MaskPhone(tc.in); got != tc.want {
