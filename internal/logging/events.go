@@ -126,9 +126,9 @@ const (
 	FieldFailures = "failures" // accept errors in a row before accepting worked again
 )
 
-// SecretFields are keys that must never appear on a log line: the writer
+// secretFields are keys that must never appear on a log line: the writer
 // replaces their values with "[redacted]" should a caller write one.
-var SecretFields = []string{
+var secretFields = []string{
 	"api_hash", "auth_key", "authkey", "key", "session", "login_code", "phone_code",
 	"password", "password_hash", "srp", "peer_tag", "g_a", "g_b", "g_a_hash",
 	"token", "secret",

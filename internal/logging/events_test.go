@@ -161,3 +161,34 @@ func isEventKey(e ast.Expr) bool {
 	}
 	return false
 }
+
+// logging is a leaf: it imports no package of calld, so that every package
+// can log without an import cycle (its tests neither).
+func TestLeaf(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^module (\S+)$`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod names no module")
+	}
+	module := string(m[1])
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if path == module || strings.HasPrefix(path, module+"/") {
+				t.Errorf("%s imports %s", fset.Position(imp.Pos()), path)
+			}
+		}
+	}
+}

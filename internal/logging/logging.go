@@ -19,13 +19,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/calld/calld/internal/fsm"
 	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -33,14 +31,14 @@ import (
 
 // Formats accepted by Options.Format.
 const (
-	FormatJSON    = "json"
-	FormatConsole = "console"
-	FormatAuto    = "auto" // console when Out is a terminal, JSON otherwise
+	formatJSON    = "json"
+	formatConsole = "console"
+	formatAuto    = "auto" // console when Out is a terminal, JSON otherwise
 )
 
-// TimeLayout is the layout of the time field: RFC 3339, UTC, always with
+// timeLayout is the layout of the time field: RFC 3339, UTC, always with
 // six fractional digits.
-const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // Options configure New. The zero value logs JSON at info to os.Stderr.
 type Options struct {
@@ -60,12 +58,11 @@ type Options struct {
 
 var globalsOnce sync.Once
 
-// SetGlobals sets the zerolog globals calld relies on, once per process:
+// setGlobals sets the zerolog globals calld relies on, once per process:
 // TimeFieldFormat = time.RFC3339Nano (for .Time fields), ErrorFieldName =
 // "err" (so .Err(err) writes FieldErr) and DurationFieldUnit = time.Second
-// (so .Dur writes float seconds). New calls it; call it yourself only if
-// you build zerolog loggers without New, before any goroutine logs.
-func SetGlobals() {
+// (so .Dur writes float seconds). New calls it.
+func setGlobals() {
 	globalsOnce.Do(func() {
 		zerolog.TimeFieldFormat = time.RFC3339Nano
 		zerolog.ErrorFieldName = FieldErr
@@ -76,7 +73,7 @@ func SetGlobals() {
 // New builds the daemon's logger and returns it with the handle that
 // changes its level at run time. Child loggers (With()...) share the level.
 func New(o Options) (zerolog.Logger, *Level, error) {
-	SetGlobals()
+	setGlobals()
 	lvl := &Level{}
 	name := o.Level
 	if name == "" {
@@ -99,10 +96,10 @@ func New(o Options) (zerolog.Logger, *Level, error) {
 	}
 	w := &writer{out: o.Out, level: lvl, now: o.Now, journal: o.JournalStream()}
 	switch o.Format {
-	case FormatJSON:
-	case FormatConsole:
+	case formatJSON:
+	case formatConsole:
 		w.console = newConsole(&w.conv, !o.IsTTY())
-	case FormatAuto, "":
+	case formatAuto, "":
 		if o.IsTTY() {
 			w.console = newConsole(&w.conv, false)
 		}
@@ -130,8 +127,8 @@ type Level struct {
 	v atomic.Int32
 }
 
-// ParseLevel accepts debug, info, warn and error.
-func ParseLevel(name string) (zerolog.Level, error) {
+// parseLevel accepts debug, info, warn and error.
+func parseLevel(name string) (zerolog.Level, error) {
 	switch name {
 	case "debug":
 		return zerolog.DebugLevel, nil
@@ -147,26 +144,22 @@ func ParseLevel(name string) (zerolog.Level, error) {
 
 // Set changes the level by name (debug, info, warn, error).
 func (l *Level) Set(name string) error {
-	v, err := ParseLevel(name)
+	v, err := parseLevel(name)
 	if err != nil {
 		return err
 	}
-	l.SetLevel(v)
+	l.v.Store(int32(v))
 	return nil
 }
 
-// SetLevel changes the level.
-func (l *Level) SetLevel(v zerolog.Level) { l.v.Store(int32(v)) }
-
-// Level returns the current level.
-func (l *Level) Level() zerolog.Level { return zerolog.Level(l.v.Load()) }
+func (l *Level) get() zerolog.Level { return zerolog.Level(l.v.Load()) }
 
 // String returns the current level's name.
-func (l *Level) String() string { return l.Level().String() }
+func (l *Level) String() string { return l.get().String() }
 
 // Enabled reports whether lines at v are written. Code that builds costly
 // fields (or bridges another logger, like gotd's zap) can ask first.
-func (l *Level) Enabled(v zerolog.Level) bool { return v >= l.Level() || v == zerolog.NoLevel }
+func (l *Level) Enabled(v zerolog.Level) bool { return v >= l.get() || v == zerolog.NoLevel }
 
 // levelSampler drops disabled lines before zerolog builds them.
 type levelSampler struct{ l *Level }
@@ -196,7 +189,7 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 	if !w.level.Enabled(v) {
 		return len(p), nil
 	}
-	ts := w.now().UTC().Format(TimeLayout)
+	ts := w.now().UTC().Format(timeLayout)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.line.Reset()
@@ -269,7 +262,7 @@ func hasKey(js []byte, key string) bool {
 }
 
 func hasSecret(line []byte) bool {
-	for _, k := range SecretFields {
+	for _, k := range secretFields {
 		if hasKey(line, k) {
 			return true
 		}
@@ -296,7 +289,7 @@ func redact(line []byte) []byte {
 
 func redactMap(m map[string]any) {
 	for k, v := range m {
-		for _, s := range SecretFields {
+		for _, s := range secretFields {
 			if k == s {
 				m[k] = "[redacted]"
 			}
@@ -380,19 +373,4 @@ func MaskPhone(phone string) string {
 		i++
 	}
 	return b.String()
-}
-
-// ID formats a 64-bit Telegram id as the decimal string the schema uses.
-func ID(id int64) string { return strconv.FormatInt(id, 10) }
-
-// Call adds the fields that identify a call: call_id, direction, peer_id
-// and video. A nil e (a disabled level) is fine.
-func Call(e *zerolog.Event, c *fsm.Call) *zerolog.Event {
-	if e == nil || c == nil {
-		return e
-	}
-	return e.Str(FieldCallID, ID(c.ID)).
-		Str(FieldDirection, string(c.Direction)).
-		Str(FieldPeerID, ID(c.PeerID)).
-		Bool(FieldVideo, c.Video)
 }

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/internal/fsm"
 	"github.com/rs/zerolog"
 )
 
@@ -77,7 +76,7 @@ func decodeLine(t *testing.T, line string) map[string]any {
 var timeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
 
 func TestJSONLines(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatJSON})
+	log, _, buf := newTest(t, Options{Format: formatJSON})
 	tests := []struct {
 		name  string
 		write func()
@@ -100,8 +99,9 @@ func TestJSONLines(t *testing.T) {
 			map[string]any{"level": "info", "event": "log", "wait": 1.5, "message": "w"}},
 		{"raw write", func() { fmt.Fprint(log, "plain text") },
 			map[string]any{"level": "info", "event": "log", "message": "plain text"}},
-		{"call helper", func() {
-			Call(log.Info(), &fsm.Call{ID: -9223372036854775808, Direction: fsm.Incoming, PeerID: 42, Video: true}).
+		{"call fields", func() {
+			log.Info().Str(FieldCallID, "-9223372036854775808").Str(FieldDirection, "incoming").
+				Str(FieldPeerID, "42").Bool(FieldVideo, true).
 				Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "ended").Msg("state")
 		}, map[string]any{"level": "info", "event": "call.state", "call_id": "-9223372036854775808", "direction": "incoming",
 			"peer_id": "42", "video": true, "from": "ringing", "to": "ended", "message": "state"}},
@@ -132,7 +132,7 @@ func TestJSONLines(t *testing.T) {
 
 func TestTimeIsUTCWithMicroseconds(t *testing.T) {
 	at := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("X", 3*3600))
-	log, _, buf := newTest(t, Options{Format: FormatJSON, Now: func() time.Time { return at }})
+	log, _, buf := newTest(t, Options{Format: formatJSON, Now: func() time.Time { return at }})
 	log.Info().Msg("x")
 	m := decodeLine(t, buf.lines()[0])
 	if m["time"] != "2026-05-06T04:08:09.123456Z" {
@@ -141,7 +141,7 @@ func TestTimeIsUTCWithMicroseconds(t *testing.T) {
 }
 
 func TestJournalPriority(t *testing.T) {
-	log, _, buf := newTest(t, Options{Level: "debug", Format: FormatJSON, JournalStream: func() bool { return true }})
+	log, _, buf := newTest(t, Options{Level: "debug", Format: formatJSON, JournalStream: func() bool { return true }})
 	tests := []struct {
 		write  func()
 		prefix string
@@ -164,7 +164,7 @@ func TestJournalPriority(t *testing.T) {
 }
 
 func TestNoPriorityOffJournal(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatJSON})
+	log, _, buf := newTest(t, Options{Format: formatJSON})
 	log.Error().Msg("e")
 	if !strings.HasPrefix(buf.lines()[0], "{") {
 		t.Fatalf("line = %q", buf.lines()[0])
@@ -172,7 +172,7 @@ func TestNoPriorityOffJournal(t *testing.T) {
 }
 
 func TestLevelReload(t *testing.T) {
-	log, lvl, buf := newTest(t, Options{Level: "info", Format: FormatJSON})
+	log, lvl, buf := newTest(t, Options{Level: "info", Format: formatJSON})
 	child := log.With().Str(FieldComponent, "mtproto").Logger() // made before the change
 	sampled := log.Sample(&zerolog.BasicSampler{N: 1})          // sampler replaced: the writer still filters
 	steps := []struct {
@@ -219,11 +219,11 @@ func TestFormats(t *testing.T) {
 		tty    bool
 		json   bool
 	}{
-		{FormatJSON, true, true},
-		{FormatJSON, false, true},
-		{FormatConsole, false, false},
-		{FormatAuto, true, false},
-		{FormatAuto, false, true},
+		{formatJSON, true, true},
+		{formatJSON, false, true},
+		{formatConsole, false, false},
+		{formatAuto, true, false},
+		{formatAuto, false, true},
 		{"", false, true},
 	}
 	for _, tc := range tests {
@@ -250,7 +250,7 @@ func TestFormats(t *testing.T) {
 }
 
 func TestConsoleOnJournalHasPriority(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatConsole, JournalStream: func() bool { return true }})
+	log, _, buf := newTest(t, Options{Format: formatConsole, JournalStream: func() bool { return true }})
 	log.Warn().Msg("w")
 	if line := buf.lines()[0]; !strings.HasPrefix(line, "<4>2026-01-02") || strings.Count(line, "\n") != 1 {
 		t.Fatalf("line = %q", line)
@@ -266,7 +266,7 @@ func TestBadOptions(t *testing.T) {
 }
 
 func TestSecretsRedacted(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatJSON})
+	log, _, buf := newTest(t, Options{Format: formatJSON})
 	log.Info().Str(FieldEvent, EventMTProtoLogin).Str("api_hash", "s3cr3t-hash").
 		Dict("nested", zerolog.Dict().Str("password", "hunter2").Int("n", 1)).
 		Str("login_code", "12345").Str(FieldCode, "not_found").Int64("big", 9007199254740993).Msg("login")
@@ -286,7 +286,7 @@ func TestSecretsRedacted(t *testing.T) {
 }
 
 func TestConcurrentLinesStayWhole(t *testing.T) {
-	log, lvl, buf := newTest(t, Options{Format: FormatJSON, JournalStream: func() bool { return true }})
+	log, lvl, buf := newTest(t, Options{Format: formatJSON, JournalStream: func() bool { return true }})
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -439,7 +439,7 @@ func TestSchema(t *testing.T) {
 	check("event", events, eventRE)
 	check("field", fields, fieldRE)
 	for name, v := range fields {
-		for _, s := range SecretFields {
+		for _, s := range secretFields {
 			if v == s {
 				t.Errorf("%s = %q is a secret field", name, v)
 			}
@@ -495,12 +495,11 @@ func BenchmarkLine(b *testing.B) {
 		debug bool
 	}{{"info-written", "info", false}, {"debug-dropped", "info", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			log, _, err := New(Options{Level: bc.level, Format: FormatJSON, Out: io.Discard,
+			log, _, err := New(Options{Level: bc.level, Format: formatJSON, Out: io.Discard,
 				IsTTY: func() bool { return false }, JournalStream: func() bool { return true }})
 			if err != nil {
 				b.Fatal(err)
 			}
-			c := &fsm.Call{ID: 6180340223140218862, Direction: fsm.Incoming, PeerID: 424242}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				var e *zerolog.Event
@@ -509,7 +508,8 @@ func BenchmarkLine(b *testing.B) {
 				} else {
 					e = log.Info()
 				}
-				Call(e, c).Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "active").Msg("call state")
+				e.Str(FieldCallID, "6180340223140218862").Str(FieldDirection, "incoming").Str(FieldPeerID, "424242").
+					Bool(FieldVideo, false).Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "active").Msg("call state")
 			}
 		})
 	}
