@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/gotd/td/clock"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 )
@@ -52,8 +53,9 @@ type Options struct {
 	// lines get a syslog priority prefix); default: Out is os.Stderr or
 	// os.Stdout and $JOURNAL_STREAM names it (go-systemd journal).
 	JournalStream func() bool
-	// Now is the clock for the time field; default time.Now.
-	Now func() time.Time
+	// Clock stamps the time field: the program's one clock (gotd's
+	// clock.Clock, as the manager's); default clock.System.
+	Clock clock.Clock
 }
 
 var globalsOnce sync.Once
@@ -85,8 +87,8 @@ func New(o Options) (zerolog.Logger, *Level, error) {
 	if o.Out == nil {
 		o.Out = os.Stderr
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.System
 	}
 	if o.IsTTY == nil {
 		o.IsTTY = func() bool { return isTerminal(o.Out) }
@@ -94,7 +96,7 @@ func New(o Options) (zerolog.Logger, *Level, error) {
 	if o.JournalStream == nil {
 		o.JournalStream = func() bool { return isJournal(o.Out) }
 	}
-	w := &writer{out: o.Out, level: lvl, now: o.Now, journal: o.JournalStream()}
+	w := &writer{out: o.Out, level: lvl, clock: o.Clock, journal: o.JournalStream()}
 	switch o.Format {
 	case formatJSON:
 	case formatConsole:
@@ -173,7 +175,7 @@ func (s levelSampler) Sample(v zerolog.Level) bool { return s.l.Enabled(v) }
 type writer struct {
 	out     io.Writer
 	level   *Level
-	now     func() time.Time
+	clock   clock.Clock
 	journal bool
 	console *zerolog.ConsoleWriter
 
@@ -189,7 +191,7 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 	if !w.level.Enabled(v) {
 		return len(p), nil
 	}
-	ts := w.now().UTC().Format(timeLayout)
+	ts := w.clock.Now().UTC().Format(timeLayout)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.line.Reset()

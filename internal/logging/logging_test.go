@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/neo"
 	"github.com/rs/zerolog"
 )
 
@@ -54,8 +55,8 @@ func newTest(t *testing.T, o Options) (zerolog.Logger, *Level, *syncBuf) {
 	if o.JournalStream == nil {
 		o.JournalStream = func() bool { return false }
 	}
-	if o.Now == nil {
-		o.Now = func() time.Time { return fixed }
+	if o.Clock == nil {
+		o.Clock = neo.NewTime(fixed)
 	}
 	l, lvl, err := New(o)
 	if err != nil {
@@ -132,11 +133,15 @@ func TestJSONLines(t *testing.T) {
 
 func TestTimeIsUTCWithMicroseconds(t *testing.T) {
 	at := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("X", 3*3600))
-	log, _, buf := newTest(t, Options{Format: formatJSON, Now: func() time.Time { return at }})
+	clk := neo.NewTime(at)
+	log, _, buf := newTest(t, Options{Format: formatJSON, Clock: clk})
 	log.Info().Msg("x")
-	m := decodeLine(t, buf.lines()[0])
-	if m["time"] != "2026-05-06T04:08:09.123456Z" {
-		t.Fatalf("time = %v", m["time"])
+	clk.Travel(1500 * time.Millisecond) // every line reads the clock
+	log.Info().Msg("y")
+	for i, want := range []string{"2026-05-06T04:08:09.123456Z", "2026-05-06T04:08:10.623456Z"} {
+		if m := decodeLine(t, buf.lines()[i]); m["time"] != want {
+			t.Fatalf("line %d: time = %v, want %s", i, m["time"], want)
+		}
 	}
 }
 
