@@ -81,7 +81,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		status = StatusCode(body.Error.Code)
 	}
 	if status >= 500 {
-		s.log.Warn().Str(logging.FieldEvent, logging.EventControlError).Str("code", body.Error.Code).
+		s.log.Warn().Str(logging.FieldEvent, logging.EventControlError).Str(logging.FieldCode, body.Error.Code).
 			Msg(body.Error.Message)
 	}
 	s.writeJSON(w, status, body)

@@ -242,8 +242,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error().Str(logging.FieldEvent, logging.EventControlPanic).Str("method", r.Method).
-				Str("path", r.URL.Path).Str("stack", string(debug.Stack())).
+			s.log.Error().Str(logging.FieldEvent, logging.EventControlPanic).Str(logging.FieldMethod, r.Method).
+				Str(logging.FieldPath, r.URL.Path).Str(logging.FieldStack, string(debug.Stack())).
 				Msgf("control: handler panic: %v", v)
 			if sw.status == 0 {
 				s.writeError(sw, calld.Errorf(calld.EINTERNAL, "internal error: %v", v))
@@ -292,10 +292,10 @@ func (s *Server) logRequest(r *http.Request, status int, d time.Duration) {
 	if e == nil {
 		return
 	}
-	e = e.Str(logging.FieldEvent, logging.EventControlRequest).Str("method", r.Method).Str("path", r.URL.Path).
-		Int("status", status).Dur("duration", d)
+	e = e.Str(logging.FieldEvent, logging.EventControlRequest).Str(logging.FieldMethod, r.Method).Str(logging.FieldPath, r.URL.Path).
+		Int(logging.FieldStatus, status).Dur(logging.FieldDuration, d)
 	if c, ok := CredFromContext(r.Context()); ok {
-		e = e.Int("uid", c.UID).Int("pid", c.PID)
+		e = e.Int(logging.FieldUID, c.UID).Int(logging.FieldPID, c.PID)
 	}
 	e.Msg("control request")
 }

@@ -75,7 +75,12 @@ const (
 	FieldSignal    = "signal"    // e.g. "terminated", "hangup"
 	FieldSocket    = "socket"    // control socket path
 	FieldStatePath = "state_path"
-	FieldStack     = "stack" // a goroutine stack trace
+	FieldStack     = "stack"     // a goroutine stack trace
+	FieldTimeout   = "timeout"   // daemon.stopping: the shutdown timeout that ran out (seconds)
+	FieldRetryIn   = "retry_in"  // seconds until an operation that failed is tried again
+	FieldLogLevel  = "log_level" // daemon.reload: the log level now in force
+	FieldIncoming  = "incoming"  // daemon.reload: the incoming-call policy now in force (ring, reject)
+	FieldRemoved   = "removed"   // journal entries pruned
 
 	// telegram
 	FieldDC      = "dc"      // DC id
@@ -85,6 +90,7 @@ const (
 	FieldAttempt = "attempt" // retry number, from 1
 	FieldWait    = "wait"    // seconds waited before a retry
 	FieldLogger  = "logger"  // gotd's logger name (conn, rpc, ...)
+	FieldAddr    = "addr"    // telegram.dial: a DC address, host:port
 
 	// calls
 	FieldCallID       = "call_id"       // string
@@ -100,6 +106,7 @@ const (
 	FieldDate         = "date"          // a Telegram date (unix seconds)
 	FieldBytes        = "bytes"         // size of a signaling payload or debug log (never its content)
 	FieldRating       = "rating"        // 1..5
+	FieldRandomID     = "random_id"     // the random_id of a phone.requestCall
 
 	// updates
 	FieldBox     = "box"      // pts, qts or seq
@@ -111,6 +118,10 @@ const (
 	FieldUpdates = "updates" // number of updates a difference returned
 	FieldPts     = "pts"     // the engine's pts after an Updates
 	FieldOwn     = "own"     // bool: an RPC's result rather than a push
+
+	// updates.received
+	FieldDispatched = "dispatched" // updates.received: how many updates the engine handed on
+	FieldInFlight   = "in_flight"  // updates.received: bool: a getDifference is running
 
 	// call inputs
 	FieldConstructor = "constructor" // TL name of a PhoneCall or Updates constructor

@@ -14,57 +14,77 @@ import (
 	"testing"
 )
 
-// docEvents reads the event names of docs/logging.md's "Events" table.
-func docEvents(t *testing.T) []string {
+// docTable reads the names in the first column of the table under the
+// heading "## "+section of docs/logging.md (a cell may hold several:
+// "`from`, `to`").
+func docTable(t *testing.T, section string) []string {
 	t.Helper()
 	doc, err := os.ReadFile("../../docs/logging.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(doc), "\n## Events\n")
+	_, text, ok := strings.Cut(string(doc), "\n## "+section+"\n")
 	if !ok {
-		t.Fatal(`docs/logging.md has no "## Events" section`)
+		t.Fatalf(`docs/logging.md has no "## %s" section`, section)
 	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\|")
+	text, _, _ = strings.Cut(text, "\n## ")
+	name := regexp.MustCompile("`([^`]+)`")
 	var out []string
-	for _, m := range row.FindAllStringSubmatch(section, -1) {
-		out = append(out, m[1])
+	for _, line := range strings.Split(text, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || strings.TrimSpace(cells[0]) != "" {
+			continue
+		}
+		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+			out = append(out, m[1])
+		}
 	}
 	if len(out) == 0 {
-		t.Fatal("docs/logging.md's Events table is empty")
+		t.Fatalf("docs/logging.md's %s table is empty", section)
 	}
 	return out
 }
 
 // Every event calld logs is a constant of events.go and a row of the
-// Events table in docs/logging.md, and the other way round.
-func TestDocsEventsAreConstants(t *testing.T) {
-	events, _ := schema(t)
-	byValue := map[string]string{}
-	for name, v := range events {
-		byValue[v] = name
+// Events table in docs/logging.md, and every field one of the tables
+// "Every line" and "Fields"; and the other way round.
+func TestDocsTablesAreConstants(t *testing.T) {
+	events, fields := schema(t)
+	tests := []struct {
+		kind     string
+		consts   map[string]string
+		sections []string
+	}{
+		{"event", events, []string{"Events"}},
+		{"field", fields, []string{"Every line", "Fields"}},
 	}
-	documented := map[string]bool{}
-	for _, v := range docEvents(t) {
-		if documented[v] {
-			t.Errorf("docs/logging.md lists event `%s` twice", v)
+	for _, tc := range tests {
+		byValue := map[string]string{}
+		for name, v := range tc.consts {
+			byValue[v] = name
 		}
-		documented[v] = true
-		if _, ok := byValue[v]; !ok {
-			t.Errorf("docs/logging.md documents event `%s`, which is no constant of events.go", v)
+		documented := map[string]bool{}
+		for _, section := range tc.sections {
+			for _, v := range docTable(t, section) {
+				if documented[v] {
+					t.Errorf("docs/logging.md lists %s `%s` twice", tc.kind, v)
+				}
+				documented[v] = true
+				if _, ok := byValue[v]; !ok {
+					t.Errorf("docs/logging.md documents %s `%s`, which is no constant of events.go", tc.kind, v)
+				}
+			}
 		}
-	}
-	for v, name := range byValue {
-		if !documented[v] {
-			t.Errorf("%s = %q is not a row of docs/logging.md's Events table", name, v)
+		for v, name := range byValue {
+			if !documented[v] {
+				t.Errorf("%s = %q is not a row of docs/logging.md's %s table", name, v, strings.Join(tc.sections, " or "))
+			}
 		}
 	}
 }
 
 // No code outside this package names an event with a string literal: an
 // event is a constant of events.go, so the docs test above covers it.
-// The check reads every non-test Go file of the module.
 func TestNoEventLiterals(t *testing.T) {
 	events, _ := schema(t)
 	isEvent := map[string]bool{}
@@ -73,34 +93,8 @@ func TestNoEventLiterals(t *testing.T) {
 			isEvent[v] = true
 		}
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
 	bad := map[string]bool{} // a literal may be found twice: as a literal and as a call's argument
-	fset := token.NewFileSet()
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			name := d.Name()
-			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "vendor" || path == self) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
-		if err != nil {
-			return err
-		}
+	forModuleCode(t, func(fset *token.FileSet, f *ast.File) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.BasicLit:
@@ -120,22 +114,146 @@ func TestNoEventLiterals(t *testing.T) {
 			}
 			return true
 		})
+	})
+	report(t, bad)
+}
+
+// No log call outside this package writes a field key as a literal: keys
+// are Field constants of events.go, hence documented in docs/logging.md.
+// A log call is recognised by its shape: a field method (Str, Int, ...)
+// of a zerolog chain that starts at a level (Info(), Debug(), ...),
+// With() or Dict(), or at an event held in a variable named e or ev.
+func TestNoFieldLiterals(t *testing.T) {
+	_, fields := schema(t)
+	known := map[string]string{}
+	for name, v := range fields {
+		known[v] = name
+	}
+	bad := map[string]bool{}
+	forModuleCode(t, func(fset *token.FileSet, f *ast.File) {
+		ast.Inspect(f, func(n ast.Node) bool {
+			c, ok := n.(*ast.CallExpr)
+			if !ok || len(c.Args) == 0 || !isLogField(c) {
+				return true
+			}
+			lit, ok := c.Args[0].(*ast.BasicLit)
+			if !ok {
+				return true
+			}
+			v, ok := stringLit(lit)
+			if !ok {
+				return true
+			}
+			why := "is no Field constant of internal/logging"
+			if name, ok := known[v]; ok {
+				why = "as a literal (use logging." + name + ")"
+			}
+			bad[fset.Position(lit.Pos()).String()+": field "+lit.Value+" "+why] = true
+			return true
+		})
+	})
+	report(t, bad)
+}
+
+var (
+	fieldMethods = setOf("Str", "Strs", "Stringer", "Bytes", "Hex", "RawJSON", "Bool", "Bools",
+		"Int", "Ints", "Int8", "Int16", "Int32", "Int64", "Uint", "Uint8", "Uint16", "Uint32", "Uint64",
+		"Float32", "Float64", "Dur", "Time", "TimeDiff", "AnErr", "Interface", "Any", "Dict", "Array",
+		"Object", "EmbedObject", "IPAddr", "IPPrefix", "MACAddr")
+	chainStarts = setOf("Trace", "Debug", "Info", "Warn", "Error", "Fatal", "Panic", "Log",
+		"WithLevel", "Err", "With", "Dict")
+	eventVars = setOf("e", "ev")
+)
+
+func setOf(names ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// isLogField reports whether c is a field method of a zerolog chain.
+func isLogField(c *ast.CallExpr) bool {
+	sel, ok := c.Fun.(*ast.SelectorExpr)
+	if !ok || !fieldMethods[sel.Sel.Name] {
+		return false
+	}
+	for x := sel.X; ; {
+		switch r := x.(type) {
+		case *ast.Ident:
+			return eventVars[r.Name]
+		case *ast.CallExpr:
+			s, ok := r.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return false
+			}
+			if chainStarts[s.Sel.Name] {
+				return true
+			}
+			if !fieldMethods[s.Sel.Name] {
+				return false
+			}
+			x = s.X
+		default:
+			return false
+		}
+	}
+}
+
+// forModuleCode parses every non-test Go file of the module outside this
+// package and hands it to visit.
+func forModuleCode(t *testing.T, visit func(*token.FileSet, *ast.File)) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "vendor" || path == self) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		visit(fset, f)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// report fails t with each finding, sorted, paths relative to the module.
+func report(t *testing.T, bad map[string]bool) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sorted := make([]string, 0, len(bad))
 	for b := range bad {
-		sorted = append(sorted, b)
+		sorted = append(sorted, strings.TrimPrefix(b, root+string(filepath.Separator)))
 	}
 	sort.Strings(sorted)
 	for _, b := range sorted {
-		rel, _ := filepath.Rel(root, b)
-		if rel == "" || strings.HasPrefix(rel, "..") {
-			rel = b
-		}
-		t.Error(rel)
+		t.Error(b)
 	}
 }
 

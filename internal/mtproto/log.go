@@ -54,7 +54,7 @@ func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
 		return nil, err
 	}
 	return &zapCore{
-		log:   log.With().Str("component", "mtproto").Logger(),
+		log:   log.With().Str(logging.FieldComponent, "mtproto").Logger(),
 		level: lvl,
 	}, nil
 }
@@ -89,7 +89,7 @@ func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	}
 	ev = ev.Str(logging.FieldEvent, logging.EventMTProtoGotd)
 	if e.LoggerName != "" {
-		ev = ev.Str("logger", e.LoggerName)
+		ev = ev.Str(logging.FieldLogger, e.LoggerName)
 	}
 	if len(c.fields) > 0 {
 		ev = ev.Fields(c.fields)

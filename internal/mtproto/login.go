@@ -53,8 +53,8 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 			// gotd replaces PASSWORD_HASH_INVALID with its own error.
 			err = &Error{Kind: ErrPasswordInvalid, Err: err}
 		}
-		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", logging.MaskPhone(a.phone)).
-			AnErr("err", err).Msg("login failed")
+		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
+			AnErr(logging.FieldErr, err).Msg("login failed")
 		return fmt.Errorf("login: %w", err)
 	}
 	ok, self, err := c.Authorized(ctx)
@@ -64,8 +64,8 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	if !ok {
 		return fmt.Errorf("login: %w: still not authorized after the login flow", ErrUnauthorized)
 	}
-	c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", logging.MaskPhone(a.phone)).
-		Int64("self_id", self).Msg("logged in")
+	c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
+		Int64(logging.FieldSelfID, self).Msg("logged in")
 	return nil
 }
 
@@ -105,7 +105,7 @@ func (a *loginAuth) Phone(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: empty phone number", ErrPhoneNumberInvalid)
 	}
 	a.phone = p
-	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", logging.MaskPhone(p)).Msg("sending login code")
+	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(p)).Msg("sending login code")
 	return p, nil
 }
 
@@ -118,7 +118,7 @@ func (a *loginAuth) Code(ctx context.Context, sent *tg.AuthSentCode) (string, er
 }
 
 func (a *loginAuth) Password(ctx context.Context) (string, error) {
-	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str("phone", logging.MaskPhone(a.phone)).Msg("2FA password needed")
+	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).Msg("2FA password needed")
 	return a.answers.Password(ctx)
 }
 
