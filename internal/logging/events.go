@@ -2,9 +2,10 @@ package logging
 
 // The log schema (CONTRACT §4, documented in docs/logging.md). Every line
 // has FieldTime, FieldLevel, FieldEvent and FieldMessage; the writer adds
-// what a caller left out. A test checks that docs/logging.md names every
-// constant of this file, that event names are dotted and field keys
-// snake_case, and that no field is a secret.
+// what a caller left out. Tests check that docs/logging.md's tables list
+// exactly the constants of this file, that event names are dotted and
+// field keys snake_case, that no field is a secret, and that no code
+// outside this package logs an event name or a field key as a literal.
 
 // Events: the stable machine name of a line, in FieldEvent.
 const (
