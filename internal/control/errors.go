@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/logging"
 )
 
 // CodeSlowReader is the code of the final line of an event stream whose
@@ -80,7 +81,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		status = StatusCode(body.Error.Code)
 	}
 	if status >= 500 {
-		s.log.Warn().Str("event", "control.error").Str("code", body.Error.Code).
+		s.log.Warn().Str(logging.FieldEvent, logging.EventControlError).Str(logging.FieldCode, body.Error.Code).
 			Msg(body.Error.Message)
 	}
 	s.writeJSON(w, status, body)
@@ -100,7 +101,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	w.WriteHeader(status)
 	if _, err := w.Write(b); err != nil {
-		s.log.Debug().Str("event", "control.write").Err(err).Msg("writing the response")
+		s.log.Debug().Str(logging.FieldEvent, logging.EventControlWrite).Err(err).Msg("writing the response")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/store"
 )
 
@@ -334,7 +335,7 @@ func utcCall(c fsm.Call) fsm.Call {
 var errShutdown = errors.New("control: server shutting down")
 
 func (s *Server) streamError(writeLine func(any) error, code, msg string) {
-	s.log.Warn().Str("event", "control.events").Str("code", code).Msg(msg)
+	s.log.Warn().Str(logging.FieldEvent, logging.EventControlEvents).Str(logging.FieldCode, code).Msg(msg)
 	_ = writeLine(ErrorBody{ErrorDetail{Code: code, Message: msg}})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/logging"
 )
 
 // Defaults of Options.
@@ -241,8 +242,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error().Str("event", "control.panic").Str("method", r.Method).
-				Str("path", r.URL.Path).Str("stack", string(debug.Stack())).
+			s.log.Error().Str(logging.FieldEvent, logging.EventControlPanic).Str(logging.FieldMethod, r.Method).
+				Str(logging.FieldPath, r.URL.Path).Str(logging.FieldStack, string(debug.Stack())).
 				Msgf("control: handler panic: %v", v)
 			if sw.status == 0 {
 				s.writeError(sw, calld.Errorf(calld.EINTERNAL, "internal error: %v", v))
@@ -291,10 +292,10 @@ func (s *Server) logRequest(r *http.Request, status int, d time.Duration) {
 	if e == nil {
 		return
 	}
-	e = e.Str("event", "control.request").Str("method", r.Method).Str("path", r.URL.Path).
-		Int("status", status).Dur("duration", d)
+	e = e.Str(logging.FieldEvent, logging.EventControlRequest).Str(logging.FieldMethod, r.Method).Str(logging.FieldPath, r.URL.Path).
+		Int(logging.FieldStatus, status).Dur(logging.FieldDuration, d)
 	if c, ok := CredFromContext(r.Context()); ok {
-		e = e.Int("uid", c.UID).Int("pid", c.PID)
+		e = e.Int(logging.FieldUID, c.UID).Int(logging.FieldPID, c.PID)
 	}
 	e.Msg("control request")
 }
@@ -318,7 +319,7 @@ func (s *Server) connContext(ctx context.Context, nc net.Conn) context.Context {
 	}
 	cred, err := c.cred, c.credErr
 	if err != nil {
-		s.log.Debug().Str("event", "control.peercred").Err(err).Msg("no peer credentials")
+		s.log.Debug().Str(logging.FieldEvent, logging.EventControlPeercred).Err(err).Msg("no peer credentials")
 		return ctx
 	}
 	return context.WithValue(ctx, credKey{}, cred)
@@ -375,7 +376,7 @@ func (r *recorder) WriteHeader(code int) {
 type logWriter struct{ log zerolog.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Warn().Str("event", "control.http_error").Msg(strings.TrimSpace(string(p)))
+	w.log.Warn().Str(logging.FieldEvent, logging.EventControlHTTPError).Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 

@@ -314,7 +314,7 @@ func (m *Main) stop(stopped bool, stopWork, stopRun context.CancelFunc) error {
 	timedOut = timedOut || workTimedOut
 	if timedOut {
 		m.log.Warn().Str(logging.FieldEvent, logging.EventDaemonStopping).Str(logging.FieldErr, errStopTimeout.Error()).
-			Dur("timeout", m.ShutdownTimeout).Msg("stop took too long: exiting anyway")
+			Dur(logging.FieldTimeout, m.ShutdownTimeout).Msg("stop took too long: exiting anyway")
 	}
 	return failure
 }
@@ -341,7 +341,7 @@ func (m *Main) runTelegram(ctx context.Context) error {
 		case err != nil:
 			m.auth.set(authUnknown, err)
 			m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).
-				Dur("retry_in", wait).Msg("authorization check failed: checking again")
+				Dur(logging.FieldRetryIn, wait).Msg("authorization check failed: checking again")
 			m.updateStatus()
 			t := m.Clock.Timer(wait)
 			select {
@@ -539,8 +539,8 @@ func (m *Main) applyReloads(ctx context.Context) {
 			Reject:         cfg.Policy.Incoming == config.IncomingReject,
 			RejectWhenBusy: cfg.Policy.RejectWhenBusy,
 		}, cfg.Policy.MaxDuration.Duration)
-		m.log.Info().Str(logging.FieldEvent, logging.EventDaemonReload).Str("log_level", cfg.Log.Level).
-			Str("incoming", cfg.Policy.Incoming).Msg("configuration reloaded")
+		m.log.Info().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldLogLevel, cfg.Log.Level).
+			Str(logging.FieldIncoming, cfg.Policy.Incoming).Msg("configuration reloaded")
 		_, line := m.statusLine()
 		_, _ = systemd.Ready(line)
 	}
@@ -576,7 +576,7 @@ func (m *Main) housekeeping(ctx context.Context) {
 		if n, err := m.db.Prune(); err != nil {
 			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).Msg("journal pruning failed")
 		} else if n > 0 {
-			m.log.Info().Str(logging.FieldEvent, logging.EventLog).Int("removed", n).Msg("journal pruned")
+			m.log.Info().Str(logging.FieldEvent, logging.EventLog).Int(logging.FieldRemoved, n).Msg("journal pruned")
 		}
 	}
 	prune()

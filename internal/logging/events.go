@@ -2,9 +2,10 @@ package logging
 
 // The log schema (CONTRACT §4, documented in docs/logging.md). Every line
 // has FieldTime, FieldLevel, FieldEvent and FieldMessage; the writer adds
-// what a caller left out. A test checks that docs/logging.md names every
-// constant of this file, that event names are dotted and field keys
-// snake_case, and that no field is a secret.
+// what a caller left out. Tests check that docs/logging.md's tables list
+// exactly the constants of this file, that event names are dotted and
+// field keys snake_case, that no field is a secret, and that no code
+// outside this package logs an event name or a field key as a literal.
 
 // Events: the stable machine name of a line, in FieldEvent.
 const (
@@ -75,7 +76,12 @@ const (
 	FieldSignal    = "signal"    // e.g. "terminated", "hangup"
 	FieldSocket    = "socket"    // control socket path
 	FieldStatePath = "state_path"
-	FieldStack     = "stack" // a goroutine stack trace
+	FieldStack     = "stack"     // a goroutine stack trace
+	FieldTimeout   = "timeout"   // daemon.stopping: the shutdown timeout that ran out (seconds)
+	FieldRetryIn   = "retry_in"  // seconds until an operation that failed is tried again
+	FieldLogLevel  = "log_level" // daemon.reload: the log level now in force
+	FieldIncoming  = "incoming"  // daemon.reload: the incoming-call policy now in force (ring, reject)
+	FieldRemoved   = "removed"   // journal entries pruned
 
 	// telegram
 	FieldDC      = "dc"      // DC id
@@ -85,6 +91,7 @@ const (
 	FieldAttempt = "attempt" // retry number, from 1
 	FieldWait    = "wait"    // seconds waited before a retry
 	FieldLogger  = "logger"  // gotd's logger name (conn, rpc, ...)
+	FieldAddr    = "addr"    // telegram.dial: a DC address, host:port
 
 	// calls
 	FieldCallID       = "call_id"       // string
@@ -100,6 +107,7 @@ const (
 	FieldDate         = "date"          // a Telegram date (unix seconds)
 	FieldBytes        = "bytes"         // size of a signaling payload or debug log (never its content)
 	FieldRating       = "rating"        // 1..5
+	FieldRandomID     = "random_id"     // the random_id of a phone.requestCall
 
 	// updates
 	FieldBox     = "box"      // pts, qts or seq
@@ -111,6 +119,10 @@ const (
 	FieldUpdates = "updates" // number of updates a difference returned
 	FieldPts     = "pts"     // the engine's pts after an Updates
 	FieldOwn     = "own"     // bool: an RPC's result rather than a push
+
+	// updates.received
+	FieldDispatched = "dispatched" // updates.received: how many updates the engine handed on
+	FieldInFlight   = "in_flight"  // updates.received: bool: a getDifference is running
 
 	// call inputs
 	FieldConstructor = "constructor" // TL name of a PhoneCall or Updates constructor
@@ -126,9 +138,9 @@ const (
 	FieldFailures = "failures" // accept errors in a row before accepting worked again
 )
 
-// SecretFields are keys that must never appear on a log line: the writer
+// secretFields are keys that must never appear on a log line: the writer
 // replaces their values with "[redacted]" should a caller write one.
-var SecretFields = []string{
+var secretFields = []string{
 	"api_hash", "auth_key", "authkey", "key", "session", "login_code", "phone_code",
 	"password", "password_hash", "srp", "peer_tag", "g_a", "g_b", "g_a_hash",
 	"token", "secret",

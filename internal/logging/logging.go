@@ -19,28 +19,27 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/calld/calld/internal/fsm"
 	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/gotd/td/clock"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 )
 
 // Formats accepted by Options.Format.
 const (
-	FormatJSON    = "json"
-	FormatConsole = "console"
-	FormatAuto    = "auto" // console when Out is a terminal, JSON otherwise
+	formatJSON    = "json"
+	formatConsole = "console"
+	formatAuto    = "auto" // console when Out is a terminal, JSON otherwise
 )
 
-// TimeLayout is the layout of the time field: RFC 3339, UTC, always with
+// timeLayout is the layout of the time field: RFC 3339, UTC, always with
 // six fractional digits.
-const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // Options configure New. The zero value logs JSON at info to os.Stderr.
 type Options struct {
@@ -54,18 +53,18 @@ type Options struct {
 	// lines get a syslog priority prefix); default: Out is os.Stderr or
 	// os.Stdout and $JOURNAL_STREAM names it (go-systemd journal).
 	JournalStream func() bool
-	// Now is the clock for the time field; default time.Now.
-	Now func() time.Time
+	// Clock stamps the time field: the program's one clock (gotd's
+	// clock.Clock, as the manager's); default clock.System.
+	Clock clock.Clock
 }
 
 var globalsOnce sync.Once
 
-// SetGlobals sets the zerolog globals calld relies on, once per process:
+// setGlobals sets the zerolog globals calld relies on, once per process:
 // TimeFieldFormat = time.RFC3339Nano (for .Time fields), ErrorFieldName =
 // "err" (so .Err(err) writes FieldErr) and DurationFieldUnit = time.Second
-// (so .Dur writes float seconds). New calls it; call it yourself only if
-// you build zerolog loggers without New, before any goroutine logs.
-func SetGlobals() {
+// (so .Dur writes float seconds). New calls it.
+func setGlobals() {
 	globalsOnce.Do(func() {
 		zerolog.TimeFieldFormat = time.RFC3339Nano
 		zerolog.ErrorFieldName = FieldErr
@@ -76,7 +75,7 @@ func SetGlobals() {
 // New builds the daemon's logger and returns it with the handle that
 // changes its level at run time. Child loggers (With()...) share the level.
 func New(o Options) (zerolog.Logger, *Level, error) {
-	SetGlobals()
+	setGlobals()
 	lvl := &Level{}
 	name := o.Level
 	if name == "" {
@@ -88,8 +87,8 @@ func New(o Options) (zerolog.Logger, *Level, error) {
 	if o.Out == nil {
 		o.Out = os.Stderr
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.System
 	}
 	if o.IsTTY == nil {
 		o.IsTTY = func() bool { return isTerminal(o.Out) }
@@ -97,12 +96,12 @@ func New(o Options) (zerolog.Logger, *Level, error) {
 	if o.JournalStream == nil {
 		o.JournalStream = func() bool { return isJournal(o.Out) }
 	}
-	w := &writer{out: o.Out, level: lvl, now: o.Now, journal: o.JournalStream()}
+	w := &writer{out: o.Out, level: lvl, clock: o.Clock, journal: o.JournalStream()}
 	switch o.Format {
-	case FormatJSON:
-	case FormatConsole:
+	case formatJSON:
+	case formatConsole:
 		w.console = newConsole(&w.conv, !o.IsTTY())
-	case FormatAuto, "":
+	case formatAuto, "":
 		if o.IsTTY() {
 			w.console = newConsole(&w.conv, false)
 		}
@@ -130,8 +129,8 @@ type Level struct {
 	v atomic.Int32
 }
 
-// ParseLevel accepts debug, info, warn and error.
-func ParseLevel(name string) (zerolog.Level, error) {
+// parseLevel accepts debug, info, warn and error.
+func parseLevel(name string) (zerolog.Level, error) {
 	switch name {
 	case "debug":
 		return zerolog.DebugLevel, nil
@@ -147,26 +146,22 @@ func ParseLevel(name string) (zerolog.Level, error) {
 
 // Set changes the level by name (debug, info, warn, error).
 func (l *Level) Set(name string) error {
-	v, err := ParseLevel(name)
+	v, err := parseLevel(name)
 	if err != nil {
 		return err
 	}
-	l.SetLevel(v)
+	l.v.Store(int32(v))
 	return nil
 }
 
-// SetLevel changes the level.
-func (l *Level) SetLevel(v zerolog.Level) { l.v.Store(int32(v)) }
-
-// Level returns the current level.
-func (l *Level) Level() zerolog.Level { return zerolog.Level(l.v.Load()) }
+func (l *Level) get() zerolog.Level { return zerolog.Level(l.v.Load()) }
 
 // String returns the current level's name.
-func (l *Level) String() string { return l.Level().String() }
+func (l *Level) String() string { return l.get().String() }
 
 // Enabled reports whether lines at v are written. Code that builds costly
 // fields (or bridges another logger, like gotd's zap) can ask first.
-func (l *Level) Enabled(v zerolog.Level) bool { return v >= l.Level() || v == zerolog.NoLevel }
+func (l *Level) Enabled(v zerolog.Level) bool { return v >= l.get() || v == zerolog.NoLevel }
 
 // levelSampler drops disabled lines before zerolog builds them.
 type levelSampler struct{ l *Level }
@@ -180,7 +175,7 @@ func (s levelSampler) Sample(v zerolog.Level) bool { return s.l.Enabled(v) }
 type writer struct {
 	out     io.Writer
 	level   *Level
-	now     func() time.Time
+	clock   clock.Clock
 	journal bool
 	console *zerolog.ConsoleWriter
 
@@ -196,7 +191,7 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 	if !w.level.Enabled(v) {
 		return len(p), nil
 	}
-	ts := w.now().UTC().Format(TimeLayout)
+	ts := w.clock.Now().UTC().Format(timeLayout)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.line.Reset()
@@ -269,7 +264,7 @@ func hasKey(js []byte, key string) bool {
 }
 
 func hasSecret(line []byte) bool {
-	for _, k := range SecretFields {
+	for _, k := range secretFields {
 		if hasKey(line, k) {
 			return true
 		}
@@ -296,7 +291,7 @@ func redact(line []byte) []byte {
 
 func redactMap(m map[string]any) {
 	for k, v := range m {
-		for _, s := range SecretFields {
+		for _, s := range secretFields {
 			if k == s {
 				m[k] = "[redacted]"
 			}
@@ -344,51 +339,40 @@ func isJournal(w io.Writer) bool {
 	return ok && err == nil
 }
 
-// MaskPhone hides most digits of a phone number for logs: for numbers of
-// eight digits or more the last two stay, and of the rest the first half,
-// at most four, stays; every other digit becomes '*' (all of them below
-// five digits). Other characters are kept.
-// MaskPhone("+15551234567") == "+1555*****67".
-func MaskPhone(s string) string {
-	digits := 0
-	for _, r := range s {
+// MaskPhone hides a phone number for logs (CONTRACT §4: phone numbers
+// masked; the only masking calld uses). It keeps a leading "+" and the
+// digits, drops every other character, and replaces digits by '*' except
+// the last two of a number of eight digits or more and the first four of
+// one of ten or more: MaskPhone("+15551234567") == "+1555*****67",
+// MaskPhone("1234567") == "*******".
+func MaskPhone(phone string) string {
+	var b strings.Builder
+	if strings.HasPrefix(phone, "+") {
+		b.WriteByte('+')
+	}
+	n := 0
+	for _, r := range phone {
 		if r >= '0' && r <= '9' {
-			digits++
+			n++
 		}
 	}
-	trail := 0
-	if digits >= 8 {
-		trail = 2
+	head, tail := 0, 0
+	if n >= 8 {
+		tail = 2
 	}
-	lead := min(4, (digits-trail)/2)
-	if digits < 5 {
-		lead = 0
+	if n >= 10 {
+		head = 4
 	}
-	var b strings.Builder
 	i := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			if i >= lead && i < digits-trail {
-				r = '*'
-			}
-			i++
+	for _, r := range phone {
+		if r < '0' || r > '9' {
+			continue
+		}
+		if i >= head && i < n-tail {
+			r = '*'
 		}
 		b.WriteRune(r)
+		i++
 	}
 	return b.String()
-}
-
-// ID formats a 64-bit Telegram id as the decimal string the schema uses.
-func ID(id int64) string { return strconv.FormatInt(id, 10) }
-
-// Call adds the fields that identify a call: call_id, direction, peer_id
-// and video. A nil e (a disabled level) is fine.
-func Call(e *zerolog.Event, c *fsm.Call) *zerolog.Event {
-	if e == nil || c == nil {
-		return e
-	}
-	return e.Str(FieldCallID, ID(c.ID)).
-		Str(FieldDirection, string(c.Direction)).
-		Str(FieldPeerID, ID(c.PeerID)).
-		Bool(FieldVideo, c.Video)
 }

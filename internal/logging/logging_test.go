@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/internal/fsm"
+	"github.com/gotd/neo"
 	"github.com/rs/zerolog"
 )
 
@@ -55,8 +55,8 @@ func newTest(t *testing.T, o Options) (zerolog.Logger, *Level, *syncBuf) {
 	if o.JournalStream == nil {
 		o.JournalStream = func() bool { return false }
 	}
-	if o.Now == nil {
-		o.Now = func() time.Time { return fixed }
+	if o.Clock == nil {
+		o.Clock = neo.NewTime(fixed)
 	}
 	l, lvl, err := New(o)
 	if err != nil {
@@ -77,7 +77,7 @@ func decodeLine(t *testing.T, line string) map[string]any {
 var timeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
 
 func TestJSONLines(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatJSON})
+	log, _, buf := newTest(t, Options{Format: formatJSON})
 	tests := []struct {
 		name  string
 		write func()
@@ -100,8 +100,9 @@ func TestJSONLines(t *testing.T) {
 			map[string]any{"level": "info", "event": "log", "wait": 1.5, "message": "w"}},
 		{"raw write", func() { fmt.Fprint(log, "plain text") },
 			map[string]any{"level": "info", "event": "log", "message": "plain text"}},
-		{"call helper", func() {
-			Call(log.Info(), &fsm.Call{ID: -9223372036854775808, Direction: fsm.Incoming, PeerID: 42, Video: true}).
+		{"call fields", func() {
+			log.Info().Str(FieldCallID, "-9223372036854775808").Str(FieldDirection, "incoming").
+				Str(FieldPeerID, "42").Bool(FieldVideo, true).
 				Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "ended").Msg("state")
 		}, map[string]any{"level": "info", "event": "call.state", "call_id": "-9223372036854775808", "direction": "incoming",
 			"peer_id": "42", "video": true, "from": "ringing", "to": "ended", "message": "state"}},
@@ -132,16 +133,20 @@ func TestJSONLines(t *testing.T) {
 
 func TestTimeIsUTCWithMicroseconds(t *testing.T) {
 	at := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("X", 3*3600))
-	log, _, buf := newTest(t, Options{Format: FormatJSON, Now: func() time.Time { return at }})
+	clk := neo.NewTime(at)
+	log, _, buf := newTest(t, Options{Format: formatJSON, Clock: clk})
 	log.Info().Msg("x")
-	m := decodeLine(t, buf.lines()[0])
-	if m["time"] != "2026-05-06T04:08:09.123456Z" {
-		t.Fatalf("time = %v", m["time"])
+	clk.Travel(1500 * time.Millisecond) // every line reads the clock
+	log.Info().Msg("y")
+	for i, want := range []string{"2026-05-06T04:08:09.123456Z", "2026-05-06T04:08:10.623456Z"} {
+		if m := decodeLine(t, buf.lines()[i]); m["time"] != want {
+			t.Fatalf("line %d: time = %v, want %s", i, m["time"], want)
+		}
 	}
 }
 
 func TestJournalPriority(t *testing.T) {
-	log, _, buf := newTest(t, Options{Level: "debug", Format: FormatJSON, JournalStream: func() bool { return true }})
+	log, _, buf := newTest(t, Options{Level: "debug", Format: formatJSON, JournalStream: func() bool { return true }})
 	tests := []struct {
 		write  func()
 		prefix string
@@ -164,7 +169,7 @@ func TestJournalPriority(t *testing.T) {
 }
 
 func TestNoPriorityOffJournal(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatJSON})
+	log, _, buf := newTest(t, Options{Format: formatJSON})
 	log.Error().Msg("e")
 	if !strings.HasPrefix(buf.lines()[0], "{") {
 		t.Fatalf("line = %q", buf.lines()[0])
@@ -172,7 +177,7 @@ func TestNoPriorityOffJournal(t *testing.T) {
 }
 
 func TestLevelReload(t *testing.T) {
-	log, lvl, buf := newTest(t, Options{Level: "info", Format: FormatJSON})
+	log, lvl, buf := newTest(t, Options{Level: "info", Format: formatJSON})
 	child := log.With().Str(FieldComponent, "mtproto").Logger() // made before the change
 	sampled := log.Sample(&zerolog.BasicSampler{N: 1})          // sampler replaced: the writer still filters
 	steps := []struct {
@@ -219,11 +224,11 @@ func TestFormats(t *testing.T) {
 		tty    bool
 		json   bool
 	}{
-		{FormatJSON, true, true},
-		{FormatJSON, false, true},
-		{FormatConsole, false, false},
-		{FormatAuto, true, false},
-		{FormatAuto, false, true},
+		{formatJSON, true, true},
+		{formatJSON, false, true},
+		{formatConsole, false, false},
+		{formatAuto, true, false},
+		{formatAuto, false, true},
 		{"", false, true},
 	}
 	for _, tc := range tests {
@@ -250,7 +255,7 @@ func TestFormats(t *testing.T) {
 }
 
 func TestConsoleOnJournalHasPriority(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatConsole, JournalStream: func() bool { return true }})
+	log, _, buf := newTest(t, Options{Format: formatConsole, JournalStream: func() bool { return true }})
 	log.Warn().Msg("w")
 	if line := buf.lines()[0]; !strings.HasPrefix(line, "<4>2026-01-02") || strings.Count(line, "\n") != 1 {
 		t.Fatalf("line = %q", line)
@@ -266,7 +271,7 @@ func TestBadOptions(t *testing.T) {
 }
 
 func TestSecretsRedacted(t *testing.T) {
-	log, _, buf := newTest(t, Options{Format: FormatJSON})
+	log, _, buf := newTest(t, Options{Format: formatJSON})
 	log.Info().Str(FieldEvent, EventMTProtoLogin).Str("api_hash", "s3cr3t-hash").
 		Dict("nested", zerolog.Dict().Str("password", "hunter2").Int("n", 1)).
 		Str("login_code", "12345").Str(FieldCode, "not_found").Int64("big", 9007199254740993).Msg("login")
@@ -286,7 +291,7 @@ func TestSecretsRedacted(t *testing.T) {
 }
 
 func TestConcurrentLinesStayWhole(t *testing.T) {
-	log, lvl, buf := newTest(t, Options{Format: FormatJSON, JournalStream: func() bool { return true }})
+	log, lvl, buf := newTest(t, Options{Format: formatJSON, JournalStream: func() bool { return true }})
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -310,19 +315,27 @@ func TestConcurrentLinesStayWhole(t *testing.T) {
 	}
 }
 
+// The masking of phone numbers (CONTRACT §4: phone numbers masked): only
+// digits and a leading "+" are kept, and a number shows at most its first
+// four and last two digits.
 func TestMaskPhone(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"+15551234567", "+1555*****67"},
 		{"15551234567", "1555*****67"},
-		{"+44 20 7946 0958", "+44 20 **** **58"},
+		{"+44 20 7946 0958", "+4420******58"},
+		{"+1 (555) 123-4567", "+1555*****67"},
 		{"9996621234", "9996****34"},
-		{"1234567", "123****"},
-		{"12345", "12***"},
+		{"123456789", "*******89"},
+		{"+12345678", "+******78"},
+		{"1234567", "*******"},
+		{"12345", "*****"},
+		{"+1234", "+****"},
 		{"1234", "****"},
-		{"123", "***"},
 		{"12", "**"},
 		{"", ""},
-		{"@username", "@username"},
+		{"@username", ""},
+		{"1+5551234567", "1555*****67"},
+		{"+1555123456 7 secret", "+1555*****67"},
 	}
 	for _, tc := range tests {
 		if got := MaskPhone(tc.in); got != tc.want {
@@ -431,7 +444,7 @@ func TestSchema(t *testing.T) {
 	check("event", events, eventRE)
 	check("field", fields, fieldRE)
 	for name, v := range fields {
-		for _, s := range SecretFields {
+		for _, s := range secretFields {
 			if v == s {
 				t.Errorf("%s = %q is a secret field", name, v)
 			}
@@ -487,12 +500,11 @@ func BenchmarkLine(b *testing.B) {
 		debug bool
 	}{{"info-written", "info", false}, {"debug-dropped", "info", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			log, _, err := New(Options{Level: bc.level, Format: FormatJSON, Out: io.Discard,
+			log, _, err := New(Options{Level: bc.level, Format: formatJSON, Out: io.Discard,
 				IsTTY: func() bool { return false }, JournalStream: func() bool { return true }})
 			if err != nil {
 				b.Fatal(err)
 			}
-			c := &fsm.Call{ID: 6180340223140218862, Direction: fsm.Incoming, PeerID: 424242}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				var e *zerolog.Event
@@ -501,7 +513,8 @@ func BenchmarkLine(b *testing.B) {
 				} else {
 					e = log.Info()
 				}
-				Call(e, c).Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "active").Msg("call state")
+				e.Str(FieldCallID, "6180340223140218862").Str(FieldDirection, "incoming").Str(FieldPeerID, "424242").
+					Bool(FieldVideo, false).Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "active").Msg("call state")
 			}
 		})
 	}

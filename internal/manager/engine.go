@@ -33,8 +33,8 @@ func (m *Manager) Updates(ctx context.Context, u tg.UpdatesClass, own bool) erro
 		if e := m.log.Debug(); e.Enabled() {
 			st := m.engine.State()
 			e.Str(logging.FieldEvent, logging.EventUpdatesReceived).Str(logging.FieldConstructor, u.TypeName()).
-				Bool(logging.FieldOwn, own).Int("dispatched", len(out.Dispatch)).Int(logging.FieldPts, st.Pts).
-				Int(logging.FieldSeq, st.Seq).Bool("in_flight", m.engine.InFlight()).Msg("updates received")
+				Bool(logging.FieldOwn, own).Int(logging.FieldDispatched, len(out.Dispatch)).Int(logging.FieldPts, st.Pts).
+				Int(logging.FieldSeq, st.Seq).Bool(logging.FieldInFlight, m.engine.InFlight()).Msg("updates received")
 		}
 		m.engineOut(out)
 	})

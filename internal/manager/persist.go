@@ -225,7 +225,7 @@ func (m *Manager) flush(ctx context.Context) error {
 				break
 			}
 			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).
-				Dur("retry_in", backoff).Msg("store commit failed; retrying")
+				Dur(logging.FieldRetryIn, backoff).Msg("store commit failed; retrying")
 			t := m.clock.Timer(backoff)
 			select {
 			case <-ctx.Done():

@@ -305,7 +305,7 @@ func (m *Manager) restoreRequests(recs []*request) {
 	for _, r := range recs {
 		out, err := mtproto.RestoreOutgoing(r.Secret)
 		if err != nil {
-			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Int("random_id", int(r.RandomID)).
+			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Int(logging.FieldRandomID, int(r.RandomID)).
 				Str(logging.FieldErr, err.Error()).Msg("a persisted phone.requestCall cannot be restored: dropped")
 			m.dropRequest(r.RandomID)
 			continue

@@ -20,6 +20,8 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/transport"
 	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // DCOption is one server address of a data center.
@@ -152,7 +154,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg:         cfg,
 		sink:        cfg.Updates,
-		log:         cfg.Log.With().Str("component", "mtproto").Logger(),
+		log:         cfg.Log.With().Str(logging.FieldComponent, "mtproto").Logger(),
 		rand:        cfg.Random,
 		stop:        make(chan struct{}),
 		eventSignal: make(chan struct{}, 1),
@@ -350,7 +352,7 @@ func (nopSink) Disconnected(error)                                   {}
 
 func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
 	if err := c.sink.Updates(ctx, u, false); err != nil {
-		c.log.Warn().Str("event", "mtproto.updates").AnErr("err", err).Msg("updates sink refused pushed updates")
+		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoUpdates).AnErr(logging.FieldErr, err).Msg("updates sink refused pushed updates")
 		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
 	}
 	return nil
@@ -465,10 +467,10 @@ func (c *Client) deliverEvents(ctx context.Context, runDone <-chan struct{}) {
 				if ctx.Err() != nil {
 					continue
 				}
-				c.log.Info().Str("event", "telegram.connected").Int("dc", c.cfg.DC).Msg("connected to Telegram")
+				c.log.Info().Str(logging.FieldEvent, logging.EventTelegramConnected).Int(logging.FieldDC, c.cfg.DC).Msg("connected to Telegram")
 				c.sink.Connected(ctx)
 			} else {
-				c.log.Warn().Str("event", "telegram.disconnected").Int("dc", c.cfg.DC).AnErr("err", e.err).Msg("disconnected from Telegram")
+				c.log.Warn().Str(logging.FieldEvent, logging.EventTelegramDisconnected).Int(logging.FieldDC, c.cfg.DC).AnErr(logging.FieldErr, e.err).Msg("disconnected from Telegram")
 				c.sink.Disconnected(e.err)
 			}
 		}
@@ -501,8 +503,8 @@ func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		}
 		c.connMu.Unlock()
 		if ctx.Err() == nil {
-			c.log.Warn().Str("event", "telegram.dial").Int("dc", c.cfg.DC).Str("addr", addr).
-				AnErr("err", err).Msg("cannot reach Telegram")
+			c.log.Warn().Str(logging.FieldEvent, logging.EventTelegramDial).Int(logging.FieldDC, c.cfg.DC).Str(logging.FieldAddr, addr).
+				AnErr(logging.FieldErr, err).Msg("cannot reach Telegram")
 		}
 		return nil, err
 	}

@@ -37,5 +37,5 @@
 // # Secrets
 //
 // Nothing here logs an auth key, a DH secret or shared key, the api_hash, a
-// login code or a password; phone numbers are logged through [MaskPhone].
+// login code or a password; phone numbers are logged through [logging.MaskPhone].
 package mtproto

@@ -7,6 +7,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // NewZapLogger returns a *zap.Logger (for gotd's Options.Logger) whose
@@ -52,7 +54,7 @@ func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
 		return nil, err
 	}
 	return &zapCore{
-		log:   log.With().Str("component", "mtproto").Logger(),
+		log:   log.With().Str(logging.FieldComponent, "mtproto").Logger(),
 		level: lvl,
 	}, nil
 }
@@ -85,9 +87,9 @@ func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if ev == nil {
 		return nil
 	}
-	ev = ev.Str("event", "mtproto.gotd")
+	ev = ev.Str(logging.FieldEvent, logging.EventMTProtoGotd)
 	if e.LoggerName != "" {
-		ev = ev.Str("logger", e.LoggerName)
+		ev = ev.Str(logging.FieldLogger, e.LoggerName)
 	}
 	if len(c.fields) > 0 {
 		ev = ev.Fields(c.fields)

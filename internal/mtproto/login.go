@@ -8,6 +8,8 @@ import (
 
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // LoginAnswers supplies what a login asks for. The control socket implements
@@ -51,8 +53,8 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 			// gotd replaces PASSWORD_HASH_INVALID with its own error.
 			err = &Error{Kind: ErrPasswordInvalid, Err: err}
 		}
-		c.log.Warn().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
-			AnErr("err", err).Msg("login failed")
+		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
+			AnErr(logging.FieldErr, err).Msg("login failed")
 		return fmt.Errorf("login: %w", err)
 	}
 	ok, self, err := c.Authorized(ctx)
@@ -62,8 +64,8 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	if !ok {
 		return fmt.Errorf("login: %w: still not authorized after the login flow", ErrUnauthorized)
 	}
-	c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
-		Int64("self_id", self).Msg("logged in")
+	c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
+		Int64(logging.FieldSelfID, self).Msg("logged in")
 	return nil
 }
 
@@ -103,7 +105,7 @@ func (a *loginAuth) Phone(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: empty phone number", ErrPhoneNumberInvalid)
 	}
 	a.phone = p
-	a.c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(p)).Msg("sending login code")
+	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(p)).Msg("sending login code")
 	return p, nil
 }
 
@@ -116,7 +118,7 @@ func (a *loginAuth) Code(ctx context.Context, sent *tg.AuthSentCode) (string, er
 }
 
 func (a *loginAuth) Password(ctx context.Context) (string, error) {
-	a.c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).Msg("2FA password needed")
+	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).Msg("2FA password needed")
 	return a.answers.Password(ctx)
 }
 
@@ -126,42 +128,4 @@ func (a *loginAuth) AcceptTermsOfService(context.Context, tg.HelpTermsOfService)
 
 func (a *loginAuth) SignUp(context.Context) (auth.UserInfo, error) {
 	return auth.UserInfo{}, errors.New("sign up is not supported: the phone number has no Telegram account")
-}
-
-// MaskPhone hides the middle of a phone number for logs: the leading "+"
-// and up to 4 digits stay, then stars, then the last 2 digits, e.g.
-// "+15551234567" -> "+1555*****67". Short numbers become all stars except
-// the last 2 digits; "" stays "".
-func MaskPhone(phone string) string {
-	digits := make([]rune, 0, len(phone))
-	plus := false
-	for i, r := range phone {
-		switch {
-		case r >= '0' && r <= '9':
-			digits = append(digits, r)
-		case r == '+' && i == 0:
-			plus = true
-		}
-	}
-	var b strings.Builder
-	if plus {
-		b.WriteByte('+')
-	}
-	n := len(digits)
-	keepHead := 4
-	if n < 10 {
-		keepHead = 0
-	}
-	keepTail := 2
-	if n <= 2 {
-		keepTail = 0
-	}
-	for i, r := range digits {
-		if i < keepHead || i >= n-keepTail {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('*')
-		}
-	}
-	return b.String()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -124,7 +125,7 @@ func TestLogin(t *testing.T) {
 	}
 
 	out := logs.String()
-	if !strings.Contains(out, MaskPhone("+"+sim.SelfPhone)) {
+	if !strings.Contains(out, logging.MaskPhone("+"+sim.SelfPhone)) {
 		t.Errorf("logs lack the masked phone:\n%s", out)
 	}
 	for _, secret := range []string{sim.SelfPhone, password, "test-api-hash", `"` + sim.LoginCode + `"`} {

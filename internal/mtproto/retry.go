@@ -13,6 +13,8 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/internal/logging"
 )
 
 // Clock is the time source of the retry waits. Tests inject a fake one.
@@ -109,8 +111,8 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 				return fmt.Errorf("%s: %w (%s) after %d attempts in %s, next wait %s: %w",
 					methodName(input), ErrRetryBudget, budget, attempt, elapsed, wait, err)
 			}
-			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
-				Int("attempt", attempt).Dur("wait", wait).AnErr("err", err).Msg("retrying RPC")
+			r.Log.Debug().Str(logging.FieldEvent, logging.EventMTProtoRetry).Str(logging.FieldMethod, methodName(input)).
+				Int(logging.FieldAttempt, attempt).Dur(logging.FieldWait, wait).AnErr(logging.FieldErr, err).Msg("retrying RPC")
 			t := clk.NewTimer(wait)
 			select {
 			case <-t.C():
@@ -136,7 +138,7 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 				return fmt.Errorf("%s: %w (%s) after %d attempts in %s, not connected: %w",
 					methodName(input), ErrRetryBudget, budget, attempt, elapsed, err)
 			}
-			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
+			r.Log.Debug().Str(logging.FieldEvent, logging.EventMTProtoRetry).Str(logging.FieldMethod, methodName(input)).
 				Msg("waiting for the connection")
 			bt := clk.NewTimer(budget - elapsed)
 			select {
