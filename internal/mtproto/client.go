@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/bin"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/dcs"
@@ -69,8 +70,9 @@ type Config struct {
 	Updates UpdatesSink
 	// RetryBudget bounds the retry waits of one RPC; default 60 s.
 	RetryBudget time.Duration
-	// Clock drives the retry waits; default the system clock.
-	Clock Clock
+	// Clock drives the retry waits (only those: gotd keeps its own clock);
+	// default clock.System.
+	Clock clock.Clock
 	// Random is the source of DH secrets and random ids; default crypto/rand.
 	Random io.Reader
 	// Device is sent in initConnection; zero uses gotd's defaults.
@@ -132,7 +134,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.RetryBudget = DefaultRetryBudget
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = SystemClock{}
+		cfg.Clock = clock.System
 	}
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader

@@ -9,39 +9,12 @@ import (
 	"time"
 
 	"github.com/gotd/td/bin"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
 )
-
-// Clock is the time source of the retry waits. Tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a timer that fires once after d.
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is a one-shot timer made by a Clock.
-type Timer interface {
-	C() <-chan time.Time
-	// Stop prevents the timer from firing; it reports whether it was active.
-	Stop() bool
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// NewTimer wraps time.NewTimer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
-
-type sysTimer struct{ t *time.Timer }
-
-func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
 
 // DefaultRetryBudget is the total time Retry may spend waiting for one RPC.
 const DefaultRetryBudget = 60 * time.Second
@@ -66,7 +39,7 @@ const DefaultRetryBudget = 60 * time.Second
 // wait at once.
 type Retry struct {
 	Budget time.Duration   // 0: DefaultRetryBudget
-	Clock  Clock           // nil: SystemClock
+	Clock  clock.Clock     // nil: clock.System
 	Log    zerolog.Logger  // one debug line per retry
 	Stop   <-chan struct{} // optional; closed when the client stops
 	// Connected, optional, returns nil while the connection is up, else a
@@ -82,7 +55,7 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 	}
 	clk := r.Clock
 	if clk == nil {
-		clk = SystemClock{}
+		clk = clock.System
 	}
 	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
 		start := clk.Now()
@@ -111,7 +84,7 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 			}
 			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
 				Int("attempt", attempt).Dur("wait", wait).AnErr("err", err).Msg("retrying RPC")
-			t := clk.NewTimer(wait)
+			t := clk.Timer(wait)
 			select {
 			case <-t.C():
 			case <-ctx.Done():
@@ -138,7 +111,7 @@ func (r Retry) Handle(next tg.Invoker) telegram.InvokeFunc {
 			}
 			r.Log.Debug().Str("event", "mtproto.retry").Str("method", methodName(input)).
 				Msg("waiting for the connection")
-			bt := clk.NewTimer(budget - elapsed)
+			bt := clk.Timer(budget - elapsed)
 			select {
 			case <-up:
 				bt.Stop()

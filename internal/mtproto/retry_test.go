@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/bin"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
@@ -20,7 +21,7 @@ import (
 type scriptInvoker struct {
 	mu     sync.Mutex
 	script []error
-	clk    Clock
+	clk    clock.Clock
 	at     []time.Time
 	onCall func(n int)
 }
