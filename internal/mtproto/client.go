@@ -18,6 +18,7 @@ import (
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/dcs"
+	"github.com/gotd/td/telegram/updates/hook"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/transport"
 	"github.com/rs/zerolog"
@@ -187,7 +188,7 @@ func New(cfg Config) (*Client, error) {
 		UpdateHandler:  telegram.UpdateHandlerFunc(c.handlePushed),
 		Middlewares: []telegram.Middleware{
 			telegram.MiddlewareFunc(typedErrors),
-			telegram.MiddlewareFunc(c.updatesHook),
+			hook.UpdateHook(c.updatesHook),
 			Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
 		},
 		Random:              cfg.Random,
@@ -358,20 +359,18 @@ func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
 	return nil
 }
 
-// updatesHook hands an RPC's Updates result to the sink before the RPC
-// returns (gotd decodes every Updates result into *tg.UpdatesBox).
-func (c *Client) updatesHook(next tg.Invoker) telegram.InvokeFunc {
-	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
-		if err := next.Invoke(ctx, input, output); err != nil {
-			return err
-		}
-		if box, ok := output.(*tg.UpdatesBox); ok && box.Updates != nil {
-			if err := c.sink.Updates(ctx, box.Updates, true); err != nil {
-				return fmt.Errorf("%s: %w: %w", methodName(input), ErrUpdatesSink, err)
-			}
-		}
+// updatesHook hands an RPC's Updates result to the sink, with own=true,
+// before the RPC returns. It is gotd's hook.UpdateHook (which calls it for
+// every *tg.UpdatesBox result and wraps its error with "hook: "); own is
+// carried by this closure, as the hook only ever sees RPC results.
+func (c *Client) updatesHook(ctx context.Context, u tg.UpdatesClass) error {
+	if u == nil {
 		return nil
 	}
+	if err := c.sink.Updates(ctx, u, true); err != nil {
+		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
+	}
+	return nil
 }
 
 func typedErrors(next tg.Invoker) telegram.InvokeFunc {

@@ -320,7 +320,11 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 	if err := c.ReceivedCall(ctx, peerCall); err != nil {
 		t.Fatal(err)
 	}
-	in, res, err := c.AcceptCall(ctx, peerCall, req.GAHash, tg.PhoneCallProtocol{})
+	in, err := c.PrepareAccept(ctx, peerCall, req.GAHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SendAccept(ctx, in, tg.PhoneCallProtocol{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +447,7 @@ func TestRetryAgainstSim(t *testing.T) {
 		{"5xx then success", "phone.receivedCall", tgerr.New(500, "CALL_OCCUPY_FAILED"), 2,
 			func() error { return c.ReceivedCall(ctx, call) }, secs(1, 2), nil, 3},
 		{"flood wait then success", "help.getConfig", tgerr.New(420, "FLOOD_WAIT_3"), 1,
-			func() error { _, _, err := c.CallTimeouts(ctx); return err }, secs(3), nil, 2},
+			func() error { _, err := c.CallConfig(ctx); return err }, secs(3), nil, 2},
 		{"5xx past the budget", "phone.receivedCall", tgerr.New(500, "CALL_OCCUPY_FAILED"), 10,
 			func() error { return c.ReceivedCall(ctx, call) }, secs(1, 2), ErrCallOccupyFailed, 3},
 		{"flood wait past the budget", "phone.receivedCall", tgerr.New(420, "FLOOD_WAIT_30"), 1,
@@ -489,13 +493,13 @@ func equalDurations(a, b []time.Duration) bool {
 	return true
 }
 
-func TestCallTimeouts(t *testing.T) {
+func TestCallConfig(t *testing.T) {
 	c, _ := newSimClient(t, nil, nil)
-	recv, ring, err := c.CallTimeouts(testCtx(t))
+	cc, err := c.CallConfig(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recv != testReceiveTimeout || ring != testRingTimeout {
-		t.Fatalf("CallTimeouts = %s, %s; want %s, %s", recv, ring, testReceiveTimeout, testRingTimeout)
+	if cc.Receive != testReceiveTimeout || cc.Ring != testRingTimeout {
+		t.Fatalf("CallConfig = %s, %s; want %s, %s", cc.Receive, cc.Ring, testReceiveTimeout, testRingTimeout)
 	}
 }

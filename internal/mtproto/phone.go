@@ -3,10 +3,8 @@ package mtproto
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"time"
 
@@ -119,13 +117,6 @@ func (c *Client) CallConfig(ctx context.Context) (CallConfig, error) {
 		cc.Ring = 90 * time.Second
 	}
 	return cc, nil
-}
-
-// CallTimeouts returns help.getConfig's call_receive_timeout_ms and
-// call_ring_timeout_ms (see CallConfig).
-func (c *Client) CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error) {
-	cc, err := c.CallConfig(ctx)
-	return cc.Receive, cc.Ring, err
 }
 
 // OutgoingCall is our side of an outgoing call's key exchange: the secret a
@@ -281,23 +272,6 @@ func (in *IncomingCall) AccessHash() int64 { return in.accessHash }
 func (in *IncomingCall) String() string   { return fmt.Sprintf("IncomingCall{id:%d}", in.id) }
 func (in *IncomingCall) GoString() string { return in.String() }
 
-// AcceptCall accepts a ringing incoming call: PrepareAccept, then
-// SendAccept. gAHash is the g_a_hash of the call's phoneCallRequested;
-// protocol is what we offer (a zero protocol means Protocol()). The result
-// is usually phoneCallWaiting; the key follows with the phoneCall update
-// (CompleteIncoming).
-func (c *Client) AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte, protocol tg.PhoneCallProtocol) (*IncomingCall, *tg.PhonePhoneCall, error) {
-	in, err := c.PrepareAccept(ctx, peer, gAHash)
-	if err != nil {
-		return nil, nil, err
-	}
-	res, err := c.SendAccept(ctx, in, protocol)
-	if err != nil {
-		return nil, res, err
-	}
-	return in, res, nil
-}
-
 // PrepareAccept is our half of accepting a call, before anything is sent:
 // messages.getDhConfig (checked) and a fresh secret b. A caller that must
 // survive a restart persists it (Saved) before SendAccept.
@@ -367,12 +341,4 @@ func CompleteIncoming(in *IncomingCall, call *tg.PhoneCall) (key []byte, fp int6
 		return nil, 0, fmt.Errorf("phoneCall %d: %w: fingerprint %d, ours %d", call.ID, ErrKeyMismatch, call.KeyFingerprint, fp)
 	}
 	return key, fp, nil
-}
-
-func randomInt31(r io.Reader) (int, error) {
-	var b [4]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return 0, fmt.Errorf("read random: %w", err)
-	}
-	return int(binary.LittleEndian.Uint32(b[:]) & math.MaxInt32), nil
 }
