@@ -6,13 +6,13 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"github.com/cenkalti/backoff/v4"
 	"io"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/clock"
 	"github.com/gotd/td/session"
@@ -22,6 +22,8 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/transport"
 	"github.com/rs/zerolog"
+
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
 // DCOption is one server address of a data center.
@@ -92,7 +94,7 @@ type Client struct {
 	stop   chan struct{} // closed when Run returns
 
 	dhMu sync.Mutex
-	dh   *dhParams
+	dh   *callkey.Params
 
 	connMu       sync.Mutex
 	dialGen      uint64 // generation of the latest dialed connection

@@ -8,6 +8,7 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
 // Sentinel errors the call manager and the control socket decide on. An RPC
@@ -53,12 +54,6 @@ var (
 	ErrRetryBudget = errors.New("retry budget exhausted")
 	// ErrClosed: the Client's Run has returned.
 	ErrClosed = errors.New("mtproto client closed")
-	// ErrKeyMismatch: the call's key fingerprint or g_a hash does not match
-	// (end the call with reason disconnect).
-	ErrKeyMismatch = errors.New("call key mismatch")
-	// ErrBadDH: the server's or the peer's DH parameters fail Telegram's
-	// checks (prime, generator, g_a/g_b range).
-	ErrBadDH = errors.New("invalid DH parameters")
 	// ErrUpdatesSink: the RPC succeeded but the UpdatesSink refused its
 	// Updates result; the result itself was still decoded.
 	ErrUpdatesSink = errors.New("updates sink failed")
@@ -126,7 +121,7 @@ func Typed(err error) error {
 
 // isLocal reports errors made here that say nothing about the network.
 func isLocal(err error) bool {
-	for _, e := range []error{ErrUnavailable, ErrClosed, ErrKeyMismatch, ErrBadDH, ErrUpdatesSink} {
+	for _, e := range []error{ErrUnavailable, ErrClosed, callkey.ErrKeyMismatch, callkey.ErrBadDH, ErrUpdatesSink} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
 func TestTypedAndAPIErrorCode(t *testing.T) {
@@ -41,7 +42,7 @@ func TestTypedAndAPIErrorCode(t *testing.T) {
 		{"network after budget", budget(io.EOF), ErrUnavailable, "", calld.EUNAVAILABLE, 503},
 		{"client closed", fmt.Errorf("x: %w", ErrClosed), ErrClosed, "", calld.EUNAVAILABLE, 503},
 		{"deadline", context.DeadlineExceeded, nil, "", calld.ETIMEOUT, 504},
-		{"key mismatch", fmt.Errorf("phoneCall 1: %w", ErrKeyMismatch), ErrKeyMismatch, "", calld.EINTERNAL, 500},
+		{"key mismatch", fmt.Errorf("phoneCall 1: %w", callkey.ErrKeyMismatch), callkey.ErrKeyMismatch, "", calld.EINTERNAL, 500},
 		{"calld error", calld.Errorf(calld.ENOTFOUND, "no call 5"), nil, "", calld.ENOTFOUND, 404},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld/internal/gotdrace"
+	"github.com/calld/calld/internal/mtproto/callkey"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -264,11 +265,11 @@ func TestOutgoingCallKeyExchange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var saved CallDH
+			var saved callkey.CallDH
 			if err := json.Unmarshal(b, &saved); err != nil {
 				t.Fatal(err)
 			}
-			if out, err = RestoreOutgoing(saved); err != nil {
+			if out, err = callkey.RestoreOutgoing(saved); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -336,7 +337,7 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 		return ok && pc.ID == req.ID
 	})
 	pc, _ := phoneCallOf[*tg.PhoneCall](e)
-	key, fp, err := CompleteIncoming(in, pc)
+	key, fp, err := callkey.CompleteIncoming(in, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,9 +346,13 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 		t.Fatalf("keys differ: ours fp %d, peer fp %d (known %v)", fp, peerFP, ok)
 	}
 	// The same phoneCall with another call's g_a_hash is refused.
-	other := *in
-	other.gAHash = bytes.Repeat([]byte{1}, 32)
-	if _, _, err := CompleteIncoming(&other, pc); !errors.Is(err, ErrKeyMismatch) {
+	saved := in.Saved()
+	saved.GAHash = bytes.Repeat([]byte{1}, 32)
+	other, err := callkey.RestoreIncoming(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := callkey.CompleteIncoming(other, pc); !errors.Is(err, callkey.ErrKeyMismatch) {
 		t.Fatalf("wrong g_a_hash: err = %v, want ErrKeyMismatch", err)
 	}
 }
