@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/gotd/td/bin"
 	"github.com/gotd/td/clock"
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
@@ -24,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/internal/mtproto/callkey"
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // DCOption is one server address of a data center.
@@ -39,7 +39,7 @@ type DCOption struct {
 // and with own=true for the Updates result of an RPC made through
 // Client.API, synchronously, before that RPC returns to its caller. An error
 // from a pushed update is only logged; an error for an RPC result is
-// returned by the RPC wrapped with ErrUpdatesSink.
+// returned by the RPC wrapped with middleware.ErrUpdatesSink.
 //
 // Connected is called after each successful (re)connection and session
 // set-up, Disconnected when that connection is lost; see the package doc.
@@ -134,7 +134,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("mtproto config: retry budget must not be negative, got %s", cfg.RetryBudget)
 	}
 	if cfg.RetryBudget == 0 {
-		cfg.RetryBudget = DefaultRetryBudget
+		cfg.RetryBudget = middleware.DefaultRetryBudget
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System
@@ -189,9 +189,9 @@ func New(cfg Config) (*Client, error) {
 		SessionStorage: sessionHook{Storage: cfg.Session, c: c},
 		UpdateHandler:  telegram.UpdateHandlerFunc(c.handlePushed),
 		Middlewares: []telegram.Middleware{
-			telegram.MiddlewareFunc(typedErrors),
+			telegram.MiddlewareFunc(middleware.TypedErrors),
 			hook.UpdateHook(c.updatesHook),
-			Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
+			middleware.Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
 		},
 		Random:              cfg.Random,
 		Device:              cfg.Device,
@@ -356,7 +356,7 @@ func (nopSink) Disconnected(error)                                   {}
 func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
 	if err := c.sink.Updates(ctx, u, false); err != nil {
 		c.log.Warn().Str("event", "mtproto.updates").AnErr("err", err).Msg("updates sink refused pushed updates")
-		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
+		return fmt.Errorf("%w: %w", middleware.ErrUpdatesSink, err)
 	}
 	return nil
 }
@@ -370,15 +370,9 @@ func (c *Client) updatesHook(ctx context.Context, u tg.UpdatesClass) error {
 		return nil
 	}
 	if err := c.sink.Updates(ctx, u, true); err != nil {
-		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
+		return fmt.Errorf("%w: %w", middleware.ErrUpdatesSink, err)
 	}
 	return nil
-}
-
-func typedErrors(next tg.Invoker) telegram.InvokeFunc {
-	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
-		return Typed(next.Invoke(ctx, input, output))
-	}
 }
 
 // --- connection events ---------------------------------------------------

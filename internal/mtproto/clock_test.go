@@ -13,9 +13,9 @@ import (
 var testEpoch = time.Unix(1_700_000_000, 0)
 
 // fakeClock is gotd's neo fake clock (timers fire only on Advance) that
-// reports the duration of every new timer on waits, so a test can wait for
-// the code under test to start waiting (a channel receive, no sleep) and
-// then advance.
+// reports the duration of every new timer on waits (as middleware's test
+// clock does), so a test can wait for the code under test to start waiting
+// (a channel receive, no sleep) and then advance.
 //
 // On a loopback client, other RPCs share the clock: gotd itself sends
 // users.getUsers (Client.Self) through the middlewares after every
@@ -84,4 +84,12 @@ func (c *instantClock) Waits() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]time.Duration(nil), c.waits...)
+}
+
+func secs(n ...int) []time.Duration {
+	out := make([]time.Duration, len(n))
+	for i, x := range n {
+		out[i] = time.Duration(x) * time.Second
+	}
+	return out
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // LoginAnswers supplies what a login asks for. The control socket implements
@@ -22,9 +24,9 @@ type LoginAnswers interface {
 
 // Login logs the account in with gotd's auth flow (auth.sendCode,
 // auth.signIn, and the 2FA password check when needed) unless it is already
-// authorized. Sign-up of a new account is not supported. Errors match
-// ErrPhoneNumberInvalid, ErrPhoneCodeInvalid, ErrPhoneCodeExpired,
-// ErrPasswordInvalid, ... as the RPCs return them.
+// authorized. Sign-up of a new account is not supported. Errors are typed
+// as the RPCs return them: middleware.ErrPhoneNumberInvalid,
+// ErrPhoneCodeInvalid, ErrPasswordInvalid, ...
 func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	if answers == nil {
 		return errors.New("login: no answers provider")
@@ -39,7 +41,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 		if !ok {
 			break
 		}
-		r.PasswordRejected(&Error{Kind: ErrPasswordInvalid, Err: err})
+		r.PasswordRejected(&middleware.Error{Kind: middleware.ErrPasswordInvalid, Err: err})
 		var pwd string
 		if pwd, err = a.Password(ctx); err != nil {
 			break
@@ -49,7 +51,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	if err != nil {
 		if errors.Is(err, auth.ErrPasswordInvalid) {
 			// gotd replaces PASSWORD_HASH_INVALID with its own error.
-			err = &Error{Kind: ErrPasswordInvalid, Err: err}
+			err = &middleware.Error{Kind: middleware.ErrPasswordInvalid, Err: err}
 		}
 		c.log.Warn().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
 			AnErr("err", err).Msg("login failed")
@@ -60,7 +62,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 		return fmt.Errorf("login: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("login: %w: still not authorized after the login flow", ErrUnauthorized)
+		return fmt.Errorf("login: %w: still not authorized after the login flow", middleware.ErrUnauthorized)
 	}
 	c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(a.phone)).
 		Int64("self_id", self).Msg("logged in")
@@ -81,7 +83,7 @@ func (c *Client) Authorized(ctx context.Context) (ok bool, selfID int64, err err
 
 // PasswordRejecter is optionally implemented by LoginAnswers: Login then
 // tells it that a 2FA password was wrong (the error matches
-// ErrPasswordInvalid) and asks Password again, instead of failing.
+// middleware.ErrPasswordInvalid) and asks Password again, instead of failing.
 type PasswordRejecter interface {
 	PasswordRejected(err error)
 }
@@ -100,7 +102,7 @@ func (a *loginAuth) Phone(ctx context.Context) (string, error) {
 	}
 	p = strings.TrimSpace(p)
 	if p == "" {
-		return "", fmt.Errorf("%w: empty phone number", ErrPhoneNumberInvalid)
+		return "", fmt.Errorf("%w: empty phone number", middleware.ErrPhoneNumberInvalid)
 	}
 	a.phone = p
 	a.c.log.Info().Str("event", "mtproto.login").Str("phone", MaskPhone(p)).Msg("sending login code")

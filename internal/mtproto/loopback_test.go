@@ -18,6 +18,7 @@ import (
 
 	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/internal/mtproto/callkey"
+	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -238,11 +239,11 @@ func TestRPCUpdatesReachSinkBeforeReturn(t *testing.T) {
 	// Discarding it again (we discarded it): CALL_ALREADY_DECLINED, as
 	// Telegram answers a repeated discard (CONTRACT §5.1), typed.
 	_, err = c.DiscardCall(ctx, Discard{Peer: tg.InputPhoneCall{ID: req.ID, AccessHash: req.AccessHash}, Reason: "hangup"})
-	if !errors.Is(err, ErrCallAlreadyDeclined) {
-		t.Fatalf("second discard: err = %v, want ErrCallAlreadyDeclined", err)
+	if !errors.Is(err, middleware.ErrCallAlreadyDeclined) {
+		t.Fatalf("second discard: err = %v, want middleware.ErrCallAlreadyDeclined", err)
 	}
-	if code, status := APIErrorCode(err); code != "CALL_ALREADY_DECLINED" || status != 502 {
-		t.Errorf("APIErrorCode = %s %d", code, status)
+	if code, status := middleware.APIErrorCode(err); code != "CALL_ALREADY_DECLINED" || status != 502 {
+		t.Errorf("middleware.APIErrorCode = %s %d", code, status)
 	}
 }
 
@@ -414,7 +415,7 @@ func TestCutMidRPCIsRetried(t *testing.T) {
 	// other one found the call discarded by us. The caller sees success
 	// or CALL_ALREADY_DECLINED (CONTRACT §5.1: the first discard's
 	// success), never anything else.
-	if r.err != nil && !errors.Is(r.err, ErrCallAlreadyDeclined) {
+	if r.err != nil && !errors.Is(r.err, middleware.ErrCallAlreadyDeclined) {
 		t.Fatalf("discard after cut: %v", r.err)
 	}
 	if pts, _, _, _ := srv.State(); pts != ptsBefore+1 {
@@ -454,9 +455,9 @@ func TestRetryAgainstSim(t *testing.T) {
 		{"flood wait then success", "help.getConfig", tgerr.New(420, "FLOOD_WAIT_3"), 1,
 			func() error { _, err := c.CallConfig(ctx); return err }, secs(3), nil, 2},
 		{"5xx past the budget", "phone.receivedCall", tgerr.New(500, "CALL_OCCUPY_FAILED"), 10,
-			func() error { return c.ReceivedCall(ctx, call) }, secs(1, 2), ErrCallOccupyFailed, 3},
+			func() error { return c.ReceivedCall(ctx, call) }, secs(1, 2), middleware.ErrCallOccupyFailed, 3},
 		{"flood wait past the budget", "phone.receivedCall", tgerr.New(420, "FLOOD_WAIT_30"), 1,
-			func() error { return c.ReceivedCall(ctx, call) }, nil, ErrFloodWait, 1},
+			func() error { return c.ReceivedCall(ctx, call) }, nil, middleware.ErrFloodWait, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -469,11 +470,11 @@ func TestRetryAgainstSim(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.wantIs != nil {
-				if !errors.Is(err, tt.wantIs) || !errors.Is(err, ErrRetryBudget) {
-					t.Fatalf("err = %v, want %v and ErrRetryBudget", err, tt.wantIs)
+				if !errors.Is(err, tt.wantIs) || !errors.Is(err, middleware.ErrRetryBudget) {
+					t.Fatalf("err = %v, want %v and middleware.ErrRetryBudget", err, tt.wantIs)
 				}
-				if code, status := APIErrorCode(err); code != tt.fail.Type || status != 502 {
-					t.Errorf("APIErrorCode = %s %d, want %s 502", code, status, tt.fail.Type)
+				if code, status := middleware.APIErrorCode(err); code != tt.fail.Type || status != 502 {
+					t.Errorf("middleware.APIErrorCode = %s %d, want %s 502", code, status, tt.fail.Type)
 				}
 			}
 			if got := srv.Count(tt.method) - before; got != tt.wantCalls {

@@ -11,6 +11,7 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld/internal/mtproto/callkey"
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // ErrCallDiscarded: confirmCall or acceptCall answered with a discarded (or
@@ -55,10 +56,10 @@ type Discard struct {
 
 // DiscardCall sends phone.discardCall. The Updates result has already been
 // handed to the UpdatesSink when this returns; it is returned as well.
-// Errors match ErrCallAlreadyAccepted, ErrCallAlreadyDeclined,
-// ErrCallPeerInvalid, ErrCallOccupyFailed (after the retry budget),
-// ErrFloodWait, ErrUnauthorized, ErrUnavailable or ErrUpdatesSink (then the
-// Updates are returned too).
+// Errors are typed by the middlewares (see middleware.APIErrorCode), e.g.
+// they match middleware.ErrCallAlreadyDeclined, ErrCallOccupyFailed (after
+// the retry budget), ErrFloodWait, ErrUnauthorized or ErrUpdatesSink (then
+// the Updates are returned too).
 func (c *Client) DiscardCall(ctx context.Context, d Discard) (tg.UpdatesClass, error) {
 	reason, err := DiscardReason(d.Reason)
 	if err != nil {
@@ -74,10 +75,10 @@ func (c *Client) DiscardCall(ctx context.Context, d Discard) (tg.UpdatesClass, e
 		ConnectionID: d.ConnectionID,
 	}
 	// Invoked by hand (not api.PhoneDiscardCall) so that the decoded result
-	// survives an ErrUpdatesSink error.
+	// survives a middleware.ErrUpdatesSink error.
 	var box tg.UpdatesBox
 	if err := c.api.Invoker().Invoke(ctx, req, &box); err != nil {
-		if errors.Is(err, ErrUpdatesSink) {
+		if errors.Is(err, middleware.ErrUpdatesSink) {
 			return box.Updates, fmt.Errorf("phone.discardCall %d: %w", d.Peer.ID, err)
 		}
 		return nil, fmt.Errorf("phone.discardCall %d: %w", d.Peer.ID, err)

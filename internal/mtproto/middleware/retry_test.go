@@ -1,4 +1,4 @@
-package mtproto
+package middleware
 
 import (
 	"context"
@@ -252,8 +252,8 @@ func TestRetryStopEndsWait(t *testing.T) {
 	<-clk.waits
 	close(stop)
 	err := <-done
-	if !errors.Is(err, ErrClosed) || !errors.Is(err, io.EOF) {
-		t.Fatalf("err = %v, want ErrClosed wrapping io.EOF", err)
+	if !errors.Is(err, errClosed) || !errors.Is(err, io.EOF) {
+		t.Fatalf("err = %v, want errClosed wrapping io.EOF", err)
 	}
 }
 
