@@ -9,12 +9,12 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// NewZapLogger returns a *zap.Logger (for gotd's Options.Logger) whose
+// newZapLogger returns a *zap.Logger (for gotd's Options.Logger) whose
 // entries are written to log with component=mtproto and event=mtproto.gotd.
 // Entries below level are dropped ("" means warn; else debug, info, warn or
 // error). The bridge never adds a time field: log's own context decides
 // that, so a logger built with .Timestamp() gets exactly one.
-func NewZapLogger(log zerolog.Logger, level string) (*zap.Logger, error) {
+func newZapLogger(log zerolog.Logger, level string) (*zap.Logger, error) {
 	core, err := newZapCore(log, level)
 	if err != nil {
 		return nil, err
@@ -22,8 +22,8 @@ func NewZapLogger(log zerolog.Logger, level string) (*zap.Logger, error) {
 	return zap.New(core), nil
 }
 
-// ParseLogLevel parses the LogLevel strings of Config ("" is warn).
-func ParseLogLevel(level string) (zapcore.Level, error) {
+// parseLogLevel parses the LogLevel strings of Config ("" is warn).
+func parseLogLevel(level string) (zapcore.Level, error) {
 	switch strings.ToLower(level) {
 	case "":
 		return zapcore.WarnLevel, nil
@@ -47,7 +47,7 @@ type zapCore struct {
 }
 
 func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
-	lvl, err := ParseLogLevel(level)
+	lvl, err := parseLogLevel(level)
 	if err != nil {
 		return nil, err
 	}

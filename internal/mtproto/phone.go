@@ -29,9 +29,9 @@ func Protocol() tg.PhoneCallProtocol {
 	}
 }
 
-// DiscardReason maps calld's reason names to Telegram's: missed, busy,
+// discardReason maps calld's reason names to Telegram's: missed, busy,
 // hangup, disconnect.
-func DiscardReason(reason string) (tg.PhoneCallDiscardReasonClass, error) {
+func discardReason(reason string) (tg.PhoneCallDiscardReasonClass, error) {
 	switch reason {
 	case "missed":
 		return &tg.PhoneCallDiscardReasonMissed{}, nil
@@ -61,7 +61,7 @@ type Discard struct {
 // the retry budget), ErrFloodWait, ErrUnauthorized or ErrUpdatesSink (then
 // the Updates are returned too).
 func (c *Client) DiscardCall(ctx context.Context, d Discard) (tg.UpdatesClass, error) {
-	reason, err := DiscardReason(d.Reason)
+	reason, err := discardReason(d.Reason)
 	if err != nil {
 		return nil, fmt.Errorf("phone.discardCall: %w", err)
 	}

@@ -19,15 +19,15 @@ func TestDiscardReason(t *testing.T) {
 		{"", nil},
 	}
 	for _, tt := range tests {
-		got, err := DiscardReason(tt.in)
+		got, err := discardReason(tt.in)
 		if tt.want == nil {
 			if err == nil {
-				t.Errorf("DiscardReason(%q) = %v, want an error", tt.in, got)
+				t.Errorf("discardReason(%q) = %v, want an error", tt.in, got)
 			}
 			continue
 		}
 		if err != nil || got.TypeID() != tt.want.TypeID() {
-			t.Errorf("DiscardReason(%q) = %v, %v", tt.in, got, err)
+			t.Errorf("discardReason(%q) = %v, %v", tt.in, got, err)
 		}
 	}
 }

@@ -186,12 +186,12 @@ func (e *exponent) sharedKey(params *Params, other []byte) ([]byte, int64, error
 	}
 	k := new(big.Int).Exp(gOther, e.x, params.p)
 	key := k.FillBytes(make([]byte, dhBytes))
-	return key, KeyFingerprint(key), nil
+	return key, keyFingerprint(key), nil
 }
 
-// KeyFingerprint is the fingerprint of a call key: the last 8 bytes of
+// keyFingerprint is the fingerprint of a call key: the last 8 bytes of
 // sha1(key) read as a little-endian int64.
-func KeyFingerprint(key []byte) int64 {
+func keyFingerprint(key []byte) int64 {
 	sum := sha1.Sum(key)
 	return int64(binary.LittleEndian.Uint64(sum[len(sum)-8:]))
 }

@@ -185,7 +185,7 @@ func TestKeyFingerprint(t *testing.T) {
 	for i := 7; i >= 0; i-- {
 		want = want<<8 | int64(sum[12+i])
 	}
-	if got := KeyFingerprint(key); got != want {
+	if got := keyFingerprint(key); got != want {
 		t.Fatalf("KeyFingerprint = %d, want %d", got, want)
 	}
 	if int64(binary.LittleEndian.Uint64(sum[12:])) != want {
@@ -231,7 +231,7 @@ func TestDHExchange(t *testing.T) {
 	if !bytes.Equal(keyA, want) {
 		t.Fatal("key is not g^(ab) mod p")
 	}
-	if fpA != KeyFingerprint(want) {
+	if fpA != keyFingerprint(want) {
 		t.Fatal("fingerprint is not the key's")
 	}
 
