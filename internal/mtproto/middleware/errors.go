@@ -131,7 +131,9 @@ func typed(err error) error {
 	return &Error{Kind: errUnavailable, Err: err}
 }
 
-// isLocal reports errors made here that say nothing about the network.
+// isLocal reports errors made by calld itself that say nothing about the
+// network: these middlewares', the updates sink's and the call key
+// exchange's (package callkey, a leaf, hence its import here).
 func isLocal(err error) bool {
 	for _, e := range []error{errUnavailable, errClosed, callkey.ErrKeyMismatch, callkey.ErrBadDH, ErrUpdatesSink} {
 		if errors.Is(err, e) {
