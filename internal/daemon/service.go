@@ -11,6 +11,7 @@ import (
 	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/store"
 )
 
@@ -261,11 +262,11 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	err := l.err
 	l.err = nil
 	l.mu.Unlock()
-	if errors.Is(err, mtproto.ErrPasswordInvalid) {
+	if errors.Is(err, middleware.ErrPasswordInvalid) {
 		return cur, calld.Errorf(calld.EINVALID, "wrong two-step verification password: try again")
 	}
 	if err != nil {
-		code, _ := mtproto.APIErrorCode(err)
+		code, _ := middleware.APIErrorCode(err)
 		return cur, calld.Errorf(code, "login failed: %v", err)
 	}
 	return cur, nil

@@ -15,7 +15,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/store"
 )
 
@@ -354,7 +354,7 @@ func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, overri
 }
 
 // telegramError turns an RPC error into a control API error with the code
-// mtproto.APIErrorCode gives it (Telegram's error type as the code, 502;
+// middleware.APIErrorCode gives it (Telegram's error type as the code, 502;
 // unauthorized; unavailable when not connected). CALL_ALREADY_DECLINED
 // from a discard means the call is already over: not an error.
 func telegramError(what string, err error) error {
@@ -365,13 +365,13 @@ func telegramError(what string, err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	code, _ := mtproto.APIErrorCode(err)
+	code, _ := middleware.APIErrorCode(err)
 	return calld.Errorf(code, "%s: %v", what, err)
 }
 
 // errorType is the result field of call.discard log lines.
 func errorType(err error) string {
-	code, _ := mtproto.APIErrorCode(err)
+	code, _ := middleware.APIErrorCode(err)
 	return code
 }
 

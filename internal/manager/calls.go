@@ -7,7 +7,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
-	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/mtproto/callkey"
 	"github.com/calld/calld/internal/store"
 )
 
@@ -57,7 +57,7 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 				return
 			}
 			if c.secrets.incoming != nil && c.secrets.key == nil {
-				key, fp, err := mtproto.CompleteIncoming(c.secrets.incoming, p)
+				key, fp, err := callkey.CompleteIncoming(c.secrets.incoming, p)
 				if err != nil {
 					m.log.Warn().Str(logging.FieldEvent, logging.EventCallIgnored).Str(logging.FieldCallID, itoa(p.ID)).
 						Str(logging.FieldErr, err.Error()).Msg("key exchange failed")

@@ -11,6 +11,7 @@ import (
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/mtproto/callkey"
 	"github.com/calld/calld/internal/store"
 )
 
@@ -38,7 +39,7 @@ type request struct {
 	Video      bool                 `json:"video"`
 	GAHash     []byte               `json:"g_a_hash"`
 	Protocol   tg.PhoneCallProtocol `json:"protocol"`
-	Secret     mtproto.CallDH       `json:"secret"`
+	Secret     callkey.CallDH       `json:"secret"`
 	// Call is the requesting call's record (deadline, pending hang-up).
 	Call fsm.Call `json:"call"`
 	// Abandoned: calld gave up waiting; a call the server made from this
@@ -54,7 +55,7 @@ func (r *request) user() tg.InputUserClass {
 }
 
 // newRequest builds the request of a call about to be placed.
-func newRequest(c fsm.Call, user tg.InputUserClass, out *mtproto.OutgoingCall, protocol tg.PhoneCallProtocol) *request {
+func newRequest(c fsm.Call, user tg.InputUserClass, out *callkey.OutgoingCall, protocol tg.PhoneCallProtocol) *request {
 	r := &request{
 		RandomID: c.RandomID, PeerID: c.PeerID, Video: c.Video, GAHash: out.GAHash(),
 		Protocol: protocol, Secret: out.Saved(), Call: c,
@@ -303,7 +304,7 @@ func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) bool {
 // abandoned request is sent again too, and the call it names discarded.
 func (m *Manager) restoreRequests(recs []*request) {
 	for _, r := range recs {
-		out, err := mtproto.RestoreOutgoing(r.Secret)
+		out, err := callkey.RestoreOutgoing(r.Secret)
 		if err != nil {
 			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Int(logging.FieldRandomID, int(r.RandomID)).
 				Str(logging.FieldErr, err.Error()).Msg("a persisted phone.requestCall cannot be restored: dropped")

@@ -14,6 +14,7 @@ import (
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
 // rpcTimeout bounds one RPC including the MTProto client's own retries
@@ -267,7 +268,7 @@ func (m *Manager) accepted(c *call, res *tg.PhonePhoneCall, err error) {
 func (m *Manager) failed(c *call, method fsm.Method, err error) {
 	m.logCall(zerolog.WarnLevel, c.m.Call().ID).Str(logging.FieldMethod, string(method)).Str(logging.FieldErr, err.Error()).
 		Msg("call RPC failed")
-	if errors.Is(err, mtproto.ErrKeyMismatch) {
+	if errors.Is(err, callkey.ErrKeyMismatch) {
 		m.apply(c, fsm.Local{Action: fsm.Fail, Message: err.Error()})
 		return
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
 // Key is an established call key: the shared secret for the media side.
@@ -24,8 +24,8 @@ type Key struct {
 // erased by the store when the call ends (CONTRACT §5.1).
 type secrets struct {
 	gAHash      []byte
-	incoming    *mtproto.IncomingCall
-	outgoing    *mtproto.OutgoingCall
+	incoming    *callkey.IncomingCall
+	outgoing    *callkey.OutgoingCall
 	accepted    *tg.PhoneCallAccepted
 	early       []tg.PhoneCallClass // constructors held until acceptCall's result (not persisted)
 	key         *Key
@@ -63,8 +63,8 @@ func (s *secrets) wipe() {
 // savedSecrets is the persisted form of secrets.
 type savedSecrets struct {
 	GAHash      []byte          `json:"g_a_hash,omitempty"`
-	Incoming    *mtproto.CallDH `json:"incoming,omitempty"`
-	Outgoing    *mtproto.CallDH `json:"outgoing,omitempty"`
+	Incoming    *callkey.CallDH `json:"incoming,omitempty"`
+	Outgoing    *callkey.CallDH `json:"outgoing,omitempty"`
 	Accepted    []byte          `json:"accepted,omitempty"` // phoneCallAccepted, TL
 	Key         []byte          `json:"key,omitempty"`
 	Fingerprint int64           `json:"fingerprint,omitempty"`
@@ -124,12 +124,12 @@ func unmarshalSecrets(b []byte) (*secrets, error) {
 	s := &secrets{gAHash: v.GAHash, saved: true}
 	var err error
 	if v.Incoming != nil {
-		if s.incoming, err = mtproto.RestoreIncoming(*v.Incoming); err != nil {
+		if s.incoming, err = callkey.RestoreIncoming(*v.Incoming); err != nil {
 			return nil, err
 		}
 	}
 	if v.Outgoing != nil {
-		if s.outgoing, err = mtproto.RestoreOutgoing(*v.Outgoing); err != nil {
+		if s.outgoing, err = callkey.RestoreOutgoing(*v.Outgoing); err != nil {
 			return nil, err
 		}
 	}

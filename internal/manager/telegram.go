@@ -11,6 +11,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/mtproto"
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
 // Telegram is the MTProto side as the manager uses it; Client adapts an
@@ -24,13 +25,13 @@ type Telegram interface {
 
 	ReceivedCall(ctx context.Context, peer tg.InputPhoneCall) error
 	DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error)
-	PrepareCall(ctx context.Context) (*mtproto.OutgoingCall, error)
-	RequestCall(ctx context.Context, user tg.InputUserClass, out *mtproto.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
-	ConfirmCall(ctx context.Context, out *mtproto.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
+	PrepareCall(ctx context.Context) (*callkey.OutgoingCall, error)
+	RequestCall(ctx context.Context, user tg.InputUserClass, out *callkey.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
+	ConfirmCall(ctx context.Context, out *callkey.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error)
 	// PrepareAccept and SendAccept are phone.acceptCall in two halves, so
 	// that our secret b is persisted before g_b is sent.
-	PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*mtproto.IncomingCall, error)
-	SendAccept(ctx context.Context, in *mtproto.IncomingCall, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
+	PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*callkey.IncomingCall, error)
+	SendAccept(ctx context.Context, in *callkey.IncomingCall, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error)
 
 	// The media side (signaling.go, rating.go).
 	SendSignalingData(ctx context.Context, peer tg.InputPhoneCall, data []byte) error

@@ -6,22 +6,27 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"github.com/cenkalti/backoff/v4"
 	"io"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/gotd/td/bin"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/dcs"
+	"github.com/gotd/td/telegram/updates/hook"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/transport"
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/internal/logging"
+	"go.uber.org/zap"
+
+	"github.com/calld/calld/internal/mtproto/callkey"
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // DCOption is one server address of a data center.
@@ -37,7 +42,7 @@ type DCOption struct {
 // and with own=true for the Updates result of an RPC made through
 // Client.API, synchronously, before that RPC returns to its caller. An error
 // from a pushed update is only logged; an error for an RPC result is
-// returned by the RPC wrapped with ErrUpdatesSink.
+// returned by the RPC wrapped with middleware.ErrUpdatesSink.
 //
 // Connected is called after each successful (re)connection and session
 // set-up, Disconnected when that connection is lost; see the package doc.
@@ -71,8 +76,9 @@ type Config struct {
 	Updates UpdatesSink
 	// RetryBudget bounds the retry waits of one RPC; default 60 s.
 	RetryBudget time.Duration
-	// Clock drives the retry waits; default the system clock.
-	Clock Clock
+	// Clock drives the retry waits (only those: gotd keeps its own clock);
+	// default clock.System.
+	Clock clock.Clock
 	// Random is the source of DH secrets and random ids; default crypto/rand.
 	Random io.Reader
 	// Device is sent in initConnection; zero uses gotd's defaults.
@@ -91,7 +97,7 @@ type Client struct {
 	stop   chan struct{} // closed when Run returns
 
 	dhMu sync.Mutex
-	dh   *dhParams
+	dh   *callkey.Params
 
 	connMu       sync.Mutex
 	dialGen      uint64 // generation of the latest dialed connection
@@ -115,40 +121,21 @@ type connEvent struct {
 
 // New checks cfg and builds the client; nothing is dialed before Run.
 func New(cfg Config) (*Client, error) {
-	if cfg.APIID <= 0 {
-		return nil, fmt.Errorf("mtproto config: api_id must be > 0, got %d", cfg.APIID)
-	}
-	if cfg.APIHash == "" {
-		return nil, errors.New("mtproto config: api_hash is empty")
-	}
-	if cfg.DC == 0 {
-		cfg.DC = 2
-	}
-	if cfg.DC < 0 {
-		return nil, fmt.Errorf("mtproto config: dc must be > 0, got %d", cfg.DC)
-	}
-	if cfg.RetryBudget < 0 {
-		return nil, fmt.Errorf("mtproto config: retry budget must not be negative, got %s", cfg.RetryBudget)
-	}
-	if cfg.RetryBudget == 0 {
-		cfg.RetryBudget = DefaultRetryBudget
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = SystemClock{}
-	}
-	if cfg.Random == nil {
-		cfg.Random = rand.Reader
-	}
-	if cfg.Session == nil {
-		cfg.Session = new(session.StorageMemory)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	list, err := dcList(cfg.DCOptions, cfg.DC)
 	if err != nil {
 		return nil, err
 	}
-	zl, err := NewZapLogger(cfg.Log, cfg.LogLevel)
+	zl, err := newZapLogger(cfg.Log, cfg.LogLevel)
 	if err != nil {
 		return nil, fmt.Errorf("mtproto config: %w", err)
+	}
+	keys, err := publicKeys(cfg.PublicKeys)
+	if err != nil {
+		return nil, err
 	}
 
 	c := &Client{
@@ -162,57 +149,97 @@ func New(cfg Config) (*Client, error) {
 	if c.sink == nil {
 		c.sink = nopSink{}
 	}
+	c.client = telegram.NewClient(cfg.APIID, cfg.APIHash, c.options(list, keys, zl))
+	c.api = c.client.API()
+	return c, nil
+}
 
+// withDefaults checks cfg and fills in the documented defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.APIID <= 0 {
+		return cfg, fmt.Errorf("mtproto config: api_id must be > 0, got %d", cfg.APIID)
+	}
+	if cfg.APIHash == "" {
+		return cfg, errors.New("mtproto config: api_hash is empty")
+	}
+	if cfg.DC == 0 {
+		cfg.DC = 2
+	}
+	if cfg.DC < 0 {
+		return cfg, fmt.Errorf("mtproto config: dc must be > 0, got %d", cfg.DC)
+	}
+	if cfg.RetryBudget < 0 {
+		return cfg, fmt.Errorf("mtproto config: retry budget must not be negative, got %s", cfg.RetryBudget)
+	}
+	if cfg.RetryBudget == 0 {
+		cfg.RetryBudget = middleware.DefaultRetryBudget
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System
+	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	if cfg.Session == nil {
+		cfg.Session = new(session.StorageMemory)
+	}
+	return cfg, nil
+}
+
+// publicKeys converts the configured keys; none means gotd's built-in ones.
+func publicKeys(rsaKeys []*rsa.PublicKey) ([]telegram.PublicKey, error) {
 	var keys []telegram.PublicKey
-	for i, k := range cfg.PublicKeys {
+	for i, k := range rsaKeys {
 		if k == nil {
 			return nil, fmt.Errorf("mtproto config: public key %d is nil", i)
 		}
 		keys = append(keys, telegram.PublicKey{RSA: k})
 	}
+	return keys, nil
+}
 
+// options are gotd's options for c: its resolver, session hook, updates
+// handler and the middlewares, outermost first (see the package doc).
+func (c *Client) options(list dcs.List, keys []telegram.PublicKey, zl *zap.Logger) telegram.Options {
 	plain := dcs.Plain(dcs.PlainOptions{Dial: c.dial})
 	var resolver dcs.Resolver = plain
-	if len(cfg.DCOptions) > 0 {
+	if len(c.cfg.DCOptions) > 0 {
 		resolver = fixedResolver{list: list, next: plain}
 	}
-
-	c.client = telegram.NewClient(cfg.APIID, cfg.APIHash, telegram.Options{
+	return telegram.Options{
 		PublicKeys:     keys,
-		DC:             cfg.DC,
+		DC:             c.cfg.DC,
 		DCList:         list,
 		Resolver:       resolver,
 		Logger:         zl,
-		SessionStorage: sessionHook{Storage: cfg.Session, c: c},
+		SessionStorage: sessionHook{Storage: c.cfg.Session, c: c},
 		UpdateHandler:  telegram.UpdateHandlerFunc(c.handlePushed),
 		Middlewares: []telegram.Middleware{
-			telegram.MiddlewareFunc(typedErrors),
-			telegram.MiddlewareFunc(c.updatesHook),
-			Retry{Budget: cfg.RetryBudget, Clock: cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
+			telegram.MiddlewareFunc(middleware.TypedErrors),
+			hook.UpdateHook(c.updatesHook),
+			middleware.Retry{Budget: c.cfg.RetryBudget, Clock: c.cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
 		},
-		Random:              cfg.Random,
-		Device:              cfg.Device,
+		Random:              c.cfg.Random,
+		Device:              c.cfg.Device,
 		ReconnectionBackoff: reconnectBackoff,
-	})
-	c.api = c.client.API()
-	return c, nil
+	}
 }
 
-// MaxReconnectInterval caps the wait between reconnection attempts.
+// maxReconnectInterval caps the wait between reconnection attempts.
 // gotd's default grows to 60 s (±50%) and is not reset by a connection
 // that drops again at once, so a flapping link could leave the daemon
 // offline for a minute at a time while calls ring; a call daemon retries
 // sooner.
-const MaxReconnectInterval = 5 * time.Second
+const maxReconnectInterval = 5 * time.Second
 
 // reconnectBackoff is the reconnection schedule: 100 ms doubling up to
-// MaxReconnectInterval, ±30%, forever.
+// maxReconnectInterval, ±30%, forever.
 func reconnectBackoff() backoff.BackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.Multiplier = 2
 	b.RandomizationFactor = 0.3
-	b.MaxInterval = MaxReconnectInterval
+	b.MaxInterval = maxReconnectInterval
 	b.MaxElapsedTime = 0
 	b.Reset()
 	return b
@@ -278,13 +305,6 @@ func (r fixedResolver) CDN(ctx context.Context, dc int, _ dcs.List) (transport.C
 // API returns the RPC client; every call goes through the typed-errors,
 // updates-hook and retry middlewares.
 func (c *Client) API() *tg.Client { return c.api }
-
-// Telegram returns the underlying gotd client (for gotd helpers that need
-// it; its API() is the same middleware chain).
-func (c *Client) Telegram() *telegram.Client { return c.client }
-
-// DC returns the configured DC.
-func (c *Client) DC() int { return c.cfg.DC }
 
 // Dialing reports the address the client dialed last and why that dial or
 // connection failed (nil while connected, or when nothing failed yet): what
@@ -353,31 +373,23 @@ func (nopSink) Disconnected(error)                                   {}
 func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
 	if err := c.sink.Updates(ctx, u, false); err != nil {
 		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoUpdates).AnErr(logging.FieldErr, err).Msg("updates sink refused pushed updates")
-		return fmt.Errorf("%w: %w", ErrUpdatesSink, err)
+		return fmt.Errorf("%w: %w", middleware.ErrUpdatesSink, err)
 	}
 	return nil
 }
 
-// updatesHook hands an RPC's Updates result to the sink before the RPC
-// returns (gotd decodes every Updates result into *tg.UpdatesBox).
-func (c *Client) updatesHook(next tg.Invoker) telegram.InvokeFunc {
-	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
-		if err := next.Invoke(ctx, input, output); err != nil {
-			return err
-		}
-		if box, ok := output.(*tg.UpdatesBox); ok && box.Updates != nil {
-			if err := c.sink.Updates(ctx, box.Updates, true); err != nil {
-				return fmt.Errorf("%s: %w: %w", methodName(input), ErrUpdatesSink, err)
-			}
-		}
+// updatesHook hands an RPC's Updates result to the sink, with own=true,
+// before the RPC returns. It is gotd's hook.UpdateHook (which calls it for
+// every *tg.UpdatesBox result and wraps its error with "hook: "); own is
+// carried by this closure, as the hook only ever sees RPC results.
+func (c *Client) updatesHook(ctx context.Context, u tg.UpdatesClass) error {
+	if u == nil {
 		return nil
 	}
-}
-
-func typedErrors(next tg.Invoker) telegram.InvokeFunc {
-	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
-		return Typed(next.Invoke(ctx, input, output))
+	if err := c.sink.Updates(ctx, u, true); err != nil {
+		return fmt.Errorf("%w: %w", middleware.ErrUpdatesSink, err)
 	}
+	return nil
 }
 
 // --- connection events ---------------------------------------------------

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 func TestNewConfigErrors(t *testing.T) {
@@ -67,13 +69,13 @@ func TestUpdatesSinkErrorReachesCaller(t *testing.T) {
 	c, srv := newSimClient(t, sink, nil)
 	req := incomingCall(t, srv, sink.recordSink, srv.AddPeer("sinkfail_peer"), false)
 	u, err := c.DiscardCall(testCtx(t), Discard{Peer: tg.InputPhoneCall{ID: req.ID, AccessHash: req.AccessHash}, Reason: "busy"})
-	if !errors.Is(err, ErrUpdatesSink) || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("err = %v, want ErrUpdatesSink with the sink's error", err)
+	if !errors.Is(err, middleware.ErrUpdatesSink) || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v, want middleware.ErrUpdatesSink with the sink's error", err)
 	}
 	if u == nil {
 		t.Fatal("the Updates result is lost when the sink fails")
 	}
-	if code, _ := APIErrorCode(err); code != "internal" {
-		t.Errorf("APIErrorCode = %s, want internal", code)
+	if code, _ := middleware.APIErrorCode(err); code != "internal" {
+		t.Errorf("middleware.APIErrorCode = %s, want internal", code)
 	}
 }

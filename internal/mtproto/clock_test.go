@@ -5,11 +5,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gotd/neo"
+	"github.com/gotd/td/clock"
 )
 
-// fakeClock is a manual clock: timers fire only on Advance. Every NewTimer
-// reports its duration on waits, so a test can wait for the code under test
-// to start waiting (a channel receive, no sleep) and then advance.
+var testEpoch = time.Unix(1_700_000_000, 0)
+
+// fakeClock is gotd's neo fake clock (timers fire only on Advance) that
+// reports the duration of every new timer on waits (as middleware's test
+// clock does), so a test can wait for the code under test to start waiting
+// (a channel receive, no sleep) and then advance.
 //
 // On a loopback client, other RPCs share the clock: gotd itself sends
 // users.getUsers (Client.Self) through the middlewares after every
@@ -17,39 +23,25 @@ import (
 // timers a test is about ("(*Client).DiscardCall"): only timers created
 // under it (on its goroutine's stack) are reported on waits.
 type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-	waits  chan time.Duration
-	from   string
+	*neo.Time
+	waits chan time.Duration
+	from  string
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Unix(1_700_000_000, 0), waits: make(chan time.Duration, 100)}
+	return &fakeClock{Time: neo.NewTime(testEpoch), waits: make(chan time.Duration, 100)}
 }
 
-type fakeTimer struct {
-	at  time.Time
-	c   chan time.Time
-	clk *fakeClock
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	t := &fakeTimer{at: c.now.Add(d), c: make(chan time.Time, 1), clk: c}
-	c.timers = append(c.timers, t)
-	c.mu.Unlock()
+func (c *fakeClock) Timer(d time.Duration) clock.Timer {
+	t := c.Time.Timer(d)
 	if c.from == "" || calledFrom(c.from) {
 		c.waits <- d
 	}
 	return t
 }
+
+// Advance moves the clock and fires the timers that are due.
+func (c *fakeClock) Advance(d time.Duration) { c.Travel(d) }
 
 // calledFrom reports whether a function whose name ends in fn is on the
 // calling goroutine's stack.
@@ -67,61 +59,25 @@ func calledFrom(fn string) bool {
 	}
 }
 
-// Advance moves the clock and fires the timers that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		if !t.at.After(c.now) {
-			t.c <- c.now
-			continue
-		}
-		kept = append(kept, t)
-	}
-	c.timers = kept
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-
-func (t *fakeTimer) Stop() bool {
-	t.clk.mu.Lock()
-	defer t.clk.mu.Unlock()
-	for i, x := range t.clk.timers {
-		if x == t {
-			t.clk.timers = append(t.clk.timers[:i], t.clk.timers[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
-
-// instantClock fires every timer at once and moves its time forward by the
-// timer's duration; it records the durations. For loopback tests where the
-// retry must happen but no real time should pass.
+// instantClock is gotd's neo fake clock that travels by each new timer's
+// duration at once, so the timer fires at once; it records the durations.
+// For loopback tests where the retry must happen but no real time should
+// pass.
 type instantClock struct {
+	*neo.Time
 	mu    sync.Mutex
-	now   time.Time
 	waits []time.Duration
 }
 
-func newInstantClock() *instantClock { return &instantClock{now: time.Unix(1_700_000_000, 0)} }
+func newInstantClock() *instantClock { return &instantClock{Time: neo.NewTime(testEpoch)} }
 
-func (c *instantClock) Now() time.Time {
+func (c *instantClock) Timer(d time.Duration) clock.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *instantClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	t := c.Time.Timer(d)
+	c.Travel(d)
 	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return instantTimer{ch}
+	return t
 }
 
 func (c *instantClock) Waits() []time.Duration {
@@ -130,7 +86,10 @@ func (c *instantClock) Waits() []time.Duration {
 	return append([]time.Duration(nil), c.waits...)
 }
 
-type instantTimer struct{ c chan time.Time }
-
-func (t instantTimer) C() <-chan time.Time { return t.c }
-func (t instantTimer) Stop() bool          { return false }
+func secs(n ...int) []time.Duration {
+	out := make([]time.Duration, len(n))
+	for i, x := range n {
+		out[i] = time.Duration(x) * time.Second
+	}
+	return out
+}

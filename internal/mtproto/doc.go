@@ -1,23 +1,28 @@
 // Package mtproto owns calld's wiring of the gotd v0.93.0 MTProto client:
 // which servers it talks to (DC options and RSA public keys, kept
 // authoritative over the server-advertised DC list), the session storage
-// hook, the RPC middlewares (typed errors, the Updates hand-off and the
-// flood-wait / 5xx / network retry within a budget), the phone-call RPCs with
-// their Diffie-Hellman key exchange, the login flow, and the bridge from
-// gotd's zap logs to calld's zerolog logger.
+// hook and the connection events, the order of the RPC middlewares, the
+// phone-call RPCs, the login flow, and the bridge from gotd's zap logs to
+// calld's zerolog logger.
+//
+// Two jobs live in their own packages below it: the middlewares and the
+// errors they type in package middleware, the call key exchange (DH checks,
+// keys, the halves the state file keeps) in package callkey, which is pure.
 //
 // # Data path
 //
 // Every RPC goes through [Client.API]. Its middlewares, outermost first:
 //
-//  1. typed errors: an RPC error is wrapped so that errors.Is matches the
-//     sentinels of errors.go (ErrCallPeerInvalid, ErrUnauthorized, ...) while
-//     errors.As still reaches the original *tgerr.Error;
-//  2. updates hook: an RPC result of type Updates is handed to
-//     [UpdatesSink.Updates] with own=true, synchronously, before the RPC
-//     returns to its caller;
-//  3. retry: FLOOD_WAIT_X waits X, 5xx and network errors back off 1, 2, 4 s
-//     ..., all within [Config.RetryBudget] (see [Retry]).
+//  1. typed errors (middleware.TypedErrors): an RPC error is wrapped so
+//     that errors.Is matches the sentinels of package middleware
+//     (ErrUnauthorized, ErrCallOccupyFailed, ...) while errors.As still
+//     reaches the original *tgerr.Error;
+//  2. updates hook (gotd's hook.UpdateHook): an RPC result of type Updates
+//     is handed to [UpdatesSink.Updates] with own=true, synchronously,
+//     before the RPC returns to its caller;
+//  3. retry (middleware.Retry): FLOOD_WAIT_X waits X, 5xx and network
+//     errors back off 1, 2, 4 s ..., all within [Config.RetryBudget] on
+//     [Config.Clock].
 //
 // Pushed updates (gotd's UpdateHandler) reach the same sink with own=false.
 //

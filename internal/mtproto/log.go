@@ -11,12 +11,12 @@ import (
 	"github.com/calld/calld/internal/logging"
 )
 
-// NewZapLogger returns a *zap.Logger (for gotd's Options.Logger) whose
+// newZapLogger returns a *zap.Logger (for gotd's Options.Logger) whose
 // entries are written to log with component=mtproto and event=mtproto.gotd.
 // Entries below level are dropped ("" means warn; else debug, info, warn or
 // error). The bridge never adds a time field: log's own context decides
 // that, so a logger built with .Timestamp() gets exactly one.
-func NewZapLogger(log zerolog.Logger, level string) (*zap.Logger, error) {
+func newZapLogger(log zerolog.Logger, level string) (*zap.Logger, error) {
 	core, err := newZapCore(log, level)
 	if err != nil {
 		return nil, err
@@ -24,8 +24,8 @@ func NewZapLogger(log zerolog.Logger, level string) (*zap.Logger, error) {
 	return zap.New(core), nil
 }
 
-// ParseLogLevel parses the LogLevel strings of Config ("" is warn).
-func ParseLogLevel(level string) (zapcore.Level, error) {
+// parseLogLevel parses the LogLevel strings of Config ("" is warn).
+func parseLogLevel(level string) (zapcore.Level, error) {
 	switch strings.ToLower(level) {
 	case "":
 		return zapcore.WarnLevel, nil
@@ -49,7 +49,7 @@ type zapCore struct {
 }
 
 func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
-	lvl, err := ParseLogLevel(level)
+	lvl, err := parseLogLevel(level)
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func TestZapBridge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			buf.Reset()
-			l, err := NewZapLogger(base, tt.level)
+			l, err := newZapLogger(base, tt.level)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestZapBridge(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewZapLogger(base, "loud"); err == nil {
+	if _, err := newZapLogger(base, "loud"); err == nil {
 		t.Error("bad level accepted")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld/internal/logging"
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // LoginAnswers supplies what a login asks for. The control socket implements
@@ -24,9 +25,9 @@ type LoginAnswers interface {
 
 // Login logs the account in with gotd's auth flow (auth.sendCode,
 // auth.signIn, and the 2FA password check when needed) unless it is already
-// authorized. Sign-up of a new account is not supported. Errors match
-// ErrPhoneNumberInvalid, ErrPhoneCodeInvalid, ErrPhoneCodeExpired,
-// ErrPasswordInvalid, ... as the RPCs return them.
+// authorized. Sign-up of a new account is not supported. Errors are typed
+// as the RPCs return them: middleware.ErrPhoneNumberInvalid,
+// ErrPhoneCodeInvalid, ErrPasswordInvalid, ...
 func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	if answers == nil {
 		return errors.New("login: no answers provider")
@@ -41,7 +42,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 		if !ok {
 			break
 		}
-		r.PasswordRejected(&Error{Kind: ErrPasswordInvalid, Err: err})
+		r.PasswordRejected(&middleware.Error{Kind: middleware.ErrPasswordInvalid, Err: err})
 		var pwd string
 		if pwd, err = a.Password(ctx); err != nil {
 			break
@@ -51,7 +52,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 	if err != nil {
 		if errors.Is(err, auth.ErrPasswordInvalid) {
 			// gotd replaces PASSWORD_HASH_INVALID with its own error.
-			err = &Error{Kind: ErrPasswordInvalid, Err: err}
+			err = &middleware.Error{Kind: middleware.ErrPasswordInvalid, Err: err}
 		}
 		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
 			AnErr(logging.FieldErr, err).Msg("login failed")
@@ -62,7 +63,7 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 		return fmt.Errorf("login: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("login: %w: still not authorized after the login flow", ErrUnauthorized)
+		return fmt.Errorf("login: %w: still not authorized after the login flow", middleware.ErrUnauthorized)
 	}
 	c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
 		Int64(logging.FieldSelfID, self).Msg("logged in")
@@ -83,7 +84,7 @@ func (c *Client) Authorized(ctx context.Context) (ok bool, selfID int64, err err
 
 // PasswordRejecter is optionally implemented by LoginAnswers: Login then
 // tells it that a 2FA password was wrong (the error matches
-// ErrPasswordInvalid) and asks Password again, instead of failing.
+// middleware.ErrPasswordInvalid) and asks Password again, instead of failing.
 type PasswordRejecter interface {
 	PasswordRejected(err error)
 }
@@ -102,7 +103,7 @@ func (a *loginAuth) Phone(ctx context.Context) (string, error) {
 	}
 	p = strings.TrimSpace(p)
 	if p == "" {
-		return "", fmt.Errorf("%w: empty phone number", ErrPhoneNumberInvalid)
+		return "", fmt.Errorf("%w: empty phone number", middleware.ErrPhoneNumberInvalid)
 	}
 	a.phone = p
 	a.c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(p)).Msg("sending login code")

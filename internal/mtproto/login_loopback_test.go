@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/internal/logging"
+	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -87,11 +88,11 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("before login: authorized=%v err=%v", ok, err)
 	}
 	_, err = c.API().UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUserSelf{}})
-	if !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("RPC before login: err = %v, want ErrUnauthorized", err)
+	if !errors.Is(err, middleware.ErrUnauthorized) {
+		t.Fatalf("RPC before login: err = %v, want middleware.ErrUnauthorized", err)
 	}
-	if code, status := APIErrorCode(err); code != "unauthorized" || status != 401 {
-		t.Errorf("APIErrorCode = %s %d", code, status)
+	if code, status := middleware.APIErrorCode(err); code != "unauthorized" || status != 401 {
+		t.Errorf("middleware.APIErrorCode = %s %d", code, status)
 	}
 
 	tests := []struct {
@@ -100,8 +101,8 @@ func TestLogin(t *testing.T) {
 		wantIs    error
 		wantAsked string
 	}{
-		{"wrong code", &answers{phone: "+" + sim.SelfPhone, code: "00000"}, ErrPhoneCodeInvalid, "phone,code"},
-		{"wrong password", &answers{phone: "+" + sim.SelfPhone, code: sim.LoginCode, password: "nope"}, ErrPasswordInvalid, "phone,code,password"},
+		{"wrong code", &answers{phone: "+" + sim.SelfPhone, code: "00000"}, middleware.ErrPhoneCodeInvalid, "phone,code"},
+		{"wrong password", &answers{phone: "+" + sim.SelfPhone, code: sim.LoginCode, password: "nope"}, middleware.ErrPasswordInvalid, "phone,code,password"},
 		{"right", &answers{phone: "+" + sim.SelfPhone, code: sim.LoginCode, password: password}, nil, "phone,code,password"},
 		{"already authorized asks nothing", &answers{}, nil, ""},
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld/internal/gotdrace"
+	"github.com/calld/calld/internal/mtproto/callkey"
+	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -237,11 +239,11 @@ func TestRPCUpdatesReachSinkBeforeReturn(t *testing.T) {
 	// Discarding it again (we discarded it): CALL_ALREADY_DECLINED, as
 	// Telegram answers a repeated discard (CONTRACT §5.1), typed.
 	_, err = c.DiscardCall(ctx, Discard{Peer: tg.InputPhoneCall{ID: req.ID, AccessHash: req.AccessHash}, Reason: "hangup"})
-	if !errors.Is(err, ErrCallAlreadyDeclined) {
-		t.Fatalf("second discard: err = %v, want ErrCallAlreadyDeclined", err)
+	if !errors.Is(err, middleware.ErrCallAlreadyDeclined) {
+		t.Fatalf("second discard: err = %v, want middleware.ErrCallAlreadyDeclined", err)
 	}
-	if code, status := APIErrorCode(err); code != "CALL_ALREADY_DECLINED" || status != 502 {
-		t.Errorf("APIErrorCode = %s %d", code, status)
+	if code, status := middleware.APIErrorCode(err); code != "CALL_ALREADY_DECLINED" || status != 502 {
+		t.Errorf("middleware.APIErrorCode = %s %d", code, status)
 	}
 }
 
@@ -264,11 +266,11 @@ func TestOutgoingCallKeyExchange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var saved CallDH
+			var saved callkey.CallDH
 			if err := json.Unmarshal(b, &saved); err != nil {
 				t.Fatal(err)
 			}
-			if out, err = RestoreOutgoing(saved); err != nil {
+			if out, err = callkey.RestoreOutgoing(saved); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -320,7 +322,11 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 	if err := c.ReceivedCall(ctx, peerCall); err != nil {
 		t.Fatal(err)
 	}
-	in, res, err := c.AcceptCall(ctx, peerCall, req.GAHash, tg.PhoneCallProtocol{})
+	in, err := c.PrepareAccept(ctx, peerCall, req.GAHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SendAccept(ctx, in, tg.PhoneCallProtocol{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +338,7 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 		return ok && pc.ID == req.ID
 	})
 	pc, _ := phoneCallOf[*tg.PhoneCall](e)
-	key, fp, err := CompleteIncoming(in, pc)
+	key, fp, err := callkey.CompleteIncoming(in, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,9 +347,13 @@ func TestIncomingCallKeyExchange(t *testing.T) {
 		t.Fatalf("keys differ: ours fp %d, peer fp %d (known %v)", fp, peerFP, ok)
 	}
 	// The same phoneCall with another call's g_a_hash is refused.
-	other := *in
-	other.gAHash = bytes.Repeat([]byte{1}, 32)
-	if _, _, err := CompleteIncoming(&other, pc); !errors.Is(err, ErrKeyMismatch) {
+	saved := in.Saved()
+	saved.GAHash = bytes.Repeat([]byte{1}, 32)
+	other, err := callkey.RestoreIncoming(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := callkey.CompleteIncoming(other, pc); !errors.Is(err, callkey.ErrKeyMismatch) {
 		t.Fatalf("wrong g_a_hash: err = %v, want ErrKeyMismatch", err)
 	}
 }
@@ -405,7 +415,7 @@ func TestCutMidRPCIsRetried(t *testing.T) {
 	// other one found the call discarded by us. The caller sees success
 	// or CALL_ALREADY_DECLINED (CONTRACT §5.1: the first discard's
 	// success), never anything else.
-	if r.err != nil && !errors.Is(r.err, ErrCallAlreadyDeclined) {
+	if r.err != nil && !errors.Is(r.err, middleware.ErrCallAlreadyDeclined) {
 		t.Fatalf("discard after cut: %v", r.err)
 	}
 	if pts, _, _, _ := srv.State(); pts != ptsBefore+1 {
@@ -443,11 +453,11 @@ func TestRetryAgainstSim(t *testing.T) {
 		{"5xx then success", "phone.receivedCall", tgerr.New(500, "CALL_OCCUPY_FAILED"), 2,
 			func() error { return c.ReceivedCall(ctx, call) }, secs(1, 2), nil, 3},
 		{"flood wait then success", "help.getConfig", tgerr.New(420, "FLOOD_WAIT_3"), 1,
-			func() error { _, _, err := c.CallTimeouts(ctx); return err }, secs(3), nil, 2},
+			func() error { _, err := c.CallConfig(ctx); return err }, secs(3), nil, 2},
 		{"5xx past the budget", "phone.receivedCall", tgerr.New(500, "CALL_OCCUPY_FAILED"), 10,
-			func() error { return c.ReceivedCall(ctx, call) }, secs(1, 2), ErrCallOccupyFailed, 3},
+			func() error { return c.ReceivedCall(ctx, call) }, secs(1, 2), middleware.ErrCallOccupyFailed, 3},
 		{"flood wait past the budget", "phone.receivedCall", tgerr.New(420, "FLOOD_WAIT_30"), 1,
-			func() error { return c.ReceivedCall(ctx, call) }, nil, ErrFloodWait, 1},
+			func() error { return c.ReceivedCall(ctx, call) }, nil, middleware.ErrFloodWait, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -460,11 +470,11 @@ func TestRetryAgainstSim(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.wantIs != nil {
-				if !errors.Is(err, tt.wantIs) || !errors.Is(err, ErrRetryBudget) {
-					t.Fatalf("err = %v, want %v and ErrRetryBudget", err, tt.wantIs)
+				if !errors.Is(err, tt.wantIs) || !errors.Is(err, middleware.ErrRetryBudget) {
+					t.Fatalf("err = %v, want %v and middleware.ErrRetryBudget", err, tt.wantIs)
 				}
-				if code, status := APIErrorCode(err); code != tt.fail.Type || status != 502 {
-					t.Errorf("APIErrorCode = %s %d, want %s 502", code, status, tt.fail.Type)
+				if code, status := middleware.APIErrorCode(err); code != tt.fail.Type || status != 502 {
+					t.Errorf("middleware.APIErrorCode = %s %d, want %s 502", code, status, tt.fail.Type)
 				}
 			}
 			if got := srv.Count(tt.method) - before; got != tt.wantCalls {
@@ -489,13 +499,13 @@ func equalDurations(a, b []time.Duration) bool {
 	return true
 }
 
-func TestCallTimeouts(t *testing.T) {
+func TestCallConfig(t *testing.T) {
 	c, _ := newSimClient(t, nil, nil)
-	recv, ring, err := c.CallTimeouts(testCtx(t))
+	cc, err := c.CallConfig(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recv != testReceiveTimeout || ring != testRingTimeout {
-		t.Fatalf("CallTimeouts = %s, %s; want %s, %s", recv, ring, testReceiveTimeout, testRingTimeout)
+	if cc.Receive != testReceiveTimeout || cc.Ring != testRingTimeout {
+		t.Fatalf("CallConfig = %s, %s; want %s, %s", cc.Receive, cc.Ring, testReceiveTimeout, testRingTimeout)
 	}
 }

@@ -3,14 +3,15 @@ package mtproto
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"time"
 
 	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld/internal/mtproto/callkey"
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // ErrCallDiscarded: confirmCall or acceptCall answered with a discarded (or
@@ -28,9 +29,9 @@ func Protocol() tg.PhoneCallProtocol {
 	}
 }
 
-// DiscardReason maps calld's reason names to Telegram's: missed, busy,
+// discardReason maps calld's reason names to Telegram's: missed, busy,
 // hangup, disconnect.
-func DiscardReason(reason string) (tg.PhoneCallDiscardReasonClass, error) {
+func discardReason(reason string) (tg.PhoneCallDiscardReasonClass, error) {
 	switch reason {
 	case "missed":
 		return &tg.PhoneCallDiscardReasonMissed{}, nil
@@ -55,12 +56,12 @@ type Discard struct {
 
 // DiscardCall sends phone.discardCall. The Updates result has already been
 // handed to the UpdatesSink when this returns; it is returned as well.
-// Errors match ErrCallAlreadyAccepted, ErrCallAlreadyDeclined,
-// ErrCallPeerInvalid, ErrCallOccupyFailed (after the retry budget),
-// ErrFloodWait, ErrUnauthorized, ErrUnavailable or ErrUpdatesSink (then the
-// Updates are returned too).
+// Errors are typed by the middlewares (see middleware.APIErrorCode), e.g.
+// they match middleware.ErrCallAlreadyDeclined, ErrCallOccupyFailed (after
+// the retry budget), ErrFloodWait, ErrUnauthorized or ErrUpdatesSink (then
+// the Updates are returned too).
 func (c *Client) DiscardCall(ctx context.Context, d Discard) (tg.UpdatesClass, error) {
-	reason, err := DiscardReason(d.Reason)
+	reason, err := discardReason(d.Reason)
 	if err != nil {
 		return nil, fmt.Errorf("phone.discardCall: %w", err)
 	}
@@ -74,10 +75,10 @@ func (c *Client) DiscardCall(ctx context.Context, d Discard) (tg.UpdatesClass, e
 		ConnectionID: d.ConnectionID,
 	}
 	// Invoked by hand (not api.PhoneDiscardCall) so that the decoded result
-	// survives an ErrUpdatesSink error.
+	// survives a middleware.ErrUpdatesSink error.
 	var box tg.UpdatesBox
 	if err := c.api.Invoker().Invoke(ctx, req, &box); err != nil {
-		if errors.Is(err, ErrUpdatesSink) {
+		if errors.Is(err, middleware.ErrUpdatesSink) {
 			return box.Updates, fmt.Errorf("phone.discardCall %d: %w", d.Peer.ID, err)
 		}
 		return nil, fmt.Errorf("phone.discardCall %d: %w", d.Peer.ID, err)
@@ -121,55 +122,20 @@ func (c *Client) CallConfig(ctx context.Context) (CallConfig, error) {
 	return cc, nil
 }
 
-// CallTimeouts returns help.getConfig's call_receive_timeout_ms and
-// call_ring_timeout_ms (see CallConfig).
-func (c *Client) CallTimeouts(ctx context.Context) (receive, ring time.Duration, err error) {
-	cc, err := c.CallConfig(ctx)
-	return cc.Receive, cc.Ring, err
-}
-
-// OutgoingCall is our side of an outgoing call's key exchange: the secret a
-// and g_a. It never prints its secret (String and GoString are redacted).
-type OutgoingCall struct {
-	id         int64
-	accessHash int64
-	params     *dhParams
-	a          *exponent
-	protocol   tg.PhoneCallProtocol // what RequestCall offered; ConfirmCall repeats it
-}
-
-// ID and AccessHash identify the call (from phone.requestCall's result).
-func (o *OutgoingCall) ID() int64         { return o.id }
-func (o *OutgoingCall) AccessHash() int64 { return o.accessHash }
-
-// Peer is the call as an InputPhoneCall.
-func (o *OutgoingCall) Peer() tg.InputPhoneCall {
-	return tg.InputPhoneCall{ID: o.id, AccessHash: o.accessHash}
-}
-
-func (o *OutgoingCall) String() string   { return fmt.Sprintf("OutgoingCall{id:%d}", o.id) }
-func (o *OutgoingCall) GoString() string { return o.String() }
-
 // PrepareCall makes our side of a new outgoing call's key exchange:
 // messages.getDhConfig (checked) and a fresh secret a. Persist it
 // (Saved) before RequestCall sends sha256(g_a), so that a restart
 // can re-send the same request and still confirm the call.
-func (c *Client) PrepareCall(ctx context.Context) (*OutgoingCall, error) {
+func (c *Client) PrepareCall(ctx context.Context) (*callkey.OutgoingCall, error) {
 	params, random, err := c.dhConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("request call: %w", err)
 	}
-	a, err := newExponent(c.rand, params, random)
+	out, err := callkey.NewOutgoing(c.rand, params, random)
 	if err != nil {
 		return nil, fmt.Errorf("request call: %w", err)
 	}
-	return &OutgoingCall{params: params, a: a}, nil
-}
-
-// GAHash is sha256(g_a), what phone.requestCall commits to.
-func (o *OutgoingCall) GAHash() []byte {
-	h := sha256.Sum256(o.a.gx)
-	return h[:]
+	return out, nil
 }
 
 // RequestCall sends phone.requestCall for a prepared call with sha256(g_a),
@@ -178,11 +144,11 @@ func (o *OutgoingCall) GAHash() []byte {
 // same request may be sent again after a restart. The OutgoingCall learns
 // the call's id and access hash from the result; it is needed for
 // ConfirmCall once phoneCallAccepted arrives.
-func (c *Client) RequestCall(ctx context.Context, user tg.InputUserClass, out *OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error) {
+func (c *Client) RequestCall(ctx context.Context, user tg.InputUserClass, out *callkey.OutgoingCall, randomID int32, video bool, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error) {
 	if protocol.MaxLayer == 0 {
 		protocol = Protocol()
 	}
-	out.protocol = protocol
+	out.SetProtocol(protocol)
 	res, err := c.api.PhoneRequestCall(ctx, &tg.PhoneRequestCallRequest{
 		Video:    video,
 		UserID:   user,
@@ -199,7 +165,7 @@ func (c *Client) RequestCall(ctx context.Context, user tg.InputUserClass, out *O
 	case *tg.PhoneCallEmpty, nil:
 		return res, fmt.Errorf("phone.requestCall: unexpected result %T", res.PhoneCall)
 	}
-	out.id, out.accessHash = res.PhoneCall.GetID(), accessHashOf(res.PhoneCall)
+	out.SetCall(res.PhoneCall.GetID(), accessHashOf(res.PhoneCall))
 	return res, nil
 }
 
@@ -211,128 +177,71 @@ func accessHashOf(pc tg.PhoneCallClass) int64 {
 	return 0
 }
 
-// OnAccepted checks the peer's g_b from phoneCallAccepted and computes the
-// call key and its fingerprint. Pure; ConfirmCall calls it.
-func OnAccepted(out *OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, err error) {
-	if out == nil || acc == nil {
-		return nil, 0, errors.New("phoneCallAccepted: nil call")
-	}
-	if acc.ID != out.id {
-		return nil, 0, fmt.Errorf("phoneCallAccepted: call id %d, want %d", acc.ID, out.id)
-	}
-	key, fp, err = out.a.sharedKey(out.params, acc.GB)
-	if err != nil {
-		return nil, 0, fmt.Errorf("phoneCallAccepted %d: g_b: %w", acc.ID, err)
-	}
-	return key, fp, nil
-}
-
 // ConfirmCall answers phoneCallAccepted: it computes the key (OnAccepted),
 // sends phone.confirmCall with g_a and the fingerprint, and checks the
-// fingerprint of the returned phoneCall. A mismatch gives ErrKeyMismatch; a
+// fingerprint of the returned phoneCall. A mismatch gives callkey.ErrKeyMismatch; a
 // discarded call gives ErrCallDiscarded (with res). The protocol is the one
 // RequestCall offered. The key is for the media side only: never log it.
-func (c *Client) ConfirmCall(ctx context.Context, out *OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error) {
-	key, fp, err = OnAccepted(out, acc)
+func (c *Client) ConfirmCall(ctx context.Context, out *callkey.OutgoingCall, acc *tg.PhoneCallAccepted) (key []byte, fp int64, res *tg.PhonePhoneCall, err error) {
+	key, fp, err = callkey.OnAccepted(out, acc)
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	protocol := out.protocol
+	protocol := out.Protocol()
 	if protocol.MaxLayer == 0 {
 		protocol = Protocol()
 	}
 	res, err = c.api.PhoneConfirmCall(ctx, &tg.PhoneConfirmCallRequest{
 		Peer:           out.Peer(),
-		GA:             out.a.gx,
+		GA:             out.GA(),
 		KeyFingerprint: fp,
 		Protocol:       protocol,
 	})
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("phone.confirmCall %d: %w", out.id, err)
+		return nil, 0, nil, fmt.Errorf("phone.confirmCall %d: %w", out.ID(), err)
 	}
 	switch pc := res.PhoneCall.(type) {
 	case *tg.PhoneCall:
 		if pc.KeyFingerprint != fp {
-			return nil, 0, res, fmt.Errorf("phone.confirmCall %d: %w: fingerprint %d, ours %d", out.id, ErrKeyMismatch, pc.KeyFingerprint, fp)
+			return nil, 0, res, fmt.Errorf("phone.confirmCall %d: %w: fingerprint %d, ours %d", out.ID(), callkey.ErrKeyMismatch, pc.KeyFingerprint, fp)
 		}
 		return key, fp, res, nil
 	case *tg.PhoneCallDiscarded, *tg.PhoneCallEmpty:
-		return nil, 0, res, fmt.Errorf("phone.confirmCall %d: %w", out.id, ErrCallDiscarded)
+		return nil, 0, res, fmt.Errorf("phone.confirmCall %d: %w", out.ID(), ErrCallDiscarded)
 	default:
-		return nil, 0, res, fmt.Errorf("phone.confirmCall %d: unexpected result %T", out.id, res.PhoneCall)
+		return nil, 0, res, fmt.Errorf("phone.confirmCall %d: unexpected result %T", out.ID(), res.PhoneCall)
 	}
-}
-
-// IncomingCall is our side of an accepted incoming call's key exchange: the
-// secret b, g_b and the g_a_hash of phoneCallRequested. It never prints its
-// secret.
-type IncomingCall struct {
-	id         int64
-	accessHash int64
-	gAHash     []byte
-	params     *dhParams
-	b          *exponent
-}
-
-// ID and AccessHash identify the call.
-func (in *IncomingCall) ID() int64         { return in.id }
-func (in *IncomingCall) AccessHash() int64 { return in.accessHash }
-
-func (in *IncomingCall) String() string   { return fmt.Sprintf("IncomingCall{id:%d}", in.id) }
-func (in *IncomingCall) GoString() string { return in.String() }
-
-// AcceptCall accepts a ringing incoming call: PrepareAccept, then
-// SendAccept. gAHash is the g_a_hash of the call's phoneCallRequested;
-// protocol is what we offer (a zero protocol means Protocol()). The result
-// is usually phoneCallWaiting; the key follows with the phoneCall update
-// (CompleteIncoming).
-func (c *Client) AcceptCall(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte, protocol tg.PhoneCallProtocol) (*IncomingCall, *tg.PhonePhoneCall, error) {
-	in, err := c.PrepareAccept(ctx, peer, gAHash)
-	if err != nil {
-		return nil, nil, err
-	}
-	res, err := c.SendAccept(ctx, in, protocol)
-	if err != nil {
-		return nil, res, err
-	}
-	return in, res, nil
 }
 
 // PrepareAccept is our half of accepting a call, before anything is sent:
 // messages.getDhConfig (checked) and a fresh secret b. A caller that must
 // survive a restart persists it (Saved) before SendAccept.
-func (c *Client) PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*IncomingCall, error) {
+func (c *Client) PrepareAccept(ctx context.Context, peer tg.InputPhoneCall, gAHash []byte) (*callkey.IncomingCall, error) {
 	if len(gAHash) != sha256.Size {
-		return nil, fmt.Errorf("accept call %d: %w: g_a_hash has %d bytes, want %d", peer.ID, ErrBadDH, len(gAHash), sha256.Size)
+		return nil, fmt.Errorf("accept call %d: %w: g_a_hash has %d bytes, want %d", peer.ID, callkey.ErrBadDH, len(gAHash), sha256.Size)
 	}
 	params, random, err := c.dhConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
 	}
-	b, err := newExponent(c.rand, params, random)
+	in, err := callkey.NewIncoming(c.rand, params, random, peer, gAHash)
 	if err != nil {
 		return nil, fmt.Errorf("accept call %d: %w", peer.ID, err)
 	}
-	return &IncomingCall{
-		id:         peer.ID,
-		accessHash: peer.AccessHash,
-		gAHash:     append([]byte(nil), gAHash...),
-		params:     params,
-		b:          b,
-	}, nil
+	return in, nil
 }
 
 // SendAccept sends phone.acceptCall with in's g_b, offering protocol (a
 // zero protocol means Protocol()). Sending it again with the same in
 // (after a restart) offers the same key.
-func (c *Client) SendAccept(ctx context.Context, in *IncomingCall, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error) {
+func (c *Client) SendAccept(ctx context.Context, in *callkey.IncomingCall, protocol tg.PhoneCallProtocol) (*tg.PhonePhoneCall, error) {
 	if protocol.MaxLayer == 0 {
 		protocol = Protocol()
 	}
-	peer := tg.InputPhoneCall{ID: in.id, AccessHash: in.accessHash}
+	peer := in.Peer()
 	res, err := c.api.PhoneAcceptCall(ctx, &tg.PhoneAcceptCallRequest{
 		Peer:     peer,
-		GB:       in.b.gx,
+		GB:       in.GB(),
 		Protocol: protocol,
 	})
 	if err != nil {
@@ -345,34 +254,37 @@ func (c *Client) SendAccept(ctx context.Context, in *IncomingCall, protocol tg.P
 	return res, nil
 }
 
-// CompleteIncoming checks the phoneCall that ends an incoming call's key
-// exchange: sha256(g_a) must equal the g_a_hash of phoneCallRequested, g_a
-// must be in range, and the key's fingerprint must equal key_fingerprint.
-// A hash or fingerprint mismatch gives ErrKeyMismatch. Pure.
-func CompleteIncoming(in *IncomingCall, call *tg.PhoneCall) (key []byte, fp int64, err error) {
-	if in == nil || call == nil {
-		return nil, 0, errors.New("phoneCall: nil call")
+// dhConfig calls messages.getDhConfig with the version of the parameters
+// verified last (so an unchanged config costs no re-check) and returns the
+// verified parameters and the server's random bytes.
+func (c *Client) dhConfig(ctx context.Context) (*callkey.Params, []byte, error) {
+	c.dhMu.Lock()
+	cached := c.dh
+	c.dhMu.Unlock()
+	req := &tg.MessagesGetDhConfigRequest{RandomLength: callkey.RandomLength}
+	if cached != nil {
+		req.Version = cached.Version()
 	}
-	if call.ID != in.id {
-		return nil, 0, fmt.Errorf("phoneCall: call id %d, want %d", call.ID, in.id)
-	}
-	if !gaHashMatches(call.GAOrB, in.gAHash) {
-		return nil, 0, fmt.Errorf("phoneCall %d: %w: sha256(g_a) differs from g_a_hash", call.ID, ErrKeyMismatch)
-	}
-	key, fp, err = in.b.sharedKey(in.params, call.GAOrB)
+	res, err := c.api.MessagesGetDhConfig(ctx, req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("phoneCall %d: g_a: %w", call.ID, err)
+		return nil, nil, fmt.Errorf("messages.getDhConfig: %w", err)
 	}
-	if fp != call.KeyFingerprint {
-		return nil, 0, fmt.Errorf("phoneCall %d: %w: fingerprint %d, ours %d", call.ID, ErrKeyMismatch, call.KeyFingerprint, fp)
+	switch res := res.(type) {
+	case *tg.MessagesDhConfigNotModified:
+		if cached == nil {
+			return nil, nil, fmt.Errorf("messages.getDhConfig: %w: dhConfigNotModified without a known config", callkey.ErrBadDH)
+		}
+		return cached, res.Random, nil
+	case *tg.MessagesDhConfig:
+		params, err := callkey.NewParams(res.G, res.P, res.Version)
+		if err != nil {
+			return nil, nil, fmt.Errorf("messages.getDhConfig version %d: %w", res.Version, err)
+		}
+		c.dhMu.Lock()
+		c.dh = params
+		c.dhMu.Unlock()
+		return params, res.Random, nil
+	default:
+		return nil, nil, fmt.Errorf("messages.getDhConfig: unexpected result %T", res)
 	}
-	return key, fp, nil
-}
-
-func randomInt31(r io.Reader) (int, error) {
-	var b [4]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return 0, fmt.Errorf("read random: %w", err)
-	}
-	return int(binary.LittleEndian.Uint32(b[:]) & math.MaxInt32), nil
 }

@@ -5,31 +5,16 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gotd/neo"
 )
 
-// fakeClock is an injected clock for tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock is the injected clock of these tests: gotd's neo fake
+// clock, moved by Travel.
+func newFakeClock() *neo.Time {
+	return neo.NewTime(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // testRecord is the shape of a call record in these tests (the store

@@ -11,7 +11,7 @@ import (
 var pruneChunk = 10000
 
 // Prune applies Options.Retention to the journal: it removes the events
-// older than Now()-MaxAge (by their At, through the time index, so an
+// older than Options.Clock.Now()-MaxAge (by their At, through the time index, so an
 // event appended with an older time than its predecessors goes too), then
 // the oldest events beyond MaxEvents. Sequence numbers are not reused:
 // LastSeq is unchanged and the next event continues after it. Call
@@ -24,7 +24,7 @@ func (db *DB) Prune() (removed int, err error) {
 	}
 	var cutoff uint64
 	if r.MaxAge > 0 {
-		cutoff = atKey(db.opts.Now().Add(-r.MaxAge))
+		cutoff = atKey(db.opts.Clock.Now().Add(-r.MaxAge))
 	}
 	for {
 		n := 0

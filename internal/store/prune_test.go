@@ -34,7 +34,7 @@ func TestPrune(t *testing.T) {
 			}
 			clock := newFakeClock()
 			start := clock.Now()
-			db := openT(t, tempDB(t), Options{Now: clock.Now, Retention: tc.retention})
+			db := openT(t, tempDB(t), Options{Clock: clock, Retention: tc.retention})
 			// Events 1..10, one a minute, over calls 1 and 2.
 			for i := 0; i < 10; i++ {
 				if err := db.Update(func(tx *Tx) error {
@@ -43,7 +43,7 @@ func TestPrune(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				clock.Advance(time.Minute)
+				clock.Travel(time.Minute)
 			}
 			if tc.lateOld {
 				if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&Event{CallID: 3, At: start}) }); err != nil {
@@ -127,16 +127,16 @@ func TestPrune(t *testing.T) {
 func TestPruneAllThenReopen(t *testing.T) {
 	clock := newFakeClock()
 	path := tempDB(t)
-	db := openT(t, path, Options{Now: clock.Now, Retention: Retention{MaxAge: time.Second}})
+	db := openT(t, path, Options{Clock: clock, Retention: Retention{MaxAge: time.Second}})
 	populate(t, db, 20)
-	clock.Advance(time.Minute)
+	clock.Travel(time.Minute)
 	if n, err := db.Prune(); n != 20 || err != nil {
 		t.Fatalf("Prune = %d, %v; want 20", n, err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db = openT(t, path, Options{Now: clock.Now})
+	db = openT(t, path, Options{Clock: clock})
 	var e Event
 	if err := db.Update(func(tx *Tx) error {
 		if tx.FirstSeq() != 0 {

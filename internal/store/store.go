@@ -56,6 +56,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gotd/td/clock"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/calld/calld"
@@ -93,7 +94,7 @@ var (
 
 // Retention bounds the journal. A zero field does not limit.
 type Retention struct {
-	// MaxAge removes events whose At is older than Now()-MaxAge.
+	// MaxAge removes events whose At is older than Options.Clock.Now()-MaxAge.
 	MaxAge time.Duration
 	// MaxEvents keeps at most this many of the newest events.
 	MaxEvents int
@@ -104,9 +105,9 @@ type Options struct {
 	// Timeout bounds the wait for the file lock; default 1s. Open never
 	// waits forever.
 	Timeout time.Duration
-	// Now is the clock used by Prune and for events appended with a zero
-	// At; default time.Now.
-	Now func() time.Time
+	// Clock is the clock used by Prune and for events appended with a zero
+	// At; default the system clock.
+	Clock clock.Clock
 	// Retention is applied by Prune.
 	Retention Retention
 }
@@ -160,8 +161,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clock.System
 	}
 	if path == "" {
 		return nil, errors.New("store: open: empty path")

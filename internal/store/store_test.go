@@ -22,7 +22,7 @@ import (
 func TestReopenKeepsEverything(t *testing.T) {
 	path := tempDB(t)
 	clock := newFakeClock()
-	db := openT(t, path, Options{Now: clock.Now})
+	db := openT(t, path, Options{Clock: clock})
 
 	var want []Event
 	err := db.Update(func(tx *Tx) error {
@@ -38,7 +38,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 			if err := tx.PutCall(c.id, mustJSON(t, testRecord{ID: c.id, State: "ringing", Seq: e.Seq}), c.live); err != nil {
 				return err
 			}
-			clock.Advance(time.Second)
+			clock.Travel(time.Second)
 		}
 		if err := tx.SetUpdatesState(UpdatesState{Pts: 10, Qts: 20, Seq: 30, Date: 40}); err != nil {
 			return err
@@ -52,7 +52,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openT(t, path, Options{Now: clock.Now})
+	db = openT(t, path, Options{Clock: clock})
 	err = db.View(func(tx *Tx) error {
 		var got []Event
 		if err := tx.Events(0, func(e Event) error { got = append(got, e); return nil }); err != nil {
@@ -210,7 +210,7 @@ func TestRecordsAreCopies(t *testing.T) {
 
 func TestEvents(t *testing.T) {
 	clock := newFakeClock()
-	db := openT(t, tempDB(t), Options{Now: clock.Now})
+	db := openT(t, tempDB(t), Options{Clock: clock})
 	given := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
 	calls := []int64{5, 6, 5, -1, 5}
 	if err := db.Update(func(tx *Tx) error {
@@ -225,7 +225,7 @@ func TestEvents(t *testing.T) {
 			if e.Seq != uint64(i+1) {
 				t.Errorf("event %d got seq %d", i, e.Seq)
 			}
-			clock.Advance(time.Minute)
+			clock.Travel(time.Minute)
 		}
 		return nil
 	}); err != nil {

@@ -201,7 +201,7 @@ func (t *Tx) CallCounts() (live, total int, err error) {
 // AppendEvent adds e to the journal. It sets e.Seq to the next sequence
 // number (one more than LastSeq; numbers are never reused, even after
 // Prune removed the events that had them) and, if e.At is zero, e.At to
-// Options.Now(). The event is indexed under e.CallID and under its time.
+// Options.Clock.Now(). The event is indexed under e.CallID and under its time.
 // The values set in e are valid only if the transaction commits.
 func (t *Tx) AppendEvent(e *Event) error {
 	if e == nil {
@@ -231,7 +231,7 @@ func (t *Tx) AppendEvent(e *Event) error {
 		return errors.New("store: append event: sequence numbers exhausted")
 	}
 	if e.At.IsZero() {
-		e.At = t.db.opts.Now()
+		e.At = t.db.opts.Clock.Now()
 	}
 	e.Seq = last + 1
 	data, err := json.Marshal(e)

@@ -1,28 +1,33 @@
-package mtproto
+package middleware
 
 import (
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
-// Sentinel errors the call manager and the control socket decide on. An RPC
-// error returned through [Client.API] matches one of these with errors.Is
-// when its Telegram type is known, and errors.As still reaches the original
-// *tgerr.Error (see [Typed]).
+// Sentinel errors. An RPC error returned through mtproto.Client.API matches
+// one of these with errors.Is when its Telegram type is known, and errors.As
+// still reaches the original *tgerr.Error (see [TypedErrors]). Exported are
+// those another package matches on; the others only decide [APIErrorCode]
+// and the retry here.
 var (
-	// ErrCallAlreadyAccepted: CALL_ALREADY_ACCEPTED (400), another device of
+	// errCallAlreadyAccepted: CALL_ALREADY_ACCEPTED (400), another device of
 	// the account accepted the call. Terminal, no retry.
-	ErrCallAlreadyAccepted = errors.New("call already accepted")
+	errCallAlreadyAccepted = errors.New("call already accepted")
 	// ErrCallAlreadyDeclined: CALL_ALREADY_DECLINED (400). On discardCall it
 	// means the call is already over: treat as success.
 	ErrCallAlreadyDeclined = errors.New("call already declined")
-	// ErrCallPeerInvalid: CALL_PEER_INVALID (400), unknown or ended call.
-	ErrCallPeerInvalid = errors.New("call peer invalid")
+	// errCallPeerInvalid: CALL_PEER_INVALID (400), unknown or ended call.
+	errCallPeerInvalid = errors.New("call peer invalid")
 	// ErrCallOccupyFailed: CALL_OCCUPY_FAILED (500). Retried by [Retry]; seen
 	// by callers only once the retry budget is spent.
 	ErrCallOccupyFailed = errors.New("call occupy failed")
@@ -37,28 +42,22 @@ var (
 	ErrPhoneNumberInvalid = errors.New("phone number invalid")
 	// ErrPhoneCodeInvalid: PHONE_CODE_INVALID (400) during login.
 	ErrPhoneCodeInvalid = errors.New("phone code invalid")
-	// ErrPhoneCodeExpired: PHONE_CODE_EXPIRED (400) during login.
-	ErrPhoneCodeExpired = errors.New("phone code expired")
-	// ErrPasswordNeeded: SESSION_PASSWORD_NEEDED (401) during login: the
+	// errPhoneCodeExpired: PHONE_CODE_EXPIRED (400) during login.
+	errPhoneCodeExpired = errors.New("phone code expired")
+	// errPasswordNeeded: SESSION_PASSWORD_NEEDED (401) during login: the
 	// account has two-step verification.
-	ErrPasswordNeeded = errors.New("2FA password needed")
+	errPasswordNeeded = errors.New("2FA password needed")
 	// ErrPasswordInvalid: PASSWORD_HASH_INVALID (400) during login.
 	ErrPasswordInvalid = errors.New("2FA password invalid")
 
-	// ErrUnavailable: the RPC could not reach Telegram (network error, not
+	// errUnavailable: the RPC could not reach Telegram (network error, not
 	// connected, client stopped). Retried by [Retry] within its budget.
-	ErrUnavailable = errors.New("telegram unavailable")
+	errUnavailable = errors.New("telegram unavailable")
 	// ErrRetryBudget: [Retry] gave up; the error also wraps the last attempt's
 	// error.
 	ErrRetryBudget = errors.New("retry budget exhausted")
-	// ErrClosed: the Client's Run has returned.
-	ErrClosed = errors.New("mtproto client closed")
-	// ErrKeyMismatch: the call's key fingerprint or g_a hash does not match
-	// (end the call with reason disconnect).
-	ErrKeyMismatch = errors.New("call key mismatch")
-	// ErrBadDH: the server's or the peer's DH parameters fail Telegram's
-	// checks (prime, generator, g_a/g_b range).
-	ErrBadDH = errors.New("invalid DH parameters")
+	// errClosed: the Client's Run has returned (Retry.Stop is closed).
+	errClosed = errors.New("mtproto client closed")
 	// ErrUpdatesSink: the RPC succeeded but the UpdatesSink refused its
 	// Updates result; the result itself was still decoded.
 	ErrUpdatesSink = errors.New("updates sink failed")
@@ -66,15 +65,15 @@ var (
 
 // rpcKinds maps Telegram error types to sentinels. 401s are handled by code.
 var rpcKinds = map[string]error{
-	"CALL_ALREADY_ACCEPTED":   ErrCallAlreadyAccepted,
+	"CALL_ALREADY_ACCEPTED":   errCallAlreadyAccepted,
 	"CALL_ALREADY_DECLINED":   ErrCallAlreadyDeclined,
-	"CALL_PEER_INVALID":       ErrCallPeerInvalid,
+	"CALL_PEER_INVALID":       errCallPeerInvalid,
 	"CALL_OCCUPY_FAILED":      ErrCallOccupyFailed,
 	tgerr.ErrFloodWait:        ErrFloodWait,
 	"PHONE_NUMBER_INVALID":    ErrPhoneNumberInvalid,
 	"PHONE_CODE_INVALID":      ErrPhoneCodeInvalid,
-	"PHONE_CODE_EXPIRED":      ErrPhoneCodeExpired,
-	"SESSION_PASSWORD_NEEDED": ErrPasswordNeeded,
+	"PHONE_CODE_EXPIRED":      errPhoneCodeExpired,
+	"SESSION_PASSWORD_NEEDED": errPasswordNeeded,
 	"PASSWORD_HASH_INVALID":   ErrPasswordInvalid,
 }
 
@@ -89,16 +88,24 @@ type Error struct {
 func (e *Error) Error() string   { return e.Err.Error() }
 func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 
-// Typed classifies err: when its chain holds a *tgerr.Error of a known type
+// TypedErrors is the typed-errors middleware: every RPC error is passed
+// through typed.
+func TypedErrors(next tg.Invoker) telegram.InvokeFunc {
+	return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
+		return typed(next.Invoke(ctx, input, output))
+	}
+}
+
+// typed classifies err: when its chain holds a *tgerr.Error of a known type
 // (or any 401), or is a network failure, the result also matches the
 // corresponding sentinel with errors.Is. Context errors, already typed errors
-// and unknown RPC errors are returned unchanged. Typed(nil) is nil.
-func Typed(err error) error {
+// and unknown RPC errors are returned unchanged. typed(nil) is nil.
+func typed(err error) error {
 	if err == nil {
 		return nil
 	}
-	var typed *Error
-	if errors.As(err, &typed) {
+	var already *Error
+	if errors.As(err, &already) {
 		return err
 	}
 	if rpcErr, ok := tgerr.As(err); ok {
@@ -112,7 +119,7 @@ func Typed(err error) error {
 	}
 	if errors.Is(err, ErrRetryBudget) {
 		// A network failure that outlasted the budget.
-		return &Error{Kind: ErrUnavailable, Err: err}
+		return &Error{Kind: errUnavailable, Err: err}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -121,12 +128,14 @@ func Typed(err error) error {
 	if isLocal(err) || errors.As(err, &ce) {
 		return err
 	}
-	return &Error{Kind: ErrUnavailable, Err: err}
+	return &Error{Kind: errUnavailable, Err: err}
 }
 
-// isLocal reports errors made here that say nothing about the network.
+// isLocal reports errors made by calld itself that say nothing about the
+// network: these middlewares', the updates sink's and the call key
+// exchange's (package callkey, a leaf, hence its import here).
 func isLocal(err error) bool {
-	for _, e := range []error{ErrUnavailable, ErrClosed, ErrKeyMismatch, ErrBadDH, ErrUpdatesSink} {
+	for _, e := range []error{errUnavailable, errClosed, callkey.ErrKeyMismatch, callkey.ErrBadDH, ErrUpdatesSink} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -162,7 +171,7 @@ func APIErrorCode(err error) (code string, httpStatus int) {
 		return calld.EUNAUTHORIZED, 401
 	case errors.Is(err, context.DeadlineExceeded):
 		return calld.ETIMEOUT, 504
-	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
+	case errors.Is(err, errUnavailable), errors.Is(err, errClosed), errors.Is(err, context.Canceled):
 		return calld.EUNAVAILABLE, 503
 	case errors.Is(err, ErrRetryBudget):
 		return calld.EUNAVAILABLE, 503

@@ -1,7 +1,6 @@
-package mtproto
+package callkey
 
 import (
-	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,18 +11,16 @@ import (
 	"math/big"
 	"sync"
 	"sync/atomic"
-
-	"github.com/gotd/td/tg"
 )
-
-// Diffie-Hellman for end-to-end call keys, with the checks of
-// https://core.telegram.org/api/end-to-end and
-// https://core.telegram.org/api/end-to-end/voice-calls.
 
 const (
 	dhBits  = 2048
 	dhBytes = dhBits / 8
 )
+
+// RandomLength is the random_length to ask messages.getDhConfig for: one
+// exponent's worth of the server's random bytes.
+const RandomLength = dhBytes
 
 // telegramPrime is the 2048-bit safe prime Telegram's messages.getDhConfig
 // has served for years (with g = 3). It is pre-verified in the prime cache;
@@ -128,12 +125,26 @@ func checkGX(gx, p *big.Int) error {
 	return nil
 }
 
-// dhParams is a verified (g, p) pair.
-type dhParams struct {
+// Params is a verified (g, p) pair of messages.getDhConfig, with the
+// config's version.
+type Params struct {
 	g       int
 	p       *big.Int
 	version int
 }
+
+// NewParams checks (g, p) of messages.getDhConfig (2048-bit safe prime,
+// g generating the subgroup of order (p-1)/2); the error matches ErrBadDH.
+func NewParams(g int, p []byte, version int) (*Params, error) {
+	params := &Params{g: g, p: new(big.Int).SetBytes(p), version: version}
+	if err := checkDHParams(params.g, params.p); err != nil {
+		return nil, err
+	}
+	return params, nil
+}
+
+// Version is the messages.getDhConfig version of the parameters.
+func (p *Params) Version() int { return p.version }
 
 // exponent is one side's secret with its public value.
 type exponent struct {
@@ -143,7 +154,7 @@ type exponent struct {
 
 // newExponent picks x = 256 random bytes XOR the server's random, and
 // retries until g^x mod p passes checkGX.
-func newExponent(rand io.Reader, params *dhParams, serverRandom []byte) (*exponent, error) {
+func newExponent(rand io.Reader, params *Params, serverRandom []byte) (*exponent, error) {
 	buf := make([]byte, dhBytes)
 	g := big.NewInt(int64(params.g))
 	for range 16 {
@@ -168,19 +179,19 @@ func newExponent(rand io.Reader, params *dhParams, serverRandom []byte) (*expone
 
 // sharedKey checks the other side's public value and returns the 256-byte
 // key (g_other)^x mod p with its fingerprint.
-func (e *exponent) sharedKey(params *dhParams, other []byte) ([]byte, int64, error) {
+func (e *exponent) sharedKey(params *Params, other []byte) ([]byte, int64, error) {
 	gOther := new(big.Int).SetBytes(other)
 	if err := checkGX(gOther, params.p); err != nil {
 		return nil, 0, err
 	}
 	k := new(big.Int).Exp(gOther, e.x, params.p)
 	key := k.FillBytes(make([]byte, dhBytes))
-	return key, KeyFingerprint(key), nil
+	return key, keyFingerprint(key), nil
 }
 
-// KeyFingerprint is the fingerprint of a call key: the last 8 bytes of
+// keyFingerprint is the fingerprint of a call key: the last 8 bytes of
 // sha1(key) read as a little-endian int64.
-func KeyFingerprint(key []byte) int64 {
+func keyFingerprint(key []byte) int64 {
 	sum := sha1.Sum(key)
 	return int64(binary.LittleEndian.Uint64(sum[len(sum)-8:]))
 }
@@ -189,39 +200,4 @@ func KeyFingerprint(key []byte) int64 {
 func gaHashMatches(gA, hash []byte) bool {
 	sum := sha256.Sum256(gA)
 	return subtle.ConstantTimeCompare(sum[:], hash) == 1
-}
-
-// dhConfig calls messages.getDhConfig with the version of the parameters
-// verified last (so an unchanged config costs no re-check) and returns the
-// verified parameters and the server's random bytes.
-func (c *Client) dhConfig(ctx context.Context) (*dhParams, []byte, error) {
-	c.dhMu.Lock()
-	cached := c.dh
-	c.dhMu.Unlock()
-	req := &tg.MessagesGetDhConfigRequest{RandomLength: dhBytes}
-	if cached != nil {
-		req.Version = cached.version
-	}
-	res, err := c.api.MessagesGetDhConfig(ctx, req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("messages.getDhConfig: %w", err)
-	}
-	switch res := res.(type) {
-	case *tg.MessagesDhConfigNotModified:
-		if cached == nil {
-			return nil, nil, fmt.Errorf("messages.getDhConfig: %w: dhConfigNotModified without a known config", ErrBadDH)
-		}
-		return cached, res.Random, nil
-	case *tg.MessagesDhConfig:
-		params := &dhParams{g: res.G, p: new(big.Int).SetBytes(res.P), version: res.Version}
-		if err := checkDHParams(params.g, params.p); err != nil {
-			return nil, nil, fmt.Errorf("messages.getDhConfig version %d: %w", res.Version, err)
-		}
-		c.dhMu.Lock()
-		c.dh = params
-		c.dhMu.Unlock()
-		return params, res.Random, nil
-	default:
-		return nil, nil, fmt.Errorf("messages.getDhConfig: unexpected result %T", res)
-	}
 }

@@ -1,4 +1,4 @@
-package mtproto
+package callkey
 
 import (
 	"bytes"
@@ -15,13 +15,13 @@ import (
 	"github.com/gotd/td/tg"
 )
 
-func telegramParams(t *testing.T) *dhParams {
+func telegramParams(t *testing.T) *Params {
 	t.Helper()
 	p, ok := new(big.Int).SetString(telegramPrime, 16)
 	if !ok {
 		t.Fatal("bad prime constant")
 	}
-	return &dhParams{g: 3, p: p, version: 1}
+	return &Params{g: 3, p: p, version: 1}
 }
 
 func TestTelegramPrimeIsSafe(t *testing.T) {
@@ -185,7 +185,7 @@ func TestKeyFingerprint(t *testing.T) {
 	for i := 7; i >= 0; i-- {
 		want = want<<8 | int64(sum[12+i])
 	}
-	if got := KeyFingerprint(key); got != want {
+	if got := keyFingerprint(key); got != want {
 		t.Fatalf("KeyFingerprint = %d, want %d", got, want)
 	}
 	if int64(binary.LittleEndian.Uint64(sum[12:])) != want {
@@ -231,7 +231,7 @@ func TestDHExchange(t *testing.T) {
 	if !bytes.Equal(keyA, want) {
 		t.Fatal("key is not g^(ab) mod p")
 	}
-	if fpA != KeyFingerprint(want) {
+	if fpA != keyFingerprint(want) {
 		t.Fatal("fingerprint is not the key's")
 	}
 
@@ -302,31 +302,5 @@ func TestDHExchangeFailures(t *testing.T) {
 	in2 := &IncomingCall{id: 77, gAHash: h[:], params: in.params, b: in.b}
 	if _, _, err := CompleteIncoming(in2, &tg.PhoneCall{ID: 77, GAOrB: bad}); !errors.Is(err, ErrBadDH) {
 		t.Errorf("out-of-range g_a with matching hash: err = %v, want ErrBadDH", err)
-	}
-}
-
-func TestDiscardReason(t *testing.T) {
-	tests := []struct {
-		in   string
-		want tg.PhoneCallDiscardReasonClass
-	}{
-		{"missed", &tg.PhoneCallDiscardReasonMissed{}},
-		{"busy", &tg.PhoneCallDiscardReasonBusy{}},
-		{"hangup", &tg.PhoneCallDiscardReasonHangup{}},
-		{"disconnect", &tg.PhoneCallDiscardReasonDisconnect{}},
-		{"auto", nil},
-		{"", nil},
-	}
-	for _, tt := range tests {
-		got, err := DiscardReason(tt.in)
-		if tt.want == nil {
-			if err == nil {
-				t.Errorf("DiscardReason(%q) = %v, want an error", tt.in, got)
-			}
-			continue
-		}
-		if err != nil || got.TypeID() != tt.want.TypeID() {
-			t.Errorf("DiscardReason(%q) = %v, %v", tt.in, got, err)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package mtproto
+package middleware
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/bin"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/rs/zerolog"
@@ -20,7 +21,7 @@ import (
 type scriptInvoker struct {
 	mu     sync.Mutex
 	script []error
-	clk    Clock
+	clk    clock.Clock
 	at     []time.Time
 	onCall func(n int)
 }
@@ -251,8 +252,8 @@ func TestRetryStopEndsWait(t *testing.T) {
 	<-clk.waits
 	close(stop)
 	err := <-done
-	if !errors.Is(err, ErrClosed) || !errors.Is(err, io.EOF) {
-		t.Fatalf("err = %v, want ErrClosed wrapping io.EOF", err)
+	if !errors.Is(err, errClosed) || !errors.Is(err, io.EOF) {
+		t.Fatalf("err = %v, want errClosed wrapping io.EOF", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package mtproto
+package callkey
 
 import (
 	"errors"
@@ -29,7 +29,7 @@ type CallDH struct {
 func (s CallDH) String() string   { return fmt.Sprintf("CallDH{id:%d}", s.ID) }
 func (s CallDH) GoString() string { return s.String() }
 
-func savedDH(id, accessHash int64, params *dhParams, e *exponent) CallDH {
+func savedDH(id, accessHash int64, params *Params, e *exponent) CallDH {
 	return CallDH{
 		ID: id, AccessHash: accessHash,
 		G: params.g, P: params.p.Bytes(), Version: params.version,
@@ -39,7 +39,7 @@ func savedDH(id, accessHash int64, params *dhParams, e *exponent) CallDH {
 
 // exponent rebuilds the parameters and the exponent, checking that they
 // still belong together (g^x mod p == g_x) and that g_x is in range.
-func (s CallDH) exponent() (*dhParams, *exponent, error) {
+func (s CallDH) exponent() (*Params, *exponent, error) {
 	p := new(big.Int).SetBytes(s.P)
 	if p.BitLen() != dhBits || s.G < 2 || len(s.X) == 0 {
 		return nil, nil, fmt.Errorf("call %d: %w: saved DH parameters are malformed", s.ID, ErrBadDH)
@@ -52,7 +52,7 @@ func (s CallDH) exponent() (*dhParams, *exponent, error) {
 	if err := checkGX(gx, p); err != nil {
 		return nil, nil, fmt.Errorf("call %d: %w", s.ID, err)
 	}
-	return &dhParams{g: s.G, p: p, version: s.Version}, &exponent{x: x, gx: gx.FillBytes(make([]byte, dhBytes))}, nil
+	return &Params{g: s.G, p: p, version: s.Version}, &exponent{x: x, gx: gx.FillBytes(make([]byte, dhBytes))}, nil
 }
 
 // Saved is o in the form the state file keeps.

@@ -1,4 +1,4 @@
-package mtproto
+package middleware
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
 func TestTypedAndAPIErrorCode(t *testing.T) {
@@ -24,38 +25,38 @@ func TestTypedAndAPIErrorCode(t *testing.T) {
 		wantCode   string
 		wantStatus int
 	}{
-		{"already accepted", rpcErr(400, "CALL_ALREADY_ACCEPTED"), ErrCallAlreadyAccepted, "CALL_ALREADY_ACCEPTED", "CALL_ALREADY_ACCEPTED", 502},
+		{"already accepted", rpcErr(400, "CALL_ALREADY_ACCEPTED"), errCallAlreadyAccepted, "CALL_ALREADY_ACCEPTED", "CALL_ALREADY_ACCEPTED", 502},
 		{"already declined", rpcErr(400, "CALL_ALREADY_DECLINED"), ErrCallAlreadyDeclined, "CALL_ALREADY_DECLINED", "CALL_ALREADY_DECLINED", 502},
-		{"peer invalid", rpcErr(400, "CALL_PEER_INVALID"), ErrCallPeerInvalid, "CALL_PEER_INVALID", "CALL_PEER_INVALID", 502},
+		{"peer invalid", rpcErr(400, "CALL_PEER_INVALID"), errCallPeerInvalid, "CALL_PEER_INVALID", "CALL_PEER_INVALID", 502},
 		{"occupy failed after budget", budget(rpcErr(500, "CALL_OCCUPY_FAILED")), ErrCallOccupyFailed, "CALL_OCCUPY_FAILED", "CALL_OCCUPY_FAILED", 502},
 		{"flood wait", budget(rpcErr(420, "FLOOD_WAIT_300")), ErrFloodWait, "FLOOD_WAIT", "FLOOD_WAIT", 502},
 		{"auth key unregistered", rpcErr(401, "AUTH_KEY_UNREGISTERED"), ErrUnauthorized, "AUTH_KEY_UNREGISTERED", calld.EUNAUTHORIZED, 401},
 		{"session revoked", rpcErr(401, "SESSION_REVOKED"), ErrUnauthorized, "SESSION_REVOKED", calld.EUNAUTHORIZED, 401},
-		{"password needed", rpcErr(401, "SESSION_PASSWORD_NEEDED"), ErrPasswordNeeded, "SESSION_PASSWORD_NEEDED", "SESSION_PASSWORD_NEEDED", 502},
+		{"password needed", rpcErr(401, "SESSION_PASSWORD_NEEDED"), errPasswordNeeded, "SESSION_PASSWORD_NEEDED", "SESSION_PASSWORD_NEEDED", 502},
 		{"phone code invalid", rpcErr(400, "PHONE_CODE_INVALID"), ErrPhoneCodeInvalid, "PHONE_CODE_INVALID", "PHONE_CODE_INVALID", 502},
-		{"phone code expired", rpcErr(400, "PHONE_CODE_EXPIRED"), ErrPhoneCodeExpired, "PHONE_CODE_EXPIRED", "PHONE_CODE_EXPIRED", 502},
+		{"phone code expired", rpcErr(400, "PHONE_CODE_EXPIRED"), errPhoneCodeExpired, "PHONE_CODE_EXPIRED", "PHONE_CODE_EXPIRED", 502},
 		{"password invalid", rpcErr(400, "PASSWORD_HASH_INVALID"), ErrPasswordInvalid, "PASSWORD_HASH_INVALID", "PASSWORD_HASH_INVALID", 502},
 		{"phone number invalid", rpcErr(400, "PHONE_NUMBER_INVALID"), ErrPhoneNumberInvalid, "PHONE_NUMBER_INVALID", "PHONE_NUMBER_INVALID", 502},
 		{"unknown rpc error", rpcErr(400, "PEER_ID_INVALID"), nil, "PEER_ID_INVALID", "PEER_ID_INVALID", 502},
-		{"network", io.ErrUnexpectedEOF, ErrUnavailable, "", calld.EUNAVAILABLE, 503},
-		{"network after budget", budget(io.EOF), ErrUnavailable, "", calld.EUNAVAILABLE, 503},
-		{"client closed", fmt.Errorf("x: %w", ErrClosed), ErrClosed, "", calld.EUNAVAILABLE, 503},
+		{"network", io.ErrUnexpectedEOF, errUnavailable, "", calld.EUNAVAILABLE, 503},
+		{"network after budget", budget(io.EOF), errUnavailable, "", calld.EUNAVAILABLE, 503},
+		{"client closed", fmt.Errorf("x: %w", errClosed), errClosed, "", calld.EUNAVAILABLE, 503},
 		{"deadline", context.DeadlineExceeded, nil, "", calld.ETIMEOUT, 504},
-		{"key mismatch", fmt.Errorf("phoneCall 1: %w", ErrKeyMismatch), ErrKeyMismatch, "", calld.EINTERNAL, 500},
+		{"key mismatch", fmt.Errorf("phoneCall 1: %w", callkey.ErrKeyMismatch), callkey.ErrKeyMismatch, "", calld.EINTERNAL, 500},
 		{"calld error", calld.Errorf(calld.ENOTFOUND, "no call 5"), nil, "", calld.ENOTFOUND, 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Typed(tt.err)
+			err := typed(tt.err)
 			if err.Error() != tt.err.Error() {
 				t.Errorf("Typed changed the message: %q -> %q", tt.err, err)
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
-				t.Errorf("errors.Is(Typed(%v), %v) = false", tt.err, tt.wantIs)
+				t.Errorf("errors.Is(typed(%v), %v) = false", tt.err, tt.wantIs)
 			}
-			for _, other := range []error{ErrCallAlreadyAccepted, ErrCallPeerInvalid, ErrCallOccupyFailed, ErrUnauthorized, ErrUnavailable} {
+			for _, other := range []error{errCallAlreadyAccepted, errCallPeerInvalid, ErrCallOccupyFailed, ErrUnauthorized, errUnavailable} {
 				if other != tt.wantIs && errors.Is(err, other) {
-					t.Errorf("Typed(%v) also matches %v", tt.err, other)
+					t.Errorf("typed(%v) also matches %v", tt.err, other)
 				}
 			}
 			if tt.wantType != "" {
@@ -70,8 +71,8 @@ func TestTypedAndAPIErrorCode(t *testing.T) {
 			}
 		})
 	}
-	if Typed(nil) != nil {
-		t.Error("Typed(nil) != nil")
+	if typed(nil) != nil {
+		t.Error("typed(nil) != nil")
 	}
 	if code, status := APIErrorCode(nil); code != "" || status != 0 {
 		t.Errorf("APIErrorCode(nil) = %q, %d", code, status)
