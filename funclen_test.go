@@ -26,9 +26,6 @@ var longFuncs = map[string]string{
 	"internal/manager/manager.go:Manager.Run": "issue 14, H5 splits it",
 	"internal/mtproto/client.go:New":          "issue 14, H2 splits it",
 	// Split by the next commits of this branch.
-	"internal/manager/persist.go:Manager.flush":     "issue 14, H4",
-	"internal/manager/persist.go:Manager.restore":   "issue 14, H4",
-	"internal/config/validate.go:Config.Validate":   "issue 14, H4",
 	"internal/sim/dispatch.go:Server.onMessage":     "issue 14, H4",
 	"internal/sim/methods.go:Server.handleLocked":   "issue 14, H4",
 	"internal/control/handlers.go:Server.getEvents": "issue 14, H4",
