@@ -58,6 +58,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/calld/calld"
 )
@@ -243,11 +244,11 @@ func openError(path string, timeout time.Duration, err error) error {
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		return fmt.Errorf("store: open %s: %w (the file was not modified)", path, err)
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: state file %s is locked by another process (waited %s)", ErrLocked, path, timeout)
-	case errors.Is(err, bolt.ErrInvalid):
+	case errors.Is(err, berrors.ErrInvalid):
 		return fmt.Errorf("store: open %s: %w: not a bbolt database (the file was not modified)", path, ErrForeign)
-	case errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 		return fmt.Errorf("store: open %s: %w: %v (the file was not modified)", path, ErrCorrupt, err)
 	}
 	return fmt.Errorf("store: open %s: %w", path, err)
