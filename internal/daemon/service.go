@@ -98,7 +98,6 @@ type login struct {
 	code    chan string
 	pass    chan string
 	changed chan struct{} // closed and replaced whenever state changes
-	done    chan struct{} // closed when authorized
 	err     error
 }
 
@@ -109,7 +108,6 @@ func newLogin() *login {
 		code:    make(chan string),
 		pass:    make(chan string),
 		changed: make(chan struct{}),
-		done:    make(chan struct{}),
 	}
 }
 
