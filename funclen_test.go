@@ -28,7 +28,6 @@ var longFuncs = map[string]string{
 	// Split by the next commits of this branch.
 	"internal/sim/dispatch.go:Server.onMessage":   "issue 14, H4",
 	"internal/sim/methods.go:Server.handleLocked": "issue 14, H4",
-	"examples/mediaengine/main.go:run":            "issue 14, H4",
 }
 
 // funcSize is one function's length.
