@@ -375,6 +375,16 @@ func (s *Server) Dropped(method string) int {
 	return s.state.dropped[method]
 }
 
+// Changed returns a channel closed at the server's next change: a
+// request arrived, was executed or dropped (every counter of Count,
+// Executed, Held and Dropped). Take it before reading the counters, so
+// that no change is missed in between.
+func (s *Server) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.changed
+}
+
 // WaitCount blocks until at least n requests of method have arrived, or
 // ctx is done. Tests use it instead of sleeping.
 func (s *Server) WaitCount(ctx context.Context, method string, n int) error {
