@@ -48,21 +48,10 @@ func main() {
 }
 
 func run(ctx context.Context, cl *control.Client, peer string, id int64, rating int) error {
-	// 1. The call: placed with the protocol the engine speaks (the
-	// override is optional: [media] in calld.toml is the default).
 	engine := &engine{}
-	if peer != "" {
-		c, err := cl.PlaceWith(ctx, control.PlaceRequest{Peer: peer, Protocol: &control.ProtocolOverride{
-			LibraryVersions: engine.Versions(),
-		}})
-		if err != nil {
-			return fmt.Errorf("place: %w", err)
-		}
-		id = c.ID
-	} else if c, err := cl.Call(ctx, id); err == nil && c.State == fsm.Ringing && c.Direction == fsm.Incoming {
-		if _, err := cl.AcceptWith(ctx, id, control.AcceptRequest{}); err != nil {
-			return fmt.Errorf("accept: %w", err)
-		}
+	id, err := openCall(ctx, cl, engine, peer, id)
+	if err != nil {
+		return err
 	}
 	log.Printf("call %d", id)
 
@@ -72,58 +61,89 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 		return err
 	}
 	if c.State == fsm.Active {
-		// 3. The media parameters: the key (never print it), the
-		// relays and the protocol the server chose.
-		media, err := cl.Media(ctx, id)
-		if err != nil {
-			return fmt.Errorf("media: %w", err)
-		}
-		for _, out := range engine.Start(media) {
-			if err := cl.SendSignaling(ctx, id, out); err != nil {
-				return fmt.Errorf("send signaling: %w", err)
-			}
-			log.Printf("signaling out (%d bytes)", len(out))
-		}
-		log.Printf("active: %d relays, layers %d..%d, versions %v", len(media.Connections),
-			media.Protocol.MinLayer, media.Protocol.MaxLayer, media.Protocol.LibraryVersions)
-
-		// 4. Relay signaling until the call ends (the stream ends
-		// with it): the peer's payloads to the engine, the engine's
-		// to the peer.
-		err = cl.Signaling(ctx, id, 0, true, func(p control.SignalingPayload) error {
-			log.Printf("signaling in #%d (%d bytes)", p.Seq, len(p.Data))
-			for _, out := range engine.Receive(p.Data) {
-				if err := cl.SendSignaling(ctx, id, out); err != nil {
-					return fmt.Errorf("send signaling: %w", err)
-				}
-				log.Printf("signaling out (%d bytes)", len(out))
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("signaling: %w", err)
-		}
-		if c, err = cl.Call(ctx, id); err != nil {
+		if c, err = relay(ctx, cl, engine, id); err != nil {
 			return err
 		}
-		// A live call whose stream ended: calld restarted; a real
-		// engine would read the relay again from since=0.
 	}
 	if c.State.Live() {
 		log.Printf("call %d is still %s: stopping", id, c.State)
 		return nil
 	}
 	log.Printf("ended: %s, %d s", c.Reason, c.Duration)
+	return answerEnded(ctx, cl, engine, c, rating)
+}
 
-	// 5. What Telegram asks for once the call has ended.
+// openCall is step 1: the call, placed with the protocol the engine
+// speaks (the override is optional: [media] in calld.toml is the
+// default), or the call id, accepted if it rings.
+func openCall(ctx context.Context, cl *control.Client, engine *engine, peer string, id int64) (int64, error) {
+	if peer != "" {
+		c, err := cl.PlaceWith(ctx, control.PlaceRequest{Peer: peer, Protocol: &control.ProtocolOverride{
+			LibraryVersions: engine.Versions(),
+		}})
+		if err != nil {
+			return 0, fmt.Errorf("place: %w", err)
+		}
+		return c.ID, nil
+	}
+	if c, err := cl.Call(ctx, id); err == nil && c.State == fsm.Ringing && c.Direction == fsm.Incoming {
+		if _, err := cl.AcceptWith(ctx, id, control.AcceptRequest{}); err != nil {
+			return 0, fmt.Errorf("accept: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// relay runs the engine on an active call and returns the call once its
+// signaling stream ended.
+func relay(ctx context.Context, cl *control.Client, engine *engine, id int64) (fsm.Call, error) {
+	// 3. The media parameters: the key (never print it), the relays and
+	// the protocol the server chose.
+	media, err := cl.Media(ctx, id)
+	if err != nil {
+		return fsm.Call{}, fmt.Errorf("media: %w", err)
+	}
+	if err := sendSignaling(ctx, cl, id, engine.Start(media)); err != nil {
+		return fsm.Call{}, err
+	}
+	log.Printf("active: %d relays, layers %d..%d, versions %v", len(media.Connections),
+		media.Protocol.MinLayer, media.Protocol.MaxLayer, media.Protocol.LibraryVersions)
+
+	// 4. Relay signaling until the call ends (the stream ends with it):
+	// the peer's payloads to the engine, the engine's to the peer.
+	err = cl.Signaling(ctx, id, 0, true, func(p control.SignalingPayload) error {
+		log.Printf("signaling in #%d (%d bytes)", p.Seq, len(p.Data))
+		return sendSignaling(ctx, cl, id, engine.Receive(p.Data))
+	})
+	if err != nil {
+		return fsm.Call{}, fmt.Errorf("signaling: %w", err)
+	}
+	// A live call whose stream ended: calld restarted; a real engine
+	// would read the relay again from since=0.
+	return cl.Call(ctx, id)
+}
+
+// sendSignaling hands the engine's outgoing payloads to the peer.
+func sendSignaling(ctx context.Context, cl *control.Client, id int64, outs [][]byte) error {
+	for _, out := range outs {
+		if err := cl.SendSignaling(ctx, id, out); err != nil {
+			return fmt.Errorf("send signaling: %w", err)
+		}
+		log.Printf("signaling out (%d bytes)", len(out))
+	}
+	return nil
+}
+
+// answerEnded is step 5: what Telegram asks for once the call has ended.
+func answerEnded(ctx context.Context, cl *control.Client, engine *engine, c fsm.Call, rating int) error {
 	if c.NeedRating {
-		if _, err := cl.Rate(ctx, id, rating, ""); err != nil {
+		if _, err := cl.Rate(ctx, c.ID, rating, ""); err != nil {
 			return fmt.Errorf("rate: %w", err)
 		}
 		log.Printf("rated %d", rating)
 	}
 	if c.NeedDebug {
-		if _, err := cl.SaveDebug(ctx, id, engine.DebugLog()); err != nil {
+		if _, err := cl.SaveDebug(ctx, c.ID, engine.DebugLog()); err != nil {
 			return fmt.Errorf("debug: %w", err)
 		}
 		log.Print("debug log saved")

@@ -23,7 +23,30 @@ func (c Config) Validate(sim bool) error {
 	bad := func(key, format string, args ...any) error {
 		return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
-	t := c.Telegram
+	if err := c.Telegram.validate(sim, bad); err != nil {
+		return err
+	}
+	if err := c.State.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Control.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Log.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Policy.validate(bad); err != nil {
+		return err
+	}
+	return c.Media.validate("media.", bad)
+}
+
+// badFunc makes the *Error for a key.
+type badFunc func(key, format string, args ...any) error
+
+// validate checks [telegram]: the API id and hash (unless sim), the DC
+// among Telegram's or the listed options, the public keys file.
+func (t Telegram) validate(sim bool, bad badFunc) error {
 	switch {
 	case t.APIID < 0 || t.APIID > math.MaxInt32:
 		return bad("telegram.api_id", "%d is out of range (1..%d)", t.APIID, math.MaxInt32)
@@ -39,73 +62,98 @@ func (c Config) Validate(sim bool) error {
 	if t.DC <= 0 || t.DC > math.MaxInt32 {
 		return bad("telegram.dc", "%d is not a DC id (Telegram's are 1..5)", t.DC)
 	}
-	if len(t.DCOptions) == 0 {
-		if t.DC > 5 {
-			return bad("telegram.dc", "%d is not one of Telegram's DCs 1..5 (list other servers in telegram.dc_options)", t.DC)
-		}
-	} else {
-		found := false
-		for i, o := range t.DCOptions {
-			key := fmt.Sprintf("telegram.dc_options[%d]", i)
-			if o.ID <= 0 || o.ID > math.MaxInt32 {
-				return bad(key+".id", "%d is not a DC id (want > 0)", o.ID)
-			}
-			if err := checkAddr(o.Addr); err != nil {
-				return bad(key+".addr", "%v", err)
-			}
-			found = found || o.ID == t.DC
-		}
-		if !found {
-			return bad("telegram.dc", "DC %d is not among telegram.dc_options", t.DC)
-		}
+	if err := t.validateDCOptions(bad); err != nil {
+		return err
 	}
 	if t.PublicKeys != "" {
 		if err := checkPEM(t.PublicKeys); err != nil {
 			return &Error{Key: "telegram.public_keys", Msg: err.Error(), Err: err}
 		}
 	}
+	return nil
+}
 
-	if err := checkPath(c.State.Path); err != nil {
+// validateDCOptions checks telegram.dc_options and that telegram.dc is
+// among them, or among Telegram's DCs 1..5 when there are none.
+func (t Telegram) validateDCOptions(bad badFunc) error {
+	if len(t.DCOptions) == 0 {
+		if t.DC > 5 {
+			return bad("telegram.dc", "%d is not one of Telegram's DCs 1..5 (list other servers in telegram.dc_options)", t.DC)
+		}
+		return nil
+	}
+	found := false
+	for i, o := range t.DCOptions {
+		key := fmt.Sprintf("telegram.dc_options[%d]", i)
+		if o.ID <= 0 || o.ID > math.MaxInt32 {
+			return bad(key+".id", "%d is not a DC id (want > 0)", o.ID)
+		}
+		if err := checkAddr(o.Addr); err != nil {
+			return bad(key+".addr", "%v", err)
+		}
+		found = found || o.ID == t.DC
+	}
+	if !found {
+		return bad("telegram.dc", "DC %d is not among telegram.dc_options", t.DC)
+	}
+	return nil
+}
+
+// validate checks [state].
+func (st State) validate(bad badFunc) error {
+	if err := checkPath(st.Path); err != nil {
 		return bad("state.path", "%v", err)
 	}
-	if c.State.JournalMaxAge.Duration < 0 {
+	if st.JournalMaxAge.Duration < 0 {
 		return bad("state.journal_max_age", "must not be negative")
 	}
-	if c.State.JournalMaxEvents < 0 {
+	if st.JournalMaxEvents < 0 {
 		return bad("state.journal_max_events", "must not be negative")
 	}
-	if err := checkPath(c.Control.Socket); err != nil {
+	return nil
+}
+
+// validate checks [control].
+func (ct Control) validate(bad badFunc) error {
+	if err := checkPath(ct.Socket); err != nil {
 		return bad("control.socket", "%v", err)
 	}
-	if len(c.Control.Socket) > maxSocketPath {
-		return bad("control.socket", "path is %d bytes, longer than a Unix socket address can hold (%d)", len(c.Control.Socket), maxSocketPath)
+	if len(ct.Socket) > maxSocketPath {
+		return bad("control.socket", "path is %d bytes, longer than a Unix socket address can hold (%d)", len(ct.Socket), maxSocketPath)
 	}
-	if c.Control.SocketMode > 0o777 {
-		return bad("control.socket_mode", "%s has more than permission bits (at most 0777)", c.Control.SocketMode)
+	if ct.SocketMode > 0o777 {
+		return bad("control.socket_mode", "%s has more than permission bits (at most 0777)", ct.SocketMode)
 	}
-	for i, uid := range c.Control.AllowUIDs {
+	for i, uid := range ct.AllowUIDs {
 		if uid < 0 || uid >= math.MaxUint32 {
 			return bad(fmt.Sprintf("control.allow_uids[%d]", i), "%d is not a uid", uid)
 		}
 	}
-	if c.Control.MaxConnections < 2 {
-		return bad("control.max_connections", "%d: must be at least 2 (an eighth is kept for root and the daemon's uid)", c.Control.MaxConnections)
+	if ct.MaxConnections < 2 {
+		return bad("control.max_connections", "%d: must be at least 2 (an eighth is kept for root and the daemon's uid)", ct.MaxConnections)
 	}
-	if n := c.Control.MaxConnectionsPerUID; n < 1 || n > c.Control.MaxConnections {
-		return bad("control.max_connections_per_uid", "%d: must be at least 1 and at most max_connections (%d)", n, c.Control.MaxConnections)
+	if n := ct.MaxConnectionsPerUID; n < 1 || n > ct.MaxConnections {
+		return bad("control.max_connections_per_uid", "%d: must be at least 1 and at most max_connections (%d)", n, ct.MaxConnections)
 	}
-	if c.Control.IdleTimeout.Duration <= 0 {
+	if ct.IdleTimeout.Duration <= 0 {
 		return bad("control.idle_timeout", "must be positive")
 	}
+	return nil
+}
 
-	if err := oneOf(c.Log.Level, LevelDebug, LevelInfo, LevelWarn, LevelError); err != nil {
+// validate checks [log].
+func (l Log) validate(bad badFunc) error {
+	if err := oneOf(l.Level, LevelDebug, LevelInfo, LevelWarn, LevelError); err != nil {
 		return bad("log.level", "%v", err)
 	}
-	if err := oneOf(c.Log.Format, FormatJSON, FormatConsole, FormatAuto); err != nil {
+	if err := oneOf(l.Format, FormatJSON, FormatConsole, FormatAuto); err != nil {
 		return bad("log.format", "%v", err)
 	}
+	return nil
+}
 
-	p := c.Policy
+// validate checks [policy].
+func (p Policy) validate(bad badFunc) error {
 	if err := oneOf(p.Incoming, IncomingRing, IncomingReject); err != nil {
 		return bad("policy.incoming", "%v", err)
 	}
@@ -117,12 +165,12 @@ func (c Config) Validate(sim bool) error {
 			return bad(d.key, "%s is negative", d.v.Duration)
 		}
 	}
-	return c.Media.validate("media.", bad)
+	return nil
 }
 
 // validate checks a protocol: at least one library version (non-empty,
 // no spaces), 0 < min_layer <= max_layer, and some transport allowed.
-func (md Media) validate(prefix string, bad func(key, format string, args ...any) error) error {
+func (md Media) validate(prefix string, bad badFunc) error {
 	if len(md.LibraryVersions) == 0 {
 		return bad(prefix+"library_versions", "at least one library version is required (such as \"4.0.0\")")
 	}

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,66 +254,86 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 
 	ctx := r.Context()
 	nd := s.ndjson(w)
-	start, writeLine := nd.start, nd.line
 	if r.Method == http.MethodHead {
-		return start()
+		return nd.start()
 	}
 
 	last := since
-	var writeErr error
 	if replay {
-		err := s.svc.Journal(since, func(ev store.Event) error {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.done:
-				return errShutdown
-			default:
-			}
-			ev.At = ev.At.UTC()
-			if err := writeLine(ev); err != nil {
-				writeErr = err
-				return err
-			}
-			if ev.Seq > last {
-				last = ev.Seq
-			}
-			return nil
-		})
-		switch {
-		case writeErr != nil || ctx.Err() != nil || errors.Is(err, errShutdown):
-			return nil // the client is gone or we are stopping
-		case err != nil && !nd.started:
-			return err // an ordinary error answer
-		case err != nil:
-			s.streamError(writeLine, calld.ErrorCode(err), calld.ErrorMessage(err))
-			return nil
+		var done bool
+		if last, done, err = s.replayEvents(ctx, nd, since); done {
+			return err
 		}
 	}
-	if err := start(); err != nil || !follow {
+	if err := nd.start(); err != nil || !follow {
 		return nil
 	}
+	s.followEvents(ctx, nd, sub, replay, last)
+	return nil
+}
+
+// replayEvents writes the journal's events after since and returns the
+// last seq written. done says the request ends here, answered with err
+// when nothing was written yet; a failure after the first line ends the
+// stream with an error line.
+func (s *Server) replayEvents(ctx context.Context, nd *ndjsonWriter, since uint64) (last uint64, done bool, err error) {
+	last = since
+	var writeErr error
+	err = s.svc.Journal(since, func(ev store.Event) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return errShutdown
+		default:
+		}
+		ev.At = ev.At.UTC()
+		if err := nd.line(ev); err != nil {
+			writeErr = err
+			return err
+		}
+		if ev.Seq > last {
+			last = ev.Seq
+		}
+		return nil
+	})
+	switch {
+	case writeErr != nil || ctx.Err() != nil || errors.Is(err, errShutdown):
+		return last, true, nil // the client is gone or we are stopping
+	case err != nil && !nd.started:
+		return last, true, err // an ordinary error answer
+	case err != nil:
+		s.streamError(nd.line, calld.ErrorCode(err), calld.ErrorMessage(err))
+		return last, true, nil
+	}
+	return last, false, nil
+}
+
+// followEvents writes the events published on sub until the client goes,
+// the server stops or sub ends (with an error line when the reader fell
+// behind). After a replay, events up to last were sent already.
+func (s *Server) followEvents(ctx context.Context, nd *ndjsonWriter, sub *Subscription, replay bool, last uint64) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-s.done:
-			return nil
+			return
 		case ev, ok := <-sub.C:
 			if !ok {
 				if sub.Dropped() {
-					s.streamError(writeLine, CodeSlowReader, fmt.Sprintf(
+					s.streamError(nd.line, CodeSlowReader, fmt.Sprintf(
 						"event stream dropped: the reader fell behind by more than %d events; reconnect with ?since=%d",
 						s.hub.buffer, last))
 				}
-				return nil
+				return
 			}
 			if replay && ev.Seq != 0 && ev.Seq <= last {
 				continue // already sent by the replay
 			}
 			ev.At = ev.At.UTC()
-			if err := writeLine(ev); err != nil {
-				return nil
+			if err := nd.line(ev); err != nil {
+				return
 			}
 			if ev.Seq > last {
 				last = ev.Seq

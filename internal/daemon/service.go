@@ -99,7 +99,6 @@ type login struct {
 	code    chan string
 	pass    chan string
 	changed chan struct{} // closed and replaced whenever state changes
-	done    chan struct{} // closed when authorized
 	err     error
 }
 
@@ -110,7 +109,6 @@ func newLogin() *login {
 		code:    make(chan string),
 		pass:    make(chan string),
 		changed: make(chan struct{}),
-		done:    make(chan struct{}),
 	}
 }
 

@@ -3,7 +3,6 @@ package fsm
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
@@ -161,14 +160,6 @@ func discards(st Step) []SendDiscard {
 		if d, ok := a.(SendDiscard); ok {
 			out = append(out, d)
 		}
-	}
-	return out
-}
-
-func actionNames(as []Action) []string {
-	var out []string
-	for _, a := range as {
-		out = append(out, reflect.TypeOf(a).Name())
 	}
 	return out
 }

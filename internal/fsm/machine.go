@@ -367,10 +367,22 @@ func (m *Machine) remote(in Remote, now time.Time) Step {
 		}
 		return m.hangup(CauseFail, ReasonNone, ByError, fmt.Sprintf("%s with %s", name, bad), now)
 	}
-	var event string
-	var actions []Action
-	mutate := func(_ Call, c *Call) { learn(c, p) }
-	switch p := pc.(type) {
+	event, actions, mutate, ok := remoteEvent(c, p)
+	if !ok {
+		return ignored("unknown constructor %s", name)
+	}
+	if event == EvDeferredDiscard {
+		return m.deferredDiscard(name, p, now)
+	}
+	return m.step(name, event, now, mutate, actions...)
+}
+
+// remoteEvent is the fsm event a phoneCallWaiting, phoneCallAccepted or
+// phoneCall of call c makes, with its actions and what it teaches the
+// record; false for another constructor.
+func remoteEvent(c Call, p party) (event string, actions []Action, mutate func(Call, *Call), ok bool) {
+	mutate = func(_ Call, c *Call) { learn(c, p) }
+	switch p := p.(type) {
 	case *tg.PhoneCallWaiting:
 		received := p.ReceiveDate != 0 || p.Flags.Has(0)
 		switch {
@@ -400,20 +412,24 @@ func (m *Machine) remote(in Remote, now time.Time) Step {
 			c.Connections = connections(p.Connections)
 		}
 	default:
-		return ignored("unknown constructor %s", name)
+		return "", nil, nil, false
 	}
-	if event == EvDeferredDiscard {
-		var d SendDiscard
-		st := m.step(name, event, now, func(prev Call, c *Call) {
-			learn(c, p)
-			d = discardFields(c, prev.Reason, prev.PendingEndedBy, "", now)
-		})
-		if len(st.Transitions) > 0 {
-			st.Actions = append(st.Actions, d)
-		}
-		return st
+	return event, actions, mutate, true
+}
+
+// deferredDiscard: the server named the call a hang-up was requested for
+// while it was being requested; the discard goes out now, with the
+// reason and ender recorded then.
+func (m *Machine) deferredDiscard(name string, p party, now time.Time) Step {
+	var d SendDiscard
+	st := m.step(name, EvDeferredDiscard, now, func(prev Call, c *Call) {
+		learn(c, p)
+		d = discardFields(c, prev.Reason, prev.PendingEndedBy, "", now)
+	})
+	if len(st.Transitions) > 0 {
+		st.Actions = append(st.Actions, d)
 	}
-	return m.step(name, event, now, mutate, actions...)
+	return st
 }
 
 // connections copies the relays of a phoneCall (secrets left out).
@@ -674,83 +690,104 @@ func errText(method Method, err error) string {
 }
 
 func (m *Machine) rpcResult(in RPCResult, now time.Time) Step {
-	c := m.c
 	what := string(in.Method) + " result"
-	if !c.State.Live() {
+	if !m.c.State.Live() {
 		return ignored("%s after the call ended: the record stays", what)
 	}
-	declined := tg.IsCallAlreadyDeclined(in.Err)
-	acceptedElsewhere := tg.IsCallAlreadyAccepted(in.Err)
 	switch in.Method {
 	case MethodReceived:
-		if c.Direction != Incoming || c.State != Waiting {
-			return ignored("%s in state %s", what, c.State)
-		}
-		switch {
-		case in.Err == nil:
-			return m.acknowledge(now)
-		case declined:
-			return m.end(what, EvAborted, ByRemote, ReasonMissed, "", now)
-		case acceptedElsewhere:
-			return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
-		}
-		return m.end(what, EvAborted, ByError, ReasonNone, errText(in.Method, in.Err), now)
+		return m.receivedResult(in, what, now)
 	case MethodRequest:
-		if c.State != Requesting {
-			return ignored("%s in state %s", what, c.State)
-		}
-		if in.Err == nil {
-			return ignored("%s: its phoneCallWaiting comes as a Remote input", what)
-		}
-		return m.end(what, EvAborted, ByError, c.Reason, errText(in.Method, in.Err), now)
+		return m.requestResult(in, what, now)
 	case MethodAccept, MethodConfirm:
-		want, dir := Accepting, Incoming
-		if in.Method == MethodConfirm {
-			want, dir = ExchangingKeys, Outgoing
-		}
-		if c.State != want || c.Direction != dir {
-			return ignored("%s in state %s", what, c.State)
-		}
-		switch {
-		case in.Err == nil && in.Method == MethodAccept:
-			return m.step(what, EvAcceptDone, now, nil)
-		case in.Err == nil:
-			return Step{} // the phoneCall comes as a Remote input
-		case declined:
-			return m.end(what, EvAborted, ByRemote, ReasonNone, "", now)
-		case acceptedElsewhere && in.Method == MethodAccept:
-			return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
-		}
-		return m.hangup(CauseFail, ReasonNone, ByError, errText(in.Method, in.Err), now)
+		return m.acceptResult(in, what, now)
 	case MethodDiscard:
-		if c.State != HangingUp {
-			return ignored("%s in state %s", what, c.State)
-		}
-		if in.TimedOut {
-			// No answer recorded: the server may never have executed
-			// it. The call stays hanging_up with its reason; the same
-			// discard may be sent again (Resend), once.
-			m.resendable = true
-			return Step{}
-		}
-		by, msg := orLocal(c.PendingEndedBy), ""
-		switch {
-		case in.Err == nil:
-		case acceptedElsewhere:
-			by = ByOtherDevice
-		case declined:
-			// The server already executed this discard (its answer
-			// was lost and the request re-sent, or a restart re-sent
-			// it): that is its success (CONTRACT §5.1).
-		default:
-			by, msg = ByError, errText(in.Method, in.Err)
-		}
-		return m.step(what, EvDiscardDone, now, func(_ Call, c *Call) {
-			c.EndedBy = by
-			if msg != "" {
-				c.Error = msg
-			}
-		})
+		return m.discardResult(in, what, now)
 	}
 	return ignored("result of unknown method %q", in.Method)
+}
+
+// receivedResult: the answer to phone.receivedCall.
+func (m *Machine) receivedResult(in RPCResult, what string, now time.Time) Step {
+	c := m.c
+	if c.Direction != Incoming || c.State != Waiting {
+		return ignored("%s in state %s", what, c.State)
+	}
+	switch {
+	case in.Err == nil:
+		return m.acknowledge(now)
+	case tg.IsCallAlreadyDeclined(in.Err):
+		return m.end(what, EvAborted, ByRemote, ReasonMissed, "", now)
+	case tg.IsCallAlreadyAccepted(in.Err):
+		return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
+	}
+	return m.end(what, EvAborted, ByError, ReasonNone, errText(in.Method, in.Err), now)
+}
+
+// requestResult: the answer to phone.requestCall.
+func (m *Machine) requestResult(in RPCResult, what string, now time.Time) Step {
+	c := m.c
+	if c.State != Requesting {
+		return ignored("%s in state %s", what, c.State)
+	}
+	if in.Err == nil {
+		return ignored("%s: its phoneCallWaiting comes as a Remote input", what)
+	}
+	return m.end(what, EvAborted, ByError, c.Reason, errText(in.Method, in.Err), now)
+}
+
+// acceptResult: the answer to phone.acceptCall or phone.confirmCall.
+func (m *Machine) acceptResult(in RPCResult, what string, now time.Time) Step {
+	c := m.c
+	want, dir := Accepting, Incoming
+	if in.Method == MethodConfirm {
+		want, dir = ExchangingKeys, Outgoing
+	}
+	if c.State != want || c.Direction != dir {
+		return ignored("%s in state %s", what, c.State)
+	}
+	switch {
+	case in.Err == nil && in.Method == MethodAccept:
+		return m.step(what, EvAcceptDone, now, nil)
+	case in.Err == nil:
+		return Step{} // the phoneCall comes as a Remote input
+	case tg.IsCallAlreadyDeclined(in.Err):
+		return m.end(what, EvAborted, ByRemote, ReasonNone, "", now)
+	case tg.IsCallAlreadyAccepted(in.Err) && in.Method == MethodAccept:
+		return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
+	}
+	return m.hangup(CauseFail, ReasonNone, ByError, errText(in.Method, in.Err), now)
+}
+
+// discardResult: the answer to phone.discardCall.
+func (m *Machine) discardResult(in RPCResult, what string, now time.Time) Step {
+	c := m.c
+	if c.State != HangingUp {
+		return ignored("%s in state %s", what, c.State)
+	}
+	if in.TimedOut {
+		// No answer recorded: the server may never have executed
+		// it. The call stays hanging_up with its reason; the same
+		// discard may be sent again (Resend), once.
+		m.resendable = true
+		return Step{}
+	}
+	by, msg := orLocal(c.PendingEndedBy), ""
+	switch {
+	case in.Err == nil:
+	case tg.IsCallAlreadyAccepted(in.Err):
+		by = ByOtherDevice
+	case tg.IsCallAlreadyDeclined(in.Err):
+		// The server already executed this discard (its answer
+		// was lost and the request re-sent, or a restart re-sent
+		// it): that is its success (CONTRACT §5.1).
+	default:
+		by, msg = ByError, errText(in.Method, in.Err)
+	}
+	return m.step(what, EvDiscardDone, now, func(_ Call, c *Call) {
+		c.EndedBy = by
+		if msg != "" {
+			c.Error = msg
+		}
+	})
 }

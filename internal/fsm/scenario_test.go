@@ -135,7 +135,7 @@ func TestScenarios(t *testing.T) {
 				if len(d) != 1 || d[0].Reason != ReasonDisconnect {
 					t.Fatalf("from %s: %+v", from, st)
 				}
-				st = m.Handle(RPCResult{Method: MethodDiscard}, clk.Advance(time.Second))
+				m.Handle(RPCResult{Method: MethodDiscard}, clk.Advance(time.Second))
 				c := m.Call()
 				wantEnded(t, c, ByError, ReasonDisconnect)
 				if c.Error != "key fingerprint mismatch" {

@@ -29,7 +29,7 @@ func TestStopDuringRequestCallKeepsRequest(t *testing.T) {
 	queued, free := manager.Block(h.m)
 	defer free() // a failure below must not leave the loop held (close waits for it)
 	h.cancel()
-	waitFor(t, "the cut phone.requestCall queued", func() bool { return queued() >= 1 })
+	h.waitFor("the cut phone.requestCall queued", func() bool { return queued() >= 1 })
 	free()
 	<-res
 	h.restart(release)
@@ -289,7 +289,7 @@ func (h *harness) stopOnceExecuted(method string, x0 int, release func()) {
 	h.t.Helper()
 	_, free := manager.Block(h.m)
 	release()
-	waitFor(h.t, method+" executed", func() bool { return h.srv.Executed(method) == x0+1 })
+	h.waitFor(method+" executed", func() bool { return h.srv.Executed(method) == x0+1 })
 	h.cancel()
 	free()
 }

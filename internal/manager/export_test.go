@@ -50,3 +50,10 @@ func WrapTelegram(m *Manager, wrap func(Telegram) Telegram) {
 	}
 	<-done
 }
+
+// OnPost calls f after every input posted to m's inbox until stop is
+// called (tests only: to wait for an input to be queued without polling).
+func OnPost(m *Manager, f func()) (stop func()) {
+	m.posted.Store(&f)
+	return func() { m.posted.Store(nil) }
+}

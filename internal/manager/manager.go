@@ -75,6 +75,7 @@ type Manager struct {
 	stopped chan struct{}                // closed when the loop stopped reading the inbox
 	done    chan struct{}                // closed when Run returns
 	readyCh chan struct{}                // closed when Run has restored the state
+	posted  atomic.Pointer[func()]       // tests only: called after each post lands in the inbox
 
 	// Shared with other goroutines (status).
 	connected  atomic.Bool
@@ -177,6 +178,9 @@ func (m *Manager) post(f func()) error {
 	}
 	select {
 	case m.inbox <- f:
+		if p := m.posted.Load(); p != nil {
+			(*p)()
+		}
 		return nil
 	case <-m.stopped:
 		return ErrStopped

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,17 +191,52 @@ func (h *harness) restart(between func()) {
 	h.waitReady()
 	// Ready may show the restored state before the first difference is
 	// applied: wait for it (the restored calls are resumed with it).
-	deadline := time.Now().Add(20 * time.Second)
-	for !manager.Started(h.m) {
-		if time.Now().After(deadline) {
-			h.t.Fatal("the first difference after the restart never came")
-		}
-		select {
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	h.waitStarted()
 	// One more round through the loop: the resumption's effects ran.
 	manager.InMemoryCalls(h.m)
+}
+
+// waitStarted waits until the manager has applied the first difference
+// since Run began (manager.Started). Only an input of the loop applies it
+// (the difference's answer), so Started is asked again after each input
+// that reaches the inbox other than its own question; a real-time
+// deadline bounds the wait.
+func (h *harness) waitStarted() {
+	h.t.Helper()
+	posted, posts, stop := h.watchPosts()
+	defer stop()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for {
+		n := posts.Load()
+		if manager.Started(h.m) {
+			return
+		}
+		// Started posted one input of its own: wait for another.
+		for posts.Load() <= n+1 {
+			select {
+			case <-posted:
+			case <-deadline.C:
+				h.t.Fatal("the first difference after the restart never came")
+			}
+		}
+	}
+}
+
+// watchPosts counts the inputs that reach the manager's inbox from now
+// on, and wakes posted after each (one pending wake-up at most), until
+// stop.
+func (h *harness) watchPosts() (posted <-chan struct{}, posts *atomic.Int64, stop func()) {
+	ch := make(chan struct{}, 1)
+	posts = new(atomic.Int64)
+	stop = manager.OnPost(h.m, func() {
+		posts.Add(1)
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
+	return ch, posts, stop
 }
 
 // waitReady waits until the manager has restored and the first
@@ -826,7 +862,7 @@ func TestStaleRequestRefused(t *testing.T) {
 	const getDifference = "updates.getDifference"
 	release := srv.HoldRPC(getDifference)
 	defer release()
-	waitFor(t, "the getDifference requests sent before the hold to run", func() bool {
+	h.waitFor("the getDifference requests sent before the hold to run", func() bool {
 		return srv.Count(getDifference) == srv.Executed(getDifference)+srv.Dropped(getDifference)+srv.Held(getDifference)
 	})
 	srv.DropPushes(1)

@@ -250,13 +250,13 @@ func TestRateSecondInTheFirstsBatch(t *testing.T) {
 	defer release()
 	n := queued()
 	close(gate.proceed)
-	waitFor(t, "the first rating's completion queued", func() bool { return queued() == n+1 })
+	h.waitFor("the first rating's completion queued", func() bool { return queued() == n+1 })
 	second := make(chan error, 1)
 	go func() {
 		_, err := h.m.Rate(ctx, c.ID, 1, "")
 		second <- err
 	}()
-	waitFor(t, "the second rating queued", func() bool { return queued() == n+2 })
+	h.waitFor("the second rating queued", func() bool { return queued() == n+2 })
 	release()
 	if err := <-first; err != nil {
 		t.Fatalf("first rating: %v", err)

@@ -21,31 +21,70 @@ import (
 // requesting are restored from their persisted requests, which are sent
 // again with the same random_id (request.go).
 func (m *Manager) restore(ctx context.Context) error {
+	m.loadCallConfig(ctx)
+	p, err := m.loadPersisted()
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := m.restoreCalls(p.recs, p.secs); err != nil {
+		return err
+	}
+	m.restoreRequests(p.reqs)
+	if !p.found {
+		s, err := m.cfg.Telegram.GetState(ctx)
+		if err != nil {
+			return fmt.Errorf("updates.getState: %w", err)
+		}
+		m.engine = updates.New(updates.State{Pts: s.Pts, Qts: s.Qts, Seq: s.Seq, Date: s.Date}, m.now(), updates.Options{})
+		m.stateDirty = true
+		m.started = true
+		m.resumeRestored()
+		return m.flush(ctx)
+	}
+	m.engine = updates.New(updates.State(p.st), m.now(), updates.Options{})
+	m.statusMu.Lock()
+	m.status = p.st
+	m.statusMu.Unlock()
+	m.engineOut(m.engine.Start(m.now()))
+	return m.flush(ctx)
+}
+
+// loadCallConfig sets the call timeouts: the config's, and those it
+// leaves to the server from help.getConfig, whose date is the server's
+// clock (stale calls are judged on it). Without an answer the defaults
+// stay.
+func (m *Manager) loadCallConfig(ctx context.Context) {
 	m.timeouts = m.cfg.Timeouts
-	// help.getConfig: the call timeouts the config leaves to the server,
-	// and the server's clock (stale calls are judged on it).
 	cc, err := m.cfg.Telegram.CallConfig(ctx)
 	if err != nil {
 		m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).Msg("help.getConfig failed: using default call timeouts")
-	} else {
-		if m.timeouts.Receive == 0 {
-			m.timeouts.Receive = cc.Receive
-		}
-		if m.timeouts.Ring == 0 {
-			m.timeouts.Ring = cc.Ring
-		}
-		m.configDate = cc.Date
+		return
 	}
-	var (
-		st    store.UpdatesState
-		found bool
-		recs  []fsm.Call
-		reqs  []*request
-		secs  = map[int64][]byte{}
-	)
-	err = m.cfg.DB.View(func(tx *store.Tx) error {
+	if m.timeouts.Receive == 0 {
+		m.timeouts.Receive = cc.Receive
+	}
+	if m.timeouts.Ring == 0 {
+		m.timeouts.Ring = cc.Ring
+	}
+	m.configDate = cc.Date
+}
+
+// persisted is what the store holds at start-up: the updates state (if
+// found), the live calls with their secrets and the pending requests.
+type persisted struct {
+	st    store.UpdatesState
+	found bool
+	recs  []fsm.Call
+	reqs  []*request
+	secs  map[int64][]byte
+}
+
+// loadPersisted reads the store in one read transaction.
+func (m *Manager) loadPersisted() (*persisted, error) {
+	p := &persisted{secs: map[int64][]byte{}}
+	err := m.cfg.DB.View(func(tx *store.Tx) error {
 		var err error
-		if st, found, err = tx.UpdatesState(); err != nil {
+		if p.st, p.found, err = tx.UpdatesState(); err != nil {
 			return err
 		}
 		err = tx.ForEachCall(true, func(id int64, b []byte) error {
@@ -53,11 +92,11 @@ func (m *Manager) restore(ctx context.Context) error {
 			if err := json.Unmarshal(b, &c); err != nil {
 				return fmt.Errorf("call %d: %w", id, err)
 			}
-			recs = append(recs, c)
+			p.recs = append(p.recs, c)
 			sec, err := tx.CallSecrets(id)
 			switch {
 			case err == nil:
-				secs[id] = sec
+				p.secs[id] = sec
 			case !errors.Is(err, store.ErrNotFound):
 				return err
 			}
@@ -71,13 +110,17 @@ func (m *Manager) restore(ctx context.Context) error {
 			if err := json.Unmarshal(b, &r); err != nil {
 				return fmt.Errorf("request %d: %w", rid, err)
 			}
-			reqs = append(reqs, &r)
+			p.reqs = append(p.reqs, &r)
 			return nil
 		})
 	})
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
+	return p, err
+}
+
+// restoreCalls makes a machine of every live record, with its secrets,
+// and schedules its deadline. A call whose secrets are unreadable is
+// treated like a record without them: it ends (resumeRestored).
+func (m *Manager) restoreCalls(recs []fsm.Call, secs map[int64][]byte) error {
 	for _, rec := range recs {
 		mach, err := fsm.Restore(rec, m.timeouts)
 		if err != nil {
@@ -86,7 +129,6 @@ func (m *Manager) restore(ctx context.Context) error {
 		c := &call{m: mach, secrets: &secrets{}}
 		if b, ok := secs[rec.ID]; ok {
 			if s, err := unmarshalSecrets(b); err != nil {
-				// Treated like a record without them: it ends.
 				m.logCall(zerolog.WarnLevel, rec.ID).Str(logging.FieldErr, err.Error()).
 					Msg("the persisted secrets of a call are unreadable")
 			} else {
@@ -97,24 +139,7 @@ func (m *Manager) restore(ctx context.Context) error {
 		m.restored[rec.ID] = true
 		m.schedule(c)
 	}
-	m.restoreRequests(reqs)
-	if !found {
-		s, err := m.cfg.Telegram.GetState(ctx)
-		if err != nil {
-			return fmt.Errorf("updates.getState: %w", err)
-		}
-		m.engine = updates.New(updates.State{Pts: s.Pts, Qts: s.Qts, Seq: s.Seq, Date: s.Date}, m.now(), updates.Options{})
-		m.stateDirty = true
-		m.started = true
-		m.resumeRestored()
-		return m.flush(ctx)
-	}
-	m.engine = updates.New(updates.State(st), m.now(), updates.Options{})
-	m.statusMu.Lock()
-	m.status = st
-	m.statusMu.Unlock()
-	m.engineOut(m.engine.Start(m.now()))
-	return m.flush(ctx)
+	return nil
 }
 
 // resumeRestored runs once the first difference is applied: a call the
@@ -165,89 +190,133 @@ func (m *Manager) flush(ctx context.Context) error {
 		return nil
 	}
 	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty || len(m.requestsDirty) > 0 {
-		recs := make([]fsm.Call, 0, len(m.dirty))
-		secs := map[int64][]byte{}
-		for c := range m.dirty {
-			rec := c.m.Call()
-			if rec.ID == 0 && c.req != nil && m.requests[c.req.RandomID] == c.req {
-				// Requesting: its record lives in its request.
-				m.requestsDirty[c.req.RandomID] = true
-			}
-			recs = append(recs, rec)
-			if c.secrets != nil && c.secrets.dirty && rec.ID != 0 && rec.State.Live() {
-				b, err := c.secrets.marshal()
-				if err != nil {
-					return fmt.Errorf("call %d: secrets: %w", rec.ID, err)
-				}
-				secs[rec.ID] = b
-			}
+		b, err := m.collectBatch()
+		if err != nil {
+			return err
 		}
-		reqs := m.pendingRequests()
-		var st store.UpdatesState
-		if m.stateDirty && m.engine != nil {
-			st = m.updatesState()
+		if err := m.commitBatch(ctx, b); err != nil {
+			return err
 		}
-		events := m.events
-		backoff := 100 * time.Millisecond
-		for {
-			err := m.cfg.DB.Update(func(tx *store.Tx) error {
-				for _, rec := range recs {
-					if rec.ID == 0 {
-						continue // requesting: persisted with its request (reqs)
-					}
-					b, err := json.Marshal(rec)
-					if err != nil {
-						return err
-					}
-					if err := tx.PutCall(rec.ID, b, rec.State.Live()); err != nil {
-						return err
-					}
-					if sec, ok := secs[rec.ID]; ok {
-						if err := tx.PutCallSecrets(rec.ID, sec); err != nil {
-							return err
-						}
-					}
-				}
-				if err := m.putRequests(tx, reqs); err != nil {
-					return err
-				}
-				for i := range events {
-					if err := tx.AppendEvent(&events[i]); err != nil {
-						return err
-					}
-				}
-				if m.stateDirty && m.engine != nil {
-					return tx.SetUpdatesState(st)
-				}
-				return nil
-			})
-			if err == nil {
-				break
-			}
-			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).
-				Dur(logging.FieldRetryIn, backoff).Msg("store commit failed; retrying")
-			t := m.clock.Timer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("store commit: %w", err)
-			case <-t.C():
-			}
-			if backoff < 5*time.Second {
-				backoff *= 2
-			}
+		m.publishBatch(b)
+	}
+	m.runEffects()
+	return nil
+}
+
+// batch is what one flush writes: the changed call records with their
+// secrets, the changed requests, the journal entries and, when it moved,
+// the updates state.
+type batch struct {
+	recs     []fsm.Call
+	secs     map[int64][]byte
+	reqs     map[int32]*request
+	setState bool
+	st       store.UpdatesState
+	events   []store.Event
+}
+
+// collectBatch gathers what the last inputs changed.
+func (m *Manager) collectBatch() (*batch, error) {
+	b := &batch{recs: make([]fsm.Call, 0, len(m.dirty)), secs: map[int64][]byte{}}
+	for c := range m.dirty {
+		rec := c.m.Call()
+		if rec.ID == 0 && c.req != nil && m.requests[c.req.RandomID] == c.req {
+			// Requesting: its record lives in its request.
+			m.requestsDirty[c.req.RandomID] = true
 		}
-		if m.stateDirty && m.engine != nil {
-			m.statusMu.Lock()
-			m.status = st
-			m.statusMu.Unlock()
+		b.recs = append(b.recs, rec)
+		if c.secrets != nil && c.secrets.dirty && rec.ID != 0 && rec.State.Live() {
+			sec, err := c.secrets.marshal()
+			if err != nil {
+				return nil, fmt.Errorf("call %d: secrets: %w", rec.ID, err)
+			}
+			b.secs[rec.ID] = sec
 		}
-		for _, ev := range events {
-			if m.cfg.Hub != nil {
-				m.cfg.Hub.Publish(ev)
+	}
+	b.reqs = m.pendingRequests()
+	if m.stateDirty && m.engine != nil {
+		b.setState = true
+		b.st = m.updatesState()
+	}
+	b.events = m.events
+	return b, nil
+}
+
+// commitBatch writes b in one transaction, retrying with backoff on the
+// manager's clock until it commits or ctx ends.
+func (m *Manager) commitBatch(ctx context.Context, b *batch) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := m.cfg.DB.Update(func(tx *store.Tx) error { return m.writeBatch(tx, b) })
+		if err == nil {
+			return nil
+		}
+		m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).
+			Dur(logging.FieldRetryIn, backoff).Msg("store commit failed; retrying")
+		t := m.clock.Timer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("store commit: %w", err)
+		case <-t.C():
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// writeBatch puts b into tx.
+func (m *Manager) writeBatch(tx *store.Tx, b *batch) error {
+	for _, rec := range b.recs {
+		if rec.ID == 0 {
+			continue // requesting: persisted with its request (reqs)
+		}
+		raw, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutCall(rec.ID, raw, rec.State.Live()); err != nil {
+			return err
+		}
+		if sec, ok := b.secs[rec.ID]; ok {
+			if err := tx.PutCallSecrets(rec.ID, sec); err != nil {
+				return err
 			}
 		}
 	}
+	if err := m.putRequests(tx, b.reqs); err != nil {
+		return err
+	}
+	for i := range b.events {
+		if err := tx.AppendEvent(&b.events[i]); err != nil {
+			return err
+		}
+	}
+	if b.setState {
+		return tx.SetUpdatesState(b.st)
+	}
+	return nil
+}
+
+// publishBatch makes a committed batch visible: the status's updates
+// state and the journal entries on the hub.
+func (m *Manager) publishBatch(b *batch) {
+	if b.setState {
+		m.statusMu.Lock()
+		m.status = b.st
+		m.statusMu.Unlock()
+	}
+	for _, ev := range b.events {
+		if m.cfg.Hub != nil {
+			m.cfg.Hub.Publish(ev)
+		}
+	}
+}
+
+// runEffects clears what the flush committed and runs the effects its
+// inputs left, in order.
+func (m *Manager) runEffects() {
 	effects := m.effects
 	for c := range m.dirty {
 		if c.secrets != nil {
@@ -261,5 +330,4 @@ func (m *Manager) flush(ctx context.Context) error {
 	for _, f := range effects {
 		f()
 	}
-	return nil
 }

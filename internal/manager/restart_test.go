@@ -17,17 +17,26 @@ import (
 	"github.com/calld/calld/internal/store"
 )
 
-// waitFor polls cond (bounded by a real-time deadline): for what the
-// manager's goroutines or the simulator do on their own.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// waitFor waits until cond holds: for what the manager's goroutines or
+// the simulator do on their own. cond is checked again whenever an input
+// reaches the manager's inbox or the simulator's counters change; a
+// real-time deadline bounds the wait.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	posted, _, stop := h.watchPosts()
+	defer stop()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for {
+		changed := h.srv.Changed() // before cond: no change is missed
+		if cond() {
+			return
 		}
 		select {
-		case <-time.After(5 * time.Millisecond):
+		case <-posted:
+		case <-changed:
+		case <-deadline.C:
+			h.t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }
@@ -263,11 +272,11 @@ func TestAcceptRacingEndIsAnswered(t *testing.T) {
 		c, err := h.m.Accept(ctx, id)
 		res <- result{c, err}
 	}()
-	waitFor(t, "the accept queued", func() bool { return queued() == 1 })
+	h.waitFor("the accept queued", func() bool { return queued() == 1 })
 	if err := h.srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the hang-up queued", func() bool { return queued() == 2 })
+	h.waitFor("the hang-up queued", func() bool { return queued() == 2 })
 	release()
 	r := <-res
 	if r.err == nil || r.err == context.DeadlineExceeded {

@@ -128,30 +128,9 @@ func (p *peekID) Encode(*bin.Buffer) error { return errors.New("peekID is not en
 // initConnection and invokeWithoutUpdates, acknowledges the message,
 // de-duplicates re-sends, records the request and answers it.
 func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
-	noUpdates := false
-	id, err := req.Buf.PeekID()
+	id, noUpdates, err := unwrapQuery(req.Buf)
 	if err != nil {
-		return rpcError(400, "INPUT_REQUEST_INVALID")
-	}
-unwrap:
-	for {
-		var p peekID
-		var w bin.Decoder
-		switch id {
-		case tg.InvokeWithLayerRequestTypeID:
-			w = &tg.InvokeWithLayerRequest{Query: &p}
-		case tg.InitConnectionRequestTypeID:
-			w = &tg.InitConnectionRequest{Query: &p}
-		case tg.InvokeWithoutUpdatesRequestTypeID:
-			w = &tg.InvokeWithoutUpdatesRequest{Query: &p}
-			noUpdates = true
-		default:
-			break unwrap
-		}
-		if err := w.Decode(req.Buf); err != nil {
-			return rpcError(400, "INPUT_REQUEST_INVALID")
-		}
-		id = p.id
+		return err
 	}
 	if serviceMessages[id] {
 		// Client service messages (acks of our pushes, resend requests…)
@@ -219,6 +198,36 @@ unwrap:
 		return nil
 	}
 	return s.process(req, method, obj, entry, false)
+}
+
+// unwrapQuery decodes the invokeWithLayer, initConnection and
+// invokeWithoutUpdates wrappers at the start of buf and returns the
+// constructor id of the query inside; noUpdates reports an
+// invokeWithoutUpdates.
+func unwrapQuery(buf *bin.Buffer) (id uint32, noUpdates bool, err error) {
+	id, err = buf.PeekID()
+	if err != nil {
+		return 0, false, rpcError(400, "INPUT_REQUEST_INVALID")
+	}
+	for {
+		var p peekID
+		var w bin.Decoder
+		switch id {
+		case tg.InvokeWithLayerRequestTypeID:
+			w = &tg.InvokeWithLayerRequest{Query: &p}
+		case tg.InitConnectionRequestTypeID:
+			w = &tg.InitConnectionRequest{Query: &p}
+		case tg.InvokeWithoutUpdatesRequestTypeID:
+			w = &tg.InvokeWithoutUpdatesRequest{Query: &p}
+			noUpdates = true
+		default:
+			return id, noUpdates, nil
+		}
+		if err := w.Decode(buf); err != nil {
+			return 0, false, rpcError(400, "INPUT_REQUEST_INVALID")
+		}
+		id = p.id
+	}
 }
 
 // process executes the request under s.mu, sends the answer and runs the
@@ -364,6 +373,16 @@ func (s *Server) Dropped(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state.dropped[method]
+}
+
+// Changed returns a channel closed at the server's next change: a
+// request arrived, was executed or dropped (every counter of Count,
+// Executed, Held and Dropped). Take it before reading the counters, so
+// that no change is missed in between.
+func (s *Server) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.changed
 }
 
 // WaitCount blocks until at least n requests of method have arrived, or

@@ -16,38 +16,11 @@ func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 	case *tg.HelpGetNearestDCRequest:
 		return &tg.NearestDC{Country: "US", ThisDC: s.opts.DC, NearestDC: s.opts.DC}, nil
 	case *tg.UsersGetUsersRequest:
-		var out vector
-		for _, in := range r.ID {
-			id, err := s.resolveInputUserLocked(in)
-			if err != nil {
-				continue // Telegram leaves unknown users out
-			}
-			out = append(out, s.usersLocked(id)[0])
-		}
-		if out == nil {
-			out = vector{}
-		}
-		return out, nil
+		return s.getUsersLocked(r), nil
 	case *tg.UsersGetFullUserRequest:
-		id, err := s.resolveInputUserLocked(r.ID)
-		if err != nil {
-			return nil, err
-		}
-		return &tg.UsersUserFull{
-			FullUser: tg.UserFull{ID: id, Settings: tg.PeerSettings{}, NotifySettings: tg.PeerNotifySettings{}, PhoneCallsAvailable: true, VideoCallsAvailable: true},
-			Chats:    []tg.ChatClass{},
-			Users:    s.usersLocked(id),
-		}, nil
+		return s.getFullUserLocked(r)
 	case *tg.ContactsResolveUsernameRequest:
-		id, ok := s.state.byName[strings.ToLower(strings.TrimPrefix(r.Username, "@"))]
-		if !ok {
-			return nil, tgerr.New(400, "USERNAME_NOT_OCCUPIED")
-		}
-		return &tg.ContactsResolvedPeer{
-			Peer:  &tg.PeerUser{UserID: id},
-			Chats: []tg.ChatClass{},
-			Users: s.usersLocked(id),
-		}, nil
+		return s.resolveUsernameLocked(r)
 	case *tg.UpdatesGetStateRequest:
 		st := s.tgStateLocked()
 		return &st, nil
@@ -66,9 +39,7 @@ func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 	case *tg.AuthCheckPasswordRequest:
 		return s.checkPasswordLocked(rc, r)
 	case *tg.AuthLogOutRequest:
-		delete(s.state.loggedIn, rc.keyID)
-		delete(s.state.needPassword, rc.keyID)
-		return &tg.AuthLoggedOut{}, nil
+		return s.logOutLocked(rc), nil
 
 	// Calls.
 	case *tg.PhoneRequestCallRequest:
@@ -89,6 +60,50 @@ func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 		return s.sendSignalingDataLocked(rc, r)
 	}
 	return nil, tgerr.New(400, "INPUT_METHOD_INVALID")
+}
+
+// getUsersLocked answers users.getUsers; Telegram leaves unknown users
+// out.
+func (s *Server) getUsersLocked(r *tg.UsersGetUsersRequest) vector {
+	out := vector{}
+	for _, in := range r.ID {
+		id, err := s.resolveInputUserLocked(in)
+		if err != nil {
+			continue
+		}
+		out = append(out, s.usersLocked(id)[0])
+	}
+	return out
+}
+
+func (s *Server) getFullUserLocked(r *tg.UsersGetFullUserRequest) (bin.Encoder, error) {
+	id, err := s.resolveInputUserLocked(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &tg.UsersUserFull{
+		FullUser: tg.UserFull{ID: id, Settings: tg.PeerSettings{}, NotifySettings: tg.PeerNotifySettings{}, PhoneCallsAvailable: true, VideoCallsAvailable: true},
+		Chats:    []tg.ChatClass{},
+		Users:    s.usersLocked(id),
+	}, nil
+}
+
+func (s *Server) resolveUsernameLocked(r *tg.ContactsResolveUsernameRequest) (bin.Encoder, error) {
+	id, ok := s.state.byName[strings.ToLower(strings.TrimPrefix(r.Username, "@"))]
+	if !ok {
+		return nil, tgerr.New(400, "USERNAME_NOT_OCCUPIED")
+	}
+	return &tg.ContactsResolvedPeer{
+		Peer:  &tg.PeerUser{UserID: id},
+		Chats: []tg.ChatClass{},
+		Users: s.usersLocked(id),
+	}, nil
+}
+
+func (s *Server) logOutLocked(rc *rpcCtx) *tg.AuthLoggedOut {
+	delete(s.state.loggedIn, rc.keyID)
+	delete(s.state.needPassword, rc.keyID)
+	return &tg.AuthLoggedOut{}
 }
 
 func (s *Server) configLocked() *tg.Config {

@@ -13,15 +13,14 @@ import (
 
 // BenchmarkTransition measures durable persisted transitions per second.
 // One transition is one transaction's worth of a call step: AppendEvent +
-// PutCall + SetUpdatesState. "update" runs one Update (one commit, its
-// fsyncs) per transition; "grouped" runs Commit, where concurrent writers
-// share commits. b.N transitions are spread over the writers.
+// PutCall + SetUpdatesState, run as one Update (one commit, its fsyncs)
+// per transition. b.N transitions are spread over the writers.
 //
 // Each writer drives calls through a life like the daemon's: a random
 // 64-bit call id (as Telegram's are), five steps (waiting, ringing,
 // hanging_up, ended, then a late duplicate), live until it ends.
 func BenchmarkTransition(b *testing.B) {
-	for _, mode := range []string{"update", "grouped"} {
+	for _, mode := range []string{"update"} {
 		for _, writers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/writers=%d", mode, writers), func(b *testing.B) {
 				db, err := Open(filepath.Join(b.TempDir(), "calld.db"), Options{})
@@ -30,9 +29,6 @@ func BenchmarkTransition(b *testing.B) {
 				}
 				defer db.Close()
 				run := db.Update
-				if mode == "grouped" {
-					run = db.Commit
-				}
 				txid := func() int {
 					var id int
 					_ = db.View(func(tx *Tx) error { id = tx.tx.ID(); return nil })

@@ -16,7 +16,7 @@ import (
 
 // The crash helper: when the test binary is started with crashEnv set to
 // a file path, it appends transitions to that file forever from several
-// goroutines (half with Commit, half with Update), printing "seq call"
+// goroutines with Update, printing "seq call"
 // once each is committed, until it is killed.
 const crashEnv = "CALLD_STORE_CRASH_HELPER"
 
@@ -39,10 +39,7 @@ func crashHelper(path string) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			run := db.Commit
-			if w%2 == 1 {
-				run = db.Update
-			}
+			run := db.Update
 			for k := 0; ; k++ {
 				id := int64(w+1)*1_000_000 + int64(k%7)
 				var seq uint64

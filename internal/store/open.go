@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -70,22 +71,37 @@ func preflight(path string) error {
 	}
 	size := st.Size()
 
-	readMeta := func(off int64) (boltMeta, []byte, bool) {
-		buf := make([]byte, pageHeaderSize+metaSize)
-		if _, err := f.ReadAt(buf, off); err != nil {
-			return boltMeta{}, nil, false
-		}
-		return parseMeta(buf), buf, true
+	metas, bufs := readMetas(f)
+	best, magicSeen, why := bestMeta(metas, bufs)
+	if !magicSeen {
+		return fmt.Errorf("store: open %s: %w: not a bbolt database (%d bytes; the file was not modified)", path, ErrForeign, size)
 	}
+	if best == nil {
+		return fmt.Errorf("store: open %s: %w: no valid meta page (%s; the file was not modified)", path, ErrCorrupt, strings.Join(why, "; "))
+	}
+	return checkMetaBounds(path, best, size)
+}
 
+// readMeta reads the meta page at off; false if the file ends before it.
+func readMeta(f io.ReaderAt, off int64) (boltMeta, []byte, bool) {
+	buf := make([]byte, pageHeaderSize+metaSize)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return boltMeta{}, nil, false
+	}
+	return parseMeta(buf), buf, true
+}
+
+// readMetas reads the first meta page and the second, with their bytes.
+// The second is one page in; the page size comes from the first meta
+// page, or, if that is damaged, is one of the usual ones: the first
+// offset holding bbolt's magic wins.
+func readMetas(f io.ReaderAt) ([]boltMeta, [][]byte) {
 	var metas []boltMeta
 	var bufs [][]byte
-	m0, b0, ok := readMeta(0)
+	m0, b0, ok := readMeta(f, 0)
 	if ok {
 		metas, bufs = append(metas, m0), append(bufs, b0)
 	}
-	// The second meta page is one page in; the page size comes from the
-	// first meta page, or, if that is damaged, is one of the usual ones.
 	offsets := []int64{}
 	if ok && m0.magic == boltMagic && validPageSize(m0.pageSize) {
 		offsets = append(offsets, int64(m0.pageSize))
@@ -97,15 +113,18 @@ func preflight(path string) error {
 			continue
 		}
 		seen[off] = true
-		if m, b, ok := readMeta(off); ok && m.magic == boltMagic {
+		if m, b, ok := readMeta(f, off); ok && m.magic == boltMagic {
 			metas, bufs = append(metas, m), append(bufs, b)
 			break
 		}
 	}
+	return metas, bufs
+}
 
-	magicSeen := false
-	var best *boltMeta
-	var why []string
+// bestMeta picks the valid meta page with the highest txid, as bbolt
+// does. magicSeen reports whether any page held bbolt's magic; why says
+// what is wrong with each invalid one.
+func bestMeta(metas []boltMeta, bufs [][]byte) (best *boltMeta, magicSeen bool, why []string) {
 	for i := range metas {
 		m := &metas[i]
 		if m.magic != boltMagic {
@@ -125,12 +144,12 @@ func preflight(path string) error {
 			}
 		}
 	}
-	if !magicSeen {
-		return fmt.Errorf("store: open %s: %w: not a bbolt database (%d bytes; the file was not modified)", path, ErrForeign, size)
-	}
-	if best == nil {
-		return fmt.Errorf("store: open %s: %w: no valid meta page (%s; the file was not modified)", path, ErrCorrupt, joinWhy(why))
-	}
+	return best, magicSeen, why
+}
+
+// checkMetaBounds checks that the file holds the pages the meta page
+// names: its high-water mark, root and freelist.
+func checkMetaBounds(path string, best *boltMeta, size int64) error {
 	need := int64(best.pgid) * int64(best.pageSize)
 	switch {
 	case best.pgid < 4 || best.pgid > 1<<40:
@@ -147,17 +166,6 @@ func preflight(path string) error {
 
 func validPageSize(n uint32) bool {
 	return n >= 512 && n <= 1<<20 && n&(n-1) == 0
-}
-
-func joinWhy(why []string) string {
-	s := ""
-	for i, w := range why {
-		if i > 0 {
-			s += "; "
-		}
-		s += w
-	}
-	return s
 }
 
 // validate opens the file read-only (a shared lock: it fails with
@@ -194,7 +202,7 @@ func validate(path string, timeout time.Duration) (empty bool, err error) {
 			}
 		}
 		if n > 0 {
-			return fmt.Errorf("store: open %s: %w: bbolt check found %d problems (%s; the file was not modified)", path, ErrCorrupt, n, joinWhy(problems))
+			return fmt.Errorf("store: open %s: %w: bbolt check found %d problems (%s; the file was not modified)", path, ErrCorrupt, n, strings.Join(problems, "; "))
 		}
 		return nil
 	})

@@ -4,9 +4,11 @@
 // (pts/qts/seq/date) and the MTProto session.
 //
 // Everything a step of the daemon changes is written in one transaction
-// (DESIGN invariant 2): Update runs one durable transaction, Commit runs
-// one durable transaction shared with other concurrent Commit callers, so
-// that many writers pay for one fsync. View is a read-only transaction.
+// (DESIGN invariant 2): Update runs one durable transaction (the daemon
+// has one writer, the manager's loop, which groups what it handled since
+// its last commit into one Update; bbolt's DB.Batch is there should
+// concurrent writers ever want to share fsyncs). View is a read-only
+// transaction.
 //
 // Open never writes to a file it does not recognise: a file that is not a
 // bbolt database, a bbolt database without calld's magic, a damaged or
@@ -51,13 +53,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gotd/td/clock"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/calld/calld"
 )
@@ -115,26 +117,14 @@ type Options struct {
 // DefaultTimeout is the lock timeout when Options.Timeout is zero.
 const DefaultTimeout = time.Second
 
-// maxBatch bounds the number of Commit callers sharing one transaction.
-const maxBatch = 1024
-
 // DB is an open state file. Its methods are safe for concurrent use.
 type DB struct {
 	bolt *bolt.DB
 	path string
 	opts Options
 
-	// closeMu guards closed and sending on commits; Close takes it
-	// exclusively, Commit shares it while it queues its request.
-	closeMu  sync.RWMutex
-	closed   bool
-	commits  chan *commitReq
-	loopDone chan struct{}
-}
-
-type commitReq struct {
-	fn   func(*Tx) error
-	done chan error
+	closeMu sync.RWMutex // guards closed
+	closed  bool
 }
 
 // boltOptions are the bbolt options of the read-write open.
@@ -143,7 +133,7 @@ type commitReq struct {
 // per commit); bbolt rebuilds it on open by walking the reachable pages,
 // which Open does anyway to validate the file. The map freelist avoids the
 // array type's slowdown on fragmented files. NoSync is never set: every
-// Update and Commit is on disk when it returns.
+// Update is on disk when it returns.
 func boltOptions(timeout time.Duration) *bolt.Options {
 	return &bolt.Options{
 		Timeout:        timeout,
@@ -219,15 +209,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 
-	db := &DB{
-		bolt:     bdb,
-		path:     path,
-		opts:     opts,
-		commits:  make(chan *commitReq, maxBatch),
-		loopDone: make(chan struct{}),
-	}
-	go db.commitLoop()
-	return db, nil
+	return &DB{bolt: bdb, path: path, opts: opts}, nil
 }
 
 // openBolt is bolt.Open with bbolt's panics turned into ErrCorrupt.
@@ -263,11 +245,11 @@ func openError(path string, timeout time.Duration, err error) error {
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		return fmt.Errorf("store: open %s: %w (the file was not modified)", path, err)
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: state file %s is locked by another process (waited %s)", ErrLocked, path, timeout)
-	case errors.Is(err, bolt.ErrInvalid):
+	case errors.Is(err, berrors.ErrInvalid):
 		return fmt.Errorf("store: open %s: %w: not a bbolt database (the file was not modified)", path, ErrForeign)
-	case errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 		return fmt.Errorf("store: open %s: %w: %v (the file was not modified)", path, ErrCorrupt, err)
 	}
 	return fmt.Errorf("store: open %s: %w", path, err)
@@ -350,8 +332,8 @@ func syncDir(dir string) error {
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
 
-// Close waits for queued Commit calls to finish, then closes the file and
-// releases its lock. Calls after Close fail with ErrClosed.
+// Close closes the file and releases its lock. Calls after Close fail
+// with ErrClosed.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
 	if db.closed {
@@ -359,9 +341,7 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
-	close(db.commits)
 	db.closeMu.Unlock()
-	<-db.loopDone
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)
 	}
@@ -376,7 +356,7 @@ func (db *DB) isClosed() bool {
 
 // Update runs fn in one read-write transaction and makes it durable
 // (fsync) before returning nil. If fn returns an error nothing is written.
-// fn runs exactly once; it must not call Update, Commit or View.
+// fn runs exactly once; it must not call Update or View.
 func (db *DB) Update(fn func(*Tx) error) error {
 	if db.isClosed() {
 		return ErrClosed
@@ -388,7 +368,7 @@ func (db *DB) Update(fn func(*Tx) error) error {
 
 // View runs fn in a read-only transaction. Keep it short: a long read
 // transaction delays the remapping a growing file needs, and fn must not
-// call Update or Commit (a writer that has to grow the file waits for the
+// call Update (a writer that has to grow the file waits for the
 // read transaction to end).
 func (db *DB) View(fn func(*Tx) error) error {
 	if db.isClosed() {
@@ -397,102 +377,4 @@ func (db *DB) View(fn func(*Tx) error) error {
 	return db.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db})
 	})
-}
-
-// Commit is Update for concurrent writers: the callers that arrive while
-// a commit is being written share the next transaction and its fsync, so
-// N concurrent writers cost about one fsync per batch instead of N. There
-// is no timer: a lone caller is committed at once.
-//
-// fn MAY RUN MORE THAN ONCE: when another fn of the same batch fails, the
-// transaction is rolled back and the others run again in a new one. fn
-// must therefore only touch tx; apply side effects (FSM state, channel
-// sends, logs) after Commit returns nil. A fn that returns an error (or
-// panics, which is returned as an error) gets that error and leaves no
-// trace; it does not fail the others. A failure to write the transaction
-// itself is returned to every caller of the batch. Values fn stores into
-// its own variables (such as Event.Seq) are those of its last run, which
-// is the committed one when Commit returns nil.
-//
-// fn must not call Update, Commit or View (it would deadlock).
-func (db *DB) Commit(fn func(*Tx) error) error {
-	req := &commitReq{fn: fn, done: make(chan error, 1)}
-	db.closeMu.RLock()
-	if db.closed {
-		db.closeMu.RUnlock()
-		return ErrClosed
-	}
-	db.commits <- req
-	db.closeMu.RUnlock()
-	return <-req.done
-}
-
-// commitLoop takes the queued Commit requests, up to maxBatch at a time,
-// and runs each batch in one transaction. It ends when Close closes the
-// queue and the queue is drained.
-func (db *DB) commitLoop() {
-	defer close(db.loopDone)
-	batch := make([]*commitReq, 0, maxBatch)
-	for req := range db.commits {
-		batch = append(batch[:0], req)
-		// Let the writers the last commit released queue their next
-		// request first (they are runnable now): yield while the queue
-		// grows. No timer, so a lone writer pays one yield.
-		for n := -1; n != len(db.commits) && len(db.commits) < maxBatch; {
-			n = len(db.commits)
-			runtime.Gosched()
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-db.commits:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		db.runBatch(batch)
-		clear(batch)
-	}
-}
-
-// runBatch commits the batch in one transaction. A failing fn is answered
-// with its error and taken out, and the rest runs again.
-func (db *DB) runBatch(batch []*commitReq) {
-	for len(batch) > 0 {
-		failed := -1
-		var ferr error
-		err := db.bolt.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx, db: db}
-			for i, r := range batch {
-				if err := safeCall(r.fn, tx); err != nil {
-					failed, ferr = i, err
-					return err
-				}
-			}
-			return nil
-		})
-		if failed >= 0 {
-			batch[failed].done <- ferr
-			batch = append(batch[:failed], batch[failed+1:]...)
-			continue
-		}
-		for _, r := range batch {
-			r.done <- err
-		}
-		return
-	}
-}
-
-// safeCall runs fn, turning a panic into an error.
-func safeCall(fn func(*Tx) error, tx *Tx) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("store: commit function panicked: %v", p)
-		}
-	}()
-	return fn(tx)
 }

@@ -394,7 +394,7 @@ func TestBackup(t *testing.T) {
 				return
 			default:
 			}
-			if err := db.Commit(func(tx *Tx) error { _, err := transition(tx, 1000+i%5, "active", true); return err }); err != nil {
+			if err := db.Update(func(tx *Tx) error { _, err := transition(tx, 1000+i%5, "active", true); return err }); err != nil {
 				t.Error(err)
 				return
 			}
@@ -499,7 +499,6 @@ func TestClosed(t *testing.T) {
 	noop := func(*Tx) error { return nil }
 	for name, err := range map[string]error{
 		"Update": db.Update(noop),
-		"Commit": db.Commit(noop),
 		"View":   db.View(noop),
 	} {
 		if !errors.Is(err, ErrClosed) {

@@ -37,7 +37,7 @@ var (
 	kSession    = []byte("mtproto")
 )
 
-// Tx is a transaction of Update, Commit or View. It is valid only inside
+// Tx is a transaction of Update or View. It is valid only inside
 // the function it was passed to. The byte slices it returns are copies,
 // safe to keep after the transaction.
 type Tx struct {

@@ -475,14 +475,14 @@ func (e *Engine) input(in heldInput, now time.Time) {
 	case *tg.UpdatesTooLong:
 		e.request(now, false)
 	case *tg.UpdateShortMessage:
-		e.container([]tg.UpdateClass{shortMessage(u)}, nil, nil, 0, 0, 0, own, true, false, now)
+		e.container(updatesContainer{ups: []tg.UpdateClass{shortMessage(u)}, own: own, short: true}, now)
 	case *tg.UpdateShortChatMessage:
-		e.container([]tg.UpdateClass{shortChatMessage(u)}, nil, nil, 0, 0, 0, own, true, false, now)
+		e.container(updatesContainer{ups: []tg.UpdateClass{shortChatMessage(u)}, own: own, short: true}, now)
 	case *tg.UpdateShort:
 		if u.Update == nil {
 			return
 		}
-		e.container([]tg.UpdateClass{u.Update}, nil, nil, u.Date, 0, 0, own, true, false, now)
+		e.container(updatesContainer{ups: []tg.UpdateClass{u.Update}, date: u.Date, own: own, short: true}, now)
 	case *tg.UpdateShortSentMessage:
 		if !own {
 			// Pushed by the server, which never happens for a send of
@@ -490,88 +490,116 @@ func (e *Engine) input(in heldInput, now time.Time) {
 			e.request(now, false)
 			return
 		}
-		e.container([]tg.UpdateClass{shortSentMessage(u)}, nil, nil, u.Date, 0, 0, own, true, true, now)
+		e.container(updatesContainer{ups: []tg.UpdateClass{shortSentMessage(u)}, date: u.Date, own: own, short: true, silent: true}, now)
 	case *tg.UpdatesCombined:
-		e.container(u.Updates, u.Users, u.Chats, u.Date, u.SeqStart, u.Seq, own, false, false, now)
+		e.container(updatesContainer{ups: u.Updates, users: u.Users, chats: u.Chats, date: u.Date, seqStart: u.SeqStart, seq: u.Seq, own: own}, now)
 	case *tg.Updates:
-		e.container(u.Updates, u.Users, u.Chats, u.Date, u.Seq, u.Seq, own, false, false, now)
+		e.container(updatesContainer{ups: u.Updates, users: u.Users, chats: u.Chats, date: u.Date, seqStart: u.Seq, seq: u.Seq, own: own}, now)
 	default:
 		// nil or an unknown constructor: nothing to apply.
 	}
 }
 
-// container applies one container. short means a short constructor (no
-// date/seq change); silent marks its pts updates as bookkeeping only.
-func (e *Engine) container(ups []tg.UpdateClass, users []tg.UserClass, chats []tg.ChatClass,
-	date, seqStart, seq int, own, short, silent bool, now time.Time) {
-	if err := validContainer(ups, date, seqStart, seq); err != nil {
+// updatesContainer is one Updates container as the engine applies it: a
+// short constructor is one update without seq.
+type updatesContainer struct {
+	ups           []tg.UpdateClass
+	users         []tg.UserClass
+	chats         []tg.ChatClass
+	date          int
+	seqStart, seq int
+	own           bool // the result of our own RPC
+	short         bool // a short constructor: no date/seq change
+	silent        bool // its pts updates are bookkeeping only
+}
+
+// containerParts are a container's updates sorted by how they apply.
+type containerParts struct {
+	pts, qts        []entry
+	channel, others []Dispatch
+	ptsChanged      bool // an updatePtsChanged: fetch the difference
+}
+
+// container applies one container.
+func (e *Engine) container(c updatesContainer, now time.Time) {
+	if err := validContainer(c.ups, c.date, c.seqStart, c.seq); err != nil {
 		e.out.Rejected = append(e.out.Rejected, err)
 		return
 	}
-	mk := func(u tg.UpdateClass) Dispatch { return Dispatch{Update: u, Users: users, Chats: chats, Own: own} }
+	p := splitContainer(c)
+	for _, en := range p.pts {
+		e.handlePts(en, now)
+	}
+	for _, en := range p.qts {
+		e.handleQts(en, now)
+	}
+	e.out.Dispatch = append(e.out.Dispatch, p.channel...)
+	e.containerSeq(c, p.others, now)
+	if p.ptsChanged {
+		e.request(now, false)
+	}
+}
 
-	var ptsList, qtsList []entry
-	var channel, others []Dispatch
-	ptsChanged := false
-	for _, u := range ups {
+// splitContainer sorts c's updates into pts, qts, channel and other
+// updates, each in the order they apply.
+func splitContainer(c updatesContainer) containerParts {
+	mk := func(u tg.UpdateClass) Dispatch {
+		return Dispatch{Update: u, Users: c.users, Chats: c.chats, Own: c.own}
+	}
+	var p containerParts
+	for _, u := range c.ups {
 		if u == nil {
 			continue
 		}
 		if _, ok := u.(*tg.UpdatePtsChanged); ok {
-			ptsChanged = true
+			p.ptsChanged = true
 			continue
 		}
 		if pts, count, ok := tg.IsPtsUpdate(u); ok {
-			ptsList = append(ptsList, entry{d: mk(u), pts: pts, count: count, silent: silent})
+			p.pts = append(p.pts, entry{d: mk(u), pts: pts, count: count, silent: c.silent})
 			continue
 		}
 		if qts, ok := tg.IsQtsUpdate(u); ok {
-			qtsList = append(qtsList, entry{d: mk(u), pts: qts, count: 1})
+			p.qts = append(p.qts, entry{d: mk(u), pts: qts, count: 1})
 			continue
 		}
 		if _, _, _, ok, _ := tg.IsChannelPtsUpdate(u); ok {
-			channel = append(channel, mk(u))
+			p.channel = append(p.channel, mk(u))
 			continue
 		}
-		others = append(others, mk(u))
+		p.others = append(p.others, mk(u))
 	}
 	// Lowest starting point first: a read and a new message with the same
 	// pts apply in the right order.
-	slices.SortStableFunc(ptsList, func(a, b entry) int { return (a.pts - a.count) - (b.pts - b.count) })
-	slices.SortStableFunc(qtsList, func(a, b entry) int { return a.pts - b.pts })
-	slices.SortStableFunc(channel, func(a, b Dispatch) int { return channelStart(a.Update) - channelStart(b.Update) })
+	slices.SortStableFunc(p.pts, func(a, b entry) int { return (a.pts - a.count) - (b.pts - b.count) })
+	slices.SortStableFunc(p.qts, func(a, b entry) int { return a.pts - b.pts })
+	slices.SortStableFunc(p.channel, func(a, b Dispatch) int { return channelStart(a.Update) - channelStart(b.Update) })
+	return p
+}
 
-	for _, en := range ptsList {
-		e.handlePts(en, now)
-	}
-	for _, en := range qtsList {
-		e.handleQts(en, now)
-	}
-	e.out.Dispatch = append(e.out.Dispatch, channel...)
-
+// containerSeq applies c's seq and its other updates: at once without a
+// seq, in order, or held until the gap before it is filled.
+func (e *Engine) containerSeq(c updatesContainer, others []Dispatch, now time.Time) {
 	switch {
-	case seqStart == 0:
+	case c.seqStart == 0:
 		e.out.Dispatch = append(e.out.Dispatch, others...)
-		if !short {
-			e.st.Date = max(e.st.Date, date)
+		if !c.short {
+			e.st.Date = max(e.st.Date, c.date)
 		}
-	case e.st.Seq+1 == seqStart:
-		e.applySeq(heldSeq{seqStart: seqStart, seq: seq, date: date, others: others})
+	case e.st.Seq+1 == c.seqStart:
+		e.applySeq(heldSeq{seqStart: c.seqStart, seq: c.seq, date: c.date, others: others})
 		e.drainSeq()
-	case e.st.Seq+1 > seqStart:
+	case e.st.Seq+1 > c.seqStart:
 		// Already applied.
 	default:
 		if len(e.seqHeld) == 0 {
-			e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: seq})
+			e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: c.seq})
 			e.seqDL = now.Add(e.opts.GapTimeout)
 		}
-		e.seqHeld = append(e.seqHeld, heldSeq{seqStart: seqStart, seq: seq, date: date, others: others})
+		e.seqHeld = append(e.seqHeld, heldSeq{seqStart: c.seqStart, seq: c.seq, date: c.date, others: others})
 		if len(e.seqHeld) > e.opts.MaxBuffered {
 			e.overflow = true
 		}
-	}
-	if ptsChanged {
-		e.request(now, false)
 	}
 }
 
