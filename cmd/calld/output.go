@@ -15,7 +15,6 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/config"
 	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
 )
 
 // clientCmd holds what every client subcommand shares: its flag set and
@@ -209,9 +208,9 @@ func yesNo(b bool) string {
 }
 
 // callSummary is the one-line answer of discard, call and accept.
-func callSummary(c fsm.Call) string {
+func callSummary(c calld.Call) string {
 	s := fmt.Sprintf("call %d (%s, peer %d): %s", c.ID, c.Direction, c.PeerID, c.State)
-	if c.State == fsm.Ended {
+	if c.State == calld.StateEnded {
 		s += fmt.Sprintf(", reason %s, ended by %s, duration %s", orDash(string(c.Reason)), orDash(string(c.EndedBy)), fmtDuration(c.Duration))
 	}
 	if c.Error != "" {

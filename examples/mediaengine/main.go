@@ -24,9 +24,8 @@ import (
 	"os/signal"
 	"strconv"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
 )
 
 func main() {
@@ -52,15 +51,15 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 	// override is optional: [media] in calld.toml is the default).
 	engine := &engine{}
 	if peer != "" {
-		c, err := cl.PlaceWith(ctx, control.PlaceRequest{Peer: peer, Protocol: &control.ProtocolOverride{
+		c, err := cl.PlaceWith(ctx, calld.PlaceRequest{Peer: peer, Protocol: &calld.ProtocolOverride{
 			LibraryVersions: engine.Versions(),
 		}})
 		if err != nil {
 			return fmt.Errorf("place: %w", err)
 		}
 		id = c.ID
-	} else if c, err := cl.Call(ctx, id); err == nil && c.State == fsm.Ringing && c.Direction == fsm.Incoming {
-		if _, err := cl.AcceptWith(ctx, id, control.AcceptRequest{}); err != nil {
+	} else if c, err := cl.Call(ctx, id); err == nil && c.State == calld.StateRinging && c.Direction == calld.DirectionIncoming {
+		if _, err := cl.AcceptWith(ctx, id, calld.AcceptRequest{}); err != nil {
 			return fmt.Errorf("accept: %w", err)
 		}
 	}
@@ -71,7 +70,7 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 	if err != nil {
 		return err
 	}
-	if c.State == fsm.Active {
+	if c.State == calld.StateActive {
 		// 3. The media parameters: the key (never print it), the
 		// relays and the protocol the server chose.
 		media, err := cl.Media(ctx, id)
@@ -90,7 +89,7 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 		// 4. Relay signaling until the call ends (the stream ends
 		// with it): the peer's payloads to the engine, the engine's
 		// to the peer.
-		err = cl.Signaling(ctx, id, 0, true, func(p control.SignalingPayload) error {
+		err = cl.Signaling(ctx, id, 0, true, func(p calld.SignalingPayload) error {
 			log.Printf("signaling in #%d (%d bytes)", p.Seq, len(p.Data))
 			for _, out := range engine.Receive(p.Data) {
 				if err := cl.SendSignaling(ctx, id, out); err != nil {
@@ -134,15 +133,15 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 var errStop = errors.New("stop")
 
 // waitActive follows the events until the call is active or has ended.
-func waitActive(ctx context.Context, cl *control.Client, id int64) (fsm.Call, error) {
-	err := cl.Events(ctx, control.EventsOptions{Replay: true, Follow: true}, func(ev store.Event) error {
-		if ev.CallID == id && (ev.To == string(fsm.Active) || ev.To == string(fsm.Ended)) {
+func waitActive(ctx context.Context, cl *control.Client, id int64) (calld.Call, error) {
+	err := cl.Events(ctx, control.EventsOptions{Replay: true, Follow: true}, func(ev calld.Event) error {
+		if ev.CallID == id && (ev.To == string(calld.StateActive) || ev.To == string(calld.StateEnded)) {
 			return errStop
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		return fsm.Call{}, fmt.Errorf("events: %w", err)
+		return calld.Call{}, fmt.Errorf("events: %w", err)
 	}
 	return cl.Call(ctx, id)
 }
@@ -157,7 +156,7 @@ func (e *engine) Versions() []string { return []string{"11.0.0"} }
 
 // Start takes the media parameters and returns the engine's first
 // signaling payloads.
-func (e *engine) Start(control.Media) [][]byte {
+func (e *engine) Start(calld.Media) [][]byte {
 	var out [][]byte
 	for e.sent < 2 {
 		e.sent++

@@ -20,7 +20,6 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/store"
 )
 
 // The config's defaults are the server's.
@@ -367,7 +366,7 @@ func TestIdleTimeoutSparesEventStreams(t *testing.T) {
 	if n, err := idle.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
 	}
-	env.hub.Publish(store.Event{Seq: 1, Event: "call.state"})
+	env.hub.Publish(calld.Event{Seq: 1, Event: "call.state"})
 	_ = stream.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, err := bufio.NewReader(events.Body).ReadString('\n')
 	if err != nil || !strings.Contains(line, `"seq":1`) {

@@ -149,7 +149,7 @@ func (r *run) stop(t *testing.T) error {
 	}
 }
 
-func (r *run) status(t *testing.T) control.Status {
+func (r *run) status(t *testing.T) calld.Status {
 	t.Helper()
 	st, err := r.cl.Status(context.Background())
 	if err != nil {
@@ -265,9 +265,9 @@ func TestStartUpRaces(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for {
-			st, err := r.cl.Login(context.Background(), control.LoginStep{Phone: "+15550001111"})
+			st, err := r.cl.Login(context.Background(), calld.LoginStep{Phone: "+15550001111"})
 			if err == nil {
-				if st.State != control.LoginCodeSent {
+				if st.State != calld.LoginCodeSent {
 					t.Errorf("login phone step: %+v", st)
 				}
 				return
@@ -302,7 +302,7 @@ func TestUnreachableWithSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want store.UpdatesState
+	var want calld.UpdatesState
 	if err := db.View(func(tx *store.Tx) error {
 		want, _, err = tx.UpdatesState()
 		return err

@@ -25,10 +25,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/calld/calld/internal/fsm"
 	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
+
+	"github.com/calld/calld"
 )
 
 // Formats accepted by Options.Format.
@@ -383,7 +384,7 @@ func ID(id int64) string { return strconv.FormatInt(id, 10) }
 
 // Call adds the fields that identify a call: call_id, direction, peer_id
 // and video. A nil e (a disabled level) is fine.
-func Call(e *zerolog.Event, c *fsm.Call) *zerolog.Event {
+func Call(e *zerolog.Event, c *calld.Call) *zerolog.Event {
 	if e == nil || c == nil {
 		return e
 	}

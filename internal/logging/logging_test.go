@@ -18,8 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/internal/fsm"
 	"github.com/rs/zerolog"
+
+	"github.com/calld/calld"
 )
 
 var fixed = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -101,7 +102,7 @@ func TestJSONLines(t *testing.T) {
 		{"raw write", func() { fmt.Fprint(log, "plain text") },
 			map[string]any{"level": "info", "event": "log", "message": "plain text"}},
 		{"call helper", func() {
-			Call(log.Info(), &fsm.Call{ID: -9223372036854775808, Direction: fsm.Incoming, PeerID: 42, Video: true}).
+			Call(log.Info(), &calld.Call{ID: -9223372036854775808, Direction: calld.DirectionIncoming, PeerID: 42, Video: true}).
 				Str(FieldEvent, EventCallState).Str(FieldFrom, "ringing").Str(FieldTo, "ended").Msg("state")
 		}, map[string]any{"level": "info", "event": "call.state", "call_id": "-9223372036854775808", "direction": "incoming",
 			"peer_id": "42", "video": true, "from": "ringing", "to": "ended", "message": "state"}},
@@ -492,7 +493,7 @@ func BenchmarkLine(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c := &fsm.Call{ID: 6180340223140218862, Direction: fsm.Incoming, PeerID: 424242}
+			c := &calld.Call{ID: 6180340223140218862, Direction: calld.DirectionIncoming, PeerID: 424242}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				var e *zerolog.Event

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/store"
@@ -37,9 +38,9 @@ func (m *Manager) restore(ctx context.Context) error {
 		m.configDate = cc.Date
 	}
 	var (
-		st    store.UpdatesState
+		st    calld.UpdatesState
 		found bool
-		recs  []fsm.Call
+		recs  []calld.Call
 		reqs  []*request
 		secs  = map[int64][]byte{}
 	)
@@ -49,7 +50,7 @@ func (m *Manager) restore(ctx context.Context) error {
 			return err
 		}
 		err = tx.ForEachCall(true, func(id int64, b []byte) error {
-			var c fsm.Call
+			var c calld.Call
 			if err := json.Unmarshal(b, &c); err != nil {
 				return fmt.Errorf("call %d: %w", id, err)
 			}
@@ -136,20 +137,20 @@ func (m *Manager) resumeRestored() {
 		rec := c.m.Call()
 		switch {
 		case !rec.State.Live():
-		case rec.State == fsm.HangingUp:
+		case rec.State == calld.StateHangingUp:
 			m.apply(c, fsm.Local{Action: fsm.Resend})
 		case !canContinue(rec, c.secrets):
 			m.logCall(zerolog.InfoLevel, id).Str(logging.FieldState, string(rec.State)).
 				Msg("restored call without its key-exchange material: ending it")
 			m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.RestartReason(rec)})
-		case rec.State == fsm.Waiting && rec.Direction == fsm.Incoming:
+		case rec.State == calld.StateWaiting && rec.Direction == calld.DirectionIncoming:
 			m.rpc(c, fsm.SendReceived{})
-		case rec.State == fsm.Accepting:
+		case rec.State == calld.StateAccepting:
 			// Our g_b may have reached the server: the phoneCall that
 			// answers it comes, and a repeated accept is refused.
 			c.resentAccept = c.secrets.incoming != nil
 			m.rpc(c, fsm.SendAccept{})
-		case rec.State == fsm.ExchangingKeys && rec.Direction == fsm.Outgoing && c.secrets.key == nil:
+		case rec.State == calld.StateExchangingKeys && rec.Direction == calld.DirectionOutgoing && c.secrets.key == nil:
 			m.rpc(c, fsm.SendConfirm{})
 		}
 	}
@@ -165,7 +166,7 @@ func (m *Manager) flush(ctx context.Context) error {
 		return nil
 	}
 	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty || len(m.requestsDirty) > 0 {
-		recs := make([]fsm.Call, 0, len(m.dirty))
+		recs := make([]calld.Call, 0, len(m.dirty))
 		secs := map[int64][]byte{}
 		for c := range m.dirty {
 			rec := c.m.Call()
@@ -183,7 +184,7 @@ func (m *Manager) flush(ctx context.Context) error {
 			}
 		}
 		reqs := m.pendingRequests()
-		var st store.UpdatesState
+		var st calld.UpdatesState
 		if m.stateDirty && m.engine != nil {
 			st = m.updatesState()
 		}

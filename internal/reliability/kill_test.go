@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/bench"
 	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -207,12 +207,12 @@ func settled(ctx context.Context, c *control.Client, srv *sim.Server) error {
 		if err != nil {
 			return false, err
 		}
-		stored := map[int64]fsm.State{}
+		stored := map[int64]calld.State{}
 		for _, rec := range calls {
 			stored[rec.ID] = rec.State
 		}
 		for _, info := range srv.Calls() {
-			if s, ok := stored[info.ID]; !ok || s != fsm.Ended {
+			if s, ok := stored[info.ID]; !ok || s != calld.StateEnded {
 				return false, fmt.Errorf("simulator call %d (%s) is %q in the store", info.ID, info.State, s)
 			}
 		}

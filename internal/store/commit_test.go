@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/calld/calld"
 )
 
 func TestCommitConcurrentWriters(t *testing.T) {
@@ -84,7 +86,7 @@ func TestCommitConcurrentWriters(t *testing.T) {
 			err := db.View(func(tx *Tx) error {
 				for seq, id := range committed {
 					n := 0
-					if err := tx.CallEvents(id, func(e Event) error {
+					if err := tx.CallEvents(id, func(e calld.Event) error {
 						n++
 						if e.Seq != seq {
 							t.Errorf("call %d event seq %d, Commit said %d", id, e.Seq, seq)
@@ -146,7 +148,7 @@ func TestCommitGroupsWaitingCallers(t *testing.T) {
 				blockerDone <- db.Commit(func(tx *Tx) error {
 					close(inside)
 					<-release
-					return tx.AppendEvent(&Event{Event: "blocker"})
+					return tx.AppendEvent(&calld.Event{Event: "blocker"})
 				})
 			}()
 			<-inside
@@ -167,7 +169,7 @@ func TestCommitGroupsWaitingCallers(t *testing.T) {
 					r.err = db.Commit(func(tx *Tx) error {
 						atomic.AddInt32(&r.runs, 1)
 						r.txid = tx.tx.ID()
-						e := Event{Event: "caller", CallID: int64(i + 1)}
+						e := calld.Event{Event: "caller", CallID: int64(i + 1)}
 						if err := tx.AppendEvent(&e); err != nil {
 							return err
 						}
@@ -245,7 +247,7 @@ func TestCommitDuringClose(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := 0; k < 20; k++ {
-				err := db.Commit(func(tx *Tx) error { return tx.AppendEvent(&Event{}) })
+				err := db.Commit(func(tx *Tx) error { return tx.AppendEvent(&calld.Event{}) })
 				switch {
 				case err == nil:
 					ok.Add(1)

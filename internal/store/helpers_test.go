@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/calld/calld"
 )
 
 // fakeClock is an injected clock for tests.
@@ -71,7 +73,7 @@ func openT(t testing.TB, path string, opts Options) *DB {
 // transition persists one call transition: the event, the record that
 // points at it and the updates state, in tx.
 func transition(tx *Tx, callID int64, state string, live bool) (uint64, error) {
-	e := Event{Event: "call.state", CallID: callID, From: "ringing", To: state}
+	e := calld.Event{Event: "call.state", CallID: callID, From: "ringing", To: state}
 	if err := tx.AppendEvent(&e); err != nil {
 		return 0, err
 	}
@@ -82,7 +84,7 @@ func transition(tx *Tx, callID int64, state string, live bool) (uint64, error) {
 	if err := tx.PutCall(callID, rec, live); err != nil {
 		return 0, err
 	}
-	if err := tx.SetUpdatesState(UpdatesState{Pts: int(e.Seq), Qts: 1, Seq: 2, Date: 3}); err != nil {
+	if err := tx.SetUpdatesState(calld.UpdatesState{Pts: int(e.Seq), Qts: 1, Seq: 2, Date: 3}); err != nil {
 		return 0, err
 	}
 	return e.Seq, nil
@@ -134,7 +136,7 @@ func seqs(t testing.TB, db *DB, since uint64) []uint64 {
 	t.Helper()
 	var out []uint64
 	err := db.View(func(tx *Tx) error {
-		return tx.Events(since, func(e Event) error {
+		return tx.Events(since, func(e calld.Event) error {
 			out = append(out, e.Seq)
 			return nil
 		})
