@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 )
 
 // states numbers fsm's states for the Tracker's bit sets.
@@ -51,12 +51,12 @@ func NewTracker() *Tracker {
 // Follow streams the daemon's events into t until ctx is done, resuming
 // after a dropped stream (slow_reader) or a lost connection (a daemon
 // restart) from the last seq seen. It returns when ctx is done.
-func (t *Tracker) Follow(ctx context.Context, client *control.Client) {
+func (t *Tracker) Follow(ctx context.Context, cl *client.Client) {
 	retry := time.NewTicker(20 * time.Millisecond)
 	defer retry.Stop()
 	for ctx.Err() == nil {
 		since := t.LastSeq()
-		err := client.Events(ctx, control.EventsOptions{Replay: true, Since: since, Follow: true}, func(ev calld.Event) error {
+		err := cl.Events(ctx, client.EventsOptions{Replay: true, Since: since, Follow: true}, func(ev calld.Event) error {
 			t.Add(ev)
 			return nil
 		})

@@ -21,7 +21,7 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -135,7 +135,7 @@ func (s *syncBuffer) String() string {
 func (e *env) start() *daemon {
 	e.t.Helper()
 	d := e.spawn(exec.Command(binary, "serve", "--config", e.config))
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -20,7 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -50,7 +50,7 @@ func (d *daemon) exited() bool {
 // the daemon exits first.
 func (e *env) waitStatus(d *daemon, ok func(calld.Status) bool) (calld.Status, bool) {
 	e.t.Helper()
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	var st calld.Status

@@ -10,7 +10,7 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -24,7 +24,7 @@ import (
 func TestRestartKeepsLiveCalls(t *testing.T) {
 	e := newEnv(t, sim.Options{Authorized: true}, "[policy]\nreject_when_busy = false\n")
 	d := e.start()
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -49,7 +49,7 @@ func leaks(text string, b []byte) string {
 func TestCallSecretsStayPrivate(t *testing.T) {
 	e := newEnv(t, sim.Options{Authorized: true}, "")
 	d1 := e.start()
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

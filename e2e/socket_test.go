@@ -20,7 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -241,7 +241,7 @@ func TestConnectionFlood(t *testing.T) {
 	// 20,000 connections are open: root is still answered, at once,
 	// through the client library and by `calld status`. (GORACE: a -race
 	// binary otherwise sleeps 1 s at exit.)
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -385,7 +385,7 @@ func TestSocketActivation(t *testing.T) {
 		}
 		d := e.startActivated(f)
 		f.Close()
-		cl := control.NewClient(path)
+		cl := client.New(path)
 		defer cl.Close()
 		deadline := time.Now().Add(60 * time.Second)
 		for !strings.Contains(d.logs.String(), `"event":"daemon.ready"`) {

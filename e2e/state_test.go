@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -163,7 +163,7 @@ func TestSimWithoutConfigUsesFreshDir(t *testing.T) {
 	}
 
 	e := &env{t: t, socket: filepath.Join(dir, "calld.sock")}
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 )
 
 // runEvents is `calld events [--follow] [--since N]`: GET /v1/events.
@@ -24,7 +24,7 @@ func runEvents(ctx context.Context, args []string, sio stdio) int {
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return parseStatus(err)
 	}
-	opts := control.EventsOptions{Follow: *follow, Since: *since, Replay: !*follow}
+	opts := client.EventsOptions{Follow: *follow, Since: *since, Replay: !*follow}
 	c.fs.Visit(func(f *flag.Flag) {
 		if f.Name == "since" {
 			opts.Replay = true

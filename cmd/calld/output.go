@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 )
 
 // clientCmd holds what every client subcommand shares: its flag set and
@@ -116,13 +116,13 @@ func parseStatus(err error) int {
 
 // client resolves the socket and returns a client, or an exit status
 // (2 for a configuration error).
-func (c *clientCmd) client() (*control.Client, int) {
+func (c *clientCmd) client() (*client.Client, int) {
 	socket, err := resolveSocket(c.socket, c.config, c.sio.getenv)
 	if err != nil {
 		fmt.Fprintf(c.sio.stderr, "calld %s: %v\n", c.name, err)
 		return nil, 2
 	}
-	return control.NewClient(socket), 0
+	return client.New(socket), 0
 }
 
 // resolveSocket: --socket, else $CALLD_SOCKET, else control.socket of the

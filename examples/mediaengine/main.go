@@ -25,7 +25,7 @@ import (
 	"strconv"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld/client"
 )
 
 func main() {
@@ -39,14 +39,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	cl := control.NewClient(*socket)
+	cl := client.New(*socket)
 	defer cl.Close()
 	if err := run(ctx, cl, *peer, *callID, *rating); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, cl *control.Client, peer string, id int64, rating int) error {
+func run(ctx context.Context, cl *client.Client, peer string, id int64, rating int) error {
 	// 1. The call: placed with the protocol the engine speaks (the
 	// override is optional: [media] in calld.toml is the default).
 	engine := &engine{}
@@ -133,8 +133,8 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 var errStop = errors.New("stop")
 
 // waitActive follows the events until the call is active or has ended.
-func waitActive(ctx context.Context, cl *control.Client, id int64) (calld.Call, error) {
-	err := cl.Events(ctx, control.EventsOptions{Replay: true, Follow: true}, func(ev calld.Event) error {
+func waitActive(ctx context.Context, cl *client.Client, id int64) (calld.Call, error) {
+	err := cl.Events(ctx, client.EventsOptions{Replay: true, Follow: true}, func(ev calld.Event) error {
 		if ev.CallID == id && (ev.To == string(calld.StateActive) || ev.To == string(calld.StateEnded)) {
 			return errStop
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 )
 
 func TestClient(t *testing.T) {
@@ -63,14 +64,14 @@ func TestClient(t *testing.T) {
 		}
 	}
 	var seqs []uint64
-	if err := c.Events(ctx, EventsOptions{Replay: true, Since: 3}, func(ev calld.Event) error {
+	if err := c.Events(ctx, client.EventsOptions{Replay: true, Since: 3}, func(ev calld.Event) error {
 		seqs = append(seqs, ev.Seq)
 		return nil
 	}); err != nil || !slicesEqual(seqs, []uint64{4, 5}) {
 		t.Errorf("Events = %v, %v", seqs, err)
 	}
 	stop := errors.New("stop")
-	if err := c.Events(ctx, EventsOptions{}, func(calld.Event) error { return stop }); !errors.Is(err, stop) {
+	if err := c.Events(ctx, client.EventsOptions{}, func(calld.Event) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("Events with a failing callback = %v", err)
 	}
 }
@@ -100,7 +101,7 @@ func TestClientErrors(t *testing.T) {
 	}
 	t.Run("events error line", func(t *testing.T) {
 		env.svc.journalErr = calld.Errorf(calld.EUNAVAILABLE, "store closed")
-		err := env.client.Events(ctx, EventsOptions{Replay: true}, func(calld.Event) error { return nil })
+		err := env.client.Events(ctx, client.EventsOptions{Replay: true}, func(calld.Event) error { return nil })
 		if calld.ErrorCode(err) != calld.EUNAVAILABLE {
 			t.Errorf("replay with a failing journal: %v, want unavailable", err)
 		}
@@ -109,7 +110,7 @@ func TestClientErrors(t *testing.T) {
 
 func TestClientNotRunning(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "absent.sock")
-	_, err := NewClient(socket).Status(context.Background())
+	_, err := client.New(socket).Status(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "not running at "+socket) {
 		t.Errorf("error %v, want it to say the daemon is not running at %s", err, socket)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
 )
 
@@ -224,7 +225,7 @@ func TestAcceptBackoff(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(&resourceFailListener{Listener: l, n: 4}) }()
-	cl := NewClient(socket)
+	cl := client.New(socket)
 	defer cl.Close()
 	if _, err := cl.Status(t.Context()); err != nil {
 		t.Fatalf("status after the accept errors: %v", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 )
 
 // Fixture ids: a ringing incoming call whose id is not exact in a
@@ -271,7 +272,7 @@ type testEnv struct {
 	srv    *Server
 	socket string
 	http   *http.Client // raw HTTP over the socket
-	client *Client
+	client *client.Client
 }
 
 // start serves a fresh memService. opts may set Cred etc.
@@ -290,7 +291,7 @@ func start(t *testing.T, opts Options, hubBuffer int) *testEnv {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	env := &testEnv{svc: svc, hub: hub, srv: srv, socket: socket, client: NewClient(socket),
+	env := &testEnv{svc: svc, hub: hub, srv: srv, socket: socket, client: client.New(socket),
 		http: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 		}}}}

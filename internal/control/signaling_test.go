@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 )
 
 // mediaService adds a MediaService with three kept payloads to memService.
@@ -65,7 +66,7 @@ func (s *mediaService) SaveDebug(_ context.Context, id int64, data json.RawMessa
 }
 
 // startMedia serves svc (a *mediaService or a plain *memService).
-func startMedia(t *testing.T, svc calld.CallService, opts Options) (*Client, func(method, path, body string) (int, http.Header, string)) {
+func startMedia(t *testing.T, svc calld.CallService, opts Options) (*client.Client, func(method, path, body string) (int, http.Header, string)) {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "c.sock")
 	srv := NewServer(svc, nil, opts)
@@ -77,7 +78,7 @@ func startMedia(t *testing.T, svc calld.CallService, opts Options) (*Client, fun
 	env := &testEnv{http: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 	}}}}
-	cl := NewClient(socket)
+	cl := client.New(socket)
 	t.Cleanup(func() {
 		cl.Close()
 		env.http.CloseIdleConnections()

@@ -15,8 +15,8 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -68,7 +68,7 @@ func (l *logBuffer) waitFor(t *testing.T, s string) {
 type run struct {
 	m      *Main
 	logs   *logBuffer
-	cl     *control.Client
+	cl     *client.Client
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -113,7 +113,7 @@ func start(t *testing.T, srv *sim.Server, state, addr string, tweak func(*Main))
 		addr = srv.Addr()
 	}
 	m := New(cfg)
-	r := &run{m: m, logs: newLogBuffer(), cl: control.NewClient(cfg.Control.Socket), done: make(chan error, 1)}
+	r := &run{m: m, logs: newLogBuffer(), cl: client.New(cfg.Control.Socket), done: make(chan error, 1)}
 	m.Stderr = r.logs
 	m.Listener = ln
 	m.Sim = &SimTarget{Addr: addr, DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}

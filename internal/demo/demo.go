@@ -19,8 +19,8 @@ import (
 	"github.com/gotd/neo"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/daemon"
 	"github.com/calld/calld/internal/sim"
 )
@@ -51,7 +51,7 @@ type tour struct {
 	d      *daemon.Main
 	stop   context.CancelFunc
 	done   chan error
-	client *control.Client
+	client *client.Client
 	events chan calld.Event
 	peers  map[int64]string
 	// lastSeq is the last journal seq the tour has read.
@@ -172,7 +172,7 @@ func (t *tour) startDaemon(ctx context.Context) error {
 		return fmt.Errorf("daemon not ready after 30s")
 	}
 	t.d, t.stop, t.done = d, stop, done
-	t.client = control.NewClient(t.cfg.Control.Socket)
+	t.client = client.New(t.cfg.Control.Socket)
 	st, err := t.client.Status(ctx)
 	if err != nil {
 		return err
@@ -185,7 +185,7 @@ func (t *tour) startDaemon(ctx context.Context) error {
 	}
 	since := t.lastSeq
 	go func() {
-		_ = t.client.Events(runCtx, control.EventsOptions{Replay: true, Since: since, Follow: true},
+		_ = t.client.Events(runCtx, client.EventsOptions{Replay: true, Since: since, Follow: true},
 			func(ev calld.Event) error {
 				t.events <- ev
 				return nil

@@ -14,8 +14,8 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/bench"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -273,9 +273,9 @@ func (e *env) outgoing(ctx context.Context, i int, res *loadResult, tolerate boo
 }
 
 // journal reads the daemon's whole journal.
-func journal(ctx context.Context, c *control.Client) ([]calld.Event, error) {
+func journal(ctx context.Context, c *client.Client) ([]calld.Event, error) {
 	var evs []calld.Event
-	err := c.Events(ctx, control.EventsOptions{Replay: true}, func(ev calld.Event) error {
+	err := c.Events(ctx, client.EventsOptions{Replay: true}, func(ev calld.Event) error {
 		evs = append(evs, ev)
 		return nil
 	})

@@ -1,4 +1,11 @@
-package control
+// Package client is the Go client of calld's control API (CONTRACT §3,
+// §5.5): HTTP/1.1 and JSON over the daemon's Unix socket, the NDJSON
+// streams of events and signaling payloads read line by line.
+//
+// It links only the standard library and the root package calld, whose
+// types (calld.Call, calld.Event, calld.Status, calld.Media, ...) it
+// returns; API errors are *calld.Error values with the answer's code.
+package client
 
 import (
 	"bytes"
@@ -25,8 +32,8 @@ type Client struct {
 	http   *http.Client
 }
 
-// NewClient returns a client for the daemon listening on socketPath.
-func NewClient(socketPath string) *Client {
+// New returns a client for the daemon listening on socketPath.
+func New(socketPath string) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -239,7 +246,7 @@ func (o EventsOptions) path() string {
 // stream, fn's error, ctx's error, or — for the final error line of a
 // dropped stream — a *calld.Error (code CodeSlowReader).
 func (c *Client) EventLines(ctx context.Context, opts EventsOptions, fn func(line []byte) error) error {
-	return c.lines(ctx, opts.path(), "event stream", 1<<20, fn)
+	return c.lines(ctx, opts.path(), "event stream", maxEventLine, fn)
 }
 
 // Events is EventLines with decoded events.
