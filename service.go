@@ -6,9 +6,12 @@ import (
 )
 
 // CallService is the daemon as the control API serves it (CONTRACT §3):
-// internal/manager implements it (internal/daemon adds Login),
-// internal/control serves it on the Unix socket, and package client
-// speaks the same routes from the other side.
+// internal/manager implements the call methods; internal/daemon passes
+// them on and adds Login, refusing the methods that act on a call
+// (Discard, Place, Accept, Media, SetConnection) EUNAUTHORIZED while no
+// account is logged in, EUNAVAILABLE while it cannot tell yet;
+// internal/control serves it on the Unix socket; package client speaks
+// the same routes from the other side.
 //
 // Every error is an *Error, or wraps one, whose Code the server maps to
 // the HTTP status; any other error is answered EINTERNAL (500). Besides
@@ -20,8 +23,7 @@ import (
 // only: they need no connection.
 //
 // A method that changes a call returns it as persisted, after the change
-// was committed. Ids are Telegram's call ids. An implementation is safe
-// for concurrent use.
+// was committed. An implementation is safe for concurrent use.
 type CallService interface {
 	// Status returns the daemon's summary (GET /v1/status).
 	Status(ctx context.Context) (Status, error)
