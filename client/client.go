@@ -244,7 +244,7 @@ func (o EventsOptions) path() string {
 // EventLines streams GET /v1/events and calls fn with each event line as
 // sent (without the newline). It returns nil when the server ends the
 // stream, fn's error, ctx's error, or — for the final error line of a
-// dropped stream — a *calld.Error (code CodeSlowReader).
+// dropped stream — a *calld.Error (code calld.CodeSlowReader).
 func (c *Client) EventLines(ctx context.Context, opts EventsOptions, fn func(line []byte) error) error {
 	return c.lines(ctx, opts.path(), "event stream", maxEventLine, fn)
 }

@@ -3,8 +3,6 @@ package control
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -106,12 +104,4 @@ func TestClientErrors(t *testing.T) {
 			t.Errorf("replay with a failing journal: %v, want unavailable", err)
 		}
 	})
-}
-
-func TestClientNotRunning(t *testing.T) {
-	socket := filepath.Join(t.TempDir(), "absent.sock")
-	_, err := client.New(socket).Status(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "not running at "+socket) {
-		t.Errorf("error %v, want it to say the daemon is not running at %s", err, socket)
-	}
 }
