@@ -53,7 +53,7 @@ func (t *Tx) bucket(name []byte) (*bolt.Bucket, error) {
 	return b, nil
 }
 
-// PutCall stores the record of call id (opaque JSON, an calld.Call) and
+// PutCall stores the record of call id (opaque JSON, a calld.Call) and
 // keeps the live-calls index: live adds id to it, !live removes it.
 func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
 	if len(rec) == 0 || !json.Valid(rec) {
