@@ -1,9 +1,15 @@
-// Package calld holds what every part of the daemon shares: the error codes
-// of the control API (CONTRACT §3) and the helpers to make and read them.
+// Package calld is calld's domain: what every part of the daemon and its
+// clients share. A Call and its states, an Event of the journal, the
+// daemon's Status, a call's Media, the login state, the bodies of the
+// control API (CONTRACT §3, §5.5), its error codes, and the services the
+// control server serves (CallService, MediaService). It imports no other
+// calld package.
 //
-// The daemon itself lives in the subpackages: fsm (call lifecycle), updates
-// (sequence engine), store (bbolt), mtproto (gotd wiring), sim (simulated
-// Telegram), and cmd/calld (the binary).
+// The daemon lives under internal/: fsm (the call machine), updates (the
+// sequence engine), store (bbolt), mtproto (gotd wiring), manager (the
+// single writer, which implements CallService), control (the server),
+// daemon (the wiring), sim (the simulated Telegram). The Go client of the
+// control API is the public package client; cmd/calld is the binary.
 package calld
 
 import (

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
 )
 
 // TestTimesHaveFractions: the API's times are RFC 3339 UTC with fractional
@@ -16,7 +14,7 @@ import (
 func TestTimesHaveFractions(t *testing.T) {
 	at := time.Date(2026, 11, 24, 23, 0, 5, 0, time.FixedZone("X", 3600))
 	active := at.Add(1500 * time.Millisecond)
-	c := fsm.Call{ID: 1, State: fsm.Active, CreatedAt: &at, ActiveAt: &active}
+	c := calld.Call{ID: 1, State: calld.StateActive, CreatedAt: &at, ActiveAt: &active}
 	b, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +31,7 @@ func TestTimesHaveFractions(t *testing.T) {
 	if strings.Contains(string(b), "ringing_at") {
 		t.Errorf("an unset time was written: %s", b)
 	}
-	var back fsm.Call
+	var back calld.Call
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +39,7 @@ func TestTimesHaveFractions(t *testing.T) {
 		t.Fatalf("round trip: %v %v", back.CreatedAt, back.ActiveAt)
 	}
 
-	e, err := json.Marshal(store.Event{Seq: 3, At: at, Event: "call.state", CallID: 1})
+	e, err := json.Marshal(calld.Event{Seq: 3, At: at, Event: "call.state", CallID: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

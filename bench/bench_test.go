@@ -20,8 +20,8 @@ import (
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -185,7 +185,7 @@ func daemonDiscards(b *testing.B, srv *sim.Server, peer int64, dir string) {
 			ids[i] = id
 		}
 		for _, id := range ids {
-			if err := tr.WaitState(ctx, id, fsm.Ringing); err != nil {
+			if err := tr.WaitState(ctx, id, calld.StateRinging); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -193,13 +193,13 @@ func daemonDiscards(b *testing.B, srv *sim.Server, peer int64, dir string) {
 		b.StartTimer()
 		for _, id := range ids {
 			t0 := time.Now()
-			c, err := d.Client.Discard(ctx, id, fsm.ReasonAuto)
+			c, err := d.Client.Discard(ctx, id, calld.ReasonAuto)
 			if err != nil {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t0))
 			starts[id] = t0
-			if c.State != fsm.Ended {
+			if c.State != calld.StateEnded {
 				b.Fatalf("call %d: discard answered state %s", id, c.State)
 			}
 		}
@@ -278,7 +278,7 @@ func BenchmarkIncomingThroughput(b *testing.B) {
 					for next.Add(1) <= int64(b.N) {
 						id, err := srv.IncomingCall(peer, false)
 						if err == nil {
-							err = tr.WaitState(ctx, id, fsm.Ended)
+							err = tr.WaitState(ctx, id, calld.StateEnded)
 						}
 						if err != nil {
 							errs <- err
@@ -431,7 +431,7 @@ func memLive(b *testing.B, n int) {
 	heap0, rss0 := heapInUse(), vmRSS(b)
 	ids := incoming(b, srv, peer, n, 4)
 	for _, id := range ids {
-		if err := tr.WaitState(ctx, id, fsm.Ringing); err != nil {
+		if err := tr.WaitState(ctx, id, calld.StateRinging); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -508,7 +508,7 @@ func memProcessed(b *testing.B, n int) {
 			for i := w; i < n; i += 16 {
 				id, err := srv.IncomingCall(peer, false)
 				if err == nil {
-					err = tr.WaitState(ctx, id, fsm.Ended)
+					err = tr.WaitState(ctx, id, calld.StateEnded)
 				}
 				if err != nil {
 					b.Error(err)
@@ -569,10 +569,10 @@ func FillStore(path string, n int, start time.Time) error {
 				id := int64(1<<40 + i)
 				at := start.Add(time.Duration(i) * time.Second).UTC()
 				ring, end := at.Add(100*time.Millisecond), at.Add(5*time.Second)
-				c := fsm.Call{
-					ID: id, AccessHash: id * 7919, Direction: fsm.Incoming, PeerID: 500000 + int64(i%1000),
-					State: fsm.Ended, CreatedAt: &at, RingingAt: &ring, EndedAt: &end,
-					Reason: fsm.ReasonBusy, EndedBy: fsm.ByLocal, Connections: []fsm.Connection{},
+				c := calld.Call{
+					ID: id, AccessHash: id * 7919, Direction: calld.DirectionIncoming, PeerID: 500000 + int64(i%1000),
+					State: calld.StateEnded, CreatedAt: &at, RingingAt: &ring, EndedAt: &end,
+					Reason: calld.ReasonBusy, EndedBy: calld.EndedByLocal, Connections: []calld.Connection{},
 					Date: int(at.Unix()), AdminID: 500000 + int64(i%1000), ParticipantID: sim.SelfID,
 				}
 				rec, err := json.Marshal(c)
@@ -582,11 +582,11 @@ func FillStore(path string, n int, start time.Time) error {
 				if err := tx.PutCall(id, rec, false); err != nil {
 					return err
 				}
-				steps := [][2]fsm.State{{"", fsm.Waiting}, {fsm.Waiting, fsm.Ringing}, {fsm.Ringing, fsm.HangingUp}, {fsm.HangingUp, fsm.Ended}}
+				steps := [][2]calld.State{{"", calld.StateWaiting}, {calld.StateWaiting, calld.StateRinging}, {calld.StateRinging, calld.StateHangingUp}, {calld.StateHangingUp, calld.StateEnded}}
 				for k, s := range steps {
-					ev := store.Event{At: at.Add(time.Duration(k) * time.Second), Event: "call.state", CallID: id, From: string(s[0]), To: string(s[1])}
-					if s[1] == fsm.Ended {
-						ev.Reason = string(fsm.ReasonBusy)
+					ev := calld.Event{At: at.Add(time.Duration(k) * time.Second), Event: "call.state", CallID: id, From: string(s[0]), To: string(s[1])}
+					if s[1] == calld.StateEnded {
+						ev.Reason = string(calld.ReasonBusy)
 					}
 					if err := tx.AppendEvent(&ev); err != nil {
 						return err

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/daemon"
 	"github.com/calld/calld/internal/sim"
 )
@@ -60,7 +60,7 @@ func Config(dir string) config.Config {
 type Daemon struct {
 	Main   *daemon.Main
 	Config config.Config
-	Client *control.Client
+	Client *client.Client
 	// Started is when Run was called; ReadyAfter how long Ready took.
 	Started    time.Time
 	ReadyAfter time.Duration
@@ -109,7 +109,7 @@ func Start(srv *sim.Server, cfg config.Config, logs io.Writer, timeout time.Dura
 		<-d.done
 		return nil, fmt.Errorf("daemon not ready after %s", timeout)
 	}
-	d.Client = control.NewClient(cfg.Control.Socket)
+	d.Client = client.New(cfg.Control.Socket)
 	return d, nil
 }
 

@@ -7,15 +7,13 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld/client"
 )
 
 // states numbers fsm's states for the Tracker's bit sets.
-var states = map[fsm.State]uint16{
-	fsm.Requesting: 1 << 0, fsm.Waiting: 1 << 1, fsm.Ringing: 1 << 2, fsm.Accepting: 1 << 3,
-	fsm.ExchangingKeys: 1 << 4, fsm.Active: 1 << 5, fsm.HangingUp: 1 << 6, fsm.Ended: 1 << 7,
+var states = map[calld.State]uint16{
+	calld.StateRequesting: 1 << 0, calld.StateWaiting: 1 << 1, calld.StateRinging: 1 << 2, calld.StateAccepting: 1 << 3,
+	calld.StateExchangingKeys: 1 << 4, calld.StateActive: 1 << 5, calld.StateHangingUp: 1 << 6, calld.StateEnded: 1 << 7,
 }
 
 // Tracker follows a daemon's journal (GET /v1/events, replay then live)
@@ -53,16 +51,16 @@ func NewTracker() *Tracker {
 // Follow streams the daemon's events into t until ctx is done, resuming
 // after a dropped stream (slow_reader) or a lost connection (a daemon
 // restart) from the last seq seen. It returns when ctx is done.
-func (t *Tracker) Follow(ctx context.Context, client *control.Client) {
+func (t *Tracker) Follow(ctx context.Context, cl *client.Client) {
 	retry := time.NewTicker(20 * time.Millisecond)
 	defer retry.Stop()
 	for ctx.Err() == nil {
 		since := t.LastSeq()
-		err := client.Events(ctx, control.EventsOptions{Replay: true, Since: since, Follow: true}, func(ev store.Event) error {
+		err := cl.Events(ctx, client.EventsOptions{Replay: true, Since: since, Follow: true}, func(ev calld.Event) error {
 			t.Add(ev)
 			return nil
 		})
-		if calld.ErrorCode(err) == control.CodeSlowReader {
+		if calld.ErrorCode(err) == calld.CodeSlowReader {
 			t.mu.Lock()
 			t.drops++
 			t.mu.Unlock()
@@ -77,7 +75,7 @@ func (t *Tracker) Follow(ctx context.Context, client *control.Client) {
 }
 
 // Add records one journal event.
-func (t *Tracker) Add(ev store.Event) {
+func (t *Tracker) Add(ev calld.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ev.Seq != t.lastSeq+1 && t.err == nil {
@@ -87,10 +85,10 @@ func (t *Tracker) Add(ev store.Event) {
 		t.lastSeq = ev.Seq
 	}
 	t.events++
-	bit := states[fsm.State(ev.To)]
+	bit := states[calld.State(ev.To)]
 	had := t.reached[ev.CallID]
 	t.reached[ev.CallID] = had | bit
-	if bit == states[fsm.Ended] && had&bit == 0 {
+	if bit == states[calld.StateEnded] && had&bit == 0 {
 		t.ended++
 		keep := t.endedW[:0]
 		for _, w := range t.endedW {
@@ -120,14 +118,14 @@ func (t *Tracker) Add(ev store.Event) {
 }
 
 // WaitState waits until call id has entered state (now or before).
-func (t *Tracker) WaitState(ctx context.Context, id int64, state fsm.State) error {
+func (t *Tracker) WaitState(ctx context.Context, id int64, state calld.State) error {
 	_, err := t.WaitAny(ctx, id, state)
 	return err
 }
 
 // WaitAny waits until call id has entered one of want (now or before) and
 // returns the first of want, in the order given, that it entered.
-func (t *Tracker) WaitAny(ctx context.Context, id int64, want ...fsm.State) (fsm.State, error) {
+func (t *Tracker) WaitAny(ctx context.Context, id int64, want ...calld.State) (calld.State, error) {
 	var mask uint16
 	for _, s := range want {
 		bit, ok := states[s]
@@ -136,7 +134,7 @@ func (t *Tracker) WaitAny(ctx context.Context, id int64, want ...fsm.State) (fsm
 		}
 		mask |= bit
 	}
-	first := func(got uint16) fsm.State {
+	first := func(got uint16) calld.State {
 		for _, s := range want {
 			if got&states[s] != 0 {
 				return s
@@ -183,7 +181,7 @@ func (t *Tracker) WaitEnded(ctx context.Context, n int) error {
 }
 
 // Reached reports whether call id has entered state.
-func (t *Tracker) Reached(id int64, state fsm.State) bool {
+func (t *Tracker) Reached(id int64, state calld.State) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.reached[id]&states[state] != 0

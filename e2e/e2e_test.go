@@ -20,10 +20,9 @@ import (
 
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
-	"github.com/calld/calld/internal/store"
 )
 
 var binary string // the calld binary built once for the package
@@ -136,7 +135,7 @@ func (s *syncBuffer) String() string {
 func (e *env) start() *daemon {
 	e.t.Helper()
 	d := e.spawn(exec.Command(binary, "serve", "--config", e.config))
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -257,10 +256,10 @@ func errCode(m map[string]any) string {
 }
 
 // waitCall polls `calld show` until the call is in state (bounded).
-func (e *env) waitCall(id int64, state fsm.State) fsm.Call {
+func (e *env) waitCall(id int64, state calld.State) calld.Call {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	var c fsm.Call
+	var c calld.Call
 	for time.Now().Before(deadline) {
 		out, _, code := e.cli("show", fmt.Sprint(id), "--json")
 		if code == 0 && json.Unmarshal([]byte(out), &c) == nil && c.State == state {
@@ -281,7 +280,7 @@ func TestServeRoutesAndCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "calld") {
 		t.Fatalf("version: %d %q", code, out)
 	}
-	var st control.Status
+	var st calld.Status
 	e.cliJSON(&st, "status")
 	if !st.Ready || !st.Telegram.Connected || !st.Telegram.Authorized || st.Telegram.SelfID != sim.SelfID {
 		t.Fatalf("status: %+v", st)
@@ -296,8 +295,8 @@ func TestServeRoutesAndCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitCall(id, fsm.Ringing)
-	var list control.CallsBody
+	e.waitCall(id, calld.StateRinging)
+	var list calld.CallsBody
 	e.cliJSON(&list, "calls")
 	if len(list.Calls) != 1 || list.Calls[0].ID != id {
 		t.Fatalf("calls: %+v", list)
@@ -305,9 +304,9 @@ func TestServeRoutesAndCLI(t *testing.T) {
 	if out, _, _ := e.cli("calls"); !strings.Contains(out, fmt.Sprint(id)) || !strings.Contains(out, "ringing") {
 		t.Fatalf("calls table: %q", out)
 	}
-	var ended fsm.Call
+	var ended calld.Call
 	e.cliJSON(&ended, "discard", fmt.Sprint(id))
-	if ended.State != fsm.Ended || ended.Reason != fsm.ReasonBusy {
+	if ended.State != calld.StateEnded || ended.Reason != calld.ReasonBusy {
 		t.Fatalf("discard: %+v", ended)
 	}
 	if _, errOut, code := e.cli("discard", fmt.Sprint(id)); code != 1 || !strings.Contains(errOut, "conflict") {
@@ -317,9 +316,9 @@ func TestServeRoutesAndCLI(t *testing.T) {
 	// An outgoing call through the DH exchange: media, connection, hangup.
 	bob := e.srv.AddPeer("bob")
 	e.srv.SetPeerBehaviour(bob, sim.Answer)
-	var placed fsm.Call
+	var placed calld.Call
 	e.cliJSON(&placed, "call", "@bob")
-	active := e.waitCall(placed.ID, fsm.Active)
+	active := e.waitCall(placed.ID, calld.StateActive)
 	status, media := e.http("GET", fmt.Sprintf("/v1/calls/%d/media", placed.ID), "")
 	_, fp, _ := e.srv.CallKey(placed.ID)
 	if status != 200 || media["key_fingerprint"] != fmt.Sprint(fp) {
@@ -337,7 +336,7 @@ func TestServeRoutesAndCLI(t *testing.T) {
 		t.Fatalf("foreign relay: %d %v", status, body)
 	}
 	e.cliJSON(&ended, "discard", fmt.Sprint(placed.ID), "--reason", "auto")
-	if ended.Reason != fsm.ReasonHangup || ended.ConnectionID != relay {
+	if ended.Reason != calld.ReasonHangup || ended.ConnectionID != relay {
 		t.Fatalf("hangup: %+v", ended)
 	}
 
@@ -347,12 +346,12 @@ func TestServeRoutesAndCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitCall(in, fsm.Ringing)
-	var acc fsm.Call
+	e.waitCall(in, calld.StateRinging)
+	var acc calld.Call
 	e.cliJSON(&acc, "accept", fmt.Sprint(in))
-	e.waitCall(in, fsm.Active)
+	e.waitCall(in, calld.StateActive)
 	e.cliJSON(&ended, "discard", fmt.Sprint(in))
-	if ended.Reason != fsm.ReasonHangup || !ended.Video {
+	if ended.Reason != calld.ReasonHangup || !ended.Video {
 		t.Fatalf("accepted call ended: %+v", ended)
 	}
 
@@ -396,7 +395,7 @@ func TestServeRoutesAndCLI(t *testing.T) {
 	var seqs []uint64
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		var ev store.Event
+		var ev calld.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("events line %q: %v", sc.Text(), err)
 		}
@@ -466,7 +465,7 @@ func TestBadConfig(t *testing.T) {
 func TestLoginThroughSocket(t *testing.T) {
 	e := newEnv(t, sim.Options{Authorized: false}, "")
 	e.start() // ready means: serving the socket, waiting for a login
-	var st control.Status
+	var st calld.Status
 	e.cliJSON(&st, "status")
 	if st.Telegram.Authorized {
 		t.Fatalf("fresh session authorized: %+v", st)
@@ -498,7 +497,7 @@ func TestLoginThroughSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitCall(id, fsm.Ringing)
+	e.waitCall(id, calld.StateRinging)
 }
 
 func TestKillDashNineMidTraffic(t *testing.T) {
@@ -514,7 +513,7 @@ func TestKillDashNineMidTraffic(t *testing.T) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids[:3] {
-		e.waitCall(id, fsm.Ringing)
+		e.waitCall(id, calld.StateRinging)
 	}
 	// Discard some while more arrive, then kill -9 in the middle.
 	go func() {
@@ -522,7 +521,7 @@ func TestKillDashNineMidTraffic(t *testing.T) {
 			e.cli("discard", fmt.Sprint(id))
 		}
 	}()
-	e.waitCall(ids[0], fsm.Ended)
+	e.waitCall(ids[0], calld.StateEnded)
 	if code := d.stop(t, syscall.SIGKILL); code == 0 {
 		t.Fatal("SIGKILL reported a clean exit")
 	}
@@ -532,26 +531,26 @@ func TestKillDashNineMidTraffic(t *testing.T) {
 	e.start()
 	for _, id := range ids {
 		out, _, code := e.cli("show", fmt.Sprint(id), "--json")
-		var c fsm.Call
+		var c calld.Call
 		if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
 			t.Fatalf("call %d after the restart: exit %d: %s", id, code, out)
 		}
-		if c.State.Live() && c.State != fsm.HangingUp { // ringing, or waiting for receivedCall
+		if c.State.Live() && c.State != calld.StateHangingUp { // ringing, or waiting for receivedCall
 			if _, errOut, code := e.cli("discard", fmt.Sprint(id)); code != 0 {
 				t.Fatalf("discard %d: exit %d: %s", id, code, errOut)
 			}
 		}
-		c = e.waitCall(id, fsm.Ended)
-		if c.Reason != fsm.ReasonBusy && c.Reason != fsm.ReasonMissed {
+		c = e.waitCall(id, calld.StateEnded)
+		if c.Reason != calld.ReasonBusy && c.Reason != calld.ReasonMissed {
 			t.Errorf("call %d ended with %q", id, c.Reason)
 		}
 	}
 	out, _, _ := e.cli("events", "--json")
-	byCall := map[int64][]store.Event{}
+	byCall := map[int64][]calld.Event{}
 	var last uint64
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		var ev store.Event
+		var ev calld.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatal(err)
 		}
@@ -572,7 +571,7 @@ func TestKillDashNineMidTraffic(t *testing.T) {
 			}
 		}
 	}
-	var st control.Status
+	var st calld.Status
 	e.cliJSON(&st, "status")
 	pts, qts, seq, _ := e.srv.State()
 	if st.Updates.Pts != pts || st.Updates.Qts != qts || st.Updates.Seq != seq {
@@ -626,7 +625,7 @@ func TestKillDashNineDuringRequestCall(t *testing.T) {
 		t.Fatalf("the server has %d calls, want 1", len(calls))
 	}
 	id := calls[0].ID
-	e.waitCall(id, fsm.Active)
+	e.waitCall(id, calld.StateActive)
 	status, media := e.http("GET", fmt.Sprintf("/v1/calls/%d/media", id), "")
 	if _, fp, ok := e.srv.CallKey(id); !ok || status != 200 || media["key_fingerprint"] != fmt.Sprint(fp) {
 		t.Fatalf("media: %d %v; the peer's fingerprint %d", status, media["key_fingerprint"], fp)
@@ -653,7 +652,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitCall(before, fsm.Ringing)
+	e.waitCall(before, calld.StateRinging)
 
 	cfg, err := os.ReadFile(e.config)
 	if err != nil {
@@ -678,13 +677,13 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := e.waitCall(after, fsm.Ended)
-	if c.Reason != fsm.ReasonBusy {
+	c := e.waitCall(after, calld.StateEnded)
+	if c.Reason != calld.ReasonBusy {
 		t.Fatalf("call after reload: %+v", c)
 	}
-	var still fsm.Call
+	var still calld.Call
 	e.cliJSON(&still, "show", fmt.Sprint(before))
-	if still.State != fsm.Ringing {
+	if still.State != calld.StateRinging {
 		t.Fatalf("the reload touched a live call: %+v", still)
 	}
 	// A broken config on SIGHUP is refused and the daemon keeps running.
@@ -698,7 +697,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var st control.Status
+	var st calld.Status
 	e.cliJSON(&st, "status")
 	if !st.Ready {
 		t.Fatalf("daemon after a refused reload: %+v", st)

@@ -19,8 +19,8 @@ import (
 	"github.com/gotd/td/tgerr"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -48,12 +48,12 @@ func (d *daemon) exited() bool {
 
 // waitStatus polls GET /v1/status until ok accepts it; it reports false if
 // the daemon exits first.
-func (e *env) waitStatus(d *daemon, ok func(control.Status) bool) (control.Status, bool) {
+func (e *env) waitStatus(d *daemon, ok func(calld.Status) bool) (calld.Status, bool) {
 	e.t.Helper()
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
-	var st control.Status
+	var st calld.Status
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		s, err := cl.Status(ctx)
@@ -146,7 +146,7 @@ func TestStopInEveryState(t *testing.T) {
 			name: "not logged in",
 			opts: sim.Options{Authorized: false},
 			reach: func(t *testing.T, e *env, d *daemon) {
-				e.waitStatus(d, func(st control.Status) bool { return st.Ready && !st.Telegram.Authorized })
+				e.waitStatus(d, func(st calld.Status) bool { return st.Ready && !st.Telegram.Authorized })
 			},
 		},
 		{
@@ -154,7 +154,7 @@ func TestStopInEveryState(t *testing.T) {
 			opts:  sim.Options{Authorized: true},
 			setup: func(t *testing.T, e *env) { e.rewriteConfig(deadAddr(t)) },
 			reach: func(t *testing.T, e *env, d *daemon) {
-				e.waitStatus(d, func(control.Status) bool { return true })
+				e.waitStatus(d, func(calld.Status) bool { return true })
 			},
 		},
 		{
@@ -171,7 +171,7 @@ func TestStopInEveryState(t *testing.T) {
 				case <-time.After(60 * time.Second):
 					t.Fatal("calld never dialed")
 				}
-				e.waitStatus(d, func(control.Status) bool { return true })
+				e.waitStatus(d, func(calld.Status) bool { return true })
 			},
 		},
 		{
@@ -232,9 +232,9 @@ func TestStopInEveryState(t *testing.T) {
 			name: "mid-login",
 			opts: sim.Options{Authorized: false},
 			reach: func(t *testing.T, e *env, d *daemon) {
-				e.waitStatus(d, func(st control.Status) bool { return st.Ready })
+				e.waitStatus(d, func(st calld.Status) bool { return st.Ready })
 				status, body := e.http("POST", "/v1/login", `{"phone":"+15550001111"}`)
-				if status != 200 || body["state"] != control.LoginCodeSent {
+				if status != 200 || body["state"] != calld.LoginCodeSent {
 					t.Fatalf("login phone step: %d %v", status, body)
 				}
 			},
@@ -243,12 +243,12 @@ func TestStopInEveryState(t *testing.T) {
 			name: "discard in flight",
 			opts: sim.Options{Authorized: true},
 			reach: func(t *testing.T, e *env, d *daemon) {
-				e.waitStatus(d, func(st control.Status) bool { return st.Ready && st.Telegram.Authorized })
+				e.waitStatus(d, func(st calld.Status) bool { return st.Ready && st.Telegram.Authorized })
 				id, err := e.srv.IncomingCall(e.srv.AddPeer("gina"), false)
 				if err != nil {
 					t.Fatal(err)
 				}
-				e.waitCall(id, fsm.Ringing)
+				e.waitCall(id, calld.StateRinging)
 				release := e.srv.HoldRPC("phone.discardCall")
 				t.Cleanup(release)
 				go discardRaw(e.socket, id)
@@ -386,7 +386,7 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 	if _, err := e.srv.IncomingCall(e.srv.AddPeer("hal"), false); err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatus(d, func(st control.Status) bool { return st.Updates.Seq > 0 })
+	e.waitStatus(d, func(st calld.Status) bool { return st.Updates.Seq > 0 })
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -394,11 +394,11 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 	t.Run("check failing", func(t *testing.T) {
 		e.srv.FailRPC("users.getUsers", tgerr.New(500, "INTERNAL"), 3)
 		d := e.launch()
-		e.waitStatus(d, func(control.Status) bool { return true })
+		e.waitStatus(d, func(calld.Status) bool { return true })
 		if status, body := e.http("POST", "/v1/calls", `{"peer":"@x"}`); status != 503 || errCode(body) != "unavailable" {
 			t.Fatalf("call while the check fails: %d %v", status, body)
 		}
-		st, _ := e.waitStatus(d, func(st control.Status) bool { return st.Ready && st.Telegram.Authorized })
+		st, _ := e.waitStatus(d, func(st calld.Status) bool { return st.Ready && st.Telegram.Authorized })
 		if st.State != "ready" || !strings.HasPrefix(st.Status, "ready: ") {
 			t.Fatalf("after the check answered: %+v", st)
 		}
@@ -411,7 +411,7 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 		dead := deadAddr(t)
 		e.rewriteConfig(dead)
 		d := e.launch()
-		st, _ := e.waitStatus(d, func(st control.Status) bool { return strings.Contains(st.Status, "refused") })
+		st, _ := e.waitStatus(d, func(st calld.Status) bool { return strings.Contains(st.Status, "refused") })
 		if st.State != "connecting" || !strings.HasPrefix(st.Status, fmt.Sprintf("connecting to DC %d (%s): ", e.srv.DC(), dead)) {
 			t.Fatalf("status while unreachable: %+v", st)
 		}
@@ -432,14 +432,14 @@ func TestUnknownAuthorizationIs503(t *testing.T) {
 }
 
 // persistedUpdates reads the updates state from a stopped daemon's store.
-func persistedUpdates(t *testing.T, path string) store.UpdatesState {
+func persistedUpdates(t *testing.T, path string) calld.UpdatesState {
 	t.Helper()
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var st store.UpdatesState
+	var st calld.UpdatesState
 	if err := db.View(func(tx *store.Tx) error {
 		st, _, err = tx.UpdatesState()
 		return err

@@ -16,8 +16,8 @@ import (
 
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -40,14 +40,14 @@ func TestMediaSignalingRatingDebug(t *testing.T) {
 	d := e.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 
 	bob := e.srv.AddPeer("bob")
 	e.srv.SetPeerBehaviour(bob, sim.Answer)
 	minLayer, maxLayer, p2p := 92, 92, false
-	override := &control.ProtocolOverride{UDPP2P: &p2p, MinLayer: &minLayer, MaxLayer: &maxLayer, LibraryVersions: []string{"11.0.0", "9.0.0"}}
-	placed, err := cl.PlaceWith(ctx, control.PlaceRequest{Peer: "@bob", Protocol: override})
+	override := &calld.ProtocolOverride{UDPP2P: &p2p, MinLayer: &minLayer, MaxLayer: &maxLayer, LibraryVersions: []string{"11.0.0", "9.0.0"}}
+	placed, err := cl.PlaceWith(ctx, calld.PlaceRequest{Peer: "@bob", Protocol: override})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestMediaSignalingRatingDebug(t *testing.T) {
 		got.MinLayer != want.MinLayer || got.MaxLayer != want.MaxLayer || !reflect.DeepEqual(got.LibraryVersions, want.LibraryVersions) {
 		t.Fatalf("phone.requestCall protocol\n got %+v\nwant %+v", got, want)
 	}
-	e.waitCall(id, fsm.Active)
+	e.waitCall(id, calld.StateActive)
 	media, err := cl.Media(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -76,10 +76,10 @@ func TestMediaSignalingRatingDebug(t *testing.T) {
 	}
 
 	// Follow the call's signaling from the start.
-	payloads := make(chan control.SignalingPayload, 16)
+	payloads := make(chan calld.SignalingPayload, 16)
 	streamDone := make(chan error, 1)
 	go func() {
-		streamDone <- cl.Signaling(ctx, id, 0, true, func(p control.SignalingPayload) error {
+		streamDone <- cl.Signaling(ctx, id, 0, true, func(p calld.SignalingPayload) error {
 			payloads <- p
 			return nil
 		})
@@ -142,7 +142,7 @@ func TestMediaSignalingRatingDebug(t *testing.T) {
 	if err := e.srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
 		t.Fatal(err)
 	}
-	ended := e.waitCall(id, fsm.Ended)
+	ended := e.waitCall(id, calld.StateEnded)
 	if !ended.NeedRating || !ended.NeedDebug {
 		t.Fatalf("ended call: %+v", ended)
 	}

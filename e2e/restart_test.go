@@ -9,8 +9,8 @@ import (
 
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -24,7 +24,7 @@ import (
 func TestRestartKeepsLiveCalls(t *testing.T) {
 	e := newEnv(t, sim.Options{Authorized: true}, "[policy]\nreject_when_busy = false\n")
 	d := e.start()
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -52,20 +52,20 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 	}
 
 	active := place("alice")
-	e.waitCall(active, fsm.Active)
+	e.waitCall(active, calld.StateActive)
 	key := mediaKey(active)
 
 	ringing, err := e.srv.IncomingCall(e.srv.AddPeer("bob"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitCall(ringing, fsm.Ringing)
+	e.waitCall(ringing, calld.StateRinging)
 
 	// A key exchange whose confirmCall is in flight when calld dies.
 	n0 := e.srv.Count("phone.confirmCall")
 	release := e.srv.HoldRPC("phone.confirmCall")
 	exchanging := place("carol")
-	e.waitCall(exchanging, fsm.ExchangingKeys)
+	e.waitCall(exchanging, calld.StateExchangingKeys)
 	if err := e.srv.WaitCount(ctx, "phone.confirmCall", n0+1); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitCall(accepting, fsm.Ringing)
+	e.waitCall(accepting, calld.StateRinging)
 	a0 := e.srv.Count("phone.acceptCall")
 	releaseAccept := e.srv.HoldRPC("phone.acceptCall")
 	go func() { _, _ = cl.Accept(ctx, accepting) }() // cut by the kill
@@ -89,17 +89,17 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 	release()
 	releaseAccept()
 	d = e.start()
-	if c := e.waitCall(active, fsm.Active); c.EndedAt != nil {
+	if c := e.waitCall(active, calld.StateActive); c.EndedAt != nil {
 		t.Fatalf("active call after SIGKILL: %+v", c)
 	}
 	if !bytes.Equal(mediaKey(active), key) {
 		t.Fatal("the media key changed across SIGKILL")
 	}
-	e.waitCall(exchanging, fsm.Active)
+	e.waitCall(exchanging, calld.StateActive)
 	mediaKey(exchanging)
-	e.waitCall(accepting, fsm.Active)
+	e.waitCall(accepting, calld.StateActive)
 	mediaKey(accepting)
-	if c, err := cl.Call(ctx, ringing); err != nil || c.State != fsm.Ringing {
+	if c, err := cl.Call(ctx, ringing); err != nil || c.State != calld.StateRinging {
 		t.Fatalf("ringing call after SIGKILL: %+v, %v", c, err)
 	}
 
@@ -113,7 +113,7 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 			t.Fatalf("call %d after SIGTERM: %+v, %v", id, c, err)
 		}
 	}
-	if c, _ := cl.Call(ctx, ringing); c.State != fsm.Ringing {
+	if c, _ := cl.Call(ctx, ringing); c.State != calld.StateRinging {
 		t.Fatalf("ringing call after SIGTERM: %+v", c)
 	}
 	if !bytes.Equal(mediaKey(active), key) {
@@ -122,13 +122,13 @@ func TestRestartKeepsLiveCalls(t *testing.T) {
 
 	for _, tc := range []struct {
 		id     int64
-		reason fsm.Reason
-	}{{active, fsm.ReasonHangup}, {exchanging, fsm.ReasonHangup}, {accepting, fsm.ReasonHangup}, {ringing, fsm.ReasonBusy}} {
-		c, err := cl.Discard(ctx, tc.id, fsm.ReasonAuto)
+		reason calld.Reason
+	}{{active, calld.ReasonHangup}, {exchanging, calld.ReasonHangup}, {accepting, calld.ReasonHangup}, {ringing, calld.ReasonBusy}} {
+		c, err := cl.Discard(ctx, tc.id, calld.ReasonAuto)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.State != fsm.Ended || c.Reason != tc.reason || c.EndedBy != fsm.ByLocal {
+		if c.State != calld.StateEnded || c.Reason != tc.reason || c.EndedBy != calld.EndedByLocal {
 			t.Fatalf("discarded: %+v", c)
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -49,7 +49,7 @@ func leaks(text string, b []byte) string {
 func TestCallSecretsStayPrivate(t *testing.T) {
 	e := newEnv(t, sim.Options{Authorized: true}, "")
 	d1 := e.start()
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -59,7 +59,7 @@ func TestCallSecretsStayPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := c.ID
-	e.waitCall(id, fsm.Active)
+	e.waitCall(id, calld.StateActive)
 	md, err := cl.Media(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestCallSecretsStayPrivate(t *testing.T) {
 	if err != nil || !bytes.Equal(md2.Key, md.Key) {
 		t.Fatalf("media after SIGKILL: %v (same key: %v)", err, err == nil && bytes.Equal(md2.Key, md.Key))
 	}
-	if c, err := cl.Discard(ctx, id, fsm.ReasonAuto); err != nil || c.EndedBy != fsm.ByLocal {
+	if c, err := cl.Discard(ctx, id, calld.ReasonAuto); err != nil || c.EndedBy != calld.EndedByLocal {
 		t.Fatalf("discard: %+v, %v", c, err)
 	}
 	if d2.stop(t, syscall.SIGTERM) != 0 {

@@ -19,8 +19,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -241,7 +241,7 @@ func TestConnectionFlood(t *testing.T) {
 	// 20,000 connections are open: root is still answered, at once,
 	// through the client library and by `calld status`. (GORACE: a -race
 	// binary otherwise sleeps 1 s at exit.)
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -321,7 +321,7 @@ func TestEventsSinceAhead(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var body control.ErrorBody
+		var body calld.ErrorBody
 		_ = json.Unmarshal(b, &body)
 		if resp.StatusCode != 400 || body.Error.Code != "invalid" || !strings.Contains(body.Error.Message, "last event's seq is") {
 			t.Errorf("GET %s: %d %s, want 400 invalid naming the last seq", path, resp.StatusCode, b)
@@ -385,7 +385,7 @@ func TestSocketActivation(t *testing.T) {
 		}
 		d := e.startActivated(f)
 		f.Close()
-		cl := control.NewClient(path)
+		cl := client.New(path)
 		defer cl.Close()
 		deadline := time.Now().Add(60 * time.Second)
 		for !strings.Contains(d.logs.String(), `"event":"daemon.ready"`) {
@@ -426,7 +426,7 @@ func TestEventsCorruptJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitCall(id, fsm.Ringing)
+	e.waitCall(id, calld.StateRinging)
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

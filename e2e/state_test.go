@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -47,7 +48,7 @@ func TestSimRefusesAnotherServersSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *store.Tx) error {
-		return tx.SetUpdatesState(store.UpdatesState{Pts: 1000, Qts: 7, Seq: 300, Date: 1700000000})
+		return tx.SetUpdatesState(calld.UpdatesState{Pts: 1000, Qts: 7, Seq: 300, Date: 1700000000})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestSimWithoutConfigUsesFreshDir(t *testing.T) {
 	}
 
 	e := &env{t: t, socket: filepath.Join(dir, "calld.sock")}
-	cl := control.NewClient(e.socket)
+	cl := client.New(e.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -20,7 +20,7 @@ import (
 func TestStopAtOtherMoments(t *testing.T) {
 	ready := func(auth bool) func(t *testing.T, e *env, d *daemon) {
 		return func(t *testing.T, e *env, d *daemon) {
-			e.waitStatus(d, func(st control.Status) bool { return st.Ready && st.Telegram.Authorized == auth })
+			e.waitStatus(d, func(st calld.Status) bool { return st.Ready && st.Telegram.Authorized == auth })
 		}
 	}
 	hupStorm := func(auth bool) func(t *testing.T, e *env, d *daemon) {

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld"
 )
 
 // runCall is `calld call PEER [--video]`: POST /v1/calls.
@@ -14,8 +14,8 @@ func runCall(ctx context.Context, args []string, sio stdio) int {
 	if err != nil {
 		return parseStatus(err)
 	}
-	if err := control.ValidPeer(pos[0]); err != nil {
+	if err := calld.ValidPeer(pos[0]); err != nil {
 		return c.usageError("PEER must be @username or a user id: %q", pos[0])
 	}
-	return callAction(ctx, c, "/v1/calls", control.PlaceRequest{Peer: pos[0], Video: *video})
+	return callAction(ctx, c, "/v1/calls", calld.PlaceRequest{Peer: pos[0], Video: *video})
 }

@@ -6,8 +6,7 @@ import (
 	"net/http"
 	"text/tabwriter"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
 )
 
 // runCalls is `calld calls [--all]`: GET /v1/calls.
@@ -34,7 +33,7 @@ func runCalls(ctx context.Context, args []string, sio stdio) int {
 		printRaw(sio.stdout, data)
 		return 0
 	}
-	var body control.CallsBody
+	var body calld.CallsBody
 	if err := decodeInto(data, &body); err != nil {
 		return c.fail(err)
 	}
@@ -50,7 +49,7 @@ func runCalls(ctx context.Context, args []string, sio stdio) int {
 	return 0
 }
 
-func printCallTable(sio stdio, calls []fsm.Call) {
+func printCallTable(sio stdio, calls []calld.Call) {
 	tw := tabwriter.NewWriter(sio.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDIRECTION\tPEER\tSTATE\tVIDEO\tCREATED\tDURATION\tREASON\tENDED BY")
 	for _, k := range calls {

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld"
 )
 
 func TestCommands(t *testing.T) {
@@ -61,14 +60,14 @@ func TestCommands(t *testing.T) {
 		{name: "discard", args: []string{"discard", ringing, "--reason", "hangup"},
 			stdout: []string{"call " + ringing + " (incoming, peer 1001): ended, reason hangup, ended by local, duration 0s"},
 			after: func(t *testing.T, d *testDaemon) {
-				if got := d.svc.reasons; len(got) != 1 || got[0] != fsm.ReasonHangup {
+				if got := d.svc.reasons; len(got) != 1 || got[0] != calld.ReasonHangup {
 					t.Errorf("reasons sent %v", got)
 				}
 			}},
 		{name: "discard default reason is auto", args: []string{"discard", "--json", ringing}, jsonOut: true,
 			stdout: []string{`"state":"ended"`, `"reason":"busy"`},
 			after: func(t *testing.T, d *testDaemon) {
-				if got := d.svc.reasons; len(got) != 1 || got[0] != fsm.ReasonAuto {
+				if got := d.svc.reasons; len(got) != 1 || got[0] != calld.ReasonAuto {
 					t.Errorf("reasons sent %v", got)
 				}
 			}},
@@ -224,7 +223,7 @@ func TestEventsFollow(t *testing.T) {
 				if err != nil {
 					t.Fatalf("reading the stream: %v (stderr %s)", err, stderr.String())
 				}
-				var ev store.Event
+				var ev calld.Event
 				if err := json.Unmarshal([]byte(line), &ev); err != nil {
 					t.Fatalf("line %q: %v", line, err)
 				}
@@ -236,7 +235,7 @@ func TestEventsFollow(t *testing.T) {
 				}
 			}
 			// The replay is done, so the subscription exists.
-			d.svc.emit(store.Event{Event: "call.state", CallID: idRinging, From: "ringing", To: "accepting"})
+			d.svc.emit(calld.Event{Event: "call.state", CallID: idRinging, From: "ringing", To: "accepting"})
 			if got := readSeq(); got != 4 {
 				t.Fatalf("live seq %d, want 4", got)
 			}

@@ -6,8 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
 )
 
 // runDiscard is `calld discard ID [--reason R]`: POST /v1/calls/{id}/discard.
@@ -22,11 +21,11 @@ func runDiscard(ctx context.Context, args []string, sio stdio) int {
 	if err != nil {
 		return c.usageError("%v", err)
 	}
-	r, err := control.ParseReason(*reason)
+	r, err := calld.ParseReason(*reason)
 	if err != nil {
 		return c.usageError("--reason %q: use auto, busy, hangup, missed or disconnect", *reason)
 	}
-	return callAction(ctx, c, "/v1/calls/"+strconv.FormatInt(id, 10)+"/discard", control.DiscardRequest{Reason: r})
+	return callAction(ctx, c, "/v1/calls/"+strconv.FormatInt(id, 10)+"/discard", calld.DiscardRequest{Reason: r})
 }
 
 // callAction posts body to path and prints the resulting call.
@@ -44,7 +43,7 @@ func callAction(ctx context.Context, c *clientCmd, path string, body any) int {
 		printRaw(c.sio.stdout, data)
 		return 0
 	}
-	var k fsm.Call
+	var k calld.Call
 	if err := decodeInto(data, &k); err != nil {
 		return c.fail(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 )
 
 // runEvents is `calld events [--follow] [--since N]`: GET /v1/events.
@@ -24,7 +24,7 @@ func runEvents(ctx context.Context, args []string, sio stdio) int {
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return parseStatus(err)
 	}
-	opts := control.EventsOptions{Follow: *follow, Since: *since, Replay: !*follow}
+	opts := client.EventsOptions{Follow: *follow, Since: *since, Replay: !*follow}
 	c.fs.Visit(func(f *flag.Flag) {
 		if f.Name == "since" {
 			opts.Replay = true
@@ -42,7 +42,7 @@ func runEvents(ctx context.Context, args []string, sio stdio) int {
 			return err
 		})
 	} else {
-		err = cl.Events(ctx, opts, func(ev store.Event) error {
+		err = cl.Events(ctx, opts, func(ev calld.Event) error {
 			_, err := fmt.Fprintln(sio.stdout, eventLine(ev))
 			return err
 		})
@@ -56,7 +56,7 @@ func runEvents(ctx context.Context, args []string, sio stdio) int {
 	return 0
 }
 
-func eventLine(ev store.Event) string {
+func eventLine(ev calld.Event) string {
 	s := fmt.Sprintf("%6d  %s  %-10s  call %d", ev.Seq, ev.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"), ev.Event, ev.CallID)
 	if ev.From != "" || ev.To != "" {
 		s += fmt.Sprintf("  %s -> %s", orDash(ev.From), orDash(ev.To))

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
 )
 
 // maxLoginFailures bounds how many rejected answers (a wrong code or
@@ -36,7 +35,7 @@ func runLogin(ctx context.Context, args []string, sio stdio) int {
 	}
 	defer cl.Close()
 	in := bufio.NewReader(sio.stdin)
-	step := control.LoginStep{} // first ask where the login stands
+	step := calld.LoginStep{} // first ask where the login stands
 	failures := 0
 	for {
 		data, err := cl.Raw(ctx, http.MethodPost, "/v1/login", step)
@@ -47,26 +46,26 @@ func runLogin(ctx context.Context, args []string, sio stdio) int {
 			}
 			failures++
 			fmt.Fprintf(sio.stderr, "calld login: %s: %s\n", ce.Code, ce.Message)
-			step = control.LoginStep{}
+			step = calld.LoginStep{}
 			continue
 		}
-		var st control.LoginState
+		var st calld.LoginState
 		if err := decodeInto(data, &st); err != nil {
 			return c.fail(err)
 		}
 		var answer string
 		switch st.State {
-		case control.LoginAuthorized:
+		case calld.LoginAuthorized:
 			if c.json {
 				printRaw(sio.stdout, data)
 			} else {
 				fmt.Fprintf(sio.stdout, "Logged in as user %d.\n", st.SelfID)
 			}
 			return 0
-		case control.LoginPhoneNeeded:
+		case calld.LoginPhoneNeeded:
 			answer, err = prompt(ctx, sio, in, "Phone number (international format, e.g. +15551234567): ", false)
-			step = control.LoginStep{Phone: answer}
-		case control.LoginCodeSent:
+			step = calld.LoginStep{Phone: answer}
+		case calld.LoginCodeSent:
 			where := ""
 			if st.Phone != "" {
 				where = " to " + st.Phone
@@ -75,14 +74,14 @@ func runLogin(ctx context.Context, args []string, sio stdio) int {
 				where += " via " + st.CodeVia
 			}
 			answer, err = prompt(ctx, sio, in, "Code sent"+where+": ", false)
-			step = control.LoginStep{Code: answer}
-		case control.LoginPasswordNeeded:
+			step = calld.LoginStep{Code: answer}
+		case calld.LoginPasswordNeeded:
 			hint := ""
 			if st.PasswordHint != "" {
 				hint = " (hint: " + st.PasswordHint + ")"
 			}
 			answer, err = prompt(ctx, sio, in, "Two-step verification password"+hint+": ", true)
-			step = control.LoginStep{Password: answer}
+			step = calld.LoginStep{Password: answer}
 		default:
 			return c.fail(fmt.Errorf("the daemon answered an unknown login state %q", st.State))
 		}

@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
 )
 
 // clientCmd holds what every client subcommand shares: its flag set and
@@ -117,13 +116,13 @@ func parseStatus(err error) int {
 
 // client resolves the socket and returns a client, or an exit status
 // (2 for a configuration error).
-func (c *clientCmd) client() (*control.Client, int) {
+func (c *clientCmd) client() (*client.Client, int) {
 	socket, err := resolveSocket(c.socket, c.config, c.sio.getenv)
 	if err != nil {
 		fmt.Fprintf(c.sio.stderr, "calld %s: %v\n", c.name, err)
 		return nil, 2
 	}
-	return control.NewClient(socket), 0
+	return client.New(socket), 0
 }
 
 // resolveSocket: --socket, else $CALLD_SOCKET, else control.socket of the
@@ -209,9 +208,9 @@ func yesNo(b bool) string {
 }
 
 // callSummary is the one-line answer of discard, call and accept.
-func callSummary(c fsm.Call) string {
+func callSummary(c calld.Call) string {
 	s := fmt.Sprintf("call %d (%s, peer %d): %s", c.ID, c.Direction, c.PeerID, c.State)
-	if c.State == fsm.Ended {
+	if c.State == calld.StateEnded {
 		s += fmt.Sprintf(", reason %s, ended by %s, duration %s", orDash(string(c.Reason)), orDash(string(c.EndedBy)), fmtDuration(c.Duration))
 	}
 	if c.Error != "" {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld"
 )
 
 // runRate is `calld rate ID 1..5 [--comment TEXT]`: POST
@@ -25,5 +25,5 @@ func runRate(ctx context.Context, args []string, sio stdio) int {
 	if err != nil || rating < 1 || rating > 5 {
 		return c.usageError("rating %q: want 1, 2, 3, 4 or 5", pos[1])
 	}
-	return callAction(ctx, c, "/v1/calls/"+strconv.FormatInt(id, 10)+"/rating", control.RatingRequest{Rating: rating, Comment: *comment})
+	return callAction(ctx, c, "/v1/calls/"+strconv.FormatInt(id, 10)+"/rating", calld.RatingRequest{Rating: rating, Comment: *comment})
 }

@@ -13,8 +13,6 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
 )
 
 const (
@@ -27,40 +25,40 @@ var t0 = time.Date(2024, 5, 1, 10, 0, 0, 500_000_000, time.UTC)
 
 func tp(t time.Time) *time.Time { return &t }
 
-// fakeService is a small in-memory control.Service for the CLI tests.
+// fakeService is a small in-memory calld.CallService for the CLI tests.
 type fakeService struct {
 	hub *control.Hub
 
 	mu      sync.Mutex
-	calls   map[int64]fsm.Call
+	calls   map[int64]calld.Call
 	order   []int64
-	journal []store.Event
-	login   control.LoginState
+	journal []calld.Event
+	login   calld.LoginState
 	next    int64
-	places  []control.PlaceRequest
-	reasons []fsm.Reason
+	places  []calld.PlaceRequest
+	reasons []calld.Reason
 }
 
 func newFakeService(hub *control.Hub) *fakeService {
-	s := &fakeService{hub: hub, calls: map[int64]fsm.Call{}, next: 500, login: control.LoginState{State: control.LoginPhoneNeeded}}
-	for _, c := range []fsm.Call{
-		{ID: idEnded, Direction: fsm.Incoming, PeerID: 3003, State: fsm.Ended, CreatedAt: tp(t0), EndedAt: tp(t0.Add(time.Minute)),
-			Duration: 42, Reason: fsm.ReasonHangup, EndedBy: fsm.ByRemote},
-		{ID: idActive, Direction: fsm.Outgoing, PeerID: 2002, State: fsm.Active, Video: true, CreatedAt: tp(t0.Add(time.Hour)),
-			ConnectionID: 55, Connections: []fsm.Connection{{ID: 55, IP: "192.0.2.1", IPv6: "2001:db8::1", Port: 443}}},
-		{ID: idRinging, Direction: fsm.Incoming, PeerID: 1001, State: fsm.Ringing, CreatedAt: tp(t0.Add(2 * time.Hour))},
+	s := &fakeService{hub: hub, calls: map[int64]calld.Call{}, next: 500, login: calld.LoginState{State: calld.LoginPhoneNeeded}}
+	for _, c := range []calld.Call{
+		{ID: idEnded, Direction: calld.DirectionIncoming, PeerID: 3003, State: calld.StateEnded, CreatedAt: tp(t0), EndedAt: tp(t0.Add(time.Minute)),
+			Duration: 42, Reason: calld.ReasonHangup, EndedBy: calld.EndedByRemote},
+		{ID: idActive, Direction: calld.DirectionOutgoing, PeerID: 2002, State: calld.StateActive, Video: true, CreatedAt: tp(t0.Add(time.Hour)),
+			ConnectionID: 55, Connections: []calld.Connection{{ID: 55, IP: "192.0.2.1", IPv6: "2001:db8::1", Port: 443}}},
+		{ID: idRinging, Direction: calld.DirectionIncoming, PeerID: 1001, State: calld.StateRinging, CreatedAt: tp(t0.Add(2 * time.Hour))},
 	} {
 		s.calls[c.ID] = c
 		s.order = append(s.order, c.ID)
 	}
 	for i := 1; i <= 3; i++ {
-		s.journal = append(s.journal, store.Event{Seq: uint64(i), At: t0.Add(time.Duration(i) * time.Second),
+		s.journal = append(s.journal, calld.Event{Seq: uint64(i), At: t0.Add(time.Duration(i) * time.Second),
 			Event: "call.state", CallID: idRinging, From: "waiting", To: "ringing"})
 	}
 	return s
 }
 
-func (s *fakeService) emit(ev store.Event) {
+func (s *fakeService) emit(ev calld.Event) {
 	s.mu.Lock()
 	ev.Seq = uint64(len(s.journal) + 1)
 	s.journal = append(s.journal, ev)
@@ -68,17 +66,17 @@ func (s *fakeService) emit(ev store.Event) {
 	s.hub.Publish(ev)
 }
 
-func (s *fakeService) Status(context.Context) (control.Status, error) {
-	return control.Status{Version: "1.2.3", Ready: true,
-		Telegram: control.TelegramStatus{Connected: true, Authorized: true, SelfID: 9007199254740997, DC: 4},
-		Updates:  store.UpdatesState{Pts: 101, Qts: 7, Seq: 9, Date: 1714557600},
-		Calls:    control.CallCounts{Live: 2, Total: 3}}, nil
+func (s *fakeService) Status(context.Context) (calld.Status, error) {
+	return calld.Status{Version: "1.2.3", Ready: true,
+		Telegram: calld.TelegramStatus{Connected: true, Authorized: true, SelfID: 9007199254740997, DC: 4},
+		Updates:  calld.UpdatesState{Pts: 101, Qts: 7, Seq: 9, Date: 1714557600},
+		Calls:    calld.CallCounts{Live: 2, Total: 3}}, nil
 }
 
-func (s *fakeService) Calls(_ context.Context, all bool) ([]fsm.Call, error) {
+func (s *fakeService) Calls(_ context.Context, all bool) ([]calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []fsm.Call
+	var out []calld.Call
 	for _, id := range slices.Backward(s.order) {
 		if c := s.calls[id]; all || c.State.Live() {
 			out = append(out, c)
@@ -87,7 +85,7 @@ func (s *fakeService) Calls(_ context.Context, all bool) ([]fsm.Call, error) {
 	return out, nil
 }
 
-func (s *fakeService) Call(_ context.Context, id int64) (fsm.Call, error) {
+func (s *fakeService) Call(_ context.Context, id int64) (calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.calls[id]
@@ -97,7 +95,7 @@ func (s *fakeService) Call(_ context.Context, id int64) (fsm.Call, error) {
 	return c, nil
 }
 
-func (s *fakeService) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
+func (s *fakeService) Discard(ctx context.Context, id int64, reason calld.Reason) (calld.Call, error) {
 	c, err := s.Call(ctx, id)
 	if err != nil {
 		return c, err
@@ -108,52 +106,52 @@ func (s *fakeService) Discard(ctx context.Context, id int64, reason fsm.Reason) 
 	if !c.State.Live() {
 		return c, calld.Errorf(calld.ECONFLICT, "call %d is already ended", id)
 	}
-	if reason == fsm.ReasonAuto {
-		reason = fsm.ReasonBusy
+	if reason == calld.ReasonAuto {
+		reason = calld.ReasonBusy
 	}
-	c.State, c.Reason, c.EndedBy = fsm.Ended, reason, fsm.ByLocal
+	c.State, c.Reason, c.EndedBy = calld.StateEnded, reason, calld.EndedByLocal
 	s.calls[id] = c
 	return c, nil
 }
 
-func (s *fakeService) Place(_ context.Context, peer string, video bool, _ *control.ProtocolOverride) (fsm.Call, error) {
+func (s *fakeService) Place(_ context.Context, peer string, video bool, _ *calld.ProtocolOverride) (calld.Call, error) {
 	if peer == "@nobody" {
-		return fsm.Call{}, calld.Errorf("CALL_PEER_INVALID", "the user cannot be called")
+		return calld.Call{}, calld.Errorf("CALL_PEER_INVALID", "the user cannot be called")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.places = append(s.places, control.PlaceRequest{Peer: peer, Video: video})
+	s.places = append(s.places, calld.PlaceRequest{Peer: peer, Video: video})
 	s.next++
-	c := fsm.Call{ID: s.next, Direction: fsm.Outgoing, PeerID: 4004, State: fsm.Waiting, Video: video, CreatedAt: tp(t0)}
+	c := calld.Call{ID: s.next, Direction: calld.DirectionOutgoing, PeerID: 4004, State: calld.StateWaiting, Video: video, CreatedAt: tp(t0)}
 	s.calls[c.ID] = c
 	s.order = append(s.order, c.ID)
 	return c, nil
 }
 
-func (s *fakeService) Accept(ctx context.Context, id int64, _ *control.ProtocolOverride) (fsm.Call, error) {
+func (s *fakeService) Accept(ctx context.Context, id int64, _ *calld.ProtocolOverride) (calld.Call, error) {
 	c, err := s.Call(ctx, id)
 	if err != nil {
 		return c, err
 	}
-	if c.State != fsm.Ringing {
+	if c.State != calld.StateRinging {
 		return c, calld.Errorf(calld.ECONFLICT, "call %d is not ringing", id)
 	}
-	c.State = fsm.Accepting
+	c.State = calld.StateAccepting
 	s.mu.Lock()
 	s.calls[id] = c
 	s.mu.Unlock()
 	return c, nil
 }
 
-func (s *fakeService) Media(context.Context, int64) (control.Media, error) {
-	return control.Media{}, calld.Errorf(calld.ENOTFOUND, "no media")
+func (s *fakeService) Media(context.Context, int64) (calld.Media, error) {
+	return calld.Media{}, calld.Errorf(calld.ENOTFOUND, "no media")
 }
 
-func (s *fakeService) SetConnection(ctx context.Context, id, _ int64) (fsm.Call, error) {
+func (s *fakeService) SetConnection(ctx context.Context, id, _ int64) (calld.Call, error) {
 	return s.Call(ctx, id)
 }
 
-func (s *fakeService) Journal(since uint64, fn func(store.Event) error) error {
+func (s *fakeService) Journal(since uint64, fn func(calld.Event) error) error {
 	s.mu.Lock()
 	snap := slices.Clone(s.journal)
 	s.mu.Unlock()
@@ -167,23 +165,23 @@ func (s *fakeService) Journal(since uint64, fn func(store.Event) error) error {
 	return nil
 }
 
-func (s *fakeService) Login(_ context.Context, step control.LoginStep) (control.LoginState, error) {
+func (s *fakeService) Login(_ context.Context, step calld.LoginStep) (calld.LoginState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case step == control.LoginStep{}:
-	case step.Phone != "" && s.login.State == control.LoginPhoneNeeded:
-		s.login = control.LoginState{State: control.LoginCodeSent, Phone: "+1*****67", CodeVia: "app"}
-	case step.Code != "" && s.login.State == control.LoginCodeSent:
+	case step == calld.LoginStep{}:
+	case step.Phone != "" && s.login.State == calld.LoginPhoneNeeded:
+		s.login = calld.LoginState{State: calld.LoginCodeSent, Phone: "+1*****67", CodeVia: "app"}
+	case step.Code != "" && s.login.State == calld.LoginCodeSent:
 		if step.Code != "24680" {
 			return s.login, calld.Errorf("PHONE_CODE_INVALID", "the code is wrong")
 		}
-		s.login = control.LoginState{State: control.LoginPasswordNeeded, PasswordHint: "the usual"}
-	case step.Password != "" && s.login.State == control.LoginPasswordNeeded:
+		s.login = calld.LoginState{State: calld.LoginPasswordNeeded, PasswordHint: "the usual"}
+	case step.Password != "" && s.login.State == calld.LoginPasswordNeeded:
 		if step.Password != "s3cret" {
 			return s.login, calld.Errorf("PASSWORD_HASH_INVALID", "the password is wrong")
 		}
-		s.login = control.LoginState{State: control.LoginAuthorized, SelfID: 9007199254740997}
+		s.login = calld.LoginState{State: calld.LoginAuthorized, SelfID: 9007199254740997}
 	default:
 		return s.login, calld.Errorf(calld.ECONFLICT, "login is at %s", s.login.State)
 	}

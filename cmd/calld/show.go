@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
 )
 
 // runShow is `calld show ID`: GET /v1/calls/{id}.
@@ -34,7 +34,7 @@ func runShow(ctx context.Context, args []string, sio stdio) int {
 		printRaw(sio.stdout, data)
 		return 0
 	}
-	var k fsm.Call
+	var k calld.Call
 	if err := decodeInto(data, &k); err != nil {
 		return c.fail(err)
 	}
@@ -43,7 +43,7 @@ func runShow(ctx context.Context, args []string, sio stdio) int {
 }
 
 // printCall prints every field of a call, one per line.
-func printCall(sio stdio, k fsm.Call) {
+func printCall(sio stdio, k calld.Call) {
 	tw := tabwriter.NewWriter(sio.stdout, 0, 4, 2, ' ', 0)
 	row := func(name string, v any) { fmt.Fprintf(tw, "%s\t%v\n", name, v) }
 	row("ID", k.ID)

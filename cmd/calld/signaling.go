@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld"
 )
 
 // runSignaling is `calld signaling ID [--follow] [--since N]`: GET
@@ -34,7 +34,7 @@ func runSignaling(ctx context.Context, args []string, sio stdio) int {
 		return code
 	}
 	defer cl.Close()
-	err = cl.Signaling(ctx, id, *since, *follow, func(p control.SignalingPayload) error {
+	err = cl.Signaling(ctx, id, *since, *follow, func(p calld.SignalingPayload) error {
 		if c.json {
 			b, err := json.Marshal(p)
 			if err != nil {

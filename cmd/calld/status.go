@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/calld/calld/internal/control"
+	"github.com/calld/calld"
 )
 
 const commonFlags = "[--json] [--socket PATH] [--config FILE]"
@@ -31,7 +31,7 @@ func runStatus(ctx context.Context, args []string, sio stdio) int {
 		printRaw(sio.stdout, data)
 		return 0
 	}
-	var st control.Status
+	var st calld.Status
 	if err := decodeInto(data, &st); err != nil {
 		return c.fail(err)
 	}

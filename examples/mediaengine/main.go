@@ -24,9 +24,8 @@ import (
 	"os/signal"
 	"strconv"
 
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 )
 
 func main() {
@@ -40,14 +39,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	cl := control.NewClient(*socket)
+	cl := client.New(*socket)
 	defer cl.Close()
 	if err := run(ctx, cl, *peer, *callID, *rating); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, cl *control.Client, peer string, id int64, rating int) error {
+func run(ctx context.Context, cl *client.Client, peer string, id int64, rating int) error {
 	engine := &engine{}
 	id, err := openCall(ctx, cl, engine, peer, id)
 	if err != nil {
@@ -60,7 +59,7 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 	if err != nil {
 		return err
 	}
-	if c.State == fsm.Active {
+	if c.State == calld.StateActive {
 		if c, err = relay(ctx, cl, engine, id); err != nil {
 			return err
 		}
@@ -76,9 +75,9 @@ func run(ctx context.Context, cl *control.Client, peer string, id int64, rating 
 // openCall is step 1: the call, placed with the protocol the engine
 // speaks (the override is optional: [media] in calld.toml is the
 // default), or the call id, accepted if it rings.
-func openCall(ctx context.Context, cl *control.Client, engine *engine, peer string, id int64) (int64, error) {
+func openCall(ctx context.Context, cl *client.Client, engine *engine, peer string, id int64) (int64, error) {
 	if peer != "" {
-		c, err := cl.PlaceWith(ctx, control.PlaceRequest{Peer: peer, Protocol: &control.ProtocolOverride{
+		c, err := cl.PlaceWith(ctx, calld.PlaceRequest{Peer: peer, Protocol: &calld.ProtocolOverride{
 			LibraryVersions: engine.Versions(),
 		}})
 		if err != nil {
@@ -86,8 +85,8 @@ func openCall(ctx context.Context, cl *control.Client, engine *engine, peer stri
 		}
 		return c.ID, nil
 	}
-	if c, err := cl.Call(ctx, id); err == nil && c.State == fsm.Ringing && c.Direction == fsm.Incoming {
-		if _, err := cl.AcceptWith(ctx, id, control.AcceptRequest{}); err != nil {
+	if c, err := cl.Call(ctx, id); err == nil && c.State == calld.StateRinging && c.Direction == calld.DirectionIncoming {
+		if _, err := cl.AcceptWith(ctx, id, calld.AcceptRequest{}); err != nil {
 			return 0, fmt.Errorf("accept: %w", err)
 		}
 	}
@@ -96,27 +95,27 @@ func openCall(ctx context.Context, cl *control.Client, engine *engine, peer stri
 
 // relay runs the engine on an active call and returns the call once its
 // signaling stream ended.
-func relay(ctx context.Context, cl *control.Client, engine *engine, id int64) (fsm.Call, error) {
+func relay(ctx context.Context, cl *client.Client, engine *engine, id int64) (calld.Call, error) {
 	// 3. The media parameters: the key (never print it), the relays and
 	// the protocol the server chose.
 	media, err := cl.Media(ctx, id)
 	if err != nil {
-		return fsm.Call{}, fmt.Errorf("media: %w", err)
+		return calld.Call{}, fmt.Errorf("media: %w", err)
 	}
 	if err := sendSignaling(ctx, cl, id, engine.Start(media)); err != nil {
-		return fsm.Call{}, err
+		return calld.Call{}, err
 	}
 	log.Printf("active: %d relays, layers %d..%d, versions %v", len(media.Connections),
 		media.Protocol.MinLayer, media.Protocol.MaxLayer, media.Protocol.LibraryVersions)
 
 	// 4. Relay signaling until the call ends (the stream ends with it):
 	// the peer's payloads to the engine, the engine's to the peer.
-	err = cl.Signaling(ctx, id, 0, true, func(p control.SignalingPayload) error {
+	err = cl.Signaling(ctx, id, 0, true, func(p calld.SignalingPayload) error {
 		log.Printf("signaling in #%d (%d bytes)", p.Seq, len(p.Data))
 		return sendSignaling(ctx, cl, id, engine.Receive(p.Data))
 	})
 	if err != nil {
-		return fsm.Call{}, fmt.Errorf("signaling: %w", err)
+		return calld.Call{}, fmt.Errorf("signaling: %w", err)
 	}
 	// A live call whose stream ended: calld restarted; a real engine
 	// would read the relay again from since=0.
@@ -124,7 +123,7 @@ func relay(ctx context.Context, cl *control.Client, engine *engine, id int64) (f
 }
 
 // sendSignaling hands the engine's outgoing payloads to the peer.
-func sendSignaling(ctx context.Context, cl *control.Client, id int64, outs [][]byte) error {
+func sendSignaling(ctx context.Context, cl *client.Client, id int64, outs [][]byte) error {
 	for _, out := range outs {
 		if err := cl.SendSignaling(ctx, id, out); err != nil {
 			return fmt.Errorf("send signaling: %w", err)
@@ -135,7 +134,7 @@ func sendSignaling(ctx context.Context, cl *control.Client, id int64, outs [][]b
 }
 
 // answerEnded is step 5: what Telegram asks for once the call has ended.
-func answerEnded(ctx context.Context, cl *control.Client, engine *engine, c fsm.Call, rating int) error {
+func answerEnded(ctx context.Context, cl *client.Client, engine *engine, c calld.Call, rating int) error {
 	if c.NeedRating {
 		if _, err := cl.Rate(ctx, c.ID, rating, ""); err != nil {
 			return fmt.Errorf("rate: %w", err)
@@ -154,15 +153,15 @@ func answerEnded(ctx context.Context, cl *control.Client, engine *engine, c fsm.
 var errStop = errors.New("stop")
 
 // waitActive follows the events until the call is active or has ended.
-func waitActive(ctx context.Context, cl *control.Client, id int64) (fsm.Call, error) {
-	err := cl.Events(ctx, control.EventsOptions{Replay: true, Follow: true}, func(ev store.Event) error {
-		if ev.CallID == id && (ev.To == string(fsm.Active) || ev.To == string(fsm.Ended)) {
+func waitActive(ctx context.Context, cl *client.Client, id int64) (calld.Call, error) {
+	err := cl.Events(ctx, client.EventsOptions{Replay: true, Follow: true}, func(ev calld.Event) error {
+		if ev.CallID == id && (ev.To == string(calld.StateActive) || ev.To == string(calld.StateEnded)) {
 			return errStop
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		return fsm.Call{}, fmt.Errorf("events: %w", err)
+		return calld.Call{}, fmt.Errorf("events: %w", err)
 	}
 	return cl.Call(ctx, id)
 }
@@ -177,7 +176,7 @@ func (e *engine) Versions() []string { return []string{"11.0.0"} }
 
 // Start takes the media parameters and returns the engine's first
 // signaling payloads.
-func (e *engine) Start(control.Media) [][]byte {
+func (e *engine) Start(calld.Media) [][]byte {
 	var out [][]byte
 	for e.sent < 2 {
 		e.sent++

@@ -3,14 +3,11 @@ package control
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld/client"
 )
 
 func TestClient(t *testing.T) {
@@ -43,36 +40,36 @@ func TestClient(t *testing.T) {
 		t.Errorf("SetConnection = %+v, %v", call, err)
 	}
 	call, err = c.Accept(ctx, idRinging)
-	if err != nil || call.State != fsm.Accepting {
+	if err != nil || call.State != calld.StateAccepting {
 		t.Errorf("Accept = %+v, %v", call, err)
 	}
-	call, err = c.Discard(ctx, idRinging, fsm.ReasonBusy)
-	if err != nil || call.State != fsm.Ended || call.Reason != fsm.ReasonBusy {
+	call, err = c.Discard(ctx, idRinging, calld.ReasonBusy)
+	if err != nil || call.State != calld.StateEnded || call.Reason != calld.ReasonBusy {
 		t.Errorf("Discard = %+v, %v", call, err)
 	}
 	call, err = c.Place(ctx, "@carol", true)
-	if err != nil || call.State != fsm.Waiting || !call.Video {
+	if err != nil || call.State != calld.StateWaiting || !call.Video {
 		t.Errorf("Place = %+v, %v", call, err)
 	}
 	for _, step := range []struct {
-		step LoginStep
+		step calld.LoginStep
 		want string
-	}{{LoginStep{}, LoginPhoneNeeded}, {LoginStep{Phone: "+15550000"}, LoginCodeSent},
-		{LoginStep{Code: "12345"}, LoginPasswordNeeded}, {LoginStep{Password: "hunter2"}, LoginAuthorized}} {
+	}{{calld.LoginStep{}, calld.LoginPhoneNeeded}, {calld.LoginStep{Phone: "+15550000"}, calld.LoginCodeSent},
+		{calld.LoginStep{Code: "12345"}, calld.LoginPasswordNeeded}, {calld.LoginStep{Password: "hunter2"}, calld.LoginAuthorized}} {
 		ls, err := c.Login(ctx, step.step)
 		if err != nil || ls.State != step.want {
 			t.Errorf("Login(%+v) = %+v, %v; want %s", step.step, ls, err, step.want)
 		}
 	}
 	var seqs []uint64
-	if err := c.Events(ctx, EventsOptions{Replay: true, Since: 3}, func(ev store.Event) error {
+	if err := c.Events(ctx, client.EventsOptions{Replay: true, Since: 3}, func(ev calld.Event) error {
 		seqs = append(seqs, ev.Seq)
 		return nil
 	}); err != nil || !slicesEqual(seqs, []uint64{4, 5}) {
 		t.Errorf("Events = %v, %v", seqs, err)
 	}
 	stop := errors.New("stop")
-	if err := c.Events(ctx, EventsOptions{}, func(store.Event) error { return stop }); !errors.Is(err, stop) {
+	if err := c.Events(ctx, client.EventsOptions{}, func(calld.Event) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("Events with a failing callback = %v", err)
 	}
 }
@@ -86,7 +83,7 @@ func TestClientErrors(t *testing.T) {
 		code string
 	}{
 		{"not found", func() error { _, err := env.client.Call(ctx, idUnknown); return err }, calld.ENOTFOUND},
-		{"conflict", func() error { _, err := env.client.Discard(ctx, idEnded, fsm.ReasonAuto); return err }, calld.ECONFLICT},
+		{"conflict", func() error { _, err := env.client.Discard(ctx, idEnded, calld.ReasonAuto); return err }, calld.ECONFLICT},
 		{"invalid reason", func() error { _, err := env.client.Discard(ctx, idRinging, "rude"); return err }, calld.EINVALID},
 		{"telegram error", func() error { _, err := env.client.Place(ctx, "@invalid_peer", false); return err }, "CALL_PEER_INVALID"},
 		{"invalid peer", func() error { _, err := env.client.Place(ctx, "", false); return err }, calld.EINVALID},
@@ -102,17 +99,9 @@ func TestClientErrors(t *testing.T) {
 	}
 	t.Run("events error line", func(t *testing.T) {
 		env.svc.journalErr = calld.Errorf(calld.EUNAVAILABLE, "store closed")
-		err := env.client.Events(ctx, EventsOptions{Replay: true}, func(store.Event) error { return nil })
+		err := env.client.Events(ctx, client.EventsOptions{Replay: true}, func(calld.Event) error { return nil })
 		if calld.ErrorCode(err) != calld.EUNAVAILABLE {
 			t.Errorf("replay with a failing journal: %v, want unavailable", err)
 		}
 	})
-}
-
-func TestClientNotRunning(t *testing.T) {
-	socket := filepath.Join(t.TempDir(), "absent.sock")
-	_, err := NewClient(socket).Status(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "not running at "+socket) {
-		t.Errorf("error %v, want it to say the daemon is not running at %s", err, socket)
-	}
 }

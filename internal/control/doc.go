@@ -1,8 +1,10 @@
 // Package control owns calld's local control API (CONTRACT §3): an
-// HTTP/1.1 + JSON server on a Unix socket, the fan-out hub of live events
-// behind GET /v1/events, and the Go client the calld CLI is built on.
+// HTTP/1.1 + JSON server on a Unix socket and the fan-out hub of live
+// events behind GET /v1/events. The Go client the calld CLI is built on
+// is the public package github.com/calld/calld/client.
 //
-// The daemon implements Service; the server only parses and validates
+// The daemon implements calld.CallService (and calld.MediaService for the
+// media routes); the server only parses and validates
 // requests, checks the caller's credentials (SO_PEERCRED) on mutating and
 // secret routes, and renders results and errors in the contract's shapes.
 //
@@ -59,8 +61,8 @@
 //     [media] phoneCallProtocol field by field (udp_p2p, udp_reflector,
 //     min_layer, max_layer, library_versions); the result is validated
 //     like [media] (400 invalid naming protocol.<field>).
-//   - The media routes (signaling.go) are served when the Service also
-//     implements MediaService. GET .../signaling replays the payloads with
+//   - The media routes (signaling.go) are served when the CallService
+//     also implements calld.MediaService. GET .../signaling replays the payloads with
 //     seq > since (default 0), then follows until the call ends, when the
 //     response ends; "follow=0" ends it after the replay. A call that is
 //     not live is 404 not_found or 409 conflict; "since" beyond the call's

@@ -14,10 +14,6 @@ import (
 	"github.com/calld/calld/internal/logging"
 )
 
-// CodeSlowReader is the code of the final line of an event stream whose
-// subscriber was dropped because it fell behind (an extension code).
-const CodeSlowReader = "slow_reader"
-
 // StatusCode maps an error code to its HTTP status (CONTRACT §3): calld's
 // own codes to 400/401/403/404/409/500/503/504, any other code (Telegram's
 // error types such as CALL_PEER_INVALID or FLOOD_WAIT) to 502.
@@ -44,18 +40,6 @@ func StatusCode(code string) int {
 	}
 }
 
-// ErrorBody is the JSON shape of every error answer:
-// {"error": {"code": "...", "message": "..."}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inner object of ErrorBody.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 // statusError is an API error whose HTTP status is not the code's usual
 // one (413 and 405 with code "invalid").
 type statusError struct {
@@ -72,7 +56,7 @@ func invalidf(format string, args ...any) error {
 
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	var se *statusError
-	var body ErrorBody
+	var body calld.ErrorBody
 	status := 0
 	if errors.As(err, &se) {
 		status, body.Error.Code, body.Error.Message = se.status, se.code, se.msg
@@ -91,7 +75,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorBody{ErrorDetail{calld.EINTERNAL, fmt.Sprintf("encoding the response: %v", err)}})
+		b, _ = json.Marshal(calld.ErrorBody{Error: calld.ErrorDetail{Code: calld.EINTERNAL, Message: fmt.Sprintf("encoding the response: %v", err)}})
 	}
 	b = append(b, '\n')
 	h := w.Header()

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/calld/calld"
 )
 
 // FuzzAPI feeds arbitrary requests to Handler: it must never panic and
@@ -86,7 +88,7 @@ func FuzzAPI(f *testing.F) {
 				t.Fatalf("invalid JSON %q", data)
 			}
 			if res.StatusCode >= 400 {
-				var eb ErrorBody
+				var eb calld.ErrorBody
 				if err := json.Unmarshal(data, &eb); err != nil || eb.Error.Code == "" || eb.Error.Message == "" {
 					t.Fatalf("error body %q", data)
 				}

@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
-	"github.com/calld/calld/internal/store"
 )
 
 func (s *Server) routes() {
@@ -29,34 +27,6 @@ func (s *Server) routes() {
 	s.handle("GET /v1/events", false, s.getEvents)
 	s.handle("POST /v1/login", true, s.postLogin)
 	s.mediaRoutes()
-}
-
-// CallsBody is the shape of GET /v1/calls.
-type CallsBody struct {
-	Calls []fsm.Call `json:"calls"`
-}
-
-// PlaceRequest is the body of POST /v1/calls.
-type PlaceRequest struct {
-	Peer     string            `json:"peer"`
-	Video    bool              `json:"video,omitempty"`
-	Protocol *ProtocolOverride `json:"protocol,omitempty"`
-}
-
-// AcceptRequest is the body of POST /v1/calls/{id}/accept.
-type AcceptRequest struct {
-	Protocol *ProtocolOverride `json:"protocol,omitempty"`
-}
-
-// DiscardRequest is the body of POST /v1/calls/{id}/discard.
-type DiscardRequest struct {
-	Reason fsm.Reason `json:"reason,omitempty"`
-}
-
-// ConnectionRequest is the body of POST /v1/calls/{id}/connection. The
-// server also accepts a JSON number for connection_id.
-type ConnectionRequest struct {
-	ConnectionID int64 `json:"connection_id,string"`
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
@@ -82,12 +52,12 @@ func (s *Server) getCalls(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if calls == nil {
-		calls = []fsm.Call{}
+		calls = []calld.Call{}
 	}
 	for i := range calls {
 		calls[i] = utcCall(calls[i])
 	}
-	s.writeJSON(w, http.StatusOK, CallsBody{Calls: calls})
+	s.writeJSON(w, http.StatusOK, calld.CallsBody{Calls: calls})
 	return nil
 }
 
@@ -105,11 +75,11 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postCall(w http.ResponseWriter, r *http.Request) error {
-	var req PlaceRequest
+	var req calld.PlaceRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return err
 	}
-	if err := ValidPeer(req.Peer); err != nil {
+	if err := calld.ValidPeer(req.Peer); err != nil {
 		return err
 	}
 	c, err := s.svc.Place(r.Context(), req.Peer, req.Video, req.Protocol)
@@ -128,11 +98,11 @@ func (s *Server) postDiscard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req DiscardRequest
+	var req calld.DiscardRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return err
 	}
-	reason, err := ParseReason(string(req.Reason))
+	reason, err := calld.ParseReason(string(req.Reason))
 	if err != nil {
 		return err
 	}
@@ -149,7 +119,7 @@ func (s *Server) postAccept(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req AcceptRequest
+	var req calld.AcceptRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return err
 	}
@@ -171,7 +141,7 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if m.Connections == nil {
-		m.Connections = []MediaConnection{}
+		m.Connections = []calld.MediaConnection{}
 	}
 	if m.Protocol.LibraryVersions == nil {
 		m.Protocol.LibraryVersions = []string{}
@@ -213,7 +183,7 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
-	var step LoginStep
+	var step calld.LoginStep
 	if err := decodeBody(r, &step, false); err != nil {
 		return err
 	}
@@ -279,7 +249,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) replayEvents(ctx context.Context, nd *ndjsonWriter, since uint64) (last uint64, done bool, err error) {
 	last = since
 	var writeErr error
-	err = s.svc.Journal(since, func(ev store.Event) error {
+	err = s.svc.Journal(since, func(ev calld.Event) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -322,7 +292,7 @@ func (s *Server) followEvents(ctx context.Context, nd *ndjsonWriter, sub *Subscr
 		case ev, ok := <-sub.C:
 			if !ok {
 				if sub.Dropped() {
-					s.streamError(nd.line, CodeSlowReader, fmt.Sprintf(
+					s.streamError(nd.line, calld.CodeSlowReader, fmt.Sprintf(
 						"event stream dropped: the reader fell behind by more than %d events; reconnect with ?since=%d",
 						s.hub.buffer, last))
 				}
@@ -343,7 +313,7 @@ func (s *Server) followEvents(ctx context.Context, nd *ndjsonWriter, sub *Subscr
 }
 
 // utcCall returns c with every time in UTC (CONTRACT §3: RFC 3339 UTC).
-func utcCall(c fsm.Call) fsm.Call {
+func utcCall(c calld.Call) calld.Call {
 	for _, t := range []**time.Time{&c.CreatedAt, &c.RingingAt, &c.ActiveAt, &c.EndedAt, &c.Deadline} {
 		if *t != nil {
 			u := (*t).UTC()
@@ -357,45 +327,7 @@ var errShutdown = errors.New("control: server shutting down")
 
 func (s *Server) streamError(writeLine func(any) error, code, msg string) {
 	s.log.Warn().Str(logging.FieldEvent, logging.EventControlEvents).Str(logging.FieldCode, code).Msg(msg)
-	_ = writeLine(ErrorBody{ErrorDetail{Code: code, Message: msg}})
-}
-
-// ParseReason validates a discard reason; "" means auto.
-func ParseReason(s string) (fsm.Reason, error) {
-	switch r := fsm.Reason(s); r {
-	case fsm.ReasonNone:
-		return fsm.ReasonAuto, nil
-	case fsm.ReasonAuto, fsm.ReasonBusy, fsm.ReasonHangup, fsm.ReasonMissed, fsm.ReasonDisconnect:
-		return r, nil
-	}
-	return "", invalidf("reason %q is not one of auto, busy, hangup, missed, disconnect", s)
-}
-
-// ValidPeer checks a peer's syntax: "@username" (letters, digits,
-// underscores) or a positive decimal user id.
-func ValidPeer(p string) error {
-	if name, ok := strings.CutPrefix(p, "@"); ok {
-		if name == "" || len(name) > 64 {
-			return invalidf("peer %q: a username is @ followed by 1 to 64 letters, digits or underscores", p)
-		}
-		for _, c := range name {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-				return invalidf("peer %q: a username is @ followed by letters, digits or underscores", p)
-			}
-		}
-		return nil
-	}
-	if p == "" {
-		return invalidf("peer is required (\"@username\" or a user id)")
-	}
-	if !isDigits(p) {
-		return invalidf("peer %q is neither @username nor a decimal user id", p)
-	}
-	id, err := strconv.ParseInt(p, 10, 64)
-	if err != nil || id <= 0 {
-		return invalidf("peer %q is not a positive 64-bit user id", p)
-	}
-	return nil
+	_ = writeLine(calld.ErrorBody{Error: calld.ErrorDetail{Code: code, Message: msg}})
 }
 
 func isDigits(s string) bool {

@@ -3,7 +3,7 @@ package control
 import (
 	"sync"
 
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld"
 )
 
 // Hub fans live events out to subscribers (the GET /v1/events streams).
@@ -34,9 +34,9 @@ func NewHub(buffer int) *Hub {
 // after Subscribe returned, in Publish order; it is closed when the
 // subscriber is dropped, closes itself, or the hub is closed.
 type Subscription struct {
-	C <-chan store.Event
+	C <-chan calld.Event
 
-	c       chan store.Event
+	c       chan calld.Event
 	hub     *Hub
 	dropped bool // guarded by hub.mu
 	done    bool // guarded by hub.mu
@@ -45,7 +45,7 @@ type Subscription struct {
 // Subscribe adds a subscriber. On a closed hub the returned subscription's
 // channel is already closed.
 func (h *Hub) Subscribe() *Subscription {
-	c := make(chan store.Event, h.buffer)
+	c := make(chan calld.Event, h.buffer)
 	s := &Subscription{C: c, c: c, hub: h}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -60,7 +60,7 @@ func (h *Hub) Subscribe() *Subscription {
 
 // Publish delivers ev to every subscriber without blocking; subscribers
 // whose buffer is full are dropped.
-func (h *Hub) Publish(ev store.Event) {
+func (h *Hub) Publish(ev calld.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {

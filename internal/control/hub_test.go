@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld"
 )
 
 func TestHub(t *testing.T) {
@@ -30,7 +30,7 @@ func TestHub(t *testing.T) {
 			go func() {
 				defer close(done)
 				for i := 1; i <= tt.publish; i++ {
-					h.Publish(store.Event{Seq: uint64(i)})
+					h.Publish(calld.Event{Seq: uint64(i)})
 					for len(fast.C) > 0 {
 						fastGot = append(fastGot, (<-fast.C).Seq)
 					}
@@ -84,7 +84,7 @@ func TestHubClose(t *testing.T) {
 	if _, ok := <-late.C; ok {
 		t.Error("subscription after Close is open")
 	}
-	h.Publish(store.Event{Seq: 1}) // no panic on closed channels
+	h.Publish(calld.Event{Seq: 1}) // no panic on closed channels
 	s.Close()
 	late.Close()
 }

@@ -294,7 +294,7 @@ func (l *limitListener) logRefusal(uid int, msg string) {
 // errorResponse is a complete HTTP/1.1 response carrying the JSON error
 // shape, that closes the connection.
 func errorResponse(status int, code, msg string) []byte {
-	body, _ := json.Marshal(ErrorBody{ErrorDetail{Code: code, Message: msg}})
+	body, _ := json.Marshal(calld.ErrorBody{Error: calld.ErrorDetail{Code: code, Message: msg}})
 	body = append(body, '\n')
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: %d\r\n\r\n",

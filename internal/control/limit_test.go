@@ -19,8 +19,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/store"
 )
 
 // The config's defaults are the server's.
@@ -225,7 +225,7 @@ func TestAcceptBackoff(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(&resourceFailListener{Listener: l, n: 4}) }()
-	cl := NewClient(socket)
+	cl := client.New(socket)
 	defer cl.Close()
 	if _, err := cl.Status(t.Context()); err != nil {
 		t.Fatalf("status after the accept errors: %v", err)
@@ -367,7 +367,7 @@ func TestIdleTimeoutSparesEventStreams(t *testing.T) {
 	if n, err := idle.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
 	}
-	env.hub.Publish(store.Event{Seq: 1, Event: "call.state"})
+	env.hub.Publish(calld.Event{Seq: 1, Event: "call.state"})
 	_ = stream.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, err := bufio.NewReader(events.Body).ReadString('\n')
 	if err != nil || !strings.Contains(line, `"seq":1`) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 )
 
 const childEnv = "CALLD_CONTROL_TEST_CHILD_SOCKET"
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 // childMain runs in a child process with another uid: it reads the status
 // (open to anyone) and tries a discard (mutating), and prints the codes.
 func childMain(socket string) {
-	c := NewClient(socket)
+	c := client.New(socket)
 	ctx := context.Background()
 	_, err := c.Status(ctx)
 	status := "ok"

@@ -71,7 +71,7 @@ type Options struct {
 
 // Server serves the control API. Create it with NewServer.
 type Server struct {
-	svc     Service
+	svc     calld.CallService
 	hub     *Hub
 	opts    Options
 	log     zerolog.Logger
@@ -85,7 +85,7 @@ type Server struct {
 }
 
 // NewServer returns a server for svc whose event streams follow hub.
-func NewServer(svc Service, hub *Hub, opts Options) *Server {
+func NewServer(svc calld.CallService, hub *Hub, opts Options) *Server {
 	if opts.DaemonUID == 0 {
 		opts.DaemonUID = os.Getuid()
 	}

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
 )
 
 func (e *testEnv) do(t *testing.T, method, path, body string) (int, http.Header, string) {
@@ -50,7 +48,7 @@ func wantError(t *testing.T, status int, hdr http.Header, body string, wantStatu
 	if ct := hdr.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
-	var eb ErrorBody
+	var eb calld.ErrorBody
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&eb); err != nil {
@@ -90,7 +88,7 @@ func TestRoutes(t *testing.T) {
 			check: nil},
 		{name: "calls live newest first", method: "GET", path: "/v1/calls", status: 200,
 			check: func(t *testing.T, _ *testEnv, _ http.Header, body string) {
-				got := decode[CallsBody](t, body).Calls
+				got := decode[calld.CallsBody](t, body).Calls
 				if len(got) != 2 || got[0].ID != idRinging || got[1].ID != idActive {
 					t.Errorf("calls %+v, want ringing then active", got)
 				}
@@ -99,7 +97,7 @@ func TestRoutes(t *testing.T) {
 				`"ringing_at":"2024-05-01T10:03:00.123456789Z"`, `"active_at":"2024-05-01T10:02:00.123456789Z"`, `"connection_id":"0"`}},
 		{name: "calls all", method: "GET", path: "/v1/calls?all=1", status: 200,
 			check: func(t *testing.T, _ *testEnv, _ http.Header, body string) {
-				got := decode[CallsBody](t, body).Calls
+				got := decode[calld.CallsBody](t, body).Calls
 				if len(got) != 3 || got[0].ID != idRinging || got[2].ID != idEnded {
 					t.Errorf("calls %+v, want 3 newest first", got)
 				}
@@ -136,7 +134,7 @@ func TestRoutes(t *testing.T) {
 		{name: "place", method: "POST", path: "/v1/calls", body: `{"peer":"@alice","video":true}`, status: 201,
 			contains: []string{`"state":"waiting"`, `"video":true`, `"direction":"outgoing"`},
 			check: func(t *testing.T, _ *testEnv, hdr http.Header, body string) {
-				c := decode[fsm.Call](t, body)
+				c := decode[calld.Call](t, body)
 				if loc := hdr.Get("Location"); loc != "/v1/calls/"+strconv.FormatInt(c.ID, 10) {
 					t.Errorf("Location %q for call %d", loc, c.ID)
 				}
@@ -257,7 +255,7 @@ func TestPeerCredentials(t *testing.T) {
 			}
 			if !tt.allowed {
 				// Nothing changed behind a forbidden request.
-				if c, _ := env.svc.Call(context.Background(), idRinging); c.State != fsm.Ringing {
+				if c, _ := env.svc.Call(context.Background(), idRinging); c.State != calld.StateRinging {
 					t.Errorf("forbidden requests changed the call: %s", c.State)
 				}
 				if n, _ := env.svc.Calls(context.Background(), true); len(n) != 3 {
@@ -319,7 +317,7 @@ func seqsOf(t *testing.T, lines []string) []uint64 {
 	t.Helper()
 	var out []uint64
 	for _, l := range lines {
-		out = append(out, decode[store.Event](t, l).Seq)
+		out = append(out, decode[calld.Event](t, l).Seq)
 	}
 	return out
 }
@@ -354,7 +352,7 @@ func TestEventsReplayThenLive(t *testing.T) {
 	}
 	// The subscription exists (it was made before the replay): a stale
 	// duplicate is skipped, new events follow.
-	env.hub.Publish(store.Event{Seq: 5, Event: "call.state"})
+	env.hub.Publish(calld.Event{Seq: 5, Event: "call.state"})
 	env.svc.emit(idRinging, "accepting", "exchanging_keys") // 7
 	env.svc.emit(idRinging, "exchanging_keys", "active")    // 8
 	rest := readLines(t, br, 2)
@@ -456,7 +454,7 @@ func TestEventsSlowReaderDropped(t *testing.T) {
 		defer close(done)
 		for env.hub.Len() == 2 && seq < 1_000_000 {
 			seq++
-			env.hub.Publish(store.Event{Seq: seq, Event: "call.state", CallID: 1})
+			env.hub.Publish(calld.Event{Seq: seq, Event: "call.state", CallID: 1})
 			for len(other.C) > 0 {
 				otherGot = (<-other.C).Seq
 			}
@@ -483,7 +481,7 @@ func TestEventsSlowReaderDropped(t *testing.T) {
 			final = line
 			break
 		}
-		ev := decode[store.Event](t, line)
+		ev := decode[calld.Event](t, line)
 		if ev.Seq != last+1 {
 			t.Fatalf("gap: %d after %d", ev.Seq, last)
 		}
@@ -492,8 +490,8 @@ func TestEventsSlowReaderDropped(t *testing.T) {
 	if last == 0 || last >= seq {
 		t.Errorf("delivered up to %d of %d", last, seq)
 	}
-	eb := decode[ErrorBody](t, final)
-	if eb.Error.Code != CodeSlowReader || !strings.Contains(eb.Error.Message, "since="+strconv.FormatUint(last, 10)) {
+	eb := decode[calld.ErrorBody](t, final)
+	if eb.Error.Code != calld.CodeSlowReader || !strings.Contains(eb.Error.Message, "since="+strconv.FormatUint(last, 10)) {
 		t.Errorf("final line %q, want slow_reader with since=%d", final, last)
 	}
 	if sc.Scan() {

@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld/client"
 )
 
 // Fixture ids: a ringing incoming call whose id is not exact in a
@@ -35,11 +34,11 @@ type memService struct {
 	hub *Hub
 
 	mu      sync.Mutex
-	calls   map[int64]fsm.Call
+	calls   map[int64]calld.Call
 	order   []int64 // creation order
-	journal []store.Event
-	media   map[int64]Media
-	login   LoginState
+	journal []calld.Event
+	media   map[int64]calld.Media
+	login   calld.LoginState
 	nextID  int64
 
 	panicStatus  bool
@@ -54,49 +53,49 @@ func ptr(t time.Time) *time.Time { return &t }
 func newMemService(hub *Hub) *memService {
 	s := &memService{
 		hub:    hub,
-		calls:  map[int64]fsm.Call{},
-		media:  map[int64]Media{},
-		login:  LoginState{State: LoginPhoneNeeded},
+		calls:  map[int64]calld.Call{},
+		media:  map[int64]calld.Media{},
+		login:  calld.LoginState{State: calld.LoginPhoneNeeded},
 		nextID: 1000,
 	}
 	plus1 := time.FixedZone("UTC+1", 3600)
-	s.add(fsm.Call{ID: idEnded, AccessHash: -1, Direction: fsm.Incoming, PeerID: 1003,
-		State: fsm.Ended, CreatedAt: ptr(t0), EndedAt: ptr(t0.Add(30 * time.Second)),
-		Reason: fsm.ReasonMissed, EndedBy: fsm.ByRemote})
-	s.add(fsm.Call{ID: idActive, AccessHash: 8, Direction: fsm.Outgoing, PeerID: 1002,
-		State: fsm.Active, CreatedAt: ptr(t0.Add(time.Minute)), ActiveAt: ptr(t0.Add(2 * time.Minute).In(plus1)),
-		Connections: []fsm.Connection{{ID: 55, IP: "192.0.2.1", Port: 443}, {ID: 56, IP: "192.0.2.2", Port: 443}}})
-	s.add(fsm.Call{ID: idRinging, AccessHash: 9007199254740995, Direction: fsm.Incoming, PeerID: 1001,
-		State: fsm.Ringing, CreatedAt: ptr(t0.Add(3 * time.Minute)), RingingAt: ptr(t0.Add(3 * time.Minute))})
-	s.media[idActive] = Media{
+	s.add(calld.Call{ID: idEnded, AccessHash: -1, Direction: calld.DirectionIncoming, PeerID: 1003,
+		State: calld.StateEnded, CreatedAt: ptr(t0), EndedAt: ptr(t0.Add(30 * time.Second)),
+		Reason: calld.ReasonMissed, EndedBy: calld.EndedByRemote})
+	s.add(calld.Call{ID: idActive, AccessHash: 8, Direction: calld.DirectionOutgoing, PeerID: 1002,
+		State: calld.StateActive, CreatedAt: ptr(t0.Add(time.Minute)), ActiveAt: ptr(t0.Add(2 * time.Minute).In(plus1)),
+		Connections: []calld.Connection{{ID: 55, IP: "192.0.2.1", Port: 443}, {ID: 56, IP: "192.0.2.2", Port: 443}}})
+	s.add(calld.Call{ID: idRinging, AccessHash: 9007199254740995, Direction: calld.DirectionIncoming, PeerID: 1001,
+		State: calld.StateRinging, CreatedAt: ptr(t0.Add(3 * time.Minute)), RingingAt: ptr(t0.Add(3 * time.Minute))})
+	s.media[idActive] = calld.Media{
 		Key: []byte{0, 1, 2, 0xfe, 0xff}, KeyFingerprint: -7, Outgoing: true,
-		Protocol:    Protocol{UDPP2P: true, UDPReflector: true, MinLayer: 65, MaxLayer: 92, LibraryVersions: []string{"4.0.0"}},
-		Connections: []MediaConnection{{ID: 55, IP: "192.0.2.1", Port: 443, PeerTag: []byte("tag"), TURN: true, Username: "u", Password: "p"}},
+		Protocol:    calld.Protocol{UDPP2P: true, UDPReflector: true, MinLayer: 65, MaxLayer: 92, LibraryVersions: []string{"4.0.0"}},
+		Connections: []calld.MediaConnection{{ID: 55, IP: "192.0.2.1", Port: 443, PeerTag: []byte("tag"), TURN: true, Username: "u", Password: "p"}},
 	}
 	for i := 1; i <= 5; i++ {
-		s.journal = append(s.journal, store.Event{Seq: uint64(i), At: t0.Add(time.Duration(i) * time.Second).In(plus1),
+		s.journal = append(s.journal, calld.Event{Seq: uint64(i), At: t0.Add(time.Duration(i) * time.Second).In(plus1),
 			Event: "call.state", CallID: idRinging, From: "waiting", To: "ringing"})
 	}
 	return s
 }
 
-func (s *memService) add(c fsm.Call) {
+func (s *memService) add(c calld.Call) {
 	s.calls[c.ID] = c
 	s.order = append(s.order, c.ID)
 }
 
 // emit appends an event to the journal and then publishes it, as the
 // daemon does (commit, then publish).
-func (s *memService) emit(callID int64, from, to string) store.Event {
+func (s *memService) emit(callID int64, from, to string) calld.Event {
 	s.mu.Lock()
-	ev := store.Event{Seq: uint64(len(s.journal) + 1), At: t0, Event: "call.state", CallID: callID, From: from, To: to}
+	ev := calld.Event{Seq: uint64(len(s.journal) + 1), At: t0, Event: "call.state", CallID: callID, From: from, To: to}
 	s.journal = append(s.journal, ev)
 	s.mu.Unlock()
 	s.hub.Publish(ev)
 	return ev
 }
 
-func (s *memService) Status(context.Context) (Status, error) {
+func (s *memService) Status(context.Context) (calld.Status, error) {
 	if s.panicStatus {
 		panic("status exploded")
 	}
@@ -108,16 +107,16 @@ func (s *memService) Status(context.Context) (Status, error) {
 			live++
 		}
 	}
-	return Status{Version: "test", Ready: true,
-		Telegram: TelegramStatus{Connected: true, Authorized: true, SelfID: 9007199254740997, DC: 2},
-		Updates:  store.UpdatesState{Pts: 10, Qts: 2, Seq: 3, Date: 1714557600},
-		Calls:    CallCounts{Live: live, Total: len(s.calls)}}, nil
+	return calld.Status{Version: "test", Ready: true,
+		Telegram: calld.TelegramStatus{Connected: true, Authorized: true, SelfID: 9007199254740997, DC: 2},
+		Updates:  calld.UpdatesState{Pts: 10, Qts: 2, Seq: 3, Date: 1714557600},
+		Calls:    calld.CallCounts{Live: live, Total: len(s.calls)}}, nil
 }
 
-func (s *memService) Calls(_ context.Context, all bool) ([]fsm.Call, error) {
+func (s *memService) Calls(_ context.Context, all bool) ([]calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []fsm.Call
+	var out []calld.Call
 	for _, id := range slices.Backward(s.order) {
 		if c := s.calls[id]; all || c.State.Live() {
 			out = append(out, c)
@@ -126,21 +125,21 @@ func (s *memService) Calls(_ context.Context, all bool) ([]fsm.Call, error) {
 	return out, nil
 }
 
-func (s *memService) get(id int64) (fsm.Call, error) {
+func (s *memService) get(id int64) (calld.Call, error) {
 	c, ok := s.calls[id]
 	if !ok {
-		return fsm.Call{}, calld.Errorf(calld.ENOTFOUND, "call %d not found", id)
+		return calld.Call{}, calld.Errorf(calld.ENOTFOUND, "call %d not found", id)
 	}
 	return c, nil
 }
 
-func (s *memService) Call(_ context.Context, id int64) (fsm.Call, error) {
+func (s *memService) Call(_ context.Context, id int64) (calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.get(id)
 }
 
-func (s *memService) Discard(_ context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
+func (s *memService) Discard(_ context.Context, id int64, reason calld.Reason) (calld.Call, error) {
 	if s.discardEnter != nil {
 		close(s.discardEnter)
 	}
@@ -153,65 +152,65 @@ func (s *memService) Discard(_ context.Context, id int64, reason fsm.Reason) (fs
 	if err != nil {
 		return c, err
 	}
-	if !c.State.Live() || c.State == fsm.HangingUp {
+	if !c.State.Live() || c.State == calld.StateHangingUp {
 		return c, calld.Errorf(calld.ECONFLICT, "call %d is already ended", id)
 	}
-	if reason == fsm.ReasonAuto {
-		reason = fsm.ReasonHangup
+	if reason == calld.ReasonAuto {
+		reason = calld.ReasonHangup
 	}
-	c.State, c.Reason, c.EndedBy, c.EndedAt = fsm.Ended, reason, fsm.ByLocal, ptr(t0.Add(time.Hour))
+	c.State, c.Reason, c.EndedBy, c.EndedAt = calld.StateEnded, reason, calld.EndedByLocal, ptr(t0.Add(time.Hour))
 	s.calls[id] = c
 	return c, nil
 }
 
-func (s *memService) Place(_ context.Context, peer string, video bool, _ *ProtocolOverride) (fsm.Call, error) {
+func (s *memService) Place(_ context.Context, peer string, video bool, _ *calld.ProtocolOverride) (calld.Call, error) {
 	if peer == "@invalid_peer" {
-		return fsm.Call{}, calld.Errorf("CALL_PEER_INVALID", "the peer cannot be called")
+		return calld.Call{}, calld.Errorf("CALL_PEER_INVALID", "the peer cannot be called")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
-	c := fsm.Call{ID: s.nextID, Direction: fsm.Outgoing, PeerID: 1, State: fsm.Waiting, Video: video, CreatedAt: ptr(t0)}
+	c := calld.Call{ID: s.nextID, Direction: calld.DirectionOutgoing, PeerID: 1, State: calld.StateWaiting, Video: video, CreatedAt: ptr(t0)}
 	s.add(c)
 	return c, nil
 }
 
-func (s *memService) Accept(_ context.Context, id int64, _ *ProtocolOverride) (fsm.Call, error) {
+func (s *memService) Accept(_ context.Context, id int64, _ *calld.ProtocolOverride) (calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.get(id)
 	if err != nil {
 		return c, err
 	}
-	if c.State != fsm.Ringing || c.Direction != fsm.Incoming {
+	if c.State != calld.StateRinging || c.Direction != calld.DirectionIncoming {
 		return c, calld.Errorf(calld.ECONFLICT, "call %d is %s, not ringing here", id, c.State)
 	}
-	c.State = fsm.Accepting
+	c.State = calld.StateAccepting
 	s.calls[id] = c
 	return c, nil
 }
 
-func (s *memService) Media(_ context.Context, id int64) (Media, error) {
+func (s *memService) Media(_ context.Context, id int64) (calld.Media, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.get(id)
 	if err != nil {
-		return Media{}, err
+		return calld.Media{}, err
 	}
-	if c.State != fsm.Active {
-		return Media{}, calld.Errorf(calld.ECONFLICT, "call %d is not active", id)
+	if c.State != calld.StateActive {
+		return calld.Media{}, calld.Errorf(calld.ECONFLICT, "call %d is not active", id)
 	}
 	return s.media[id], nil
 }
 
-func (s *memService) SetConnection(_ context.Context, id, connID int64) (fsm.Call, error) {
+func (s *memService) SetConnection(_ context.Context, id, connID int64) (calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.get(id)
 	if err != nil {
 		return c, err
 	}
-	if !slices.ContainsFunc(c.Connections, func(k fsm.Connection) bool { return k.ID == connID }) {
+	if !slices.ContainsFunc(c.Connections, func(k calld.Connection) bool { return k.ID == connID }) {
 		return c, calld.Errorf(calld.EINVALID, "connection %d is not one of call %d's", connID, id)
 	}
 	c.ConnectionID = connID
@@ -219,7 +218,7 @@ func (s *memService) SetConnection(_ context.Context, id, connID int64) (fsm.Cal
 	return c, nil
 }
 
-func (s *memService) Journal(since uint64, fn func(store.Event) error) error {
+func (s *memService) Journal(since uint64, fn func(calld.Event) error) error {
 	if s.journalErr != nil {
 		return s.journalErr
 	}
@@ -243,23 +242,23 @@ func (s *memService) Journal(since uint64, fn func(store.Event) error) error {
 	return nil
 }
 
-func (s *memService) Login(_ context.Context, step LoginStep) (LoginState, error) {
+func (s *memService) Login(_ context.Context, step calld.LoginStep) (calld.LoginState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case step == LoginStep{}:
-	case step.Phone != "" && s.login.State == LoginPhoneNeeded:
-		s.login = LoginState{State: LoginCodeSent, Phone: "+1******89", CodeVia: "app"}
-	case step.Code != "" && s.login.State == LoginCodeSent:
+	case step == calld.LoginStep{}:
+	case step.Phone != "" && s.login.State == calld.LoginPhoneNeeded:
+		s.login = calld.LoginState{State: calld.LoginCodeSent, Phone: "+1******89", CodeVia: "app"}
+	case step.Code != "" && s.login.State == calld.LoginCodeSent:
 		if step.Code != "12345" {
 			return s.login, calld.Errorf("PHONE_CODE_INVALID", "the code is invalid")
 		}
-		s.login = LoginState{State: LoginPasswordNeeded, PasswordHint: "pet"}
-	case step.Password != "" && s.login.State == LoginPasswordNeeded:
+		s.login = calld.LoginState{State: calld.LoginPasswordNeeded, PasswordHint: "pet"}
+	case step.Password != "" && s.login.State == calld.LoginPasswordNeeded:
 		if step.Password != "hunter2" {
 			return s.login, calld.Errorf("PASSWORD_HASH_INVALID", "wrong password")
 		}
-		s.login = LoginState{State: LoginAuthorized, SelfID: 9007199254740997}
+		s.login = calld.LoginState{State: calld.LoginAuthorized, SelfID: 9007199254740997}
 	default:
 		return s.login, calld.Errorf(calld.ECONFLICT, "login is at %s", s.login.State)
 	}
@@ -273,7 +272,7 @@ type testEnv struct {
 	srv    *Server
 	socket string
 	http   *http.Client // raw HTTP over the socket
-	client *Client
+	client *client.Client
 }
 
 // start serves a fresh memService. opts may set Cred etc.
@@ -292,7 +291,7 @@ func start(t *testing.T, opts Options, hubBuffer int) *testEnv {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	env := &testEnv{svc: svc, hub: hub, srv: srv, socket: socket, client: NewClient(socket),
+	env := &testEnv{svc: svc, hub: hub, srv: srv, socket: socket, client: client.New(socket),
 		http: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 		}}}}

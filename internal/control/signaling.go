@@ -5,58 +5,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
 )
 
 // The media side of the API (CONTRACT §5.5): the signaling relay, the
-// rating and the debug log. A Service that also implements MediaService
-// serves these routes; otherwise they answer 404 not_found.
-
-// MediaService is the media side of the daemon.
-type MediaService interface {
-	// Signaling calls fn with the call's incoming signaling payloads with
-	// seq > since, then (with follow) each new one, until the call ends
-	// or ctx is done. A call that is not live is not_found or conflict
-	// (before fn is called).
-	Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(SignalingPayload) error) error
-	// SendSignaling sends one payload to the peer's media engine
-	// (phone.sendSignalingData).
-	SendSignaling(ctx context.Context, id int64, data []byte) error
-	// Rate rates an ended call that asked for it (need_rating), once.
-	Rate(ctx context.Context, id int64, rating int, comment string) (fsm.Call, error)
-	// SaveDebug sends the media engine's JSON debug log of an ended call
-	// that asked for it (need_debug), once.
-	SaveDebug(ctx context.Context, id int64, data json.RawMessage) (fsm.Call, error)
-}
-
-// SignalingPayload is one line of GET /v1/calls/{id}/signaling: Data is
-// standard base64 in JSON.
-type SignalingPayload struct {
-	Seq  uint64 `json:"seq"`
-	Data []byte `json:"data"`
-}
-
-// SignalingRequest is the body of POST /v1/calls/{id}/signaling.
-type SignalingRequest struct {
-	Data []byte `json:"data"`
-}
-
-// RatingRequest is the body of POST /v1/calls/{id}/rating.
-type RatingRequest struct {
-	Rating  int    `json:"rating"`
-	Comment string `json:"comment,omitempty"`
-}
-
-// SentBody answers POST /v1/calls/{id}/signaling.
-type SentBody struct {
-	Sent bool `json:"sent"`
-}
+// rating and the debug log. A calld.CallService that also implements
+// calld.MediaService serves these routes; otherwise they answer 404
+// not_found.
 
 // mediaRoutes registers the media routes; all of them carry secrets or
 // act, so all need the mutating routes' permission.
@@ -68,8 +26,8 @@ func (s *Server) mediaRoutes() {
 }
 
 // mediaCall returns the media side and the request's call id.
-func (s *Server) mediaCall(r *http.Request) (MediaService, int64, error) {
-	ms, ok := s.svc.(MediaService)
+func (s *Server) mediaCall(r *http.Request) (calld.MediaService, int64, error) {
+	ms, ok := s.svc.(calld.MediaService)
 	if !ok {
 		return nil, 0, calld.Errorf(calld.ENOTFOUND, "this daemon has no media side")
 	}
@@ -99,11 +57,11 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 		case <-ctx.Done():
 		}
 	}()
-	write := func(p SignalingPayload) error { return nd.line(p) }
+	write := func(p calld.SignalingPayload) error { return nd.line(p) }
 	if r.Method == http.MethodHead {
 		// The header only (as on /v1/events): the call is checked, not
 		// followed.
-		follow, write = false, func(SignalingPayload) error { return nil }
+		follow, write = false, func(calld.SignalingPayload) error { return nil }
 	}
 	err = ms.Signaling(ctx, id, since, follow, write)
 	if err != nil && !nd.started {
@@ -136,7 +94,7 @@ func (s *Server) postSignaling(w http.ResponseWriter, r *http.Request) error {
 	if err := ms.SendSignaling(r.Context(), id, data); err != nil {
 		return err
 	}
-	s.writeJSON(w, http.StatusOK, SentBody{Sent: true})
+	s.writeJSON(w, http.StatusOK, calld.SentBody{Sent: true})
 	return nil
 }
 
@@ -145,7 +103,7 @@ func (s *Server) postRating(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req RatingRequest
+	var req calld.RatingRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return err
 	}
@@ -178,42 +136,4 @@ func (s *Server) postDebug(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.writeJSON(w, http.StatusOK, utcCall(c))
 	return nil
-}
-
-// Signaling streams GET /v1/calls/{id}/signaling?since=N (follow: until
-// the call ends; without: the payloads kept, then the end) and calls fn
-// with each payload. It returns nil when the stream ends.
-func (c *Client) Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(SignalingPayload) error) error {
-	path := callPath(id, "/signaling?since="+strconv.FormatUint(since, 10))
-	if !follow {
-		path += "&follow=0"
-	}
-	// A line holds one payload of up to the relay's per-call bound, in
-	// base64.
-	return c.lines(ctx, path, "signaling stream", 4<<20, func(line []byte) error {
-		var p SignalingPayload
-		if err := json.Unmarshal(line, &p); err != nil {
-			return fmt.Errorf("signaling stream: %w", err)
-		}
-		return fn(p)
-	})
-}
-
-// SendSignaling is POST /v1/calls/{id}/signaling.
-func (c *Client) SendSignaling(ctx context.Context, id int64, data []byte) error {
-	return c.do(ctx, http.MethodPost, callPath(id, "/signaling"), SignalingRequest{Data: data}, &SentBody{})
-}
-
-// Rate is POST /v1/calls/{id}/rating.
-func (c *Client) Rate(ctx context.Context, id int64, rating int, comment string) (fsm.Call, error) {
-	var call fsm.Call
-	err := c.do(ctx, http.MethodPost, callPath(id, "/rating"), RatingRequest{Rating: rating, Comment: comment}, &call)
-	return call, err
-}
-
-// SaveDebug is POST /v1/calls/{id}/debug with the engine's JSON debug log.
-func (c *Client) SaveDebug(ctx context.Context, id int64, debugJSON json.RawMessage) (fsm.Call, error) {
-	var call fsm.Call
-	err := c.do(ctx, http.MethodPost, callPath(id, "/debug"), debugJSON, &call)
-	return call, err
 }

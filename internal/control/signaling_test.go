@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/client"
 )
 
 // mediaService adds a MediaService with three kept payloads to memService.
@@ -23,18 +23,18 @@ type mediaService struct {
 	mu       sync.Mutex
 	follows  bool // Signaling with follow waits for ctx after the replay
 	sent     [][]byte
-	ratings  []RatingRequest
+	ratings  []calld.RatingRequest
 	debugLog []json.RawMessage
 }
 
-var _ MediaService = (*mediaService)(nil)
+var _ calld.MediaService = (*mediaService)(nil)
 
-func (s *mediaService) Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(SignalingPayload) error) error {
+func (s *mediaService) Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(calld.SignalingPayload) error) error {
 	if id != idActive {
 		return calld.Errorf(calld.ECONFLICT, "call %d is not live", id)
 	}
 	for seq := since + 1; seq <= 3; seq++ {
-		if err := fn(SignalingPayload{Seq: seq, Data: []byte{0, byte(seq), 0xff}}); err != nil {
+		if err := fn(calld.SignalingPayload{Seq: seq, Data: []byte{0, byte(seq), 0xff}}); err != nil {
 			return err
 		}
 	}
@@ -51,22 +51,22 @@ func (s *mediaService) SendSignaling(_ context.Context, _ int64, data []byte) er
 	return nil
 }
 
-func (s *mediaService) Rate(_ context.Context, id int64, rating int, comment string) (fsm.Call, error) {
+func (s *mediaService) Rate(_ context.Context, id int64, rating int, comment string) (calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ratings = append(s.ratings, RatingRequest{Rating: rating, Comment: comment})
-	return fsm.Call{ID: id, State: fsm.Ended}, nil
+	s.ratings = append(s.ratings, calld.RatingRequest{Rating: rating, Comment: comment})
+	return calld.Call{ID: id, State: calld.StateEnded}, nil
 }
 
-func (s *mediaService) SaveDebug(_ context.Context, id int64, data json.RawMessage) (fsm.Call, error) {
+func (s *mediaService) SaveDebug(_ context.Context, id int64, data json.RawMessage) (calld.Call, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.debugLog = append(s.debugLog, data)
-	return fsm.Call{ID: id, State: fsm.Ended}, nil
+	return calld.Call{ID: id, State: calld.StateEnded}, nil
 }
 
 // startMedia serves svc (a *mediaService or a plain *memService).
-func startMedia(t *testing.T, svc Service, opts Options) (*Client, func(method, path, body string) (int, http.Header, string)) {
+func startMedia(t *testing.T, svc calld.CallService, opts Options) (*client.Client, func(method, path, body string) (int, http.Header, string)) {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "c.sock")
 	srv := NewServer(svc, nil, opts)
@@ -78,7 +78,7 @@ func startMedia(t *testing.T, svc Service, opts Options) (*Client, func(method, 
 	env := &testEnv{http: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 	}}}}
-	cl := NewClient(socket)
+	cl := client.New(socket)
 	t.Cleanup(func() {
 		cl.Close()
 		env.http.CloseIdleConnections()
@@ -101,11 +101,11 @@ func TestMediaRoutes(t *testing.T) {
 		body != "{\"seq\":2,\"data\":\"AAL/\"}\n{\"seq\":3,\"data\":\"AAP/\"}\n" {
 		t.Fatalf("signaling: %d %s %q", status, hdr.Get("Content-Type"), body)
 	}
-	var got []SignalingPayload
-	if err := cl.Signaling(ctx, idActive, 0, true, func(p SignalingPayload) error { got = append(got, p); return nil }); err != nil || len(got) != 3 || got[2].Data[1] != 3 {
+	var got []calld.SignalingPayload
+	if err := cl.Signaling(ctx, idActive, 0, true, func(p calld.SignalingPayload) error { got = append(got, p); return nil }); err != nil || len(got) != 3 || got[2].Data[1] != 3 {
 		t.Fatalf("client signaling: %v %+v", err, got)
 	}
-	if err := cl.Signaling(ctx, idRinging, 0, true, func(SignalingPayload) error { return nil }); calld.ErrorCode(err) != calld.ECONFLICT {
+	if err := cl.Signaling(ctx, idRinging, 0, true, func(calld.SignalingPayload) error { return nil }); calld.ErrorCode(err) != calld.ECONFLICT {
 		t.Fatalf("signaling of a call that is not live: %v", err)
 	}
 	if err := cl.SendSignaling(ctx, idActive, []byte{0, '\n', 0xfe}); err != nil {
@@ -118,7 +118,7 @@ func TestMediaRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc.mu.Lock()
-	if len(svc.sent) != 1 || string(svc.sent[0]) != "\x00\n\xfe" || len(svc.ratings) != 1 || svc.ratings[0] != (RatingRequest{4, "ok"}) ||
+	if len(svc.sent) != 1 || string(svc.sent[0]) != "\x00\n\xfe" || len(svc.ratings) != 1 || svc.ratings[0] != (calld.RatingRequest{Rating: 4, Comment: "ok"}) ||
 		len(svc.debugLog) != 1 || string(svc.debugLog[0]) != `{"rtt":[1,2]}` {
 		t.Fatalf("the service got %q %+v %q", svc.sent, svc.ratings, svc.debugLog)
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -68,7 +68,7 @@ func (l *logBuffer) waitFor(t *testing.T, s string) {
 type run struct {
 	m      *Main
 	logs   *logBuffer
-	cl     *control.Client
+	cl     *client.Client
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -113,7 +113,7 @@ func start(t *testing.T, srv *sim.Server, state, addr string, tweak func(*Main))
 		addr = srv.Addr()
 	}
 	m := New(cfg)
-	r := &run{m: m, logs: newLogBuffer(), cl: control.NewClient(cfg.Control.Socket), done: make(chan error, 1)}
+	r := &run{m: m, logs: newLogBuffer(), cl: client.New(cfg.Control.Socket), done: make(chan error, 1)}
 	m.Stderr = r.logs
 	m.Listener = ln
 	m.Sim = &SimTarget{Addr: addr, DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}
@@ -149,7 +149,7 @@ func (r *run) stop(t *testing.T) error {
 	}
 }
 
-func (r *run) status(t *testing.T) control.Status {
+func (r *run) status(t *testing.T) calld.Status {
 	t.Helper()
 	st, err := r.cl.Status(context.Background())
 	if err != nil {
@@ -265,9 +265,9 @@ func TestStartUpRaces(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for {
-			st, err := r.cl.Login(context.Background(), control.LoginStep{Phone: "+15550001111"})
+			st, err := r.cl.Login(context.Background(), calld.LoginStep{Phone: "+15550001111"})
 			if err == nil {
-				if st.State != control.LoginCodeSent {
+				if st.State != calld.LoginCodeSent {
 					t.Errorf("login phone step: %+v", st)
 				}
 				return
@@ -302,7 +302,7 @@ func TestUnreachableWithSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want store.UpdatesState
+	var want calld.UpdatesState
 	if err := db.View(func(tx *store.Tx) error {
 		want, _, err = tx.UpdatesState()
 		return err

@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -111,7 +111,7 @@ func TestStopDuringLoginStep(t *testing.T) {
 	r.waitReady(t)
 	stepped := make(chan error, 1)
 	go func() {
-		_, err := r.cl.Login(context.Background(), control.LoginStep{Phone: "+15550001111"})
+		_, err := r.cl.Login(context.Background(), calld.LoginStep{Phone: "+15550001111"})
 		stepped <- err
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
 )
 
 // group owns every goroutine of a run: Go starts one, Wait waits for all
@@ -114,7 +113,7 @@ func (a *authState) get() (authValue, error) {
 	return a.v, a.err
 }
 
-// The states of control.Status.State.
+// The states of calld.Status.State.
 const (
 	StateConnecting  = "connecting"    // Telegram not reached (yet)
 	StateUnknown     = "unknown"       // reached, the authorization check has not answered
@@ -177,8 +176,8 @@ func (m *Main) callsAllowed() error {
 	return calld.Errorf(calld.EUNAVAILABLE, "calld cannot tell yet whether its session is logged in: %s", line)
 }
 
-// withStatus adds the state and the status line to a control.Status.
-func (m *Main) withStatus(st control.Status) control.Status {
+// withStatus adds the state and the status line to a calld.Status.
+func (m *Main) withStatus(st calld.Status) calld.Status {
 	st.State, st.Status = m.statusLine()
 	return st
 }

@@ -8,11 +8,8 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/mtproto/middleware"
-	"github.com/calld/calld/internal/store"
 )
 
 // service is the control API's view of the daemon: the manager's methods,
@@ -25,7 +22,7 @@ func (s service) authorized() error { return s.m.callsAllowed() }
 
 // Status is the manager's, with "ready" meaning what READY=1 means: the
 // daemon serves (and, once logged in, has restored its calls).
-func (s service) Status(ctx context.Context) (control.Status, error) {
+func (s service) Status(ctx context.Context) (calld.Status, error) {
 	st, err := s.m.manager.Status(ctx)
 	st = s.m.withStatus(st)
 	select {
@@ -37,56 +34,56 @@ func (s service) Status(ctx context.Context) (control.Status, error) {
 	return st, err
 }
 
-func (s service) Calls(ctx context.Context, all bool) ([]fsm.Call, error) {
+func (s service) Calls(ctx context.Context, all bool) ([]calld.Call, error) {
 	return s.m.manager.Calls(ctx, all)
 }
 
-func (s service) Call(ctx context.Context, id int64) (fsm.Call, error) {
+func (s service) Call(ctx context.Context, id int64) (calld.Call, error) {
 	return s.m.manager.Call(ctx, id)
 }
 
-func (s service) Journal(since uint64, fn func(ev store.Event) error) error {
+func (s service) Journal(since uint64, fn func(ev calld.Event) error) error {
 	return s.m.manager.Journal(since, fn)
 }
 
-func (s service) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
+func (s service) Discard(ctx context.Context, id int64, reason calld.Reason) (calld.Call, error) {
 	if err := s.authorized(); err != nil {
-		return fsm.Call{}, err
+		return calld.Call{}, err
 	}
 	return s.m.manager.Discard(ctx, id, reason)
 }
 
-func (s service) Place(ctx context.Context, peer string, video bool, protocol *control.ProtocolOverride) (fsm.Call, error) {
+func (s service) Place(ctx context.Context, peer string, video bool, protocol *calld.ProtocolOverride) (calld.Call, error) {
 	if err := s.authorized(); err != nil {
-		return fsm.Call{}, err
+		return calld.Call{}, err
 	}
 	return s.m.manager.PlaceWith(ctx, peer, video, protocol)
 }
 
-func (s service) Accept(ctx context.Context, id int64, protocol *control.ProtocolOverride) (fsm.Call, error) {
+func (s service) Accept(ctx context.Context, id int64, protocol *calld.ProtocolOverride) (calld.Call, error) {
 	if err := s.authorized(); err != nil {
-		return fsm.Call{}, err
+		return calld.Call{}, err
 	}
 	return s.m.manager.AcceptWith(ctx, id, protocol)
 }
 
-func (s service) Media(ctx context.Context, id int64) (control.Media, error) {
+func (s service) Media(ctx context.Context, id int64) (calld.Media, error) {
 	if err := s.authorized(); err != nil {
-		return control.Media{}, err
+		return calld.Media{}, err
 	}
 	return s.m.manager.Media(ctx, id)
 }
 
-func (s service) SetConnection(ctx context.Context, id, connectionID int64) (fsm.Call, error) {
+func (s service) SetConnection(ctx context.Context, id, connectionID int64) (calld.Call, error) {
 	if err := s.authorized(); err != nil {
-		return fsm.Call{}, err
+		return calld.Call{}, err
 	}
 	return s.m.manager.SetConnection(ctx, id, connectionID)
 }
 
 // Login drives gotd's login flow one step per request: the flow runs on
 // its own goroutine and waits on the answers the steps bring.
-func (s service) Login(ctx context.Context, step control.LoginStep) (control.LoginState, error) {
+func (s service) Login(ctx context.Context, step calld.LoginStep) (calld.LoginState, error) {
 	return s.m.login.step(ctx, s.m, step)
 }
 
@@ -94,7 +91,7 @@ func (s service) Login(ctx context.Context, step control.LoginStep) (control.Log
 type login struct {
 	mu      sync.Mutex
 	running bool
-	state   control.LoginState
+	state   calld.LoginState
 	phone   chan string
 	code    chan string
 	pass    chan string
@@ -104,7 +101,7 @@ type login struct {
 
 func newLogin() *login {
 	return &login{
-		state:   control.LoginState{State: control.LoginPhoneNeeded},
+		state:   calld.LoginState{State: calld.LoginPhoneNeeded},
 		phone:   make(chan string),
 		code:    make(chan string),
 		pass:    make(chan string),
@@ -112,7 +109,7 @@ func newLogin() *login {
 	}
 }
 
-func (l *login) set(st control.LoginState) {
+func (l *login) set(st calld.LoginState) {
 	l.mu.Lock()
 	l.state = st
 	close(l.changed)
@@ -120,7 +117,7 @@ func (l *login) set(st control.LoginState) {
 	l.mu.Unlock()
 }
 
-func (l *login) current() (control.LoginState, chan struct{}) {
+func (l *login) current() (calld.LoginState, chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.state, l.changed
@@ -130,17 +127,17 @@ func (l *login) current() (control.LoginState, chan struct{}) {
 type answers struct{ l *login }
 
 func (a answers) Phone(ctx context.Context) (string, error) {
-	a.l.set(control.LoginState{State: control.LoginPhoneNeeded})
+	a.l.set(calld.LoginState{State: calld.LoginPhoneNeeded})
 	return recv(ctx, a.l.phone)
 }
 
 func (a answers) Code(ctx context.Context, sent *tg.AuthSentCode) (string, error) {
-	a.l.set(control.LoginState{State: control.LoginCodeSent})
+	a.l.set(calld.LoginState{State: calld.LoginCodeSent})
 	return recv(ctx, a.l.code)
 }
 
 func (a answers) Password(ctx context.Context) (string, error) {
-	a.l.set(control.LoginState{State: control.LoginPasswordNeeded})
+	a.l.set(calld.LoginState{State: calld.LoginPasswordNeeded})
 	return recv(ctx, a.l.pass)
 }
 
@@ -150,7 +147,7 @@ func (a answers) PasswordRejected(err error) {
 	a.l.mu.Lock()
 	a.l.err = err
 	a.l.mu.Unlock()
-	a.l.set(control.LoginState{State: control.LoginPasswordNeeded})
+	a.l.set(calld.LoginState{State: calld.LoginPasswordNeeded})
 }
 
 var (
@@ -180,14 +177,14 @@ func (l *login) start(m *Main) error {
 			l.mu.Unlock()
 			if err == nil {
 				// Login checked it just now; ask once more for the id.
-				st := control.LoginState{State: control.LoginAuthorized}
+				st := calld.LoginState{State: calld.LoginAuthorized}
 				if ok, self, aerr := m.client.Authorized(m.workCtx); aerr == nil && ok {
 					st.SelfID = self
 				}
 				l.set(st)
 				m.loginSucceeded()
 			} else {
-				l.set(control.LoginState{State: control.LoginPhoneNeeded})
+				l.set(calld.LoginState{State: calld.LoginPhoneNeeded})
 			}
 			return nil
 		})
@@ -201,13 +198,13 @@ func (l *login) start(m *Main) error {
 	return nil
 }
 
-func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (control.LoginState, error) {
+func (l *login) step(ctx context.Context, m *Main, step calld.LoginStep) (calld.LoginState, error) {
 	if a, _ := m.auth.get(); a == authYes {
 		st, err := m.manager.Status(ctx)
-		return control.LoginState{State: control.LoginAuthorized, SelfID: st.Telegram.SelfID}, err
+		return calld.LoginState{State: calld.LoginAuthorized, SelfID: st.Telegram.SelfID}, err
 	}
 	if err := l.start(m); err != nil {
-		return control.LoginState{}, err
+		return calld.LoginState{}, err
 	}
 	var (
 		ch   chan string
@@ -216,11 +213,11 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	)
 	switch {
 	case step.Phone != "":
-		ch, val, want = l.phone, step.Phone, control.LoginPhoneNeeded
+		ch, val, want = l.phone, step.Phone, calld.LoginPhoneNeeded
 	case step.Code != "":
-		ch, val, want = l.code, step.Code, control.LoginCodeSent
+		ch, val, want = l.code, step.Code, calld.LoginCodeSent
 	case step.Password != "":
-		ch, val, want = l.pass, step.Password, control.LoginPasswordNeeded
+		ch, val, want = l.pass, step.Password, calld.LoginPasswordNeeded
 	default:
 		cur, _ := l.current()
 		return cur, nil
@@ -236,7 +233,7 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 	select {
 	case ch <- val:
 	case <-ctx.Done():
-		return control.LoginState{}, ctx.Err()
+		return calld.LoginState{}, ctx.Err()
 	}
 	// The flow took the answer: wait until it moves past this step or
 	// fails (the state alone may not change: a failed flow starts over at
@@ -252,7 +249,7 @@ func (l *login) step(ctx context.Context, m *Main, step control.LoginStep) (cont
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return control.LoginState{}, ctx.Err()
+			return calld.LoginState{}, ctx.Err()
 		}
 	}
 	cur, _ = l.current()

@@ -18,12 +18,11 @@ import (
 
 	"github.com/gotd/neo"
 
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/daemon"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/sim"
-	"github.com/calld/calld/internal/store"
 )
 
 // Options tune the tour; the zero value is the real demo.
@@ -52,8 +51,8 @@ type tour struct {
 	d      *daemon.Main
 	stop   context.CancelFunc
 	done   chan error
-	client *control.Client
-	events chan store.Event
+	client *client.Client
+	events chan calld.Event
 	peers  map[int64]string
 	// lastSeq is the last journal seq the tour has read.
 	lastSeq uint64
@@ -173,7 +172,7 @@ func (t *tour) startDaemon(ctx context.Context) error {
 		return fmt.Errorf("daemon not ready after 30s")
 	}
 	t.d, t.stop, t.done = d, stop, done
-	t.client = control.NewClient(t.cfg.Control.Socket)
+	t.client = client.New(t.cfg.Control.Socket)
 	st, err := t.client.Status(ctx)
 	if err != nil {
 		return err
@@ -182,12 +181,12 @@ func (t *tour) startDaemon(ctx context.Context) error {
 		t.cfg.Control.Socket, t.cfg.State.Path, st.Telegram.SelfID, st.Updates.Pts, st.Updates.Seq)
 	// Follow the journal from where the previous daemon left off.
 	if t.events == nil {
-		t.events = make(chan store.Event, 1024)
+		t.events = make(chan calld.Event, 1024)
 	}
 	since := t.lastSeq
 	go func() {
-		_ = t.client.Events(runCtx, control.EventsOptions{Replay: true, Since: since, Follow: true},
-			func(ev store.Event) error {
+		_ = t.client.Events(runCtx, client.EventsOptions{Replay: true, Since: since, Follow: true},
+			func(ev calld.Event) error {
 				t.events <- ev
 				return nil
 			})
@@ -203,7 +202,7 @@ func (t *tour) stopDaemon() error {
 }
 
 // waitState waits for the journal to show call id entering state.
-func (t *tour) waitState(ctx context.Context, id int64, state fsm.State) error {
+func (t *tour) waitState(ctx context.Context, id int64, state calld.State) error {
 	for {
 		select {
 		case ev := <-t.events:
@@ -227,7 +226,7 @@ func orDash(s string) string {
 	return s
 }
 
-func (t *tour) showEnd(c fsm.Call) {
+func (t *tour) showEnd(c calld.Call) {
 	t.say("   => ended: reason=%s ended_by=%s duration=%ds video=%v", orNone(string(c.Reason)), c.EndedBy, c.Duration, c.Video)
 }
 
@@ -265,11 +264,11 @@ func (t *tour) refused(ctx context.Context) error {
 		return err
 	}
 	t.say("   @alice calls us (call %d)", id)
-	if err := t.waitState(ctx, id, fsm.Ringing); err != nil {
+	if err := t.waitState(ctx, id, calld.StateRinging); err != nil {
 		return err
 	}
 	t.say("   we refuse it: calld discard %d", id)
-	c, err := t.client.Discard(ctx, id, fsm.ReasonAuto)
+	c, err := t.client.Discard(ctx, id, calld.ReasonAuto)
 	if err != nil {
 		return err
 	}
@@ -284,14 +283,14 @@ func (t *tour) elsewhere(ctx context.Context) error {
 		return err
 	}
 	t.say("   @bob video-calls us (call %d)", id)
-	if err := t.waitState(ctx, id, fsm.Ringing); err != nil {
+	if err := t.waitState(ctx, id, calld.StateRinging); err != nil {
 		return err
 	}
 	t.say("   ...and we answer on our phone instead")
 	if err := t.sim.AcceptedElsewhere(id); err != nil {
 		return err
 	}
-	if err := t.waitState(ctx, id, fsm.Ended); err != nil {
+	if err := t.waitState(ctx, id, calld.StateEnded); err != nil {
 		return err
 	}
 	c, err := t.client.Call(ctx, id)
@@ -303,14 +302,14 @@ func (t *tour) elsewhere(ctx context.Context) error {
 }
 
 // placeActive places a call to peer and waits until it is active.
-func (t *tour) placeActive(ctx context.Context, peer string) (fsm.Call, error) {
+func (t *tour) placeActive(ctx context.Context, peer string) (calld.Call, error) {
 	t.sim.SetPeerBehaviour(t.peer(peer), sim.Answer)
 	t.say("   calld call @%s", peer)
 	c, err := t.client.Place(ctx, "@"+peer, false)
 	if err != nil {
 		return c, err
 	}
-	if err := t.waitState(ctx, c.ID, fsm.Active); err != nil {
+	if err := t.waitState(ctx, c.ID, calld.StateActive); err != nil {
 		return c, err
 	}
 	media, err := t.client.Media(ctx, c.ID)
@@ -340,7 +339,7 @@ func (t *tour) answered(ctx context.Context) error {
 	t.say("   talking for %s...", t.opts.Talk)
 	t.wait(t.opts.Talk)
 	t.say("   we hang up: calld discard %d", c.ID)
-	c, err = t.client.Discard(ctx, c.ID, fsm.ReasonAuto)
+	c, err = t.client.Discard(ctx, c.ID, calld.ReasonAuto)
 	if err != nil {
 		return err
 	}
@@ -362,7 +361,7 @@ func (t *tour) relay(ctx context.Context, id int64) error {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		got := 0
-		err := t.client.Signaling(rctx, id, since, true, func(p control.SignalingPayload) error {
+		err := t.client.Signaling(rctx, id, since, true, func(p calld.SignalingPayload) error {
 			t.say("   signaling from @carol's media engine: #%d, %d bytes (calld signaling %d)", p.Seq, len(p.Data), id)
 			if got++; got == n {
 				return errEnough
@@ -401,7 +400,7 @@ func (t *tour) busy(ctx context.Context) error {
 		return err
 	}
 	t.say("   @dave calls us meanwhile (call %d)", id)
-	if err := t.waitState(ctx, id, fsm.Ended); err != nil {
+	if err := t.waitState(ctx, id, calld.StateEnded); err != nil {
 		return err
 	}
 	d, err := t.client.Call(ctx, id)
@@ -415,7 +414,7 @@ func (t *tour) busy(ctx context.Context) error {
 		return err
 	}
 	t.say("   the call with @carol is still %s; we hang up", cur.State)
-	c, err = t.client.Discard(ctx, c.ID, fsm.ReasonAuto)
+	c, err = t.client.Discard(ctx, c.ID, calld.ReasonAuto)
 	if err != nil {
 		return err
 	}
@@ -432,12 +431,12 @@ func (t *tour) ringTimeout(ctx context.Context) error {
 	if t.opts.Clock != nil {
 		// The ring deadline is set as the call rings: move the clock past
 		// it only then.
-		if err := t.waitState(ctx, id, fsm.Ringing); err != nil {
+		if err := t.waitState(ctx, id, calld.StateRinging); err != nil {
 			return err
 		}
 		t.opts.Clock.Travel(t.opts.RingTimeout + time.Millisecond)
 	}
-	if err := t.waitState(ctx, id, fsm.Ended); err != nil {
+	if err := t.waitState(ctx, id, calld.StateEnded); err != nil {
 		return err
 	}
 	c, err := t.client.Call(ctx, id)
@@ -476,11 +475,11 @@ func (t *tour) restart(ctx context.Context) error {
 	}
 	same := bytes.Equal(before.Key, after.Key) && before.KeyFingerprint == after.KeyFingerprint
 	t.say("   the call goes on: state %s, same media key: %v", c.State, same)
-	if c.State != fsm.Active || !same {
+	if c.State != calld.StateActive || !same {
 		return fmt.Errorf("call %d after the restart: %s, same key %v", c.ID, c.State, same)
 	}
 	t.say("   we hang up: calld discard %d", c.ID)
-	c, err = t.client.Discard(ctx, c.ID, fsm.ReasonAuto)
+	c, err = t.client.Discard(ctx, c.ID, calld.ReasonAuto)
 	if err != nil {
 		return err
 	}

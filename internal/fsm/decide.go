@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/calld/calld"
 )
 
 // Cause is why a call is being hung up; it selects the discard reason.
@@ -20,9 +22,9 @@ const (
 )
 
 // ValidReason reports whether r is a reason a discard can carry on the wire.
-func ValidReason(r Reason) bool {
+func ValidReason(r calld.Reason) bool {
 	switch r {
-	case ReasonMissed, ReasonBusy, ReasonHangup, ReasonDisconnect:
+	case calld.ReasonMissed, calld.ReasonBusy, calld.ReasonHangup, calld.ReasonDisconnect:
 		return true
 	}
 	return false
@@ -30,15 +32,15 @@ func ValidReason(r Reason) bool {
 
 // accepted reports whether the call got past acceptance: the peer
 // accepted our outgoing call, or we accepted the incoming one.
-func accepted(c Call) bool {
+func accepted(c calld.Call) bool {
 	if c.ActiveAt != nil {
 		return true
 	}
 	switch c.State {
-	case ExchangingKeys, Active:
+	case calld.StateExchangingKeys, calld.StateActive:
 		return true
-	case Accepting:
-		return c.Direction == Incoming
+	case calld.StateAccepting:
+		return c.Direction == calld.DirectionIncoming
 	}
 	return false
 }
@@ -54,8 +56,8 @@ func accepted(c Call) bool {
 //   - restart: RestartReason;
 //   - discard, decline: outgoing not accepted: missed; incoming not
 //     accepted: busy; accepted: hangup.
-func DiscardReason(c Call, requested Reason, cause Cause) Reason {
-	if !c.State.Live() || c.State == HangingUp {
+func DiscardReason(c calld.Call, requested calld.Reason, cause Cause) calld.Reason {
+	if !c.State.Live() || c.State == calld.StateHangingUp {
 		return c.Reason
 	}
 	if ValidReason(requested) {
@@ -63,38 +65,38 @@ func DiscardReason(c Call, requested Reason, cause Cause) Reason {
 	}
 	switch cause {
 	case CauseFail:
-		return ReasonDisconnect
+		return calld.ReasonDisconnect
 	case CauseMaxDuration:
-		return ReasonHangup
+		return calld.ReasonHangup
 	case CauseTimeout:
 		if accepted(c) {
-			return ReasonDisconnect
+			return calld.ReasonDisconnect
 		}
-		return ReasonMissed
+		return calld.ReasonMissed
 	case CauseRestart:
 		return RestartReason(c)
 	}
 	switch {
 	case accepted(c):
-		return ReasonHangup
-	case c.Direction == Outgoing:
-		return ReasonMissed
+		return calld.ReasonHangup
+	case c.Direction == calld.DirectionOutgoing:
+		return calld.ReasonMissed
 	default:
-		return ReasonBusy
+		return calld.ReasonBusy
 	}
 }
 
 // RestartReason is the reason to discard a call found live after a
 // restart: disconnect if it was active, else missed (outgoing) or busy
 // (incoming).
-func RestartReason(c Call) Reason {
+func RestartReason(c calld.Call) calld.Reason {
 	switch {
-	case c.State == Active || c.ActiveAt != nil:
-		return ReasonDisconnect
-	case c.Direction == Outgoing:
-		return ReasonMissed
+	case c.State == calld.StateActive || c.ActiveAt != nil:
+		return calld.ReasonDisconnect
+	case c.Direction == calld.DirectionOutgoing:
+		return calld.ReasonMissed
 	default:
-		return ReasonBusy
+		return calld.ReasonBusy
 	}
 }
 
@@ -118,21 +120,21 @@ func Duration(activeAt *time.Time, now time.Time) int32 {
 // ConnectionID is the connection_id to send: the relay the media side
 // reported, if the call was active and the id is one of its connections,
 // else 0.
-func ConnectionID(c Call) int64 {
+func ConnectionID(c calld.Call) int64 {
 	if c.ActiveAt == nil || c.ConnectionID == 0 || !hasConnection(c.Connections, c.ConnectionID) {
 		return 0
 	}
 	return c.ConnectionID
 }
 
-func hasConnection(conns []Connection, id int64) bool {
-	return slices.ContainsFunc(conns, func(k Connection) bool { return k.ID == id })
+func hasConnection(conns []calld.Connection, id int64) bool {
+	return slices.ContainsFunc(conns, func(k calld.Connection) bool { return k.ID == id })
 }
 
 // Video is the video flag of a discard: the sticky OR of the call's flag
 // (the request's and every server flag seen), the server flag at hand and
 // local video.
-func Video(c Call, server bool) bool {
+func Video(c calld.Call, server bool) bool {
 	return c.Video || server || c.LocalVideo
 }
 

@@ -4,46 +4,48 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/calld/calld"
 )
 
 func TestDiscardReason(t *testing.T) {
 	active := t0
 	cases := []struct {
 		name      string
-		c         Call
-		requested Reason
+		c         calld.Call
+		requested calld.Reason
 		cause     Cause
-		want      Reason
+		want      calld.Reason
 	}{
-		{"out requesting discard", Call{Direction: Outgoing, State: Requesting}, "", CauseDiscard, ReasonMissed},
-		{"out waiting discard", Call{Direction: Outgoing, State: Waiting}, ReasonAuto, CauseDiscard, ReasonMissed},
-		{"out ringing discard", Call{Direction: Outgoing, State: Ringing}, "", CauseDiscard, ReasonMissed},
-		{"out keys discard", Call{Direction: Outgoing, State: ExchangingKeys}, "", CauseDiscard, ReasonHangup},
-		{"out active discard", Call{Direction: Outgoing, State: Active, ActiveAt: &active}, "", CauseDiscard, ReasonHangup},
-		{"in waiting discard", Call{Direction: Incoming, State: Waiting}, "", CauseDiscard, ReasonBusy},
-		{"in ringing discard", Call{Direction: Incoming, State: Ringing}, "", CauseDiscard, ReasonBusy},
-		{"in ringing decline", Call{Direction: Incoming, State: Ringing}, "", CauseDecline, ReasonBusy},
-		{"in accepting discard", Call{Direction: Incoming, State: Accepting}, "", CauseDiscard, ReasonHangup},
-		{"in keys discard", Call{Direction: Incoming, State: ExchangingKeys}, "", CauseDiscard, ReasonHangup},
-		{"in active discard", Call{Direction: Incoming, State: Active}, "", CauseDiscard, ReasonHangup},
-		{"fail before accept", Call{Direction: Incoming, State: Ringing}, "", CauseFail, ReasonDisconnect},
-		{"fail active", Call{Direction: Outgoing, State: Active}, "", CauseFail, ReasonDisconnect},
-		{"timeout out waiting", Call{Direction: Outgoing, State: Waiting}, "", CauseTimeout, ReasonMissed},
-		{"timeout out ringing", Call{Direction: Outgoing, State: Ringing}, "", CauseTimeout, ReasonMissed},
-		{"timeout in ringing", Call{Direction: Incoming, State: Ringing}, "", CauseTimeout, ReasonMissed},
-		{"timeout in accepting", Call{Direction: Incoming, State: Accepting}, "", CauseTimeout, ReasonDisconnect},
-		{"timeout keys", Call{Direction: Outgoing, State: ExchangingKeys}, "", CauseTimeout, ReasonDisconnect},
-		{"max duration", Call{Direction: Outgoing, State: Active}, "", CauseMaxDuration, ReasonHangup},
-		{"restart active", Call{Direction: Incoming, State: Active}, "", CauseRestart, ReasonDisconnect},
-		{"restart out ringing", Call{Direction: Outgoing, State: Ringing}, "", CauseRestart, ReasonMissed},
-		{"restart in ringing", Call{Direction: Incoming, State: Ringing}, "", CauseRestart, ReasonBusy},
-		{"explicit wins", Call{Direction: Outgoing, State: Active}, ReasonDisconnect, CauseDiscard, ReasonDisconnect},
-		{"explicit busy on outgoing", Call{Direction: Outgoing, State: Waiting}, ReasonBusy, CauseDiscard, ReasonBusy},
-		{"explicit on timeout", Call{Direction: Incoming, State: Ringing}, ReasonHangup, CauseTimeout, ReasonHangup},
-		{"invalid explicit ignored", Call{Direction: Incoming, State: Ringing}, "rude", CauseDiscard, ReasonBusy},
-		{"hanging up keeps its reason", Call{Direction: Outgoing, State: HangingUp, Reason: ReasonMissed}, ReasonHangup, CauseDiscard, ReasonMissed},
-		{"ended keeps its reason", Call{Direction: Outgoing, State: Ended, Reason: ReasonBusy}, ReasonHangup, CauseFail, ReasonBusy},
-		{"zero call", Call{}, ReasonHangup, CauseDiscard, ReasonNone},
+		{"out requesting discard", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateRequesting}, "", CauseDiscard, calld.ReasonMissed},
+		{"out waiting discard", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateWaiting}, calld.ReasonAuto, CauseDiscard, calld.ReasonMissed},
+		{"out ringing discard", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateRinging}, "", CauseDiscard, calld.ReasonMissed},
+		{"out keys discard", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateExchangingKeys}, "", CauseDiscard, calld.ReasonHangup},
+		{"out active discard", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateActive, ActiveAt: &active}, "", CauseDiscard, calld.ReasonHangup},
+		{"in waiting discard", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateWaiting}, "", CauseDiscard, calld.ReasonBusy},
+		{"in ringing discard", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, "", CauseDiscard, calld.ReasonBusy},
+		{"in ringing decline", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, "", CauseDecline, calld.ReasonBusy},
+		{"in accepting discard", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateAccepting}, "", CauseDiscard, calld.ReasonHangup},
+		{"in keys discard", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateExchangingKeys}, "", CauseDiscard, calld.ReasonHangup},
+		{"in active discard", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateActive}, "", CauseDiscard, calld.ReasonHangup},
+		{"fail before accept", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, "", CauseFail, calld.ReasonDisconnect},
+		{"fail active", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateActive}, "", CauseFail, calld.ReasonDisconnect},
+		{"timeout out waiting", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateWaiting}, "", CauseTimeout, calld.ReasonMissed},
+		{"timeout out ringing", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateRinging}, "", CauseTimeout, calld.ReasonMissed},
+		{"timeout in ringing", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, "", CauseTimeout, calld.ReasonMissed},
+		{"timeout in accepting", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateAccepting}, "", CauseTimeout, calld.ReasonDisconnect},
+		{"timeout keys", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateExchangingKeys}, "", CauseTimeout, calld.ReasonDisconnect},
+		{"max duration", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateActive}, "", CauseMaxDuration, calld.ReasonHangup},
+		{"restart active", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateActive}, "", CauseRestart, calld.ReasonDisconnect},
+		{"restart out ringing", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateRinging}, "", CauseRestart, calld.ReasonMissed},
+		{"restart in ringing", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, "", CauseRestart, calld.ReasonBusy},
+		{"explicit wins", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateActive}, calld.ReasonDisconnect, CauseDiscard, calld.ReasonDisconnect},
+		{"explicit busy on outgoing", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateWaiting}, calld.ReasonBusy, CauseDiscard, calld.ReasonBusy},
+		{"explicit on timeout", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, calld.ReasonHangup, CauseTimeout, calld.ReasonHangup},
+		{"invalid explicit ignored", calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, "rude", CauseDiscard, calld.ReasonBusy},
+		{"hanging up keeps its reason", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateHangingUp, Reason: calld.ReasonMissed}, calld.ReasonHangup, CauseDiscard, calld.ReasonMissed},
+		{"ended keeps its reason", calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateEnded, Reason: calld.ReasonBusy}, calld.ReasonHangup, CauseFail, calld.ReasonBusy},
+		{"zero call", calld.Call{}, calld.ReasonHangup, CauseDiscard, calld.ReasonNone},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,16 +59,16 @@ func TestDiscardReason(t *testing.T) {
 func TestRestartReason(t *testing.T) {
 	active := t0
 	cases := []struct {
-		c    Call
-		want Reason
+		c    calld.Call
+		want calld.Reason
 	}{
-		{Call{Direction: Outgoing, State: Active}, ReasonDisconnect},
-		{Call{Direction: Incoming, State: Active}, ReasonDisconnect},
-		{Call{Direction: Incoming, State: HangingUp, ActiveAt: &active}, ReasonDisconnect},
-		{Call{Direction: Outgoing, State: Requesting}, ReasonMissed},
-		{Call{Direction: Outgoing, State: ExchangingKeys}, ReasonMissed},
-		{Call{Direction: Incoming, State: Ringing}, ReasonBusy},
-		{Call{Direction: Incoming, State: ExchangingKeys}, ReasonBusy},
+		{calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateActive}, calld.ReasonDisconnect},
+		{calld.Call{Direction: calld.DirectionIncoming, State: calld.StateActive}, calld.ReasonDisconnect},
+		{calld.Call{Direction: calld.DirectionIncoming, State: calld.StateHangingUp, ActiveAt: &active}, calld.ReasonDisconnect},
+		{calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateRequesting}, calld.ReasonMissed},
+		{calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateExchangingKeys}, calld.ReasonMissed},
+		{calld.Call{Direction: calld.DirectionIncoming, State: calld.StateRinging}, calld.ReasonBusy},
+		{calld.Call{Direction: calld.DirectionIncoming, State: calld.StateExchangingKeys}, calld.ReasonBusy},
 	}
 	for _, tc := range cases {
 		if got := RestartReason(tc.c); got != tc.want {
@@ -101,17 +103,17 @@ func TestDuration(t *testing.T) {
 
 func TestConnectionID(t *testing.T) {
 	active := t0
-	conns := []Connection{{ID: relayA}, {ID: relayB}}
+	conns := []calld.Connection{{ID: relayA}, {ID: relayB}}
 	cases := []struct {
 		name string
-		c    Call
+		c    calld.Call
 		want int64
 	}{
-		{"reported and active", Call{ActiveAt: &active, Connections: conns, ConnectionID: relayB}, relayB},
-		{"not among connections", Call{ActiveAt: &active, Connections: conns, ConnectionID: 5}, 0},
-		{"never active", Call{Connections: conns, ConnectionID: relayA}, 0},
-		{"nothing reported", Call{ActiveAt: &active, Connections: conns}, 0},
-		{"no connections", Call{ActiveAt: &active, ConnectionID: relayA}, 0},
+		{"reported and active", calld.Call{ActiveAt: &active, Connections: conns, ConnectionID: relayB}, relayB},
+		{"not among connections", calld.Call{ActiveAt: &active, Connections: conns, ConnectionID: 5}, 0},
+		{"never active", calld.Call{Connections: conns, ConnectionID: relayA}, 0},
+		{"nothing reported", calld.Call{ActiveAt: &active, Connections: conns}, 0},
+		{"no connections", calld.Call{ActiveAt: &active, ConnectionID: relayA}, 0},
 	}
 	for _, tc := range cases {
 		if got := ConnectionID(tc.c); got != tc.want {
@@ -131,7 +133,7 @@ func TestVideo(t *testing.T) {
 		{true, true, true, true},
 	}
 	for _, tc := range cases {
-		if got := Video(Call{Video: tc.call, LocalVideo: tc.local}, tc.server); got != tc.want {
+		if got := Video(calld.Call{Video: tc.call, LocalVideo: tc.local}, tc.server); got != tc.want {
 			t.Errorf("Video(call %v, local %v, server %v) = %v", tc.call, tc.local, tc.server, got)
 		}
 	}

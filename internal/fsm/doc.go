@@ -1,4 +1,5 @@
-// Package fsm owns the lifecycle of one 1:1 Telegram call: its states, the
+// Package fsm owns the lifecycle of one 1:1 Telegram call: the machine
+// over the states of a calld.Call (the domain, at the root), the
 // transition table (driven by github.com/looplab/fsm), and the pure
 // decisions of how a call ends: discard reason, duration, connection_id and
 // video flag (reference/calls.md §5).

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld"
 )
 
 // rank orders the states along the lifecycle: no transition goes down.
-func rank(s State) int { return slices.Index(States, s) }
+func rank(s calld.State) int { return slices.Index(States, s) }
 
 // fuzzInput decodes one input from an opcode and an argument byte.
-func fuzzInput(dir Direction, op, arg byte) (Input, bool) {
+func fuzzInput(dir calld.Direction, op, arg byte) (Input, bool) {
 	admin, participant := parties(dir)
 	id, ah := callID, hash
 	if arg&0x40 != 0 {
@@ -52,7 +54,7 @@ func fuzzInput(dir Direction, op, arg byte) (Input, bool) {
 		return remote(r), false
 	case 6:
 		actions := []LocalAction{Acknowledge, Accept, Confirm, Discard, Decline, Fail, SetConnection, SetVideo, Resend}
-		rs := []Reason{ReasonNone, ReasonAuto, ReasonMissed, ReasonBusy, ReasonHangup, ReasonDisconnect, "bogus"}
+		rs := []calld.Reason{calld.ReasonNone, calld.ReasonAuto, calld.ReasonMissed, calld.ReasonBusy, calld.ReasonHangup, calld.ReasonDisconnect, "bogus"}
 		conns := []int64{relayA, relayB, 0, 1}
 		a := actions[int(arg)%len(actions)]
 		return Local{Action: a, Reason: rs[int(arg>>2)%len(rs)], ConnectionID: conns[int(arg>>4)%len(conns)],
@@ -82,9 +84,9 @@ func FuzzMachine(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		dir := Outgoing
+		dir := calld.DirectionOutgoing
 		if data[0]&1 == 1 {
-			dir = Incoming
+			dir = calld.DirectionIncoming
 		}
 		to := Timeouts{MaxDuration: time.Duration(data[0]>>1) * time.Second}
 		clk := newClock()
@@ -104,7 +106,7 @@ func FuzzMachine(f *testing.F) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var c Call
+				var c calld.Call
 				if err := json.Unmarshal(b, &c); err != nil {
 					t.Fatal(err)
 				}
@@ -125,7 +127,7 @@ func FuzzMachine(f *testing.F) {
 			if st.Changed == reflect.DeepEqual(before, after) {
 				t.Fatalf("%#v: Changed=%v disagrees with the record", in, st.Changed)
 			}
-			if before.State == Ended && !reflect.DeepEqual(before, after) {
+			if before.State == calld.StateEnded && !reflect.DeepEqual(before, after) {
 				t.Fatalf("%#v changed an ended call", in)
 			}
 			prev := before.State
@@ -153,15 +155,15 @@ func FuzzMachine(f *testing.F) {
 				t.Fatalf("negative duration %d", after.Duration)
 			}
 			switch after.State {
-			case Ended:
-				if after.EndedAt == nil || after.Deadline != nil || after.EndedBy == ByNone {
+			case calld.StateEnded:
+				if after.EndedAt == nil || after.Deadline != nil || after.EndedBy == calld.EndedByNone {
 					t.Fatalf("ended without ended_at/ended_by or with a deadline: %+v", after)
 				}
-			case HangingUp:
-				if after.Deadline != nil || after.PendingEndedBy == ByNone {
+			case calld.StateHangingUp:
+				if after.Deadline != nil || after.PendingEndedBy == calld.EndedByNone {
 					t.Fatalf("hanging_up: %+v", after)
 				}
-			case Active:
+			case calld.StateActive:
 				if (after.Deadline != nil) != (to.MaxDuration > 0) {
 					t.Fatalf("active deadline %v with max_duration %s", after.Deadline, to.MaxDuration)
 				}

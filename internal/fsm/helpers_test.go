@@ -38,8 +38,8 @@ func (c *clock) Advance(d time.Duration) time.Time {
 }
 
 // parties returns admin and participant ids of a call of direction dir.
-func parties(dir Direction) (admin, participant int64) {
-	if dir == Incoming {
+func parties(dir calld.Direction) (admin, participant int64) {
+	if dir == calld.DirectionIncoming {
 		return peerID, selfID
 	}
 	return selfID, peerID
@@ -50,7 +50,7 @@ func requested(video bool) *tg.PhoneCallRequested {
 		AdminID: peerID, ParticipantID: selfID, Video: video}
 }
 
-func waitingPC(dir Direction, received bool) *tg.PhoneCallWaiting {
+func waitingPC(dir calld.Direction, received bool) *tg.PhoneCallWaiting {
 	a, p := parties(dir)
 	w := &tg.PhoneCallWaiting{ID: callID, AccessHash: hash, Date: int(t0.Unix()), AdminID: a, ParticipantID: p}
 	if received {
@@ -59,12 +59,12 @@ func waitingPC(dir Direction, received bool) *tg.PhoneCallWaiting {
 	return w
 }
 
-func acceptedPC(dir Direction) *tg.PhoneCallAccepted {
+func acceptedPC(dir calld.Direction) *tg.PhoneCallAccepted {
 	a, p := parties(dir)
 	return &tg.PhoneCallAccepted{ID: callID, AccessHash: hash, Date: int(t0.Unix()), AdminID: a, ParticipantID: p}
 }
 
-func phoneCallPC(dir Direction) *tg.PhoneCall {
+func phoneCallPC(dir calld.Direction) *tg.PhoneCall {
 	a, p := parties(dir)
 	return &tg.PhoneCall{ID: callID, AccessHash: hash, Date: int(t0.Unix()), AdminID: a, ParticipantID: p,
 		Connections: []tg.PhoneConnectionClass{
@@ -91,30 +91,30 @@ func rpcErr(code int, typ string) error {
 }
 
 // path is the canonical way from creation to ended, per direction.
-func path(dir Direction) []Input {
-	if dir == Incoming {
+func path(dir calld.Direction) []Input {
+	if dir == calld.DirectionIncoming {
 		return []Input{
 			Local{Action: Acknowledge},
 			Local{Action: Accept},
 			RPCResult{Method: MethodAccept},
-			remote(phoneCallPC(Incoming)),
+			remote(phoneCallPC(calld.DirectionIncoming)),
 			Local{Action: Discard},
 			RPCResult{Method: MethodDiscard},
 		}
 	}
 	return []Input{
-		Remote{Call: waitingPC(Outgoing, false), FromRPC: true},
-		remote(waitingPC(Outgoing, true)),
-		remote(acceptedPC(Outgoing)),
-		remote(phoneCallPC(Outgoing)),
+		Remote{Call: waitingPC(calld.DirectionOutgoing, false), FromRPC: true},
+		remote(waitingPC(calld.DirectionOutgoing, true)),
+		remote(acceptedPC(calld.DirectionOutgoing)),
+		remote(phoneCallPC(calld.DirectionOutgoing)),
 		Local{Action: Discard},
 		RPCResult{Method: MethodDiscard},
 	}
 }
 
 // create makes a new machine of direction dir at clk's time.
-func create(dir Direction, clk *clock, t Timeouts) *Machine {
-	if dir == Incoming {
+func create(dir calld.Direction, clk *clock, t Timeouts) *Machine {
+	if dir == calld.DirectionIncoming {
 		return NewIncoming(requested(false), clk.Now(), t)
 	}
 	return NewOutgoing(peerID, randID, false, clk.Now(), t)
@@ -122,7 +122,7 @@ func create(dir Direction, clk *clock, t Timeouts) *Machine {
 
 // reach drives a new machine along path(dir), one second per input, until
 // it is in state s.
-func reach(t testing.TB, dir Direction, s State, clk *clock, to Timeouts) *Machine {
+func reach(t testing.TB, dir calld.Direction, s calld.State, clk *clock, to Timeouts) *Machine {
 	t.Helper()
 	m := create(dir, clk, to)
 	for _, in := range path(dir) {
@@ -143,7 +143,7 @@ func reach(t testing.TB, dir Direction, s State, clk *clock, to Timeouts) *Machi
 // pending is an outgoing call still requesting with a hang-up pending.
 func pending(t testing.TB, clk *clock, to Timeouts) *Machine {
 	t.Helper()
-	m := create(Outgoing, clk, to)
+	m := create(calld.DirectionOutgoing, clk, to)
 	st := m.Handle(Local{Action: Discard}, clk.Advance(time.Second))
 	if st.Err != nil || st.Ignored != "" || !m.c.HangupPending {
 		t.Fatalf("pending: %+v", st)

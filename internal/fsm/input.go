@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/gotd/td/tg"
+
+	"github.com/calld/calld"
 )
 
 // Default timeouts, Telegram's call_receive_timeout_ms and
@@ -74,10 +76,10 @@ const (
 // engine.
 type Local struct {
 	Action       LocalAction
-	Reason       Reason // Discard, Decline: an explicit reason, or "" / auto
-	ConnectionID int64  // SetConnection
-	Video        bool   // SetVideo
-	Message      string // Fail: what failed (kept in Call.Error)
+	Reason       calld.Reason // Discard, Decline: an explicit reason, or "" / auto
+	ConnectionID int64        // SetConnection
+	Video        bool         // SetVideo
+	Message      string       // Fail: what failed (kept in Call.Error)
 }
 
 // TimerKind names the timer a call's Deadline belongs to
@@ -141,7 +143,7 @@ type SendConfirm struct{}
 // issues at most one SendDiscard (Resend after a restart or a timed-out
 // send repeats it, same values).
 type SendDiscard struct {
-	Reason       Reason
+	Reason       calld.Reason
 	Duration     int32
 	ConnectionID int64
 	Video        bool
@@ -158,10 +160,10 @@ func (SendReceived) action() {}
 
 // Transition is one state change; the manager journals each.
 type Transition struct {
-	From, To State
-	Event    string // the table's event name
-	Reason   Reason // set when To is HangingUp or Ended
-	Duration int    // set when To is HangingUp or Ended
+	From, To calld.State
+	Event    string       // the table's event name
+	Reason   calld.Reason // set when To is HangingUp or Ended
+	Duration int          // set when To is HangingUp or Ended
 }
 
 // Step is what one Input did.

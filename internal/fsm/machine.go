@@ -17,7 +17,7 @@ import (
 // Machine is one call's state machine: a looplab FSM built from the table
 // plus the call's record. Not safe for concurrent use.
 type Machine struct {
-	c Call
+	c calld.Call
 	t Timeouts
 	f *lfsm.FSM
 
@@ -34,14 +34,14 @@ type Machine struct {
 	last      string       // the last event fired (tests)
 }
 
-func newMachine(c Call, t Timeouts) *Machine {
+func newMachine(c calld.Call, t Timeouts) *Machine {
 	m := &Machine{c: c, t: t.WithDefaults()}
 	m.f = newLFSM(c.State, lfsm.Callbacks{
 		// enter_state runs after the state changed and never calls back
 		// into the FSM (daemon.md §5).
 		"enter_state": func(_ context.Context, e *lfsm.Event) {
 			m.callbacks++
-			m.trans = append(m.trans, Transition{From: State(e.Src), To: State(e.Dst), Event: e.Event})
+			m.trans = append(m.trans, Transition{From: calld.State(e.Src), To: calld.State(e.Dst), Event: e.Event})
 		},
 	})
 	return m
@@ -55,18 +55,18 @@ func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine
 	if req == nil {
 		req = &tg.PhoneCallRequested{}
 	}
-	c := Call{
+	c := calld.Call{
 		ID:            req.ID,
 		AccessHash:    req.AccessHash,
-		Direction:     Incoming,
+		Direction:     calld.DirectionIncoming,
 		PeerID:        req.AdminID,
-		State:         Waiting,
+		State:         calld.StateWaiting,
 		Video:         videoOf(req),
 		CreatedAt:     at(now),
 		Date:          req.Date,
 		AdminID:       req.AdminID,
 		ParticipantID: req.ParticipantID,
-		Connections:   []Connection{},
+		Connections:   []calld.Connection{},
 	}
 	m := newMachine(c, t)
 	m.setDeadline(&m.c, TimerRing, now)
@@ -77,15 +77,15 @@ func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine
 // (no server id yet) with the receive timer running. The caller sends
 // phone.requestCall.
 func NewOutgoing(peerID int64, randomID int32, video bool, now time.Time, t Timeouts) *Machine {
-	c := Call{
-		Direction:     Outgoing,
+	c := calld.Call{
+		Direction:     calld.DirectionOutgoing,
 		PeerID:        peerID,
 		ParticipantID: peerID,
-		State:         Requesting,
+		State:         calld.StateRequesting,
 		Video:         video,
 		CreatedAt:     at(now),
 		RandomID:      randomID,
-		Connections:   []Connection{},
+		Connections:   []calld.Connection{},
 	}
 	m := newMachine(c, t)
 	m.setDeadline(&m.c, TimerReceive, now)
@@ -94,7 +94,7 @@ func NewOutgoing(peerID int64, randomID int32, video bool, now time.Time, t Time
 
 // Restore rebuilds a machine from a persisted record. No callback runs
 // and nothing is re-decided; the record's Deadline still holds.
-func Restore(c Call, t Timeouts) (*Machine, error) {
+func Restore(c calld.Call, t Timeouts) (*Machine, error) {
 	known := false
 	for _, s := range States {
 		known = known || c.State == s
@@ -102,19 +102,19 @@ func Restore(c Call, t Timeouts) (*Machine, error) {
 	if !known {
 		return nil, calld.Errorf(calld.EINVALID, "restore call %d: unknown state %q", c.ID, c.State)
 	}
-	if c.Direction != Incoming && c.Direction != Outgoing {
+	if c.Direction != calld.DirectionIncoming && c.Direction != calld.DirectionOutgoing {
 		return nil, calld.Errorf(calld.EINVALID, "restore call %d: unknown direction %q", c.ID, c.Direction)
 	}
 	if !stateOf(c.Direction, c.State) {
 		return nil, calld.Errorf(calld.EINVALID, "restore call %d: an %s call cannot be %s", c.ID, c.Direction, c.State)
 	}
 	m := newMachine(c.Clone(), t)
-	m.resendable = c.State == HangingUp
+	m.resendable = c.State == calld.StateHangingUp
 	return m, nil
 }
 
 // Call returns a copy of the record.
-func (m *Machine) Call() Call { return m.c.Clone() }
+func (m *Machine) Call() calld.Call { return m.c.Clone() }
 
 // Due reports the call's timer if its deadline is at or before now.
 func (m *Machine) Due(now time.Time) (TimerKind, bool) {
@@ -155,7 +155,7 @@ var errNotAllowed = errors.New("not allowed")
 // fire runs event through the looplab FSM. On success the record is
 // updated: entering a new state sets its timestamps and deadline, then
 // mutate (if any) adjusts the record, seeing the record before the event.
-func (m *Machine) fire(event string, now time.Time, mutate func(prev Call, c *Call)) (Step, error) {
+func (m *Machine) fire(event string, now time.Time, mutate func(prev calld.Call, c *calld.Call)) (Step, error) {
 	if d := eventDir[event]; d != "" && d != m.c.Direction {
 		return Step{}, errNotAllowed
 	}
@@ -175,7 +175,7 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev Call, c *Ca
 	m.last = event
 	prev := m.c
 	next := m.c.Clone()
-	next.State = State(m.f.Current())
+	next.State = calld.State(m.f.Current())
 	if next.State != prev.State {
 		m.enter(&next, now)
 	}
@@ -185,7 +185,7 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev Call, c *Ca
 	m.c = next
 	st := Step{Changed: !reflect.DeepEqual(prev, next)}
 	for _, t := range m.trans {
-		if t.To == HangingUp || t.To == Ended {
+		if t.To == calld.StateHangingUp || t.To == calld.StateEnded {
 			t.Reason, t.Duration = next.Reason, next.Duration
 		}
 		st.Transitions = append(st.Transitions, t)
@@ -195,7 +195,7 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev Call, c *Ca
 }
 
 // step fires event and turns "not allowed" into an ignored input.
-func (m *Machine) step(what, event string, now time.Time, mutate func(prev Call, c *Call), actions ...Action) Step {
+func (m *Machine) step(what, event string, now time.Time, mutate func(prev calld.Call, c *calld.Call), actions ...Action) Step {
 	from := m.c.State
 	st, err := m.fire(event, now, mutate)
 	if errors.Is(err, errNotAllowed) {
@@ -209,29 +209,29 @@ func (m *Machine) step(what, event string, now time.Time, mutate func(prev Call,
 }
 
 // enter sets what entering c.State implies: timestamps and deadline.
-func (m *Machine) enter(c *Call, now time.Time) {
+func (m *Machine) enter(c *calld.Call, now time.Time) {
 	switch c.State {
-	case Ringing:
+	case calld.StateRinging:
 		c.RingingAt = at(now)
 		m.setDeadline(c, TimerRing, now)
-	case Waiting, Accepting, ExchangingKeys:
+	case calld.StateWaiting, calld.StateAccepting, calld.StateExchangingKeys:
 		m.setDeadline(c, TimerReceive, now)
-	case Active:
+	case calld.StateActive:
 		c.ActiveAt = at(now)
 		m.setDeadline(c, TimerMaxDuration, now)
-	case HangingUp:
+	case calld.StateHangingUp:
 		m.setDeadline(c, "", now)
 		c.HangupPending = false
-	case Ended:
+	case calld.StateEnded:
 		c.EndedAt = at(now)
 		m.setDeadline(c, "", now)
 		c.HangupPending = false
-		c.PendingEndedBy = ByNone
+		c.PendingEndedBy = calld.EndedByNone
 	}
 }
 
 // setDeadline starts timer k from now, or clears the deadline.
-func (m *Machine) setDeadline(c *Call, k TimerKind, now time.Time) {
+func (m *Machine) setDeadline(c *calld.Call, k TimerKind, now time.Time) {
 	var d time.Duration
 	switch k {
 	case TimerReceive:
@@ -286,7 +286,7 @@ func nilCall(pc tg.PhoneCallClass) bool {
 }
 
 // mismatch names the first identity field of p that contradicts c.
-func mismatch(c Call, p party) string {
+func mismatch(c calld.Call, p party) string {
 	switch {
 	case c.AccessHash != 0 && p.GetAccessHash() != c.AccessHash:
 		return fmt.Sprintf("access_hash %d, want %d", p.GetAccessHash(), c.AccessHash)
@@ -299,7 +299,7 @@ func mismatch(c Call, p party) string {
 }
 
 // learn copies what a constructor tells about the call.
-func learn(c *Call, p party) {
+func learn(c *calld.Call, p party) {
 	if c.ID == 0 {
 		c.ID = p.GetID()
 	}
@@ -342,7 +342,7 @@ func (m *Machine) remote(in Remote, now time.Time) Step {
 	}
 	name := pc.TypeName()
 	c := m.c
-	if c.State == Ended {
+	if c.State == calld.StateEnded {
 		return ignored("%s for a call that has ended", name)
 	}
 	if c.ID != 0 && pc.GetID() != c.ID {
@@ -361,11 +361,11 @@ func (m *Machine) remote(in Remote, now time.Time) Step {
 		return ignored("unknown constructor %s", name)
 	}
 	if bad := mismatch(c, p); bad != "" {
-		if c.ID == 0 || c.State == HangingUp {
+		if c.ID == 0 || c.State == calld.StateHangingUp {
 			// Not provably our call yet, or our discard is already out.
 			return ignored("%s with %s", name, bad)
 		}
-		return m.hangup(CauseFail, ReasonNone, ByError, fmt.Sprintf("%s with %s", name, bad), now)
+		return m.hangup(CauseFail, calld.ReasonNone, calld.EndedByError, fmt.Sprintf("%s with %s", name, bad), now)
 	}
 	event, actions, mutate, ok := remoteEvent(c, p)
 	if !ok {
@@ -380,13 +380,13 @@ func (m *Machine) remote(in Remote, now time.Time) Step {
 // remoteEvent is the fsm event a phoneCallWaiting, phoneCallAccepted or
 // phoneCall of call c makes, with its actions and what it teaches the
 // record; false for another constructor.
-func remoteEvent(c Call, p party) (event string, actions []Action, mutate func(Call, *Call), ok bool) {
-	mutate = func(_ Call, c *Call) { learn(c, p) }
+func remoteEvent(c calld.Call, p party) (event string, actions []Action, mutate func(calld.Call, *calld.Call), ok bool) {
+	mutate = func(_ calld.Call, c *calld.Call) { learn(c, p) }
 	switch p := p.(type) {
 	case *tg.PhoneCallWaiting:
 		received := p.ReceiveDate != 0 || p.Flags.Has(0)
 		switch {
-		case c.Direction == Incoming:
+		case c.Direction == calld.DirectionIncoming:
 			event = EvAcceptDone
 		case c.HangupPending:
 			event = EvDeferredDiscard
@@ -397,7 +397,7 @@ func remoteEvent(c Call, p party) (event string, actions []Action, mutate func(C
 		}
 	case *tg.PhoneCallAccepted:
 		switch {
-		case c.Direction == Incoming:
+		case c.Direction == calld.DirectionIncoming:
 			event = EvAcceptDone
 		case c.HangupPending:
 			event = EvDeferredDiscard
@@ -407,7 +407,7 @@ func remoteEvent(c Call, p party) (event string, actions []Action, mutate func(C
 		}
 	case *tg.PhoneCall:
 		event = EvConnected
-		mutate = func(_ Call, c *Call) {
+		mutate = func(_ calld.Call, c *calld.Call) {
 			learn(c, p)
 			c.Connections = connections(p.Connections)
 		}
@@ -422,7 +422,7 @@ func remoteEvent(c Call, p party) (event string, actions []Action, mutate func(C
 // reason and ender recorded then.
 func (m *Machine) deferredDiscard(name string, p party, now time.Time) Step {
 	var d SendDiscard
-	st := m.step(name, EvDeferredDiscard, now, func(prev Call, c *Call) {
+	st := m.step(name, EvDeferredDiscard, now, func(prev calld.Call, c *calld.Call) {
 		learn(c, p)
 		d = discardFields(c, prev.Reason, prev.PendingEndedBy, "", now)
 	})
@@ -433,17 +433,17 @@ func (m *Machine) deferredDiscard(name string, p party, now time.Time) Step {
 }
 
 // connections copies the relays of a phoneCall (secrets left out).
-func connections(in []tg.PhoneConnectionClass) []Connection {
-	out := make([]Connection, 0, len(in))
+func connections(in []tg.PhoneConnectionClass) []calld.Connection {
+	out := make([]calld.Connection, 0, len(in))
 	for _, pc := range in {
 		switch k := pc.(type) {
 		case *tg.PhoneConnection:
 			if k != nil {
-				out = append(out, Connection{ID: k.ID, IP: k.IP, IPv6: k.Ipv6, Port: k.Port})
+				out = append(out, calld.Connection{ID: k.ID, IP: k.IP, IPv6: k.Ipv6, Port: k.Port})
 			}
 		case *tg.PhoneConnectionWebrtc:
 			if k != nil {
-				out = append(out, Connection{ID: k.ID, IP: k.IP, IPv6: k.Ipv6, Port: k.Port})
+				out = append(out, calld.Connection{ID: k.ID, IP: k.IP, IPv6: k.Ipv6, Port: k.Port})
 			}
 		}
 	}
@@ -451,28 +451,28 @@ func connections(in []tg.PhoneConnectionClass) []Connection {
 }
 
 // wireReason maps a received discard reason.
-func wireReason(r tg.PhoneCallDiscardReasonClass) Reason {
+func wireReason(r tg.PhoneCallDiscardReasonClass) calld.Reason {
 	switch r.(type) {
 	case *tg.PhoneCallDiscardReasonMissed:
-		return ReasonMissed
+		return calld.ReasonMissed
 	case *tg.PhoneCallDiscardReasonDisconnect:
-		return ReasonDisconnect
+		return calld.ReasonDisconnect
 	case *tg.PhoneCallDiscardReasonHangup:
-		return ReasonHangup
+		return calld.ReasonHangup
 	case *tg.PhoneCallDiscardReasonBusy:
-		return ReasonBusy
+		return calld.ReasonBusy
 	}
-	return ReasonNone
+	return calld.ReasonNone
 }
 
 // remoteEnd ends the call on phoneCallDiscarded (d) or phoneCallEmpty.
 func (m *Machine) remoteEnd(name string, id int64, d *tg.PhoneCallDiscarded, now time.Time) Step {
 	discarded := d != nil
-	return m.step(name, EvDiscarded, now, func(prev Call, c *Call) {
+	return m.step(name, EvDiscarded, now, func(prev calld.Call, c *calld.Call) {
 		if c.ID == 0 {
 			c.ID = id
 		}
-		var reason Reason
+		var reason calld.Reason
 		hint := 0
 		if d != nil {
 			reason = wireReason(d.Reason)
@@ -482,19 +482,19 @@ func (m *Machine) remoteEnd(name string, id int64, d *tg.PhoneCallDiscarded, now
 			c.Video = Video(*c, videoOf(d))
 		}
 		switch {
-		case prev.State == HangingUp:
+		case prev.State == calld.StateHangingUp:
 			c.EndedBy = orLocal(prev.PendingEndedBy)
-		case discarded && reason == ReasonNone && prev.Direction == Incoming &&
-			(prev.State == Waiting || prev.State == Ringing || prev.State == Accepting):
-			c.EndedBy = ByOtherDevice
+		case discarded && reason == calld.ReasonNone && prev.Direction == calld.DirectionIncoming &&
+			(prev.State == calld.StateWaiting || prev.State == calld.StateRinging || prev.State == calld.StateAccepting):
+			c.EndedBy = calld.EndedByOtherDevice
 		default:
-			c.EndedBy = ByRemote
+			c.EndedBy = calld.EndedByRemote
 		}
-		if reason != ReasonNone {
+		if reason != calld.ReasonNone {
 			c.Reason = reason
 		}
 		switch {
-		case prev.State == HangingUp:
+		case prev.State == calld.StateHangingUp:
 			// Keep the duration we sent.
 		case prev.ActiveAt != nil:
 			c.Duration = int(Duration(prev.ActiveAt, now))
@@ -506,15 +506,15 @@ func (m *Machine) remoteEnd(name string, id int64, d *tg.PhoneCallDiscarded, now
 	})
 }
 
-func orLocal(by EndedBy) EndedBy {
-	if by == ByNone {
-		return ByLocal
+func orLocal(by calld.EndedBy) calld.EndedBy {
+	if by == calld.EndedByNone {
+		return calld.EndedByLocal
 	}
 	return by
 }
 
 // discardFields decides and records what our discard carries.
-func discardFields(c *Call, reason Reason, by EndedBy, msg string, now time.Time) SendDiscard {
+func discardFields(c *calld.Call, reason calld.Reason, by calld.EndedBy, msg string, now time.Time) SendDiscard {
 	c.Reason = reason
 	c.Duration = int(Duration(c.ActiveAt, now))
 	c.ConnectionID = ConnectionID(*c)
@@ -528,11 +528,11 @@ func discardFields(c *Call, reason Reason, by EndedBy, msg string, now time.Time
 
 // hangup starts our discard: HangingUp with SendDiscard, or, while
 // requesting, a pending hang-up until the id arrives.
-func (m *Machine) hangup(cause Cause, requested Reason, by EndedBy, msg string, now time.Time) Step {
+func (m *Machine) hangup(cause Cause, requested calld.Reason, by calld.EndedBy, msg string, now time.Time) Step {
 	reason := DiscardReason(m.c, requested, cause)
 	what := "hang-up (" + string(cause) + ")"
-	if m.c.State == Requesting {
-		return m.step(what, EvDeferHangup, now, func(_ Call, c *Call) {
+	if m.c.State == calld.StateRequesting {
+		return m.step(what, EvDeferHangup, now, func(_ calld.Call, c *calld.Call) {
 			c.HangupPending = true
 			c.Reason = reason
 			c.PendingEndedBy = orLocal(by)
@@ -543,7 +543,7 @@ func (m *Machine) hangup(cause Cause, requested Reason, by EndedBy, msg string, 
 		})
 	}
 	var d SendDiscard
-	st := m.step(what, EvDiscard, now, func(_ Call, c *Call) {
+	st := m.step(what, EvDiscard, now, func(_ calld.Call, c *calld.Call) {
 		d = discardFields(c, reason, by, msg, now)
 	})
 	if len(st.Transitions) > 0 {
@@ -554,8 +554,8 @@ func (m *Machine) hangup(cause Cause, requested Reason, by EndedBy, msg string, 
 
 // end finishes the call without any RPC (event aborted or
 // hangup_expired).
-func (m *Machine) end(what, event string, by EndedBy, reason Reason, msg string, now time.Time) Step {
-	return m.step(what, event, now, func(_ Call, c *Call) {
+func (m *Machine) end(what, event string, by calld.EndedBy, reason calld.Reason, msg string, now time.Time) Step {
+	return m.step(what, event, now, func(_ calld.Call, c *calld.Call) {
 		c.EndedBy = by
 		c.Reason = reason
 		if msg != "" {
@@ -571,16 +571,16 @@ func (m *Machine) local(in Local, now time.Time) Step {
 	case Acknowledge:
 		return m.acknowledge(now)
 	case Confirm:
-		return m.step("confirm", EvConfirmSent, now, func(_ Call, c *Call) {
+		return m.step("confirm", EvConfirmSent, now, func(_ calld.Call, c *calld.Call) {
 			m.setDeadline(c, TimerReceive, now)
 		})
 	case Accept:
 		switch {
-		case c.Direction != Incoming:
+		case c.Direction != calld.DirectionIncoming:
 			return refused(calld.EINVALID, "call %d is outgoing: only incoming calls can be accepted", c.ID)
-		case !c.State.Live() || c.State == HangingUp:
+		case !c.State.Live() || c.State == calld.StateHangingUp:
 			return refused(calld.ECONFLICT, "call %d is %s", c.ID, c.State)
-		case c.State != Ringing:
+		case c.State != calld.StateRinging:
 			return refused(calld.ECONFLICT, "call %d is %s, not ringing", c.ID, c.State)
 		}
 		return m.step("accept", EvAccept, now, nil, SendAccept{})
@@ -588,16 +588,16 @@ func (m *Machine) local(in Local, now time.Time) Step {
 		return m.localHangup(in, now)
 	case SetConnection:
 		switch {
-		case c.State != Active:
+		case c.State != calld.StateActive:
 			return refused(calld.ECONFLICT, "call %d is %s, not active", c.ID, c.State)
 		case in.ConnectionID == 0 || !hasConnection(c.Connections, in.ConnectionID):
 			return refused(calld.EINVALID, "connection %d is not one of call %d's connections", in.ConnectionID, c.ID)
 		}
-		return m.step("set_connection", EvSetConnection, now, func(_ Call, c *Call) {
+		return m.step("set_connection", EvSetConnection, now, func(_ calld.Call, c *calld.Call) {
 			c.ConnectionID = in.ConnectionID
 		})
 	case SetVideo:
-		if !c.State.Live() || c.State == HangingUp {
+		if !c.State.Live() || c.State == calld.StateHangingUp {
 			return refused(calld.ECONFLICT, "call %d is %s", c.ID, c.State)
 		}
 		if !in.Video || (c.LocalVideo && c.Video) {
@@ -606,11 +606,11 @@ func (m *Machine) local(in Local, now time.Time) Step {
 		m.c.LocalVideo, m.c.Video = true, true
 		return Step{Changed: true}
 	case Resend:
-		if c.State == HangingUp && !m.resendable {
+		if c.State == calld.StateHangingUp && !m.resendable {
 			return ignored("resend: this discard was already sent since the record was loaded")
 		}
 		var d SendDiscard
-		st := m.step("resend", EvResend, now, func(_ Call, c *Call) {
+		st := m.step("resend", EvResend, now, func(_ calld.Call, c *calld.Call) {
 			d = SendDiscard{Reason: c.Reason, Duration: int32(c.Duration), ConnectionID: c.ConnectionID, Video: c.Video}
 		})
 		if st.Ignored == "" && st.Err == nil {
@@ -626,17 +626,17 @@ func (m *Machine) local(in Local, now time.Time) Step {
 func (m *Machine) localHangup(in Local, now time.Time) Step {
 	c := m.c
 	internal := in.Action == Fail // an internal report: no error to a requester
-	if in.Reason != ReasonNone && in.Reason != ReasonAuto && !ValidReason(in.Reason) {
+	if in.Reason != calld.ReasonNone && in.Reason != calld.ReasonAuto && !ValidReason(in.Reason) {
 		return refused(calld.EINVALID, "unknown discard reason %q", in.Reason)
 	}
-	if in.Action == Decline && c.Direction != Incoming {
+	if in.Action == Decline && c.Direction != calld.DirectionIncoming {
 		return refused(calld.EINVALID, "call %d is outgoing: only incoming calls can be declined", c.ID)
 	}
 	var conflict string
 	switch {
-	case c.State == Ended:
+	case c.State == calld.StateEnded:
 		conflict = "has already ended"
-	case c.State == HangingUp:
+	case c.State == calld.StateHangingUp:
 		conflict = "is already hanging up"
 	case c.HangupPending:
 		conflict = "already has a hang-up pending"
@@ -651,15 +651,15 @@ func (m *Machine) localHangup(in Local, now time.Time) Step {
 	}
 	switch in.Action {
 	case Decline:
-		return m.hangup(CauseDecline, in.Reason, ByLocal, "", now)
+		return m.hangup(CauseDecline, in.Reason, calld.EndedByLocal, "", now)
 	case Fail:
 		msg := in.Message
 		if msg == "" {
 			msg = "local failure"
 		}
-		return m.hangup(CauseFail, in.Reason, ByError, msg, now)
+		return m.hangup(CauseFail, in.Reason, calld.EndedByError, msg, now)
 	}
-	return m.hangup(CauseDiscard, in.Reason, ByLocal, "", now)
+	return m.hangup(CauseDiscard, in.Reason, calld.EndedByLocal, "", now)
 }
 
 func (m *Machine) acknowledge(now time.Time) Step {
@@ -680,9 +680,9 @@ func (m *Machine) timer(in Timer, now time.Time) Step {
 	case TimerHangup:
 		return m.end("hangup timer", EvHangupExpired, orLocal(c.PendingEndedBy), c.Reason, "", now)
 	case TimerMaxDuration:
-		return m.hangup(CauseMaxDuration, ReasonNone, ByTimeout, "", now)
+		return m.hangup(CauseMaxDuration, calld.ReasonNone, calld.EndedByTimeout, "", now)
 	}
-	return m.hangup(CauseTimeout, ReasonNone, ByTimeout, "", now)
+	return m.hangup(CauseTimeout, calld.ReasonNone, calld.EndedByTimeout, "", now)
 }
 
 func errText(method Method, err error) string {
@@ -710,38 +710,38 @@ func (m *Machine) rpcResult(in RPCResult, now time.Time) Step {
 // receivedResult: the answer to phone.receivedCall.
 func (m *Machine) receivedResult(in RPCResult, what string, now time.Time) Step {
 	c := m.c
-	if c.Direction != Incoming || c.State != Waiting {
+	if c.Direction != calld.DirectionIncoming || c.State != calld.StateWaiting {
 		return ignored("%s in state %s", what, c.State)
 	}
 	switch {
 	case in.Err == nil:
 		return m.acknowledge(now)
 	case tg.IsCallAlreadyDeclined(in.Err):
-		return m.end(what, EvAborted, ByRemote, ReasonMissed, "", now)
+		return m.end(what, EvAborted, calld.EndedByRemote, calld.ReasonMissed, "", now)
 	case tg.IsCallAlreadyAccepted(in.Err):
-		return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
+		return m.end(what, EvAborted, calld.EndedByOtherDevice, calld.ReasonNone, "", now)
 	}
-	return m.end(what, EvAborted, ByError, ReasonNone, errText(in.Method, in.Err), now)
+	return m.end(what, EvAborted, calld.EndedByError, calld.ReasonNone, errText(in.Method, in.Err), now)
 }
 
 // requestResult: the answer to phone.requestCall.
 func (m *Machine) requestResult(in RPCResult, what string, now time.Time) Step {
 	c := m.c
-	if c.State != Requesting {
+	if c.State != calld.StateRequesting {
 		return ignored("%s in state %s", what, c.State)
 	}
 	if in.Err == nil {
 		return ignored("%s: its phoneCallWaiting comes as a Remote input", what)
 	}
-	return m.end(what, EvAborted, ByError, c.Reason, errText(in.Method, in.Err), now)
+	return m.end(what, EvAborted, calld.EndedByError, c.Reason, errText(in.Method, in.Err), now)
 }
 
 // acceptResult: the answer to phone.acceptCall or phone.confirmCall.
 func (m *Machine) acceptResult(in RPCResult, what string, now time.Time) Step {
 	c := m.c
-	want, dir := Accepting, Incoming
+	want, dir := calld.StateAccepting, calld.DirectionIncoming
 	if in.Method == MethodConfirm {
-		want, dir = ExchangingKeys, Outgoing
+		want, dir = calld.StateExchangingKeys, calld.DirectionOutgoing
 	}
 	if c.State != want || c.Direction != dir {
 		return ignored("%s in state %s", what, c.State)
@@ -752,17 +752,17 @@ func (m *Machine) acceptResult(in RPCResult, what string, now time.Time) Step {
 	case in.Err == nil:
 		return Step{} // the phoneCall comes as a Remote input
 	case tg.IsCallAlreadyDeclined(in.Err):
-		return m.end(what, EvAborted, ByRemote, ReasonNone, "", now)
+		return m.end(what, EvAborted, calld.EndedByRemote, calld.ReasonNone, "", now)
 	case tg.IsCallAlreadyAccepted(in.Err) && in.Method == MethodAccept:
-		return m.end(what, EvAborted, ByOtherDevice, ReasonNone, "", now)
+		return m.end(what, EvAborted, calld.EndedByOtherDevice, calld.ReasonNone, "", now)
 	}
-	return m.hangup(CauseFail, ReasonNone, ByError, errText(in.Method, in.Err), now)
+	return m.hangup(CauseFail, calld.ReasonNone, calld.EndedByError, errText(in.Method, in.Err), now)
 }
 
 // discardResult: the answer to phone.discardCall.
 func (m *Machine) discardResult(in RPCResult, what string, now time.Time) Step {
 	c := m.c
-	if c.State != HangingUp {
+	if c.State != calld.StateHangingUp {
 		return ignored("%s in state %s", what, c.State)
 	}
 	if in.TimedOut {
@@ -776,15 +776,15 @@ func (m *Machine) discardResult(in RPCResult, what string, now time.Time) Step {
 	switch {
 	case in.Err == nil:
 	case tg.IsCallAlreadyAccepted(in.Err):
-		by = ByOtherDevice
+		by = calld.EndedByOtherDevice
 	case tg.IsCallAlreadyDeclined(in.Err):
 		// The server already executed this discard (its answer
 		// was lost and the request re-sent, or a restart re-sent
 		// it): that is its success (CONTRACT §5.1).
 	default:
-		by, msg = ByError, errText(in.Method, in.Err)
+		by, msg = calld.EndedByError, errText(in.Method, in.Err)
 	}
-	return m.step(what, EvDiscardDone, now, func(_ Call, c *Call) {
+	return m.step(what, EvDiscardDone, now, func(_ calld.Call, c *calld.Call) {
 		c.EndedBy = by
 		if msg != "" {
 			c.Error = msg

@@ -10,13 +10,13 @@ import (
 )
 
 // roundTrip persists and reloads a record the way the store does (JSON).
-func roundTrip(t testing.TB, c Call) Call {
+func roundTrip(t testing.TB, c calld.Call) calld.Call {
 	t.Helper()
 	b, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out Call
+	var out calld.Call
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -25,21 +25,21 @@ func roundTrip(t testing.TB, c Call) Call {
 
 type start struct {
 	name    string
-	dir     Direction
-	state   State
+	dir     calld.Direction
+	state   calld.State
 	pending bool
 }
 
 func starts() []start {
 	var out []start
-	for _, dir := range []Direction{Outgoing, Incoming} {
+	for _, dir := range []calld.Direction{calld.DirectionOutgoing, calld.DirectionIncoming} {
 		for _, s := range States {
 			if stateOf(dir, s) {
 				out = append(out, start{string(dir) + "/" + string(s), dir, s, false})
 			}
 		}
 	}
-	return append(out, start{"outgoing/requesting+pending", Outgoing, Requesting, true})
+	return append(out, start{"outgoing/requesting+pending", calld.DirectionOutgoing, calld.StateRequesting, true})
 }
 
 func (s start) build(t testing.TB, clk *clock, to Timeouts) *Machine {
@@ -72,7 +72,7 @@ func TestRestoreBehavesIdentically(t *testing.T) {
 					}
 					now := clk.Advance(after)
 					a, b := orig.Handle(in, now), restored.Handle(in, now)
-					if l, ok := in.(Local); ok && l.Action == Resend && s.state == HangingUp {
+					if l, ok := in.(Local); ok && l.Action == Resend && s.state == calld.StateHangingUp {
 						// The one intended difference: only the machine
 						// loaded from the record in hanging_up re-sends
 						// the recorded discard, once.
@@ -103,13 +103,13 @@ func TestRestoreBehavesIdentically(t *testing.T) {
 func TestRestoreRejects(t *testing.T) {
 	cases := []struct {
 		name string
-		c    Call
+		c    calld.Call
 	}{
-		{"unknown state", Call{ID: 1, Direction: Incoming, State: "dialing"}},
-		{"empty state", Call{ID: 1, Direction: Incoming}},
-		{"unknown direction", Call{ID: 1, Direction: "sideways", State: Ringing}},
-		{"incoming requesting", Call{ID: 1, Direction: Incoming, State: Requesting}},
-		{"outgoing accepting", Call{ID: 1, Direction: Outgoing, State: Accepting}},
+		{"unknown state", calld.Call{ID: 1, Direction: calld.DirectionIncoming, State: "dialing"}},
+		{"empty state", calld.Call{ID: 1, Direction: calld.DirectionIncoming}},
+		{"unknown direction", calld.Call{ID: 1, Direction: "sideways", State: calld.StateRinging}},
+		{"incoming requesting", calld.Call{ID: 1, Direction: calld.DirectionIncoming, State: calld.StateRequesting}},
+		{"outgoing accepting", calld.Call{ID: 1, Direction: calld.DirectionOutgoing, State: calld.StateAccepting}},
 	}
 	for _, tc := range cases {
 		m, err := Restore(tc.c, Timeouts{})
@@ -123,7 +123,7 @@ func TestRestoreRejects(t *testing.T) {
 // restart as if nothing happened.
 func TestRestoreHonoursDeadline(t *testing.T) {
 	clk := newClock()
-	m := reach(t, Outgoing, Ringing, clk, Timeouts{Ring: time.Minute})
+	m := reach(t, calld.DirectionOutgoing, calld.StateRinging, clk, Timeouts{Ring: time.Minute})
 	r, err := Restore(roundTrip(t, m.Call()), Timeouts{Ring: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestRestoreHonoursDeadline(t *testing.T) {
 
 func TestCallIsACopy(t *testing.T) {
 	clk := newClock()
-	m := reach(t, Incoming, Active, clk, Timeouts{})
+	m := reach(t, calld.DirectionIncoming, calld.StateActive, clk, Timeouts{})
 	c := m.Call()
 	c.Connections[0].ID = 1
 	*c.ActiveAt = time.Time{}
@@ -152,17 +152,17 @@ func TestNewMachines(t *testing.T) {
 	clk := newClock()
 	in := NewIncoming(requested(true), clk.Now(), Timeouts{})
 	c := in.Call()
-	if c.State != Waiting || c.Direction != Incoming || c.PeerID != peerID || c.ID != callID ||
+	if c.State != calld.StateWaiting || c.Direction != calld.DirectionIncoming || c.PeerID != peerID || c.ID != callID ||
 		c.AccessHash != hash || !c.Video || c.DeadlineKind != string(TimerRing) || !c.Deadline.Equal(t0.Add(DefaultRing)) {
 		t.Fatalf("NewIncoming: %+v", c)
 	}
 	out := NewOutgoing(peerID, randID, true, clk.Now(), Timeouts{Receive: time.Second})
 	c = out.Call()
-	if c.State != Requesting || c.Direction != Outgoing || c.PeerID != peerID || c.RandomID != randID ||
+	if c.State != calld.StateRequesting || c.Direction != calld.DirectionOutgoing || c.PeerID != peerID || c.RandomID != randID ||
 		!c.Video || c.DeadlineKind != string(TimerReceive) || !c.Deadline.Equal(t0.Add(time.Second)) {
 		t.Fatalf("NewOutgoing: %+v", c)
 	}
-	if m := NewIncoming(nil, clk.Now(), Timeouts{}); m.Call().State != Waiting {
+	if m := NewIncoming(nil, clk.Now(), Timeouts{}); m.Call().State != calld.StateWaiting {
 		t.Fatal("NewIncoming(nil)")
 	}
 	if in.callbacks != 0 || out.callbacks != 0 {

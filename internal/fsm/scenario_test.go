@@ -30,9 +30,9 @@ func allDiscards(steps []Step) []SendDiscard {
 	return out
 }
 
-func wantEnded(t *testing.T, c Call, by EndedBy, r Reason) {
+func wantEnded(t *testing.T, c calld.Call, by calld.EndedBy, r calld.Reason) {
 	t.Helper()
-	if c.State != Ended || c.EndedBy != by || c.Reason != r {
+	if c.State != calld.StateEnded || c.EndedBy != by || c.Reason != r {
 		t.Fatalf("call %s ended_by %q reason %q, want ended %q %q", c.State, c.EndedBy, c.Reason, by, r)
 	}
 }
@@ -57,43 +57,43 @@ func TestScenarios(t *testing.T) {
 			clk := newClock()
 			m := NewIncoming(requested(true), clk.Now(), Timeouts{})
 			steps := feed(m, clk, Local{Action: Acknowledge}, Local{Action: Decline})
-			wantOneDiscard(t, steps, SendDiscard{Reason: ReasonBusy, Duration: 0, ConnectionID: 0, Video: true})
+			wantOneDiscard(t, steps, SendDiscard{Reason: calld.ReasonBusy, Duration: 0, ConnectionID: 0, Video: true})
 		}},
 		{"S02_hangup_outgoing_before_and_after_receive_date", func(t *testing.T) {
 			for _, received := range []bool{false, true} {
 				clk := newClock()
-				m := create(Outgoing, clk, Timeouts{})
-				steps := feed(m, clk, remote(waitingPC(Outgoing, false)))
+				m := create(calld.DirectionOutgoing, clk, Timeouts{})
+				steps := feed(m, clk, remote(waitingPC(calld.DirectionOutgoing, false)))
 				if received {
-					steps = append(steps, feed(m, clk, remote(waitingPC(Outgoing, true)))...)
+					steps = append(steps, feed(m, clk, remote(waitingPC(calld.DirectionOutgoing, true)))...)
 				}
 				steps = append(steps, feed(m, clk, Local{Action: Discard})...)
-				wantOneDiscard(t, steps, SendDiscard{Reason: ReasonMissed})
+				wantOneDiscard(t, steps, SendDiscard{Reason: calld.ReasonMissed})
 			}
 		}},
 		{"S03_hangup_during_request_id_arrives", func(t *testing.T) {
 			clk := newClock()
-			m := create(Outgoing, clk, Timeouts{})
+			m := create(calld.DirectionOutgoing, clk, Timeouts{})
 			st := m.Handle(Local{Action: Discard}, clk.Advance(time.Second))
-			if len(st.Actions) != 0 || st.Err != nil || m.c.State != Requesting {
+			if len(st.Actions) != 0 || st.Err != nil || m.c.State != calld.StateRequesting {
 				t.Fatalf("discard while requesting: %+v in %s", st, m.c.State)
 			}
-			steps := feed(m, clk, Remote{Call: waitingPC(Outgoing, false), FromRPC: true}, RPCResult{Method: MethodDiscard})
-			wantOneDiscard(t, steps, SendDiscard{Reason: ReasonMissed})
-			wantEnded(t, m.Call(), ByLocal, ReasonMissed)
+			steps := feed(m, clk, Remote{Call: waitingPC(calld.DirectionOutgoing, false), FromRPC: true}, RPCResult{Method: MethodDiscard})
+			wantOneDiscard(t, steps, SendDiscard{Reason: calld.ReasonMissed})
+			wantEnded(t, m.Call(), calld.EndedByLocal, calld.ReasonMissed)
 		}},
 		{"S03_hangup_during_request_rpc_error", func(t *testing.T) {
 			clk := newClock()
-			m := create(Outgoing, clk, Timeouts{})
+			m := create(calld.DirectionOutgoing, clk, Timeouts{})
 			steps := feed(m, clk, Local{Action: Discard}, RPCResult{Method: MethodRequest, Err: rpcErr(400, "USER_BUSY")})
 			if d := allDiscards(steps); len(d) != 0 {
 				t.Fatalf("discard sent without an id: %+v", d)
 			}
-			wantEnded(t, m.Call(), ByError, ReasonMissed)
+			wantEnded(t, m.Call(), calld.EndedByError, calld.ReasonMissed)
 		}},
 		{"S03_hangup_during_request_watchdog", func(t *testing.T) {
 			clk := newClock()
-			m := create(Outgoing, clk, Timeouts{})
+			m := create(calld.DirectionOutgoing, clk, Timeouts{})
 			feed(m, clk, Local{Action: Discard})
 			if k, due := m.Due(clk.Advance(DefaultHangup - time.Millisecond)); due {
 				t.Fatalf("watchdog due early: %s", k)
@@ -106,38 +106,38 @@ func TestScenarios(t *testing.T) {
 			if len(st.Actions) != 0 {
 				t.Fatalf("watchdog sent %+v", st.Actions)
 			}
-			wantEnded(t, m.Call(), ByLocal, ReasonMissed)
+			wantEnded(t, m.Call(), calld.EndedByLocal, calld.ReasonMissed)
 		}},
 		{"S04_hangup_active_whole_seconds", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, Active, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateActive, clk, Timeouts{})
 			st := m.Handle(Local{Action: Discard}, clk.Advance(125*time.Second+700*time.Millisecond))
-			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: ReasonHangup, Duration: 125})
+			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: calld.ReasonHangup, Duration: 125})
 			st = m.Handle(RPCResult{Method: MethodDiscard}, clk.Advance(3*time.Second))
 			c := m.Call()
-			wantEnded(t, c, ByLocal, ReasonHangup)
+			wantEnded(t, c, calld.EndedByLocal, calld.ReasonHangup)
 			if c.Duration != 125 || st.Transitions[0].Duration != 125 {
 				t.Fatalf("ended duration %d / journal %d, want the 125 sent", c.Duration, st.Transitions[0].Duration)
 			}
 		}},
 		{"S05_hangup_exchanging_keys", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Incoming, ExchangingKeys, clk, Timeouts{})
+			m := reach(t, calld.DirectionIncoming, calld.StateExchangingKeys, clk, Timeouts{})
 			st := m.Handle(Local{Action: Discard}, clk.Advance(7*time.Second))
-			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: ReasonHangup})
+			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: calld.ReasonHangup})
 		}},
 		{"S06_key_failure_disconnect", func(t *testing.T) {
-			for _, from := range []State{Accepting, ExchangingKeys, Active} {
+			for _, from := range []calld.State{calld.StateAccepting, calld.StateExchangingKeys, calld.StateActive} {
 				clk := newClock()
-				m := reach(t, Incoming, from, clk, Timeouts{})
+				m := reach(t, calld.DirectionIncoming, from, clk, Timeouts{})
 				st := m.Handle(Local{Action: Fail, Message: "key fingerprint mismatch"}, clk.Advance(time.Second))
 				d := discards(st)
-				if len(d) != 1 || d[0].Reason != ReasonDisconnect {
+				if len(d) != 1 || d[0].Reason != calld.ReasonDisconnect {
 					t.Fatalf("from %s: %+v", from, st)
 				}
 				m.Handle(RPCResult{Method: MethodDiscard}, clk.Advance(time.Second))
 				c := m.Call()
-				wantEnded(t, c, ByError, ReasonDisconnect)
+				wantEnded(t, c, calld.EndedByError, calld.ReasonDisconnect)
 				if c.Error != "key fingerprint mismatch" {
 					t.Fatalf("error %q", c.Error)
 				}
@@ -145,8 +145,8 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S07_hangup_twice_one_rpc", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, Active, clk, Timeouts{})
-			steps := feed(m, clk, Local{Action: Discard}, Local{Action: Discard, Reason: ReasonDisconnect},
+			m := reach(t, calld.DirectionOutgoing, calld.StateActive, clk, Timeouts{})
+			steps := feed(m, clk, Local{Action: Discard}, Local{Action: Discard, Reason: calld.ReasonDisconnect},
 				Local{Action: Fail}, Timer{Kind: TimerMaxDuration}, Local{Action: Discard})
 			if n := len(allDiscards(steps)); n != 1 {
 				t.Fatalf("%d discards", n)
@@ -162,11 +162,11 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S08_remote_discard_before_our_rpc", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, HangingUp, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateHangingUp, clk, Timeouts{})
 			before := m.Call()
 			steps := feed(m, clk, remote(discardedPC(&tg.PhoneCallDiscardReasonHangup{}, 0)),
 				RPCResult{Method: MethodDiscard, Err: rpcErr(400, "CALL_ALREADY_DECLINED")})
-			wantEnded(t, m.Call(), ByLocal, before.Reason)
+			wantEnded(t, m.Call(), calld.EndedByLocal, before.Reason)
 			if steps[1].Ignored == "" {
 				t.Fatal("late discard result not ignored")
 			}
@@ -174,10 +174,10 @@ func TestScenarios(t *testing.T) {
 		{"S09_remote_discard_wins_over_late_errors", func(t *testing.T) {
 			for _, err := range []error{rpcErr(400, "CALL_ALREADY_DECLINED"), rpcErr(400, "CALL_ALREADY_ACCEPTED"), errPlain} {
 				clk := newClock()
-				m := reach(t, Incoming, Active, clk, Timeouts{})
+				m := reach(t, calld.DirectionIncoming, calld.StateActive, clk, Timeouts{})
 				feed(m, clk, remote(discardedPC(&tg.PhoneCallDiscardReasonHangup{}, 0)))
 				ended := m.Call()
-				wantEnded(t, ended, ByRemote, ReasonHangup)
+				wantEnded(t, ended, calld.EndedByRemote, calld.ReasonHangup)
 				steps := feed(m, clk, Local{Action: Discard}, RPCResult{Method: MethodDiscard, Err: err})
 				if errCode(steps[0].Err) != calld.ECONFLICT || steps[1].Ignored == "" {
 					t.Fatalf("after a remote end: %+v", steps)
@@ -189,7 +189,7 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S10_discarded_twice_one_terminal_event", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, HangingUp, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateHangingUp, clk, Timeouts{})
 			d := discardedPC(&tg.PhoneCallDiscardReasonHangup{}, 0)
 			steps := feed(m, clk, Remote{Call: d, FromRPC: true}, RPCResult{Method: MethodDiscard}, Remote{Call: d})
 			n := 0
@@ -202,7 +202,7 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S11_duplicate_and_stale_requested", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Incoming, Ringing, clk, Timeouts{})
+			m := reach(t, calld.DirectionIncoming, calld.StateRinging, clk, Timeouts{})
 			if st := m.Handle(remote(requested(false)), clk.Advance(time.Second)); st.Ignored == "" {
 				t.Fatalf("duplicate phoneCallRequested: %+v", st)
 			}
@@ -214,52 +214,52 @@ func TestScenarios(t *testing.T) {
 			}
 		}},
 		{"S12_accepted_on_other_device", func(t *testing.T) {
-			for _, from := range []State{Waiting, Ringing, Accepting} {
+			for _, from := range []calld.State{calld.StateWaiting, calld.StateRinging, calld.StateAccepting} {
 				clk := newClock()
-				m := reach(t, Incoming, from, clk, Timeouts{})
+				m := reach(t, calld.DirectionIncoming, from, clk, Timeouts{})
 				st := m.Handle(remote(discardedPC(nil, 0)), clk.Advance(time.Second))
 				if len(st.Actions) != 0 {
 					t.Fatalf("sent %+v", st.Actions)
 				}
-				wantEnded(t, m.Call(), ByOtherDevice, ReasonNone)
+				wantEnded(t, m.Call(), calld.EndedByOtherDevice, calld.ReasonNone)
 			}
 		}},
 		{"S13_discard_errors", func(t *testing.T) {
 			cases := []struct {
 				err error
-				by  EndedBy
+				by  calld.EndedBy
 			}{
-				{rpcErr(400, "CALL_ALREADY_ACCEPTED"), ByOtherDevice},
-				{rpcErr(400, "CALL_ALREADY_DECLINED"), ByLocal},
-				{rpcErr(400, "CALL_PEER_INVALID"), ByError},
-				{rpcErr(500, "CALL_OCCUPY_FAILED"), ByError},
-				{rpcErr(420, "FLOOD_WAIT_120"), ByError},
-				{errPlain, ByError},
+				{rpcErr(400, "CALL_ALREADY_ACCEPTED"), calld.EndedByOtherDevice},
+				{rpcErr(400, "CALL_ALREADY_DECLINED"), calld.EndedByLocal},
+				{rpcErr(400, "CALL_PEER_INVALID"), calld.EndedByError},
+				{rpcErr(500, "CALL_OCCUPY_FAILED"), calld.EndedByError},
+				{rpcErr(420, "FLOOD_WAIT_120"), calld.EndedByError},
+				{errPlain, calld.EndedByError},
 			}
 			for _, tc := range cases {
 				clk := newClock()
-				m := reach(t, Incoming, HangingUp, clk, Timeouts{})
+				m := reach(t, calld.DirectionIncoming, calld.StateHangingUp, clk, Timeouts{})
 				m.Handle(RPCResult{Method: MethodDiscard, Err: tc.err}, clk.Advance(time.Second))
 				c := m.Call()
-				wantEnded(t, c, tc.by, ReasonHangup)
-				if (tc.by == ByError) != (c.Error != "") {
+				wantEnded(t, c, tc.by, calld.ReasonHangup)
+				if (tc.by == calld.EndedByError) != (c.Error != "") {
 					t.Fatalf("%v: error %q", tc.err, c.Error)
 				}
 			}
 		}},
 		{"S14_timeouts_and_defaults", func(t *testing.T) {
 			cases := []struct {
-				dir   Direction
-				from  State
+				dir   calld.Direction
+				from  calld.State
 				kind  TimerKind
 				after time.Duration
-				want  Reason
+				want  calld.Reason
 			}{
-				{Outgoing, Waiting, TimerReceive, 20 * time.Second, ReasonMissed},
-				{Outgoing, Ringing, TimerRing, 90 * time.Second, ReasonMissed},
-				{Incoming, Ringing, TimerRing, 90 * time.Second, ReasonMissed},
-				{Outgoing, ExchangingKeys, TimerReceive, 20 * time.Second, ReasonDisconnect},
-				{Incoming, ExchangingKeys, TimerReceive, 20 * time.Second, ReasonDisconnect},
+				{calld.DirectionOutgoing, calld.StateWaiting, TimerReceive, 20 * time.Second, calld.ReasonMissed},
+				{calld.DirectionOutgoing, calld.StateRinging, TimerRing, 90 * time.Second, calld.ReasonMissed},
+				{calld.DirectionIncoming, calld.StateRinging, TimerRing, 90 * time.Second, calld.ReasonMissed},
+				{calld.DirectionOutgoing, calld.StateExchangingKeys, TimerReceive, 20 * time.Second, calld.ReasonDisconnect},
+				{calld.DirectionIncoming, calld.StateExchangingKeys, TimerReceive, 20 * time.Second, calld.ReasonDisconnect},
 			}
 			for _, tc := range cases {
 				clk := newClock()
@@ -273,16 +273,16 @@ func TestScenarios(t *testing.T) {
 				}
 				st := m.Handle(Timer{Kind: k}, clk.Now())
 				wantOneDiscard(t, []Step{st}, SendDiscard{Reason: tc.want})
-				if m.c.PendingEndedBy != ByTimeout {
+				if m.c.PendingEndedBy != calld.EndedByTimeout {
 					t.Fatalf("pending ended_by %q", m.c.PendingEndedBy)
 				}
 			}
 		}},
 		{"S15_waiting_and_accepted_before_request_result", func(t *testing.T) {
 			clk := newClock()
-			m := create(Outgoing, clk, Timeouts{})
-			steps := feed(m, clk, remote(acceptedPC(Outgoing)), Remote{Call: waitingPC(Outgoing, false), FromRPC: true})
-			if m.c.State != ExchangingKeys || m.c.ID != callID || !reflect.DeepEqual(steps[0].Actions, []Action{SendConfirm{}}) {
+			m := create(calld.DirectionOutgoing, clk, Timeouts{})
+			steps := feed(m, clk, remote(acceptedPC(calld.DirectionOutgoing)), Remote{Call: waitingPC(calld.DirectionOutgoing, false), FromRPC: true})
+			if m.c.State != calld.StateExchangingKeys || m.c.ID != callID || !reflect.DeepEqual(steps[0].Actions, []Action{SendConfirm{}}) {
 				t.Fatalf("early phoneCallAccepted: %+v %s", steps[0], m.c.State)
 			}
 			if steps[1].Ignored == "" {
@@ -291,25 +291,25 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S16_phone_call_empty", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Incoming, Active, clk, Timeouts{})
+			m := reach(t, calld.DirectionIncoming, calld.StateActive, clk, Timeouts{})
 			st := m.Handle(remote(&tg.PhoneCallEmpty{ID: callID}), clk.Advance(3*time.Second))
 			if len(st.Actions) != 0 {
 				t.Fatalf("sent %+v", st.Actions)
 			}
-			wantEnded(t, m.Call(), ByRemote, ReasonNone)
+			wantEnded(t, m.Call(), calld.EndedByRemote, calld.ReasonNone)
 			if m.c.Duration != 3 {
 				t.Fatalf("duration %d", m.c.Duration)
 			}
 		}},
 		{"S17_second_incoming_while_active_busy", func(t *testing.T) {
 			clk := newClock()
-			first := reach(t, Incoming, Active, clk, Timeouts{})
+			first := reach(t, calld.DirectionIncoming, calld.StateActive, clk, Timeouts{})
 			before := first.Call()
 			req := requested(false)
 			req.ID, req.AccessHash = otherID, 1
 			second := NewIncoming(req, clk.Now(), Timeouts{})
-			st := second.Handle(Local{Action: Decline, Reason: ReasonBusy}, clk.Advance(time.Second))
-			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: ReasonBusy})
+			st := second.Handle(Local{Action: Decline, Reason: calld.ReasonBusy}, clk.Advance(time.Second))
+			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: calld.ReasonBusy})
 			// The second call's updates do not touch the first.
 			for _, in := range []Input{remote(&tg.PhoneCallDiscarded{ID: otherID}), remote(req)} {
 				if st := first.Handle(in, clk.Advance(time.Second)); st.Ignored == "" {
@@ -322,8 +322,8 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S18_wrong_constructor_ignored", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Incoming, Ringing, clk, Timeouts{})
-			for _, in := range []Input{remote(acceptedPC(Incoming)), remote(requested(false)), remote(phoneCallPC(Incoming))} {
+			m := reach(t, calld.DirectionIncoming, calld.StateRinging, clk, Timeouts{})
+			for _, in := range []Input{remote(acceptedPC(calld.DirectionIncoming)), remote(requested(false)), remote(phoneCallPC(calld.DirectionIncoming))} {
 				if st := m.Handle(in, clk.Advance(time.Second)); st.Ignored == "" {
 					t.Fatalf("%#v not ignored", in)
 				}
@@ -337,28 +337,28 @@ func TestScenarios(t *testing.T) {
 			}
 			for _, pc := range bad {
 				clk := newClock()
-				m := reach(t, Outgoing, ExchangingKeys, clk, Timeouts{})
+				m := reach(t, calld.DirectionOutgoing, calld.StateExchangingKeys, clk, Timeouts{})
 				st := m.Handle(remote(pc), clk.Advance(time.Second))
-				wantOneDiscard(t, []Step{st}, SendDiscard{Reason: ReasonDisconnect})
-				if m.c.PendingEndedBy != ByError || m.c.Error == "" {
+				wantOneDiscard(t, []Step{st}, SendDiscard{Reason: calld.ReasonDisconnect})
+				if m.c.PendingEndedBy != calld.EndedByError || m.c.Error == "" {
 					t.Fatalf("%+v", m.c)
 				}
 			}
 			// Another call's id is only ignored.
 			clk := newClock()
-			m := reach(t, Outgoing, ExchangingKeys, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateExchangingKeys, clk, Timeouts{})
 			if st := m.Handle(remote(&tg.PhoneCall{ID: otherID}), clk.Advance(time.Second)); st.Ignored == "" {
 				t.Fatalf("other call id not ignored: %+v", st)
 			}
 		}},
 		{"S20_need_rating_and_debug_kept", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, Active, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateActive, clk, Timeouts{})
 			d := discardedPC(&tg.PhoneCallDiscardReasonHangup{}, 30)
 			d.SetFlags()
 			d.NeedRating, d.NeedDebug = true, true
 			st := m.Handle(remote(d), clk.Advance(time.Second))
-			if len(st.Transitions) != 1 || st.Transitions[0].To != Ended {
+			if len(st.Transitions) != 1 || st.Transitions[0].To != calld.StateEnded {
 				t.Fatalf("terminal event delayed: %+v", st)
 			}
 			c := m.Call()
@@ -368,45 +368,45 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S20_duration_hint_when_never_active_here", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Incoming, Ringing, clk, Timeouts{})
+			m := reach(t, calld.DirectionIncoming, calld.StateRinging, clk, Timeouts{})
 			m.Handle(remote(discardedPC(&tg.PhoneCallDiscardReasonHangup{}, 42)), clk.Advance(time.Second))
-			if c := m.Call(); c.Duration != 42 || c.EndedBy != ByRemote {
+			if c := m.Call(); c.Duration != 42 || c.EndedBy != calld.EndedByRemote {
 				t.Fatalf("duration %d ended_by %s", c.Duration, c.EndedBy)
 			}
 		}},
 		{"S22_clock_jump_and_clamp", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, Active, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateActive, clk, Timeouts{})
 			st := m.Handle(Local{Action: Discard}, clk.Advance(-time.Hour))
-			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: ReasonHangup, Duration: 0})
+			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: calld.ReasonHangup, Duration: 0})
 			clk = newClock()
-			m = reach(t, Incoming, Active, clk, Timeouts{})
+			m = reach(t, calld.DirectionIncoming, calld.StateActive, clk, Timeouts{})
 			st = m.Handle(Local{Action: Discard}, clk.Advance(200*365*24*time.Hour))
-			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: ReasonHangup, Duration: math.MaxInt32})
+			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: calld.ReasonHangup, Duration: math.MaxInt32})
 		}},
 		{"S23_received_call_already_declined", func(t *testing.T) {
 			clk := newClock()
-			m := create(Incoming, clk, Timeouts{})
+			m := create(calld.DirectionIncoming, clk, Timeouts{})
 			st := m.Handle(RPCResult{Method: MethodReceived, Err: rpcErr(400, "CALL_ALREADY_DECLINED")}, clk.Advance(time.Second))
 			c := m.Call()
 			if c.RingingAt != nil || len(st.Actions) != 0 {
 				t.Fatalf("rang or sent: %+v %+v", c, st)
 			}
-			wantEnded(t, c, ByRemote, ReasonMissed)
+			wantEnded(t, c, calld.EndedByRemote, calld.ReasonMissed)
 		}},
 		{"S24_restart_discards_live_calls", func(t *testing.T) {
 			cases := []struct {
-				dir  Direction
-				from State
-				want Reason
+				dir  calld.Direction
+				from calld.State
+				want calld.Reason
 			}{
-				{Outgoing, Waiting, ReasonMissed},
-				{Outgoing, Ringing, ReasonMissed},
-				{Outgoing, ExchangingKeys, ReasonMissed},
-				{Outgoing, Active, ReasonDisconnect},
-				{Incoming, Ringing, ReasonBusy},
-				{Incoming, Accepting, ReasonBusy},
-				{Incoming, Active, ReasonDisconnect},
+				{calld.DirectionOutgoing, calld.StateWaiting, calld.ReasonMissed},
+				{calld.DirectionOutgoing, calld.StateRinging, calld.ReasonMissed},
+				{calld.DirectionOutgoing, calld.StateExchangingKeys, calld.ReasonMissed},
+				{calld.DirectionOutgoing, calld.StateActive, calld.ReasonDisconnect},
+				{calld.DirectionIncoming, calld.StateRinging, calld.ReasonBusy},
+				{calld.DirectionIncoming, calld.StateAccepting, calld.ReasonBusy},
+				{calld.DirectionIncoming, calld.StateActive, calld.ReasonDisconnect},
 			}
 			for _, tc := range cases {
 				clk := newClock()
@@ -422,14 +422,14 @@ func TestScenarios(t *testing.T) {
 				}
 				// Errors are not retried: the call ends either way.
 				m.Handle(RPCResult{Method: MethodDiscard, Err: errPlain}, clk.Advance(time.Second))
-				if m.c.State != Ended {
+				if m.c.State != calld.StateEnded {
 					t.Fatalf("state %s", m.c.State)
 				}
 			}
 		}},
 		{"S24_restart_resends_discard_in_flight", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, Active, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateActive, clk, Timeouts{})
 			first := discards(m.Handle(Local{Action: Discard}, clk.Advance(9*time.Second)))
 			r, err := Restore(m.Call(), Timeouts{})
 			if err != nil {
@@ -442,14 +442,14 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"S24b_timed_out_discard_resent_once", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, Active, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateActive, clk, Timeouts{})
 			first := discards(m.Handle(Local{Action: Discard}, clk.Advance(9*time.Second)))
 			if st := m.Handle(Local{Action: Resend}, clk.Advance(time.Second)); st.Ignored == "" {
 				t.Fatalf("resend before any time-out: %+v", st)
 			}
 			timedOut := RPCResult{Method: MethodDiscard, Err: errors.New("no answer in time"), TimedOut: true}
 			for i := 0; i < 2; i++ {
-				if st := m.Handle(timedOut, clk.Advance(90*time.Second)); st.Ignored != "" || len(st.Actions) != 0 || m.c.State != HangingUp {
+				if st := m.Handle(timedOut, clk.Advance(90*time.Second)); st.Ignored != "" || len(st.Actions) != 0 || m.c.State != calld.StateHangingUp {
 					t.Fatalf("time-out %d: %+v in %s", i, st, m.c.State)
 				}
 				again := discards(m.Handle(Local{Action: Resend}, clk.Advance(time.Second)))
@@ -460,23 +460,23 @@ func TestScenarios(t *testing.T) {
 					t.Fatalf("second resend after time-out %d: %+v", i, st)
 				}
 			}
-			if st := m.Handle(RPCResult{Method: MethodDiscard}, clk.Advance(time.Second)); m.c.State != Ended || m.c.EndedBy != ByLocal {
+			if st := m.Handle(RPCResult{Method: MethodDiscard}, clk.Advance(time.Second)); m.c.State != calld.StateEnded || m.c.EndedBy != calld.EndedByLocal {
 				t.Fatalf("answer: %+v, %+v", st, m.c)
 			}
 		}},
 		{"S25_video_turned_on_later", func(t *testing.T) {
 			clk := newClock()
-			m := reach(t, Outgoing, Active, clk, Timeouts{})
+			m := reach(t, calld.DirectionOutgoing, calld.StateActive, clk, Timeouts{})
 			steps := feed(m, clk, Local{Action: SetVideo, Video: true}, Local{Action: SetVideo, Video: false}, Local{Action: Discard})
-			wantOneDiscard(t, steps, SendDiscard{Reason: ReasonHangup, Duration: 3, Video: true})
+			wantOneDiscard(t, steps, SendDiscard{Reason: calld.ReasonHangup, Duration: 3, Video: true})
 		}},
 		{"S25_server_video_flag_sticky", func(t *testing.T) {
 			clk := newClock()
-			m := create(Outgoing, clk, Timeouts{})
-			w := waitingPC(Outgoing, false)
+			m := create(calld.DirectionOutgoing, clk, Timeouts{})
+			w := waitingPC(calld.DirectionOutgoing, false)
 			w.Video = true
-			steps := feed(m, clk, remote(w), remote(waitingPC(Outgoing, true)), Local{Action: Discard})
-			wantOneDiscard(t, steps, SendDiscard{Reason: ReasonMissed, Video: true})
+			steps := feed(m, clk, remote(w), remote(waitingPC(calld.DirectionOutgoing, true)), Local{Action: Discard})
+			wantOneDiscard(t, steps, SendDiscard{Reason: calld.ReasonMissed, Video: true})
 		}},
 	}
 	for _, sc := range scenarios {

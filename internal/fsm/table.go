@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	lfsm "github.com/looplab/fsm"
+
+	"github.com/calld/calld"
 )
 
 // Event names of the transition table.
@@ -33,71 +35,71 @@ const (
 // Does document the triggering inputs and the effects.
 type Row struct {
 	Event string
-	Src   []State
-	Dst   State
-	Dir   Direction
+	Src   []calld.State
+	Dst   calld.State
+	Dir   calld.Direction
 	On    string
 	Does  string
 }
 
 // live lists every state but Ended, in lifecycle order.
-var live = []State{Requesting, Waiting, Ringing, Accepting, ExchangingKeys, Active, HangingUp}
+var live = []calld.State{calld.StateRequesting, calld.StateWaiting, calld.StateRinging, calld.StateAccepting, calld.StateExchangingKeys, calld.StateActive, calld.StateHangingUp}
 
 // States lists every state in lifecycle order.
-var States = append(append([]State(nil), live...), Ended)
+var States = append(append([]calld.State(nil), live...), calld.StateEnded)
 
 // table is THE transition table: the looplab machine is built from it and
 // docs/fsm.md is generated from it.
 var table = []Row{
-	{EvRequestSent, []State{Requesting}, Waiting, Outgoing,
+	{EvRequestSent, []calld.State{calld.StateRequesting}, calld.StateWaiting, calld.DirectionOutgoing,
 		"phoneCallWaiting without receive_date (the requestCall result)",
 		"learn id, access_hash, date; receive deadline"},
-	{EvDelivered, []State{Requesting, Waiting}, Ringing, Outgoing,
+	{EvDelivered, []calld.State{calld.StateRequesting, calld.StateWaiting}, calld.StateRinging, calld.DirectionOutgoing,
 		"phoneCallWaiting with receive_date",
 		"ringing_at; ring deadline"},
-	{EvPeerAccepted, []State{Requesting, Waiting, Ringing}, ExchangingKeys, Outgoing,
+	{EvPeerAccepted, []calld.State{calld.StateRequesting, calld.StateWaiting, calld.StateRinging}, calld.StateExchangingKeys, calld.DirectionOutgoing,
 		"phoneCallAccepted",
 		"SendConfirm; receive deadline"},
-	{EvConfirmSent, []State{ExchangingKeys}, ExchangingKeys, Outgoing,
+	{EvConfirmSent, []calld.State{calld.StateExchangingKeys}, calld.StateExchangingKeys, calld.DirectionOutgoing,
 		"Local Confirm",
 		"receive deadline restarted"},
-	{EvAcknowledge, []State{Waiting}, Ringing, Incoming,
+	{EvAcknowledge, []calld.State{calld.StateWaiting}, calld.StateRinging, calld.DirectionIncoming,
 		"Local Acknowledge or receivedCall ok",
 		"ringing_at; ring deadline"},
-	{EvAccept, []State{Ringing}, Accepting, Incoming,
+	{EvAccept, []calld.State{calld.StateRinging}, calld.StateAccepting, calld.DirectionIncoming,
 		"Local Accept",
 		"SendAccept; receive deadline"},
-	{EvAcceptDone, []State{Accepting}, ExchangingKeys, Incoming,
+	{EvAcceptDone, []calld.State{calld.StateAccepting}, calld.StateExchangingKeys, calld.DirectionIncoming,
 		"acceptCall ok, phoneCallWaiting or phoneCallAccepted",
 		"receive deadline"},
-	{EvConnected, []State{Accepting, ExchangingKeys}, Active, "",
+	{EvConnected, []calld.State{calld.StateAccepting, calld.StateExchangingKeys}, calld.StateActive, "",
 		"phoneCall",
 		"active_at; connections; max_duration deadline if set"},
-	{EvSetConnection, []State{Active}, Active, "",
+	{EvSetConnection, []calld.State{calld.StateActive}, calld.StateActive, "",
 		"Local SetConnection (an id among the connections)",
 		"connection_id"},
-	{EvDeferHangup, []State{Requesting}, Requesting, Outgoing,
+	{EvDeferHangup, []calld.State{calld.StateRequesting}, calld.StateRequesting, calld.DirectionOutgoing,
 		"Local Discard or Fail, receive timer (no id yet)",
 		"hang-up pending (reason decided now); hangup watchdog; no RPC"},
-	{EvDeferredDiscard, []State{Requesting}, HangingUp, Outgoing,
+	{EvDeferredDiscard, []calld.State{calld.StateRequesting}, calld.StateHangingUp, calld.DirectionOutgoing,
 		"phoneCallWaiting or phoneCallAccepted while a hang-up is pending",
 		"SendDiscard (pending reason)"},
-	{EvHangupExpired, []State{Requesting}, Ended, Outgoing,
+	{EvHangupExpired, []calld.State{calld.StateRequesting}, calld.StateEnded, calld.DirectionOutgoing,
 		"hangup watchdog, still no id",
 		"ended (pending ended_by), no RPC"},
-	{EvDiscard, []State{Waiting, Ringing, Accepting, ExchangingKeys, Active}, HangingUp, "",
+	{EvDiscard, []calld.State{calld.StateWaiting, calld.StateRinging, calld.StateAccepting, calld.StateExchangingKeys, calld.StateActive}, calld.StateHangingUp, "",
 		"Local Discard, Decline or Fail; a timer; an identity mismatch; acceptCall or confirmCall failed",
 		"SendDiscard (reason, duration, connection_id, video decided now)"},
-	{EvResend, []State{HangingUp}, HangingUp, "",
+	{EvResend, []calld.State{calld.StateHangingUp}, calld.StateHangingUp, "",
 		"Local Resend, once, on a machine restored in hanging_up or after its discard timed out (no answer recorded)",
 		"SendDiscard again, same values"},
-	{EvDiscarded, live, Ended, "",
+	{EvDiscarded, live, calld.StateEnded, "",
 		"phoneCallDiscarded or phoneCallEmpty",
 		"ended: remote, other_device, or our pending ended_by if hanging_up; no RPC"},
-	{EvDiscardDone, []State{HangingUp}, Ended, "",
+	{EvDiscardDone, []calld.State{calld.StateHangingUp}, calld.StateEnded, "",
 		"discardCall result (ok or error)",
 		"ended: pending ended_by, or per the error"},
-	{EvAborted, []State{Requesting, Waiting, Accepting, ExchangingKeys}, Ended, "",
+	{EvAborted, []calld.State{calld.StateRequesting, calld.StateWaiting, calld.StateAccepting, calld.StateExchangingKeys}, calld.StateEnded, "",
 		"requestCall error; receivedCall error; acceptCall or confirmCall CALL_ALREADY_DECLINED / CALL_ALREADY_ACCEPTED",
 		"ended without any RPC"},
 }
@@ -106,15 +108,15 @@ var table = []Row{
 func Table() []Row {
 	out := make([]Row, len(table))
 	for i, r := range table {
-		r.Src = append([]State(nil), r.Src...)
+		r.Src = append([]calld.State(nil), r.Src...)
 		out[i] = r
 	}
 	return out
 }
 
 // eventDir maps each event to its direction restriction ("" = both).
-var eventDir = func() map[string]Direction {
-	m := make(map[string]Direction, len(table))
+var eventDir = func() map[string]calld.Direction {
+	m := make(map[string]calld.Direction, len(table))
 	for _, r := range table {
 		m[r.Event] = r.Dir
 	}
@@ -135,13 +137,13 @@ func lfsmEvents() lfsm.Events {
 }
 
 // newLFSM builds a looplab machine at initial, with the given callbacks.
-func newLFSM(initial State, cbs lfsm.Callbacks) *lfsm.FSM {
+func newLFSM(initial calld.State, cbs lfsm.Callbacks) *lfsm.FSM {
 	return lfsm.NewFSM(string(initial), lfsmEvents(), cbs)
 }
 
 // Visualize is looplab's own Mermaid rendering of the table (sorted by
 // source state and event, so deterministic), from the given initial state.
-func Visualize(initial State) (string, error) {
+func Visualize(initial calld.State) (string, error) {
 	return lfsm.VisualizeWithType(newLFSM(initial, nil), lfsm.MermaidStateDiagram)
 }
 
@@ -195,15 +197,15 @@ func ReasonMarkdown() string {
 		b.WriteString("---|")
 	}
 	b.WriteString("\n")
-	for _, dir := range []Direction{Outgoing, Incoming} {
+	for _, dir := range []calld.Direction{calld.DirectionOutgoing, calld.DirectionIncoming} {
 		for _, s := range live {
-			if !stateOf(dir, s) || s == HangingUp {
+			if !stateOf(dir, s) || s == calld.StateHangingUp {
 				continue
 			}
-			c := Call{Direction: dir, State: s}
+			c := calld.Call{Direction: dir, State: s}
 			fmt.Fprintf(&b, "| %s | %s |", dir, s)
 			for _, cause := range causes {
-				fmt.Fprintf(&b, " %s |", DiscardReason(c, ReasonNone, cause))
+				fmt.Fprintf(&b, " %s |", DiscardReason(c, calld.ReasonNone, cause))
 			}
 			b.WriteString("\n")
 		}
@@ -212,12 +214,12 @@ func ReasonMarkdown() string {
 }
 
 // stateOf reports whether a call of direction dir can be in state s.
-func stateOf(dir Direction, s State) bool {
+func stateOf(dir calld.Direction, s calld.State) bool {
 	switch s {
-	case Requesting:
-		return dir == Outgoing
-	case Accepting:
-		return dir == Incoming
+	case calld.StateRequesting:
+		return dir == calld.DirectionOutgoing
+	case calld.StateAccepting:
+		return dir == calld.DirectionIncoming
 	}
 	return true
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/internal/manager"
@@ -38,7 +39,7 @@ func TestStopDuringRequestCallKeepsRequest(t *testing.T) {
 		if cs := callsTo(h.srv, peer); len(cs) == 1 {
 			id = cs[0].ID
 		}
-		return id != 0 && h.reached(id, fsm.Ringing)
+		return id != 0 && h.reached(id, calld.StateRinging)
 	})
 	if reqs := requestCalls(h.srv, peer); len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID {
 		t.Fatalf("requests to the peer: %d", len(reqs))
@@ -60,7 +61,7 @@ func TestRestartConfirmExecutedAnswerLost(t *testing.T) {
 	n0, x0 := h.srv.Count("phone.confirmCall"), h.srv.Executed("phone.confirmCall")
 	release := h.srv.HoldRPC("phone.confirmCall")
 	defer release()
-	id := h.place(sim.Answer, fsm.ExchangingKeys)
+	id := h.place(sim.Answer, calld.StateExchangingKeys)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := h.srv.WaitCount(ctx, "phone.confirmCall", n0+1); err != nil {
@@ -68,8 +69,8 @@ func TestRestartConfirmExecutedAnswerLost(t *testing.T) {
 	}
 	h.stopOnceExecuted("phone.confirmCall", x0, release)
 	h.restart(nil)
-	h.waitState(id, fsm.Active)
-	if c := h.callState(id); c.State != fsm.Active {
+	h.waitState(id, calld.StateActive)
+	if c := h.callState(id); c.State != calld.StateActive {
 		t.Fatalf("after the restart: %+v", c)
 	}
 	h.requirePeersKey(id)
@@ -95,7 +96,7 @@ func TestRestartRequestAnsweredMeanwhile(t *testing.T) {
 		if cs := callsTo(h.srv, peer); len(cs) == 1 {
 			id = cs[0].ID
 		}
-		return id != 0 && h.reached(id, fsm.Active)
+		return id != 0 && h.reached(id, calld.StateActive)
 	})
 	if reqs := requestCalls(h.srv, peer); len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID {
 		t.Fatalf("requests to the peer: %d", len(reqs))
@@ -161,16 +162,16 @@ func TestRestartSecretsLifecycle(t *testing.T) {
 	cases := []struct {
 		name   string
 		down   func(h *harness, id int64)
-		reason fsm.Reason
-		by     fsm.EndedBy
+		reason calld.Reason
+		by     calld.EndedBy
 		local  bool // ended by a discard after the restart
 	}{
-		{"hung up after the restart", nil, fsm.ReasonHangup, fsm.ByLocal, true},
+		{"hung up after the restart", nil, calld.ReasonHangup, calld.EndedByLocal, true},
 		{"peer hung up while down", func(h *harness, id int64) {
 			if err := h.srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
 				h.t.Fatal(err)
 			}
-		}, fsm.ReasonHangup, fsm.ByRemote, false},
+		}, calld.ReasonHangup, calld.EndedByRemote, false},
 		{"unreadable secrets", func(h *harness, id int64) {
 			h.openDB()
 			if err := h.db.Update(func(tx *store.Tx) error { return tx.PutCallSecrets(id, []byte(`{"key":1}`)) }); err != nil {
@@ -179,7 +180,7 @@ func TestRestartSecretsLifecycle(t *testing.T) {
 			if err := h.db.Close(); err != nil {
 				h.t.Fatal(err)
 			}
-		}, fsm.ReasonDisconnect, fsm.ByLocal, false},
+		}, calld.ReasonDisconnect, calld.EndedByLocal, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,17 +195,17 @@ func TestRestartSecretsLifecycle(t *testing.T) {
 				}
 			})
 			if tc.local {
-				if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
+				if _, err := h.m.Discard(context.Background(), id, calld.ReasonAuto); err != nil {
 					t.Fatal(err)
 				}
 			}
-			h.waitState(id, fsm.Ended)
+			h.waitState(id, calld.StateEnded)
 			c := h.callState(id)
 			if c.Reason != tc.reason || c.EndedBy != tc.by {
 				t.Fatalf("ended: %+v", c)
 			}
 			want := 1
-			if tc.by == fsm.ByRemote {
+			if tc.by == calld.EndedByRemote {
 				want = 0
 			}
 			manager.InMemoryCalls(h.m)
@@ -229,17 +230,17 @@ func TestRestartMeanwhile(t *testing.T) {
 		name     string
 		setup    func(h *harness) int64
 		down     func(h *harness, id int64)
-		by       fsm.EndedBy
+		by       calld.EndedBy
 		discards int
 	}{
 		{"ring deadline passed", func(h *harness) int64 {
 			id := h.incoming(false)
-			h.waitState(id, fsm.Ringing)
+			h.waitState(id, calld.StateRinging)
 			return id
-		}, func(h *harness, _ int64) { h.clock.Travel(10 * time.Minute) }, fsm.ByTimeout, 1},
+		}, func(h *harness, _ int64) { h.clock.Travel(10 * time.Minute) }, calld.EndedByTimeout, 1},
 		{"peer hung up while accepting", func(h *harness) int64 {
 			id := h.incoming(false)
-			h.waitState(id, fsm.Ringing)
+			h.waitState(id, calld.StateRinging)
 			n0 := h.srv.Count("phone.acceptCall")
 			release := h.srv.HoldRPC("phone.acceptCall")
 			h.t.Cleanup(release)
@@ -254,14 +255,14 @@ func TestRestartMeanwhile(t *testing.T) {
 			if err := h.srv.PeerHangup(id, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
 				h.t.Fatal(err)
 			}
-		}, fsm.ByRemote, 0},
+		}, calld.EndedByRemote, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{})
 			id := tc.setup(h)
 			h.restart(func() { tc.down(h, id) })
-			h.travelUntil(func() bool { return h.reached(id, fsm.Ended) })
+			h.travelUntil(func() bool { return h.reached(id, calld.StateEnded) })
 			c := h.callState(id)
 			if c.EndedBy != tc.by {
 				t.Fatalf("ended: %+v", c)
@@ -309,7 +310,7 @@ func (h *harness) requirePeersKey(id int64) {
 // hangUpOnce hangs call id up and checks the sim saw one discard for it.
 func (h *harness) hangUpOnce(id int64) {
 	h.t.Helper()
-	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
+	if _, err := h.m.Discard(context.Background(), id, calld.ReasonAuto); err != nil {
 		h.t.Fatal(err)
 	}
 	if n := len(discards(h.srv, id)); n != 1 {
@@ -328,7 +329,7 @@ func TestTwoRestartsDuringDiscard(t *testing.T) {
 	n0, x0 := h.srv.Count("phone.discardCall"), h.srv.Executed("phone.discardCall")
 	release := h.srv.HoldRPC("phone.discardCall")
 	defer release()
-	go func() { _, _ = h.m.Discard(context.Background(), id, fsm.ReasonAuto) }()
+	go func() { _, _ = h.m.Discard(context.Background(), id, calld.ReasonAuto) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for i := 1; i <= 3; i++ {
@@ -341,7 +342,7 @@ func TestTwoRestartsDuringDiscard(t *testing.T) {
 		}
 	}
 	release()
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	ds := discards(h.srv, id)
 	for _, d := range ds[1:] {
 		if d.Reason.TypeName() != ds[0].Reason.TypeName() || d.Duration != ds[0].Duration {
@@ -351,7 +352,7 @@ func TestTwoRestartsDuringDiscard(t *testing.T) {
 	manager.InMemoryCalls(h.m)
 	c := h.callState(id)
 	if n := h.srv.Executed("phone.discardCall") - x0; n != 1 || len(ds) != 3 ||
-		c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByLocal || c.Error != "" {
+		c.Reason != calld.ReasonHangup || c.EndedBy != calld.EndedByLocal || c.Error != "" {
 		t.Fatalf("executed %d of %d discards; ended %+v", n, len(ds), c)
 	}
 }
@@ -371,8 +372,8 @@ func TestAbandonedRequestOutlivesAnOldCallsUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(first.ID, fsm.Ringing)
-	if _, err := h.m.Discard(ctx, first.ID, fsm.ReasonAuto); err != nil {
+	h.waitState(first.ID, calld.StateRinging)
+	if _, err := h.m.Discard(ctx, first.ID, calld.ReasonAuto); err != nil {
 		t.Fatal(err)
 	}
 	old := h.callState(first.ID)
@@ -409,7 +410,7 @@ func TestAbandonedRequestOutlivesAnOldCallsUpdate(t *testing.T) {
 				id = c.ID
 			}
 		}
-		return id != 0 && h.reached(id, fsm.Ended)
+		return id != 0 && h.reached(id, calld.StateEnded)
 	})
 	ds := discards(h.srv, id)
 	if len(ds) != 1 {
@@ -430,7 +431,7 @@ func TestResentDiscardAlreadyDeclined(t *testing.T) {
 	id := h.placeActive()
 	n0 := h.srv.Count("phone.discardCall")
 	release := h.srv.HoldRPC("phone.discardCall")
-	go func() { _, _ = h.m.Discard(context.Background(), id, fsm.ReasonAuto) }()
+	go func() { _, _ = h.m.Discard(context.Background(), id, calld.ReasonAuto) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := h.srv.WaitCount(ctx, "phone.discardCall", n0+1); err != nil {
@@ -440,9 +441,9 @@ func TestResentDiscardAlreadyDeclined(t *testing.T) {
 		release()
 		h.srv.FailRPC("phone.discardCall", tgerr.New(400, "CALL_ALREADY_DECLINED"), 1)
 	})
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	c := h.callState(id)
-	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByLocal || c.Error != "" {
+	if c.Reason != calld.ReasonHangup || c.EndedBy != calld.EndedByLocal || c.Error != "" {
 		t.Fatalf("ended: %+v", c)
 	}
 	if n := len(discards(h.srv, id)); n != 2 {
@@ -473,7 +474,7 @@ func TestRestartPendingHangupOfRequest(t *testing.T) {
 				if cs := callsTo(h.srv, peer); len(cs) == 1 {
 					id = cs[0].ID
 				}
-				return id != 0 && h.reached(id, fsm.Ended)
+				return id != 0 && h.reached(id, calld.StateEnded)
 			})
 			manager.InMemoryCalls(h.m)
 			ds := discards(h.srv, id)

@@ -13,18 +13,17 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/store"
 )
 
-// This file is the control API's side of the manager (control.Service but
+// This file is the control API's side of the manager (calld.CallService but
 // Login, which the daemon adds). Reads come from the store: they see only
 // committed state. Writes go through the loop.
 
-// Status implements control.Service.
-func (m *Manager) Status(ctx context.Context) (control.Status, error) {
+// Status implements calld.CallService.
+func (m *Manager) Status(ctx context.Context) (calld.Status, error) {
 	var live, total int
 	err := m.cfg.DB.View(func(tx *store.Tx) error {
 		var err error
@@ -32,22 +31,22 @@ func (m *Manager) Status(ctx context.Context) (control.Status, error) {
 		return err
 	})
 	if err != nil {
-		return control.Status{}, err
+		return calld.Status{}, err
 	}
 	m.statusMu.Lock()
 	st := m.status
 	m.statusMu.Unlock()
-	return control.Status{
+	return calld.Status{
 		Version: m.cfg.Version,
 		Ready:   m.ready.Load(),
-		Telegram: control.TelegramStatus{
+		Telegram: calld.TelegramStatus{
 			Connected:  m.connected.Load(),
 			Authorized: m.authorized.Load(),
 			SelfID:     m.selfID.Load(),
 			DC:         int(m.dc.Load()),
 		},
 		Updates: st,
-		Calls:   control.CallCounts{Live: live, Total: total},
+		Calls:   calld.CallCounts{Live: live, Total: total},
 	}, nil
 }
 
@@ -61,12 +60,12 @@ func (m *Manager) SetIdentity(authorized bool, selfID int64, dc int) {
 	m.dc.Store(int64(dc))
 }
 
-// Calls implements control.Service: live calls, or all newest first.
-func (m *Manager) Calls(ctx context.Context, all bool) ([]fsm.Call, error) {
-	var calls []fsm.Call
+// Calls implements calld.CallService: live calls, or all newest first.
+func (m *Manager) Calls(ctx context.Context, all bool) ([]calld.Call, error) {
+	var calls []calld.Call
 	err := m.cfg.DB.View(func(tx *store.Tx) error {
 		return tx.ForEachCall(!all, func(id int64, b []byte) error {
-			var c fsm.Call
+			var c calld.Call
 			if err := json.Unmarshal(b, &c); err != nil {
 				return fmt.Errorf("call %d: %w", id, err)
 			}
@@ -85,14 +84,14 @@ func (m *Manager) Calls(ctx context.Context, all bool) ([]fsm.Call, error) {
 		return a.After(*b)
 	})
 	if calls == nil {
-		calls = []fsm.Call{}
+		calls = []calld.Call{}
 	}
 	return calls, nil
 }
 
-// Call implements control.Service.
-func (m *Manager) Call(ctx context.Context, id int64) (fsm.Call, error) {
-	var c fsm.Call
+// Call implements calld.CallService.
+func (m *Manager) Call(ctx context.Context, id int64) (calld.Call, error) {
+	var c calld.Call
 	err := m.cfg.DB.View(func(tx *store.Tx) error {
 		b, err := tx.Call(id)
 		if err != nil {
@@ -106,14 +105,14 @@ func (m *Manager) Call(ctx context.Context, id int64) (fsm.Call, error) {
 	return c, err
 }
 
-// Journal implements control.Service.
-func (m *Manager) Journal(since uint64, fn func(store.Event) error) error {
+// Journal implements calld.CallService.
+func (m *Manager) Journal(since uint64, fn func(calld.Event) error) error {
 	// Read in bounded chunks so a slow reader never holds a read
 	// transaction open (bbolt's remap waits for readers).
 	for {
-		var batch []store.Event
+		var batch []calld.Event
 		err := m.cfg.DB.View(func(tx *store.Tx) error {
-			return tx.Events(since, func(e store.Event) error {
+			return tx.Events(since, func(e calld.Event) error {
 				batch = append(batch, e)
 				if len(batch) == 1000 {
 					return errStopIter
@@ -140,46 +139,46 @@ var errStopIter = errors.New("stop")
 
 // reply is a one-shot answer from the loop to an API caller.
 type reply struct {
-	call fsm.Call
+	call calld.Call
 	err  error
 }
 
 // ask runs f on the loop and waits for the answer f arranges to send.
-func (m *Manager) ask(ctx context.Context, f func(done func(fsm.Call, error))) (fsm.Call, error) {
+func (m *Manager) ask(ctx context.Context, f func(done func(calld.Call, error))) (calld.Call, error) {
 	ch := make(chan reply, 1)
-	done := func(c fsm.Call, err error) {
+	done := func(c calld.Call, err error) {
 		select {
 		case ch <- reply{c, err}:
 		default:
 		}
 	}
 	if err := m.post(func() { f(done) }); err != nil {
-		return fsm.Call{}, calld.Errorf(calld.EUNAVAILABLE, "%v", err)
+		return calld.Call{}, calld.Errorf(calld.EUNAVAILABLE, "%v", err)
 	}
 	select {
 	case r := <-ch:
 		return r.call, r.err
 	case <-ctx.Done():
-		return fsm.Call{}, ctx.Err()
+		return calld.Call{}, ctx.Err()
 	case <-m.done:
-		return fsm.Call{}, calld.Errorf(calld.EUNAVAILABLE, "%v", ErrStopped)
+		return calld.Call{}, calld.Errorf(calld.EUNAVAILABLE, "%v", ErrStopped)
 	}
 }
 
 // waiter is an API caller waiting for a call to end.
 type waiter struct {
-	done func(fsm.Call, error)
+	done func(calld.Call, error)
 }
 
 // afterCommit answers once what the loop did so far is durable.
-func (m *Manager) afterCommit(c *call, done func(fsm.Call, error), err error) {
+func (m *Manager) afterCommit(c *call, done func(calld.Call, error), err error) {
 	m.effects = append(m.effects, func() { done(c.m.Call(), err) })
 }
 
-// Discard implements control.Service: exactly one phone.discardCall per
+// Discard implements calld.CallService: exactly one phone.discardCall per
 // call whatever the concurrency; the answer is the final persisted Call.
-func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
-	return m.ask(ctx, func(done func(fsm.Call, error)) {
+func (m *Manager) Discard(ctx context.Context, id int64, reason calld.Reason) (calld.Call, error) {
+	return m.ask(ctx, func(done func(calld.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
 			done(c.record(), err)
@@ -187,12 +186,12 @@ func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm
 		}
 		rec := c.m.Call()
 		switch rec.State {
-		case fsm.Ended:
+		case calld.StateEnded:
 			done(rec, calld.Errorf(calld.ECONFLICT, "call %d already ended (%s)", id, rec.Reason))
 			return
-		case fsm.HangingUp:
+		case calld.StateHangingUp:
 			// Wait for the discard in flight, then say it was not ours.
-			c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, err error) {
+			c.waiters = append(c.waiters, waiter{done: func(r calld.Call, err error) {
 				if err != nil {
 					// That discard ran out of time: no answer yet.
 					done(r, err)
@@ -211,7 +210,7 @@ func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm
 			m.afterCommit(c, done, nil)
 			return
 		}
-		c.waiters = append(c.waiters, waiter{done: func(r fsm.Call, err error) {
+		c.waiters = append(c.waiters, waiter{done: func(r calld.Call, err error) {
 			if err == nil {
 				err = telegramError("phone.discardCall", c.discardErr)
 			}
@@ -220,26 +219,26 @@ func (m *Manager) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm
 	})
 }
 
-// Accept implements control.Service: sends phone.acceptCall and answers
+// Accept implements calld.CallService: sends phone.acceptCall and answers
 // with the Call once its result is applied.
-func (m *Manager) Accept(ctx context.Context, id int64) (fsm.Call, error) {
+func (m *Manager) Accept(ctx context.Context, id int64) (calld.Call, error) {
 	return m.AcceptWith(ctx, id, nil)
 }
 
 // AcceptWith is Accept offering the configured protocol with override's
 // fields in place (media.go).
-func (m *Manager) AcceptWith(ctx context.Context, id int64, override *control.ProtocolOverride) (fsm.Call, error) {
+func (m *Manager) AcceptWith(ctx context.Context, id int64, override *calld.ProtocolOverride) (calld.Call, error) {
 	protocol, err := m.protocolFor(override)
 	if err != nil {
-		return fsm.Call{}, err
+		return calld.Call{}, err
 	}
-	return m.ask(ctx, func(done func(fsm.Call, error)) {
+	return m.ask(ctx, func(done func(calld.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
 			done(c.record(), err)
 			return
 		}
-		if rec := c.m.Call(); rec.Direction == fsm.Incoming && len(c.secrets.gAHash) == 0 {
+		if rec := c.m.Call(); rec.Direction == calld.DirectionIncoming && len(c.secrets.gAHash) == 0 {
 			done(rec, calld.Errorf(calld.ECONFLICT, "call %d was restored without the caller's g_a_hash: it can only be discarded", id))
 			return
 		}
@@ -253,9 +252,9 @@ func (m *Manager) AcceptWith(ctx context.Context, id int64, override *control.Pr
 	})
 }
 
-// SetConnection implements control.Service.
-func (m *Manager) SetConnection(ctx context.Context, id, connectionID int64) (fsm.Call, error) {
-	return m.ask(ctx, func(done func(fsm.Call, error)) {
+// SetConnection implements calld.CallService.
+func (m *Manager) SetConnection(ctx context.Context, id, connectionID int64) (calld.Call, error) {
+	return m.ask(ctx, func(done func(calld.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
 			done(c.record(), err)
@@ -266,17 +265,17 @@ func (m *Manager) SetConnection(ctx context.Context, id, connectionID int64) (fs
 	})
 }
 
-// Media implements control.Service.
-func (m *Manager) Media(ctx context.Context, id int64) (control.Media, error) {
-	var media control.Media
-	_, err := m.ask(ctx, func(done func(fsm.Call, error)) {
+// Media implements calld.CallService.
+func (m *Manager) Media(ctx context.Context, id int64) (calld.Media, error) {
+	var media calld.Media
+	_, err := m.ask(ctx, func(done func(calld.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
 			done(c.record(), err)
 			return
 		}
 		rec := c.m.Call()
-		if rec.State != fsm.Active || c.secrets == nil || c.secrets.key == nil {
+		if rec.State != calld.StateActive || c.secrets == nil || c.secrets.key == nil {
 			done(rec, calld.Errorf(calld.ECONFLICT, "call %d is %s: media parameters exist once it is active", id, rec.State))
 			return
 		}
@@ -286,28 +285,28 @@ func (m *Manager) Media(ctx context.Context, id int64) (control.Media, error) {
 	return media, err
 }
 
-func mediaOf(rec fsm.Call, s *secrets) control.Media {
-	md := control.Media{
+func mediaOf(rec calld.Call, s *secrets) calld.Media {
+	md := calld.Media{
 		Key:            append([]byte(nil), s.key.Bytes...),
 		KeyFingerprint: s.key.Fingerprint,
-		Outgoing:       rec.Direction == fsm.Outgoing,
-		Protocol: control.Protocol{
+		Outgoing:       rec.Direction == calld.DirectionOutgoing,
+		Protocol: calld.Protocol{
 			UDPP2P:          s.protocol.UDPP2P,
 			UDPReflector:    s.protocol.UDPReflector,
 			MinLayer:        s.protocol.MinLayer,
 			MaxLayer:        s.protocol.MaxLayer,
 			LibraryVersions: s.protocol.LibraryVersions,
 		},
-		Connections: []control.MediaConnection{},
+		Connections: []calld.MediaConnection{},
 	}
 	for _, pc := range s.connections {
 		switch c := pc.(type) {
 		case *tg.PhoneConnection:
-			md.Connections = append(md.Connections, control.MediaConnection{
+			md.Connections = append(md.Connections, calld.MediaConnection{
 				ID: c.ID, IP: c.IP, IPv6: c.Ipv6, Port: c.Port, PeerTag: c.PeerTag, TCP: c.TCP,
 			})
 		case *tg.PhoneConnectionWebrtc:
-			md.Connections = append(md.Connections, control.MediaConnection{
+			md.Connections = append(md.Connections, calld.MediaConnection{
 				ID: c.ID, IP: c.IP, IPv6: c.Ipv6, Port: c.Port, TURN: c.Turn, STUN: c.Stun,
 				Username: c.Username, Password: c.Password,
 			})
@@ -316,30 +315,30 @@ func mediaOf(rec fsm.Call, s *secrets) control.Media {
 	return md
 }
 
-// Place implements control.Service: resolves the peer, prepares our half
+// Place implements calld.CallService: resolves the peer, prepares our half
 // of the DH exchange, persists the request (request.go), sends
 // phone.requestCall, and answers with the Call once the server has named
 // it (state waiting or later).
-func (m *Manager) Place(ctx context.Context, peer string, video bool) (fsm.Call, error) {
+func (m *Manager) Place(ctx context.Context, peer string, video bool) (calld.Call, error) {
 	return m.PlaceWith(ctx, peer, video, nil)
 }
 
 // PlaceWith is Place offering the configured protocol with override's
 // fields in place (media.go).
-func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, override *control.ProtocolOverride) (fsm.Call, error) {
+func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, override *calld.ProtocolOverride) (calld.Call, error) {
 	protocol, err := m.protocolFor(override)
 	if err != nil {
-		return fsm.Call{}, err
+		return calld.Call{}, err
 	}
 	user, peerID, err := m.cfg.Telegram.ResolvePeer(ctx, peer)
 	if err != nil {
-		return fsm.Call{}, telegramError("resolve "+peer, err)
+		return calld.Call{}, telegramError("resolve "+peer, err)
 	}
 	out, err := m.cfg.Telegram.PrepareCall(ctx)
 	if err != nil {
-		return fsm.Call{}, telegramError("messages.getDhConfig", err)
+		return calld.Call{}, telegramError("messages.getDhConfig", err)
 	}
-	return m.ask(ctx, func(done func(fsm.Call, error)) {
+	return m.ask(ctx, func(done func(calld.Call, error)) {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		randomID := int32(binary.LittleEndian.Uint32(b[:]) & 0x7fffffff)
@@ -391,14 +390,14 @@ func (m *Manager) liveCall(ctx context.Context, id int64) (*call, error) {
 }
 
 // record is the call's record, or the zero Call for nil.
-func (c *call) record() fsm.Call {
+func (c *call) record() calld.Call {
 	if c == nil || c.m == nil {
-		return fsm.Call{}
+		return calld.Call{}
 	}
 	return c.m.Call()
 }
 
-func orNone(r fsm.Reason) string {
+func orNone(r calld.Reason) string {
 	if r == "" {
 		return "no reason"
 	}

@@ -50,7 +50,7 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 				m.secretsChanged(c)
 			}
 		case *tg.PhoneCall:
-			if c.m.Call().State == fsm.Accepting && c.secrets.incoming == nil {
+			if c.m.Call().State == calld.StateAccepting && c.secrets.incoming == nil {
 				// The peer's key arrived ahead of our acceptCall's
 				// result: hold it until we have our half.
 				c.secrets.early = append(c.secrets.early, pc)
@@ -92,14 +92,14 @@ func (m *Manager) incoming(req *tg.PhoneCallRequested) {
 		// caller is not left ringing.
 		m.log.Info().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldCallID, itoa(req.ID)).
 			Int(logging.FieldDate, req.Date).Msg("stale incoming call (older than the ring timeout on the server's clock): refused (missed), not rung")
-		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonMissed})
+		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: calld.ReasonMissed})
 		return
 	}
 	switch {
 	case m.cfg.Policy.Reject:
-		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonBusy})
+		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: calld.ReasonBusy})
 	case m.cfg.Policy.RejectWhenBusy && m.busyExcept(req.ID):
-		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: fsm.ReasonBusy})
+		m.apply(c, fsm.Local{Action: fsm.Decline, Reason: calld.ReasonBusy})
 	default:
 		m.rpc(c, fsm.SendReceived{})
 	}
@@ -148,7 +148,7 @@ func (m *Manager) apply(c *call, in fsm.Input) fsm.Step {
 			// A requesting call is journaled once the server names it.
 			m.journal(rec, t.From, t.To)
 		}
-		endedNow = endedNow || t.To == fsm.Ended
+		endedNow = endedNow || t.To == calld.StateEnded
 	}
 	if step.Changed || len(step.Transitions) > 0 {
 		m.dirty[c] = true
@@ -164,15 +164,15 @@ func (m *Manager) apply(c *call, in fsm.Input) fsm.Step {
 }
 
 // journal queues a call.state event and its log line.
-func (m *Manager) journal(rec fsm.Call, from, to fsm.State) {
-	ev := store.Event{
+func (m *Manager) journal(rec calld.Call, from, to calld.State) {
+	ev := calld.Event{
 		At:     m.now().UTC(),
 		Event:  logging.EventCallState,
 		CallID: rec.ID,
 		From:   string(from),
 		To:     string(to),
 	}
-	if to == fsm.Ended {
+	if to == calld.StateEnded {
 		ev.Reason = string(rec.Reason)
 		ev.Duration = rec.Duration
 	}
@@ -182,7 +182,7 @@ func (m *Manager) journal(rec fsm.Call, from, to fsm.State) {
 			Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldFrom, string(from)).
 			Str(logging.FieldTo, string(to)).Str(logging.FieldDirection, string(rec.Direction)).
 			Str(logging.FieldPeerID, itoa(rec.PeerID)).Msg("call state")
-		if to == fsm.Ended {
+		if to == calld.StateEnded {
 			m.log.Info().Str(logging.FieldEvent, logging.EventCallEnded).
 				Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, string(rec.Reason)).
 				Str(logging.FieldEndedBy, string(rec.EndedBy)).Int(logging.FieldDuration, rec.Duration).
@@ -208,7 +208,7 @@ func (m *Manager) ended(c *call) {
 		// The call ended before acceptCall's result was applied (its
 		// RPC may never have been sent): the accept is answered too.
 		c.onAccept = nil
-		ws = append(ws, waiter{done: func(r fsm.Call, _ error) {
+		ws = append(ws, waiter{done: func(r calld.Call, _ error) {
 			acc(r, calld.Errorf(calld.ECONFLICT, "call %d ended (%s) before it was accepted", r.ID, orNone(r.Reason)))
 		}})
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gotd/neo"
 	"github.com/gotd/td/clock"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/manager"
 )
@@ -65,19 +66,19 @@ func TestDeadlineSurvivesJumpWhileArming(t *testing.T) {
 		},
 	})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	// The next time round (InMemoryCalls makes it go round), the loop reads the clock, then the clock jumps
 	// past the ring deadline, then the loop arms its timer.
 	jc.plant(5*time.Second + time.Millisecond)
 	if manager.InMemoryCalls(h.m) < 0 {
 		t.Fatal("the loop stopped")
 	}
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	c, err := h.m.Call(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Reason != fsm.ReasonMissed || c.EndedBy != fsm.ByTimeout {
+	if c.Reason != calld.ReasonMissed || c.EndedBy != calld.EndedByTimeout {
 		t.Fatalf("timed out call: %+v", c)
 	}
 	h.requireInStep()

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/gotdrace"
 )
 
@@ -35,19 +34,19 @@ func TestDiscardTimedOutIsResent(t *testing.T) {
 			if calld.ErrorCode(r.err) != calld.ETIMEOUT {
 				t.Fatalf("Discard answered %v, want %s", r.err, calld.ETIMEOUT)
 			}
-			if r.c.State != fsm.HangingUp || r.c.Reason != fsm.ReasonHangup || r.c.EndedBy != "" || r.c.Error != "" {
+			if r.c.State != calld.StateHangingUp || r.c.Reason != calld.ReasonHangup || r.c.EndedBy != "" || r.c.Error != "" {
 				t.Fatalf("answered call %+v, want hanging_up with no answer recorded", r.c)
 			}
-			if c := h.callState(id); c.State != fsm.HangingUp || c.Error != "" {
+			if c := h.callState(id); c.State != calld.StateHangingUp || c.Error != "" {
 				t.Fatalf("stored call %+v, want hanging_up", c)
 			}
 			if !tc.executed {
 				h.srv.Cut()
 			}
 			release()
-			h.travelUntil(func() bool { return h.reached(id, fsm.Ended) })
+			h.travelUntil(func() bool { return h.reached(id, calld.StateEnded) })
 			c := h.callState(id)
-			if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByLocal || c.Error != "" {
+			if c.Reason != calld.ReasonHangup || c.EndedBy != calld.EndedByLocal || c.Error != "" {
 				t.Fatalf("ended: %+v", c)
 			}
 			info, ok := h.srv.Call(id)

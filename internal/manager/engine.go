@@ -6,8 +6,8 @@ import (
 
 	"github.com/gotd/td/tg"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/logging"
-	"github.com/calld/calld/internal/store"
 	"github.com/calld/calld/internal/updates"
 )
 
@@ -122,8 +122,8 @@ func (m *Manager) getDifference(req *tg.UpdatesGetDifferenceRequest) {
 }
 
 // updatesState is the engine's state in the store's shape.
-func (m *Manager) updatesState() store.UpdatesState {
-	return store.UpdatesState(m.engine.State())
+func (m *Manager) updatesState() calld.UpdatesState {
+	return calld.UpdatesState(m.engine.State())
 }
 
 // afterUpdates runs f now, or, when hold is set and the engine is holding

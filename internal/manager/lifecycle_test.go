@@ -10,7 +10,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/manager"
 	"github.com/calld/calld/internal/store"
 )
@@ -26,7 +25,7 @@ func TestBeforeRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	want := store.UpdatesState{Pts: 41, Qts: 2, Seq: 7, Date: 1714557600}
+	want := calld.UpdatesState{Pts: 41, Qts: 2, Seq: 7, Date: 1714557600}
 	if err := db.Update(func(tx *store.Tx) error { return tx.SetUpdatesState(want) }); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +50,7 @@ func TestBeforeRun(t *testing.T) {
 		t.Fatalf("Alive before Run: %v", err)
 	}
 	var ce *calld.Error
-	if _, err := m.Discard(context.Background(), 1, fsm.ReasonHangup); !errors.As(err, &ce) || ce.Code != calld.EUNAVAILABLE {
+	if _, err := m.Discard(context.Background(), 1, calld.ReasonHangup); !errors.As(err, &ce) || ce.Code != calld.EUNAVAILABLE {
 		t.Fatalf("Discard before Run: %v, want %s", err, calld.EUNAVAILABLE)
 	}
 	st, err := m.Status(context.Background())

@@ -23,6 +23,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/store"
@@ -31,7 +32,7 @@ import (
 
 // Publisher receives every journal event after it is committed.
 type Publisher interface {
-	Publish(store.Event)
+	Publish(calld.Event)
 }
 
 // Policy is how the daemon treats incoming calls (CONTRACT §2 [policy]).
@@ -85,7 +86,7 @@ type Manager struct {
 	dc         atomic.Int64
 	lastLoop   atomic.Int64 // unix nanos of the loop's last iteration (liveness)
 	statusMu   sync.Mutex
-	status     store.UpdatesState // as last committed, for Status
+	status     calld.UpdatesState // as last committed, for Status
 
 	// Loop-owned.
 	ctx            context.Context
@@ -106,7 +107,7 @@ type Manager struct {
 
 	// Pending until the next commit.
 	dirty      map[*call]bool
-	events     []store.Event
+	events     []calld.Event
 	stateDirty bool
 	effects    []func()
 }
@@ -119,7 +120,7 @@ type call struct {
 	waiters []waiter
 	// onAccept answers the accept request once acceptCall's result is in,
 	// or when the call ends first (ended).
-	onAccept func(fsm.Call, error)
+	onAccept func(calld.Call, error)
 	// resentAccept: our acceptCall was sent again after a restart, so
 	// CALL_ALREADY_ACCEPTED may be the answer to our own first one.
 	resentAccept bool
@@ -131,7 +132,7 @@ type call struct {
 	// req is an outgoing call's persisted phone.requestCall while it has
 	// no id; onPlaced answers the Place request once it has one.
 	req      *request
-	onPlaced func(fsm.Call, error)
+	onPlaced func(calld.Call, error)
 }
 
 // New returns a Manager; nothing runs until Run.

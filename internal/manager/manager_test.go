@@ -75,7 +75,7 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	down   bool // stopped, not started again
-	seen   []store.Event
+	seen   []calld.Event
 }
 
 type harnessOptions struct {
@@ -294,7 +294,7 @@ func (h *harness) close() {
 
 // waitState waits (bounded by a real-time deadline) for the journal to
 // show call id entering state.
-func (h *harness) waitState(id int64, state fsm.State) {
+func (h *harness) waitState(id int64, state calld.State) {
 	h.t.Helper()
 	for _, ev := range h.seen {
 		if ev.CallID == id && ev.To == string(state) {
@@ -320,7 +320,7 @@ func (h *harness) waitState(id int64, state fsm.State) {
 
 // reached reports whether the journal showed call id entering state,
 // reading what has arrived without waiting.
-func (h *harness) reached(id int64, state fsm.State) bool {
+func (h *harness) reached(id int64, state calld.State) bool {
 	for {
 		select {
 		case ev := <-h.sub.C:
@@ -358,8 +358,8 @@ func (h *harness) travelUntil(cond func() bool) {
 }
 
 // events returns the journal entries of call id seen so far.
-func (h *harness) events(id int64) []store.Event {
-	var out []store.Event
+func (h *harness) events(id int64) []calld.Event {
+	var out []calld.Event
 	for _, ev := range h.seen {
 		if ev.CallID == id {
 			out = append(out, ev)
@@ -403,7 +403,7 @@ func (h *harness) requireInStep() {
 		h.t.Fatalf("updates state %+v, server pts=%d qts=%d seq=%d", st.Updates, pts, qts, seq)
 	}
 	// And it is what the store holds.
-	var saved store.UpdatesState
+	var saved calld.UpdatesState
 	_ = h.db.View(func(tx *store.Tx) error {
 		saved, _, _ = tx.UpdatesState()
 		return nil
@@ -454,14 +454,14 @@ func itoa(v int64) string {
 func TestIncomingDeclinedBusy(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: manager.Policy{RejectWhenBusy: true}})
 	id := h.incoming(true)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	gd := h.srv.Count("updates.getDifference")
 
-	c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	c, err := h.m.Discard(context.Background(), id, calld.ReasonAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != fsm.Ended || c.Reason != fsm.ReasonBusy || c.EndedBy != fsm.ByLocal || c.Duration != 0 || !c.Video {
+	if c.State != calld.StateEnded || c.Reason != calld.ReasonBusy || c.EndedBy != calld.EndedByLocal || c.Duration != 0 || !c.Video {
 		t.Fatalf("call after discard: %+v", c)
 	}
 	ds := discards(h.srv, id)
@@ -477,7 +477,7 @@ func TestIncomingDeclinedBusy(t *testing.T) {
 		t.Fatalf("getDifference called %d times after the discard", n-gd)
 	}
 	// The journal holds the whole life of the call, in order.
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	want := []string{"->waiting", "waiting->ringing", "ringing->hanging_up", "hanging_up->ended"}
 	got := h.events(id)
 	if len(got) != len(want) {
@@ -493,7 +493,7 @@ func TestIncomingDeclinedBusy(t *testing.T) {
 		t.Fatalf("%d calls held in memory after the only call ended", n)
 	}
 	// A second discard is a conflict, and sends nothing.
-	if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err == nil || !strings.Contains(err.Error(), "conflict") {
+	if _, err := h.m.Discard(context.Background(), id, calld.ReasonAuto); err == nil || !strings.Contains(err.Error(), "conflict") {
 		t.Fatalf("second discard of an ended call: %v", err)
 	}
 	if n := len(discards(h.srv, id)); n != 1 {
@@ -509,10 +509,10 @@ func TestOutgoingAnsweredHangup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State == fsm.Requesting || c.ID == 0 {
+	if c.State == calld.StateRequesting || c.ID == 0 {
 		t.Fatalf("placed call: %+v", c)
 	}
-	h.waitState(c.ID, fsm.Active)
+	h.waitState(c.ID, calld.StateActive)
 	media, err := h.m.Media(context.Background(), c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -522,11 +522,11 @@ func TestOutgoingAnsweredHangup(t *testing.T) {
 		t.Fatalf("key mismatch: ours fp %d, peer's fp %d (ok %v)", media.KeyFingerprint, fp, ok)
 	}
 	h.clock.Travel(7*time.Second + 300*time.Millisecond)
-	c, err = h.m.Discard(context.Background(), c.ID, fsm.ReasonAuto)
+	c, err = h.m.Discard(context.Background(), c.ID, calld.ReasonAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Reason != fsm.ReasonHangup || c.Duration != 7 || c.EndedBy != fsm.ByLocal {
+	if c.Reason != calld.ReasonHangup || c.Duration != 7 || c.EndedBy != calld.EndedByLocal {
 		t.Fatalf("ended call: %+v", c)
 	}
 	ds := discards(h.srv, c.ID)
@@ -542,15 +542,15 @@ func TestOutgoingAnsweredHangup(t *testing.T) {
 func TestIncomingAcceptedHangup(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	c, err := h.m.Accept(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != fsm.ExchangingKeys && c.State != fsm.Active {
+	if c.State != calld.StateExchangingKeys && c.State != calld.StateActive {
 		t.Fatalf("accepted call: %+v", c)
 	}
-	h.waitState(id, fsm.Active)
+	h.waitState(id, calld.StateActive)
 	media, err := h.m.Media(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -560,11 +560,11 @@ func TestIncomingAcceptedHangup(t *testing.T) {
 		t.Fatalf("fingerprints: ours %d, peer's %d", media.KeyFingerprint, fp)
 	}
 	h.clock.Travel(3 * time.Second)
-	c, err = h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	c, err = h.m.Discard(context.Background(), id, calld.ReasonAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Reason != fsm.ReasonHangup || c.Duration != 3 {
+	if c.Reason != calld.ReasonHangup || c.Duration != 3 {
 		t.Fatalf("ended call: %+v", c)
 	}
 	h.requireInStep()
@@ -576,14 +576,14 @@ func TestBusyPolicyAndRingTimeout(t *testing.T) {
 		timeouts: fsm.Timeouts{Ring: 5 * time.Second, Receive: 5 * time.Second},
 	})
 	first := h.incoming(false)
-	h.waitState(first, fsm.Ringing)
+	h.waitState(first, calld.StateRinging)
 	second := h.incoming(false)
-	h.waitState(second, fsm.Ended)
+	h.waitState(second, calld.StateEnded)
 	c2, err := h.m.Call(context.Background(), second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c2.Reason != fsm.ReasonBusy || c2.EndedBy != fsm.ByLocal {
+	if c2.Reason != calld.ReasonBusy || c2.EndedBy != calld.EndedByLocal {
 		t.Fatalf("second call: %+v", c2)
 	}
 	if n := h.srv.Count("phone.receivedCall"); n == 0 {
@@ -594,13 +594,13 @@ func TestBusyPolicyAndRingTimeout(t *testing.T) {
 	}
 	// The first call is untouched, and rings until the ring timeout.
 	c1, err := h.m.Call(context.Background(), first)
-	if err != nil || c1.State != fsm.Ringing {
+	if err != nil || c1.State != calld.StateRinging {
 		t.Fatalf("first call: %+v, %v", c1, err)
 	}
 	h.clock.Travel(5*time.Second + time.Millisecond)
-	h.waitState(first, fsm.Ended)
+	h.waitState(first, calld.StateEnded)
 	c1, _ = h.m.Call(context.Background(), first)
-	if c1.Reason != fsm.ReasonMissed || c1.EndedBy != fsm.ByTimeout {
+	if c1.Reason != calld.ReasonMissed || c1.EndedBy != calld.EndedByTimeout {
 		t.Fatalf("timed out call: %+v", c1)
 	}
 	h.requireInStep()
@@ -615,7 +615,7 @@ func TestDroppedPushRecoveredByDifference(t *testing.T) {
 	// The second push opens a seq gap; the engine waits 0.5 s (fake
 	// clock) for the missing one, then asks for the difference. Move the
 	// clock until both calls ring.
-	h.travelUntil(func() bool { return h.reached(lost, fsm.Ringing) && h.reached(next, fsm.Ringing) })
+	h.travelUntil(func() bool { return h.reached(lost, calld.StateRinging) && h.reached(next, calld.StateRinging) })
 	if n := h.srv.Count("updates.getDifference") - gd; n < 1 {
 		t.Fatal("the lost call rang without a getDifference")
 	}
@@ -641,7 +641,7 @@ func TestDuplicatedAndReorderedPushesApplyOnce(t *testing.T) {
 	// The last push is held by the reordering until the next one: flush it.
 	ids = append(ids, h.incoming(false))
 	for _, id := range ids {
-		h.waitState(id, fsm.Ringing)
+		h.waitState(id, calld.StateRinging)
 	}
 	for _, id := range ids {
 		if evs := h.events(id); len(evs) != 2 {
@@ -660,7 +660,7 @@ func TestConnectionCutMidDiscard(t *testing.T) {
 	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{policy: manager.Policy{}})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	res, release := h.heldDiscard(id)
 	defer release()
 	h.srv.Cut()
@@ -669,7 +669,7 @@ func TestConnectionCutMidDiscard(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.c.State != fsm.Ended || r.c.Reason != fsm.ReasonBusy {
+	if r.c.State != calld.StateEnded || r.c.Reason != calld.ReasonBusy {
 		t.Fatalf("call: %+v", r.c)
 	}
 	// The sim executed the discard once: one phoneCallDiscarded, one
@@ -677,7 +677,7 @@ func TestConnectionCutMidDiscard(t *testing.T) {
 	if info, ok := h.srv.Call(id); !ok || info.State != "discarded" {
 		t.Fatalf("sim's view of the call: %+v", info)
 	}
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	if n := len(h.events(id)); n != 4 {
 		t.Fatalf("journal: %+v", h.events(id))
 	}
@@ -687,7 +687,7 @@ func TestConnectionCutMidDiscard(t *testing.T) {
 
 // discarded is the answer of a Discard request.
 type discarded struct {
-	c   fsm.Call
+	c   calld.Call
 	err error
 }
 
@@ -700,7 +700,7 @@ func (h *harness) heldDiscard(id int64) (<-chan discarded, func()) {
 	release := h.srv.HoldRPC("phone.discardCall")
 	res := make(chan discarded, 1)
 	go func() {
-		c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+		c, err := h.m.Discard(context.Background(), id, calld.ReasonAuto)
 		res <- discarded{c, err}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -737,10 +737,10 @@ func testLogLevel() zerolog.Level {
 func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	const n = 16
 	type result struct {
-		c   fsm.Call
+		c   calld.Call
 		err error
 	}
 	results := make(chan result, n)
@@ -749,7 +749,7 @@ func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
 	for i := 0; i < n; i++ {
 		go func() {
 			start.Wait()
-			c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+			c, err := h.m.Discard(context.Background(), id, calld.ReasonAuto)
 			results <- result{c, err}
 		}()
 	}
@@ -766,7 +766,7 @@ func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
 			t.Fatalf("discard: %v", r.err)
 		}
 		// Every answer, winner's or not, is the final persisted call.
-		if r.c.State != fsm.Ended || r.c.Reason != fsm.ReasonBusy {
+		if r.c.State != calld.StateEnded || r.c.Reason != calld.ReasonBusy {
 			t.Fatalf("answer: %+v", r.c)
 		}
 	}
@@ -781,12 +781,12 @@ func TestConcurrentDiscardsSendOneRPC(t *testing.T) {
 func TestPolicyRejectAll(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: manager.Policy{Reject: true}})
 	id := h.incoming(true)
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	c, err := h.m.Call(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Reason != fsm.ReasonBusy || c.RingingAt != nil {
+	if c.Reason != calld.ReasonBusy || c.RingingAt != nil {
 		t.Fatalf("rejected call: %+v", c)
 	}
 	if n := received(h.srv, id); n != 0 {
@@ -805,7 +805,7 @@ func TestClockAheadOfServerStillRings(t *testing.T) {
 	h := newHarness(t, harnessOptions{timeouts: fsm.Timeouts{Ring: 30 * time.Second}})
 	h.clock.Travel(2 * time.Minute)
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	if n := received(h.srv, id); n != 1 {
 		t.Fatalf("call acknowledged %d times, want 1", n)
 	}
@@ -874,12 +874,12 @@ func TestStaleRequestRefused(t *testing.T) {
 	release()
 	h.clock.Travel(2 * time.Minute)
 	fresh := h.incoming(false)
-	h.travelUntil(func() bool { return h.reached(stale, fsm.Ended) && h.reached(fresh, fsm.Ringing) })
+	h.travelUntil(func() bool { return h.reached(stale, calld.StateEnded) && h.reached(fresh, calld.StateRinging) })
 	c, err := h.m.Call(context.Background(), stale)
 	if err != nil {
 		t.Fatalf("stale call not recorded: %v", err)
 	}
-	if c.Reason != fsm.ReasonMissed || c.RingingAt != nil {
+	if c.Reason != calld.ReasonMissed || c.RingingAt != nil {
 		t.Fatalf("stale call: %+v", c)
 	}
 	if n := received(h.srv, stale); n != 0 {
@@ -908,11 +908,11 @@ func TestMaxDurationHangsUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(c.ID, fsm.Active)
+	h.waitState(c.ID, calld.StateActive)
 	h.clock.Travel(10*time.Second + time.Millisecond)
-	h.waitState(c.ID, fsm.Ended)
+	h.waitState(c.ID, calld.StateEnded)
 	c, _ = h.m.Call(context.Background(), c.ID)
-	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByTimeout || c.Duration != 10 || !c.Video {
+	if c.Reason != calld.ReasonHangup || c.EndedBy != calld.EndedByTimeout || c.Duration != 10 || !c.Video {
 		t.Fatalf("call after max_duration: %+v", c)
 	}
 	if ds := discards(h.srv, c.ID); len(ds) != 1 || ds[0].Duration != 10 || !ds[0].Video {
@@ -977,7 +977,7 @@ func (h *harness) travelUntilPlaced(res <-chan placed) placed {
 }
 
 type placed struct {
-	c   fsm.Call
+	c   calld.Call
 	err error
 }
 
@@ -1003,7 +1003,7 @@ func (h *harness) releaseCreatesMissed(peer int64, release func()) {
 		if cs := callsTo(h.srv, peer); len(cs) == 1 {
 			id = cs[0].ID
 		}
-		return id != 0 && h.reached(id, fsm.Ended)
+		return id != 0 && h.reached(id, calld.StateEnded)
 	})
 	ds := discards(h.srv, id)
 	if len(ds) != 1 {
@@ -1016,7 +1016,7 @@ func (h *harness) releaseCreatesMissed(peer int64, release func()) {
 		h.t.Fatalf("the server's call %d is %s: the peer is left ringing", id, info.State)
 	}
 	c, err := h.m.Call(context.Background(), id)
-	if err != nil || c.Reason != fsm.ReasonMissed || c.Direction != fsm.Outgoing || c.State != fsm.Ended {
+	if err != nil || c.Reason != calld.ReasonMissed || c.Direction != calld.DirectionOutgoing || c.State != calld.StateEnded {
 		h.t.Fatalf("record of the discarded call: %+v, %v", c, err)
 	}
 }
@@ -1049,7 +1049,7 @@ func TestCrashDuringRequestCallContinues(t *testing.T) {
 		if len(cs) == 1 {
 			id = cs[0].ID
 		}
-		return id != 0 && h2.reached(id, fsm.Active)
+		return id != 0 && h2.reached(id, calld.StateActive)
 	})
 	reqs := requestCalls(h2.srv, peer)
 	if len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID || string(reqs[0].GAHash) != string(reqs[1].GAHash) {
@@ -1065,11 +1065,11 @@ func TestCrashDuringRequestCallContinues(t *testing.T) {
 	if _, fp, ok := h2.srv.CallKey(id); !ok || fp != media.KeyFingerprint {
 		t.Fatalf("key fingerprints: ours %d, peer's %d", media.KeyFingerprint, fp)
 	}
-	c, err := h2.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	c, err := h2.m.Discard(context.Background(), id, calld.ReasonAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByLocal {
+	if c.Reason != calld.ReasonHangup || c.EndedBy != calld.EndedByLocal {
 		t.Fatalf("ended call: %+v", c)
 	}
 	if ds := discards(h2.srv, id); len(ds) != 1 {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
 )
 
 // This file is the media side of the manager (CONTRACT §5.5): the
@@ -15,7 +14,7 @@ import (
 // protocolFor is the configured protocol with the override's fields in
 // place, validated like [media] (an invalid one is 400 invalid, naming
 // the field).
-func (m *Manager) protocolFor(o *control.ProtocolOverride) (tg.PhoneCallProtocol, error) {
+func (m *Manager) protocolFor(o *calld.ProtocolOverride) (tg.PhoneCallProtocol, error) {
 	p := m.cfg.Protocol
 	if o == nil {
 		return p, nil

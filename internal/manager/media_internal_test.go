@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/mtproto"
 )
 
@@ -17,15 +16,15 @@ func TestProtocolOverrideNamesTheField(t *testing.T) {
 	f := false
 	for _, tc := range []struct {
 		name  string
-		o     control.ProtocolOverride
+		o     calld.ProtocolOverride
 		field string
 	}{
-		{"no versions", control.ProtocolOverride{LibraryVersions: []string{}}, "protocol.library_versions"},
-		{"blank version", control.ProtocolOverride{LibraryVersions: []string{"9.0.0", " "}}, "protocol.library_versions[1]"},
-		{"min layer 0", control.ProtocolOverride{MinLayer: i(0)}, "protocol.min_layer"},
-		{"max below min", control.ProtocolOverride{MaxLayer: i(10)}, "protocol.max_layer"},
-		{"max below the override's min", control.ProtocolOverride{MinLayer: i(92), MaxLayer: i(91)}, "protocol.max_layer"},
-		{"no transport", control.ProtocolOverride{UDPP2P: &f, UDPReflector: &f}, "protocol.udp_reflector"},
+		{"no versions", calld.ProtocolOverride{LibraryVersions: []string{}}, "protocol.library_versions"},
+		{"blank version", calld.ProtocolOverride{LibraryVersions: []string{"9.0.0", " "}}, "protocol.library_versions[1]"},
+		{"min layer 0", calld.ProtocolOverride{MinLayer: i(0)}, "protocol.min_layer"},
+		{"max below min", calld.ProtocolOverride{MaxLayer: i(10)}, "protocol.max_layer"},
+		{"max below the override's min", calld.ProtocolOverride{MinLayer: i(92), MaxLayer: i(91)}, "protocol.max_layer"},
+		{"no transport", calld.ProtocolOverride{UDPP2P: &f, UDPReflector: &f}, "protocol.udp_reflector"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := m.protocolFor(&tc.o)

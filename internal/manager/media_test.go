@@ -10,8 +10,6 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/manager"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/sim"
@@ -33,7 +31,7 @@ func requestsOf[T any](srv *sim.Server, method string) []T {
 
 // activeCall places a call that a new peer answers, and waits until it
 // is active.
-func (h *harness) activeCall(ctx context.Context) fsm.Call {
+func (h *harness) activeCall(ctx context.Context) calld.Call {
 	h.t.Helper()
 	peer, name := newPeer(h.srv)
 	h.srv.SetPeerBehaviour(peer, sim.Answer)
@@ -41,7 +39,7 @@ func (h *harness) activeCall(ctx context.Context) fsm.Call {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.waitState(c.ID, fsm.Active)
+	h.waitState(c.ID, calld.StateActive)
 	return c
 }
 
@@ -66,18 +64,18 @@ func TestPlaceProtocolOverride(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	for _, tc := range []struct {
 		name     string
-		override *control.ProtocolOverride
+		override *calld.ProtocolOverride
 		want     tg.PhoneCallProtocol
 		wantErr  string
 	}{
-		{name: "max below min", override: &control.ProtocolOverride{MaxLayer: ptrTo(10)}, wantErr: calld.EINVALID},
-		{name: "no transport", override: &control.ProtocolOverride{UDPP2P: ptrTo(false), UDPReflector: ptrTo(false)}, wantErr: calld.EINVALID},
+		{name: "max below min", override: &calld.ProtocolOverride{MaxLayer: ptrTo(10)}, wantErr: calld.EINVALID},
+		{name: "no transport", override: &calld.ProtocolOverride{UDPP2P: ptrTo(false), UDPReflector: ptrTo(false)}, wantErr: calld.EINVALID},
 		{name: "none", want: def},
-		{name: "every field", override: &control.ProtocolOverride{
+		{name: "every field", override: &calld.ProtocolOverride{
 			UDPP2P: ptrTo(false), UDPReflector: ptrTo(true), MinLayer: ptrTo(92), MaxLayer: ptrTo(92),
 			LibraryVersions: []string{"11.0.0", "10.0.0"},
 		}, want: tg.PhoneCallProtocol{UDPReflector: true, MinLayer: 92, MaxLayer: 92, LibraryVersions: []string{"11.0.0", "10.0.0"}}},
-		{name: "versions only", override: &control.ProtocolOverride{LibraryVersions: []string{"9.0.0"}},
+		{name: "versions only", override: &calld.ProtocolOverride{LibraryVersions: []string{"9.0.0"}},
 			want: tg.PhoneCallProtocol{UDPP2P: true, UDPReflector: true, MinLayer: def.MinLayer, MaxLayer: def.MaxLayer, LibraryVersions: []string{"9.0.0"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +95,7 @@ func TestPlaceProtocolOverride(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h.waitState(c.ID, fsm.Active)
+			h.waitState(c.ID, calld.StateActive)
 			var sent *tg.PhoneRequestCallRequest
 			for _, r := range requestsOf[*tg.PhoneRequestCallRequest](h.srv, "phone.requestCall") {
 				if u, ok := r.UserID.(*tg.InputUser); ok && u.UserID == peer {
@@ -131,15 +129,15 @@ func TestPlaceProtocolOverride(t *testing.T) {
 func TestAcceptProtocolOverride(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	want := tg.PhoneCallProtocol{UDPP2P: true, MinLayer: 70, MaxLayer: 80, LibraryVersions: []string{"7.0.0"}}
-	_, err := h.m.AcceptWith(context.Background(), id, &control.ProtocolOverride{
+	_, err := h.m.AcceptWith(context.Background(), id, &calld.ProtocolOverride{
 		UDPReflector: ptrTo(false), MinLayer: ptrTo(70), MaxLayer: ptrTo(80), LibraryVersions: []string{"7.0.0"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(id, fsm.Active)
+	h.waitState(id, calld.StateActive)
 	for _, r := range requestsOf[*tg.PhoneAcceptCallRequest](h.srv, "phone.acceptCall") {
 		if r.Peer.ID == id {
 			if !sameProtocol(r.Protocol, want) {
@@ -163,13 +161,13 @@ func TestRateAndDebugOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(c.ID, fsm.Active)
+	h.waitState(c.ID, calld.StateActive)
 	ctx := context.Background()
 	if _, err := h.m.Rate(ctx, c.ID, 5, ""); calld.ErrorCode(err) != calld.ECONFLICT {
 		t.Fatalf("rating a live call: %v", err)
 	}
 	h.clock.Travel(5 * time.Second)
-	ended, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto)
+	ended, err := h.m.Discard(ctx, c.ID, calld.ReasonAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +191,7 @@ func TestRateAndDebugOnce(t *testing.T) {
 	}
 	rated := 0
 	err = h.db.View(func(tx *store.Tx) error {
-		return tx.CallEvents(c.ID, func(ev store.Event) error {
+		return tx.CallEvents(c.ID, func(ev calld.Event) error {
 			if ev.Event == "call.rated" {
 				rated++
 			}
@@ -234,7 +232,7 @@ func TestRateSecondInTheFirstsBatch(t *testing.T) {
 	ctx := context.Background()
 	c := h.activeCall(ctx)
 	h.clock.Travel(5 * time.Second)
-	if ended, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil || !ended.NeedRating {
+	if ended, err := h.m.Discard(ctx, c.ID, calld.ReasonAuto); err != nil || !ended.NeedRating {
 		t.Fatalf("discard: %+v, %v", ended, err)
 	}
 	before := h.srv.Count("phone.setCallRating")
@@ -278,7 +276,7 @@ func TestSignalingFollowers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := h.activeCall(ctx)
-	nop := func(control.SignalingPayload) error { return nil }
+	nop := func(calld.SignalingPayload) error { return nil }
 	if err := h.m.Signaling(ctx, 424242, 0, true, nop); calld.ErrorCode(err) != calld.ENOTFOUND {
 		t.Fatalf("signaling of an unknown call: %v", err)
 	}
@@ -287,7 +285,7 @@ func TestSignalingFollowers(t *testing.T) {
 	var slow []uint64
 	slowDone := make(chan error, 1)
 	go func() {
-		slowDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error {
+		slowDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p calld.SignalingPayload) error {
 			slow = append(slow, p.Seq)
 			if len(slow) == 1 {
 				close(stuck)
@@ -296,10 +294,10 @@ func TestSignalingFollowers(t *testing.T) {
 			return nil
 		})
 	}()
-	got := make(chan control.SignalingPayload, 8)
+	got := make(chan calld.SignalingPayload, 8)
 	fastDone := make(chan error, 1)
 	go func() {
-		fastDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error { got <- p; return nil })
+		fastDone <- h.m.Signaling(ctx, c.ID, 0, true, func(p calld.SignalingPayload) error { got <- p; return nil })
 	}()
 	payload := func(n int) []byte { return []byte{byte(n), 0, '\n', 0xff} }
 	for n := 1; n <= 3; n++ {
@@ -318,7 +316,7 @@ func TestSignalingFollowers(t *testing.T) {
 	<-stuck
 	// The slow follower holds its first payload; the call still ends.
 	h.clock.Travel(2 * time.Second)
-	if _, err := h.m.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil {
+	if _, err := h.m.Discard(ctx, c.ID, calld.ReasonAuto); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-fastDone; err != nil {
@@ -345,7 +343,7 @@ func TestSignalingSinceBeyondTheLast(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := h.activeCall(ctx)
-	nop := func(control.SignalingPayload) error { return nil }
+	nop := func(calld.SignalingPayload) error { return nil }
 	if err := h.m.Signaling(ctx, c.ID, 1, false, nop); calld.ErrorCode(err) != calld.EINVALID || !strings.Contains(err.Error(), "since") {
 		t.Fatalf("since 1 with nothing kept: %v", err)
 	}
@@ -353,7 +351,7 @@ func TestSignalingSinceBeyondTheLast(t *testing.T) {
 		&tg.UpdatePhoneCallSignalingData{PhoneCallID: c.ID, Data: []byte("two")})
 	got := make(chan uint64, 2)
 	go func() {
-		_ = h.m.Signaling(ctx, c.ID, 0, true, func(p control.SignalingPayload) error { got <- p.Seq; return nil })
+		_ = h.m.Signaling(ctx, c.ID, 0, true, func(p calld.SignalingPayload) error { got <- p.Seq; return nil })
 	}()
 	<-got
 	<-got

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/store"
@@ -72,9 +73,9 @@ func (m *Manager) loadCallConfig(ctx context.Context) {
 // persisted is what the store holds at start-up: the updates state (if
 // found), the live calls with their secrets and the pending requests.
 type persisted struct {
-	st    store.UpdatesState
+	st    calld.UpdatesState
 	found bool
-	recs  []fsm.Call
+	recs  []calld.Call
 	reqs  []*request
 	secs  map[int64][]byte
 }
@@ -88,7 +89,7 @@ func (m *Manager) loadPersisted() (*persisted, error) {
 			return err
 		}
 		err = tx.ForEachCall(true, func(id int64, b []byte) error {
-			var c fsm.Call
+			var c calld.Call
 			if err := json.Unmarshal(b, &c); err != nil {
 				return fmt.Errorf("call %d: %w", id, err)
 			}
@@ -120,7 +121,7 @@ func (m *Manager) loadPersisted() (*persisted, error) {
 // restoreCalls makes a machine of every live record, with its secrets,
 // and schedules its deadline. A call whose secrets are unreadable is
 // treated like a record without them: it ends (resumeRestored).
-func (m *Manager) restoreCalls(recs []fsm.Call, secs map[int64][]byte) error {
+func (m *Manager) restoreCalls(recs []calld.Call, secs map[int64][]byte) error {
 	for _, rec := range recs {
 		mach, err := fsm.Restore(rec, m.timeouts)
 		if err != nil {
@@ -161,20 +162,20 @@ func (m *Manager) resumeRestored() {
 		rec := c.m.Call()
 		switch {
 		case !rec.State.Live():
-		case rec.State == fsm.HangingUp:
+		case rec.State == calld.StateHangingUp:
 			m.apply(c, fsm.Local{Action: fsm.Resend})
 		case !canContinue(rec, c.secrets):
 			m.logCall(zerolog.InfoLevel, id).Str(logging.FieldState, string(rec.State)).
 				Msg("restored call without its key-exchange material: ending it")
 			m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.RestartReason(rec)})
-		case rec.State == fsm.Waiting && rec.Direction == fsm.Incoming:
+		case rec.State == calld.StateWaiting && rec.Direction == calld.DirectionIncoming:
 			m.rpc(c, fsm.SendReceived{})
-		case rec.State == fsm.Accepting:
+		case rec.State == calld.StateAccepting:
 			// Our g_b may have reached the server: the phoneCall that
 			// answers it comes, and a repeated accept is refused.
 			c.resentAccept = c.secrets.incoming != nil
 			m.rpc(c, fsm.SendAccept{})
-		case rec.State == fsm.ExchangingKeys && rec.Direction == fsm.Outgoing && c.secrets.key == nil:
+		case rec.State == calld.StateExchangingKeys && rec.Direction == calld.DirectionOutgoing && c.secrets.key == nil:
 			m.rpc(c, fsm.SendConfirm{})
 		}
 	}
@@ -207,17 +208,17 @@ func (m *Manager) flush(ctx context.Context) error {
 // secrets, the changed requests, the journal entries and, when it moved,
 // the updates state.
 type batch struct {
-	recs     []fsm.Call
+	recs     []calld.Call
 	secs     map[int64][]byte
 	reqs     map[int32]*request
 	setState bool
-	st       store.UpdatesState
-	events   []store.Event
+	st       calld.UpdatesState
+	events   []calld.Event
 }
 
 // collectBatch gathers what the last inputs changed.
 func (m *Manager) collectBatch() (*batch, error) {
-	b := &batch{recs: make([]fsm.Call, 0, len(m.dirty)), secs: map[int64][]byte{}}
+	b := &batch{recs: make([]calld.Call, 0, len(m.dirty)), secs: map[int64][]byte{}}
 	for c := range m.dirty {
 		rec := c.m.Call()
 		if rec.ID == 0 && c.req != nil && m.requests[c.req.RandomID] == c.req {

@@ -8,7 +8,6 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/store"
 )
@@ -32,21 +31,21 @@ type mediaAnswer struct {
 	event string // logging.EventCallRated or logging.EventCallDebug
 }
 
-// Rate implements control.MediaService.
-func (m *Manager) Rate(ctx context.Context, id int64, rating int, comment string) (fsm.Call, error) {
+// Rate implements calld.MediaService.
+func (m *Manager) Rate(ctx context.Context, id int64, rating int, comment string) (calld.Call, error) {
 	if rating < 1 || rating > 5 {
-		return fsm.Call{}, calld.Errorf(calld.EINVALID, "rating %d is not 1..5", rating)
+		return calld.Call{}, calld.Errorf(calld.EINVALID, "rating %d is not 1..5", rating)
 	}
 	return m.answerEnded(ctx, id, logging.EventCallRated, rating, func(ctx context.Context, t Telegram, peer tg.InputPhoneCall) error {
 		return t.SetCallRating(ctx, peer, rating, comment)
 	})
 }
 
-// SaveDebug implements control.MediaService: data is the media engine's
+// SaveDebug implements calld.MediaService: data is the media engine's
 // JSON debug log.
-func (m *Manager) SaveDebug(ctx context.Context, id int64, data json.RawMessage) (fsm.Call, error) {
+func (m *Manager) SaveDebug(ctx context.Context, id int64, data json.RawMessage) (calld.Call, error) {
 	if !json.Valid(data) {
-		return fsm.Call{}, calld.Errorf(calld.EINVALID, "the debug log is not valid JSON")
+		return calld.Call{}, calld.Errorf(calld.EINVALID, "the debug log is not valid JSON")
 	}
 	return m.answerEnded(ctx, id, logging.EventCallDebug, len(data), func(ctx context.Context, t Telegram, peer tg.InputPhoneCall) error {
 		return t.SaveCallDebug(ctx, peer, string(data))
@@ -56,13 +55,13 @@ func (m *Manager) SaveDebug(ctx context.Context, id int64, data json.RawMessage)
 // answerEnded runs send for an ended call whose flags ask for event's
 // answer, at most once per call, and journals event once it succeeded.
 // The RPC's Updates are applied (through the engine) before the answer.
-func (m *Manager) answerEnded(ctx context.Context, id int64, event string, value int, send func(context.Context, Telegram, tg.InputPhoneCall) error) (fsm.Call, error) {
+func (m *Manager) answerEnded(ctx context.Context, id int64, event string, value int, send func(context.Context, Telegram, tg.InputPhoneCall) error) (calld.Call, error) {
 	key := mediaAnswer{id, event}
 	what, flag := "a rating", "need_rating"
 	if event == logging.EventCallDebug {
 		what, flag = "a debug log", "need_debug"
 	}
-	return m.ask(ctx, func(done func(fsm.Call, error)) {
+	return m.ask(ctx, func(done func(calld.Call, error)) {
 		if c := m.calls[id]; c != nil && c.m.Call().State.Live() {
 			done(c.m.Call(), calld.Errorf(calld.ECONFLICT, "call %d is still %s: %s is sent once it has ended", id, c.m.Call().State, what))
 			return
@@ -118,7 +117,7 @@ func (m *Manager) answerEnded(ctx context.Context, id int64, event string, value
 						// In flight until the event is committed: a second
 						// request in this batch would not find it in the
 						// journal yet.
-						m.events = append(m.events, store.Event{At: m.now().UTC(), Event: event, CallID: id})
+						m.events = append(m.events, calld.Event{At: m.now().UTC(), Event: event, CallID: id})
 						m.effects = append(m.effects, func() {
 							delete(m.media.inFlight, key)
 							done(rec, nil)
@@ -141,7 +140,7 @@ func methodOf(event string) string {
 func (m *Manager) answered(id int64, event string) bool {
 	errFound := errors.New("found")
 	err := m.cfg.DB.View(func(tx *store.Tx) error {
-		return tx.CallEvents(id, func(e store.Event) error {
+		return tx.CallEvents(id, func(e calld.Event) error {
 			if e.Event == event {
 				return errFound
 			}

@@ -41,7 +41,7 @@ type request struct {
 	Protocol   tg.PhoneCallProtocol `json:"protocol"`
 	Secret     callkey.CallDH       `json:"secret"`
 	// Call is the requesting call's record (deadline, pending hang-up).
-	Call fsm.Call `json:"call"`
+	Call calld.Call `json:"call"`
 	// Abandoned: calld gave up waiting; a call the server made from this
 	// request is discarded (missed).
 	Abandoned bool `json:"abandoned,omitempty"`
@@ -55,7 +55,7 @@ func (r *request) user() tg.InputUserClass {
 }
 
 // newRequest builds the request of a call about to be placed.
-func newRequest(c fsm.Call, user tg.InputUserClass, out *callkey.OutgoingCall, protocol tg.PhoneCallProtocol) *request {
+func newRequest(c calld.Call, user tg.InputUserClass, out *callkey.OutgoingCall, protocol tg.PhoneCallProtocol) *request {
 	r := &request{
 		RandomID: c.RandomID, PeerID: c.PeerID, Video: c.Video, GAHash: out.GAHash(),
 		Protocol: protocol, Secret: out.Saved(), Call: c,
@@ -108,7 +108,7 @@ func (m *Manager) pendingRequests() map[int32]*request {
 	for rid := range m.requestsDirty {
 		r := m.requests[rid]
 		if r != nil {
-			if c := m.requested[rid]; c != nil && c.req == r && c.m.Call().State == fsm.Requesting {
+			if c := m.requested[rid]; c != nil && c.req == r && c.m.Call().State == calld.StateRequesting {
 				r.Call = c.m.Call()
 			}
 			cp := *r
@@ -152,9 +152,9 @@ func (m *Manager) requestResult(c *call, res *tg.PhonePhoneCall, err error) {
 	done := c.onPlaced
 	c.onPlaced = nil
 	if done == nil {
-		done = func(fsm.Call, error) {} // restored: nobody is waiting
+		done = func(calld.Call, error) {} // restored: nobody is waiting
 	}
-	if r.Abandoned || c.m.Call().State != fsm.Requesting {
+	if r.Abandoned || c.m.Call().State != calld.StateRequesting {
 		// calld gave up on this request: a call the server made from it
 		// is discarded.
 		if err == nil {
@@ -185,7 +185,7 @@ func (m *Manager) requestResult(c *call, res *tg.PhonePhoneCall, err error) {
 	c.req = nil
 	first := c.m.Call()
 	first.ID = id
-	m.journal(first, "", fsm.Requesting)
+	m.journal(first, "", calld.StateRequesting)
 	m.apply(c, fsm.RPCResult{Method: fsm.MethodRequest})
 	m.remote(c, res.PhoneCall, true)
 	m.replayEarly()
@@ -287,11 +287,11 @@ func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) bool {
 	}
 	now := m.now()
 	c := &call{m: fsm.NewOutgoing(r.PeerID, r.RandomID, r.Video, now, m.timeouts), secrets: &secrets{}}
-	m.apply(c, fsm.Local{Action: fsm.Discard, Reason: fsm.ReasonMissed})
+	m.apply(c, fsm.Local{Action: fsm.Discard, Reason: calld.ReasonMissed})
 	m.calls[id] = c
 	first := c.m.Call()
 	first.ID = id
-	m.journal(first, "", fsm.Requesting)
+	m.journal(first, "", calld.StateRequesting)
 	m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldCallID, itoa(id)).
 		Str(logging.FieldPeerID, itoa(r.PeerID)).
 		Msg("the server created a call from a request calld had given up: discarding it (missed)")
@@ -312,13 +312,13 @@ func (m *Manager) restoreRequests(recs []*request) {
 			continue
 		}
 		mach, err := fsm.Restore(r.Call, m.timeouts)
-		if err != nil || r.Call.State != fsm.Requesting {
+		if err != nil || r.Call.State != calld.StateRequesting {
 			r.Abandoned = true
 		}
 		if r.Abandoned {
 			// Only sent again to learn the call it made, if any: its
 			// machine is over (not live, not busy) from the start.
-			mach, _ = fsm.Restore(fsm.Call{Direction: fsm.Outgoing, State: fsm.Ended, PeerID: r.PeerID, RandomID: r.RandomID}, m.timeouts)
+			mach, _ = fsm.Restore(calld.Call{Direction: calld.DirectionOutgoing, State: calld.StateEnded, PeerID: r.PeerID, RandomID: r.RandomID}, m.timeouts)
 		}
 		m.requests[r.RandomID] = r
 		c := &call{m: mach, secrets: &secrets{outgoing: out}, req: r}

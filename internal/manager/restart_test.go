@@ -10,6 +10,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/internal/manager"
@@ -42,7 +43,7 @@ func (h *harness) waitFor(what string, cond func() bool) {
 }
 
 // callState is the call's persisted state.
-func (h *harness) callState(id int64) fsm.Call {
+func (h *harness) callState(id int64) calld.Call {
 	h.t.Helper()
 	c, err := h.m.Call(context.Background(), id)
 	if err != nil {
@@ -53,7 +54,7 @@ func (h *harness) callState(id int64) fsm.Call {
 
 // place places an outgoing call to a fresh peer that behaves as b and
 // waits until the call reaches state.
-func (h *harness) place(b sim.Behaviour, state fsm.State) int64 {
+func (h *harness) place(b sim.Behaviour, state calld.State) int64 {
 	h.t.Helper()
 	peer, name := newPeer(h.srv)
 	h.srv.SetPeerBehaviour(peer, b)
@@ -67,7 +68,7 @@ func (h *harness) place(b sim.Behaviour, state fsm.State) int64 {
 
 // placeActive places an outgoing call to a peer that answers and waits
 // until it is active.
-func (h *harness) placeActive() int64 { return h.place(sim.Answer, fsm.Active) }
+func (h *harness) placeActive() int64 { return h.place(sim.Answer, calld.StateActive) }
 
 // TestRestartLiveCallsGoOn: a restart (the manager stopped and a new one
 // started on the same state file) does not end live calls: ringing calls
@@ -78,24 +79,24 @@ func TestRestartLiveCallsGoOn(t *testing.T) {
 	cases := []struct {
 		name  string
 		setup func(h *harness) int64
-		state fsm.State
+		state calld.State
 	}{
 		{"incoming ringing", func(h *harness) int64 {
 			id := h.incoming(false)
-			h.waitState(id, fsm.Ringing)
+			h.waitState(id, calld.StateRinging)
 			return id
-		}, fsm.Ringing},
-		{"outgoing ringing", func(h *harness) int64 { return h.place(sim.RingForever, fsm.Ringing) }, fsm.Ringing},
+		}, calld.StateRinging},
+		{"outgoing ringing", func(h *harness) int64 { return h.place(sim.RingForever, calld.StateRinging) }, calld.StateRinging},
 		{"incoming active", func(h *harness) int64 {
 			id := h.incoming(false)
-			h.waitState(id, fsm.Ringing)
+			h.waitState(id, calld.StateRinging)
 			if _, err := h.m.Accept(context.Background(), id); err != nil {
 				h.t.Fatal(err)
 			}
-			h.waitState(id, fsm.Active)
+			h.waitState(id, calld.StateActive)
 			return id
-		}, fsm.Active},
-		{"outgoing active", func(h *harness) int64 { return h.placeActive() }, fsm.Active},
+		}, calld.StateActive},
+		{"outgoing active", func(h *harness) int64 { return h.placeActive() }, calld.StateActive},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,7 +104,7 @@ func TestRestartLiveCallsGoOn(t *testing.T) {
 			id := tc.setup(h)
 			before := h.callState(id)
 			var key []byte
-			if tc.state == fsm.Active {
+			if tc.state == calld.StateActive {
 				md, err := h.m.Media(context.Background(), id)
 				if err != nil {
 					t.Fatal(err)
@@ -116,7 +117,7 @@ func TestRestartLiveCallsGoOn(t *testing.T) {
 				after.Deadline != nil && !after.Deadline.Equal(*before.Deadline) {
 				t.Fatalf("after the restart: %+v\nbefore: %+v", after, before)
 			}
-			if tc.state == fsm.Active {
+			if tc.state == calld.StateActive {
 				md, err := h.m.Media(context.Background(), id)
 				if err != nil {
 					t.Fatal(err)
@@ -131,11 +132,11 @@ func TestRestartLiveCallsGoOn(t *testing.T) {
 			if n := len(discards(h.srv, id)); n != 0 {
 				t.Fatalf("%d discards sent by the restart", n)
 			}
-			c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+			c, err := h.m.Discard(context.Background(), id, calld.ReasonAuto)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.State != fsm.Ended || c.EndedBy != fsm.ByLocal {
+			if c.State != calld.StateEnded || c.EndedBy != calld.EndedByLocal {
 				t.Fatalf("discarded: %+v", c)
 			}
 			if n := len(discards(h.srv, id)); n != 1 {
@@ -157,13 +158,13 @@ func TestRestartKeyExchangeCompletes(t *testing.T) {
 	}{
 		{"incoming accept in flight", "phone.acceptCall", func(h *harness) int64 {
 			id := h.incoming(false)
-			h.waitState(id, fsm.Ringing)
+			h.waitState(id, calld.StateRinging)
 			go func() { _, _ = h.m.Accept(context.Background(), id) }()
-			h.waitState(id, fsm.Accepting)
+			h.waitState(id, calld.StateAccepting)
 			return id
 		}},
 		{"outgoing confirm in flight", "phone.confirmCall", func(h *harness) int64 {
-			return h.place(sim.Answer, fsm.ExchangingKeys)
+			return h.place(sim.Answer, calld.StateExchangingKeys)
 		}},
 	}
 	for _, tc := range cases {
@@ -178,7 +179,7 @@ func TestRestartKeyExchangeCompletes(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.restart(release)
-			h.waitState(id, fsm.Active)
+			h.waitState(id, calld.StateActive)
 			md, err := h.m.Media(context.Background(), id)
 			if err != nil {
 				t.Fatal(err)
@@ -187,7 +188,7 @@ func TestRestartKeyExchangeCompletes(t *testing.T) {
 			if !ok || fp != md.KeyFingerprint || !bytes.Equal(key, md.Key) {
 				t.Fatalf("key: ours fp %d, the peer's %d (%v)", md.KeyFingerprint, fp, ok)
 			}
-			if _, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto); err != nil {
+			if _, err := h.m.Discard(context.Background(), id, calld.ReasonAuto); err != nil {
 				t.Fatal(err)
 			}
 			if n := len(discards(h.srv, id)); n != 1 {
@@ -218,13 +219,13 @@ func TestRestartExpiredDeadlineOneDiscard(t *testing.T) {
 	// round through the loop runs the effects of the batch before.
 	manager.InMemoryCalls(h.m)
 	release()
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	if n := len(discards(h.srv, id)); n != 1 {
 		t.Fatalf("%d discards, want 1", n)
 	}
 	// The call was connected until the deadline fired, at start-up.
 	c := h.callState(id)
-	if c.Reason != fsm.ReasonHangup || c.EndedBy != fsm.ByTimeout || c.Duration != 60 {
+	if c.Reason != calld.ReasonHangup || c.EndedBy != calld.EndedByTimeout || c.Duration != 60 {
 		t.Fatalf("ended: %+v", c)
 	}
 	// Another restart sends nothing more.
@@ -241,13 +242,13 @@ func TestRestartExpiredDeadlineOneDiscard(t *testing.T) {
 func TestDiscardAlreadyDeclinedIsSuccess(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	h.srv.FailRPC("phone.discardCall", tgerr.New(400, "CALL_ALREADY_DECLINED"), 1)
-	c, err := h.m.Discard(context.Background(), id, fsm.ReasonAuto)
+	c, err := h.m.Discard(context.Background(), id, calld.ReasonAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != fsm.Ended || c.Reason != fsm.ReasonBusy || c.EndedBy != fsm.ByLocal || c.Error != "" {
+	if c.State != calld.StateEnded || c.Reason != calld.ReasonBusy || c.EndedBy != calld.EndedByLocal || c.Error != "" {
 		t.Fatalf("ended: %+v", c)
 	}
 }
@@ -258,11 +259,11 @@ func TestDiscardAlreadyDeclinedIsSuccess(t *testing.T) {
 func TestAcceptRacingEndIsAnswered(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	queued, release := manager.Block(h.m)
 	defer release()
 	type result struct {
-		c   fsm.Call
+		c   calld.Call
 		err error
 	}
 	res := make(chan result, 1)
@@ -282,7 +283,7 @@ func TestAcceptRacingEndIsAnswered(t *testing.T) {
 	if r.err == nil || r.err == context.DeadlineExceeded {
 		t.Fatalf("accept of a call that ended first: %+v, %v", r.c, r.err)
 	}
-	if r.c.State != fsm.Ended || r.c.EndedBy != fsm.ByRemote {
+	if r.c.State != calld.StateEnded || r.c.EndedBy != calld.EndedByRemote {
 		t.Fatalf("answer: %+v", r.c)
 	}
 	n := 0
@@ -313,9 +314,9 @@ func TestRestoredWithoutSecretsEnds(t *testing.T) {
 		info, _ := h.srv.Call(id)
 		now := h.clock.Now()
 		deadline := now.Add(time.Minute)
-		rec := fsm.Call{ID: id, AccessHash: info.AccessHash, Direction: fsm.Incoming, PeerID: peer,
-			State: fsm.Ringing, CreatedAt: &now, RingingAt: &now, Date: info.Date, AdminID: peer,
-			ParticipantID: sim.SelfID, Connections: []fsm.Connection{}, Deadline: &deadline, DeadlineKind: "ring"}
+		rec := calld.Call{ID: id, AccessHash: info.AccessHash, Direction: calld.DirectionIncoming, PeerID: peer,
+			State: calld.StateRinging, CreatedAt: &now, RingingAt: &now, Date: info.Date, AdminID: peer,
+			ParticipantID: sim.SelfID, Connections: []calld.Connection{}, Deadline: &deadline, DeadlineKind: "ring"}
 		b, err := json.Marshal(rec)
 		if err != nil {
 			t.Fatal(err)
@@ -328,9 +329,9 @@ func TestRestoredWithoutSecretsEnds(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	c := h.callState(id)
-	if c.Reason != fsm.ReasonBusy || c.EndedBy != fsm.ByLocal {
+	if c.Reason != calld.ReasonBusy || c.EndedBy != calld.EndedByLocal {
 		t.Fatalf("ended: %+v", c)
 	}
 	if n := len(discards(h.srv, id)); n != 1 {
@@ -346,19 +347,19 @@ func TestRestartHangingUpResendsOnce(t *testing.T) {
 	gotdrace.CutsConnections(t)
 	h := newHarness(t, harnessOptions{})
 	id := h.incoming(false)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	n0, x0 := h.srv.Count("phone.discardCall"), h.srv.Executed("phone.discardCall")
 	release := h.srv.HoldRPC("phone.discardCall")
-	go func() { _, _ = h.m.Discard(context.Background(), id, fsm.ReasonAuto) }()
+	go func() { _, _ = h.m.Discard(context.Background(), id, calld.ReasonAuto) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := h.srv.WaitCount(ctx, "phone.discardCall", n0+1); err != nil {
 		t.Fatal(err)
 	}
 	h.restart(release)
-	h.waitState(id, fsm.Ended)
+	h.waitState(id, calld.StateEnded)
 	c := h.callState(id)
-	if c.Reason != fsm.ReasonBusy || c.EndedBy != fsm.ByLocal || c.Error != "" {
+	if c.Reason != calld.ReasonBusy || c.EndedBy != calld.EndedByLocal || c.Error != "" {
 		t.Fatalf("ended: %+v", c)
 	}
 	manager.InMemoryCalls(h.m)
@@ -383,11 +384,11 @@ func TestRestartReceivedInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := h.callState(id)
-	if before.State != fsm.Waiting {
+	if before.State != calld.StateWaiting {
 		t.Fatalf("before the restart: %+v", before)
 	}
 	h.restart(release)
-	h.waitState(id, fsm.Ringing)
+	h.waitState(id, calld.StateRinging)
 	if n := len(discards(h.srv, id)); n != 0 {
 		t.Fatalf("%d discards", n)
 	}

@@ -228,7 +228,7 @@ func (m *Manager) discardTimedOut(c *call, err error) {
 			return
 		}
 		_ = m.post(func() {
-			if c.m.Call().State == fsm.HangingUp {
+			if c.m.Call().State == calld.StateHangingUp {
 				m.apply(c, fsm.Local{Action: fsm.Resend})
 			}
 		})

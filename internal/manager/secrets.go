@@ -7,7 +7,7 @@ import (
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/tg"
 
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/mtproto/callkey"
 )
 
@@ -165,25 +165,25 @@ func (m *Manager) secretsChanged(c *call) {
 // canContinue reports whether a restored call holds what its state needs
 // to go on: the caller's g_a_hash to accept a ringing call, our half of
 // the exchange to complete it, the key of an active call.
-func canContinue(rec fsm.Call, s *secrets) bool {
+func canContinue(rec calld.Call, s *secrets) bool {
 	if s == nil || !s.saved {
-		return rec.State == fsm.HangingUp || rec.State == fsm.Requesting
+		return rec.State == calld.StateHangingUp || rec.State == calld.StateRequesting
 	}
-	in := rec.Direction == fsm.Incoming
+	in := rec.Direction == calld.DirectionIncoming
 	switch rec.State {
-	case fsm.Waiting, fsm.Ringing:
+	case calld.StateWaiting, calld.StateRinging:
 		if in {
 			return len(s.gAHash) > 0
 		}
 		return s.outgoing != nil
-	case fsm.Accepting:
+	case calld.StateAccepting:
 		return len(s.gAHash) > 0
-	case fsm.ExchangingKeys:
+	case calld.StateExchangingKeys:
 		if in {
 			return s.incoming != nil
 		}
 		return s.key != nil || s.outgoing != nil && s.accepted != nil
-	case fsm.Active:
+	case calld.StateActive:
 		return s.key != nil
 	}
 	return true

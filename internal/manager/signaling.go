@@ -8,8 +8,6 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 )
 
@@ -124,12 +122,12 @@ func (s *signaling) end(id int64) {
 
 // since returns the payloads with seq > after, whether the call ended,
 // and a channel closed on the next change.
-func (sc *sigCall) since(mu *sync.Mutex, after uint64) (out []control.SignalingPayload, ended bool, changed <-chan struct{}) {
+func (sc *sigCall) since(mu *sync.Mutex, after uint64) (out []calld.SignalingPayload, ended bool, changed <-chan struct{}) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i, p := range sc.payloads {
 		if seq := sc.first + uint64(i); seq > after {
-			out = append(out, control.SignalingPayload{Seq: seq, Data: p})
+			out = append(out, calld.SignalingPayload{Seq: seq, Data: p})
 		}
 	}
 	return out, sc.ended, sc.changed
@@ -163,14 +161,14 @@ func (m *Manager) onSignaling(u *tg.UpdatePhoneCallSignalingData) {
 		Msg("signaling data kept")
 }
 
-// Signaling implements control.MediaService: fn gets the call's payloads
+// Signaling implements calld.MediaService: fn gets the call's payloads
 // with seq > since, then, with follow, each new one until the call ends
 // or ctx is done. A call that is not live is not_found or conflict; since
 // beyond the last seq is invalid (as on /v1/events): a reader resuming
 // after calld restarted must not skip the new numbering's payloads.
-func (m *Manager) Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(control.SignalingPayload) error) error {
+func (m *Manager) Signaling(ctx context.Context, id int64, since uint64, follow bool, fn func(calld.SignalingPayload) error) error {
 	var sc *sigCall
-	if _, err := m.ask(ctx, func(done func(fsm.Call, error)) {
+	if _, err := m.ask(ctx, func(done func(calld.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
 			done(c.record(), err)
@@ -212,13 +210,13 @@ func (m *Manager) Signaling(ctx context.Context, id int64, since uint64, follow 
 	}
 }
 
-// SendSignaling implements control.MediaService: phone.sendSignalingData
+// SendSignaling implements calld.MediaService: phone.sendSignalingData
 // for a live call the server has named.
 func (m *Manager) SendSignaling(ctx context.Context, id int64, data []byte) error {
 	if len(data) == 0 {
 		return calld.Errorf(calld.EINVALID, "data is empty")
 	}
-	_, err := m.ask(ctx, func(done func(fsm.Call, error)) {
+	_, err := m.ask(ctx, func(done func(calld.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {
 			done(c.record(), err)

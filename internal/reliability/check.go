@@ -16,8 +16,7 @@ package reliability
 import (
 	"fmt"
 
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
+	"github.com/calld/calld"
 )
 
 // JournalReport summarises a checked journal.
@@ -37,7 +36,7 @@ type JournalReport struct {
 // form one chain "" -> s1 -> s2 ... in which each event starts where the
 // previous one ended; nothing follows "ended". It does not require every
 // call to have ended: see JournalReport.Live.
-func CheckJournal(events []store.Event) (JournalReport, error) {
+func CheckJournal(events []calld.Event) (JournalReport, error) {
 	var r JournalReport
 	last := map[int64]string{}
 	order := []int64{}
@@ -56,7 +55,7 @@ func CheckJournal(events []store.Event) (JournalReport, error) {
 				return r, fmt.Errorf("journal: seq %d: call %d starts from %q, want \"\"", ev.Seq, ev.CallID, ev.From)
 			}
 		} else {
-			if prev == string(fsm.Ended) {
+			if prev == string(calld.StateEnded) {
 				return r, fmt.Errorf("journal: seq %d: call %d has an event after ended (%s -> %s)", ev.Seq, ev.CallID, ev.From, ev.To)
 			}
 			if ev.From != prev {
@@ -70,7 +69,7 @@ func CheckJournal(events []store.Event) (JournalReport, error) {
 	}
 	r.Events, r.Calls = len(events), len(order)
 	for _, id := range order {
-		if last[id] == string(fsm.Ended) {
+		if last[id] == string(calld.StateEnded) {
 			r.Ended++
 		} else {
 			r.Live = append(r.Live, id)

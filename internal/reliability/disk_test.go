@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/bench"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/store"
 )
@@ -113,7 +113,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	// The step that failed is not published: the last call is not ended.
 	last := ids[len(ids)-1]
-	if e.tr.Reached(last, fsm.Ended) {
+	if e.tr.Reached(last, calld.StateEnded) {
 		t.Fatalf("call %d ended while its commit fails", last)
 	}
 
@@ -121,7 +121,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		if err := e.tr.WaitState(ctx, id, fsm.Ended); err != nil {
+		if err := e.tr.WaitState(ctx, id, calld.StateEnded); err != nil {
 			t.Fatalf("after freeing space: %v", err)
 		}
 	}

@@ -14,11 +14,9 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/bench"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/sim"
-	"github.com/calld/calld/internal/store"
 )
 
 // full reports whether CALLD_RELIABILITY=full asks for the large sizes.
@@ -202,24 +200,24 @@ func (e *env) oneCall(ctx context.Context, i int, res *loadResult, tolerate bool
 	res.ids.Store(id, kind)
 	res.calls.Add(1)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	got, err := e.tr.WaitAny(wctx, id, fsm.Ringing, fsm.Ended)
+	got, err := e.tr.WaitAny(wctx, id, calld.StateRinging, calld.StateEnded)
 	cancel()
 	if err != nil {
 		now, _ := e.d.Client.Call(ctx, id)
 		return fmt.Errorf("incoming call %d stuck in %q: %w; its log:\n%s", id, now.State, err, e.logs.Lines(itoa64(id)))
 	}
-	if got == fsm.Ended {
+	if got == calld.StateEnded {
 		return nil
 	}
 	switch kind {
 	case kindDiscard:
-		c, err := e.d.Client.Discard(ctx, id, fsm.ReasonAuto)
+		c, err := e.d.Client.Discard(ctx, id, calld.ReasonAuto)
 		if err != nil {
 			if !tolerate {
 				return fmt.Errorf("discard %d: %w", id, err)
 			}
 			res.tolerated(err)
-		} else if c.State != fsm.Ended {
+		} else if c.State != calld.StateEnded {
 			return fmt.Errorf("discard %d answered %s", id, c.State)
 		}
 	case kindPeer:
@@ -231,14 +229,14 @@ func (e *env) oneCall(ctx context.Context, i int, res *loadResult, tolerate bool
 			return err
 		}
 	}
-	return e.tr.WaitState(ctx, id, fsm.Ended)
+	return e.tr.WaitState(ctx, id, calld.StateEnded)
 }
 
 // outgoing places a call to a peer that answers, waits until it is active
 // and hangs up.
 func (e *env) outgoing(ctx context.Context, i int, res *loadResult, tolerate bool) error {
 	peer := fmt.Sprintf("@peer%d", i%len(e.peers))
-	var c fsm.Call
+	var c calld.Call
 	var err error
 	for try := 0; ; try++ {
 		c, err = e.d.Client.Place(ctx, peer, false)
@@ -254,30 +252,30 @@ func (e *env) outgoing(ctx context.Context, i int, res *loadResult, tolerate boo
 	res.calls.Add(1)
 	res.outgoing.Add(1)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	got, err := e.tr.WaitAny(wctx, c.ID, fsm.Active, fsm.Ended)
+	got, err := e.tr.WaitAny(wctx, c.ID, calld.StateActive, calld.StateEnded)
 	cancel()
 	if err != nil {
 		now, _ := e.d.Client.Call(ctx, c.ID)
 		return fmt.Errorf("outgoing call %d stuck in %s: %w; its log:\n%s", c.ID, now.State, err, e.logs.Lines(itoa64(c.ID)))
 	}
-	if got == fsm.Ended {
+	if got == calld.StateEnded {
 		// Ended before it was active (a fault during the key exchange).
 		res.earlyEnd.Add(1)
 		return nil
 	}
-	if _, err := e.d.Client.Discard(ctx, c.ID, fsm.ReasonAuto); err != nil {
+	if _, err := e.d.Client.Discard(ctx, c.ID, calld.ReasonAuto); err != nil {
 		if !tolerate {
 			return fmt.Errorf("discard %d: %w", c.ID, err)
 		}
 		res.tolerated(err)
 	}
-	return e.tr.WaitState(ctx, c.ID, fsm.Ended)
+	return e.tr.WaitState(ctx, c.ID, calld.StateEnded)
 }
 
 // journal reads the daemon's whole journal.
-func journal(ctx context.Context, c *control.Client) ([]store.Event, error) {
-	var evs []store.Event
-	err := c.Events(ctx, control.EventsOptions{Replay: true}, func(ev store.Event) error {
+func journal(ctx context.Context, c *client.Client) ([]calld.Event, error) {
+	var evs []calld.Event
+	err := c.Events(ctx, client.EventsOptions{Replay: true}, func(ev calld.Event) error {
 		evs = append(evs, ev)
 		return nil
 	})
@@ -321,9 +319,9 @@ func (e *env) checkConsistent(ctx context.Context, res *loadResult) JournalRepor
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	stored := map[int64]fsm.Call{}
+	stored := map[int64]calld.Call{}
 	for _, rec := range calls {
-		if rec.State != fsm.Ended {
+		if rec.State != calld.StateEnded {
 			e.t.Errorf("call %d is %s in the store", rec.ID, rec.State)
 		}
 		stored[rec.ID] = rec
@@ -346,7 +344,7 @@ func (e *env) checkConsistent(ctx context.Context, res *loadResult) JournalRepor
 		if !ours || info.State == sim.StateDiscarded || info.State == sim.StateElsewhere {
 			continue
 		}
-		if rec.EndedBy == fsm.ByError {
+		if rec.EndedBy == calld.EndedByError {
 			// DESIGN: a discard that keeps failing past the retry
 			// budget is finalised locally (ended, error).
 			local++

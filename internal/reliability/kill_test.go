@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/bench"
-	"github.com/calld/calld/internal/control"
-	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -87,7 +87,7 @@ func startProc(t *testing.T, bin, conf, logPath string) *proc {
 }
 
 // waitReady waits until the daemon process answers status with ready.
-func waitReady(ctx context.Context, c *control.Client, p *proc) error {
+func waitReady(ctx context.Context, c *client.Client, p *proc) error {
 	return eventually(ctx, "daemon process ready", func() (bool, error) {
 		select {
 		case err := <-p.done:
@@ -115,8 +115,8 @@ func TestKill9(t *testing.T) {
 	peer := srv.AddPeer("killer")
 	conf, socket := writeConfig(t, dir, srv)
 	logPath := filepath.Join(dir, "calld.log")
-	client := control.NewClient(socket)
-	defer client.Close()
+	cl := client.New(socket)
+	defer cl.Close()
 	ctx := testCtx(t, 20*time.Minute)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
 
@@ -125,7 +125,7 @@ func TestKill9(t *testing.T) {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
-	if err := waitReady(ctx, client, p); err != nil {
+	if err := waitReady(ctx, cl, p); err != nil {
 		t.Fatal(err)
 	}
 	var made atomic.Int64
@@ -166,15 +166,15 @@ func TestKill9(t *testing.T) {
 
 		t0 := time.Now()
 		p = startProc(t, bin, conf, logPath)
-		if err := waitReady(ctx, client, p); err != nil {
+		if err := waitReady(ctx, cl, p); err != nil {
 			t.Fatalf("restart %d: %v\nlog: %s", k+1, err, tail(logPath))
 		}
 		restart = append(restart, time.Since(t0))
-		if err := settled(ctx, client, srv); err != nil {
+		if err := settled(ctx, cl, srv); err != nil {
 			t.Fatalf("after kill %d at %s: %v\nlog: %s", k+1, at, err, tail(logPath))
 		}
 	}
-	st, err := client.Status(ctx)
+	st, err := cl.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestKill9(t *testing.T) {
 // settled waits until the daemon is consistent with the simulator: no live
 // call, every call of the simulator in the store and ended, the journal
 // complete, the updates state equal.
-func settled(ctx context.Context, c *control.Client, srv *sim.Server) error {
+func settled(ctx context.Context, c *client.Client, srv *sim.Server) error {
 	var why error
 	err := eventually(ctx, "consistent after restart", func() (bool, error) {
 		st, err := c.Status(ctx)
@@ -207,12 +207,12 @@ func settled(ctx context.Context, c *control.Client, srv *sim.Server) error {
 		if err != nil {
 			return false, err
 		}
-		stored := map[int64]fsm.State{}
+		stored := map[int64]calld.State{}
 		for _, rec := range calls {
 			stored[rec.ID] = rec.State
 		}
 		for _, info := range srv.Calls() {
-			if s, ok := stored[info.ID]; !ok || s != fsm.Ended {
+			if s, ok := stored[info.ID]; !ok || s != calld.StateEnded {
 				return false, fmt.Errorf("simulator call %d (%s) is %q in the store", info.ID, info.State, s)
 			}
 		}

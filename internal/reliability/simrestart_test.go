@@ -7,7 +7,6 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/bench"
-	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/internal/sim"
 )
@@ -38,7 +37,7 @@ func TestSimRestartAuthKeyLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.tr.WaitState(ctx, orphan, fsm.Ringing); err != nil {
+	if err := e.tr.WaitState(ctx, orphan, calld.StateRinging); err != nil {
 		t.Fatal(err)
 	}
 	pts1, _, seq1, _ := first.State()
@@ -90,10 +89,10 @@ func TestSimRestartAuthKeyLost(t *testing.T) {
 		pts1, seq1, pts2, seq2, second.Count("updates.getDifference"), second.Count("updates.getState"))
 
 	// The call that rang on the old server: the new one does not know it.
-	c, err := e.d.Client.Discard(ctx, orphan, fsm.ReasonAuto)
+	c, err := e.d.Client.Discard(ctx, orphan, calld.ReasonAuto)
 	t.Logf("discard of the orphaned call: state %s reason %q ended_by %q error %q; API error code %q",
 		c.State, c.Reason, c.EndedBy, c.Error, calld.ErrorCode(err))
-	if err := e.tr.WaitState(ctx, orphan, fsm.Ended); err != nil {
+	if err := e.tr.WaitState(ctx, orphan, calld.StateEnded); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/control"
 	"io"
 	"net"
@@ -12,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/calld/calld/internal/fsm"
 )
 
 // request sends one raw HTTP/1.1 request on a new connection to the socket
@@ -66,7 +65,7 @@ func TestManyClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.tr.WaitState(ctx, id, fsm.Ringing); err != nil {
+	if err := e.tr.WaitState(ctx, id, calld.StateRinging); err != nil {
 		t.Fatal(err)
 	}
 	before, err := e.d.Client.Status(ctx)
@@ -134,8 +133,8 @@ func TestManyClients(t *testing.T) {
 	if got := e.tr.LastSeq(); got != seq {
 		t.Fatalf("journal moved from seq %d to %d", seq, got)
 	}
-	c, err := e.d.Client.Discard(ctx, id, fsm.ReasonAuto)
-	if err != nil || c.State != fsm.Ended {
+	c, err := e.d.Client.Discard(ctx, id, calld.ReasonAuto)
+	if err != nil || c.State != calld.StateEnded {
 		t.Fatalf("discard after the storm: %v (state %s)", err, c.State)
 	}
 	t.Logf("%d clients x 2 requests in %s, slowest client %s", clients, took.Round(time.Millisecond), slowest.Round(time.Millisecond))

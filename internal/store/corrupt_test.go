@@ -60,7 +60,7 @@ func TestCorruptJournal(t *testing.T) {
 				}
 			}
 			check("Events", tt.events, db.View(func(tx *Tx) error {
-				return tx.Events(0, func(Event) error { return nil })
+				return tx.Events(0, func(calld.Event) error { return nil })
 			}))
 			_, err = db.Prune()
 			check("Prune", tt.prune, err)
@@ -96,7 +96,7 @@ func TestEventsSinceAhead(t *testing.T) {
 	for _, tt := range tests {
 		n := 0
 		err := db.View(func(tx *Tx) error {
-			return tx.Events(tt.since, func(Event) error { n++; return nil })
+			return tx.Events(tt.since, func(calld.Event) error { n++; return nil })
 		})
 		if calld.ErrorCode(err) != tt.code || n != tt.n {
 			t.Errorf("since %d: %d events, %v; want %d events, code %q", tt.since, n, err, tt.n, tt.code)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/calld/calld"
 )
 
 // The crash helper: when the test binary is started with crashEnv set to
@@ -145,7 +147,7 @@ func checkAfterCrash(t *testing.T, db *DB, reported map[uint64]int64) {
 		// Gap-free 1..last, holding every reported commit.
 		next := uint64(1)
 		lastOf := map[int64]uint64{}
-		if err := tx.Events(0, func(e Event) error {
+		if err := tx.Events(0, func(e calld.Event) error {
 			if e.Seq != next {
 				return fmt.Errorf("journal gap: seq %d after %d", e.Seq, next-1)
 			}

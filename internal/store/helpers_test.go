@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gotd/neo"
+
+	"github.com/calld/calld"
 )
 
 // newFakeClock is the injected clock of these tests: gotd's neo fake
@@ -56,7 +58,7 @@ func openT(t testing.TB, path string, opts Options) *DB {
 // transition persists one call transition: the event, the record that
 // points at it and the updates state, in tx.
 func transition(tx *Tx, callID int64, state string, live bool) (uint64, error) {
-	e := Event{Event: "call.state", CallID: callID, From: "ringing", To: state}
+	e := calld.Event{Event: "call.state", CallID: callID, From: "ringing", To: state}
 	if err := tx.AppendEvent(&e); err != nil {
 		return 0, err
 	}
@@ -67,7 +69,7 @@ func transition(tx *Tx, callID int64, state string, live bool) (uint64, error) {
 	if err := tx.PutCall(callID, rec, live); err != nil {
 		return 0, err
 	}
-	if err := tx.SetUpdatesState(UpdatesState{Pts: int(e.Seq), Qts: 1, Seq: 2, Date: 3}); err != nil {
+	if err := tx.SetUpdatesState(calld.UpdatesState{Pts: int(e.Seq), Qts: 1, Seq: 2, Date: 3}); err != nil {
 		return 0, err
 	}
 	return e.Seq, nil
@@ -119,7 +121,7 @@ func seqs(t testing.TB, db *DB, since uint64) []uint64 {
 	t.Helper()
 	var out []uint64
 	err := db.View(func(tx *Tx) error {
-		return tx.Events(since, func(e Event) error {
+		return tx.Events(since, func(e calld.Event) error {
 			out = append(out, e.Seq)
 			return nil
 		})

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/calld/calld"
 )
 
 // makeCalldDB writes a calld file holding n transitions and returns its
@@ -271,7 +273,7 @@ func TestOpenNewFiles(t *testing.T) {
 			if tc.name == "missing file" && st.Mode().Perm() != 0o600 {
 				t.Errorf("new file mode %v, want 0600", st.Mode().Perm())
 			}
-			var e Event
+			var e calld.Event
 			if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&e) }); err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/calld/calld"
 )
 
 func TestPrune(t *testing.T) {
@@ -46,7 +48,7 @@ func TestPrune(t *testing.T) {
 				clock.Travel(time.Minute)
 			}
 			if tc.lateOld {
-				if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&Event{CallID: 3, At: start}) }); err != nil {
+				if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&calld.Event{CallID: 3, At: start}) }); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -75,7 +77,7 @@ func TestPrune(t *testing.T) {
 			err = db.View(func(tx *Tx) error {
 				var perCall []uint64
 				for _, id := range []int64{1, 2, 3} {
-					if err := tx.CallEvents(id, func(e Event) error {
+					if err := tx.CallEvents(id, func(e calld.Event) error {
 						perCall = append(perCall, e.Seq)
 						if e.CallID != id {
 							t.Errorf("event %d of call %d listed under %d", e.Seq, e.CallID, id)
@@ -111,7 +113,7 @@ func TestPrune(t *testing.T) {
 			}
 
 			// Seqs are never reused.
-			var e Event
+			var e calld.Event
 			if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&e) }); err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +139,7 @@ func TestPruneAllThenReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = openT(t, path, Options{Clock: clock})
-	var e Event
+	var e calld.Event
 	if err := db.Update(func(tx *Tx) error {
 		if tx.FirstSeq() != 0 {
 			t.Errorf("FirstSeq of an empty journal = %d", tx.FirstSeq())

@@ -25,7 +25,7 @@
 //
 //	meta:         "magic" -> "calld-state", "schema" -> uint32, "last_seq" -> uint64,
 //	              "calls_total" -> uint64
-//	calls:        callID(8) -> call record (opaque JSON, an fsm.Call)
+//	calls:        callID(8) -> call record (opaque JSON, a calld.Call)
 //	              callID(8)|seq(8) -> empty (the call's journal index)
 //	calls_live:   callID(8) -> empty (the calls not yet ended)
 //	journal:      seq(8) -> Event JSON

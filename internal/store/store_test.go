@@ -24,13 +24,13 @@ func TestReopenKeepsEverything(t *testing.T) {
 	clock := newFakeClock()
 	db := openT(t, path, Options{Clock: clock})
 
-	var want []Event
+	var want []calld.Event
 	err := db.Update(func(tx *Tx) error {
 		for i, c := range []struct {
 			id   int64
 			live bool
 		}{{101, true}, {-202, false}, {303, true}} {
-			e := Event{Event: "call.state", CallID: c.id, From: "waiting", To: "ringing", Reason: "x", Duration: i}
+			e := calld.Event{Event: "call.state", CallID: c.id, From: "waiting", To: "ringing", Reason: "x", Duration: i}
 			if err := tx.AppendEvent(&e); err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 			}
 			clock.Travel(time.Second)
 		}
-		if err := tx.SetUpdatesState(UpdatesState{Pts: 10, Qts: 20, Seq: 30, Date: 40}); err != nil {
+		if err := tx.SetUpdatesState(calld.UpdatesState{Pts: 10, Qts: 20, Seq: 30, Date: 40}); err != nil {
 			return err
 		}
 		return tx.SetSession([]byte(`{"Version":1}`))
@@ -54,8 +54,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 	db = openT(t, path, Options{Clock: clock})
 	err = db.View(func(tx *Tx) error {
-		var got []Event
-		if err := tx.Events(0, func(e Event) error { got = append(got, e); return nil }); err != nil {
+		var got []calld.Event
+		if err := tx.Events(0, func(e calld.Event) error { got = append(got, e); return nil }); err != nil {
 			return err
 		}
 		if !reflect.DeepEqual(got, want) {
@@ -77,7 +77,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 			t.Errorf("Call(-202) = %s, %v", rec, err)
 		}
 		us, ok, err := tx.UpdatesState()
-		if err != nil || !ok || us != (UpdatesState{10, 20, 30, 40}) {
+		if err != nil || !ok || us != (calld.UpdatesState{Pts: 10, Qts: 20, Seq: 30, Date: 40}) {
 			t.Errorf("UpdatesState = %+v, %v, %v", us, ok, err)
 		}
 		s, err := tx.Session()
@@ -215,7 +215,7 @@ func TestEvents(t *testing.T) {
 	calls := []int64{5, 6, 5, -1, 5}
 	if err := db.Update(func(tx *Tx) error {
 		for i, id := range calls {
-			e := Event{Event: "call.state", CallID: id}
+			e := calld.Event{Event: "call.state", CallID: id}
 			if i == 1 {
 				e.At = given
 			}
@@ -234,22 +234,22 @@ func TestEvents(t *testing.T) {
 
 	tests := []struct {
 		name string
-		run  func(tx *Tx, fn func(Event) error) error
+		run  func(tx *Tx, fn func(calld.Event) error) error
 		want []uint64
 	}{
-		{"all", func(tx *Tx, fn func(Event) error) error { return tx.Events(0, fn) }, []uint64{1, 2, 3, 4, 5}},
-		{"since 2", func(tx *Tx, fn func(Event) error) error { return tx.Events(2, fn) }, []uint64{3, 4, 5}},
-		{"since last", func(tx *Tx, fn func(Event) error) error { return tx.Events(5, fn) }, nil},
-		{"call 5", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(5, fn) }, []uint64{1, 3, 5}},
-		{"call 6", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(6, fn) }, []uint64{2}},
-		{"call -1", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(-1, fn) }, []uint64{4}},
-		{"unknown call", func(tx *Tx, fn func(Event) error) error { return tx.CallEvents(99, fn) }, nil},
+		{"all", func(tx *Tx, fn func(calld.Event) error) error { return tx.Events(0, fn) }, []uint64{1, 2, 3, 4, 5}},
+		{"since 2", func(tx *Tx, fn func(calld.Event) error) error { return tx.Events(2, fn) }, []uint64{3, 4, 5}},
+		{"since last", func(tx *Tx, fn func(calld.Event) error) error { return tx.Events(5, fn) }, nil},
+		{"call 5", func(tx *Tx, fn func(calld.Event) error) error { return tx.CallEvents(5, fn) }, []uint64{1, 3, 5}},
+		{"call 6", func(tx *Tx, fn func(calld.Event) error) error { return tx.CallEvents(6, fn) }, []uint64{2}},
+		{"call -1", func(tx *Tx, fn func(calld.Event) error) error { return tx.CallEvents(-1, fn) }, []uint64{4}},
+		{"unknown call", func(tx *Tx, fn func(calld.Event) error) error { return tx.CallEvents(99, fn) }, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []uint64
 			err := db.View(func(tx *Tx) error {
-				return tc.run(tx, func(e Event) error {
+				return tc.run(tx, func(e calld.Event) error {
 					got = append(got, e.Seq)
 					if e.CallID != calls[e.Seq-1] {
 						t.Errorf("event %d: call %d, want %d", e.Seq, e.CallID, calls[e.Seq-1])
@@ -268,7 +268,7 @@ func TestEvents(t *testing.T) {
 
 	// At: the injected clock unless given.
 	err := db.View(func(tx *Tx) error {
-		return tx.Events(0, func(e Event) error {
+		return tx.Events(0, func(e calld.Event) error {
 			want := newFakeClock().Now().Add(time.Duration(e.Seq-1) * time.Minute)
 			if e.Seq == 2 {
 				want = given
@@ -286,14 +286,14 @@ func TestEvents(t *testing.T) {
 	// A failed transaction does not use up seqs.
 	boom := errors.New("boom")
 	if err := db.Update(func(tx *Tx) error {
-		if err := tx.AppendEvent(&Event{CallID: 5}); err != nil {
+		if err := tx.AppendEvent(&calld.Event{CallID: 5}); err != nil {
 			return err
 		}
 		return boom
 	}); err != boom {
 		t.Fatalf("Update err = %v, want boom", err)
 	}
-	var e Event
+	var e calld.Event
 	if err := db.Update(func(tx *Tx) error { return tx.AppendEvent(&e) }); err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestEvents(t *testing.T) {
 func TestUpdatesStateAndSession(t *testing.T) {
 	db := openT(t, tempDB(t), Options{})
 	err := db.View(func(tx *Tx) error {
-		if s, ok, err := tx.UpdatesState(); ok || err != nil || s != (UpdatesState{}) {
+		if s, ok, err := tx.UpdatesState(); ok || err != nil || s != (calld.UpdatesState{}) {
 			t.Errorf("UpdatesState on a new file = %+v, %v, %v", s, ok, err)
 		}
 		if _, err := tx.Session(); !errors.Is(err, ErrNotFound) {
@@ -316,7 +316,7 @@ func TestUpdatesStateAndSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []UpdatesState{{1, 2, 3, 4}, {100, 0, 7, 1700000000}} {
+	for _, s := range []calld.UpdatesState{{Pts: 1, Qts: 2, Seq: 3, Date: 4}, {Pts: 100, Qts: 0, Seq: 7, Date: 1700000000}} {
 		if err := db.Update(func(tx *Tx) error { return tx.SetUpdatesState(s) }); err != nil {
 			t.Fatal(err)
 		}
@@ -420,17 +420,17 @@ func TestBackup(t *testing.T) {
 	// same as the original's up to its LastSeq, every call record points
 	// at the call's last event in the copy, and the calls the writer did
 	// not touch are as in the original.
-	events := func(db *DB) []Event {
-		var out []Event
+	events := func(db *DB) []calld.Event {
+		var out []calld.Event
 		if err := db.View(func(tx *Tx) error {
-			return tx.Events(0, func(e Event) error { out = append(out, e); return nil })
+			return tx.Events(0, func(e calld.Event) error { out = append(out, e); return nil })
 		}); err != nil {
 			t.Fatal(err)
 		}
 		return out
 	}
 	var last uint64
-	var us UpdatesState
+	var us calld.UpdatesState
 	if err := bdb.View(func(tx *Tx) error {
 		last = tx.LastSeq()
 		var err error
@@ -453,7 +453,7 @@ func TestBackup(t *testing.T) {
 				return err
 			}
 			var lastOfCall uint64
-			if err := tx.CallEvents(id, func(e Event) error { lastOfCall = e.Seq; return nil }); err != nil {
+			if err := tx.CallEvents(id, func(e calld.Event) error { lastOfCall = e.Seq; return nil }); err != nil {
 				return err
 			}
 			if r.Seq != lastOfCall {

@@ -53,7 +53,7 @@ func (t *Tx) bucket(name []byte) (*bolt.Bucket, error) {
 	return b, nil
 }
 
-// PutCall stores the record of call id (opaque JSON, an fsm.Call) and
+// PutCall stores the record of call id (opaque JSON, a calld.Call) and
 // keeps the live-calls index: live adds id to it, !live removes it.
 func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
 	if len(rec) == 0 || !json.Valid(rec) {
@@ -203,7 +203,7 @@ func (t *Tx) CallCounts() (live, total int, err error) {
 // Prune removed the events that had them) and, if e.At is zero, e.At to
 // Options.Clock.Now(). The event is indexed under e.CallID and under its time.
 // The values set in e are valid only if the transaction commits.
-func (t *Tx) AppendEvent(e *Event) error {
+func (t *Tx) AppendEvent(e *calld.Event) error {
 	if e == nil {
 		return errors.New("store: append event: nil event")
 	}
@@ -315,8 +315,8 @@ func journalSeq(k []byte) (uint64, error) {
 
 // decodeEvent decodes the journal entry k -> v, checking that the event
 // carries its key's seq.
-func decodeEvent(k []byte, v []byte) (Event, error) {
-	var e Event
+func decodeEvent(k []byte, v []byte) (calld.Event, error) {
+	var e calld.Event
 	seq, err := journalSeq(k)
 	if err != nil {
 		return e, err
@@ -334,7 +334,7 @@ func decodeEvent(k []byte, v []byte) (Event, error) {
 // ascending seq order. An error of fn stops the walk and is returned.
 // since beyond the last seq ever assigned (LastSeq) is an "invalid"
 // error naming it: seqs are never reused, so no event would ever come.
-func (t *Tx) Events(since uint64, fn func(Event) error) error {
+func (t *Tx) Events(since uint64, fn func(calld.Event) error) error {
 	meta, err := t.bucket(bMeta)
 	if err != nil {
 		return err
@@ -368,7 +368,7 @@ func (t *Tx) Events(since uint64, fn func(Event) error) error {
 
 // CallEvents calls fn with the events of call callID still in the
 // journal, in ascending seq order.
-func (t *Tx) CallEvents(callID int64, fn func(Event) error) error {
+func (t *Tx) CallEvents(callID int64, fn func(calld.Event) error) error {
 	journal, err := t.bucket(bJournal)
 	if err != nil {
 		return err
@@ -403,7 +403,7 @@ func (t *Tx) CallEvents(callID int64, fn func(Event) error) error {
 
 // UpdatesState returns the persisted updates state; ok is false if none
 // was ever saved.
-func (t *Tx) UpdatesState() (s UpdatesState, ok bool, err error) {
+func (t *Tx) UpdatesState() (s calld.UpdatesState, ok bool, err error) {
 	b, err := t.bucket(bUpdates)
 	if err != nil {
 		return s, false, err
@@ -413,13 +413,13 @@ func (t *Tx) UpdatesState() (s UpdatesState, ok bool, err error) {
 		return s, false, nil
 	}
 	if err := json.Unmarshal(v, &s); err != nil {
-		return UpdatesState{}, false, fmt.Errorf("store: updates state: %w: %v", ErrCorrupt, err)
+		return calld.UpdatesState{}, false, fmt.Errorf("store: updates state: %w: %v", ErrCorrupt, err)
 	}
 	return s, true, nil
 }
 
 // SetUpdatesState saves the updates state.
-func (t *Tx) SetUpdatesState(s UpdatesState) error {
+func (t *Tx) SetUpdatesState(s calld.UpdatesState) error {
 	b, err := t.bucket(bUpdates)
 	if err != nil {
 		return err

@@ -54,7 +54,7 @@ const (
 )
 
 // State is the account's common update state. It converts directly to and
-// from store.UpdatesState (same fields, same order).
+// from calld.UpdatesState (same fields, same order).
 type State struct {
 	Pts, Qts, Seq, Date int
 }

@@ -1,11 +1,11 @@
-package fsm
+package calld
 
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/calld/calld"
 )
 
 // State is a call's lifecycle state (CONTRACT §3).
@@ -14,25 +14,25 @@ type State string
 // The states of a call. Incoming calls start in Waiting until
 // phone.receivedCall has been acknowledged, then ring.
 const (
-	Requesting     State = "requesting"      // outgoing, no server id yet
-	Waiting        State = "waiting"         // outgoing: not yet delivered; incoming: receivedCall not yet acknowledged
-	Ringing        State = "ringing"         // incoming ringing here, or outgoing ringing at the peer
-	Accepting      State = "accepting"       // incoming, accept sent
-	ExchangingKeys State = "exchanging_keys" // DH key exchange in progress
-	Active         State = "active"          // connected
-	HangingUp      State = "hanging_up"      // our discard in flight
-	Ended          State = "ended"           // terminal
+	StateRequesting     State = "requesting"      // outgoing, no server id yet
+	StateWaiting        State = "waiting"         // outgoing: not yet delivered; incoming: receivedCall not yet acknowledged
+	StateRinging        State = "ringing"         // incoming ringing here, or outgoing ringing at the peer
+	StateAccepting      State = "accepting"       // incoming, accept sent
+	StateExchangingKeys State = "exchanging_keys" // DH key exchange in progress
+	StateActive         State = "active"          // connected
+	StateHangingUp      State = "hanging_up"      // our discard in flight
+	StateEnded          State = "ended"           // terminal
 )
 
 // Live reports whether a call in state s is not yet ended.
-func (s State) Live() bool { return s != Ended && s != "" }
+func (s State) Live() bool { return s != StateEnded && s != "" }
 
 // Direction is incoming or outgoing.
 type Direction string
 
 const (
-	Incoming Direction = "incoming"
-	Outgoing Direction = "outgoing"
+	DirectionIncoming Direction = "incoming"
+	DirectionOutgoing Direction = "outgoing"
 )
 
 // Reason is the discard reason, as sent in phone.discardCall and as
@@ -52,12 +52,12 @@ const (
 type EndedBy string
 
 const (
-	ByNone        EndedBy = ""
-	ByLocal       EndedBy = "local"
-	ByRemote      EndedBy = "remote"
-	ByOtherDevice EndedBy = "other_device"
-	ByTimeout     EndedBy = "timeout"
-	ByError       EndedBy = "error"
+	EndedByNone        EndedBy = ""
+	EndedByLocal       EndedBy = "local"
+	EndedByRemote      EndedBy = "remote"
+	EndedByOtherDevice EndedBy = "other_device"
+	EndedByTimeout     EndedBy = "timeout"
+	EndedByError       EndedBy = "error"
 )
 
 // Connection is a relay of a call as the control API shows it. The secret
@@ -137,23 +137,64 @@ func cloneTime(t *time.Time) *time.Time {
 	return &v
 }
 
-// MarshalJSON writes c with every time in calld.TimeLayout (RFC 3339 UTC,
+// MarshalJSON writes c with every time in TimeLayout (RFC 3339 UTC,
 // always with the fractional seconds CONTRACT §3 asks for).
 func (c Call) MarshalJSON() ([]byte, error) {
 	type plain Call
 	return json.Marshal(struct {
 		plain
-		CreatedAt *calld.Time `json:"created_at,omitempty"`
-		RingingAt *calld.Time `json:"ringing_at,omitempty"`
-		ActiveAt  *calld.Time `json:"active_at,omitempty"`
-		EndedAt   *calld.Time `json:"ended_at,omitempty"`
-		Deadline  *calld.Time `json:"deadline,omitempty"`
+		CreatedAt *Time `json:"created_at,omitempty"`
+		RingingAt *Time `json:"ringing_at,omitempty"`
+		ActiveAt  *Time `json:"active_at,omitempty"`
+		EndedAt   *Time `json:"ended_at,omitempty"`
+		Deadline  *Time `json:"deadline,omitempty"`
 	}{
 		plain:     plain(c),
-		CreatedAt: calld.TimePtr(c.CreatedAt),
-		RingingAt: calld.TimePtr(c.RingingAt),
-		ActiveAt:  calld.TimePtr(c.ActiveAt),
-		EndedAt:   calld.TimePtr(c.EndedAt),
-		Deadline:  calld.TimePtr(c.Deadline),
+		CreatedAt: TimePtr(c.CreatedAt),
+		RingingAt: TimePtr(c.RingingAt),
+		ActiveAt:  TimePtr(c.ActiveAt),
+		EndedAt:   TimePtr(c.EndedAt),
+		Deadline:  TimePtr(c.Deadline),
 	})
+}
+
+// ParseReason validates a discard reason as the control API takes it: ""
+// means ReasonAuto; any other value than auto, busy, hangup, missed or
+// disconnect is an EINVALID error.
+func ParseReason(s string) (Reason, error) {
+	switch r := Reason(s); r {
+	case ReasonNone:
+		return ReasonAuto, nil
+	case ReasonAuto, ReasonBusy, ReasonHangup, ReasonMissed, ReasonDisconnect:
+		return r, nil
+	}
+	return "", Errorf(EINVALID, "reason %q is not one of auto, busy, hangup, missed, disconnect", s)
+}
+
+// ValidPeer checks a peer's syntax: "@username" (1 to 64 letters, digits,
+// underscores) or a positive decimal 64-bit user id. Any other value is an
+// EINVALID error.
+func ValidPeer(p string) error {
+	if name, ok := strings.CutPrefix(p, "@"); ok {
+		if name == "" || len(name) > 64 {
+			return Errorf(EINVALID, "peer %q: a username is @ followed by 1 to 64 letters, digits or underscores", p)
+		}
+		for _, c := range name {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+				return Errorf(EINVALID, "peer %q: a username is @ followed by letters, digits or underscores", p)
+			}
+		}
+		return nil
+	}
+	if p == "" {
+		return Errorf(EINVALID, "peer is required (\"@username\" or a user id)")
+	}
+	if strings.TrimLeft(p, "0123456789") != "" {
+		return Errorf(EINVALID, "peer %q is neither @username nor a decimal user id", p)
+	}
+	id, err := strconv.ParseInt(p, 10, 64)
+	if err != nil || id <= 0 {
+		return Errorf(EINVALID, "peer %q is not a positive 64-bit user id", p)
+	}
+	return nil
 }

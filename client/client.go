@@ -1,4 +1,11 @@
-package control
+// Package client is the Go client of calld's control API (CONTRACT §3,
+// §5.5): HTTP/1.1 and JSON over the daemon's Unix socket, the NDJSON
+// streams of events and signaling payloads read line by line.
+//
+// It links only the standard library and the root package calld, whose
+// types (calld.Call, calld.Event, calld.Status, calld.Media, ...) it
+// returns; API errors are *calld.Error values with the answer's code.
+package client
 
 import (
 	"bytes"
@@ -15,8 +22,6 @@ import (
 	"syscall"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/fsm"
-	"github.com/calld/calld/internal/store"
 )
 
 // Client talks to the control API over its Unix socket. API errors are
@@ -27,8 +32,8 @@ type Client struct {
 	http   *http.Client
 }
 
-// NewClient returns a client for the daemon listening on socketPath.
-func NewClient(socketPath string) *Client {
+// New returns a client for the daemon listening on socketPath.
+func New(socketPath string) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -103,7 +108,7 @@ func (c *Client) dialError(err error) error {
 
 // apiError turns an error answer into a *calld.Error.
 func apiError(status int, data []byte) error {
-	var eb ErrorBody
+	var eb calld.ErrorBody
 	if err := json.Unmarshal(data, &eb); err == nil && eb.Error.Code != "" {
 		return &calld.Error{Code: eb.Error.Code, Message: eb.Error.Message}
 	}
@@ -130,84 +135,84 @@ func callPath(id int64, suffix string) string {
 }
 
 // Status is GET /v1/status.
-func (c *Client) Status(ctx context.Context) (Status, error) {
-	var st Status
+func (c *Client) Status(ctx context.Context) (calld.Status, error) {
+	var st calld.Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
 }
 
 // Calls is GET /v1/calls (all: ?all=1).
-func (c *Client) Calls(ctx context.Context, all bool) ([]fsm.Call, error) {
+func (c *Client) Calls(ctx context.Context, all bool) ([]calld.Call, error) {
 	path := "/v1/calls"
 	if all {
 		path += "?all=1"
 	}
-	var body CallsBody
+	var body calld.CallsBody
 	err := c.do(ctx, http.MethodGet, path, nil, &body)
 	return body.Calls, err
 }
 
 // Call is GET /v1/calls/{id}.
-func (c *Client) Call(ctx context.Context, id int64) (fsm.Call, error) {
-	var call fsm.Call
+func (c *Client) Call(ctx context.Context, id int64) (calld.Call, error) {
+	var call calld.Call
 	err := c.do(ctx, http.MethodGet, callPath(id, ""), nil, &call)
 	return call, err
 }
 
 // Discard is POST /v1/calls/{id}/discard.
-func (c *Client) Discard(ctx context.Context, id int64, reason fsm.Reason) (fsm.Call, error) {
-	var call fsm.Call
-	err := c.do(ctx, http.MethodPost, callPath(id, "/discard"), DiscardRequest{Reason: reason}, &call)
+func (c *Client) Discard(ctx context.Context, id int64, reason calld.Reason) (calld.Call, error) {
+	var call calld.Call
+	err := c.do(ctx, http.MethodPost, callPath(id, "/discard"), calld.DiscardRequest{Reason: reason}, &call)
 	return call, err
 }
 
 // Place is POST /v1/calls.
-func (c *Client) Place(ctx context.Context, peer string, video bool) (fsm.Call, error) {
-	var call fsm.Call
-	err := c.do(ctx, http.MethodPost, "/v1/calls", PlaceRequest{Peer: peer, Video: video}, &call)
+func (c *Client) Place(ctx context.Context, peer string, video bool) (calld.Call, error) {
+	var call calld.Call
+	err := c.do(ctx, http.MethodPost, "/v1/calls", calld.PlaceRequest{Peer: peer, Video: video}, &call)
 	return call, err
 }
 
 // PlaceWith is POST /v1/calls with every field of the body (a protocol
 // override among them).
-func (c *Client) PlaceWith(ctx context.Context, req PlaceRequest) (fsm.Call, error) {
-	var call fsm.Call
+func (c *Client) PlaceWith(ctx context.Context, req calld.PlaceRequest) (calld.Call, error) {
+	var call calld.Call
 	err := c.do(ctx, http.MethodPost, "/v1/calls", req, &call)
 	return call, err
 }
 
 // AcceptWith is POST /v1/calls/{id}/accept with a body (a protocol
 // override).
-func (c *Client) AcceptWith(ctx context.Context, id int64, req AcceptRequest) (fsm.Call, error) {
-	var call fsm.Call
+func (c *Client) AcceptWith(ctx context.Context, id int64, req calld.AcceptRequest) (calld.Call, error) {
+	var call calld.Call
 	err := c.do(ctx, http.MethodPost, callPath(id, "/accept"), req, &call)
 	return call, err
 }
 
 // Accept is POST /v1/calls/{id}/accept.
-func (c *Client) Accept(ctx context.Context, id int64) (fsm.Call, error) {
-	var call fsm.Call
+func (c *Client) Accept(ctx context.Context, id int64) (calld.Call, error) {
+	var call calld.Call
 	err := c.do(ctx, http.MethodPost, callPath(id, "/accept"), nil, &call)
 	return call, err
 }
 
 // Media is GET /v1/calls/{id}/media.
-func (c *Client) Media(ctx context.Context, id int64) (Media, error) {
-	var m Media
+func (c *Client) Media(ctx context.Context, id int64) (calld.Media, error) {
+	var m calld.Media
 	err := c.do(ctx, http.MethodGet, callPath(id, "/media"), nil, &m)
 	return m, err
 }
 
 // SetConnection is POST /v1/calls/{id}/connection.
-func (c *Client) SetConnection(ctx context.Context, id, connectionID int64) (fsm.Call, error) {
-	var call fsm.Call
-	err := c.do(ctx, http.MethodPost, callPath(id, "/connection"), ConnectionRequest{ConnectionID: connectionID}, &call)
+func (c *Client) SetConnection(ctx context.Context, id, connectionID int64) (calld.Call, error) {
+	var call calld.Call
+	err := c.do(ctx, http.MethodPost, callPath(id, "/connection"), calld.ConnectionRequest{ConnectionID: connectionID}, &call)
 	return call, err
 }
 
 // Login is POST /v1/login.
-func (c *Client) Login(ctx context.Context, step LoginStep) (LoginState, error) {
-	var st LoginState
+func (c *Client) Login(ctx context.Context, step calld.LoginStep) (calld.LoginState, error) {
+	var st calld.LoginState
 	err := c.do(ctx, http.MethodPost, "/v1/login", step, &st)
 	return st, err
 }
@@ -239,15 +244,15 @@ func (o EventsOptions) path() string {
 // EventLines streams GET /v1/events and calls fn with each event line as
 // sent (without the newline). It returns nil when the server ends the
 // stream, fn's error, ctx's error, or — for the final error line of a
-// dropped stream — a *calld.Error (code CodeSlowReader).
+// dropped stream — a *calld.Error (code calld.CodeSlowReader).
 func (c *Client) EventLines(ctx context.Context, opts EventsOptions, fn func(line []byte) error) error {
-	return c.lines(ctx, opts.path(), "event stream", 1<<20, fn)
+	return c.lines(ctx, opts.path(), "event stream", maxEventLine, fn)
 }
 
 // Events is EventLines with decoded events.
-func (c *Client) Events(ctx context.Context, opts EventsOptions, fn func(store.Event) error) error {
+func (c *Client) Events(ctx context.Context, opts EventsOptions, fn func(calld.Event) error) error {
 	return c.EventLines(ctx, opts, func(line []byte) error {
-		var ev store.Event
+		var ev calld.Event
 		if err := json.Unmarshal(line, &ev); err != nil {
 			return fmt.Errorf("decoding event %q: %w", line, err)
 		}

@@ -1,10 +1,8 @@
-package store
+package calld
 
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/calld/calld"
 )
 
 // Event is one entry of the journal: what the store keeps, what
@@ -21,6 +19,16 @@ type Event struct {
 	Duration int       `json:"duration"`
 }
 
+// MarshalJSON writes e with At in TimeLayout (RFC 3339 UTC, always with
+// fractional seconds).
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	return json.Marshal(struct {
+		plain
+		At Time `json:"at"`
+	}{plain: plain(e), At: Time(e.At)})
+}
+
 // UpdatesState is the account's common update state as persisted: the
 // sequence engine's pts, qts, seq and date.
 type UpdatesState struct {
@@ -28,14 +36,4 @@ type UpdatesState struct {
 	Qts  int `json:"qts"`
 	Seq  int `json:"seq"`
 	Date int `json:"date"`
-}
-
-// MarshalJSON writes e with At in calld.TimeLayout (RFC 3339 UTC, always
-// with fractional seconds).
-func (e Event) MarshalJSON() ([]byte, error) {
-	type plain Event
-	return json.Marshal(struct {
-		plain
-		At calld.Time `json:"at"`
-	}{plain: plain(e), At: calld.Time(e.At)})
 }
