@@ -208,14 +208,15 @@ unwrap:
 
 	if hold != nil {
 		ctx := s.serverCtx()
-		go func() {
+		s.tasks.Go(func() error { // Close waits for it: it ends with the server's ctx
 			select {
 			case <-hold:
 			case <-ctx.Done():
-				return
+				return nil
 			}
 			_ = s.process(req, method, obj, entry, true)
-		}()
+			return nil
+		})
 		return nil
 	}
 	return s.process(req, method, obj, entry, false)
