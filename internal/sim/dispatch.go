@@ -207,19 +207,25 @@ unwrap:
 	s.mu.Unlock()
 
 	if hold != nil {
-		ctx := s.serverCtx()
-		s.tasks.Go(func() error { // Close waits for it: it ends with the server's ctx
-			select {
-			case <-hold:
-			case <-ctx.Done():
-				return nil
-			}
-			_ = s.process(req, method, obj, entry, true)
-			return nil
-		})
+		s.processWhenReleased(hold, req, method, obj, entry)
 		return nil
 	}
 	return s.process(req, method, obj, entry, false)
+}
+
+// processWhenReleased processes a held request once its hold is released,
+// on a goroutine Close waits for (it ends with the server's ctx).
+func (s *Server) processWhenReleased(hold <-chan struct{}, req *tgtest.Request, method string, obj bin.Object, entry *reqEntry) {
+	ctx := s.serverCtx()
+	s.tasks.Go(func() error {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil
+		}
+		_ = s.process(req, method, obj, entry, true)
+		return nil
+	})
 }
 
 // process executes the request under s.mu, sends the answer and runs the
