@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -240,5 +239,3 @@ func writeFile(t *testing.T, name, content string) string {
 	}
 	return path
 }
-
-var errStop = errors.New("stop")
