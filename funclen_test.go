@@ -21,13 +21,7 @@ const maxFuncLines = 80
 // fsm's transition table is a variable, not a function, and the
 // simulator's dispatch switch (sim.Server.handleLocked) fits: one call
 // per case.
-var longFuncs = map[string]string{
-	// Issue 14 splits these on other branches (H5: manager, serve; H2:
-	// mtproto). Once merged, this test names the entries to remove.
-	"internal/manager/rpc.go:Manager.rpc":     "issue 14, H5 splits it",
-	"cmd/calld/serve.go:runServe":             "issue 14, H5 splits it",
-	"internal/manager/manager.go:Manager.Run": "issue 14, H5 splits it",
-}
+var longFuncs = map[string]string{}
 
 // funcSize is one function's length.
 type funcSize struct {

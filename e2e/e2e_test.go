@@ -27,27 +27,6 @@ import (
 
 var binary string // the calld binary built once for the package
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "calld-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "calld")
-	args := []string{"build", "-o", binary}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	out, err := exec.Command("go", append(args, "../cmd/calld")...).CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
 // env is one test's world: a simulator, a state directory, a config.
 type env struct {
 	t      *testing.T

@@ -131,7 +131,11 @@ func prompt(ctx context.Context, sio stdio, in *bufio.Reader, question string, s
 	}
 }
 
-// readLine reads one line; a final line without newline counts.
+// readLine reads one line; a final line without newline counts. When ctx
+// ends first, the read goes on until the input gives a line or ends: a
+// read of a terminal cannot be interrupted. Its owner is the process,
+// which exits right after (calld login gives up with ctx); it is the one
+// goroutine of calld that nothing waits for.
 func readLine(ctx context.Context, in *bufio.Reader) (string, error) {
 	type result struct {
 		line string

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gotd/td/clock"
+
 	"github.com/calld/calld/internal/config"
 	"github.com/calld/calld/internal/daemon"
+	"github.com/calld/calld/internal/group"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -28,37 +30,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// drops a signal whose channel is full, and a stop must never be lost
 	// behind pending reloads. One pending signal of each kind is enough
 	// (a pending reload reads the config file when it runs).
-	stops := make(chan os.Signal, 1)
-	signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT)
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
+	sig := serveSignals{stops: make(chan os.Signal, 1), hups: make(chan os.Signal, 1)}
+	signal.Notify(sig.stops, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig.hups, syscall.SIGHUP)
 	// Once serve returns the process is exiting: a SIGHUP (or a second
 	// SIGTERM) that arrives now must not kill it by the default action and
 	// turn a clean stop into a death by signal.
 	defer signal.Ignore(syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	fs := flag.NewFlagSet("calld serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (default $CALLD_CONFIG, else built-in defaults)")
-	useSim := fs.Bool("sim", false, "run against the embedded simulated Telegram (without a config: state and socket in a fresh directory)")
-	var paths servePaths
-	fs.StringVar(&paths.state, "state", "", "state file `PATH` (overrides $CALLD_STATE and [state] path)")
-	fs.StringVar(&paths.socket, "socket", "", "control socket `PATH` (overrides $CALLD_SOCKET and [control] socket)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: calld serve [--config FILE] [--sim] [--state PATH] [--socket PATH]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	f, ok := parseServeFlags(args, stderr)
+	if !ok {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	path := config.Path(*configPath, os.Getenv)
-	if *useSim && path == "" {
+	if f.sim && f.config == "" {
 		// The simulator's session and calls are its own: never the
 		// default state file, which may hold a real login.
-		dir, err := paths.simDir()
+		dir, err := f.paths.simDir()
 		if err != nil {
 			fmt.Fprintf(stderr, "calld serve: %v\n", err)
 			return 1
@@ -69,61 +55,110 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				dir, filepath.Join(dir, simSocket))
 		}
 	}
-	load := func() (config.Config, error) { return loadServeConfig(path, *useSim, paths) }
-	cfg, err := load()
+	cfg, err := f.load()
 	if err != nil {
 		fmt.Fprintf(stderr, "calld serve: %v\n", err)
 		return 2
 	}
-
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-
 	m := daemon.New(cfg)
-	m.Stderr = stderr
-	if !*useSim {
+	m.Stderr, m.Clock = stderr, clock.System
+	if !f.sim {
 		// The keys file too is configuration: checked before anything
 		// (the state file, the socket) is created.
 		if err := m.CheckConfig(); err != nil {
 			fmt.Fprintf(stderr, "calld serve: %v\n", err)
 			return 2
 		}
-	}
-	if *useSim {
-		// The peers' media engines send three signaling payloads once a
-		// call is active and echo what they get (calld signaling ID).
-		srv, err := sim.New(sim.Options{Authorized: true, SignalingPayloads: 3})
+	} else {
+		stopSim, err := startSim(ctx, m)
 		if err != nil {
 			fmt.Fprintf(stderr, "calld serve: simulator: %v\n", err)
 			return 1
 		}
-		if err := srv.Listen(ctx, "127.0.0.1:0"); err != nil {
-			fmt.Fprintf(stderr, "calld serve: simulator: %v\n", err)
-			return 1
-		}
-		defer srv.Close()
-		m.Sim = &daemon.SimTarget{Addr: srv.Addr(), DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}
-		var traffic sync.WaitGroup
-		traffic.Add(1)
-		go func() {
-			defer traffic.Done()
-			simTraffic(ctx, srv)
-		}()
-		defer func() {
-			stop()
-			traffic.Wait()
-		}()
+		defer stopSim()
 	}
+	return sig.serve(ctx, m, f.load, stderr)
+}
 
+// serveFlags are serve's flags; config is the configuration file's path
+// (from --config or $CALLD_CONFIG).
+type serveFlags struct {
+	config string
+	sim    bool
+	paths  servePaths
+}
+
+// parseServeFlags parses serve's flags; false: they are wrong (usage
+// written to stderr).
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, bool) {
+	fs := flag.NewFlagSet("calld serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	configPath := fs.String("config", "", "configuration file (default $CALLD_CONFIG, else built-in defaults)")
+	fs.BoolVar(&f.sim, "sim", false, "run against the embedded simulated Telegram (without a config: state and socket in a fresh directory)")
+	fs.StringVar(&f.paths.state, "state", "", "state file `PATH` (overrides $CALLD_STATE and [state] path)")
+	fs.StringVar(&f.paths.socket, "socket", "", "control socket `PATH` (overrides $CALLD_SOCKET and [control] socket)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: calld serve [--config FILE] [--sim] [--state PATH] [--socket PATH]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return f, false
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return f, false
+	}
+	f.config = config.Path(*configPath, os.Getenv)
+	return f, true
+}
+
+// load reads the configuration the flags name (again on SIGHUP).
+func (f serveFlags) load() (config.Config, error) {
+	return loadServeConfig(f.config, f.sim, f.paths)
+}
+
+// startSim starts the embedded simulator and its traffic for m and
+// returns what stops them; the traffic's goroutine is the stop's to wait
+// for.
+func startSim(ctx context.Context, m *daemon.Main) (stop func(), err error) {
+	// The peers' media engines send three signaling payloads once a
+	// call is active and echo what they get (calld signaling ID).
+	srv, err := sim.New(sim.Options{Authorized: true, SignalingPayloads: 3})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	if err := srv.Listen(ctx, "127.0.0.1:0"); err != nil {
+		cancel()
+		_ = srv.Close()
+		return nil, err
+	}
+	m.Sim = &daemon.SimTarget{Addr: srv.Addr(), DC: srv.DC(), PublicKey: srv.PublicKeyPEM()}
+	var traffic group.Group
+	traffic.Go(func() error { simTraffic(ctx, m.Clock, srv); return nil })
+	return func() {
+		cancel()
+		traffic.Wait(context.Background())
+		_ = srv.Close()
+	}, nil
+}
+
+// serveSignals are serve's signal channels: stops (SIGTERM, SIGINT) and
+// reloads (SIGHUP).
+type serveSignals struct{ stops, hups chan os.Signal }
+
+// serve runs m until a stop signal or ctx ends it, and applies reloads
+// meanwhile; it returns serve's exit status once m.Run returned.
+func (sig serveSignals) serve(ctx context.Context, m *daemon.Main, load func() (config.Config, error), stderr io.Writer) int {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	done := make(chan error, 1)
-	var sigName string
-	go func() { done <- m.Run(runCtx) }()
-	ended := ctx.Done() // nil once seen: a done context is not a busy loop
+	go func() { done <- m.Run(runCtx) }() // waited for below: serve returns on done only
+	ended := ctx.Done()                   // nil once seen: a done context is not a busy loop
 	for {
 		select {
-		case <-hups:
+		case <-sig.hups:
 			next, err := load()
 			if err == nil {
 				err = daemon.New(next).CheckConfig()
@@ -133,9 +168,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				continue
 			}
 			m.Reload(next)
-		case sig := <-stops:
-			sigName = sig.String()
-			m.SetStopReason(sigName)
+		case s := <-sig.stops:
+			m.SetStopReason(s.String())
 			cancelRun()
 		case <-ended:
 			ended = nil
@@ -218,19 +252,20 @@ var simPeers = []string{"alice", "bob", "carol"}
 const simIncomingEvery = 30 * time.Second
 
 // simTraffic gives `serve --sim` something to track: the peers exist and
-// answer calls, and one of them calls every simIncomingEvery.
-func simTraffic(ctx context.Context, srv *sim.Server) {
+// answer calls, and one of them calls every simIncomingEvery on clk (a new
+// timer each time, so that a fake clock's Observe sees it waiting).
+func simTraffic(ctx context.Context, clk clock.Clock, srv *sim.Server) {
 	var ids []int64
 	for _, name := range simPeers {
 		ids = append(ids, srv.AddPeer(name))
 	}
-	t := time.NewTicker(simIncomingEvery)
-	defer t.Stop()
 	for i := 0; ; i++ {
+		t := clk.Timer(simIncomingEvery)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
 			_, _ = srv.IncomingCall(ids[i%len(ids)], i%4 == 3)
 		}
 	}

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gotd/neo"
 
 	"github.com/calld/calld/internal/config"
+	"github.com/calld/calld/internal/sim"
 )
 
 // TestServePaths: --state and --socket win over $CALLD_STATE and
@@ -66,5 +71,39 @@ func TestServePaths(t *testing.T) {
 				t.Fatalf("fresh directory %q, want one: %v", fresh, wantFresh)
 			}
 		})
+	}
+}
+
+// TestSimTrafficOnTheClock: under `serve --sim` a peer calls in every
+// simIncomingEvery of the daemon's clock (a fake one here).
+func TestSimTrafficOnTheClock(t *testing.T) {
+	srv, err := sim.New(sim.Options{Authorized: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	clk := neo.NewTime(time.Now())
+	waiting := clk.Observe() // closed when simTraffic waits for its next call
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		simTraffic(ctx, clk, srv)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for i := 1; i <= 2; i++ {
+		<-waiting
+		if n := len(srv.Calls()); n != i-1 {
+			t.Fatalf("%d calls before %d × %s, want %d", n, i, simIncomingEvery, i-1)
+		}
+		waiting = clk.Observe()
+		clk.Travel(simIncomingEvery)
+	}
+	<-waiting
+	if n := len(srv.Calls()); n != 2 {
+		t.Fatalf("%d calls after 2 × %s, want 2", n, simIncomingEvery)
 	}
 }

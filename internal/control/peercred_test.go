@@ -17,14 +17,6 @@ import (
 
 const childEnv = "CALLD_CONTROL_TEST_CHILD_SOCKET"
 
-func TestMain(m *testing.M) {
-	if socket := os.Getenv(childEnv); socket != "" {
-		childMain(socket)
-		return
-	}
-	os.Exit(m.Run())
-}
-
 // childMain runs in a child process with another uid: it reads the status
 // (open to anyone) and tries a discard (mutating), and prints the codes.
 func childMain(socket string) {

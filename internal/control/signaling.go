@@ -49,13 +49,18 @@ func (s *Server) getSignaling(w http.ResponseWriter, r *http.Request) error {
 	}
 	nd := s.ndjson(w)
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	go func() {
+	watched := make(chan struct{})
+	go func() { // the handler's: it waits for it before it returns
+		defer close(watched)
 		select {
 		case <-s.done:
 			cancel()
 		case <-ctx.Done():
 		}
+	}()
+	defer func() {
+		cancel()
+		<-watched
 	}()
 	write := func(p calld.SignalingPayload) error { return nd.line(p) }
 	if r.Method == http.MethodHead {

@@ -3,6 +3,14 @@
 // simulator), runs the call manager, serves the control socket, and speaks
 // systemd's notify protocol. cmd/calld's serve and demo, and the end-to-end
 // tests, all run it through Main.
+//
+// Goroutines have owners: every goroutine of a run is started on one of
+// two internal/group.Groups, the run's tasks (socket, watchdog,
+// housekeeping, reloads, the Telegram client) and the work that uses the
+// client (the manager, a login flow), and the stop waits for both (work
+// first) before Run returns; the manager waits for its own RPCs. Time is
+// Main.Clock, the program's one clock; only the stop's deadline is wall
+// time.
 package daemon
 
 import (
@@ -22,6 +30,7 @@ import (
 	"github.com/calld/calld/internal/config"
 	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/group"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/manager"
 	"github.com/calld/calld/internal/mtproto"
@@ -41,8 +50,10 @@ type Main struct {
 	Config config.Config
 	// Stderr receives the logs (default os.Stderr).
 	Stderr io.Writer
-	// Clock drives the manager's timers and the re-checks of the
-	// authorization (default: the system clock).
+	// Clock is the daemon's one clock: the manager's timers, the
+	// re-checks of the authorization, the status and pruning timers and
+	// the watchdog (default: the system clock). Only the stop's deadline
+	// (ShutdownTimeout) is wall time: it bounds the process's exit.
 	Clock clock.Clock
 	// Listener, when set, is the control socket to serve (tests); else
 	// systemd's socket activation, else the configured path.
@@ -70,8 +81,8 @@ type Main struct {
 	runCtx  context.Context // the Telegram client's context; ends at stop
 	workCtx context.Context // what uses the client (manager, login); ends first
 	built   chan struct{}   // closed once the fields above are set
-	tasks   *group          // every goroutine of the run
-	work    *group          // the goroutines using the client: the manager's, a login
+	tasks   *group.Group    // every goroutine of the run
+	work    *group.Group    // the goroutines using the client: the manager's, a login
 
 	stopReason atomic.Value
 	login      *login
@@ -131,15 +142,7 @@ func (m *Main) CheckConfig() error {
 // persisted, the store closed. An error means start-up failed or a part
 // failed for good (the store, the manager); it is also the last log line.
 func (m *Main) Run(ctx context.Context) (err error) {
-	if m.Stderr == nil {
-		m.Stderr = os.Stderr
-	}
-	if m.Clock == nil {
-		m.Clock = clock.System
-	}
-	if m.ShutdownTimeout == 0 {
-		m.ShutdownTimeout = 10 * time.Second
-	}
+	m.setDefaults()
 	log, level, err := logging.New(logging.Options{Level: m.Config.Log.Level, Format: m.Config.Log.Format, Out: m.Stderr})
 	if err != nil {
 		return err
@@ -154,11 +157,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.db, err = store.Open(m.Config.State.Path, store.Options{Retention: store.Retention{
-		MaxAge:    m.Config.State.JournalMaxAge.Duration,
-		MaxEvents: m.Config.State.JournalMaxEvents,
-	}})
-	if err != nil {
+	if err := m.openStore(); err != nil {
 		return err
 	}
 	defer func() {
@@ -166,12 +165,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
-	if m.Sim != nil {
-		// A local read: the stop (ctx) is for the run, not for it.
-		if err := m.checkSimSession(context.Background()); err != nil {
-			return err
-		}
-	}
 	if err := m.build(keys); err != nil {
 		return err
 	}
@@ -182,12 +175,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	workCtx, stopWork := context.WithCancel(runCtx)
 	defer stopWork()
 	m.runCtx, m.workCtx = runCtx, workCtx
-	m.tasks = newGroup(stopRun)
-	m.work = newGroup(func() {})
+	m.tasks = group.New(stopRun)
+	m.work = group.New(nil)
 	close(m.built)
 
 	m.startTasks(runCtx)
-
 	stopped := false
 	select {
 	case <-ctx.Done():
@@ -197,21 +189,57 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return m.stop(stopped, stopWork, stopRun)
 }
 
+// setDefaults fills in what New leaves zero.
+func (m *Main) setDefaults() {
+	if m.Stderr == nil {
+		m.Stderr = os.Stderr
+	}
+	if m.Clock == nil {
+		m.Clock = clock.System
+	}
+	if m.ShutdownTimeout == 0 {
+		m.ShutdownTimeout = 10 * time.Second
+	}
+}
+
+// openStore opens the state file and, against the simulator, checks that
+// its session is one the simulator could have made.
+func (m *Main) openStore() error {
+	db, err := store.Open(m.Config.State.Path, store.Options{Retention: store.Retention{
+		MaxAge:    m.Config.State.JournalMaxAge.Duration,
+		MaxEvents: m.Config.State.JournalMaxEvents,
+	}})
+	if err != nil {
+		return err
+	}
+	m.db = db
+	if m.Sim != nil {
+		// A local read: the stop is for the run, not for it.
+		if err := m.checkSimSession(context.Background()); err != nil {
+			_ = db.Close()
+			return err
+		}
+	}
+	return nil
+}
+
 // startTasks starts the run's goroutines, all owned by m.tasks: the
 // control socket (then READY=1), the watchdog, housekeeping, reloads and
 // the Telegram client, whose callback (runTelegram) m.work owns.
 func (m *Main) startTasks(runCtx context.Context) {
+	// Armed before anything runs, so that they count from the start.
+	statusTimer, pruneTimer := m.Clock.Timer(statusEvery), m.Clock.Timer(pruneEvery)
+	m.tasks.Go(func() error { m.housekeeping(runCtx, statusTimer, pruneTimer); return nil })
 	m.tasks.Go(func() error { return m.server.Serve(m.ln) })
 	m.markServing()
 	m.tasks.Go(func() error {
 		// From READY=1 on, in every state: the loop (once it runs)
 		// answers and the store reads.
-		if err := systemd.Watchdog(runCtx, m.healthy, m.log); err != nil {
+		if err := systemd.Watchdog(runCtx, m.Clock, m.healthy, m.log); err != nil {
 			m.log.Warn().Str(logging.FieldEvent, logging.EventDaemonWatchdog).Str(logging.FieldErr, err.Error()).Msg("no watchdog")
 		}
 		return nil
 	})
-	m.tasks.Go(func() error { m.housekeeping(runCtx); return nil })
 	m.tasks.Go(func() error { m.applyReloads(runCtx); return nil })
 	m.tasks.Go(func() error {
 		return m.client.Run(runCtx, func(ctx context.Context) error {
@@ -286,7 +314,9 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 // part ended the run: its error is returned.
 func (m *Main) stop(stopped bool, stopWork, stopRun context.CancelFunc) error {
 	// The stop's own deadline leaves a margin for the process to exit.
-	deadline := time.Now().Add(m.ShutdownTimeout * 9 / 10)
+	// It is wall time, not m.Clock: it bounds the process's exit.
+	deadline, cancelDeadline := context.WithTimeout(context.Background(), m.ShutdownTimeout*9/10)
+	defer cancelDeadline()
 	if stopped {
 		sig, _ := m.stopReason.Load().(string)
 		if sig == "" {
@@ -340,10 +370,10 @@ func (m *Main) runTelegram(ctx context.Context) error {
 			return nil
 		case err != nil:
 			m.auth.set(authUnknown, err)
+			t := m.Clock.Timer(wait) // armed before the line that says so
 			m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).
 				Dur(logging.FieldRetryIn, wait).Msg("authorization check failed: checking again")
 			m.updateStatus()
-			t := m.Clock.Timer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -569,30 +599,40 @@ func (m *Main) healthy(ctx context.Context) error {
 	})
 }
 
-// housekeeping prunes the journal (at start-up, then hourly) and keeps
-// systemd's STATUS= line current (every 15 s, and on each change).
-func (m *Main) housekeeping(ctx context.Context) {
-	prune := func() {
-		if n, err := m.db.Prune(); err != nil {
-			m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).Msg("journal pruning failed")
-		} else if n > 0 {
-			m.log.Info().Str(logging.FieldEvent, logging.EventLog).Int(logging.FieldRemoved, n).Msg("journal pruned")
-		}
-	}
-	prune()
-	statusTick := time.NewTicker(15 * time.Second)
-	defer statusTick.Stop()
-	pruneTick := time.NewTicker(time.Hour)
-	defer pruneTick.Stop()
+// How often housekeeping refreshes systemd's STATUS= line and prunes the
+// journal.
+const (
+	statusEvery = 15 * time.Second
+	pruneEvery  = time.Hour
+)
+
+// housekeeping prunes the journal (at start-up, then on pruneTimer) and
+// keeps systemd's STATUS= line current (on statusTimer, and on each
+// change). It re-arms both timers, on the daemon's clock, until ctx ends.
+func (m *Main) housekeeping(ctx context.Context, statusTimer, pruneTimer clock.Timer) {
+	defer statusTimer.Stop()
+	defer pruneTimer.Stop()
+	m.prune()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-statusTick.C:
+		case <-statusTimer.C():
 			m.updateStatus()
-		case <-pruneTick.C:
-			prune()
+			statusTimer.Reset(statusEvery)
+		case <-pruneTimer.C():
+			m.prune()
+			pruneTimer.Reset(pruneEvery)
 		}
+	}
+}
+
+// prune removes the journal's events past the retention.
+func (m *Main) prune() {
+	if n, err := m.db.Prune(); err != nil {
+		m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).Msg("journal pruning failed")
+	} else if n > 0 {
+		m.log.Info().Str(logging.FieldEvent, logging.EventLog).Int(logging.FieldRemoved, n).Msg("journal pruned")
 	}
 }
 

@@ -48,10 +48,16 @@ func (l *logBuffer) String() string {
 // waitFor waits until the logs contain s.
 func (l *logBuffer) waitFor(t *testing.T, s string) {
 	t.Helper()
+	l.waitForN(t, s, 1)
+}
+
+// waitForN waits until the logs contain s n times.
+func (l *logBuffer) waitForN(t *testing.T, s string, n int) {
+	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
 		l.mu.Lock()
-		has, ch := strings.Contains(l.b.String(), s), l.changed
+		has, ch := strings.Count(l.b.String(), s) >= n, l.changed
 		l.mu.Unlock()
 		if has {
 			return
@@ -187,14 +193,15 @@ func TestAuthorizationCheckRetried(t *testing.T) {
 	srv := newSim(t, sim.Options{Authorized: true})
 	srv.FailRPC("users.getUsers", tgerr.New(500, "INTERNAL"), 1000)
 	clk := neo.NewTime(time.Now())
-	observed := clk.Observe()
 	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", func(m *Main) {
 		m.Clock = clk
 		m.RetryBudget = time.Millisecond // the RPC gives up at once; the daemon re-checks
 	})
 	for i := 0; i < 2; i++ {
-		<-observed // the daemon waits to check again
-		observed = clk.Observe()
+		// The daemon waits to check again: it arms its timer before the
+		// line (the clock's Observe would also see the housekeeping's
+		// timers).
+		r.logs.waitForN(t, "authorization check failed: checking again", i+1)
 		if i == 1 {
 			srv.FailRPC("users.getUsers", nil, 0) // Telegram recovers
 		}

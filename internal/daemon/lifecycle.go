@@ -4,86 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/calld/calld"
 )
 
-// group owns every goroutine of a run: Go starts one, Wait waits for all
-// of them (bounded). The first error of a goroutine that ends before the
-// stop began fails the run: Failed is closed and the run's context ends.
-type group struct {
-	mu       sync.Mutex
-	wg       sync.WaitGroup
-	closed   bool
-	stopping atomic.Bool
-	err      error
-	failed   chan struct{}
-	cancel   func()
-}
-
-func newGroup(cancel func()) *group {
-	return &group{failed: make(chan struct{}), cancel: cancel}
-}
-
-// Go runs f on a goroutine the group waits for; false (and f not run)
-// once Wait has begun.
-func (g *group) Go(f func() error) bool {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return false
-	}
-	g.wg.Add(1)
-	g.mu.Unlock()
-	go func() {
-		defer g.wg.Done()
-		if err := f(); err != nil && !g.stopping.Load() {
-			g.mu.Lock()
-			if g.err == nil {
-				g.err = err
-				close(g.failed)
-			}
-			g.mu.Unlock()
-			g.cancel()
-		}
-	}()
-	return true
-}
-
-// Failed is closed when a goroutine failed the run.
-func (g *group) Failed() <-chan struct{} { return g.failed }
-
-// Stopping marks the start of the stop: errors from now on are the stop's
-// own (a cancelled context) and fail nothing.
-func (g *group) Stopping() { g.stopping.Store(true) }
-
-// errStopTimeout: Wait's deadline passed with goroutines still running.
+// errStopTimeout: the stop's deadline passed with parts still running.
 var errStopTimeout = errors.New("parts still running at the stop deadline")
-
-// Wait waits until every goroutine returned or the deadline passed, and
-// returns the error that failed the run, if any.
-func (g *group) Wait(deadline time.Time) (failure error, timedOut bool) {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		g.wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		timedOut = true
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.err, timedOut
-}
 
 // authValue is what the daemon knows of the session's authorization.
 type authValue int

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/gotd/td/tg"
@@ -87,117 +88,63 @@ func (s service) Login(ctx context.Context, step calld.LoginStep) (calld.LoginSt
 	return s.m.login.step(ctx, s.m, step)
 }
 
-// login is the state of an interactive login in progress.
+// login is an interactive login: gotd's flow runs on the work group and
+// asks one question at a time (flow.ask); each step hands it the answer
+// to the question it names, with a channel for the answer's outcome, and
+// waits for that outcome. The flow settles an answer once it is past it:
+// nil when it asks its next question or logs in, the error when the
+// answer is refused (a wrong password) or the flow fails.
 type login struct {
+	answers chan answer // to the flow while it asks (unbuffered)
+
 	mu      sync.Mutex
-	running bool
-	state   calld.LoginState
-	phone   chan string
-	code    chan string
-	pass    chan string
-	changed chan struct{} // closed and replaced whenever state changes
-	err     error
+	running bool             // a flow runs
+	state   calld.LoginState // the question asked, or authorized
+}
+
+// answer is one step's answer to the question state.
+type answer struct {
+	state   string
+	value   string
+	outcome chan error // capacity 1: the flow never waits on a step
 }
 
 func newLogin() *login {
 	return &login{
+		answers: make(chan answer),
 		state:   calld.LoginState{State: calld.LoginPhoneNeeded},
-		phone:   make(chan string),
-		code:    make(chan string),
-		pass:    make(chan string),
-		changed: make(chan struct{}),
 	}
 }
 
 func (l *login) set(st calld.LoginState) {
 	l.mu.Lock()
 	l.state = st
-	close(l.changed)
-	l.changed = make(chan struct{})
 	l.mu.Unlock()
 }
 
-func (l *login) current() (calld.LoginState, chan struct{}) {
+func (l *login) current() calld.LoginState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.state, l.changed
+	return l.state
 }
 
-// answers implements mtproto.LoginAnswers from the channels.
-type answers struct{ l *login }
-
-func (a answers) Phone(ctx context.Context) (string, error) {
-	a.l.set(calld.LoginState{State: calld.LoginPhoneNeeded})
-	return recv(ctx, a.l.phone)
-}
-
-func (a answers) Code(ctx context.Context, sent *tg.AuthSentCode) (string, error) {
-	a.l.set(calld.LoginState{State: calld.LoginCodeSent})
-	return recv(ctx, a.l.code)
-}
-
-func (a answers) Password(ctx context.Context) (string, error) {
-	a.l.set(calld.LoginState{State: calld.LoginPasswordNeeded})
-	return recv(ctx, a.l.pass)
-}
-
-// PasswordRejected makes the password step that brought a wrong password
-// fail with a 400 the CLI asks again on; the flow waits for the next one.
-func (a answers) PasswordRejected(err error) {
-	a.l.mu.Lock()
-	a.l.err = err
-	a.l.mu.Unlock()
-	a.l.set(calld.LoginState{State: calld.LoginPasswordNeeded})
-}
-
-var (
-	_ mtproto.LoginAnswers     = answers{}
-	_ mtproto.PasswordRejecter = answers{}
-)
-
-func recv(ctx context.Context, ch chan string) (string, error) {
-	select {
-	case v := <-ch:
-		return v, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// start runs the login flow on the work group unless it runs already.
+// start runs a flow on the work group unless one runs already.
 func (l *login) start(m *Main) error {
 	l.mu.Lock()
-	if !l.running {
-		l.running = true
-		started := m.work.Go(func() error {
-			err := m.client.Login(m.workCtx, answers{l})
-			l.mu.Lock()
-			l.running = false
-			l.err = err
-			l.mu.Unlock()
-			if err == nil {
-				// Login checked it just now; ask once more for the id.
-				st := calld.LoginState{State: calld.LoginAuthorized}
-				if ok, self, aerr := m.client.Authorized(m.workCtx); aerr == nil && ok {
-					st.SelfID = self
-				}
-				l.set(st)
-				m.loginSucceeded()
-			} else {
-				l.set(calld.LoginState{State: calld.LoginPhoneNeeded})
-			}
-			return nil
-		})
-		if !started {
-			l.running = false
-			l.mu.Unlock()
-			return calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
-		}
+	defer l.mu.Unlock()
+	if l.running {
+		return nil
 	}
-	l.mu.Unlock()
+	f := &flow{l: l}
+	if !m.work.Go(func() error { f.run(m); return nil }) {
+		return calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
+	}
+	l.running = true
 	return nil
 }
 
+// step answers the flow's question with the one field step sets (none:
+// the current state), and returns the state the answer led to.
 func (l *login) step(ctx context.Context, m *Main, step calld.LoginStep) (calld.LoginState, error) {
 	if a, _ := m.auth.get(); a == authYes {
 		st, err := m.manager.Status(ctx)
@@ -206,63 +153,126 @@ func (l *login) step(ctx context.Context, m *Main, step calld.LoginStep) (calld.
 	if err := l.start(m); err != nil {
 		return calld.LoginState{}, err
 	}
-	var (
-		ch   chan string
-		val  string
-		want string
-	)
+	a := answer{outcome: make(chan error, 1)}
 	switch {
 	case step.Phone != "":
-		ch, val, want = l.phone, step.Phone, calld.LoginPhoneNeeded
+		a.state, a.value = calld.LoginPhoneNeeded, step.Phone
 	case step.Code != "":
-		ch, val, want = l.code, step.Code, calld.LoginCodeSent
+		a.state, a.value = calld.LoginCodeSent, step.Code
 	case step.Password != "":
-		ch, val, want = l.pass, step.Password, calld.LoginPasswordNeeded
+		a.state, a.value = calld.LoginPasswordNeeded, step.Password
 	default:
-		cur, _ := l.current()
-		return cur, nil
+		return l.current(), nil
 	}
-	cur, _ := l.current()
-	if cur.State != want {
-		return cur, calld.Errorf(calld.EINVALID, "login is at step %q: that field is not expected now", cur.State)
+	if cur := l.current(); cur.State != a.state {
+		return cur, errWrongStep(cur.State)
 	}
-	// An error left from an earlier answer nobody waited for is stale.
-	l.mu.Lock()
-	l.err = nil
-	l.mu.Unlock()
+	var err error
 	select {
-	case ch <- val:
-	case <-ctx.Done():
-		return calld.LoginState{}, ctx.Err()
-	}
-	// The flow took the answer: wait until it moves past this step or
-	// fails (the state alone may not change: a failed flow starts over at
-	// phone_needed).
-	for {
-		cur, changed := l.current()
-		l.mu.Lock()
-		failed := l.err != nil
-		l.mu.Unlock()
-		if cur.State != want || failed {
-			break
-		}
+	case l.answers <- a:
 		select {
-		case <-changed:
+		case err = <-a.outcome:
 		case <-ctx.Done():
 			return calld.LoginState{}, ctx.Err()
 		}
+	case <-ctx.Done():
+		return calld.LoginState{}, ctx.Err()
+	case <-m.workCtx.Done():
+		return calld.LoginState{}, calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
 	}
-	cur, _ = l.current()
-	l.mu.Lock()
-	err := l.err
-	l.err = nil
-	l.mu.Unlock()
-	if errors.Is(err, middleware.ErrPasswordInvalid) {
+	cur := l.current()
+	switch {
+	case err == nil:
+		return cur, nil
+	case errors.Is(err, errStep):
+		return cur, err
+	case errors.Is(err, middleware.ErrPasswordInvalid):
 		return cur, calld.Errorf(calld.EINVALID, "wrong two-step verification password: try again")
 	}
-	if err != nil {
-		code, _ := middleware.APIErrorCode(err)
-		return cur, calld.Errorf(code, "login failed: %v", err)
-	}
-	return cur, nil
+	code, _ := middleware.APIErrorCode(err)
+	return cur, calld.Errorf(code, "login failed: %v", err)
 }
+
+// errStep marks an answer to a question the flow is not asking.
+var errStep = errors.New("not the login's current step")
+
+func errWrongStep(state string) error {
+	return fmt.Errorf("%w: %w", calld.Errorf(calld.EINVALID, "login is at step %q: that field is not expected now", state), errStep)
+}
+
+// flow is one run of gotd's login flow; it implements mtproto.LoginAnswers
+// and mtproto.PasswordRejecter. Its methods and run are called on the
+// flow's goroutine only.
+type flow struct {
+	l       *login
+	pending chan<- error // the outcome of the answer last taken, until settled
+}
+
+var (
+	_ mtproto.LoginAnswers     = (*flow)(nil)
+	_ mtproto.PasswordRejecter = (*flow)(nil)
+)
+
+// run runs the flow to its end and settles the last answer with it.
+func (f *flow) run(m *Main) {
+	err := m.client.Login(m.workCtx, f)
+	st := calld.LoginState{State: calld.LoginPhoneNeeded} // a failed flow starts over
+	if err == nil {
+		// Login checked it just now; ask once more for the id.
+		st.State = calld.LoginAuthorized
+		if ok, self, aerr := m.client.Authorized(m.workCtx); aerr == nil && ok {
+			st.SelfID = self
+		}
+	}
+	f.l.mu.Lock()
+	f.l.state, f.l.running = st, false
+	f.l.mu.Unlock()
+	if err == nil {
+		m.loginSucceeded()
+	}
+	f.settle(err)
+}
+
+// settle gives the answer last taken its outcome.
+func (f *flow) settle(err error) {
+	if f.pending != nil {
+		f.pending <- err
+		f.pending = nil
+	}
+}
+
+// ask sets the question (which settles the answer before it: the flow is
+// past it) and waits for an answer to it.
+func (f *flow) ask(ctx context.Context, state string) (string, error) {
+	f.l.set(calld.LoginState{State: state})
+	f.settle(nil)
+	for {
+		select {
+		case a := <-f.l.answers:
+			if a.state != state {
+				a.outcome <- errWrongStep(state)
+				continue
+			}
+			f.pending = a.outcome
+			return a.value, nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+func (f *flow) Phone(ctx context.Context) (string, error) {
+	return f.ask(ctx, calld.LoginPhoneNeeded)
+}
+
+func (f *flow) Code(ctx context.Context, sent *tg.AuthSentCode) (string, error) {
+	return f.ask(ctx, calld.LoginCodeSent)
+}
+
+func (f *flow) Password(ctx context.Context) (string, error) {
+	return f.ask(ctx, calld.LoginPasswordNeeded)
+}
+
+// PasswordRejected makes the step that brought a wrong password fail with
+// a 400 the CLI asks again on; the flow then asks for the next one.
+func (f *flow) PasswordRejected(err error) { f.settle(err) }

@@ -22,6 +22,7 @@ import (
 	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/config"
 	"github.com/calld/calld/internal/daemon"
+	"github.com/calld/calld/internal/group"
 	"github.com/calld/calld/internal/sim"
 )
 
@@ -49,8 +50,9 @@ type tour struct {
 	sim    *sim.Server
 	cfg    config.Config
 	d      *daemon.Main
-	stop   context.CancelFunc
-	done   chan error
+	stop   context.CancelFunc // ends the daemon's run
+	done   chan error         // the daemon's Run's error
+	tasks  *group.Group       // the daemon's Run and the journal follower
 	client *client.Client
 	events chan calld.Event
 	peers  map[int64]string
@@ -161,17 +163,19 @@ func (t *tour) startDaemon(ctx context.Context) error {
 	d.Sim = &daemon.SimTarget{Addr: t.sim.Addr(), DC: t.sim.DC(), PublicKey: t.sim.PublicKeyPEM()}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
+	tasks := group.New(nil)
+	tasks.Go(func() error { done <- d.Run(runCtx); return nil })
+	t.d, t.stop, t.done, t.tasks = d, stop, done, tasks
 	select {
 	case <-d.Ready():
 	case err := <-done:
-		stop()
+		done <- err // stopDaemon reads it
+		_ = t.stopDaemon()
 		return fmt.Errorf("daemon: %w", err)
 	case <-time.After(30 * time.Second):
-		stop()
+		_ = t.stopDaemon()
 		return fmt.Errorf("daemon not ready after 30s")
 	}
-	t.d, t.stop, t.done = d, stop, done
 	t.client = client.New(t.cfg.Control.Socket)
 	st, err := t.client.Status(ctx)
 	if err != nil {
@@ -184,19 +188,28 @@ func (t *tour) startDaemon(ctx context.Context) error {
 		t.events = make(chan calld.Event, 1024)
 	}
 	since := t.lastSeq
-	go func() {
+	events := t.events
+	tasks.Go(func() error {
 		_ = t.client.Events(runCtx, client.EventsOptions{Replay: true, Since: since, Follow: true},
 			func(ev calld.Event) error {
-				t.events <- ev
-				return nil
+				select {
+				case events <- ev:
+					return nil
+				case <-runCtx.Done():
+					return runCtx.Err()
+				}
 			})
-	}()
+		return nil
+	})
 	return nil
 }
 
+// stopDaemon stops the daemon and waits for its Run and the journal
+// follower.
 func (t *tour) stopDaemon() error {
 	t.stop()
 	err := <-t.done
+	t.tasks.Wait(context.Background())
 	t.stop = nil
 	return err
 }

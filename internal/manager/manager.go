@@ -8,6 +8,13 @@
 // pending effects. Other goroutines talk to the loop by posting closures
 // (Manager.post); RPCs run on their own goroutines and post their outcome
 // back.
+//
+// Goroutines have one owner: every goroutine the manager starts (an RPC,
+// its time-out, the wait before a discard is sent again) is started by
+// goRPC on the manager's group.Group, and Run waits for all of them before
+// it returns. Run's context ends first (Run cancels it also when it fails),
+// and an outcome posted once it ended is not applied: the loop's check is
+// the one shutdown guard (an RPC cut by the stop is not its answer).
 package manager
 
 import (
@@ -25,6 +32,7 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
+	"github.com/calld/calld/internal/group"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/store"
 	"github.com/calld/calld/internal/updates"
@@ -72,7 +80,7 @@ type Manager struct {
 	running atomic.Bool                  // Run has started: the inbox is read
 	policy  atomic.Pointer[policyChange] // set by SetPolicy, applied by the loop
 	wake    chan struct{}                // a policy change is pending (capacity 1: coalesces)
-	rpcs    sync.WaitGroup               // RPC goroutines (goRPC); Run waits for them
+	rpcs    group.Group                  // RPC goroutines (goRPC); Run waits for them
 	stopped chan struct{}                // closed when the loop stopped reading the inbox
 	done    chan struct{}                // closed when Run returns
 	readyCh chan struct{}                // closed when Run has restored the state
@@ -189,14 +197,14 @@ func (m *Manager) post(f func()) error {
 }
 
 // goRPC runs f (an RPC under the loop's context, posting its outcome)
-// on a goroutine Run waits for before it returns: once Run has returned
-// no RPC of the manager is in flight.
-func (m *Manager) goRPC(f func()) {
-	m.rpcs.Add(1)
-	go func() {
-		defer m.rpcs.Done()
+// on a goroutine of the manager's RPC group, which Run waits for before it
+// returns: once Run has returned no RPC of the manager is in flight. It
+// returns false, and f does not run, once Run is waiting.
+func (m *Manager) goRPC(f func()) bool {
+	return m.rpcs.Go(func() error {
 		f()
-	}()
+		return nil
+	})
 }
 
 // now is the loop's clock.
@@ -204,12 +212,16 @@ func (m *Manager) now() time.Time { return m.clock.Now() }
 
 // Run restores the persisted calls and updates state, then runs the loop
 // until ctx is done. Telegram must be usable (connected or connecting).
+// When Run returns, every goroutine the manager started (its RPCs) has
+// returned.
 func (m *Manager) Run(ctx context.Context) error {
 	defer close(m.done)
-	// RPCs end with ctx (theirs derive from it); their outcomes are
-	// dropped once the loop stopped.
-	defer m.rpcs.Wait()
+	// RPCs end with ctx (theirs derive from it), also when Run fails;
+	// their outcomes are dropped once the loop stopped.
+	defer m.rpcs.Wait(context.Background())
 	defer close(m.stopped)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	m.ctx = ctx
 	m.running.Store(true)
 	if err := m.restore(ctx); err != nil {
@@ -221,60 +233,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	timer := m.clock.Timer(time.Hour)
 	defer timer.Stop()
 	for {
-		now := m.now()
-		m.lastLoop.Store(now.UnixNano())
-		next := m.nextDeadline()
-		if !next.IsZero() && !next.After(now) {
-			// Already due (the clock moved while we worked): tick now
-			// rather than arm a zero timer, which a fake clock would
-			// only fire on its next move.
-			m.tick()
-			if err := m.flush(ctx); err != nil {
-				return err
-			}
-			if next = m.nextDeadline(); !next.IsZero() && !next.After(now) {
-				next = now.Add(time.Millisecond) // never spin on a deadline tick did not clear
-			}
+		armed, err := m.arm(ctx, timer)
+		if err != nil {
+			return err
 		}
-		clock.StopTimer(timer)
-		if !next.IsZero() {
-			timer.Reset(next.Sub(now))
-		} else {
-			timer.Reset(time.Hour)
-		}
-		if m.now().Sub(now) >= time.Millisecond {
-			// Reset counts from the clock at the call, not from now: the
-			// clock moved while we armed (a fake clock's jump, or a loop
-			// descheduled for long), leaving the timer late by the move,
-			// and a jumped fake clock never fires it. Go round and arm
-			// from the new time (tick first if the deadline is due).
+		if !armed {
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case f := <-m.inbox:
-			if ctx.Err() != nil {
-				// Stopping: select chose the inbox among ready cases.
-				// Nothing more is applied; an RPC cut by the shutdown
-				// must not read as its answer.
+			if !m.applyQueued(ctx, f) {
 				return nil
-			}
-			f()
-			// Group what is already queued into the same commit.
-			// Stopping meanwhile: what is queued after is not applied
-			// either (as above); what was applied is committed.
-			for i := 0; i < 255 && ctx.Err() == nil; i++ {
-				select {
-				case f := <-m.inbox:
-					if ctx.Err() != nil {
-						break
-					}
-					f()
-					continue
-				default:
-				}
-				break
 			}
 		case <-timer.C():
 			m.tick()
@@ -285,6 +256,62 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// arm ticks (and commits) what is already due and arms timer for the next
+// deadline. false: the clock moved while it armed, go round again.
+func (m *Manager) arm(ctx context.Context, timer clock.Timer) (bool, error) {
+	now := m.now()
+	m.lastLoop.Store(now.UnixNano())
+	next := m.nextDeadline()
+	if !next.IsZero() && !next.After(now) {
+		// Already due (the clock moved while we worked): tick now
+		// rather than arm a zero timer, which a fake clock would only
+		// fire on its next move.
+		m.tick()
+		if err := m.flush(ctx); err != nil {
+			return false, err
+		}
+		if next = m.nextDeadline(); !next.IsZero() && !next.After(now) {
+			next = now.Add(time.Millisecond) // never spin on a deadline tick did not clear
+		}
+	}
+	clock.StopTimer(timer)
+	if !next.IsZero() {
+		timer.Reset(next.Sub(now))
+	} else {
+		timer.Reset(time.Hour)
+	}
+	// Reset counts from the clock at the call, not from now: the clock
+	// moved while we armed (a fake clock's jump, or a loop descheduled
+	// for long), leaving the timer late by the move, and a jumped fake
+	// clock never fires it. Go round and arm from the new time (tick
+	// first if the deadline is due).
+	return m.now().Sub(now) < time.Millisecond, nil
+}
+
+// applyQueued applies f and what is already queued behind it (up to 256
+// in all), for one commit. Once ctx is done nothing more is applied: an
+// RPC cut by the shutdown must not read as its answer (select may choose
+// the inbox among ready cases); what was applied before is committed.
+// false: stopping, nothing applied.
+func (m *Manager) applyQueued(ctx context.Context, f func()) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	f()
+	for i := 0; i < 255 && ctx.Err() == nil; i++ {
+		select {
+		case f := <-m.inbox:
+			if ctx.Err() != nil {
+				return true
+			}
+			f()
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // Alive reports whether the loop iterated within d: the watchdog's

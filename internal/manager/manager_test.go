@@ -55,12 +55,11 @@ func simServer(t *testing.T) *sim.Server {
 	return shared.srv
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// closeShared closes the simulator the tests share, if one was started.
+func closeShared() {
 	if shared.srv != nil {
 		_ = shared.srv.Close()
 	}
-	os.Exit(code)
 }
 
 type harness struct {

@@ -29,14 +29,18 @@ var errRPCTimeout = errors.New("no answer from Telegram in time")
 func (m *Manager) rpcContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(m.ctx)
 	t := m.clock.Timer(rpcTimeout)
-	m.goRPC(func() {
+	if !m.goRPC(func() {
 		defer t.Stop()
 		select {
 		case <-t.C():
 			cancel(errRPCTimeout)
 		case <-ctx.Done():
 		}
-	})
+	}) {
+		// Run is waiting for the RPCs: its context is done.
+		t.Stop()
+		cancel(context.Canceled)
+	}
 	return ctx, func() { cancel(context.Canceled) }
 }
 
@@ -55,125 +59,24 @@ func (m *Manager) rpcError(ctx context.Context, method string, err error) error 
 
 // rpc queues an fsm action: it runs on its own goroutine after the step
 // that asked for it is committed, and posts its outcome back to the loop.
+// An outcome posted after the stop began is not applied (Run): an RPC cut
+// by the shutdown is not its answer, and the restart goes on from what was
+// persisted (resumeRestored).
 func (m *Manager) rpc(c *call, a fsm.Action) {
-	rec := c.m.Call()
-	peer := tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}
-	tgc := m.cfg.Telegram
-	back := func(f func()) {
-		if m.ctx.Err() != nil {
-			// calld is stopping: the RPC was cut by the shutdown, not
-			// answered. Its call stays as persisted and the restart
-			// goes on from there (resumeRestored).
-			return
-		}
-		_ = m.post(f)
-	}
 	var run func(ctx context.Context)
 	switch a := a.(type) {
 	case fsm.SendReceived:
-		run = func(ctx context.Context) {
-			err := m.rpcError(ctx, "phone.receivedCall", tgc.ReceivedCall(ctx, peer))
-			back(func() {
-				if err == nil {
-					m.apply(c, fsm.Local{Action: fsm.Acknowledge})
-					return
-				}
-				m.logCall(zerolog.WarnLevel, rec.ID).Str(logging.FieldErr, err.Error()).Msg("phone.receivedCall failed")
-				m.apply(c, fsm.RPCResult{Method: fsm.MethodReceived, Err: err})
-			})
-		}
+		run = m.sendReceived(c)
 	case fsm.SendAccept:
-		protocol := c.secrets.protocol
-		if protocol.MaxLayer == 0 {
-			protocol = m.cfg.Protocol
-		}
-		if in := c.secrets.incoming; in != nil {
-			// Our g_b is persisted: send it (again, after a restart).
-			run = func(ctx context.Context) {
-				res, err := tgc.SendAccept(ctx, in, protocol)
-				err = m.rpcError(ctx, "phone.acceptCall", err)
-				back(func() { m.accepted(c, res, err) })
-			}
-			break
-		}
-		gAHash := c.secrets.gAHash
-		run = func(ctx context.Context) {
-			in, err := tgc.PrepareAccept(ctx, peer, gAHash)
-			err = m.rpcError(ctx, "messages.getDhConfig", err)
-			back(func() {
-				if err != nil {
-					m.accepted(c, nil, err)
-					return
-				}
-				// Persisted before it is sent: a restart sends the
-				// same g_b again rather than a key the server never saw.
-				c.secrets.incoming = in
-				m.secretsChanged(c)
-				m.rpc(c, fsm.SendAccept{})
-			})
-		}
+		run = m.sendAccept(c)
 	case fsm.SendConfirm:
-		out, acc := c.secrets.outgoing, c.secrets.accepted
-		if out == nil || acc == nil {
-			// Our half of the key exchange did not survive a restart.
-			m.apply(c, fsm.Local{Action: fsm.Fail, Message: "key exchange state lost in a restart"})
-			return
-		}
-		run = func(ctx context.Context) {
-			key, fp, res, err := tgc.ConfirmCall(ctx, out, acc)
-			err = m.rpcError(ctx, "phone.confirmCall", err)
-			back(func() {
-				switch {
-				case err == nil:
-					if p, ok := res.PhoneCall.(*tg.PhoneCall); ok {
-						c.secrets.setKey(Key{Bytes: key, Fingerprint: fp}, p)
-						m.secretsChanged(c)
-					}
-					m.apply(c, fsm.RPCResult{Method: fsm.MethodConfirm})
-					m.remote(c, res.PhoneCall, true)
-				case errors.Is(err, mtproto.ErrCallDiscarded) && res != nil:
-					m.remote(c, res.PhoneCall, true)
-				default:
-					m.failed(c, fsm.MethodConfirm, err)
-				}
-			})
-		}
+		run = m.sendConfirm(c)
 	case fsm.SendDiscard:
-		d := discardOf(peer, a)
-		run = func(ctx context.Context) {
-			_, err := tgc.DiscardCall(ctx, d)
-			err = m.rpcError(ctx, "phone.discardCall", err)
-			result := "ok"
-			if err != nil {
-				result = errorType(err)
-			}
-			back(func() {
-				m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
-					Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, d.Reason).
-					Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
-					Bool(logging.FieldVideo, d.Video).Str(logging.FieldResult, result).
-					Msg("phone.discardCall answered")
-				if errors.Is(err, errRPCTimeout) {
-					m.discardTimedOut(c, err)
-					return
-				}
-				c.discardErr = err
-				// A successful result's Updates may be held by the
-				// engine behind a getDifference: apply the completion
-				// after them, so the call ends from its Updates.
-				m.afterUpdates(err == nil, func() {
-					m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err})
-				})
-			})
-		}
-		m.effects = append(m.effects, func() {
-			m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
-				Str(logging.FieldCallID, itoa(rec.ID)).Str(logging.FieldReason, d.Reason).
-				Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
-				Bool(logging.FieldVideo, d.Video).Msg("phone.discardCall sent")
-		})
+		run = m.sendDiscard(c, a)
 	default:
-		m.log.Error().Str(logging.FieldCallID, itoa(rec.ID)).Msgf("unknown fsm action %T", a)
+		m.log.Error().Str(logging.FieldCallID, itoa(c.m.Call().ID)).Msgf("unknown fsm action %T", a)
+	}
+	if run == nil {
 		return
 	}
 	m.effects = append(m.effects, func() {
@@ -189,6 +92,135 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			run(ctx)
 		})
 	})
+}
+
+// inputCall is the call as RPCs name it.
+func inputCall(c *call) tg.InputPhoneCall {
+	rec := c.m.Call()
+	return tg.InputPhoneCall{ID: rec.ID, AccessHash: rec.AccessHash}
+}
+
+// sendReceived is phone.receivedCall: acknowledged, the call rings.
+func (m *Manager) sendReceived(c *call) func(context.Context) {
+	peer, tgc := inputCall(c), m.cfg.Telegram
+	return func(ctx context.Context) {
+		err := m.rpcError(ctx, "phone.receivedCall", tgc.ReceivedCall(ctx, peer))
+		_ = m.post(func() {
+			if err == nil {
+				m.apply(c, fsm.Local{Action: fsm.Acknowledge})
+				return
+			}
+			m.logCall(zerolog.WarnLevel, peer.ID).Str(logging.FieldErr, err.Error()).Msg("phone.receivedCall failed")
+			m.apply(c, fsm.RPCResult{Method: fsm.MethodReceived, Err: err})
+		})
+	}
+}
+
+// sendAccept is phone.acceptCall with our persisted g_b, or, before we
+// have one, messages.getDhConfig to make it: g_b is persisted before it
+// is sent, so a restart sends the same g_b again rather than a key the
+// server never saw.
+func (m *Manager) sendAccept(c *call) func(context.Context) {
+	tgc := m.cfg.Telegram
+	if in := c.secrets.incoming; in != nil {
+		protocol := c.secrets.protocol
+		if protocol.MaxLayer == 0 {
+			protocol = m.cfg.Protocol
+		}
+		return func(ctx context.Context) {
+			res, err := tgc.SendAccept(ctx, in, protocol)
+			err = m.rpcError(ctx, "phone.acceptCall", err)
+			_ = m.post(func() { m.accepted(c, res, err) })
+		}
+	}
+	peer, gAHash := inputCall(c), c.secrets.gAHash
+	return func(ctx context.Context) {
+		in, err := tgc.PrepareAccept(ctx, peer, gAHash)
+		err = m.rpcError(ctx, "messages.getDhConfig", err)
+		_ = m.post(func() {
+			if err != nil {
+				m.accepted(c, nil, err)
+				return
+			}
+			c.secrets.incoming = in
+			m.secretsChanged(c)
+			m.rpc(c, fsm.SendAccept{})
+		})
+	}
+}
+
+// sendConfirm is phone.confirmCall, which completes the key exchange of
+// an outgoing call; nil (and the call failed) when our half of the
+// exchange did not survive a restart.
+func (m *Manager) sendConfirm(c *call) func(context.Context) {
+	out, acc := c.secrets.outgoing, c.secrets.accepted
+	if out == nil || acc == nil {
+		m.apply(c, fsm.Local{Action: fsm.Fail, Message: "key exchange state lost in a restart"})
+		return nil
+	}
+	tgc := m.cfg.Telegram
+	return func(ctx context.Context) {
+		key, fp, res, err := tgc.ConfirmCall(ctx, out, acc)
+		err = m.rpcError(ctx, "phone.confirmCall", err)
+		_ = m.post(func() {
+			switch {
+			case err == nil:
+				if p, ok := res.PhoneCall.(*tg.PhoneCall); ok {
+					c.secrets.setKey(Key{Bytes: key, Fingerprint: fp}, p)
+					m.secretsChanged(c)
+				}
+				m.apply(c, fsm.RPCResult{Method: fsm.MethodConfirm})
+				m.remote(c, res.PhoneCall, true)
+			case errors.Is(err, mtproto.ErrCallDiscarded) && res != nil:
+				m.remote(c, res.PhoneCall, true)
+			default:
+				m.failed(c, fsm.MethodConfirm, err)
+			}
+		})
+	}
+}
+
+// sendDiscard is phone.discardCall, logged when it is sent and when it
+// is answered (call.discard).
+func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) {
+	d := discardOf(inputCall(c), a)
+	tgc := m.cfg.Telegram
+	m.effects = append(m.effects, func() { m.logDiscard(d, "").Msg("phone.discardCall sent") })
+	return func(ctx context.Context) {
+		_, err := tgc.DiscardCall(ctx, d)
+		err = m.rpcError(ctx, "phone.discardCall", err)
+		_ = m.post(func() {
+			result := "ok"
+			if err != nil {
+				result = errorType(err)
+			}
+			m.logDiscard(d, result).Msg("phone.discardCall answered")
+			if errors.Is(err, errRPCTimeout) {
+				m.discardTimedOut(c, err)
+				return
+			}
+			c.discardErr = err
+			// A successful result's Updates may be held by the engine
+			// behind a getDifference: apply the completion after them,
+			// so the call ends from its Updates.
+			m.afterUpdates(err == nil, func() {
+				m.apply(c, fsm.RPCResult{Method: fsm.MethodDiscard, Err: err})
+			})
+		})
+	}
+}
+
+// logDiscard is a call.discard log line for d; result is left out when
+// empty (the discard is sent, not answered yet).
+func (m *Manager) logDiscard(d mtproto.Discard, result string) *zerolog.Event {
+	e := m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
+		Str(logging.FieldCallID, itoa(d.Peer.ID)).Str(logging.FieldReason, d.Reason).
+		Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
+		Bool(logging.FieldVideo, d.Video)
+	if result != "" {
+		e = e.Str(logging.FieldResult, result)
+	}
+	return e
 }
 
 // discardRetry is the first wait before our phone.discardCall is sent

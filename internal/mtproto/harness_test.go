@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,12 +35,11 @@ const (
 	testRingTimeout    = 33 * time.Second
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// closeShared closes the simulator the tests share, if one was started.
+func closeShared() {
 	if shared != nil {
 		_ = shared.Close()
 	}
-	os.Exit(code)
 }
 
 func sharedSim(t testing.TB) *sim.Server {

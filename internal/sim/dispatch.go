@@ -186,15 +186,7 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 	s.mu.Unlock()
 
 	if hold != nil {
-		ctx := s.serverCtx()
-		go func() {
-			select {
-			case <-hold:
-			case <-ctx.Done():
-				return
-			}
-			_ = s.process(req, method, obj, entry, true)
-		}()
+		s.processWhenReleased(hold, req, method, obj, entry)
 		return nil
 	}
 	return s.process(req, method, obj, entry, false)
@@ -442,4 +434,19 @@ func (s *Server) HoldRPC(method string) (release func()) {
 			close(ch)
 		}
 	}
+}
+
+// processWhenReleased processes a held request once its hold is released,
+// on a goroutine Close waits for (it ends with the server's ctx).
+func (s *Server) processWhenReleased(hold <-chan struct{}, req *tgtest.Request, method string, obj bin.Object, entry *reqEntry) {
+	ctx := s.serverCtx()
+	s.tasks.Go(func() error {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil
+		}
+		_ = s.process(req, method, obj, entry, true)
+		return nil
+	})
 }

@@ -57,12 +57,11 @@ func testLogger() *zap.Logger {
 	return l
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// closeShared closes the simulator the tests share, if one was started.
+func closeShared() {
 	if shared != nil {
 		_ = shared.Close()
 	}
-	os.Exit(code)
 }
 
 func sharedServer(t testing.TB) *Server {

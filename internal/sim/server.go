@@ -23,6 +23,8 @@ import (
 	"github.com/gotd/td/tgerr"
 	"github.com/gotd/td/tgtest"
 	"github.com/gotd/td/transport"
+
+	"github.com/calld/calld/internal/group"
 )
 
 // Defaults of Options.
@@ -79,6 +81,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	serveEr error
+	tasks   group.Group // every goroutine of the server: Close waits for them
 
 	mu    sync.Mutex
 	state state
@@ -165,25 +168,29 @@ func (s *Server) Listen(ctx context.Context, addr string) error {
 	s.addr = nl.Addr().String()
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.done = make(chan struct{})
-	go func() {
+	sctx, ln, done := s.ctx, s.ln, s.done
+	s.tasks.Go(func() error {
 		// tgtest does not close accepted connections when ctx ends.
-		<-s.ctx.Done()
-		s.ln.shutdown()
-	}()
-	go func() {
-		defer close(s.done)
-		err := s.srv.Serve(s.ctx, transport.Listen(s.ln))
+		<-sctx.Done()
+		ln.shutdown()
+		return nil
+	})
+	s.tasks.Go(func() error {
+		defer close(done)
+		err := s.srv.Serve(sctx, transport.Listen(ln))
 		if err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("serve stopped", zap.Error(err))
 			s.lifeMu.Lock()
 			s.serveEr = err
 			s.lifeMu.Unlock()
 		}
-	}()
+		return nil
+	})
 	return nil
 }
 
-// Close stops serving and closes every connection.
+// Close stops serving, closes every connection and waits for every
+// goroutine of the server.
 func (s *Server) Close() error {
 	s.lifeMu.Lock()
 	cancel, done, ln := s.cancel, s.done, s.ln
@@ -195,6 +202,8 @@ func (s *Server) Close() error {
 	_ = ln.Close()
 	ln.shutdown()
 	<-done
+	ln.tasks.Wait(context.Background())
+	s.tasks.Wait(context.Background())
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	return s.serveEr
@@ -301,9 +310,12 @@ type trackingListener struct {
 	closed   chan struct{}
 	once     sync.Once
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	down  bool // shut down: new connections are closed at once
+	tasks group.Group // the accept loop and the connections being prepared
+
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	pending map[net.Conn]struct{} // accepted, transport tag not read yet
+	down    bool                  // shut down: new connections are closed at once
 }
 
 func newTrackingListener(l net.Listener) *trackingListener {
@@ -312,8 +324,9 @@ func newTrackingListener(l net.Listener) *trackingListener {
 		accepted: make(chan net.Conn),
 		closed:   make(chan struct{}),
 		conns:    map[net.Conn]struct{}{},
+		pending:  map[net.Conn]struct{}{},
 	}
-	go t.acceptLoop()
+	t.tasks.Go(func() error { t.acceptLoop(); return nil })
 	return t
 }
 
@@ -330,29 +343,33 @@ func (t *trackingListener) acceptLoop() {
 			}
 			return
 		}
-		go t.prepare(c)
+		if !t.tasks.Go(func() error { t.prepare(c); return nil }) {
+			_ = c.Close()
+		}
 	}
 }
 
 // prepare waits for the first bytes of the transport tag (abridged: 1 byte,
 // others: 4) and replays them to tgtest.
 func (t *trackingListener) prepare(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	head := make([]byte, 4)
-	if _, err := io.ReadFull(c, head[:1]); err != nil {
+	// Closed by shutdown while it waits for the tag.
+	t.mu.Lock()
+	if t.down {
+		t.mu.Unlock()
 		_ = c.Close()
 		return
 	}
-	n := 1
-	if head[0] != 0xef {
-		if _, err := io.ReadFull(c, head[1:4]); err != nil {
-			_ = c.Close()
-			return
-		}
-		n = 4
+	t.pending[c] = struct{}{}
+	t.mu.Unlock()
+	head, err := readTag(c)
+	t.mu.Lock()
+	delete(t.pending, c)
+	t.mu.Unlock()
+	if err != nil {
+		_ = c.Close()
+		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	pc := &trackedConn{Conn: c, head: head[:n], l: t}
+	pc := &trackedConn{Conn: c, head: head, l: t}
 	t.mu.Lock()
 	if t.down {
 		t.mu.Unlock()
@@ -366,6 +383,25 @@ func (t *trackingListener) prepare(c net.Conn) {
 	case <-t.closed:
 		_ = pc.Close()
 	}
+}
+
+// readTag reads the first bytes of the transport tag (abridged: 1 byte,
+// others: 4) within 30 s.
+func readTag(c net.Conn) ([]byte, error) {
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(c, head[:1]); err != nil {
+		return nil, err
+	}
+	n := 1
+	if head[0] != 0xef {
+		if _, err := io.ReadFull(c, head[1:4]); err != nil {
+			return nil, err
+		}
+		n = 4
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return head[:n], nil
 }
 
 func (t *trackingListener) Accept() (net.Conn, error) {
@@ -396,8 +432,11 @@ func (t *trackingListener) shutdown() {
 
 func (t *trackingListener) closeConns() {
 	t.mu.Lock()
-	conns := make([]net.Conn, 0, len(t.conns))
+	conns := make([]net.Conn, 0, len(t.conns)+len(t.pending))
 	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	for c := range t.pending {
 		conns = append(conns, c)
 	}
 	t.mu.Unlock()

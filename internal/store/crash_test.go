@@ -22,13 +22,6 @@ import (
 // once each is committed, until it is killed.
 const crashEnv = "CALLD_STORE_CRASH_HELPER"
 
-func TestMain(m *testing.M) {
-	if path := os.Getenv(crashEnv); path != "" {
-		os.Exit(crashHelper(path))
-	}
-	os.Exit(m.Run())
-}
-
 func crashHelper(path string) int {
 	db, err := Open(path, Options{Timeout: 5 * time.Second})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/gotd/td/clock"
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/internal/logging"
@@ -64,14 +65,14 @@ func Reloading() (bool, error) {
 }
 
 // Watchdog pings systemd's watchdog (WATCHDOG=1) every half
-// WatchdogSec, but only after check passes: a daemon whose event loop or
+// WatchdogSec on clk, but only after check passes: a daemon whose event loop or
 // database is stuck stops pinging and systemd restarts it. check gets a
 // context that ends after half the period. It pings once right away (if
 // check passes), logs each change between passing and failing as a
 // daemon.watchdog line, and returns nil when ctx ends, or at once when the
 // watchdog is not enabled for this process (WATCHDOG_USEC unset or
 // WATCHDOG_PID another process). A malformed WATCHDOG_USEC is an error.
-func Watchdog(ctx context.Context, check func(context.Context) error, log zerolog.Logger) error {
+func Watchdog(ctx context.Context, clk clock.Clock, check func(context.Context) error, log zerolog.Logger) error {
 	period, err := daemon.SdWatchdogEnabled(false)
 	if err != nil {
 		return fmt.Errorf("watchdog: %w", err)
@@ -79,20 +80,19 @@ func Watchdog(ctx context.Context, check func(context.Context) error, log zerolo
 	if period <= 0 {
 		return nil
 	}
-	interval := period / 2
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	runWatchdog(ctx, t.C, interval, check, Notify, log)
+	runWatchdog(ctx, clk, period/2, check, Notify, log)
 	return nil
 }
 
-// runWatchdog is Watchdog's loop with the clock and the transport
-// injected: one check (and, if it passes, one ping) now and per tick.
-func runWatchdog(ctx context.Context, ticks <-chan time.Time, timeout time.Duration,
+// runWatchdog is Watchdog's loop with the transport injected: one check
+// (and, if it passes, one ping) now and every interval on clk, each check
+// bounded by interval. Each wait is a new timer, so that a fake clock's
+// Observe sees the loop waiting.
+func runWatchdog(ctx context.Context, clk clock.Clock, interval time.Duration,
 	check func(context.Context) error, notify func(string) (bool, error), log zerolog.Logger) {
 	failing := false
 	beat := func() {
-		cctx, cancel := context.WithTimeout(ctx, timeout)
+		cctx, cancel := context.WithTimeout(ctx, interval)
 		err := check(cctx)
 		cancel()
 		if err == nil {
@@ -114,15 +114,17 @@ func runWatchdog(ctx context.Context, ticks <-chan time.Time, timeout time.Durat
 	}
 	beat()
 	for {
+		t := clk.Timer(interval)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-ticks:
-			if ctx.Err() != nil {
-				return
-			}
-			beat()
+		case <-t.C():
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		beat()
 	}
 }
 

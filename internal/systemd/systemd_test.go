@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/neo"
+	"github.com/gotd/td/clock"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 )
@@ -150,11 +152,12 @@ func TestWatchdogPingsOnlyWhileHealthy(t *testing.T) {
 	}
 	var logBuf bytes.Buffer
 	log := zerolog.New(&logBuf)
-	ticks := make(chan time.Time) // unbuffered: a send returns once the previous beat is over
+	clk := neo.NewTime(time.Now())
+	waiting := clk.Observe() // closed when the loop waits for its next beat
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		runWatchdog(ctx, ticks, time.Minute, check, Notify, log)
+		runWatchdog(ctx, clk, time.Minute, check, Notify, log)
 		close(done)
 	}()
 	verdicts <- true // the immediate beat
@@ -163,7 +166,9 @@ func TestWatchdogPingsOnlyWhileHealthy(t *testing.T) {
 	}
 	pattern := []bool{true, false, false, true, true, false, true}
 	for _, h := range pattern {
-		ticks <- time.Time{}
+		<-waiting // the previous beat is over
+		waiting = clk.Observe()
+		clk.Travel(time.Minute)
 		verdicts <- h
 		if h {
 			// A ping from an earlier failing tick would be read here
@@ -213,7 +218,7 @@ func TestWatchdogEnvironment(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("WATCHDOG_USEC", tc.usec)
 			t.Setenv("WATCHDOG_PID", tc.pid)
-			err := Watchdog(context.Background(), never, log) // returns at once: the context never ends
+			err := Watchdog(context.Background(), clock.System, never, log) // returns at once: the context never ends
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -229,7 +234,7 @@ func TestWatchdogRealTicker(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Watchdog(ctx, func(context.Context) error { return nil }, zerolog.Nop()) }()
+	go func() { done <- Watchdog(ctx, clock.System, func(context.Context) error { return nil }, zerolog.Nop()) }()
 	for i := 0; i < 3; i++ {
 		if got := recv(t, c); got != "WATCHDOG=1" {
 			t.Fatalf("got %q", got)
