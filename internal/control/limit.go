@@ -150,9 +150,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 					Msg("control socket: accept fails for want of descriptors; backing off")
 			}
 			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
-			t := time.NewTimer(backoff)
+			t := l.s.opts.Clock.Timer(backoff)
 			select {
-			case <-t.C:
+			case <-t.C():
 				continue
 			case <-l.closed:
 				t.Stop()
@@ -280,7 +280,7 @@ func (l *limitListener) refuse(c net.Conn, uid int, msg string) {
 func (l *limitListener) logRefusal(uid int, msg string) {
 	l.mu.Lock()
 	l.refused++
-	now := time.Now()
+	now := l.s.opts.Clock.Now()
 	if !l.lastRefuse.IsZero() && now.Sub(l.lastRefuse) < refusalLogEvery {
 		l.mu.Unlock()
 		return

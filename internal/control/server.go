@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gotd/td/clock"
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
@@ -67,6 +68,11 @@ type Options struct {
 	// IdleTimeout closes a keep-alive connection idle between requests;
 	// 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// Clock times requests (their logged duration), the accept backoff
+	// and the refusal log's rate; nil means clock.System. The sockets'
+	// read and write deadlines are wall time whatever Clock is: the
+	// runtime's poller compares them with the system's clock.
+	Clock clock.Clock
 }
 
 // Server serves the control API. Create it with NewServer.
@@ -115,6 +121,9 @@ func NewServer(svc calld.CallService, hub *Hub, opts Options) *Server {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System
 	}
 	if hub == nil {
 		hub = NewHub(0)
@@ -235,7 +244,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // mux's own plain-text answers (404, 405, redirects) into JSON errors,
 // recovers from panics and logs the request.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := s.opts.Clock.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
@@ -249,7 +258,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(sw, calld.Errorf(calld.EINTERNAL, "internal error: %v", v))
 			}
 		}
-		s.logRequest(r, sw.status, time.Since(start))
+		s.logRequest(r, sw.status, s.opts.Clock.Now().Sub(start))
 	}()
 
 	h, _ := s.mux.Handler(r)

@@ -304,6 +304,7 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 		MaxConnections:       m.Config.Control.MaxConnections,
 		MaxConnectionsPerUID: m.Config.Control.MaxConnectionsPerUID,
 		IdleTimeout:          m.Config.Control.IdleTimeout.Duration,
+		Clock:                m.Clock,
 	})
 	return nil
 }
