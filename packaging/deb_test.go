@@ -268,6 +268,18 @@ func TestDebInstall(t *testing.T) {
 			t.Errorf("after dpkg --purge: %s is left (%v)", path, err)
 		}
 	}
+	// deb-systemd-helper's state and masks, enablement links.
+	dirs := []string{}
+	for _, d := range []string{"/etc/systemd", "/var/lib/systemd"} {
+		if _, err := os.Stat(d); err == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	if len(dirs) > 0 {
+		if left := run(t, "find", append(dirs, "-name", "*calld*")...); left != "" {
+			t.Errorf("after dpkg --purge, left:\n%s", left)
+		}
+	}
 	// Debian keeps system users and groups: files may still be theirs.
 	run(t, "getent", "passwd", "calld")
 }
