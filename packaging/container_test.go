@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestContainerImage builds ../Containerfile with buildah (podman build
@@ -98,10 +103,62 @@ func TestContainerImage(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("image files (path: uid gid)\n got %v\nwant %v", got, want)
 	}
+	t.Run("serve --sim", func(t *testing.T) { serveImage(t, mnt, cfg.Env) })
 	buildah("umount", ctr)
 	out := buildah("run", "--isolation", "chroot", ctr, "--", "/usr/bin/calld", "version")
 	if !strings.Contains(out, testVersion) {
 		t.Errorf("calld version in the image: %q lacks %s", out, testVersion)
 	}
 	buildah("rm", ctr)
+}
+
+// serveImage runs the image's entrypoint with --sim in its root file
+// system (mnt), as its user with its environment (chroot: no container
+// runtime needed), waits for the daemon.ready log line, asks calld
+// status through the socket in /run/calld, stops it with SIGTERM, and
+// checks that the state file in the volume directory is the user's.
+func serveImage(t *testing.T, mnt string, env []string) {
+	need(t, "chroot")
+	// A Unix socket's path holds at most 107 bytes: reach the image's
+	// /run/calld through a short link.
+	link := filepath.Join(t.TempDir(), "run")
+	if err := os.Symlink(filepath.Join(mnt, "run/calld"), link); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "chroot", "--userspec=65532:65532", mnt,
+		"/usr/bin/calld", "serve", "--config", "/etc/calld/calld.toml", "--sim")
+	srv.Env = env
+	logs, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	ready := false
+	sc := bufio.NewScanner(logs)
+	for !ready && sc.Scan() {
+		seen = append(seen, sc.Text())
+		var line struct{ Event string }
+		ready = json.Unmarshal(sc.Bytes(), &line) == nil && line.Event == "daemon.ready"
+	}
+	if !ready {
+		srv.Process.Kill()
+		srv.Wait()
+		t.Fatalf("no daemon.ready line:\n%s", strings.Join(seen, "\n"))
+	}
+	go io.Copy(io.Discard, logs)
+	calldStatus(t, ctx, filepath.Join(mnt, "usr/bin/calld"), filepath.Join(link, "calld.sock"))
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Error(err)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Errorf("calld serve in the image: %v", err)
+	}
+	if got := strings.TrimSpace(run(t, "stat", "-c", "%u:%g %a", filepath.Join(mnt, "var/lib/calld/calld.db"))); got != "65532:65532 600" {
+		t.Errorf("the state file: %s, want 65532:65532 600", got)
+	}
 }

@@ -320,15 +320,7 @@ func serveInstalled(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Exit status 3 (the daemon answers, not healthy yet: still
-	// connecting to the simulator) is an answer too.
-	status := exec.CommandContext(ctx, "/usr/bin/calld", "status", "--json", "--socket", socket)
-	out, err := status.Output()
-	var st map[string]any
-	if jerr := json.Unmarshal(out, &st); jerr != nil || (err != nil && status.ProcessState.ExitCode() != 3) {
-		t.Errorf("calld status: %v, %v: %s", err, jerr, out)
-	}
-	t.Logf("calld status (exit %d): %s", status.ProcessState.ExitCode(), out)
+	calldStatus(t, ctx, "/usr/bin/calld", socket)
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Error(err)
 	}
@@ -341,6 +333,20 @@ func serveInstalled(t *testing.T) {
 	if t.Failed() {
 		t.Logf("calld serve's output:\n%s", logs.String())
 	}
+}
+
+// calldStatus runs `bin status --json` on socket and fails unless the
+// daemon answers: exit status 3 (it answers, not healthy yet: still
+// connecting to the simulator) is an answer too.
+func calldStatus(t *testing.T, ctx context.Context, bin, socket string) {
+	t.Helper()
+	status := exec.CommandContext(ctx, bin, "status", "--json", "--socket", socket)
+	out, err := status.Output()
+	var st map[string]any
+	if jerr := json.Unmarshal(out, &st); jerr != nil || (err != nil && status.ProcessState.ExitCode() != 3) {
+		t.Errorf("calld status: %v, %v: %s", err, jerr, out)
+	}
+	t.Logf("calld status (exit %d): %s", status.ProcessState.ExitCode(), out)
 }
 
 func keys[V any](m map[string]V) []string {
