@@ -49,8 +49,8 @@ func need(t *testing.T, tool string) {
 	if _, err := exec.LookPath(tool); err != nil {
 		t.Skipf("%s not found (apt-get install %s): not checked here", tool, map[string]string{
 			"dpkg-deb": "dpkg", "dpkg": "dpkg", "systemd-analyze": "systemd",
-			"setpriv": "util-linux",
-			"podman":  "podman", "buildah": "buildah",
+			"setpriv": "util-linux", "chroot": "coreutils",
+			"podman": "podman", "buildah": "buildah",
 		}[tool])
 	}
 }
