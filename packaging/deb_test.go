@@ -254,11 +254,32 @@ func TestDebInstall(t *testing.T) {
 
 	t.Run("serve", func(t *testing.T) { serveInstalled(t) })
 
+	// The admin enables the units (systemctl works without a running
+	// systemd: links only); purge must take the links away.
+	enabled := []string{"calld.socket", "calld.service", "calld@work.socket", "calld@work.service"}
+	const wants = "/etc/systemd/system/sockets.target.wants/calld@work.socket"
+	systemctl := false
+	if _, err := exec.LookPath("systemctl"); err == nil {
+		run(t, "systemctl", append([]string{"enable"}, enabled...)...)
+		systemctl = true
+	}
+
 	run(t, "dpkg", "-r", "calld")
 	for path := range shipped {
 		_, err := os.Stat(path)
 		if gone := errors.Is(err, os.ErrNotExist); gone == (path == conffile) {
 			t.Errorf("after dpkg -r: %s: %v (only the conffile stays)", path, err)
+		}
+	}
+	if _, err := os.Lstat(wants); systemctl && err != nil {
+		t.Errorf("after dpkg -r: the enablement is kept for a re-install: %v", err)
+	}
+	// A re-install after a removal: the units must start again, not be
+	// masked (/dev/null links in /etc/systemd/system).
+	run(t, "dpkg", "-i", deb)
+	for _, unit := range []string{"calld.service", "calld.socket"} {
+		if dest, err := os.Readlink(filepath.Join("/etc/systemd/system", unit)); err == nil {
+			t.Errorf("after dpkg -r and dpkg -i: %s links to %s", unit, dest)
 		}
 	}
 	run(t, "dpkg", "--purge", "calld")
