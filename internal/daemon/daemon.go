@@ -27,6 +27,7 @@ import (
 	"github.com/gotd/td/clock"
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld/internal/buildinfo"
 	"github.com/calld/calld/internal/config"
 	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/fsm"
@@ -37,9 +38,6 @@ import (
 	"github.com/calld/calld/internal/store"
 	"github.com/calld/calld/internal/systemd"
 )
-
-// Version is set by cmd/calld.
-var Version = "dev"
 
 // Main is one daemon: New, then Run until its context ends.
 //
@@ -275,7 +273,7 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 			Ring:        m.Config.Policy.RingTimeout.Duration,
 			MaxDuration: m.Config.Policy.MaxDuration.Duration,
 		},
-		Version:  Version,
+		Version:  buildinfo.Version(),
 		Protocol: manager.Protocol(m.Config.Media),
 	})
 	if err := m.manager.LoadStatus(); err != nil {
