@@ -146,11 +146,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.log, m.level = log, level
-	defer func() {
-		if err != nil {
-			log.Error().Str(logging.FieldEvent, logging.EventDaemonFailed).Str(logging.FieldErr, err.Error()).Msg("calld failed")
-		}
-	}()
+	defer func() { m.logStopped(err) }()
 	keys, err := m.publicKeys()
 	if err != nil {
 		return err
@@ -346,6 +342,23 @@ func (m *Main) stop(stopped bool, stopWork, stopRun context.CancelFunc) error {
 			Dur(logging.FieldTimeout, m.ShutdownTimeout).Msg("stop took too long: exiting anyway")
 	}
 	return failure
+}
+
+// logStopped writes Run's last lines: daemon.failed naming the error, if
+// any, then daemon.stopped with the reason (signal, context or error).
+func (m *Main) logStopped(err error) {
+	if err != nil {
+		m.log.Error().Str(logging.FieldEvent, logging.EventDaemonFailed).Str(logging.FieldErr, err.Error()).Msg("calld failed")
+		m.log.Error().Str(logging.FieldEvent, logging.EventDaemonStopped).Str(logging.FieldReason, "error").
+			Str(logging.FieldErr, err.Error()).Msg("stopped: failed")
+		return
+	}
+	if sig, _ := m.stopReason.Load().(string); sig != "" && sig != "context" {
+		m.log.Info().Str(logging.FieldEvent, logging.EventDaemonStopped).Str(logging.FieldReason, "signal").
+			Str(logging.FieldSignal, sig).Msg("stopped")
+		return
+	}
+	m.log.Info().Str(logging.FieldEvent, logging.EventDaemonStopped).Str(logging.FieldReason, "context").Msg("stopped")
 }
 
 // SetStopReason records what stops the daemon (a signal's name), for the
