@@ -14,6 +14,9 @@ type Status struct {
 	Telegram TelegramStatus `json:"telegram"`
 	Updates  UpdatesState   `json:"updates"`
 	Calls    CallCounts     `json:"calls"`
+	// ReloadError is why the last reload (SIGHUP) was refused, the
+	// configuration error; empty once a reload succeeds (and before any).
+	ReloadError string `json:"reload_error,omitempty"`
 }
 
 // TelegramStatus is the connection and authorization part of Status.

@@ -83,6 +83,7 @@ type Main struct {
 	work    *group.Group    // the goroutines using the client: the manager's, a login
 
 	stopReason atomic.Value
+	reloadErr  atomic.Value // string: why the last reload was refused, "" once one succeeds
 	login      *login
 	loginOnce  chan struct{} // closed on a successful login
 	auth       authState     // the session's authorization, as last checked
@@ -570,10 +571,13 @@ func (m *Main) applyReloads(ctx context.Context) {
 			continue
 		}
 		if r.err != nil {
+			m.reloadErr.Store(r.err.Error())
 			m.log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, r.err.Error()).
 				Msg("reload refused: configuration invalid; keeping the current one")
+			m.updateStatus()
 			continue
 		}
+		m.reloadErr.Store("")
 		_, _ = systemd.Reloading()
 		cfg := r.cfg
 		_ = m.level.Set(cfg.Log.Level) // validated by config.Load
