@@ -27,12 +27,13 @@ var layers = map[string]int{
 	"": 0,
 
 	// Leaves: they import the root at most.
-	"client":            1, // the public Go client of the control API
-	"internal/logging":  1, // the log schema and its event names
-	"internal/gotdrace": 1,
-	"internal/group":    1, // goroutine owners (an errgroup that waits)
-	"internal/leaktest": 1, // the goroutine-leak check of every package's tests
-	"internal/config":   2,
+	"client":             1, // the public Go client of the control API
+	"internal/logging":   1, // the log schema and its event names
+	"internal/gotdrace":  1,
+	"internal/group":     1, // goroutine owners (an errgroup that waits)
+	"internal/leaktest":  1, // the goroutine-leak check of every package's tests
+	"internal/buildinfo": 1, // calld's version, for `calld version` and the daemon
+	"internal/config":    2,
 	// The call key exchange: pure, so the middlewares below mtproto can
 	// class its errors.
 	"internal/mtproto/callkey": 2,

@@ -259,3 +259,26 @@ func (c *Client) Events(ctx context.Context, opts EventsOptions, fn func(calld.E
 		return fn(ev)
 	})
 }
+
+// Health is GET /v1/health. A degraded daemon (HTTP 503 with a health
+// body) is a Health whose Status is calld.HealthDegraded, not an error;
+// an error means the daemon did not answer with a health.
+func (c *Client) Health(ctx context.Context) (calld.Health, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/health", nil)
+	if err != nil {
+		return calld.Health{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return calld.Health{}, fmt.Errorf("reading the answer to GET /v1/health: %w", err)
+	}
+	var h calld.Health
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		return h, apiError(resp.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, &h); err != nil || h.Status == "" {
+		return h, apiError(resp.StatusCode, data)
+	}
+	return h, nil
+}

@@ -681,6 +681,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if !st.Ready {
 		t.Fatalf("daemon after a refused reload: %+v", st)
 	}
+	if !strings.Contains(st.ReloadError, "policy.incoming") || !strings.Contains(st.Status, "(reload refused: ") {
+		t.Fatalf("a refused reload is not visible in /v1/status: reload_error %q, status %q", st.ReloadError, st.Status)
+	}
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

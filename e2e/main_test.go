@@ -10,6 +10,9 @@ import (
 	"github.com/calld/calld/internal/leaktest"
 )
 
+// e2eVersion is the version the tests' binary is built with.
+const e2eVersion = "0.0.0-e2e"
+
 // TestMain builds the binary the tests run, then runs them and checks
 // that they leave no goroutine (internal/leaktest).
 func TestMain(m *testing.M) {
@@ -19,7 +22,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "calld")
-	args := []string{"build", "-o", binary}
+	// The version as a release sets it (internal/buildinfo).
+	args := []string{"build", "-ldflags", "-X github.com/calld/calld/internal/buildinfo.version=" + e2eVersion, "-o", binary}
 	if raceEnabled {
 		args = append(args, "-race")
 	}

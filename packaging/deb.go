@@ -25,7 +25,7 @@ func buildBinary(ctx context.Context, dir, version, goarch string) (string, erro
 		return "", err
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
-		"-ldflags", "-s -w -X main.version="+version, "-o", bin, "./cmd/calld")
+		"-ldflags", "-s -w -X github.com/calld/calld/internal/buildinfo.version="+version, "-o", bin, "./cmd/calld")
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {

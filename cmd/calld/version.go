@@ -4,46 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
 	"text/tabwriter"
+
+	"github.com/calld/calld/internal/buildinfo"
 )
 
-// version is set at build time: go build -ldflags "-X main.version=1.2.3".
-var version = "dev"
-
-// buildInfo is what `calld version --json` prints.
-type buildInfo struct {
-	Version  string `json:"version"`
-	Go       string `json:"go"`
-	Module   string `json:"module,omitempty"`
-	Revision string `json:"revision,omitempty"`
-	Time     string `json:"time,omitempty"`
-	Modified bool   `json:"modified,omitempty"`
-}
-
-func currentBuild() buildInfo {
-	b := buildInfo{Version: version}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return b
-	}
-	b.Go = info.GoVersion
-	b.Module = info.Main.Path
-	if b.Version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		b.Version = info.Main.Version
-	}
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			b.Revision = s.Value
-		case "vcs.time":
-			b.Time = s.Value
-		case "vcs.modified":
-			b.Modified = s.Value == "true"
-		}
-	}
-	return b
-}
+// currentBuild is this binary's version and build (internal/buildinfo,
+// the same the daemon reports).
+func currentBuild() buildinfo.Info { return buildinfo.Read() }
 
 // runVersion is `calld version [--json]`: this binary's version and build
 // information (it does not ask the daemon; `calld status` shows the

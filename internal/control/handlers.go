@@ -17,6 +17,7 @@ import (
 
 func (s *Server) routes() {
 	s.handle("GET /v1/status", false, s.getStatus)
+	s.handle("GET /v1/health", false, s.getHealth)
 	s.handle("GET /v1/calls", false, s.getCalls)
 	s.handle("POST /v1/calls", true, s.postCall)
 	s.handle("GET /v1/calls/{id}", false, s.getCall)
@@ -35,6 +36,22 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// getHealth is derived from the status (calld.HealthOf): 200 when
+// healthy, 503 with the checks when degraded.
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.svc.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	h := calld.HealthOf(st)
+	code := http.StatusOK
+	if !h.Healthy() {
+		code = http.StatusServiceUnavailable
+	}
+	s.writeJSON(w, code, h)
 	return nil
 }
 

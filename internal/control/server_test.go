@@ -222,7 +222,7 @@ func TestPeerCredentials(t *testing.T) {
 		{"POST", "/v1/login", `{}`},
 	}
 	open := []struct{ method, path string }{
-		{"GET", "/v1/status"}, {"GET", "/v1/calls?all=1"}, {"GET", "/v1/calls/" + ringing}, {"GET", "/v1/events?since=0&follow=0"},
+		{"GET", "/v1/status"}, {"GET", "/v1/health"}, {"GET", "/v1/calls?all=1"}, {"GET", "/v1/calls/" + ringing}, {"GET", "/v1/events?since=0&follow=0"},
 	}
 	tests := []struct {
 		name    string

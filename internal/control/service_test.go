@@ -42,6 +42,7 @@ type memService struct {
 	nextID  int64
 
 	panicStatus  bool
+	degrade      func(*calld.Status) // if set, changes what Status answers
 	journalErr   error
 	duringReplay func(seq uint64) // called after each replayed event
 	discardGate  chan struct{}    // if set, Discard waits for it to close
@@ -107,10 +108,14 @@ func (s *memService) Status(context.Context) (calld.Status, error) {
 			live++
 		}
 	}
-	return calld.Status{Version: "test", Ready: true,
+	st := calld.Status{Version: "test", Ready: true,
 		Telegram: calld.TelegramStatus{Connected: true, Authorized: true, SelfID: 9007199254740997, DC: 2},
 		Updates:  calld.UpdatesState{Pts: 10, Qts: 2, Seq: 3, Date: 1714557600},
-		Calls:    calld.CallCounts{Live: live, Total: len(s.calls)}}, nil
+		Calls:    calld.CallCounts{Live: live, Total: len(s.calls)}}
+	if s.degrade != nil {
+		s.degrade(&st)
+	}
+	return st, nil
 }
 
 func (s *memService) Calls(_ context.Context, all bool) ([]calld.Call, error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/gotd/td/clock"
 	"github.com/rs/zerolog"
 
+	"github.com/calld/calld/internal/buildinfo"
 	"github.com/calld/calld/internal/config"
 	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/fsm"
@@ -37,9 +38,6 @@ import (
 	"github.com/calld/calld/internal/store"
 	"github.com/calld/calld/internal/systemd"
 )
-
-// Version is set by cmd/calld.
-var Version = "dev"
 
 // Main is one daemon: New, then Run until its context ends.
 //
@@ -85,6 +83,7 @@ type Main struct {
 	work    *group.Group    // the goroutines using the client: the manager's, a login
 
 	stopReason atomic.Value
+	reloadErr  atomic.Value // string: why the last reload was refused, "" once one succeeds
 	login      *login
 	loginOnce  chan struct{} // closed on a successful login
 	auth       authState     // the session's authorization, as last checked
@@ -148,11 +147,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.log, m.level = log, level
-	defer func() {
-		if err != nil {
-			log.Error().Str(logging.FieldEvent, logging.EventDaemonFailed).Str(logging.FieldErr, err.Error()).Msg("calld failed")
-		}
-	}()
+	defer func() { m.logStopped(err) }()
 	keys, err := m.publicKeys()
 	if err != nil {
 		return err
@@ -275,7 +270,7 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 			Ring:        m.Config.Policy.RingTimeout.Duration,
 			MaxDuration: m.Config.Policy.MaxDuration.Duration,
 		},
-		Version:  Version,
+		Version:  buildinfo.Version(),
 		Protocol: manager.Protocol(m.Config.Media),
 	})
 	if err := m.manager.LoadStatus(); err != nil {
@@ -348,6 +343,23 @@ func (m *Main) stop(stopped bool, stopWork, stopRun context.CancelFunc) error {
 			Dur(logging.FieldTimeout, m.ShutdownTimeout).Msg("stop took too long: exiting anyway")
 	}
 	return failure
+}
+
+// logStopped writes Run's last lines: daemon.failed naming the error, if
+// any, then daemon.stopped with the reason (signal, context or error).
+func (m *Main) logStopped(err error) {
+	if err != nil {
+		m.log.Error().Str(logging.FieldEvent, logging.EventDaemonFailed).Str(logging.FieldErr, err.Error()).Msg("calld failed")
+		m.log.Error().Str(logging.FieldEvent, logging.EventDaemonStopped).Str(logging.FieldReason, "error").
+			Str(logging.FieldErr, err.Error()).Msg("stopped: failed")
+		return
+	}
+	if sig, _ := m.stopReason.Load().(string); sig != "" && sig != "context" {
+		m.log.Info().Str(logging.FieldEvent, logging.EventDaemonStopped).Str(logging.FieldReason, "signal").
+			Str(logging.FieldSignal, sig).Msg("stopped")
+		return
+	}
+	m.log.Info().Str(logging.FieldEvent, logging.EventDaemonStopped).Str(logging.FieldReason, "context").Msg("stopped")
 }
 
 // SetStopReason records what stops the daemon (a signal's name), for the
@@ -559,10 +571,13 @@ func (m *Main) applyReloads(ctx context.Context) {
 			continue
 		}
 		if r.err != nil {
+			m.reloadErr.Store(r.err.Error())
 			m.log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, r.err.Error()).
 				Msg("reload refused: configuration invalid; keeping the current one")
+			m.updateStatus()
 			continue
 		}
+		m.reloadErr.Store("")
 		_, _ = systemd.Reloading()
 		cfg := r.cfg
 		_ = m.level.Set(cfg.Log.Level) // validated by config.Load

@@ -342,6 +342,20 @@ func TestUnreachableWithSession(t *testing.T) {
 	}
 }
 
+// notifySocket is a systemd notify socket for the test's daemon
+// (NOTIFY_SOCKET), closed at the end of the test.
+func notifySocket(t *testing.T) *net.UnixConn {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	t.Setenv("NOTIFY_SOCKET", sock)
+	return conn
+}
+
 // TestWatchdogFromReady: READY=1 and then WATCHDOG=1 reach systemd in
 // every state, not only once logged in.
 func TestWatchdogFromReady(t *testing.T) {
@@ -355,13 +369,7 @@ func TestWatchdogFromReady(t *testing.T) {
 		{"ready", sim.Options{Authorized: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sock := filepath.Join(t.TempDir(), "notify.sock")
-			conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			t.Setenv("NOTIFY_SOCKET", sock)
+			conn := notifySocket(t)
 			t.Setenv("WATCHDOG_USEC", "200000")
 			srv := newSim(t, tc.opts)
 			addr := ""

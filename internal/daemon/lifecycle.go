@@ -51,8 +51,24 @@ const (
 // statusLine is what calld is doing, for STATUS= and /v1/status: its
 // state and a line such as "connecting to DC 2 (149.154.167.50:443):
 // dial tcp ...: connection refused", "not logged in: run calld login" or
-// "ready: 2 live calls".
+// "ready: 2 live calls", followed by " (reload refused: …)" while the
+// last reload was refused.
 func (m *Main) statusLine() (state, line string) {
+	state, line = m.stateLine()
+	if e := m.reloadError(); e != "" {
+		line += " (reload refused: " + e + ")"
+	}
+	return state, line
+}
+
+// reloadError is why the last reload was refused ("" if it was not).
+func (m *Main) reloadError() string {
+	e, _ := m.reloadErr.Load().(string)
+	return e
+}
+
+// stateLine is statusLine without the reload's outcome.
+func (m *Main) stateLine() (state, line string) {
 	a, aerr := m.auth.get()
 	// Telegram is reached once the client runs runTelegram (the
 	// connection is up: gotd reports it only a little later) and until a
@@ -98,12 +114,13 @@ func (m *Main) callsAllowed() error {
 	case authNo:
 		return errUnauthorized
 	}
-	_, line := m.statusLine()
+	_, line := m.stateLine()
 	return calld.Errorf(calld.EUNAVAILABLE, "calld cannot tell yet whether its session is logged in: %s", line)
 }
 
 // withStatus adds the state and the status line to a calld.Status.
 func (m *Main) withStatus(st calld.Status) calld.Status {
 	st.State, st.Status = m.statusLine()
+	st.ReloadError = m.reloadError()
 	return st
 }

@@ -14,7 +14,8 @@ const (
 	EventDaemonReload   = "daemon.reload"   // SIGHUP handled: configuration (log level, policy) re-read
 	EventDaemonStopping = "daemon.stopping" // signal: shutdown begins
 	EventDaemonWatchdog = "daemon.watchdog" // result, err: the health check behind WATCHDOG=1 failed or recovered
-	EventDaemonFailed   = "daemon.failed"   // err: start-up or a part of the daemon failed; the last line before exit 1
+	EventDaemonFailed   = "daemon.failed"   // err: start-up or a part of the daemon failed; just before daemon.stopped
+	EventDaemonStopped  = "daemon.stopped"  // reason, signal, err: Run returns; the last line
 
 	// telegram connection
 	EventTelegramConnected    = "telegram.connected"    // dc

@@ -185,7 +185,7 @@ func (m *Manager) sendConfirm(c *call) func(context.Context) {
 func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) {
 	d := discardOf(inputCall(c), a)
 	tgc := m.cfg.Telegram
-	m.effects = append(m.effects, func() { m.logDiscard(d, "").Msg("phone.discardCall sent") })
+	m.effects = append(m.effects, func() { m.logDiscard(d, "sent").Msg("phone.discardCall sent") })
 	return func(ctx context.Context) {
 		_, err := tgc.DiscardCall(ctx, d)
 		err = m.rpcError(ctx, "phone.discardCall", err)
@@ -210,17 +210,13 @@ func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) 
 	}
 }
 
-// logDiscard is a call.discard log line for d; result is left out when
-// empty (the discard is sent, not answered yet).
+// logDiscard is a call.discard log line for d: result is "sent" when
+// the discard is sent, then "ok" or the error type when it is answered.
 func (m *Manager) logDiscard(d mtproto.Discard, result string) *zerolog.Event {
-	e := m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
+	return m.log.Info().Str(logging.FieldEvent, logging.EventCallDiscard).
 		Str(logging.FieldCallID, itoa(d.Peer.ID)).Str(logging.FieldReason, d.Reason).
 		Int(logging.FieldDuration, d.Duration).Str(logging.FieldConnectionID, itoa(d.ConnectionID)).
-		Bool(logging.FieldVideo, d.Video)
-	if result != "" {
-		e = e.Str(logging.FieldResult, result)
-	}
-	return e
+		Bool(logging.FieldVideo, d.Video).Str(logging.FieldResult, result)
 }
 
 // discardRetry is the first wait before our phone.discardCall is sent

@@ -482,7 +482,13 @@ func (c *Client) deliverEvents(ctx context.Context, runDone <-chan struct{}) {
 				c.log.Info().Str(logging.FieldEvent, logging.EventTelegramConnected).Int(logging.FieldDC, c.cfg.DC).Msg("connected to Telegram")
 				c.sink.Connected(ctx)
 			} else {
-				c.log.Warn().Str(logging.FieldEvent, logging.EventTelegramDisconnected).Int(logging.FieldDC, c.cfg.DC).AnErr(logging.FieldErr, e.err).Msg("disconnected from Telegram")
+				// The disconnection of a stop is expected: info, so
+				// that journalctl -p warning does not show restarts.
+				l := c.log.Warn()
+				if ctx.Err() != nil {
+					l = c.log.Info()
+				}
+				l.Str(logging.FieldEvent, logging.EventTelegramDisconnected).Int(logging.FieldDC, c.cfg.DC).AnErr(logging.FieldErr, e.err).Msg("disconnected from Telegram")
 				c.sink.Disconnected(e.err)
 			}
 		}
