@@ -142,9 +142,10 @@ func buildLogSchema(t *testing.T, old schemaDoc) []byte {
 			r.Then.Description += " (and the library's own fields)"
 			r.Then.AdditionalProperties = &yes
 		} else {
-			allowed := []string{FieldTime, FieldLevel, FieldEvent, FieldMessage}
+			// "Any line may carry component" (docs/logging.md, Every line).
+			allowed := []string{FieldTime, FieldLevel, FieldEvent, FieldMessage, FieldComponent}
 			for _, m := range backticked.FindAllStringSubmatch(events[ev][3], -1) {
-				if _, ok := fields[m[1]]; ok {
+				if _, ok := fields[m[1]]; ok && !slices.Contains(allowed, m[1]) {
 					allowed = append(allowed, m[1])
 				}
 			}
