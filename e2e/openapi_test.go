@@ -359,6 +359,8 @@ func TestOpenAPIValidatorFails(t *testing.T) {
 		{"no route, other shape", good, "GET", "/v1/nothing", 404, "application/json", `{"oops":1}`, true},
 		{"undescribed route answered", good, "GET", "/v1/nothing", 200, "application/json", `{}`, true},
 		{"event lines", good, "GET", "/v1/events?since=0", 200, "application/x-ndjson", event + "\n" + `{"error":{"code":"slow_reader","message":"x"}}` + "\n", false},
+		{"metrics exposition", good, "GET", "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8", "# HELP calld_calls_live x\ncalld_calls_live 1\n", false},
+		{"health degraded", good, "GET", "/v1/health", 503, "application/json", `{"status":"degraded","checks":{"connected":false}}`, false},
 		{"bad event line", good, "GET", "/v1/events?since=0", 200, "application/x-ndjson", event + "\n" + strings.Replace(event, `"seq":1`, `"seq":"1"`, 1) + "\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
