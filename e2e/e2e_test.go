@@ -136,7 +136,8 @@ func (e *env) start() *daemon {
 }
 
 // spawn starts cmd (a calld daemon) with its output in the daemon's logs,
-// killed at the end of the test if still running.
+// killed at the end of the test if still running; each line of the logs
+// must then match docs/log.schema.json.
 func (e *env) spawn(cmd *exec.Cmd) *daemon {
 	e.t.Helper()
 	d := &daemon{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
@@ -151,6 +152,7 @@ func (e *env) spawn(cmd *exec.Cmd) *daemon {
 			_ = d.cmd.Process.Kill()
 			<-d.done
 		}
+		checkLogLines(e.t, d.logs.String())
 		if e.t.Failed() {
 			e.t.Logf("daemon logs:\n%s", d.logs.String())
 		}
@@ -195,7 +197,8 @@ func (e *env) cliInput(stdin string, args ...string) (stdout, stderr string, cod
 	return out.String(), errb.String(), code
 }
 
-// cliJSON runs a subcommand with --json and decodes its output.
+// cliJSON runs a subcommand with --json and decodes its output, which
+// must match docs/openapi.yaml.
 func (e *env) cliJSON(v any, args ...string) {
 	e.t.Helper()
 	out, errOut, code := e.cli(append(args, "--json")...)
@@ -205,14 +208,16 @@ func (e *env) cliJSON(v any, args ...string) {
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		e.t.Fatalf("calld %v: %v\n%s", args, err, out)
 	}
+	checkCLIJSON(e.t, args, out)
 }
 
-// http does a raw request on the socket.
+// http does a raw request on the socket; the answer must match
+// docs/openapi.yaml.
 func (e *env) http(method, path, body string) (int, map[string]any) {
 	e.t.Helper()
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	c := &http.Client{Transport: apiTransport(e.t, &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
-	}}}
+	}})}
 	req, err := http.NewRequest(method, "http://calld"+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
@@ -715,6 +720,7 @@ func TestSystemdNotify(t *testing.T) {
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=2000000")
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
+	t.Cleanup(func() { checkLogLines(t, logs.String()) }) // after the deferred kill
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

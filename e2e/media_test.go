@@ -134,6 +134,10 @@ func TestMediaSignalingRatingDebug(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 5 || !strings.HasPrefix(out, "1 "+base64.StdEncoding.EncodeToString(sim.PeerSignal(id, 1))) {
 		t.Fatalf("calld signaling: %d %q %s", code, out, errOut)
 	}
+	// And the API's NDJSON replay (its lines validated against docs/openapi.yaml).
+	if status, _ := e.http("GET", fmt.Sprintf("/v1/calls/%d/signaling?since=0&follow=0", id), ""); status != 200 {
+		t.Fatalf("signaling replay: %d", status)
+	}
 
 	// The peer hangs up after 30 s on the server's clock: need_rating
 	// (and need_debug, asked for); the stream ends with the call.

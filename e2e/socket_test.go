@@ -314,9 +314,9 @@ func tail(s string, n int) string {
 func TestEventsSinceAhead(t *testing.T) {
 	e := newEnv(t, sim.Options{Authorized: true}, "")
 	e.start()
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: apiTransport(t, &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
-	}}}
+	}})}
 	for _, path := range []string{"/v1/events?since=1000000", "/v1/events?since=1000000&follow=0"} {
 		resp, err := c.Get("http://calld" + path)
 		if err != nil {

@@ -121,6 +121,7 @@ func TestSimWithoutConfigUsesFreshDir(t *testing.T) {
 	}
 	var logs syncBuffer
 	cmd.Stderr = &logs
+	t.Cleanup(func() { checkLogLines(t, logs.String()) }) // after the deferred kill
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

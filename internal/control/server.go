@@ -83,6 +83,7 @@ type Server struct {
 	log     zerolog.Logger
 	allowed map[int]bool
 	mux     *http.ServeMux
+	table   map[string]bool // registered pattern → secret (docs/openapi.yaml is tested against it)
 	handler http.Handler
 	http    *http.Server
 
@@ -193,6 +194,10 @@ type route struct {
 
 func (s *Server) handle(pattern string, secret bool, fn func(http.ResponseWriter, *http.Request) error) {
 	s.mux.Handle(pattern, &route{s: s, secret: secret, fn: fn})
+	if s.table == nil {
+		s.table = map[string]bool{}
+	}
+	s.table[pattern] = secret
 }
 
 func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,99 @@
+package control
+
+import (
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+)
+
+// openAPIPath is the API's description, relative to this package.
+const openAPIPath = "../../docs/openapi.yaml"
+
+// describedOperation is one operation of docs/openapi.yaml.
+type describedOperation struct {
+	secret    bool // x-calld-permission: allowed-uid
+	notServed bool // x-calld-not-served: true
+}
+
+// describedOperations reads docs/openapi.yaml (a valid OpenAPI 3.1
+// document) and returns its operations as ServeMux patterns
+// ("GET /v1/calls/{id}").
+func describedOperations(t *testing.T) map[string]describedOperation {
+	t.Helper()
+	data, err := os.ReadFile(openAPIPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := libopenapi.NewDocument(data)
+	if err != nil {
+		t.Fatalf("%s: %v", openAPIPath, err)
+	}
+	if v := doc.GetVersion(); !strings.HasPrefix(v, "3.1") {
+		t.Fatalf("%s is OpenAPI %s, want 3.1", openAPIPath, v)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("%s: %v", openAPIPath, errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		for _, e := range verrs {
+			t.Errorf("%s: %s (%s)", openAPIPath, e.Message, e.Reason)
+		}
+		t.FailNow()
+	}
+	m, err := doc.BuildV3Model()
+	if err != nil {
+		t.Fatalf("%s: %v", openAPIPath, err)
+	}
+	ops := map[string]describedOperation{}
+	for path, item := range m.Model.Paths.PathItems.FromOldest() {
+		for method, op := range item.GetOperations().FromOldest() {
+			var d describedOperation
+			if n := op.Extensions.GetOrZero("x-calld-permission"); n != nil {
+				if n.Value != "allowed-uid" {
+					t.Errorf("%s %s: x-calld-permission %q, want allowed-uid or none", method, path, n.Value)
+				}
+				d.secret = true
+			}
+			if n := op.Extensions.GetOrZero("x-calld-not-served"); n != nil {
+				d.notServed = n.Value == "true"
+			}
+			ops[strings.ToUpper(method)+" "+path] = d
+		}
+	}
+	return ops
+}
+
+// TestOpenAPIDescribesEveryRoute holds docs/openapi.yaml and the server's
+// route table to each other: every registered route is described with
+// its permission, every described operation is registered, and an
+// operation marked x-calld-not-served is not (drop the mark once it is).
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	described := describedOperations(t)
+	registered := NewServer(nil, nil, Options{}).Routes()
+	if len(registered) == 0 {
+		t.Fatal("the server registered no routes")
+	}
+	for _, pattern := range slices.Sorted(maps.Keys(registered)) {
+		d, ok := described[pattern]
+		switch {
+		case !ok:
+			t.Errorf("route %q is not described in %s", pattern, openAPIPath)
+		case d.notServed:
+			t.Errorf("route %q is served: drop its x-calld-not-served in %s", pattern, openAPIPath)
+		case d.secret != registered[pattern]:
+			t.Errorf("route %q needs an allowed uid: %v; %s says x-calld-permission: allowed-uid: %v",
+				pattern, registered[pattern], openAPIPath, d.secret)
+		}
+	}
+	for _, pattern := range slices.Sorted(maps.Keys(described)) {
+		if _, ok := registered[pattern]; !ok && !described[pattern].notServed {
+			t.Errorf("%s describes %q, which the server does not register", openAPIPath, pattern)
+		}
+	}
+}
