@@ -26,18 +26,28 @@ func TestCommands(t *testing.T) {
 		stderr    []string // substrings of stderr
 		notStdout []string
 		jsonOut   bool // stdout is one JSON document
+		before    func(d *testDaemon)
 		after     func(t *testing.T, d *testDaemon)
 	}
 	tests := []tc{
 		{name: "status", args: []string{"status"}, code: 0,
 			stdout: []string{"Version   1.2.3", "Ready     yes", "connected, authorized as user 9007199254740997, DC 4",
 				"pts 101, qts 7, seq 9, date 2024-05-01T10:00:00Z", "2 live, 3 total"}},
+		{name: "status not ready exits 3", args: []string{"status"}, code: 3,
+			before: func(d *testDaemon) { d.svc.setStatus(func(st *calld.Status) { st.Ready = false }) },
+			stdout: []string{"Ready     no"}},
+		{name: "status disconnected exits 3", args: []string{"status", "--json"}, code: 3, jsonOut: true,
+			before: func(d *testDaemon) { d.svc.setStatus(func(st *calld.Status) { st.Telegram.Connected = false }) },
+			stdout: []string{`"connected":false`}},
+		{name: "status not authorized exits 3", args: []string{"status"}, code: 3,
+			before: func(d *testDaemon) { d.svc.setStatus(func(st *calld.Status) { st.Telegram.Authorized = false }) },
+			stdout: []string{"connected, not authorized (run calld login)"}},
 		{name: "status json", args: []string{"status", "--json"}, jsonOut: true,
 			stdout: []string{`"self_id":"9007199254740997"`, `"pts":101`}},
 		{name: "calls", args: []string{"calls"},
 			stdout: []string{"ID                    DIRECTION  PEER  STATE    VIDEO  CREATED               DURATION  REASON  ENDED BY\n" +
 				"9007199254740993      incoming   1001  ringing  no     2024-05-01T12:00:00Z  0s        -       -\n" +
-				"-4000000000000000003  outgoing   2002  active   yes    2024-05-01T11:00:00Z  0s        -       -\n"},
+				"-4000000000000000003  outgoing   2002  active   yes    2024-05-01T11:00:00Z  1m15s     -       -\n"},
 			notStdout: []string{ended}},
 		{name: "calls all", args: []string{"calls", "--all"},
 			stdout: []string{ringing, active, "77                    incoming   3003  ended    no     2024-05-01T10:00:00Z  42s       hangup  remote"}},
@@ -91,8 +101,24 @@ func TestCommands(t *testing.T) {
 		{name: "events since", args: []string{"events", "--since", "2", "--json"},
 			stdout: []string{`{"seq":3,`, `"call_id":"` + ringing + `"`}, notStdout: []string{`"seq":2`, `"seq":1`}},
 		{name: "events bad since", args: []string{"events", "--since", "x"}, code: 2},
-		{name: "version", args: []string{"version"}, stdout: []string{"calld", "dev", "go1."}},
-		{name: "version json", args: []string{"version", "--json"}, jsonOut: true, stdout: []string{`"version":"dev"`, `"go":"go1.`}},
+		{name: "version", args: []string{"version"}, stdout: []string{"calld", "dev", "go1.", "\ndaemon ", " 1.2.3\n"}},
+		{name: "version json", args: []string{"version", "--json"}, jsonOut: true,
+			stdout: []string{`"version":"dev"`, `"go":"go1.`, `"daemon":{"version":"1.2.3"}`}},
+		{name: "media", args: []string{"media", active},
+			stdout: []string{"Key fingerprint  -5", "Outgoing         yes", "Protocol         udp_p2p, udp_reflector, layers 65..92, library 9.0.0",
+				"Connections      55 192.0.2.1 port 443"}, notStdout: []string{"AQID"}},
+		{name: "media json", args: []string{"media", active, "--json"}, jsonOut: true, stdout: []string{`"key":"AQID"`, `"key_fingerprint":"-5"`}},
+		{name: "media not active", args: []string{"media", ringing}, code: 1, stderr: []string{"calld media: not_found: no media"}},
+		{name: "media no id", args: []string{"media"}, code: 2, stderr: []string{"usage: calld media ID"}},
+		{name: "connection", args: []string{"connection", active, "-77"}, stdout: []string{"call " + active + " (outgoing, peer 2002): active, connection -77"},
+			after: func(t *testing.T, d *testDaemon) {
+				if got := d.svc.conns; len(got) != 1 || got[0] != -77 {
+					t.Errorf("connection ids set %v", got)
+				}
+			}},
+		{name: "connection json", args: []string{"connection", "--json", active, "56"}, jsonOut: true, stdout: []string{`"connection_id":"56"`}},
+		{name: "connection bad conn id", args: []string{"connection", active, "x"}, code: 2, stderr: []string{`connection id "x"`}},
+		{name: "connection missing conn id", args: []string{"connection", active}, code: 2, stderr: []string{"usage: calld connection ID CONN_ID"}},
 		{name: "rate out of range", args: []string{"rate", ended, "6"}, code: 2, stderr: []string{`rating "6": want 1, 2, 3, 4 or 5`}},
 		{name: "rate without rating", args: []string{"rate", ended}, code: 2, stderr: []string{"usage: calld rate ID 1..5"}},
 		{name: "rate bad id", args: []string{"rate", "x", "5"}, code: 2},
@@ -114,6 +140,9 @@ func TestCommands(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := startDaemon(t)
+			if tt.before != nil {
+				tt.before(d)
+			}
 			code, stdout, stderr := runCLI(context.Background(), tt.args, map[string]string{"CALLD_SOCKET": d.socket}, tt.stdin)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
@@ -136,11 +165,37 @@ func TestCommands(t *testing.T) {
 			if tt.jsonOut && !json.Valid([]byte(stdout)) {
 				t.Errorf("stdout is not JSON: %q", stdout)
 			}
-			if code != 0 && stdout != "" && tt.code != 0 {
+			// (An unhealthy status prints the status and exits 3.)
+			if code != 0 && stdout != "" && tt.code != 0 && tt.code != exitUnhealthy {
 				t.Errorf("a failed command wrote to stdout: %q", stdout)
 			}
 			if tt.after != nil {
 				tt.after(t, d)
+			}
+		})
+	}
+}
+
+// TestUnreachable: with no daemon at the socket, status exits 1 (not 3)
+// and version still prints the client's version.
+func TestUnreachable(t *testing.T) {
+	env := map[string]string{"CALLD_SOCKET": t.TempDir() + "/none.sock"}
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"status"}, 1, "", "calld is not running at"},
+		{[]string{"status", "--json"}, 1, "", "calld is not running at"},
+		{[]string{"version"}, 0, " not running\n", ""},
+		{[]string{"version", "--json"}, 0, `"daemon":{"error":"calld is not running at`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runCLI(context.Background(), tt.args, env, "")
+			if code != tt.code || !strings.Contains(stdout, tt.stdout) || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d stdout %q stderr %q, want %d, %q and %q", code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
 			}
 		})
 	}
@@ -212,7 +267,7 @@ func TestEventsFollow(t *testing.T) {
 			var stderr strings.Builder
 			done := make(chan int, 1)
 			go func() {
-				sio := stdio{stdin: strings.NewReader(""), stdout: pw, stderr: &stderr,
+				sio := stdio{stdin: strings.NewReader(""), stdout: pw, stderr: &stderr, clock: testClock,
 					getenv: func(k string) string { return map[string]string{"CALLD_SOCKET": d.socket}[k] }}
 				done <- run(ctx, tt.args, sio)
 				pw.Close()

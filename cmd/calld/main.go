@@ -13,15 +13,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gotd/td/clock"
 )
 
 // stdio is what a subcommand may touch of the process: the standard
-// streams and the environment (injected by tests).
+// streams, the environment and the clock (injected by tests).
 type stdio struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	clock  clock.Clock
 }
 
 // command is one client subcommand.
@@ -31,24 +34,26 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"login":     {runLogin, "log the Telegram account in through the running daemon"},
-	"status":    {runStatus, "daemon, connection, authorization and updates-state summary"},
-	"calls":     {runCalls, "table of live calls (--all: every known call)"},
-	"show":      {runShow, "one call, all fields"},
-	"discard":   {runDiscard, "end or refuse a call"},
-	"call":      {runCall, "place an outgoing call"},
-	"accept":    {runAccept, "accept an incoming ringing call"},
-	"events":    {runEvents, "the event stream (NDJSON with --json)"},
-	"signaling": {runSignaling, "a call's incoming signaling payloads (--follow: until it ends)"},
-	"rate":      {runRate, "rate an ended call that asked for it (1..5, --comment)"},
-	"version":   {runVersion, "version and build info"},
+	"login":      {runLogin, "log the Telegram account in through the running daemon"},
+	"status":     {runStatus, "daemon, connection, authorization and updates-state summary"},
+	"calls":      {runCalls, "table of live calls (--all: every known call)"},
+	"show":       {runShow, "one call, all fields"},
+	"discard":    {runDiscard, "end or refuse a call"},
+	"call":       {runCall, "place an outgoing call"},
+	"accept":     {runAccept, "accept an incoming ringing call"},
+	"events":     {runEvents, "the event stream (NDJSON with --json)"},
+	"signaling":  {runSignaling, "a call's incoming signaling payloads (--follow: until it ends)"},
+	"rate":       {runRate, "rate an ended call that asked for it (1..5, --comment)"},
+	"media":      {runMedia, "an active call's media parameters (--json: with the secrets)"},
+	"connection": {runConnection, "choose the relay (CONN_ID) an active call's media uses"},
+	"version":    {runVersion, "version and build info"},
 }
 
-var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "version"}
+var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "version"}
 
 func main() {
 	args := os.Args[1:]
-	sio := stdio{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	sio := stdio{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, clock: clock.System}
 	if len(args) > 0 && (args[0] == "serve" || args[0] == "demo") {
 		// The daemon and the demo handle signals themselves.
 		os.Exit(run(context.Background(), args, sio))
@@ -97,7 +102,7 @@ The daemon:
 Clients of the running daemon (flags: --socket PATH, --config FILE, --json):
 `)
 	for _, name := range commandOrder {
-		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprint(w, `
 The socket is --socket, else $CALLD_SOCKET, else control.socket of --config

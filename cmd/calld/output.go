@@ -210,6 +210,9 @@ func yesNo(b bool) string {
 // callSummary is the one-line answer of discard, call and accept.
 func callSummary(c calld.Call) string {
 	s := fmt.Sprintf("call %d (%s, peer %d): %s", c.ID, c.Direction, c.PeerID, c.State)
+	if c.State == calld.StateActive && c.ConnectionID != 0 {
+		s += fmt.Sprintf(", connection %d", c.ConnectionID)
+	}
 	if c.State == calld.StateEnded {
 		s += fmt.Sprintf(", reason %s, ended by %s, duration %s", orDash(string(c.Reason)), orDash(string(c.EndedBy)), fmtDuration(c.Duration))
 	}

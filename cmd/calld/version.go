@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"text/tabwriter"
+
+	"github.com/calld/calld/client"
 )
 
 // version is set at build time: go build -ldflags "-X main.version=1.2.3".
@@ -19,6 +21,16 @@ type buildInfo struct {
 	Revision string `json:"revision,omitempty"`
 	Time     string `json:"time,omitempty"`
 	Modified bool   `json:"modified,omitempty"`
+	// Daemon is the running daemon's version (from GET /v1/status), or
+	// why it is not known; only `calld version` fills it in.
+	Daemon *daemonVersion `json:"daemon,omitempty"`
+}
+
+// daemonVersion is the daemon part of `calld version --json`: its
+// version, or the error that kept the client from asking (not running).
+type daemonVersion struct {
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 func currentBuild() buildInfo {
@@ -46,14 +58,20 @@ func currentBuild() buildInfo {
 }
 
 // runVersion is `calld version [--json]`: this binary's version and build
-// information (it does not ask the daemon; `calld status` shows the
-// daemon's version).
-func runVersion(_ context.Context, args []string, sio stdio) int {
-	c := newClientCmd("version", "[--json]", sio)
+// information, and the running daemon's version (GET /v1/status; "not
+// running" when it cannot be reached, which is not an error here).
+func runVersion(ctx context.Context, args []string, sio stdio) int {
+	c := newClientCmd("version", commonFlags, sio)
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return parseStatus(err)
 	}
 	b := currentBuild()
+	cl, code := c.client()
+	if cl == nil {
+		return code
+	}
+	b.Daemon = askDaemonVersion(ctx, cl)
+	cl.Close()
 	if c.json {
 		data, _ := json.Marshal(b)
 		printRaw(sio.stdout, data)
@@ -73,6 +91,20 @@ func runVersion(_ context.Context, args []string, sio stdio) int {
 	if b.Time != "" {
 		fmt.Fprintf(tw, "built from\t%s\n", b.Time)
 	}
+	daemon := b.Daemon.Version
+	if b.Daemon.Error != "" {
+		daemon = "not running"
+	}
+	fmt.Fprintf(tw, "daemon\t%s\n", daemon)
 	tw.Flush()
 	return 0
+}
+
+// askDaemonVersion asks the daemon for its version.
+func askDaemonVersion(ctx context.Context, cl *client.Client) *daemonVersion {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return &daemonVersion{Error: err.Error()}
+	}
+	return &daemonVersion{Version: st.Version}
 }
