@@ -8,7 +8,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/gotd/neo"
+	"github.com/gotd/td/clock"
 
 	"github.com/calld/calld"
 )
@@ -263,27 +268,8 @@ func TestEventsFollow(t *testing.T) {
 			d := startDaemon(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			pr, pw := io.Pipe()
-			var stderr strings.Builder
-			done := make(chan int, 1)
-			go func() {
-				sio := stdio{stdin: strings.NewReader(""), stdout: pw, stderr: &stderr, clock: testClock,
-					getenv: func(k string) string { return map[string]string{"CALLD_SOCKET": d.socket}[k] }}
-				done <- run(ctx, tt.args, sio)
-				pw.Close()
-			}()
-			br := bufio.NewReader(pr)
-			readSeq := func() uint64 {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					t.Fatalf("reading the stream: %v (stderr %s)", err, stderr.String())
-				}
-				var ev calld.Event
-				if err := json.Unmarshal([]byte(line), &ev); err != nil {
-					t.Fatalf("line %q: %v", line, err)
-				}
-				return ev.Seq
-			}
+			st := startStream(ctx, t, tt.args, d.socket, testClock)
+			readSeq := st.readSeq
 			for _, want := range tt.want {
 				if got := readSeq(); got != want {
 					t.Fatalf("replayed seq %d, want %d", got, want)
@@ -295,10 +281,112 @@ func TestEventsFollow(t *testing.T) {
 				t.Fatalf("live seq %d, want 4", got)
 			}
 			cancel()
-			go io.Copy(io.Discard, pr)
-			if code := <-done; code != 0 {
-				t.Errorf("exit %d after interrupt, want 0; stderr %s", code, stderr.String())
+			if code := st.end(); code != 0 {
+				t.Errorf("exit %d after interrupt, want 0; stderr %s", code, st.stderr.String())
 			}
 		})
 	}
+}
+
+// TestEventsFollowReconnects: `events --follow` outlives a daemon
+// restart (CONTRACT §5.3): it reconnects with since = the last seq it
+// printed, so nothing is lost or repeated, and runs until interrupted.
+func TestEventsFollowReconnects(t *testing.T) {
+	d := startDaemon(t)
+	clk := neo.NewTime(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := startStream(ctx, t, []string{"events", "--follow", "--since", "1", "--json"}, d.socket, clk)
+	expect := func(want uint64) {
+		t.Helper()
+		if got := st.readSeq(); got != want {
+			t.Fatalf("seq %d, want %d (stderr %s)", got, want, st.stderr.String())
+		}
+	}
+	expect(2)
+	expect(3)
+	waiting := clk.Observe()
+	d.stop() // the daemon stops: the stream ends
+	select {
+	case <-waiting: // the client waits to reconnect
+	case code := <-st.done:
+		t.Fatalf("events --follow ended with exit %d when the daemon stopped; stderr %s", code, st.stderr.String())
+	}
+	// A new daemon on the same socket, with one event more in its journal
+	// than the client printed.
+	d2 := startDaemonAt(t, d.socket)
+	d2.svc.emit(calld.Event{Event: "call.state", CallID: idRinging, From: "ringing", To: "accepting"})
+	clk.Travel(time.Minute)
+	expect(4)
+	d2.svc.emit(calld.Event{Event: "call.state", CallID: idRinging, From: "accepting", To: "exchanging_keys"})
+	expect(5)
+	cancel()
+	if code := st.end(); code != 0 {
+		t.Errorf("exit %d after interrupt, want 0; stderr %s", code, st.stderr.String())
+	}
+	if !strings.Contains(st.stderr.String(), "reconnecting") {
+		t.Errorf("stderr does not say it reconnects: %q", st.stderr.String())
+	}
+}
+
+// syncBuffer is a strings.Builder safe for a writer and a reader in two
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// stream is a CLI command that streams NDJSON events, run in the
+// background against socket.
+type stream struct {
+	t      *testing.T
+	pr     *io.PipeReader
+	br     *bufio.Reader
+	stderr *syncBuffer
+	done   chan int // the exit status
+}
+
+func startStream(ctx context.Context, t *testing.T, args []string, socket string, clk clock.Clock) *stream {
+	pr, pw := io.Pipe()
+	st := &stream{t: t, pr: pr, br: bufio.NewReader(pr), stderr: &syncBuffer{}, done: make(chan int, 1)}
+	go func() {
+		sio := stdio{stdin: strings.NewReader(""), stdout: pw, stderr: st.stderr, clock: clk,
+			getenv: func(k string) string { return map[string]string{"CALLD_SOCKET": socket}[k] }}
+		st.done <- run(ctx, args, sio)
+		pw.Close()
+	}()
+	return st
+}
+
+// readSeq reads the next event's seq.
+func (st *stream) readSeq() uint64 {
+	st.t.Helper()
+	line, err := st.br.ReadString('\n')
+	if err != nil {
+		st.t.Fatalf("reading the stream: %v (stderr %s)", err, st.stderr.String())
+	}
+	var ev calld.Event
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		st.t.Fatalf("line %q: %v", line, err)
+	}
+	return ev.Seq
+}
+
+// end drains the stream and returns the exit status (the context must
+// be cancelled).
+func (st *stream) end() int {
+	go io.Copy(io.Discard, st.pr)
+	return <-st.done
 }

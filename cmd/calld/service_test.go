@@ -217,11 +217,18 @@ type testDaemon struct {
 	svc    *fakeService
 	hub    *control.Hub
 	socket string
+	stop   func() // stops the server (once)
 }
 
 func startDaemon(t *testing.T) *testDaemon {
 	t.Helper()
-	socket := filepath.Join(t.TempDir(), "d.sock")
+	return startDaemonAt(t, filepath.Join(t.TempDir(), "d.sock"))
+}
+
+// startDaemonAt starts a control server on socket; it stops at the end
+// of the test, or at stop.
+func startDaemonAt(t *testing.T, socket string) *testDaemon {
+	t.Helper()
 	hub := control.NewHub(16)
 	svc := newFakeService(hub)
 	srv := control.NewServer(svc, hub, control.Options{})
@@ -231,7 +238,8 @@ func startDaemon(t *testing.T) *testDaemon {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
+	d := &testDaemon{svc: svc, hub: hub, socket: socket}
+	d.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
@@ -241,7 +249,8 @@ func startDaemon(t *testing.T) *testDaemon {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testDaemon{svc: svc, hub: hub, socket: socket}
+	t.Cleanup(d.stop)
+	return d
 }
 
 // testClock is the CLI's clock in tests: 75 s after idActive became
