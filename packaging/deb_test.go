@@ -202,7 +202,9 @@ func verifyUnits(t *testing.T, root string) {
 			if n := strings.Count(text, "\nExecStart="+bin+" "); n != 1 {
 				t.Fatalf("%s: %d ExecStart=%s lines, want 1", path, n, bin)
 			}
-			text = strings.ReplaceAll(text, "\nExecStart="+bin+" ", "\nExecStart="+filepath.Join(root, bin)+" ")
+			for _, key := range []string{"ExecStart", "ExecReload"} {
+				text = strings.ReplaceAll(text, "\n"+key+"="+bin+" ", "\n"+key+"="+filepath.Join(root, bin)+" ")
+			}
 		}
 		name := filepath.Join(dir, filepath.Base(path))
 		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {

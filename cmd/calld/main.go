@@ -46,10 +46,11 @@ var commands = map[string]command{
 	"rate":       {runRate, "rate an ended call that asked for it (1..5, --comment)"},
 	"media":      {runMedia, "an active call's media parameters (--json: with the secrets)"},
 	"connection": {runConnection, "choose the relay (CONN_ID) an active call's media uses"},
-	"version":    {runVersion, "version and build info"},
+	"version":    {runVersion, "this binary's version and build info, and the daemon's version"},
+	"config":     {runConfig, "check [--config FILE]: validate a configuration; default: print the commented default"},
 }
 
-var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "version"}
+var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "config", "version"}
 
 func main() {
 	args := os.Args[1:]

@@ -30,12 +30,25 @@ type clientCmd struct {
 }
 
 func newClientCmd(name, synopsis string, sio stdio) *clientCmd {
-	c := &clientCmd{name: name, synopsis: synopsis, sio: sio}
-	c.fs = flag.NewFlagSet("calld "+name, flag.ContinueOnError)
-	c.fs.SetOutput(sio.stderr)
+	c := newCmd(name, synopsis, sio)
 	c.fs.StringVar(&c.socket, "socket", "", "control socket `PATH` (default $CALLD_SOCKET, else control.socket of the config, else "+config.DefaultSocket+")")
 	c.fs.StringVar(&c.config, "config", "", "configuration `FILE` to read control.socket from (default $CALLD_CONFIG)")
 	c.fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
+	return c
+}
+
+// newConfigCmd is newCmd with the one flag --config (calld config ...).
+func newConfigCmd(name, synopsis string, sio stdio) *clientCmd {
+	c := newCmd(name, synopsis, sio)
+	c.fs.StringVar(&c.config, "config", "", "configuration `FILE` (default $CALLD_CONFIG)")
+	return c
+}
+
+// newCmd is a subcommand with no flag yet; -h prints its usage.
+func newCmd(name, synopsis string, sio stdio) *clientCmd {
+	c := &clientCmd{name: name, synopsis: synopsis, sio: sio}
+	c.fs = flag.NewFlagSet("calld "+name, flag.ContinueOnError)
+	c.fs.SetOutput(sio.stderr)
 	c.fs.Usage = func() {
 		fmt.Fprintf(sio.stderr, "usage: calld %s %s\n", name, synopsis)
 		c.fs.PrintDefaults()
