@@ -11,28 +11,6 @@ import (
 	"github.com/calld/calld/internal/daemon"
 )
 
-// runConfig is `calld config check|default`.
-func runConfig(ctx context.Context, args []string, sio stdio) int {
-	const usage = "usage: calld config check|default\n" +
-		"  check [--config FILE]  validate a configuration file: exit 0, or 2 naming the key and line\n" +
-		"  default                print the fully commented default configuration\n"
-	if len(args) == 0 {
-		fmt.Fprint(sio.stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "check":
-		return runConfigCheck(ctx, args[1:], sio)
-	case "default":
-		return runConfigDefault(ctx, args[1:], sio)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(sio.stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(sio.stderr, "calld config: unknown config command %q\n%s", args[0], usage)
-	return 2
-}
-
 // runConfigCheck is `calld config check [--config FILE]`: what `calld
 // serve` checks of its configuration before it starts (and on SIGHUP)
 // without starting: the file (--config, else $CALLD_CONFIG) with the

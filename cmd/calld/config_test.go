@@ -34,7 +34,7 @@ func TestConfigCommands(t *testing.T) {
 		{"check missing file", []string{"config", "check", "--config", "/nonexistent/calld.toml"}, nil, 2, "", []string{"/nonexistent/calld.toml"}},
 		{"check no file", []string{"config", "check"}, nil, 2, "", []string{"no configuration file"}},
 		{"check extra argument", []string{"config", "check", "now"}, nil, 2, "", []string{`unexpected argument "now"`}},
-		{"check help", []string{"config", "check", "-h"}, nil, 0, "", []string{"usage: calld config check"}},
+		{"check help", []string{"config", "check", "-h"}, nil, 0, "usage: calld config check [--config FILE]", nil},
 		{"no subcommand", []string{"config"}, nil, 2, "", []string{"usage: calld config check|default"}},
 		{"unknown subcommand", []string{"config", "frob"}, nil, 2, "", []string{`unknown config command "frob"`}},
 	}

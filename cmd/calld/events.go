@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/gotd/td/clock"
+	"github.com/spf13/pflag"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/client"
@@ -25,14 +25,13 @@ import (
 // last seq printed (CONTRACT §5.3).
 func runEvents(ctx context.Context, args []string, sio stdio) int {
 	c := newClientCmd("events", "[--follow] [--since N] "+commonFlags, sio)
-	follow := c.fs.Bool("follow", false, "keep streaming live events until interrupted, across daemon restarts")
-	c.fs.BoolVar(follow, "f", false, "short for --follow")
+	follow := c.fs.BoolP("follow", "f", false, "keep streaming live events until interrupted, across daemon restarts")
 	since := c.fs.Uint64("since", 0, "replay the journal's events with seq greater than `N` first")
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return parseStatus(err)
 	}
 	opts := client.EventsOptions{Follow: *follow, Since: *since, Replay: !*follow}
-	c.fs.Visit(func(f *flag.Flag) {
+	c.fs.Visit(func(f *pflag.Flag) {
 		if f.Name == "since" {
 			opts.Replay = true
 		}

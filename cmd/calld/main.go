@@ -8,13 +8,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/gotd/td/clock"
+	"github.com/spf13/cobra"
 )
 
 // stdio is what a subcommand may touch of the process: the standard
@@ -25,6 +25,12 @@ type stdio struct {
 	stderr io.Writer
 	getenv func(string) string
 	clock  clock.Clock
+
+	// cmd is the command being declared or run (cli.go); declare is set
+	// while the command tree is built: the command declares its flags
+	// and arguments and returns.
+	cmd     *cobra.Command
+	declare bool
 }
 
 // command is one client subcommand.
@@ -47,10 +53,9 @@ var commands = map[string]command{
 	"media":      {runMedia, "an active call's media parameters (--json: with the secrets)"},
 	"connection": {runConnection, "choose the relay (CONN_ID) an active call's media uses"},
 	"version":    {runVersion, "this binary's version and build info, and the daemon's version"},
-	"config":     {runConfig, "check [--config FILE]: validate a configuration; default: print the commented default"},
 }
 
-var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "config", "version"}
+var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "version"}
 
 func main() {
 	args := os.Args[1:]
@@ -63,52 +68,4 @@ func main() {
 	code := run(ctx, args, sio)
 	stop()
 	os.Exit(code)
-}
-
-// run dispatches args (without the program name) and returns the exit
-// status: 0 success, 1 the operation failed, 2 usage error.
-func run(ctx context.Context, args []string, sio stdio) int {
-	if len(args) == 0 {
-		usage(sio.stderr)
-		return 2
-	}
-	switch name := args[0]; name {
-	case "serve":
-		return runServe(ctx, args[1:], sio.stdout, sio.stderr)
-	case "demo":
-		return runDemo(ctx, args[1:], sio.stdout, sio.stderr)
-	case "help", "-h", "-help", "--help":
-		usage(sio.stdout)
-		return 0
-	case "--version", "-version":
-		return runVersion(ctx, nil, sio)
-	default:
-		cmd, ok := commands[name]
-		if !ok {
-			fmt.Fprintf(sio.stderr, "calld: unknown command %q\n\n", name)
-			usage(sio.stderr)
-			return 2
-		}
-		return cmd.run(ctx, args[1:], sio)
-	}
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: calld COMMAND [flags] [args]
-
-The daemon:
-  serve     run the daemon in the foreground (--config FILE, --sim, --state PATH, --socket PATH)
-  demo      a self-contained tour with an embedded simulator
-
-Clients of the running daemon (flags: --socket PATH, --config FILE, --json):
-`)
-	for _, name := range commandOrder {
-		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
-	}
-	fmt.Fprint(w, `
-The socket is --socket, else $CALLD_SOCKET, else control.socket of --config
-(or $CALLD_CONFIG), else /run/calld.sock.
-Exit status: 0 success, 1 the operation failed, 2 usage error.
-Run 'calld COMMAND -h' for a command's flags.
-`)
 }
