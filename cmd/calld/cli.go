@@ -48,10 +48,13 @@ Exit status: 0 success, 1 the operation failed, 2 usage error; calld status
 exits 3 when the daemon answers but is not healthy.
 Run 'calld help COMMAND' or 'calld COMMAND -h' for a command's flags.`
 
+// The commands are listed in the order newRoot adds them (by use), not
+// sorted by name.
+func init() { cobra.EnableCommandSorting = false }
+
 // newRoot builds the command tree for one run: ctx and sio are what the
 // commands run with, and *code receives the exit status.
 func newRoot(ctx context.Context, sio stdio, code *int) *cobra.Command {
-	cobra.EnableCommandSorting = false // the order below: by use
 	root := &cobra.Command{
 		Use:               "calld COMMAND [flags] [args]",
 		Short:             "the Telegram call-state daemon and its client",
