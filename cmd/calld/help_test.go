@@ -100,3 +100,25 @@ func TestCompletionAndMan(t *testing.T) {
 		t.Errorf("calld-serve.1 lacks --sim:\n%s", data)
 	}
 }
+
+// TestServeFlagSpellings: serve takes its flags as the flag package did,
+// with one dash or two, the value after a space or an =. (An extra
+// argument ends serve after the flags are parsed, before it touches
+// signals or files.)
+func TestServeFlagSpellings(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--config", "/nonexistent/x.toml", "extra"},
+		{"serve", "-config", "/nonexistent/x.toml", "--sim", "extra"},
+		{"serve", "--config=/nonexistent/x.toml", "-sim", "extra"},
+		{"serve", "-config=/nonexistent/x.toml", "-state", "x.db", "--socket=x.sock", "extra"},
+	} {
+		code, _, stderr := runCLI(context.Background(), args, nil, "")
+		if code != 2 || !strings.Contains(stderr, `calld serve: unexpected argument "extra"`) {
+			t.Errorf("calld %s: exit %d stderr %q, want 2 for the extra argument only", strings.Join(args, " "), code, stderr)
+		}
+	}
+	code, _, stderr := runCLI(context.Background(), []string{"serve", "--bogus"}, nil, "")
+	if code != 2 || !strings.Contains(stderr, "unknown flag: --bogus") || !strings.Contains(stderr, "usage: calld serve") {
+		t.Errorf("serve --bogus: exit %d stderr %q", code, stderr)
+	}
+}

@@ -85,10 +85,7 @@ func (c *clientCmd) parse(args []string, minPos, maxPos int) ([]string, error) {
 			pos = append(pos, a)
 		default:
 			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			if !strings.HasPrefix(a, "--") && len(name) > 1 && c.fs.Lookup(name) != nil {
-				a = "-" + a // -json: the long flag, as the flag package took it
-			}
-			flags = append(flags, a)
+			flags = append(flags, oneDashLong(c.fs, a))
 			if hasValue {
 				continue
 			}
@@ -124,6 +121,16 @@ func (c *clientCmd) parse(args []string, minPos, maxPos int) ([]string, error) {
 		return nil, errUsage
 	}
 	return pos, nil
+}
+
+// oneDashLong returns arg, or --name for a long flag of fs written with
+// one dash (-json, -config=FILE), as the flag package took it.
+func oneDashLong(fs *pflag.FlagSet, arg string) string {
+	name, _, _ := strings.Cut(strings.TrimPrefix(arg, "-"), "=")
+	if strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--") && len(name) > 1 && fs.Lookup(name) != nil {
+		return "-" + arg
+	}
+	return arg
 }
 
 var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)

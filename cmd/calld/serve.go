@@ -26,8 +26,13 @@ import (
 // config, 1 when start-up or the store fails, 0 after a clean stop
 // (SIGTERM, SIGINT).
 func runServe(ctx context.Context, cmd *cobra.Command, args []string, stdout, stderr io.Writer) int {
-	// Signals are caught first, so that a SIGTERM sent while the flags and
-	// the config are read is a stop (exit 0), not the default death.
+	// The flags first: -h and usage errors end here, touching no signal.
+	f, code, ok := parseServeFlags(cmd, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	// Signals are caught next, so that a SIGTERM sent while the config is
+	// read is a stop (exit 0), not the default death.
 	// Stop signals and SIGHUP have channels of their own: the runtime
 	// drops a signal whose channel is full, and a stop must never be lost
 	// behind pending reloads. One pending signal of each kind is enough
@@ -39,10 +44,6 @@ func runServe(ctx context.Context, cmd *cobra.Command, args []string, stdout, st
 	// SIGTERM) that arrives now must not kill it by the default action and
 	// turn a clean stop into a death by signal.
 	defer signal.Ignore(syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	f, code, ok := parseServeFlags(cmd, args, stdout, stderr)
-	if !ok {
-		return code
-	}
 	if f.sim && f.config == "" {
 		// The simulator's session and calls are its own: never the
 		// default state file, which may hold a real login.
@@ -123,7 +124,11 @@ func parseServeFlags(cmd *cobra.Command, args []string, stdout, stderr io.Writer
 	var f serveFlags
 	var configPath string
 	serveFlagSet(fs, &f, &configPath)
-	err := fs.Parse(args)
+	long := make([]string, len(args))
+	for i, a := range args {
+		long[i] = oneDashLong(fs, a)
+	}
+	err := fs.Parse(long)
 	if errors.Is(err, pflag.ErrHelp) {
 		cmd.SetOut(stdout)
 		_ = cmd.Help()
