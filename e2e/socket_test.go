@@ -53,7 +53,9 @@ func TestSocketTakeover(t *testing.T) {
 	if out := d2.logs.String(); !strings.Contains(out, first.socket) || !strings.Contains(out, "another process is listening") {
 		t.Errorf("the refusal does not name the socket %s:\n%s", first.socket, out)
 	}
-	if _, errOut, code := first.cli("status"); code != 0 {
+	// (Exit 3 is a daemon that answers but is not connected or
+	// authorized at the moment; 1 is one that cannot be reached.)
+	if _, errOut, code := first.cli("status"); code != 0 && code != 3 {
 		t.Fatalf("the first daemon is unreachable after the second one exited: %d %s", code, errOut)
 	}
 

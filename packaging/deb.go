@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 
 	"github.com/goreleaser/nfpm/v2"
@@ -34,12 +37,78 @@ func buildBinary(ctx context.Context, dir, version, goarch string) (string, erro
 	return bin, nil
 }
 
+// buildDocs writes the man pages (gzipped, into dir/man) and the bash,
+// zsh and fish completions that calld generates from its command
+// definitions into dir, running binary (or, when it is built for another
+// GOARCH, a calld built for this machine).
+func buildDocs(ctx context.Context, binary, goarch, dir string) error {
+	if goarch != runtime.GOARCH {
+		host, err := buildBinary(ctx, filepath.Join(dir, "host"), "0", runtime.GOARCH)
+		if err != nil {
+			return err
+		}
+		binary = host
+	}
+	man := filepath.Join(dir, "man")
+	if out, err := exec.CommandContext(ctx, binary, "man", man).CombinedOutput(); err != nil {
+		return fmt.Errorf("calld man: %w\n%s", err, out)
+	}
+	pages, err := filepath.Glob(filepath.Join(man, "*.1"))
+	if err != nil || len(pages) == 0 {
+		return fmt.Errorf("calld man wrote no pages into %s (%v)", man, err)
+	}
+	for _, page := range pages {
+		if err := gzipFile(page); err != nil {
+			return err
+		}
+	}
+	for shell, name := range map[string]string{"bash": "calld.bash", "zsh": "_calld", "fish": "calld.fish"} {
+		out, err := exec.CommandContext(ctx, binary, "completion", shell).Output()
+		if err != nil {
+			return fmt.Errorf("calld completion %s: %w", shell, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), out, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gzipFile replaces path by path.gz, with no name or time in the header
+// (reproducible, as dh_compress does with gzip -n).
+func gzipFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".gz", buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.Remove(path)
+}
+
 // buildDeb writes the .deb that config (nfpm.yaml) describes into dir,
-// with binary as /usr/bin/calld, and returns its path. Relative paths in
-// config are relative to config's directory; a variable config names
-// other than CALLD_VERSION and CALLD_BINARY is an error.
+// with binary as /usr/bin/calld and its man pages and completions, and
+// returns its path. Relative paths in config are relative to config's
+// directory; a variable config names other than CALLD_VERSION,
+// CALLD_BINARY and CALLD_DOCS is an error.
 func buildDeb(config, binary, version, goarch, dir string) (string, error) {
-	vars := map[string]string{"CALLD_VERSION": version, "CALLD_BINARY": binary}
+	docs := filepath.Join(dir, "docs")
+	if err := buildDocs(context.Background(), binary, goarch, docs); err != nil {
+		return "", err
+	}
+	vars := map[string]string{"CALLD_VERSION": version, "CALLD_BINARY": binary, "CALLD_DOCS": docs}
 	unknown := map[string]bool{}
 	cfg, err := nfpm.ParseFileWithEnvMapping(config, func(name string) string {
 		v, ok := vars[name]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"text/tabwriter"
+	"time"
 
 	"github.com/calld/calld"
 )
@@ -55,7 +56,16 @@ func printCallTable(sio stdio, calls []calld.Call) {
 	for _, k := range calls {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			k.ID, k.Direction, k.PeerID, k.State, yesNo(k.Video), fmtTime(k.CreatedAt),
-			fmtDuration(k.Duration), orDash(string(k.Reason)), orDash(string(k.EndedBy)))
+			callDuration(k, sio.clock.Now()), orDash(string(k.Reason)), orDash(string(k.EndedBy)))
 	}
 	tw.Flush()
+}
+
+// callDuration is a call's duration for people: the recorded one, or the
+// running one of an active call (since active_at).
+func callDuration(k calld.Call, now time.Time) string {
+	if k.State == calld.StateActive && k.ActiveAt != nil && now.After(*k.ActiveAt) {
+		return now.Sub(*k.ActiveAt).Truncate(time.Second).String()
+	}
+	return fmtDuration(k.Duration)
 }

@@ -8,20 +8,29 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gotd/td/clock"
+	"github.com/spf13/cobra"
 )
 
 // stdio is what a subcommand may touch of the process: the standard
-// streams and the environment (injected by tests).
+// streams, the environment and the clock (injected by tests).
 type stdio struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	clock  clock.Clock
+
+	// cmd is the command being declared or run (cli.go); declare is set
+	// while the command tree is built: the command declares its flags
+	// and arguments and returns.
+	cmd     *cobra.Command
+	declare bool
 }
 
 // command is one client subcommand.
@@ -31,24 +40,26 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"login":     {runLogin, "log the Telegram account in through the running daemon"},
-	"status":    {runStatus, "daemon, connection, authorization and updates-state summary"},
-	"calls":     {runCalls, "table of live calls (--all: every known call)"},
-	"show":      {runShow, "one call, all fields"},
-	"discard":   {runDiscard, "end or refuse a call"},
-	"call":      {runCall, "place an outgoing call"},
-	"accept":    {runAccept, "accept an incoming ringing call"},
-	"events":    {runEvents, "the event stream (NDJSON with --json)"},
-	"signaling": {runSignaling, "a call's incoming signaling payloads (--follow: until it ends)"},
-	"rate":      {runRate, "rate an ended call that asked for it (1..5, --comment)"},
-	"version":   {runVersion, "version and build info"},
+	"login":      {runLogin, "log the Telegram account in through the running daemon"},
+	"status":     {runStatus, "daemon, connection, authorization and updates-state summary"},
+	"calls":      {runCalls, "table of live calls (--all: every known call)"},
+	"show":       {runShow, "one call, all fields"},
+	"discard":    {runDiscard, "end or refuse a call"},
+	"call":       {runCall, "place an outgoing call"},
+	"accept":     {runAccept, "accept an incoming ringing call"},
+	"events":     {runEvents, "the event stream (NDJSON with --json)"},
+	"signaling":  {runSignaling, "a call's incoming signaling payloads (--follow: until it ends)"},
+	"rate":       {runRate, "rate an ended call that asked for it (1..5, --comment)"},
+	"media":      {runMedia, "an active call's media parameters (--json: with the secrets)"},
+	"connection": {runConnection, "choose the relay (CONN_ID) an active call's media uses"},
+	"version":    {runVersion, "this binary's version and build info, and the daemon's version"},
 }
 
-var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "version"}
+var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "version"}
 
 func main() {
 	args := os.Args[1:]
-	sio := stdio{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	sio := stdio{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, clock: clock.System}
 	if len(args) > 0 && (args[0] == "serve" || args[0] == "demo") {
 		// The daemon and the demo handle signals themselves.
 		os.Exit(run(context.Background(), args, sio))
@@ -57,52 +68,4 @@ func main() {
 	code := run(ctx, args, sio)
 	stop()
 	os.Exit(code)
-}
-
-// run dispatches args (without the program name) and returns the exit
-// status: 0 success, 1 the operation failed, 2 usage error.
-func run(ctx context.Context, args []string, sio stdio) int {
-	if len(args) == 0 {
-		usage(sio.stderr)
-		return 2
-	}
-	switch name := args[0]; name {
-	case "serve":
-		return runServe(ctx, args[1:], sio.stdout, sio.stderr)
-	case "demo":
-		return runDemo(ctx, args[1:], sio.stdout, sio.stderr)
-	case "help", "-h", "-help", "--help":
-		usage(sio.stdout)
-		return 0
-	case "--version", "-version":
-		return runVersion(ctx, nil, sio)
-	default:
-		cmd, ok := commands[name]
-		if !ok {
-			fmt.Fprintf(sio.stderr, "calld: unknown command %q\n\n", name)
-			usage(sio.stderr)
-			return 2
-		}
-		return cmd.run(ctx, args[1:], sio)
-	}
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: calld COMMAND [flags] [args]
-
-The daemon:
-  serve     run the daemon in the foreground (--config FILE, --sim, --state PATH, --socket PATH)
-  demo      a self-contained tour with an embedded simulator
-
-Clients of the running daemon (flags: --socket PATH, --config FILE, --json):
-`)
-	for _, name := range commandOrder {
-		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
-	}
-	fmt.Fprint(w, `
-The socket is --socket, else $CALLD_SOCKET, else control.socket of --config
-(or $CALLD_CONFIG), else /run/calld.sock.
-Exit status: 0 success, 1 the operation failed, 2 usage error.
-Run 'calld COMMAND -h' for a command's flags.
-`)
 }

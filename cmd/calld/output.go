@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/client"
@@ -23,23 +24,39 @@ type clientCmd struct {
 	name     string
 	synopsis string
 	sio      stdio
-	fs       *flag.FlagSet
+	fs       *pflag.FlagSet
 	socket   string
 	config   string
 	json     bool
 }
 
 func newClientCmd(name, synopsis string, sio stdio) *clientCmd {
-	c := &clientCmd{name: name, synopsis: synopsis, sio: sio}
-	c.fs = flag.NewFlagSet("calld "+name, flag.ContinueOnError)
-	c.fs.SetOutput(sio.stderr)
+	c := newCmd(name, synopsis, sio)
 	c.fs.StringVar(&c.socket, "socket", "", "control socket `PATH` (default $CALLD_SOCKET, else control.socket of the config, else "+config.DefaultSocket+")")
 	c.fs.StringVar(&c.config, "config", "", "configuration `FILE` to read control.socket from (default $CALLD_CONFIG)")
 	c.fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
-	c.fs.Usage = func() {
-		fmt.Fprintf(sio.stderr, "usage: calld %s %s\n", name, synopsis)
-		c.fs.PrintDefaults()
+	return c
+}
+
+// newConfigCmd is newCmd with the one flag --config (calld config ...).
+func newConfigCmd(name, synopsis string, sio stdio) *clientCmd {
+	c := newCmd(name, synopsis, sio)
+	c.fs.StringVar(&c.config, "config", "", "configuration `FILE` (default $CALLD_CONFIG)")
+	return c
+}
+
+// newCmd is a subcommand with no flag yet, on the command that sio
+// declares or runs (cli.go). name is its path below calld ("status",
+// "config check"); synopsis its arguments and flags.
+func newCmd(name, synopsis string, sio stdio) *clientCmd {
+	c := &clientCmd{name: name, synopsis: synopsis, sio: sio}
+	if sio.declare {
+		words := strings.Fields(name)
+		sio.cmd.Use = strings.TrimSpace(words[len(words)-1] + " " + synopsis)
 	}
+	c.fs = sio.cmd.Flags()
+	c.fs.SortFlags = false
+	c.fs.Usage = func() {} // parse writes the usage
 	return c
 }
 
@@ -49,9 +66,14 @@ var errUsage = errors.New("usage error")
 // parse parses flags and positional arguments in any order (so that
 // `calld show ID --json` works) and checks the number of positional
 // arguments. A negative number is a positional argument (Telegram ids
-// are signed), and "--" ends the flags. On error it prints the reason and
-// the usage and returns errUsage, or flag.ErrHelp for -h.
+// are signed), "--" ends the flags, and a long flag may be written with
+// one dash (-json). On error it prints the reason and the usage and
+// returns errUsage; for -h or --help it prints the help on stdout and
+// returns pflag.ErrHelp. In declare mode it only records the arguments.
 func (c *clientCmd) parse(args []string, minPos, maxPos int) ([]string, error) {
+	if c.sio.declare {
+		return nil, errDeclared
+	}
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -62,22 +84,31 @@ func (c *clientCmd) parse(args []string, minPos, maxPos int) ([]string, error) {
 		case a == "-" || !strings.HasPrefix(a, "-") || negativeNumber.MatchString(a):
 			pos = append(pos, a)
 		default:
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if strings.Contains(name, "=") {
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			flags = append(flags, oneDashLong(c.fs, a))
+			if hasValue {
 				continue
 			}
-			if f := c.fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
+			f := c.fs.Lookup(name)
+			if f == nil && len(name) == 1 {
+				f = c.fs.ShorthandLookup(name)
+			}
+			if f != nil && f.NoOptDefVal == "" && i+1 < len(args) {
 				i++
 				flags = append(flags, args[i])
 			}
 		}
 	}
+	c.sio.cmd.InitDefaultHelpFlag() // -h, --help: last, as cobra lists it
 	if err := c.fs.Parse(flags); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, flag.ErrHelp
-		}
-		return nil, errUsage // the flag package printed the reason and the usage
+		fmt.Fprintf(c.sio.stderr, "calld %s: %v\n", c.name, err)
+		writeUsage(c.sio.stderr, c.sio.cmd)
+		return nil, errUsage
+	}
+	if help, _ := c.fs.GetBool("help"); help {
+		c.sio.cmd.SetOut(c.sio.stdout)
+		_ = c.sio.cmd.Help()
+		return nil, pflag.ErrHelp
 	}
 	if len(pos) < minPos || len(pos) > maxPos {
 		switch {
@@ -86,29 +117,34 @@ func (c *clientCmd) parse(args []string, minPos, maxPos int) ([]string, error) {
 		default:
 			fmt.Fprintf(c.sio.stderr, "calld %s: missing argument\n", c.name)
 		}
-		c.fs.Usage()
+		writeUsage(c.sio.stderr, c.sio.cmd)
 		return nil, errUsage
 	}
 	return pos, nil
 }
 
-var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)
-
-func isBoolFlag(f *flag.Flag) bool {
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
+// oneDashLong returns arg, or --name for a long flag of fs written with
+// one dash (-json, -config=FILE), as the flag package took it.
+func oneDashLong(fs *pflag.FlagSet, arg string) string {
+	name, _, _ := strings.Cut(strings.TrimPrefix(arg, "-"), "=")
+	if strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--") && len(name) > 1 && fs.Lookup(name) != nil {
+		return "-" + arg
+	}
+	return arg
 }
+
+var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)
 
 // usageError reports a bad argument and returns exit status 2.
 func (c *clientCmd) usageError(format string, args ...any) int {
 	fmt.Fprintf(c.sio.stderr, "calld %s: %s\n", c.name, fmt.Sprintf(format, args...))
-	c.fs.Usage()
+	writeUsage(c.sio.stderr, c.sio.cmd)
 	return 2
 }
 
 // parseStatus maps parse's error to an exit status.
 func parseStatus(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, pflag.ErrHelp) {
 		return 0
 	}
 	return 2
@@ -210,6 +246,9 @@ func yesNo(b bool) string {
 // callSummary is the one-line answer of discard, call and accept.
 func callSummary(c calld.Call) string {
 	s := fmt.Sprintf("call %d (%s, peer %d): %s", c.ID, c.Direction, c.PeerID, c.State)
+	if c.State == calld.StateActive && c.ConnectionID != 0 {
+		s += fmt.Sprintf(", connection %d", c.ConnectionID)
+	}
 	if c.State == calld.StateEnded {
 		s += fmt.Sprintf(", reason %s, ended by %s, duration %s", orDash(string(c.Reason)), orDash(string(c.EndedBy)), fmtDuration(c.Duration))
 	}

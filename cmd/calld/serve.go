@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gotd/td/clock"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/calld/calld/internal/config"
 	"github.com/calld/calld/internal/daemon"
@@ -23,9 +25,14 @@ import (
 // [--socket PATH]`: the daemon in the foreground. Exit status 2 for a bad
 // config, 1 when start-up or the store fails, 0 after a clean stop
 // (SIGTERM, SIGINT).
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// Signals are caught first, so that a SIGTERM sent while the flags and
-	// the config are read is a stop (exit 0), not the default death.
+func runServe(ctx context.Context, cmd *cobra.Command, args []string, stdout, stderr io.Writer) int {
+	// The flags first: -h and usage errors end here, touching no signal.
+	f, code, ok := parseServeFlags(cmd, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	// Signals are caught next, so that a SIGTERM sent while the config is
+	// read is a stop (exit 0), not the default death.
 	// Stop signals and SIGHUP have channels of their own: the runtime
 	// drops a signal whose channel is full, and a stop must never be lost
 	// behind pending reloads. One pending signal of each kind is enough
@@ -37,10 +44,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// SIGTERM) that arrives now must not kill it by the default action and
 	// turn a clean stop into a death by signal.
 	defer signal.Ignore(syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	f, ok := parseServeFlags(args, stderr)
-	if !ok {
-		return 2
-	}
 	if f.sim && f.config == "" {
 		// The simulator's session and calls are its own: never the
 		// default state file, which may hold a real login.
@@ -88,29 +91,61 @@ type serveFlags struct {
 	paths  servePaths
 }
 
-// parseServeFlags parses serve's flags; false: they are wrong (usage
-// written to stderr).
-func parseServeFlags(args []string, stderr io.Writer) (serveFlags, bool) {
-	fs := flag.NewFlagSet("calld serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// serveCommand declares `calld serve`; runServe parses its flags itself
+// (after catching the signals), declared by the same serveFlagSet.
+func serveCommand(ctx context.Context, sio stdio, code *int) *cobra.Command {
+	cmd := leaf("serve [--config FILE] [--sim] [--state PATH] [--socket PATH]", "run the daemon in the foreground", "daemon")
+	cmd.DisableFlagParsing = true
 	var f serveFlags
-	configPath := fs.String("config", "", "configuration file (default $CALLD_CONFIG, else built-in defaults)")
+	var configPath string
+	serveFlagSet(cmd.Flags(), &f, &configPath)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		*code = runServe(ctx, cmd, args, sio.stdout, sio.stderr)
+		return nil
+	}
+	return cmd
+}
+
+// serveFlagSet declares serve's flags on fs.
+func serveFlagSet(fs *pflag.FlagSet, f *serveFlags, configPath *string) {
+	fs.SortFlags = false
+	fs.StringVar(configPath, "config", "", "configuration `FILE` (default $CALLD_CONFIG, else built-in defaults)")
 	fs.BoolVar(&f.sim, "sim", false, "run against the embedded simulated Telegram (without a config: state and socket in a fresh directory)")
 	fs.StringVar(&f.paths.state, "state", "", "state file `PATH` (overrides $CALLD_STATE and [state] path)")
 	fs.StringVar(&f.paths.socket, "socket", "", "control socket `PATH` (overrides $CALLD_SOCKET and [control] socket)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: calld serve [--config FILE] [--sim] [--state PATH] [--socket PATH]")
-		fs.PrintDefaults()
+}
+
+// parseServeFlags parses serve's flags; false: serve ends with the exit
+// status (0 after --help, 2 for wrong flags, the usage on stderr).
+func parseServeFlags(cmd *cobra.Command, args []string, stdout, stderr io.Writer) (serveFlags, int, bool) {
+	fs := pflag.NewFlagSet("calld serve", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var f serveFlags
+	var configPath string
+	serveFlagSet(fs, &f, &configPath)
+	long := make([]string, len(args))
+	for i, a := range args {
+		long[i] = oneDashLong(fs, a)
 	}
-	if err := fs.Parse(args); err != nil {
-		return f, false
+	err := fs.Parse(long)
+	if errors.Is(err, pflag.ErrHelp) {
+		cmd.SetOut(stdout)
+		_ = cmd.Help()
+		return f, 0, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "calld serve: %v\n", err)
+		writeUsage(stderr, cmd)
+		return f, 2, false
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return f, false
+		fmt.Fprintf(stderr, "calld serve: unexpected argument %q\n", fs.Arg(0))
+		writeUsage(stderr, cmd)
+		return f, 2, false
 	}
-	f.config = config.Path(*configPath, os.Getenv)
-	return f, true
+	f.config = config.Path(configPath, os.Getenv)
+	return f, 0, true
 }
 
 // load reads the configuration the flags name (again on SIGHUP).

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/neo"
+
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/control"
 )
@@ -37,6 +39,8 @@ type fakeService struct {
 	next    int64
 	places  []calld.PlaceRequest
 	reasons []calld.Reason
+	conns   []int64       // connection ids set by SetConnection
+	status  *calld.Status // replaces the healthy status when set
 }
 
 func newFakeService(hub *control.Hub) *fakeService {
@@ -45,6 +49,7 @@ func newFakeService(hub *control.Hub) *fakeService {
 		{ID: idEnded, Direction: calld.DirectionIncoming, PeerID: 3003, State: calld.StateEnded, CreatedAt: tp(t0), EndedAt: tp(t0.Add(time.Minute)),
 			Duration: 42, Reason: calld.ReasonHangup, EndedBy: calld.EndedByRemote},
 		{ID: idActive, Direction: calld.DirectionOutgoing, PeerID: 2002, State: calld.StateActive, Video: true, CreatedAt: tp(t0.Add(time.Hour)),
+			ActiveAt:     tp(t0.Add(time.Hour + 10*time.Second)),
 			ConnectionID: 55, Connections: []calld.Connection{{ID: 55, IP: "192.0.2.1", IPv6: "2001:db8::1", Port: 443}}},
 		{ID: idRinging, Direction: calld.DirectionIncoming, PeerID: 1001, State: calld.StateRinging, CreatedAt: tp(t0.Add(2 * time.Hour))},
 	} {
@@ -67,6 +72,11 @@ func (s *fakeService) emit(ev calld.Event) {
 }
 
 func (s *fakeService) Status(context.Context) (calld.Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status != nil {
+		return *s.status, nil
+	}
 	return calld.Status{Version: "1.2.3", Ready: true,
 		Telegram: calld.TelegramStatus{Connected: true, Authorized: true, SelfID: 9007199254740997, DC: 4},
 		Updates:  calld.UpdatesState{Pts: 101, Qts: 7, Seq: 9, Date: 1714557600},
@@ -143,12 +153,26 @@ func (s *fakeService) Accept(ctx context.Context, id int64, _ *calld.ProtocolOve
 	return c, nil
 }
 
-func (s *fakeService) Media(context.Context, int64) (calld.Media, error) {
-	return calld.Media{}, calld.Errorf(calld.ENOTFOUND, "no media")
+func (s *fakeService) Media(_ context.Context, id int64) (calld.Media, error) {
+	if id != idActive {
+		return calld.Media{}, calld.Errorf(calld.ENOTFOUND, "no media")
+	}
+	return calld.Media{Key: []byte{1, 2, 3}, KeyFingerprint: -5, Outgoing: true,
+		Protocol:    calld.Protocol{UDPP2P: true, UDPReflector: true, MinLayer: 65, MaxLayer: 92, LibraryVersions: []string{"9.0.0"}},
+		Connections: []calld.MediaConnection{{ID: 55, IP: "192.0.2.1", Port: 443, PeerTag: []byte{7}}}}, nil
 }
 
-func (s *fakeService) SetConnection(ctx context.Context, id, _ int64) (calld.Call, error) {
-	return s.Call(ctx, id)
+func (s *fakeService) SetConnection(ctx context.Context, id, conn int64) (calld.Call, error) {
+	c, err := s.Call(ctx, id)
+	if err != nil {
+		return c, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns = append(s.conns, conn)
+	c.ConnectionID = conn
+	s.calls[id] = c
+	return c, nil
 }
 
 func (s *fakeService) Journal(since uint64, fn func(calld.Event) error) error {
@@ -193,11 +217,18 @@ type testDaemon struct {
 	svc    *fakeService
 	hub    *control.Hub
 	socket string
+	stop   func() // stops the server (once)
 }
 
 func startDaemon(t *testing.T) *testDaemon {
 	t.Helper()
-	socket := filepath.Join(t.TempDir(), "d.sock")
+	return startDaemonAt(t, filepath.Join(t.TempDir(), "d.sock"))
+}
+
+// startDaemonAt starts a control server on socket; it stops at the end
+// of the test, or at stop.
+func startDaemonAt(t *testing.T, socket string) *testDaemon {
+	t.Helper()
 	hub := control.NewHub(16)
 	svc := newFakeService(hub)
 	srv := control.NewServer(svc, hub, control.Options{})
@@ -207,7 +238,8 @@ func startDaemon(t *testing.T) *testDaemon {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
+	d := &testDaemon{svc: svc, hub: hub, socket: socket}
+	d.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
@@ -217,14 +249,19 @@ func startDaemon(t *testing.T) *testDaemon {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testDaemon{svc: svc, hub: hub, socket: socket}
+	t.Cleanup(d.stop)
+	return d
 }
+
+// testClock is the CLI's clock in tests: 75 s after idActive became
+// active.
+var testClock = neo.NewTime(t0.Add(time.Hour + 85*time.Second))
 
 // runCLI runs the binary's dispatch in-process.
 func runCLI(ctx context.Context, args []string, env map[string]string, stdin string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
 	sio := stdio{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-		getenv: func(k string) string { return env[k] }}
+		getenv: func(k string) string { return env[k] }, clock: testClock}
 	code = run(ctx, args, sio)
 	return code, out.String(), errOut.String()
 }
@@ -236,4 +273,13 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// setStatus changes the status the fake daemon reports.
+func (s *fakeService) setStatus(change func(*calld.Status)) {
+	st, _ := s.Status(context.Background())
+	change(&st)
+	s.mu.Lock()
+	s.status = &st
+	s.mu.Unlock()
 }

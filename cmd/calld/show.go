@@ -13,6 +13,20 @@ import (
 // runShow is `calld show ID`: GET /v1/calls/{id}.
 func runShow(ctx context.Context, args []string, sio stdio) int {
 	c := newClientCmd("show", "ID "+commonFlags, sio)
+	return getCallResource(ctx, c, args, "", func(data []byte) error {
+		var k calld.Call
+		if err := decodeInto(data, &k); err != nil {
+			return err
+		}
+		printCall(sio, k)
+		return nil
+	})
+}
+
+// getCallResource is the body of the commands that take one call ID and
+// GET /v1/calls/{id}+suffix: it prints the JSON with --json, else hands
+// it to print.
+func getCallResource(ctx context.Context, c *clientCmd, args []string, suffix string, print func([]byte) error) int {
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {
 		return parseStatus(err)
@@ -26,19 +40,17 @@ func runShow(ctx context.Context, args []string, sio stdio) int {
 		return code
 	}
 	defer cl.Close()
-	data, err := cl.Raw(ctx, http.MethodGet, "/v1/calls/"+strconv.FormatInt(id, 10), nil)
+	data, err := cl.Raw(ctx, http.MethodGet, "/v1/calls/"+strconv.FormatInt(id, 10)+suffix, nil)
 	if err != nil {
 		return c.fail(err)
 	}
 	if c.json {
-		printRaw(sio.stdout, data)
+		printRaw(c.sio.stdout, data)
 		return 0
 	}
-	var k calld.Call
-	if err := decodeInto(data, &k); err != nil {
+	if err := print(data); err != nil {
 		return c.fail(err)
 	}
-	printCall(sio, k)
 	return 0
 }
 
@@ -56,7 +68,7 @@ func printCall(sio stdio, k calld.Call) {
 	row("Ringing", fmtTime(k.RingingAt))
 	row("Active", fmtTime(k.ActiveAt))
 	row("Ended", fmtTime(k.EndedAt))
-	row("Duration", fmtDuration(k.Duration))
+	row("Duration", callDuration(k, sio.clock.Now()))
 	row("Reason", orDash(string(k.Reason)))
 	row("Ended by", orDash(string(k.EndedBy)))
 	row("Connection", k.ConnectionID)
@@ -68,11 +80,7 @@ func printCall(sio stdio, k calld.Call) {
 		if i == 0 {
 			name = "Connections"
 		}
-		addr := cn.IP
-		if cn.IPv6 != "" {
-			addr += " [" + cn.IPv6 + "]"
-		}
-		row(name, fmt.Sprintf("%d %s port %d", cn.ID, addr, cn.Port))
+		row(name, connectionLine(cn.ID, cn.IP, cn.IPv6, cn.Port, ""))
 	}
 	row("Need rating", yesNo(k.NeedRating))
 	row("Need debug", yesNo(k.NeedDebug))

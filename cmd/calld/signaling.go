@@ -18,8 +18,7 @@ import (
 // permission.
 func runSignaling(ctx context.Context, args []string, sio stdio) int {
 	c := newClientCmd("signaling", "ID [--follow] [--since N] "+commonFlags, sio)
-	follow := c.fs.Bool("follow", false, "keep streaming new payloads until the call ends")
-	c.fs.BoolVar(follow, "f", false, "short for --follow")
+	follow := c.fs.BoolP("follow", "f", false, "keep streaming new payloads until the call ends")
 	since := c.fs.Uint64("since", 0, "print the payloads with seq greater than `N`")
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {

@@ -12,7 +12,18 @@ import (
 
 const commonFlags = "[--json] [--socket PATH] [--config FILE]"
 
-// runStatus is `calld status`: GET /v1/status.
+// Exit statuses of `calld status` beyond 0 (healthy), 1 (the daemon
+// cannot be reached or the request failed) and 2 (usage).
+const exitUnhealthy = 3
+
+// healthy is the rule of `calld status`'s exit status (and of GET
+// /v1/health): ready, connected to Telegram and authorized.
+func healthy(st calld.Status) bool {
+	return st.Ready && st.Telegram.Connected && st.Telegram.Authorized
+}
+
+// runStatus is `calld status`: GET /v1/status. It exits 0 when the daemon
+// is healthy, 3 when it answers but is not, 1 when it cannot be reached.
 func runStatus(ctx context.Context, args []string, sio stdio) int {
 	c := newClientCmd("status", commonFlags, sio)
 	if _, err := c.parse(args, 0, 0); err != nil {
@@ -27,13 +38,17 @@ func runStatus(ctx context.Context, args []string, sio stdio) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if c.json {
-		printRaw(sio.stdout, data)
-		return 0
-	}
 	var st calld.Status
 	if err := decodeInto(data, &st); err != nil {
 		return c.fail(err)
+	}
+	code = 0
+	if !healthy(st) {
+		code = exitUnhealthy
+	}
+	if c.json {
+		printRaw(sio.stdout, data)
+		return code
 	}
 	tg := "disconnected"
 	if st.Telegram.Connected {
@@ -64,5 +79,5 @@ func runStatus(ctx context.Context, args []string, sio stdio) int {
 	fmt.Fprintf(tw, "Updates\tpts %d, qts %d, seq %d, date %s\n", st.Updates.Pts, st.Updates.Qts, st.Updates.Seq, date)
 	fmt.Fprintf(tw, "Calls\t%d live, %d total\n", st.Calls.Live, st.Calls.Total)
 	tw.Flush()
-	return 0
+	return code
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,6 @@ func TestUnitFiles(t *testing.T) {
 		{svc, "Service", "Type", "notify", "the daemon speaks sd_notify"},
 		{svc, "Service", "NotifyAccess", "main", ""},
 		{svc, "Service", "ExecStart", packagedBinary + " serve --config " + config.DefaultPath, "the packaged binary and config paths"},
-		{svc, "Service", "ExecReload", "/bin/kill -HUP $MAINPID", "SIGHUP reloads"},
 		{svc, "Service", "User", "calld", "the sysusers user"},
 		{svc, "Service", "Group", "calld", "the sysusers group"},
 		{svc, "Service", "StateDirectory", strings.TrimPrefix(filepath.Dir(def.State.Path), "/var/lib/"), "state.path's directory"},
@@ -112,6 +112,7 @@ func TestUnitFiles(t *testing.T) {
 			t.Errorf("[%s] %s=%s, want %s (%s)", c.section, c.key, got, c.want, c.what)
 		}
 	}
+	checkReload(t, "calld.service", svc, config.DefaultPath)
 	if got := svc.get(t, "Unit", "After"); !strings.Contains(got, "calld.socket") {
 		t.Errorf("After=%s lacks calld.socket", got)
 	}
@@ -137,6 +138,18 @@ func TestUnitFiles(t *testing.T) {
 	}
 	if !haveUser || !haveGroup {
 		t.Errorf("sysusers.d/calld.conf: user=%v group=%v", haveUser, haveGroup)
+	}
+}
+
+// checkReload: a reload checks the configuration file before SIGHUP.
+// systemd runs the ExecReload= lines in order (no shell: no &&) and the
+// first that fails fails the reload, so `systemctl reload` exits non-zero
+// for a bad file and the daemon never sees it.
+func checkReload(t *testing.T, name string, svc unit, confPath string) {
+	t.Helper()
+	want := []string{packagedBinary + " config check --config " + confPath, "/bin/kill -HUP $MAINPID"}
+	if got := svc["Service"]["ExecReload"]; !slices.Equal(got, want) {
+		t.Errorf("%s: ExecReload= lines %q, want %q", name, got, want)
 	}
 }
 
@@ -180,6 +193,7 @@ func TestTemplateUnits(t *testing.T) {
 			t.Errorf("[%s] %s=%s, want %s", c.section, c.key, got, c.want)
 		}
 	}
+	checkReload(t, "calld@.service", svc, confPath)
 	// /run/calld holds every instance's socket: a RuntimeDirectory= would
 	// be removed, sockets and all, when one instance stops.
 	for _, name := range []string{"calld.service", "calld@.service"} {
@@ -196,7 +210,7 @@ func TestTemplateUnits(t *testing.T) {
 func TestTemplatesMatchPlainUnits(t *testing.T) {
 	perInstance := map[string]bool{
 		"Unit.Description": true, "Unit.After": true, "Unit.Requires": true,
-		"Service.ExecStart": true, "Service.StateDirectory": true,
+		"Service.ExecStart": true, "Service.ExecReload": true, "Service.StateDirectory": true,
 		"Socket.ListenStream": true, "Socket.DirectoryMode": true,
 	}
 	for _, pair := range [][2]string{{"calld.service", "calld@.service"}, {"calld.socket", "calld@.socket"}} {
