@@ -32,6 +32,7 @@ var layers = map[string]int{
 	"internal/gotdrace": 1,
 	"internal/group":    1, // goroutine owners (an errgroup that waits)
 	"internal/leaktest": 1, // the goroutine-leak check of every package's tests
+	"internal/metrics":  1, // the Prometheus metrics, on the daemon's own registry
 	"internal/config":   2,
 	// The call key exchange: pure, so the middlewares below mtproto can
 	// class its errors.

@@ -15,6 +15,7 @@ const (
 	EventDaemonStopping = "daemon.stopping" // signal: shutdown begins
 	EventDaemonWatchdog = "daemon.watchdog" // result, err: the health check behind WATCHDOG=1 failed or recovered
 	EventDaemonFailed   = "daemon.failed"   // err: start-up or a part of the daemon failed; the last line before exit 1
+	EventDaemonMetrics  = "daemon.metrics"  // addr: [metrics] listen serves /metrics; warn: a reload changed it and it is kept
 
 	// telegram connection
 	EventTelegramConnected    = "telegram.connected"    // dc
