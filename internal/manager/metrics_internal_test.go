@@ -25,18 +25,23 @@ func benchCall(b *testing.B, id int64, s calld.State) *call {
 	return &call{m: mach}
 }
 
+// metricsOffOn are a benchmark's two runs: without metrics and with.
+func metricsOffOn() []struct {
+	name string
+	m    *metrics.Metrics
+} {
+	return []struct {
+		name string
+		m    *metrics.Metrics
+	}{{"off", nil}, {"on", metrics.New(metrics.Options{})}}
+}
+
 // BenchmarkFlushMetrics is the loop's commit of one step that moves a
 // live call (ringing → active) and ends another, on a real state file:
 // the manager's cost per commit without metrics and with them (their
 // difference is what recording costs; docs/performance.md).
 func BenchmarkFlushMetrics(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		m    *metrics.Metrics
-	}{
-		{"off", nil},
-		{"on", metrics.New(metrics.Options{})},
-	} {
+	for _, bc := range metricsOffOn() {
 		b.Run(bc.name, func(b *testing.B) {
 			db, err := store.Open(filepath.Join(b.TempDir(), "calld.db"), store.Options{})
 			if err != nil {
@@ -61,13 +66,7 @@ func BenchmarkFlushMetrics(b *testing.B) {
 // BenchmarkCountCall is the recording alone, per committed call: a
 // state change (two gauges) and an end (a counter by labels).
 func BenchmarkCountCall(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		m    *metrics.Metrics
-	}{
-		{"off", nil},
-		{"on", metrics.New(metrics.Options{})},
-	} {
+	for _, bc := range metricsOffOn() {
 		b.Run(bc.name, func(b *testing.B) {
 			m := New(Config{Metrics: bc.m})
 			live, over := benchCall(b, 1, calld.StateActive), benchCall(b, 2, calld.StateEnded)
