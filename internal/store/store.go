@@ -369,12 +369,11 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	if db.isClosed() {
 		return ErrClosed
 	}
-	if db.opts.CommitSeconds == nil {
-		return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, db: db}) })
-	}
 	start := db.opts.Clock.Now()
 	err := db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, db: db}) })
-	db.opts.CommitSeconds.Observe(db.opts.Clock.Now().Sub(start).Seconds())
+	if db.opts.CommitSeconds != nil {
+		db.opts.CommitSeconds.Observe(db.opts.Clock.Now().Sub(start).Seconds())
+	}
 	return err
 }
 
