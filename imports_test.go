@@ -34,6 +34,7 @@ var layers = map[string]int{
 	"internal/leaktest":  1, // the goroutine-leak check of every package's tests
 	"internal/buildinfo": 1, // calld's version, for `calld version` and the daemon
 	"configs":            1, // the example calld.toml, embedded (calld config default)
+	"internal/metrics":   1, // the Prometheus metrics, on the daemon's own registry
 	"internal/config":    2,
 	// The call key exchange: pure, so the middlewares below mtproto can
 	// class its errors.

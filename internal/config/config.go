@@ -25,6 +25,15 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Policy   Policy   `toml:"policy"`
 	Media    Media    `toml:"media"`
+	Metrics  Metrics  `toml:"metrics"`
+}
+
+// Metrics is the [metrics] table: Prometheus metrics over TCP.
+type Metrics struct {
+	// Listen is the host:port where GET /metrics is served over HTTP
+	// besides the control socket; "" (the default) serves none. Read at
+	// start only: a reload keeps the listener as it is.
+	Listen string `toml:"listen"`
 }
 
 // Telegram is the [telegram] table: credentials and where to connect.

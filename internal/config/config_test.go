@@ -179,6 +179,8 @@ func TestParseGood(t *testing.T) {
 		{"policy", "[policy]\nincoming = \"reject\"\nreject_when_busy = false\n", func(c *Config) {
 			c.Policy.Incoming, c.Policy.RejectWhenBusy = IncomingReject, false
 		}},
+		{"metrics listen", "[metrics]\nlisten = \"127.0.0.1:9469\"\n", func(c *Config) { c.Metrics.Listen = "127.0.0.1:9469" }},
+		{"metrics listen any port, every interface", "[metrics]\nlisten = \":0\"\n", func(c *Config) { c.Metrics.Listen = ":0" }},
 		{"comments and blank lines", "# hi\n\n[state] # trailing\npath = \"/x/y.db\" # c\n", func(c *Config) { c.State.Path = "/x/y.db" }},
 	}
 	for _, tc := range tests {
@@ -288,6 +290,9 @@ func TestParseBad(t *testing.T) {
 		{"blank library version", "[media]\nlibrary_versions = [\"4.0.0\", \"\"]\n", "media.library_versions[1]", 2, "not a version"},
 		{"library version not a string", "[media]\nlibrary_versions = [4]\n", "media.library_versions[0]", 2, "expected a string"},
 		{"min layer zero", "[media]\nmin_layer = 0\n", "media.min_layer", 2, "not a layer"},
+		{"metrics listen no port", "[metrics]\nlisten = \"127.0.0.1\"\n", "metrics.listen", 2, "not host:port"},
+		{"metrics listen bad port", "\n[metrics]\nlisten = \"127.0.0.1:99999\"\n", "metrics.listen", 3, "valid port"},
+		{"metrics listen not a string", "[metrics]\nlisten = 9469\n", "metrics.listen", 2, ""},
 		{"max below min", "[media]\nmin_layer = 92\nmax_layer = 65\n", "media.max_layer", 3, "below media.min_layer"},
 		{"no transport", "[media]\nudp_p2p = false\nudp_reflector = false\n", "media.udp_reflector", 3, "no transport"},
 		{"unknown media key", "[media]\nlayer = 92\n", "media.layer", 2, "unknown key"},

@@ -95,6 +95,9 @@ func (c *Config) fields() map[string]setter {
 			"udp_p2p":          boolOf(&c.Media.UDPP2P),
 			"udp_reflector":    boolOf(&c.Media.UDPReflector),
 		}),
+		"metrics": tableOf(map[string]setter{
+			"listen": stringOf(&c.Metrics.Listen),
+		}),
 	}
 }
 

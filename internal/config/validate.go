@@ -38,7 +38,29 @@ func (c Config) Validate(sim bool) error {
 	if err := c.Policy.validate(bad); err != nil {
 		return err
 	}
-	return c.Media.validate("media.", bad)
+	if err := c.Media.validate("media.", bad); err != nil {
+		return err
+	}
+	return c.Metrics.validate(bad)
+}
+
+// validate checks [metrics]: listen is empty or host:port, the host
+// may be empty (every interface) and the port 0 (any free one).
+func (mt Metrics) validate(bad badFunc) error {
+	if mt.Listen == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(mt.Listen)
+	if err != nil {
+		return bad("metrics.listen", "%q is not host:port", mt.Listen)
+	}
+	if strings.IndexFunc(host, isSpaceOrControl) >= 0 {
+		return bad("metrics.listen", "%q has no valid host", mt.Listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return bad("metrics.listen", "%q has no valid port (0..65535)", mt.Listen)
+	}
+	return nil
 }
 
 // badFunc makes the *Error for a key.

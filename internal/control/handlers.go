@@ -28,6 +28,15 @@ func (s *Server) routes() {
 	s.handle("GET /v1/events", false, s.getEvents)
 	s.handle("POST /v1/login", true, s.postLogin)
 	s.mediaRoutes()
+	if s.opts.Metrics != nil {
+		s.handle("GET /metrics", false, s.getMetrics)
+	}
+}
+
+// getMetrics serves the daemon's metrics in the Prometheus formats.
+func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.opts.Metrics.ServeHTTP(w, r)
+	return nil
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {

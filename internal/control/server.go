@@ -73,6 +73,9 @@ type Options struct {
 	// read and write deadlines are wall time whatever Clock is: the
 	// runtime's poller compares them with the system's clock.
 	Clock clock.Clock
+	// Metrics, when set, serves GET /metrics (a read route: the
+	// Prometheus exposition of the daemon's registry).
+	Metrics http.Handler
 }
 
 // Server serves the control API. Create it with NewServer.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ import (
 	"github.com/calld/calld/internal/group"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/manager"
+	"github.com/calld/calld/internal/metrics"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/store"
 	"github.com/calld/calld/internal/systemd"
@@ -76,11 +78,15 @@ type Main struct {
 	hub     *control.Hub
 	server  *control.Server
 	ln      net.Listener
-	runCtx  context.Context // the Telegram client's context; ends at stop
-	workCtx context.Context // what uses the client (manager, login); ends first
-	built   chan struct{}   // closed once the fields above are set
-	tasks   *group.Group    // every goroutine of the run
-	work    *group.Group    // the goroutines using the client: the manager's, a login
+	metrics *metrics.Metrics
+	// [metrics] listen, when set: its listener and server.
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+	runCtx     context.Context // the Telegram client's context; ends at stop
+	workCtx    context.Context // what uses the client (manager, login); ends first
+	built      chan struct{}   // closed once the fields above are set
+	tasks      *group.Group    // every goroutine of the run
+	work       *group.Group    // the goroutines using the client: the manager's, a login
 
 	stopReason atomic.Value
 	reloadErr  atomic.Value // string: why the last reload was refused, "" once one succeeds
@@ -152,6 +158,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	m.newMetrics()
 	if err := m.openStore(); err != nil {
 		return err
 	}
@@ -203,7 +210,7 @@ func (m *Main) openStore() error {
 	db, err := store.Open(m.Config.State.Path, store.Options{Retention: store.Retention{
 		MaxAge:    m.Config.State.JournalMaxAge.Duration,
 		MaxEvents: m.Config.State.JournalMaxEvents,
-	}})
+	}, CommitSeconds: m.metrics.StoreCommit()})
 	if err != nil {
 		return err
 	}
@@ -226,6 +233,7 @@ func (m *Main) startTasks(runCtx context.Context) {
 	statusTimer, pruneTimer := m.Clock.Timer(statusEvery), m.Clock.Timer(pruneEvery)
 	m.tasks.Go(func() error { m.housekeeping(runCtx, statusTimer, pruneTimer); return nil })
 	m.tasks.Go(func() error { return m.server.Serve(m.ln) })
+	m.serveMetrics()
 	m.markServing()
 	m.tasks.Go(func() error {
 		// From READY=1 on, in every state: the loop (once it runs)
@@ -255,6 +263,7 @@ func (m *Main) startTasks(runCtx context.Context) {
 // build makes the parts, in dependency order, before anything runs.
 func (m *Main) build(keys []*rsa.PublicKey) error {
 	tcfg := m.telegramConfig(keys)
+	tcfg.Metrics = m.metrics
 	m.hub = control.NewHub(256)
 	m.manager = manager.New(manager.Config{
 		DB:    m.db,
@@ -272,6 +281,7 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 		},
 		Version:  buildinfo.Version(),
 		Protocol: manager.Protocol(m.Config.Media),
+		Metrics:  m.metrics,
 	})
 	if err := m.manager.LoadStatus(); err != nil {
 		return err
@@ -293,6 +303,10 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 	if err := m.listen(); err != nil {
 		return err
 	}
+	if err := m.listenMetrics(); err != nil {
+		_ = m.ln.Close()
+		return err
+	}
 	m.server = control.NewServer(service{m}, m.hub, control.Options{
 		Log:                  m.log,
 		AllowUIDs:            m.Config.Control.AllowUIDs,
@@ -300,6 +314,7 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 		MaxConnectionsPerUID: m.Config.Control.MaxConnectionsPerUID,
 		IdleTimeout:          m.Config.Control.IdleTimeout.Duration,
 		Clock:                m.Clock,
+		Metrics:              m.metrics.Handler(),
 	})
 	return nil
 }
@@ -330,6 +345,7 @@ func (m *Main) stop(stopped bool, stopWork, stopRun context.CancelFunc) error {
 		m.log.Warn().Str(logging.FieldErr, serr.Error()).Msg("control socket shutdown: requests still in flight are cut")
 	}
 	cancel()
+	m.stopMetrics()
 	// What uses the client ends before the client closes its connection
 	// (gotd races when a connection closes under an RPC in flight).
 	m.work.Stopping()
@@ -581,6 +597,7 @@ func (m *Main) applyReloads(ctx context.Context) {
 		_, _ = systemd.Reloading()
 		cfg := r.cfg
 		_ = m.level.Set(cfg.Log.Level) // validated by config.Load
+		m.reloadMetrics(cfg)
 		m.manager.SetPolicy(manager.Policy{
 			Reject:         cfg.Policy.Incoming == config.IncomingReject,
 			RejectWhenBusy: cfg.Policy.RejectWhenBusy,

@@ -16,6 +16,7 @@ const (
 	EventDaemonWatchdog = "daemon.watchdog" // result, err: the health check behind WATCHDOG=1 failed or recovered
 	EventDaemonFailed   = "daemon.failed"   // err: start-up or a part of the daemon failed; just before daemon.stopped
 	EventDaemonStopped  = "daemon.stopped"  // reason, signal, err: Run returns; the last line
+	EventDaemonMetrics  = "daemon.metrics"  // addr: [metrics] listen serves /metrics; warn: a reload changed it and it is kept
 
 	// telegram connection
 	EventTelegramConnected    = "telegram.connected"    // dc

@@ -56,6 +56,7 @@ func (m *Manager) Authorized() bool { return m.authorized.Load() }
 // SetIdentity records the logged-in account and DC for Status.
 func (m *Manager) SetIdentity(authorized bool, selfID int64, dc int) {
 	m.authorized.Store(authorized)
+	m.cfg.Metrics.Authorized(authorized)
 	m.selfID.Store(selfID)
 	m.dc.Store(int64(dc))
 }
@@ -178,6 +179,17 @@ func (m *Manager) afterCommit(c *call, done func(calld.Call, error), err error) 
 // Discard implements calld.CallService: exactly one phone.discardCall per
 // call whatever the concurrency; the answer is the final persisted Call.
 func (m *Manager) Discard(ctx context.Context, id int64, reason calld.Reason) (calld.Call, error) {
+	start := m.clock.Now()
+	rec, err := m.discard(ctx, id, reason)
+	if err == nil {
+		m.cfg.Metrics.Discarded(m.clock.Now().Sub(start).Seconds())
+	}
+	return rec, err
+}
+
+// discard is Discard's work on the loop: it answers once the call's end
+// is committed.
+func (m *Manager) discard(ctx context.Context, id int64, reason calld.Reason) (calld.Call, error) {
 	return m.ask(ctx, func(done func(calld.Call, error)) {
 		c, err := m.liveCall(ctx, id)
 		if err != nil {

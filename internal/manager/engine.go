@@ -45,6 +45,7 @@ func (m *Manager) Updates(ctx context.Context, u tg.UpdatesClass, own bool) erro
 // The MTProto client logs telegram.connected itself.
 func (m *Manager) Connected(ctx context.Context) {
 	m.connected.Store(true)
+	m.cfg.Metrics.Connected(true)
 	_ = m.post(func() {
 		if m.engine != nil {
 			m.engineOut(m.engine.Reconnected(m.now()))
@@ -56,17 +57,20 @@ func (m *Manager) Connected(ctx context.Context) {
 // The MTProto client logs telegram.disconnected itself.
 func (m *Manager) Disconnected(err error) {
 	m.connected.Store(false)
+	m.cfg.Metrics.Connected(false)
 }
 
 // engineOut applies one output of the sequence engine: dispatches, the
 // next getDifference, the new state, log lines.
 func (m *Manager) engineOut(out updates.Output) {
 	for _, g := range out.Gaps {
+		m.cfg.Metrics.Gap(g.Box)
 		m.log.Info().Str(logging.FieldEvent, logging.EventUpdatesGap).
 			Str(logging.FieldBox, g.Box).Int(logging.FieldLocal, g.Local).
 			Int(logging.FieldRemote, g.Remote).Msg("updates gap")
 	}
 	if d := out.Diff; d != nil {
+		m.cfg.Metrics.Difference()
 		m.log.Info().Str(logging.FieldEvent, logging.EventUpdatesDifference).
 			Int(logging.FieldFromPts, d.FromPts).Int(logging.FieldToPts, d.ToPts).
 			Int(logging.FieldSeq, d.Seq).Int(logging.FieldUpdates, d.Updates).

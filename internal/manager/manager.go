@@ -33,6 +33,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/group"
+	"github.com/calld/calld/internal/metrics"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/store"
 	"github.com/calld/calld/internal/updates"
@@ -67,6 +68,10 @@ type Config struct {
 	// Protocol is the phoneCallProtocol offered ([media]); zero means
 	// mtproto.Protocol().
 	Protocol tg.PhoneCallProtocol
+	// Metrics records the committed facts (calls by state and their
+	// ends, discards, gaps, differences, the updates state, the
+	// connection); nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Manager runs the event loop. Create it with New, run it with Run; the
@@ -141,6 +146,9 @@ type call struct {
 	// no id; onPlaced answers the Place request once it has one.
 	req      *request
 	onPlaced func(calld.Call, error)
+	// counted is the state calld_calls_live counts the call in, as last
+	// committed ("" before its first commit).
+	counted calld.State
 }
 
 // New returns a Manager; nothing runs until Run.
@@ -453,6 +461,7 @@ func (m *Manager) LoadStatus() error {
 		m.statusMu.Lock()
 		m.status = st
 		m.statusMu.Unlock()
+		m.cfg.Metrics.UpdatesState(st)
 		return nil
 	})
 }

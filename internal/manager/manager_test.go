@@ -20,6 +20,7 @@ import (
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/gotdrace"
 	"github.com/calld/calld/internal/manager"
+	"github.com/calld/calld/internal/metrics"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
@@ -86,6 +87,8 @@ type harnessOptions struct {
 	dbPath string
 	// clock wraps the fake clock the manager gets; nil: h.clock itself.
 	clock func(*neo.Time) clock.Clock
+	// metrics is what the manager records into; nil: none.
+	metrics *metrics.Metrics
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -138,6 +141,7 @@ func (h *harness) start() {
 		Clock:    clk,
 		Policy:   h.opts.policy,
 		Timeouts: h.opts.timeouts,
+		Metrics:  h.opts.metrics,
 	})
 	keys, err := mtproto.ParsePublicKeys(h.srv.PublicKeyPEM())
 	if err != nil {

@@ -46,6 +46,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	m.statusMu.Lock()
 	m.status = p.st
 	m.statusMu.Unlock()
+	m.cfg.Metrics.UpdatesState(p.st)
 	m.engineOut(m.engine.Start(m.now()))
 	return m.flush(ctx)
 }
@@ -137,6 +138,7 @@ func (m *Manager) restoreCalls(recs []calld.Call, secs map[int64][]byte) error {
 			}
 		}
 		m.calls[rec.ID] = c
+		m.countCall(c)
 		m.restored[rec.ID] = true
 		m.schedule(c)
 	}
@@ -307,11 +309,25 @@ func (m *Manager) publishBatch(b *batch) {
 		m.statusMu.Lock()
 		m.status = b.st
 		m.statusMu.Unlock()
+		m.cfg.Metrics.UpdatesState(b.st)
 	}
 	for _, ev := range b.events {
 		if m.cfg.Hub != nil {
 			m.cfg.Hub.Publish(ev)
 		}
+	}
+}
+
+// countCall moves c, in calld_calls_live, to its committed state and
+// counts its end; without metrics it costs one nil check.
+func (m *Manager) countCall(c *call) {
+	if m.cfg.Metrics == nil {
+		return
+	}
+	rec := c.m.Call()
+	if rec.State != c.counted {
+		m.cfg.Metrics.CallState(c.counted, &rec)
+		c.counted = rec.State
 	}
 }
 
@@ -323,6 +339,7 @@ func (m *Manager) runEffects() {
 		if c.secrets != nil {
 			c.secrets.dirty = false
 		}
+		m.countCall(c)
 	}
 	m.dirty = map[*call]bool{}
 	m.events = nil

@@ -323,7 +323,10 @@ func (m *Manager) restoreRequests(recs []*request) {
 		m.requests[r.RandomID] = r
 		c := &call{m: mach, secrets: &secrets{outgoing: out}, req: r}
 		m.requested[r.RandomID] = c
-		if !r.Abandoned {
+		if r.Abandoned {
+			c.counted = calld.StateEnded // ended before this start: counted then
+		} else {
+			m.countCall(c)
 			m.schedule(c)
 		}
 		m.sendRequest(c)

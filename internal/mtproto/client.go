@@ -25,6 +25,7 @@ import (
 	"github.com/calld/calld/internal/logging"
 	"go.uber.org/zap"
 
+	"github.com/calld/calld/internal/metrics"
 	"github.com/calld/calld/internal/mtproto/callkey"
 	"github.com/calld/calld/internal/mtproto/middleware"
 )
@@ -83,6 +84,9 @@ type Config struct {
 	Random io.Reader
 	// Device is sent in initConnection; zero uses gotd's defaults.
 	Device telegram.DeviceConfig
+	// Metrics counts the RPCs that failed (calld_rpc_errors_total); nil
+	// counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Client is calld's MTProto client: a gotd telegram.Client with calld's
@@ -215,6 +219,7 @@ func (c *Client) options(list dcs.List, keys []telegram.PublicKey, zl *zap.Logge
 		SessionStorage: sessionHook{Storage: c.cfg.Session, c: c},
 		UpdateHandler:  telegram.UpdateHandlerFunc(c.handlePushed),
 		Middlewares: []telegram.Middleware{
+			middleware.CountErrors(c.cfg.Metrics.RPCError),
 			telegram.MiddlewareFunc(middleware.TypedErrors),
 			hook.UpdateHook(c.updatesHook),
 			middleware.Retry{Budget: c.cfg.RetryBudget, Clock: c.cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},

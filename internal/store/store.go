@@ -112,6 +112,14 @@ type Options struct {
 	Clock clock.Clock
 	// Retention is applied by Prune.
 	Retention Retention
+	// CommitSeconds, when set, observes the duration of every write
+	// transaction (Update), on Clock (calld_store_commit_seconds).
+	CommitSeconds Observer
+}
+
+// Observer takes one observation (a Prometheus histogram is one).
+type Observer interface {
+	Observe(float64)
 }
 
 // DefaultTimeout is the lock timeout when Options.Timeout is zero.
@@ -361,9 +369,12 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	if db.isClosed() {
 		return ErrClosed
 	}
-	return db.bolt.Update(func(btx *bolt.Tx) error {
-		return fn(&Tx{tx: btx, db: db})
-	})
+	start := db.opts.Clock.Now()
+	err := db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, db: db}) })
+	if db.opts.CommitSeconds != nil {
+		db.opts.CommitSeconds.Observe(db.opts.Clock.Now().Sub(start).Seconds())
+	}
+	return err
 }
 
 // View runs fn in a read-only transaction. Keep it short: a long read
