@@ -303,8 +303,8 @@ func checkCLIJSON(t *testing.T, args []string, out string) {
 		return
 	}
 	path := op.path
-	if strings.Contains(path, "{id}") {
-		path = strings.Replace(path, "{id}", args[1], 1)
+	if before, after, ok := strings.Cut(path, "{id}"); ok {
+		path = before + args[1] + after // args[1] exists only then
 	}
 	req, err := http.NewRequest(op.method, "http://calld"+path, nil)
 	if err != nil {

@@ -57,8 +57,7 @@ type eventStream struct {
 	c    *clientCmd
 	cl   *client.Client
 	opts client.EventsOptions
-	// printed is set once a line was written (stdout failing is final).
-	printed  bool
+	// writeErr is stdout's failure, which is final.
 	writeErr error
 }
 
