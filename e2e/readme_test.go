@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/client"
+)
+
+// readmeBlock is the fenced code block after the README's comment
+// `<!-- e2e: NAME…`, one command a line.
+func readmeBlock(t *testing.T, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- e2e: "+name)
+	if !ok {
+		t.Fatalf("README.md has no <!-- e2e: %s --> block", name)
+	}
+	_, rest, _ = strings.Cut(rest, "```\n")
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatalf("README.md: the %s block is not closed", name)
+	}
+	return strings.Split(strings.TrimSpace(block), "\n")
+}
+
+// bash runs one README line, killed after timeout (the streaming curls);
+// it returns the output and whether it ended by itself.
+func bash(t *testing.T, dir, line string, timeout time.Duration) (stdout string, exited bool, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", line)
+	cmd.Dir = dir
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		return out.String(), false, nil
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, errOut.String())
+	}
+	return out.String(), true, err
+}
+
+// jsonValues checks that out is a sequence of JSON values (jq's output,
+// an answer, NDJSON) and returns how many.
+func jsonValues(out string) (int, error) {
+	dec := json.NewDecoder(strings.NewReader(out))
+	n := 0
+	for dec.More() {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// TestReadmeExamples runs the README's `calld serve --sim` as written (no
+// config: it picks a fresh directory and prints it), then each line of its
+// curl block against that daemon and each jq line of its Monitoring block
+// over that daemon's log lines. Each must exit 0 and print JSON (the
+// Prometheus text for /metrics); the streaming curls (-N) are stopped
+// after their replay. The placeholders are replaced and only them: S (the
+// socket serve --sim printed), ID (a call placed to @alice, who answers),
+// @username (@alice), and `journalctl -u calld -o cat [-f]` (the log lines).
+func TestReadmeExamples(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the README's examples need %s, not installed: %v", tool, err)
+		}
+	}
+	sd := startSimNoConfig(t, t.TempDir())
+	socket := filepath.Join(sd.dir, "calld.sock")
+	cl := client.New(socket)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	placed, err := cl.Place(ctx, "@alice", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, ctx, cl, placed.ID)
+
+	work := t.TempDir() // the curl lines' working directory
+	if err := os.WriteFile(filepath.Join(work, "engine-debug.json"), []byte(`{"engine":"e2e"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lines := readmeBlock(t, "curl")
+	if lines[0] != "S=/run/calld.sock" {
+		t.Fatalf("the curl block starts with %q, want S=/run/calld.sock", lines[0])
+	}
+	id := regexp.MustCompile(`\bID\b`)
+	for _, line := range lines[1:] {
+		cmd := "S=" + socket + "; " + id.ReplaceAllString(strings.ReplaceAll(line, "@username", "@alice"), fmt.Sprint(placed.ID))
+		streaming := strings.Contains(line, "-sN")
+		timeout := 30 * time.Second
+		if streaming {
+			timeout = 3 * time.Second
+		}
+		out, exited, err := bash(t, work, cmd, timeout)
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", line, err)
+		case !streaming && !exited:
+			t.Errorf("%s: still running after %s", line, timeout)
+		case strings.Contains(line, "/metrics"):
+			if !strings.Contains(out, "# TYPE calld_calls_ended_total counter") {
+				t.Errorf("%s: not the Prometheus text:\n%s", line, out)
+			}
+		default:
+			if n, err := jsonValues(out); err != nil || n == 0 {
+				t.Errorf("%s: %d JSON values, %v:\n%s", line, n, err, out)
+			}
+		}
+	}
+	checkReadmeJq(t, sd.logs.String())
+}
+
+// checkReadmeJq runs the Monitoring block's jq lines over logs: the
+// ended calls are listed, and no discard failed on this clean run.
+func checkReadmeJq(t *testing.T, logs string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "calld.log")
+	if err := os.WriteFile(file, []byte(logs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	journal := regexp.MustCompile(`journalctl -u calld -o cat( -f)?`)
+	ran := 0
+	for _, line := range readmeBlock(t, "jq") {
+		if !strings.Contains(line, "| jq") {
+			continue // journalctl -p warning: the journal's, not calld's
+		}
+		ran++
+		out, _, err := bash(t, t.TempDir(), journal.ReplaceAllString(line, "cat "+file), 30*time.Second)
+		if err != nil {
+			t.Errorf("%s: %v", line, err)
+			continue
+		}
+		n, err := jsonValues(out)
+		if err != nil {
+			t.Errorf("%s: %v:\n%s", line, err, out)
+		}
+		switch {
+		case strings.Contains(line, `"call.ended"`) && n == 0:
+			t.Errorf("%s: no call.ended line after the curl block's discard", line)
+		case strings.Contains(line, `"call.discard"`) && n != 0:
+			t.Errorf("%s: %d failed discards on a clean run:\n%s", line, n, out)
+		}
+	}
+	if ran < 2 {
+		t.Errorf("the jq block has %d jq lines, want 2", ran)
+	}
+}
+
+// waitActive polls the daemon until call id is active.
+func waitActive(t *testing.T, ctx context.Context, cl *client.Client, id int64) {
+	t.Helper()
+	for {
+		c, err := cl.Call(ctx, id)
+		if err == nil && c.State == calld.StateActive {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("call %d not active: %v %v", id, c.State, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a separate process: nothing to inject
+	}
+}
