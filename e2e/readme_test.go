@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/td/tgerr"
+
 	"github.com/calld/calld"
 	"github.com/calld/calld/client"
+	"github.com/calld/calld/internal/sim"
 )
 
 // readmeBlock is the fenced code block after the README's comment
@@ -137,35 +140,67 @@ func TestReadmeExamples(t *testing.T) {
 // ended calls are listed, and no discard failed on this clean run.
 func checkReadmeJq(t *testing.T, logs string) {
 	t.Helper()
+	if n := len(readmeJq(t, logs, `"call.ended"`)); n == 0 {
+		t.Errorf("the README's call.ended recipe: no line after the curl block's discard")
+	}
+	if out := readmeJq(t, logs, `"call.discard"`); len(out) != 0 {
+		t.Errorf("the README's failed-discards recipe: %d on a clean run: %v", len(out), out)
+	}
+}
+
+// readmeJq runs the Monitoring block's jq line that contains match over
+// logs (in place of `journalctl -u calld -o cat [-f]`) and returns the
+// JSON values it prints.
+func readmeJq(t *testing.T, logs, match string) []map[string]any {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "calld.log")
 	if err := os.WriteFile(file, []byte(logs), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	journal := regexp.MustCompile(`journalctl -u calld -o cat( -f)?`)
-	ran := 0
 	for _, line := range readmeBlock(t, "jq") {
-		if !strings.Contains(line, "| jq") {
-			continue // journalctl -p warning: the journal's, not calld's
-		}
-		ran++
-		out, _, err := bash(t, t.TempDir(), journal.ReplaceAllString(line, "cat "+file), 30*time.Second)
-		if err != nil {
-			t.Errorf("%s: %v", line, err)
+		if !strings.Contains(line, "| jq") || !strings.Contains(line, match) {
 			continue
 		}
-		n, err := jsonValues(out)
+		out, _, err := bash(t, t.TempDir(), journal.ReplaceAllString(line, "cat "+file), 30*time.Second)
 		if err != nil {
-			t.Errorf("%s: %v:\n%s", line, err, out)
+			t.Fatalf("%s: %v", line, err)
 		}
-		switch {
-		case strings.Contains(line, `"call.ended"`) && n == 0:
-			t.Errorf("%s: no call.ended line after the curl block's discard", line)
-		case strings.Contains(line, `"call.discard"`) && n != 0:
-			t.Errorf("%s: %d failed discards on a clean run:\n%s", line, n, out)
+		var values []map[string]any
+		dec := json.NewDecoder(strings.NewReader(out))
+		for dec.More() {
+			var v map[string]any
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("%s: %v:\n%s", line, err, out)
+			}
+			values = append(values, v)
 		}
+		return values
 	}
-	if ran < 2 {
-		t.Errorf("the jq block has %d jq lines, want 2", ran)
+	t.Fatalf("the README's jq block has no jq line with %s", match)
+	return nil
+}
+
+// TestReadmeFailedDiscardRecipe: the README's "discards that failed" jq
+// recipe prints the discard Telegram refused, with its error as result.
+func TestReadmeFailedDiscardRecipe(t *testing.T) {
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skipf("the README's recipe needs jq, not installed: %v", err)
+	}
+	e := newEnv(t, sim.Options{Authorized: true}, "")
+	d := e.start()
+	alice := e.srv.AddPeer("alice")
+	in, err := e.srv.IncomingCall(alice, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall(in, calld.StateRinging)
+	e.srv.FailRPC("phone.discardCall", tgerr.New(400, "CALL_PEER_INVALID"), 1)
+	_, _, _ = e.cli("discard", fmt.Sprint(in))
+	e.waitCall(in, calld.StateEnded)
+	failed := readmeJq(t, d.logs.String(), `"call.discard"`)
+	if len(failed) != 1 || failed[0]["result"] == "ok" || failed[0]["result"] == "sent" {
+		t.Fatalf("failed discards: %v, want the one refused", failed)
 	}
 }
 
