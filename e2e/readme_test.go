@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,24 +42,50 @@ func readmeBlock(t *testing.T, name string) []string {
 	return strings.Split(strings.TrimSpace(block), "\n")
 }
 
-// bash runs one README line, killed after timeout (the streaming curls);
-// it returns the output and whether it ended by itself.
-func bash(t *testing.T, dir, line string, timeout time.Duration) (stdout string, exited bool, err error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// bash runs one README line to its end and returns its output.
+func bash(dir, line string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", line)
 	cmd.Dir = dir
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		return out.String(), false, nil
-	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
 	if err != nil {
-		err = fmt.Errorf("%w: %s", err, errOut.String())
+		return string(out), fmt.Errorf("%w: %s", err, errOut.String())
 	}
-	return out.String(), true, err
+	return string(out), nil
+}
+
+// bashFirstLine runs a streaming README line (curl -N) until it has
+// printed its first line, or ended, then stops it (its process group).
+func bashFirstLine(dir, line string) (string, error) {
+	cmd := exec.Command("bash", "-c", line)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	first := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(stdout).ReadString('\n')
+		first <- s
+	}()
+	var out string
+	select {
+	case out = <-first:
+	case <-time.After(30 * time.Second):
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+	if out == "" {
+		return "", fmt.Errorf("no line within 30s")
+	}
+	return out, nil
 }
 
 // jsonValues checks that out is a sequence of JSON values (jq's output,
@@ -80,7 +108,7 @@ func jsonValues(out string) (int, error) {
 // curl block against that daemon and each jq line of its Monitoring block
 // over that daemon's log lines. Each must exit 0 and print JSON (the
 // Prometheus text for /metrics); the streaming curls (-N) are stopped
-// after their replay. The placeholders are replaced and only them: S (the
+// after their first line. The placeholders are replaced and only them: S (the
 // socket serve --sim printed), ID (a call placed to @alice, who answers),
 // @username (@alice), and `journalctl -u calld -o cat [-f]` (the log lines).
 func TestReadmeExamples(t *testing.T) {
@@ -112,17 +140,14 @@ func TestReadmeExamples(t *testing.T) {
 	id := regexp.MustCompile(`\bID\b`)
 	for _, line := range lines[1:] {
 		cmd := "S=" + socket + "; " + id.ReplaceAllString(strings.ReplaceAll(line, "@username", "@alice"), fmt.Sprint(placed.ID))
-		streaming := strings.Contains(line, "-sN")
-		timeout := 30 * time.Second
-		if streaming {
-			timeout = 3 * time.Second
+		run := bash
+		if strings.Contains(line, "-sN") {
+			run = bashFirstLine
 		}
-		out, exited, err := bash(t, work, cmd, timeout)
+		out, err := run(work, cmd)
 		switch {
 		case err != nil:
 			t.Errorf("%s: %v", line, err)
-		case !streaming && !exited:
-			t.Errorf("%s: still running after %s", line, timeout)
 		case strings.Contains(line, "/metrics"):
 			if !strings.Contains(out, "# TYPE calld_calls_ended_total counter") {
 				t.Errorf("%s: not the Prometheus text:\n%s", line, out)
@@ -162,7 +187,7 @@ func readmeJq(t *testing.T, logs, match string) []map[string]any {
 		if !strings.Contains(line, "| jq") || !strings.Contains(line, match) {
 			continue
 		}
-		out, _, err := bash(t, t.TempDir(), journal.ReplaceAllString(line, "cat "+file), 30*time.Second)
+		out, err := bash(t.TempDir(), journal.ReplaceAllString(line, "cat "+file))
 		if err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
