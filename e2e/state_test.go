@@ -112,73 +112,9 @@ wait:
 // it; the socket there serves; the directory is removed at exit.
 func TestSimWithoutConfigUsesFreshDir(t *testing.T) {
 	runtime := t.TempDir()
-	cmd := exec.Command(binary, "serve", "--sim")
-	cmd.Env = serveEnv("XDG_RUNTIME_DIR=" + runtime)
-	cmd.Dir = t.TempDir()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	t.Cleanup(func() { checkLogLines(t, logs.String()) }) // after the deferred kill
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		done <- cmd.Wait()
-	}()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
-
-	var dir string
-	select {
-	case line, ok := <-lines:
-		if !ok {
-			t.Fatalf("serve --sim printed nothing\n%s", logs.String())
-		}
-		for _, f := range strings.Fields(line) {
-			if strings.HasPrefix(f, runtime+string(filepath.Separator)) {
-				dir = strings.TrimRight(f, ".,:;")
-			}
-		}
-		if dir == "" {
-			t.Fatalf("first line %q names no directory under %s\n%s", line, runtime, logs.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("serve --sim printed nothing within 60s\n%s", logs.String())
-	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		t.Fatalf("%s: %v", dir, err)
-	}
-
+	sd := startSimNoConfig(t, runtime)
+	dir, cmd, done, logs := sd.dir, sd.cmd, sd.done, sd.logs
 	e := &env{t: t, socket: filepath.Join(dir, "calld.sock")}
-	cl := client.New(e.socket)
-	defer cl.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := cl.Status(ctx)
-		cancel()
-		if err == nil && st.Ready {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no ready daemon on %s: %v\n%s", e.socket, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a separate process: nothing to inject
-	}
 	if _, err := os.Stat(filepath.Join(dir, "calld.db")); err != nil {
 		t.Fatalf("state file not in %s: %v", dir, err)
 	}
@@ -219,5 +155,84 @@ func TestStateFileMadePrivate(t *testing.T) {
 	}
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// simDaemon is a `calld serve --sim` run without a config.
+type simDaemon struct {
+	dir  string // the fresh directory it printed
+	cmd  *exec.Cmd
+	done chan error // cmd.Wait's error
+	logs *syncBuffer
+}
+
+// startSimNoConfig runs `calld serve --sim` with $XDG_RUNTIME_DIR set to
+// runtime, reads the directory it prints and waits until its socket there
+// answers ready; the process is killed at the end of the test if still
+// running, and its log lines are checked against the schema.
+func startSimNoConfig(t *testing.T, runtime string) *simDaemon {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--sim")
+	cmd.Env = serveEnv("XDG_RUNTIME_DIR=" + runtime)
+	cmd.Dir = t.TempDir()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := &simDaemon{cmd: cmd, done: make(chan error, 1), logs: &syncBuffer{}}
+	cmd.Stderr = sd.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		sd.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-sd.done
+		}
+		checkLogLines(t, sd.logs.String())
+	})
+	select {
+	case line, ok := <-lines:
+		if !ok {
+			t.Fatalf("serve --sim printed nothing\n%s", sd.logs.String())
+		}
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, runtime+string(filepath.Separator)) {
+				sd.dir = strings.TrimRight(f, ".,:;")
+			}
+		}
+		if sd.dir == "" {
+			t.Fatalf("first line %q names no directory under %s\n%s", line, runtime, sd.logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve --sim printed nothing within 60s\n%s", sd.logs.String())
+	}
+	if fi, err := os.Stat(sd.dir); err != nil || !fi.IsDir() {
+		t.Fatalf("%s: %v", sd.dir, err)
+	}
+	socket := filepath.Join(sd.dir, "calld.sock")
+	cl := client.New(socket)
+	defer cl.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := cl.Status(ctx)
+		cancel()
+		if err == nil && st.Ready {
+			return sd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready daemon on %s: %v\n%s", socket, err, sd.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a separate process: nothing to inject
 	}
 }

@@ -41,6 +41,10 @@ type Options struct {
 	// of waiting: the talk lasts exactly Talk and the ring timeout fires
 	// when the tour moves past it (tests); nil: real time.
 	Clock *neo.Time
+	// AfterTour, if set, runs after the summary while the daemon still
+	// serves, with its control socket (tests scrape /metrics there); its
+	// error is the tour's.
+	AfterTour func(ctx context.Context, socket string) error
 }
 
 // tour is one run of the demo.
@@ -136,7 +140,19 @@ func Run(ctx context.Context, w io.Writer, opts Options) (err error) {
 			return fmt.Errorf("%s: %w", s.title, err)
 		}
 	}
-	return t.summary(ctx)
+	return t.finish(ctx)
+}
+
+// finish prints the summary, then runs Options.AfterTour while the
+// daemon still serves.
+func (t *tour) finish(ctx context.Context) error {
+	if err := t.summary(ctx); err != nil {
+		return err
+	}
+	if t.opts.AfterTour != nil {
+		return t.opts.AfterTour(ctx, t.cfg.Control.Socket)
+	}
+	return nil
 }
 
 // wait lets d pass: on the injected clock if any, else in real time.

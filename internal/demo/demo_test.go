@@ -8,6 +8,12 @@ import (
 	"time"
 
 	"github.com/gotd/neo"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/calld/calld/client"
+	"github.com/calld/calld/internal/metrics"
 )
 
 // TestDemo runs the whole tour (shorter waits) and checks the story it
@@ -45,5 +51,49 @@ func TestDemo(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(text)
+	}
+}
+
+// TestDemoMetrics scrapes the demo daemon's /metrics on its control
+// socket after the tour (the daemon restarted in step 6, so the counters
+// are the second daemon's: the call hung up after the restart) and parses
+// the exposition with prometheus/common's text parser.
+func TestDemoMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var fams []*dto.MetricFamily
+	scrape := func(ctx context.Context, socket string) error {
+		c := client.New(socket)
+		defer c.Close()
+		body, err := c.Raw(ctx, "GET", "/metrics", nil)
+		if err != nil {
+			return err
+		}
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		parsed, err := p.TextToMetricFamilies(bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		for _, f := range parsed {
+			fams = append(fams, f)
+		}
+		return nil
+	}
+	var out bytes.Buffer
+	clk := neo.NewTime(time.Now())
+	err := Run(ctx, &out, Options{Dir: t.TempDir(), Talk: 1100 * time.Millisecond, RingTimeout: time.Second, Clock: clk, AfterTour: scrape})
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"calld_calls_ended_total", map[string]string{"direction": "outgoing", "reason": "hangup", "ended_by": "local"}},
+		{"calld_discard_seconds", nil},
+	} {
+		if v, ok := metrics.Find(fams, tc.name, tc.labels); !ok || v <= 0 {
+			t.Errorf("%s%v = %v (found %v), want > 0", tc.name, tc.labels, v, ok)
+		}
 	}
 }
