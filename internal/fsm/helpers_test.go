@@ -117,7 +117,7 @@ func create(dir calld.Direction, clk *clock, t Timeouts) *Machine {
 	if dir == calld.DirectionIncoming {
 		return NewIncoming(requested(false), clk.Now(), t)
 	}
-	return NewOutgoing(peerID, randID, false, clk.Now(), t)
+	return NewOutgoing(peerID, "", randID, false, clk.Now(), t)
 }
 
 // reach drives a new machine along path(dir), one second per input, until

@@ -75,11 +75,12 @@ func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine
 
 // NewOutgoing makes the machine of a call we place, in state Requesting
 // (no server id yet) with the receive timer running. The caller sends
-// phone.requestCall.
-func NewOutgoing(peerID int64, randomID int32, video bool, now time.Time, t Timeouts) *Machine {
+// phone.requestCall. username is the peer's, when known ("" if not).
+func NewOutgoing(peerID int64, username string, randomID int32, video bool, now time.Time, t Timeouts) *Machine {
 	c := calld.Call{
 		Direction:     calld.DirectionOutgoing,
 		PeerID:        peerID,
+		PeerUsername:  username,
 		ParticipantID: peerID,
 		State:         calld.StateRequesting,
 		Video:         video,

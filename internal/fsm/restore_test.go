@@ -156,7 +156,7 @@ func TestNewMachines(t *testing.T) {
 		c.AccessHash != hash || !c.Video || c.DeadlineKind != string(TimerRing) || !c.Deadline.Equal(t0.Add(DefaultRing)) {
 		t.Fatalf("NewIncoming: %+v", c)
 	}
-	out := NewOutgoing(peerID, randID, true, clk.Now(), Timeouts{Receive: time.Second})
+	out := NewOutgoing(peerID, "", randID, true, clk.Now(), Timeouts{Receive: time.Second})
 	c = out.Call()
 	if c.State != calld.StateRequesting || c.Direction != calld.DirectionOutgoing || c.PeerID != peerID || c.RandomID != randID ||
 		!c.Video || c.DeadlineKind != string(TimerReceive) || !c.Deadline.Equal(t0.Add(time.Second)) {
