@@ -418,3 +418,26 @@ func TestPlacedPeerUsername(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIncomingPeerUsername: an incoming call records the caller's
+// username from the users of the Updates that brought it, and keeps it
+// across a restart.
+func TestIncomingPeerUsername(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, calld.StateRinging)
+	if got := h.callState(id); got.PeerUsername != name || got.PeerID != peer {
+		t.Fatalf("incoming: peer %d @%q, want %d @%q", got.PeerID, got.PeerUsername, peer, name)
+	}
+	h.restart(func() {})
+	if got := h.callState(id); got.PeerUsername != name {
+		t.Fatalf("after the restart: peer_username %q, want %q", got.PeerUsername, name)
+	}
+	if _, err := h.m.Discard(context.Background(), id, calld.ReasonAuto); err != nil {
+		t.Fatal(err)
+	}
+}
