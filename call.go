@@ -97,6 +97,11 @@ type Call struct {
 	// Date is the server's date of the call (phoneCallRequested.date or
 	// the like), unix seconds.
 	Date int `json:"date,omitempty"`
+	// PeerUsername is the peer's username without "@", when known: the
+	// one contacts.resolveUsername (or users.getUsers) returned for a call
+	// placed by calld; the caller's among the users of the Updates that
+	// brought an incoming call.
+	PeerUsername string `json:"peer_username,omitempty"`
 	// AdminID and ParticipantID are the caller's and the callee's user ids.
 	AdminID       int64 `json:"admin_id,string,omitempty"`
 	ParticipantID int64 `json:"participant_id,string,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -305,7 +306,13 @@ func TestServeRoutesAndCLI(t *testing.T) {
 	e.srv.SetPeerBehaviour(bob, sim.Answer)
 	var placed calld.Call
 	e.cliJSON(&placed, "call", "@bob")
+	if placed.PeerUsername != "bob" {
+		t.Fatalf("placed to @bob: peer_username %q", placed.PeerUsername)
+	}
 	active := e.waitCall(placed.ID, calld.StateActive)
+	if out, _, code := e.cli("calls"); code != 0 || !regexp.MustCompile(fmt.Sprintf(`(?m)^%d +outgoing +@bob +active `, placed.ID)).MatchString(out) {
+		t.Fatalf("calld calls: exit %d, no row for call %d with peer @bob:\n%s", code, placed.ID, out)
+	}
 	status, media := e.http("GET", fmt.Sprintf("/v1/calls/%d/media", placed.ID), "")
 	_, fp, _ := e.srv.CallKey(placed.ID)
 	if status != 200 || media["key_fingerprint"] != fmt.Sprint(fp) {

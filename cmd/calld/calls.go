@@ -54,8 +54,8 @@ func printCallTable(sio stdio, calls []calld.Call) {
 	tw := tabwriter.NewWriter(sio.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDIRECTION\tPEER\tSTATE\tVIDEO\tCREATED\tDURATION\tREASON\tENDED BY")
 	for _, k := range calls {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			k.ID, k.Direction, k.PeerID, k.State, yesNo(k.Video), fmtTime(k.CreatedAt),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			k.ID, k.Direction, peerName(k), k.State, yesNo(k.Video), fmtTime(k.CreatedAt),
 			callDuration(k, sio.clock.Now()), orDash(string(k.Reason)), orDash(string(k.EndedBy)))
 	}
 	tw.Flush()

@@ -50,12 +50,12 @@ func TestCommands(t *testing.T) {
 		{name: "status json", args: []string{"status", "--json"}, jsonOut: true,
 			stdout: []string{`"self_id":"9007199254740997"`, `"pts":101`}},
 		{name: "calls", args: []string{"calls"},
-			stdout: []string{"ID                    DIRECTION  PEER  STATE    VIDEO  CREATED               DURATION  REASON  ENDED BY\n" +
-				"9007199254740993      incoming   1001  ringing  no     2024-05-01T12:00:00Z  0s        -       -\n" +
-				"-4000000000000000003  outgoing   2002  active   yes    2024-05-01T11:00:00Z  1m15s     -       -\n"},
+			stdout: []string{"ID                    DIRECTION  PEER    STATE    VIDEO  CREATED               DURATION  REASON  ENDED BY\n" +
+				"9007199254740993      incoming   1001    ringing  no     2024-05-01T12:00:00Z  0s        -       -\n" +
+				"-4000000000000000003  outgoing   @alice  active   yes    2024-05-01T11:00:00Z  1m15s     -       -\n"},
 			notStdout: []string{ended}},
 		{name: "calls all", args: []string{"calls", "--all"},
-			stdout: []string{ringing, active, "77                    incoming   3003  ended    no     2024-05-01T10:00:00Z  42s       hangup  remote"}},
+			stdout: []string{ringing, active, "77                    incoming   3003    ended    no     2024-05-01T10:00:00Z  42s       hangup  remote"}},
 		{name: "calls json", args: []string{"calls", "--json", "--all"}, jsonOut: true,
 			stdout: []string{`"id":"` + ringing + `"`, `"id":"` + active + `"`, `"id":"77"`}},
 		{name: "calls extra argument", args: []string{"calls", "now"}, code: 2, stderr: []string{`unexpected argument "now"`, "usage: calld calls"}},
@@ -63,7 +63,7 @@ func TestCommands(t *testing.T) {
 		{name: "calls one-dash long flag", args: []string{"calls", "-all", "-json"}, jsonOut: true, stdout: []string{`"id":"77"`}},
 		{name: "calls help", args: []string{"calls", "-h"}, code: 0, stdout: []string{"usage: calld calls", "--all "}},
 		{name: "show", args: []string{"show", active},
-			stdout: []string{"ID           " + active, "State        active", "Video        yes", "Connection   55",
+			stdout: []string{"ID           " + active, "Peer         @alice", "State        active", "Video        yes", "Connection   55",
 				"Connections  55 192.0.2.1 [2001:db8::1] port 443", "Ended        -"}},
 		{name: "show flags after the id", args: []string{"show", ringing, "--json"}, jsonOut: true,
 			stdout: []string{`"id":"` + ringing + `"`, `"state":"ringing"`}},
@@ -91,7 +91,7 @@ func TestCommands(t *testing.T) {
 		{name: "discard bad reason", args: []string{"discard", ringing, "--reason", "rude"}, code: 2, stderr: []string{`--reason "rude"`}},
 		{name: "discard ended", args: []string{"discard", ended}, code: 1, stderr: []string{"calld discard: conflict: call 77 is already ended"}},
 		{name: "call", args: []string{"call", "@alice", "--video"},
-			stdout: []string{"call 501 (outgoing, peer 4004): waiting"},
+			stdout: []string{"call 501 (outgoing, peer @alice): waiting"},
 			after: func(t *testing.T, d *testDaemon) {
 				if len(d.svc.places) != 1 || d.svc.places[0].Peer != "@alice" || !d.svc.places[0].Video {
 					t.Errorf("places %+v", d.svc.places)
@@ -116,7 +116,7 @@ func TestCommands(t *testing.T) {
 		{name: "media json", args: []string{"media", active, "--json"}, jsonOut: true, stdout: []string{`"key":"AQID"`, `"key_fingerprint":"-5"`}},
 		{name: "media not active", args: []string{"media", ringing}, code: 1, stderr: []string{"calld media: not_found: no media"}},
 		{name: "media no id", args: []string{"media"}, code: 2, stderr: []string{"usage: calld media ID"}},
-		{name: "connection", args: []string{"connection", active, "-77"}, stdout: []string{"call " + active + " (outgoing, peer 2002): active, connection -77"},
+		{name: "connection", args: []string{"connection", active, "-77"}, stdout: []string{"call " + active + " (outgoing, peer @alice): active, connection -77"},
 			after: func(t *testing.T, d *testDaemon) {
 				if got := d.svc.conns; len(got) != 1 || got[0] != -77 {
 					t.Errorf("connection ids set %v", got)

@@ -243,9 +243,18 @@ func yesNo(b bool) string {
 	return "no"
 }
 
+// peerName is the call's peer for people: @username when the daemon
+// knows it, else the user id.
+func peerName(c calld.Call) string {
+	if c.PeerUsername != "" {
+		return "@" + c.PeerUsername
+	}
+	return strconv.FormatInt(c.PeerID, 10)
+}
+
 // callSummary is the one-line answer of discard, call and accept.
 func callSummary(c calld.Call) string {
-	s := fmt.Sprintf("call %d (%s, peer %d): %s", c.ID, c.Direction, c.PeerID, c.State)
+	s := fmt.Sprintf("call %d (%s, peer %s): %s", c.ID, c.Direction, peerName(c), c.State)
 	if c.State == calld.StateActive && c.ConnectionID != 0 {
 		s += fmt.Sprintf(", connection %d", c.ConnectionID)
 	}

@@ -48,7 +48,7 @@ func newFakeService(hub *control.Hub) *fakeService {
 	for _, c := range []calld.Call{
 		{ID: idEnded, Direction: calld.DirectionIncoming, PeerID: 3003, State: calld.StateEnded, CreatedAt: tp(t0), EndedAt: tp(t0.Add(time.Minute)),
 			Duration: 42, Reason: calld.ReasonHangup, EndedBy: calld.EndedByRemote},
-		{ID: idActive, Direction: calld.DirectionOutgoing, PeerID: 2002, State: calld.StateActive, Video: true, CreatedAt: tp(t0.Add(time.Hour)),
+		{ID: idActive, Direction: calld.DirectionOutgoing, PeerID: 2002, PeerUsername: "alice", State: calld.StateActive, Video: true, CreatedAt: tp(t0.Add(time.Hour)),
 			ActiveAt:     tp(t0.Add(time.Hour + 10*time.Second)),
 			ConnectionID: 55, Connections: []calld.Connection{{ID: 55, IP: "192.0.2.1", IPv6: "2001:db8::1", Port: 443}}},
 		{ID: idRinging, Direction: calld.DirectionIncoming, PeerID: 1001, State: calld.StateRinging, CreatedAt: tp(t0.Add(2 * time.Hour))},
@@ -133,6 +133,9 @@ func (s *fakeService) Place(_ context.Context, peer string, video bool, _ *calld
 	s.places = append(s.places, calld.PlaceRequest{Peer: peer, Video: video})
 	s.next++
 	c := calld.Call{ID: s.next, Direction: calld.DirectionOutgoing, PeerID: 4004, State: calld.StateWaiting, Video: video, CreatedAt: tp(t0)}
+	if name, ok := strings.CutPrefix(peer, "@"); ok {
+		c.PeerUsername = name // as the daemon records a call placed to @name
+	}
 	s.calls[c.ID] = c
 	s.order = append(s.order, c.ID)
 	return c, nil

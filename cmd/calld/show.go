@@ -61,7 +61,7 @@ func printCall(sio stdio, k calld.Call) {
 	row("ID", k.ID)
 	row("Access hash", k.AccessHash)
 	row("Direction", k.Direction)
-	row("Peer", k.PeerID)
+	row("Peer", peerName(k))
 	row("State", k.State)
 	row("Video", yesNo(k.Video))
 	row("Created", fmtTime(k.CreatedAt))

@@ -4,12 +4,16 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+
+	"github.com/calld/calld"
 )
 
 // openAPIPath is the API's description, relative to this package.
@@ -21,10 +25,9 @@ type describedOperation struct {
 	notServed bool // x-calld-not-served: true
 }
 
-// describedOperations reads docs/openapi.yaml (a valid OpenAPI 3.1
-// document) and returns its operations as ServeMux patterns
-// ("GET /v1/calls/{id}").
-func describedOperations(t *testing.T) map[string]describedOperation {
+// loadOpenAPI reads docs/openapi.yaml and checks it is a valid OpenAPI
+// 3.1 document.
+func loadOpenAPI(t *testing.T) *libopenapi.DocumentModel[v3.Document] {
 	t.Helper()
 	data, err := os.ReadFile(openAPIPath)
 	if err != nil {
@@ -51,6 +54,14 @@ func describedOperations(t *testing.T) map[string]describedOperation {
 	if err != nil {
 		t.Fatalf("%s: %v", openAPIPath, err)
 	}
+	return m
+}
+
+// describedOperations returns the operations of docs/openapi.yaml as
+// ServeMux patterns ("GET /v1/calls/{id}").
+func describedOperations(t *testing.T) map[string]describedOperation {
+	t.Helper()
+	m := loadOpenAPI(t)
 	ops := map[string]describedOperation{}
 	for path, item := range m.Model.Paths.PathItems.FromOldest() {
 		for method, op := range item.GetOperations().FromOldest() {
@@ -97,6 +108,37 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	for _, pattern := range slices.Sorted(maps.Keys(described)) {
 		if _, ok := registered[pattern]; !ok && !described[pattern].notServed {
 			t.Errorf("%s describes %q, which the server does not register", openAPIPath, pattern)
+		}
+	}
+}
+
+// TestOpenAPISchemasHaveEveryField: every JSON field of the domain types
+// the API returns is a property of their schema (the schemas are closed:
+// a field missing there fails every answer that carries it).
+func TestOpenAPISchemasHaveEveryField(t *testing.T) {
+	schemas := loadOpenAPI(t).Model.Components.Schemas
+	for _, tc := range []struct {
+		schema string
+		value  any
+	}{
+		{"Call", calld.Call{}},
+		{"Connection", calld.Connection{}},
+	} {
+		proxy := schemas.GetOrZero(tc.schema)
+		if proxy == nil {
+			t.Errorf("%s has no schema %s", openAPIPath, tc.schema)
+			continue
+		}
+		props := proxy.Schema().Properties
+		typ := reflect.TypeOf(tc.value)
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if props == nil || props.GetOrZero(name) == nil {
+				t.Errorf("%s: schema %s has no property %q (%s.%s)", openAPIPath, tc.schema, name, typ.Name(), typ.Field(i).Name)
+			}
 		}
 	}
 }

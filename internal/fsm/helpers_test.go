@@ -115,9 +115,9 @@ func path(dir calld.Direction) []Input {
 // create makes a new machine of direction dir at clk's time.
 func create(dir calld.Direction, clk *clock, t Timeouts) *Machine {
 	if dir == calld.DirectionIncoming {
-		return NewIncoming(requested(false), clk.Now(), t)
+		return NewIncoming(requested(false), "", clk.Now(), t)
 	}
-	return NewOutgoing(peerID, randID, false, clk.Now(), t)
+	return NewOutgoing(peerID, "", randID, false, clk.Now(), t)
 }
 
 // reach drives a new machine along path(dir), one second per input, until

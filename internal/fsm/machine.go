@@ -50,8 +50,8 @@ func newMachine(c calld.Call, t Timeouts) *Machine {
 // NewIncoming makes the machine of a new incoming call, in state Waiting
 // until phone.receivedCall succeeds (Local Acknowledge). The ring timer
 // runs from now. The caller checks Stale before and sends SendReceived (or
-// declines) after.
-func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine {
+// declines) after. username is the caller's, when known ("" if not).
+func NewIncoming(req *tg.PhoneCallRequested, username string, now time.Time, t Timeouts) *Machine {
 	if req == nil {
 		req = &tg.PhoneCallRequested{}
 	}
@@ -60,6 +60,7 @@ func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine
 		AccessHash:    req.AccessHash,
 		Direction:     calld.DirectionIncoming,
 		PeerID:        req.AdminID,
+		PeerUsername:  username,
 		State:         calld.StateWaiting,
 		Video:         videoOf(req),
 		CreatedAt:     at(now),
@@ -75,11 +76,12 @@ func NewIncoming(req *tg.PhoneCallRequested, now time.Time, t Timeouts) *Machine
 
 // NewOutgoing makes the machine of a call we place, in state Requesting
 // (no server id yet) with the receive timer running. The caller sends
-// phone.requestCall.
-func NewOutgoing(peerID int64, randomID int32, video bool, now time.Time, t Timeouts) *Machine {
+// phone.requestCall. username is the peer's, when known ("" if not).
+func NewOutgoing(peerID int64, username string, randomID int32, video bool, now time.Time, t Timeouts) *Machine {
 	c := calld.Call{
 		Direction:     calld.DirectionOutgoing,
 		PeerID:        peerID,
+		PeerUsername:  username,
 		ParticipantID: peerID,
 		State:         calld.StateRequesting,
 		Video:         video,

@@ -150,19 +150,19 @@ func TestCallIsACopy(t *testing.T) {
 
 func TestNewMachines(t *testing.T) {
 	clk := newClock()
-	in := NewIncoming(requested(true), clk.Now(), Timeouts{})
+	in := NewIncoming(requested(true), "", clk.Now(), Timeouts{})
 	c := in.Call()
 	if c.State != calld.StateWaiting || c.Direction != calld.DirectionIncoming || c.PeerID != peerID || c.ID != callID ||
 		c.AccessHash != hash || !c.Video || c.DeadlineKind != string(TimerRing) || !c.Deadline.Equal(t0.Add(DefaultRing)) {
 		t.Fatalf("NewIncoming: %+v", c)
 	}
-	out := NewOutgoing(peerID, randID, true, clk.Now(), Timeouts{Receive: time.Second})
+	out := NewOutgoing(peerID, "", randID, true, clk.Now(), Timeouts{Receive: time.Second})
 	c = out.Call()
 	if c.State != calld.StateRequesting || c.Direction != calld.DirectionOutgoing || c.PeerID != peerID || c.RandomID != randID ||
 		!c.Video || c.DeadlineKind != string(TimerReceive) || !c.Deadline.Equal(t0.Add(time.Second)) {
 		t.Fatalf("NewOutgoing: %+v", c)
 	}
-	if m := NewIncoming(nil, clk.Now(), Timeouts{}); m.Call().State != calld.StateWaiting {
+	if m := NewIncoming(nil, "", clk.Now(), Timeouts{}); m.Call().State != calld.StateWaiting {
 		t.Fatal("NewIncoming(nil)")
 	}
 	if in.callbacks != 0 || out.callbacks != 0 {

@@ -55,7 +55,7 @@ func TestScenarios(t *testing.T) {
 	}{
 		{"S01_decline_ringing_busy_video_copied", func(t *testing.T) {
 			clk := newClock()
-			m := NewIncoming(requested(true), clk.Now(), Timeouts{})
+			m := NewIncoming(requested(true), "", clk.Now(), Timeouts{})
 			steps := feed(m, clk, Local{Action: Acknowledge}, Local{Action: Decline})
 			wantOneDiscard(t, steps, SendDiscard{Reason: calld.ReasonBusy, Duration: 0, ConnectionID: 0, Video: true})
 		}},
@@ -307,7 +307,7 @@ func TestScenarios(t *testing.T) {
 			before := first.Call()
 			req := requested(false)
 			req.ID, req.AccessHash = otherID, 1
-			second := NewIncoming(req, clk.Now(), Timeouts{})
+			second := NewIncoming(req, "", clk.Now(), Timeouts{})
 			st := second.Handle(Local{Action: Decline, Reason: calld.ReasonBusy}, clk.Advance(time.Second))
 			wantOneDiscard(t, []Step{st}, SendDiscard{Reason: calld.ReasonBusy})
 			// The second call's updates do not touch the first.

@@ -342,7 +342,7 @@ func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, overri
 	if err != nil {
 		return calld.Call{}, err
 	}
-	user, peerID, err := m.cfg.Telegram.ResolvePeer(ctx, peer)
+	user, err := m.cfg.Telegram.ResolvePeer(ctx, peer)
 	if err != nil {
 		return calld.Call{}, telegramError("resolve "+peer, err)
 	}
@@ -354,8 +354,8 @@ func (m *Manager) PlaceWith(ctx context.Context, peer string, video bool, overri
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		randomID := int32(binary.LittleEndian.Uint32(b[:]) & 0x7fffffff)
-		c := &call{m: fsm.NewOutgoing(peerID, randomID, video, m.now(), m.timeouts), secrets: &secrets{outgoing: out}}
-		r := newRequest(c.m.Call(), user, out, protocol)
+		c := &call{m: fsm.NewOutgoing(user.ID, user.Username, randomID, video, m.now(), m.timeouts), secrets: &secrets{outgoing: out}}
+		r := newRequest(c.m.Call(), user.AsInput(), out, protocol)
 		c.req, c.onPlaced = r, done
 		m.requested[randomID] = c
 		m.schedule(c)

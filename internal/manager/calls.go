@@ -12,8 +12,8 @@ import (
 )
 
 // onPhoneCall routes a PhoneCall constructor, pushed or from an RPC
-// result, to its call.
-func (m *Manager) onPhoneCall(pc tg.PhoneCallClass, fromRPC bool) {
+// result, to its call; users are those of the Updates that carried it.
+func (m *Manager) onPhoneCall(pc tg.PhoneCallClass, users []tg.UserClass, fromRPC bool) {
 	id := pc.GetID()
 	if c := m.calls[id]; c != nil {
 		m.remote(c, pc, fromRPC)
@@ -36,7 +36,18 @@ func (m *Manager) onPhoneCall(pc tg.PhoneCallClass, fromRPC bool) {
 			Str(logging.FieldConstructor, pc.TypeName()).Msg("update for an unknown call ignored")
 		return
 	}
-	m.incoming(req)
+	m.incoming(req, usernameOf(users, req.AdminID))
+}
+
+// usernameOf is user id's username among users (the users of the Updates
+// that carried a call), "" when they do not name it.
+func usernameOf(users []tg.UserClass, id int64) string {
+	for _, u := range users {
+		if u, ok := u.(*tg.User); ok && u.ID == id {
+			return u.Username
+		}
+	}
+	return ""
 }
 
 // remote feeds a constructor to a known call, first completing the key
@@ -72,8 +83,9 @@ func (m *Manager) remote(c *call, pc tg.PhoneCallClass, fromRPC bool) {
 	m.apply(c, fsm.Remote{Call: pc, FromRPC: fromRPC})
 }
 
-// incoming handles a new phoneCallRequested: policies first, then ring.
-func (m *Manager) incoming(req *tg.PhoneCallRequested) {
+// incoming handles a new phoneCallRequested from the caller named
+// username (when the Updates carried it): policies first, then ring.
+func (m *Manager) incoming(req *tg.PhoneCallRequested, username string) {
 	now := m.now()
 	if m.known(req.ID) {
 		// An ended call, repeated by a getDifference (updatePhoneCall
@@ -82,7 +94,7 @@ func (m *Manager) incoming(req *tg.PhoneCallRequested) {
 			Str(logging.FieldConstructor, req.TypeName()).Msg("request for a call already ended")
 		return
 	}
-	c := &call{m: fsm.NewIncoming(req, now, m.timeouts), secrets: &secrets{gAHash: req.GAHash}}
+	c := &call{m: fsm.NewIncoming(req, username, now, m.timeouts), secrets: &secrets{gAHash: req.GAHash}}
 	m.calls[req.ID] = c
 	m.secretsChanged(c)
 	m.created(c)

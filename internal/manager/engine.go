@@ -79,7 +79,7 @@ func (m *Manager) engineOut(out updates.Output) {
 	for _, d := range out.Dispatch {
 		switch u := d.Update.(type) {
 		case *tg.UpdatePhoneCall:
-			m.onPhoneCall(u.PhoneCall, false)
+			m.onPhoneCall(u.PhoneCall, d.Users, false)
 		case *tg.UpdatePhoneCallSignalingData:
 			m.onSignaling(u)
 		}

@@ -286,7 +286,7 @@ func (m *Manager) adopt(r *request, pc tg.PhoneCallClass) bool {
 		return true
 	}
 	now := m.now()
-	c := &call{m: fsm.NewOutgoing(r.PeerID, r.RandomID, r.Video, now, m.timeouts), secrets: &secrets{}}
+	c := &call{m: fsm.NewOutgoing(r.PeerID, r.Call.PeerUsername, r.RandomID, r.Video, now, m.timeouts), secrets: &secrets{}}
 	m.apply(c, fsm.Local{Action: fsm.Discard, Reason: calld.ReasonMissed})
 	m.calls[id] = c
 	first := c.m.Call()

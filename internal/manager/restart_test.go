@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -391,5 +392,52 @@ func TestRestartReceivedInFlight(t *testing.T) {
 	h.waitState(id, calld.StateRinging)
 	if n := len(discards(h.srv, id)); n != 0 {
 		t.Fatalf("%d discards", n)
+	}
+}
+
+// TestPlacedPeerUsername: a call placed to @name records the username
+// contacts.resolveUsername returned (its own spelling, not the one typed),
+// and the record keeps it across a restart.
+func TestPlacedPeerUsername(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	h.srv.SetPeerBehaviour(peer, sim.RingForever)
+	c, err := h.m.Place(context.Background(), "@"+strings.ToUpper(name), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PeerUsername != name || c.PeerID != peer {
+		t.Fatalf("placed: peer %d @%q, want %d @%q", c.PeerID, c.PeerUsername, peer, name)
+	}
+	h.waitState(c.ID, calld.StateRinging)
+	h.restart(func() {})
+	if got := h.callState(c.ID); got.PeerUsername != name {
+		t.Fatalf("after the restart: peer_username %q, want %q", got.PeerUsername, name)
+	}
+	if _, err := h.m.Discard(context.Background(), c.ID, calld.ReasonAuto); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIncomingPeerUsername: an incoming call records the caller's
+// username from the users of the Updates that brought it, and keeps it
+// across a restart.
+func TestIncomingPeerUsername(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	peer, name := newPeer(h.srv)
+	id, err := h.srv.IncomingCall(peer, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(id, calld.StateRinging)
+	if got := h.callState(id); got.PeerUsername != name || got.PeerID != peer {
+		t.Fatalf("incoming: peer %d @%q, want %d @%q", got.PeerID, got.PeerUsername, peer, name)
+	}
+	h.restart(func() {})
+	if got := h.callState(id); got.PeerUsername != name {
+		t.Fatalf("after the restart: peer_username %q, want %q", got.PeerUsername, name)
+	}
+	if _, err := h.m.Discard(context.Background(), id, calld.ReasonAuto); err != nil {
+		t.Fatal(err)
 	}
 }

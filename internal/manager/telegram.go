@@ -21,7 +21,7 @@ type Telegram interface {
 	CallConfig(ctx context.Context) (mtproto.CallConfig, error)
 	GetState(ctx context.Context) (*tg.UpdatesState, error)
 	GetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceRequest) (tg.UpdatesDifferenceClass, error)
-	ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass, int64, error)
+	ResolvePeer(ctx context.Context, peer string) (*tg.User, error)
 
 	ReceivedCall(ctx context.Context, peer tg.InputPhoneCall) error
 	DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error)
@@ -70,42 +70,43 @@ func (c client) GetDifference(ctx context.Context, req *tg.UpdatesGetDifferenceR
 }
 
 // ResolvePeer resolves "@username" (contacts.resolveUsername) or a decimal
-// user id (users.getUsers) to an input user.
-func (c client) ResolvePeer(ctx context.Context, peer string) (tg.InputUserClass, int64, error) {
+// user id (users.getUsers) to the user as the server returned it (its
+// id, access hash and username).
+func (c client) ResolvePeer(ctx context.Context, peer string) (*tg.User, error) {
 	if name, ok := strings.CutPrefix(peer, "@"); ok {
 		res, err := c.API().ContactsResolveUsername(ctx, name)
 		switch {
 		case tgerr.Is(err, "USERNAME_NOT_OCCUPIED"):
-			return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user @%s", name)
+			return nil, calld.Errorf(calld.ENOTFOUND, "no user @%s", name)
 		case tgerr.Is(err, "USERNAME_INVALID"):
-			return nil, 0, calld.Errorf(calld.EINVALID, "@%s is not a valid username", name)
+			return nil, calld.Errorf(calld.EINVALID, "@%s is not a valid username", name)
 		case err != nil:
-			return nil, 0, err
+			return nil, err
 		}
 		for _, u := range res.Users {
 			if u, ok := u.(*tg.User); ok && strings.EqualFold(u.Username, name) {
-				return u.AsInput(), u.ID, nil
+				return u, nil
 			}
 		}
-		return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user @%s", name)
+		return nil, calld.Errorf(calld.ENOTFOUND, "no user @%s", name)
 	}
 	id, err := strconv.ParseInt(peer, 10, 64)
 	if err != nil {
-		return nil, 0, calld.Errorf(calld.EINVALID, "peer %q: want @username or a user id", peer)
+		return nil, calld.Errorf(calld.EINVALID, "peer %q: want @username or a user id", peer)
 	}
 	users, err := c.API().UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUser{UserID: id}})
 	if tgerr.Is(err, "USER_ID_INVALID", "PEER_ID_INVALID") {
-		return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user %d", id)
+		return nil, calld.Errorf(calld.ENOTFOUND, "no user %d", id)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	for _, u := range users {
 		if u, ok := u.(*tg.User); ok && u.ID == id {
-			return u.AsInput(), u.ID, nil
+			return u, nil
 		}
 	}
-	return nil, 0, calld.Errorf(calld.ENOTFOUND, "no user %d", id)
+	return nil, calld.Errorf(calld.ENOTFOUND, "no user %d", id)
 }
 
 // discardOf is the mtproto request for an fsm decision.
