@@ -111,6 +111,7 @@ type Client struct {
 	events       []connEvent
 	conns        map[*watchedConn]struct{} // open connections, closed when Run's context ends
 	closing      bool                      // Run's context ended: no new connection
+	stopping     bool                      // Run's callback returned: gotd is closing its connections
 	dialAddr     string                    // the address dialed last
 	dialErr      error                     // why the last dial or connection failed; nil once connected
 	up           chan struct{}             // closed when connected; replaced when lost
@@ -121,6 +122,7 @@ type Client struct {
 type connEvent struct {
 	connected bool
 	err       error
+	stop      bool // a disconnection of Run's own stop, not a loss
 }
 
 // New checks cfg and builds the client; nothing is dialed before Run.
@@ -352,7 +354,12 @@ func (c *Client) Run(ctx context.Context, f func(ctx context.Context) error) err
 		case <-c.stop:
 		}
 	}()
-	err := c.client.Run(ctx, f)
+	err := c.client.Run(ctx, func(ctx context.Context) error {
+		// Once f returns, gotd closes the connection: that is the stop,
+		// even while ctx is still live (the daemon ends its work first).
+		defer c.markStopping()
+		return f(ctx)
+	})
 	close(c.stop)
 	<-closerDone
 	<-evDone
@@ -460,7 +467,13 @@ func (c *Client) onConnLost(gen uint64, err error) {
 		return
 	}
 	c.connected = false
-	c.pushEventLocked(connEvent{err: err})
+	c.pushEventLocked(connEvent{err: err, stop: c.closing || c.stopping})
+}
+
+func (c *Client) markStopping() {
+	c.connMu.Lock()
+	c.stopping = true
+	c.connMu.Unlock()
 }
 
 func (c *Client) pushEventLocked(e connEvent) {
@@ -490,7 +503,7 @@ func (c *Client) deliverEvents(ctx context.Context, runDone <-chan struct{}) {
 				// The disconnection of a stop is expected: info, so
 				// that journalctl -p warning does not show restarts.
 				l := c.log.Warn()
-				if ctx.Err() != nil {
+				if e.stop || ctx.Err() != nil {
 					l = c.log.Info()
 				}
 				l.Str(logging.FieldEvent, logging.EventTelegramDisconnected).Int(logging.FieldDC, c.cfg.DC).AnErr(logging.FieldErr, e.err).Msg("disconnected from Telegram")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -15,8 +16,10 @@ import (
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
+	"github.com/rs/zerolog"
 
 	"github.com/calld/calld/internal/gotdrace"
+	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/mtproto/callkey"
 	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/sim"
@@ -94,6 +97,8 @@ func TestSessionReuseNoNewAuthKey(t *testing.T) {
 		cfg.Session = st
 		sink := newRecordSink()
 		cfg.Updates = sink
+		var logs syncBuffer
+		cfg.Log = zerolog.New(&logs)
 		c, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -137,6 +142,11 @@ func TestSessionReuseNoNewAuthKey(t *testing.T) {
 		}
 		if got := strings.Join(seen, ", "); got != "disconnected: connection closed" {
 			t.Errorf("client %d: connection events %q", i, got)
+		}
+		// The callback returned while ctx was live (as the daemon stops:
+		// its work first): that disconnection is the stop, not a warning.
+		if got := disconnectLevels(t, logs.String()); got != "info" {
+			t.Errorf("client %d: telegram.disconnected logged at %q, want info:\n%s", i, got, logs.String())
 		}
 	}
 	// Control: a client with an empty storage does make a (different) key.
@@ -508,4 +518,21 @@ func TestCallConfig(t *testing.T) {
 	if cc.Receive != testReceiveTimeout || cc.Ring != testRingTimeout {
 		t.Fatalf("CallConfig = %s, %s; want %s, %s", cc.Receive, cc.Ring, testReceiveTimeout, testRingTimeout)
 	}
+}
+
+// disconnectLevels lists the levels of the telegram.disconnected lines in
+// logs, comma-separated.
+func disconnectLevels(t testing.TB, logs string) string {
+	t.Helper()
+	var levels []string
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["event"] == logging.EventTelegramDisconnected {
+			levels = append(levels, fmt.Sprint(m["level"]))
+		}
+	}
+	return strings.Join(levels, ",")
 }
