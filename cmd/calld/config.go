@@ -39,6 +39,10 @@ func runConfigCheck(_ context.Context, args []string, sio stdio) int {
 		fmt.Fprintf(sio.stderr, "calld config check: %v\n", err)
 		return 2
 	}
+	if cfg.Telegram.Account != "" {
+		fmt.Fprintf(sio.stdout, "%s: ok (account %s)\n", path, cfg.Telegram.Account)
+		return 0
+	}
 	fmt.Fprintf(sio.stdout, "%s: ok\n", path)
 	return 0
 }

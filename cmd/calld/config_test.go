@@ -16,6 +16,8 @@ func TestConfigCommands(t *testing.T) {
 	good := writeFile(t, "good.toml", "[control]\nsocket = \"/tmp/x.sock\"\n")
 	bad := writeFile(t, "bad.toml", "[control]\nsocket = \"/tmp/x.sock\"\n\n[policy]\nincomng = \"busy\"\n")
 	badValue := writeFile(t, "value.toml", "[log]\nlevel = \"loud\"\n")
+	account := writeFile(t, "alice.toml", "[telegram]\naccount = \"alice\"\n")
+	badAccount := writeFile(t, "bob.toml", "\n[telegram]\naccount = \"bob/../x\"\n")
 	badKeys := writeFile(t, "keys.toml", "[telegram]\npublic_keys = \"/nonexistent/keys.pem\"\n")
 	tests := []struct {
 		name   string
@@ -28,6 +30,8 @@ func TestConfigCommands(t *testing.T) {
 		{"check good", []string{"config", "check", "--config", good}, nil, 0, good + ": ok", nil},
 		{"check flag after", []string{"config", "check", "--config=" + good}, nil, 0, good + ": ok", nil},
 		{"check $CALLD_CONFIG", []string{"config", "check"}, map[string]string{"CALLD_CONFIG": good}, 0, good + ": ok", nil},
+		{"check account", []string{"config", "check", "--config", account}, nil, 0, account + ": ok (account alice)\n", nil},
+		{"check bad account", []string{"config", "check", "--config", badAccount}, nil, 2, "", []string{badAccount + ":3: telegram.account: ", "letters, digits"}},
 		{"check unknown key", []string{"config", "check", "--config", bad}, nil, 2, "", []string{bad + ":5: policy.incomng"}},
 		{"check bad value", []string{"config", "check", "--config", badValue}, nil, 2, "", []string{badValue + ":2:", "log.level"}},
 		{"check keys file", []string{"config", "check", "--config", badKeys}, nil, 2, "", []string{badKeys + ":2: telegram.public_keys: ", "/nonexistent/keys.pem"}},

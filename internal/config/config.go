@@ -46,6 +46,11 @@ type Telegram struct {
 	PublicKeys string `toml:"public_keys"`
 	// DCOptions, when not empty, replace the built-in DC list.
 	DCOptions []DCOption `toml:"dc_options"`
+	// Account names the account this daemon serves (CONTRACT §5.6):
+	// "" (the default) or a name CheckAccount accepts. When set, every
+	// log line and metric carries it and /v1/status shows it. Read at
+	// start only: a reload that changes it is refused.
+	Account string `toml:"account"`
 }
 
 // DCOption is one [[telegram.dc_options]] entry.

@@ -95,7 +95,7 @@ func TestRoundTrip(t *testing.T) {
 	keys := filepath.Join(dir, "keys.pem")
 	writePEM(t, keys)
 	full := Config{
-		Telegram: Telegram{APIID: 12345, APIHash: "0123456789abcdef0123456789abcdef", DC: 4, PublicKeys: keys,
+		Telegram: Telegram{APIID: 12345, APIHash: "0123456789abcdef0123456789abcdef", DC: 4, PublicKeys: keys, Account: "alice",
 			DCOptions: []DCOption{{ID: 4, Addr: "127.0.0.1:4430"}, {ID: 4, Addr: "[::1]:443"}}},
 		State: State{Path: "/tmp/x.db"},
 		Control: Control{Socket: "/tmp/x.sock", SocketMode: 0o600, AllowUIDs: []int{1000, 1001},
@@ -257,6 +257,8 @@ func TestParseBad(t *testing.T) {
 		{"api_id negative", "[telegram]\napi_id = -1\n", "telegram.api_id", 2, "out of range"},
 		{"api_id too big", "[telegram]\napi_id = 4294967296\n", "telegram.api_id", 2, "out of range"},
 		{"api_hash space", "[telegram]\napi_hash = \"abc \"\n", "telegram.api_hash", 2, "spaces"},
+		{"account slash", "[telegram]\naccount = \"a/b\"\n", "telegram.account", 2, "not an account name"},
+		{"account not a string", "[telegram]\naccount = 1\n", "telegram.account", 2, "expected a string"},
 		{"dc zero", "[telegram]\ndc = 0\n", "telegram.dc", 2, "not a DC id"},
 		{"dc six without options", "[telegram]\ndc = 6\n", "telegram.dc", 2, "1..5"},
 		{"dc not among options", "[telegram]\ndc = 3\n[[telegram.dc_options]]\nid = 2\naddr = \"a:1\"\n", "telegram.dc", 2, "not among"},
@@ -580,4 +582,49 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config that does not validate: %v", err)
 		}
 	})
+}
+
+// TestAccountName: what [telegram] account and --account accept (a name
+// usable as a file name, a systemd instance and a metric label) and what
+// they refuse, with a message saying what is accepted.
+func TestAccountName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"alice", true},
+		{"Support-2", true},
+		{"team_b", true},
+		{"0", true},
+		{strings.Repeat("a", MaxAccountLen), true},
+		{"", false},
+		{strings.Repeat("a", MaxAccountLen+1), false},
+		{"a/b", false},
+		{"..", false},
+		{".hidden", false},
+		{"a.b", false},
+		{"-x", false},
+		{"_x", false},
+		{"a b", false},
+		{"a@b", false},
+		{"a\\x2d", false},
+		{"é", false},
+		{"a\x00", false},
+	} {
+		err := CheckAccount(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckAccount(%q) = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "letters, digits") {
+			t.Errorf("CheckAccount(%q) = %q: does not say what is accepted", tc.name, err)
+		}
+	}
+	// Unset is fine in the file: the account is optional.
+	cfg, err := Parse([]byte("[telegram]\naccount = \"alice\"\n"), "t.toml")
+	if err != nil || cfg.Telegram.Account != "alice" {
+		t.Errorf("Parse account = alice: %+v, %v", cfg.Telegram, err)
+	}
+	if cfg, err := Parse(nil, "t.toml"); err != nil || cfg.Telegram.Account != "" {
+		t.Errorf("Parse without account: %q, %v", cfg.Telegram.Account, err)
+	}
 }

@@ -63,6 +63,7 @@ func (c *Config) fields() map[string]setter {
 			"dc":          intOf(&c.Telegram.DC),
 			"public_keys": stringOf(&c.Telegram.PublicKeys),
 			"dc_options":  dcOptionsOf(&c.Telegram.DCOptions),
+			"account":     stringOf(&c.Telegram.Account),
 		}),
 		"state": tableOf(map[string]setter{
 			"path":               stringOf(&c.State.Path),

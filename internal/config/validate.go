@@ -81,6 +81,11 @@ func (t Telegram) validate(sim bool, bad badFunc) error {
 	case t.APIHash == "" && !sim:
 		return bad("telegram.api_hash", "required (from my.telegram.org; or set $%s, or run with --sim)", EnvAPIHash)
 	}
+	if t.Account != "" {
+		if err := CheckAccount(t.Account); err != nil {
+			return bad("telegram.account", "%v", err)
+		}
+	}
 	if t.DC <= 0 || t.DC > math.MaxInt32 {
 		return bad("telegram.dc", "%d is not a DC id (Telegram's are 1..5)", t.DC)
 	}
@@ -219,6 +224,28 @@ func ValidateMedia(md Media) error {
 	return md.validate("protocol.", func(key, format string, args ...any) error {
 		return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 	})
+}
+
+// MaxAccountLen is the longest account name: /run/calld/NAME.sock stays
+// well within a Unix socket address, and a Kubernetes name can hold it.
+const MaxAccountLen = 64
+
+// CheckAccount checks an account name ([telegram] account, the CLI's
+// --account and $CALLD_ACCOUNT): 1 to MaxAccountLen ASCII letters, digits,
+// '-' and '_', starting with a letter or digit. Such a name is a file name
+// (/etc/calld/NAME.toml, /run/calld/NAME.sock), a systemd instance that
+// needs no escaping (calld@NAME.service) and a metric label value as is.
+func CheckAccount(name string) error {
+	ok := name != "" && len(name) <= MaxAccountLen
+	for i := 0; ok && i < len(name); i++ {
+		b := name[i]
+		alnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+		ok = alnum || i > 0 && (b == '-' || b == '_')
+	}
+	if !ok {
+		return fmt.Errorf("%q is not an account name: 1 to %d ASCII letters, digits, '-' and '_', starting with a letter or digit", name, MaxAccountLen)
+	}
+	return nil
 }
 
 func isSpaceOrControl(r rune) bool {
