@@ -5,6 +5,9 @@ import "slices"
 // Status is the shape of GET /v1/status.
 type Status struct {
 	Version string `json:"version"`
+	// Account is [telegram] account, the account this daemon serves
+	// (CONTRACT §5.6); absent when not set.
+	Account string `json:"account,omitempty"`
 	Ready   bool   `json:"ready"`
 	// State is what calld is doing: connecting, unknown (the
 	// authorization check has not answered), not_logged_in, starting or

@@ -2,11 +2,13 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -588,6 +590,19 @@ func FuzzParse(f *testing.F) {
 // usable as a file name, a systemd instance and a metric label) and what
 // they refuse, with a message saying what is accepted.
 func TestAccountName(t *testing.T) {
+	// The log schema describes the account field with a pattern: the
+	// same names.
+	data, err := os.ReadFile("../../docs/log.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]struct{ Pattern string }
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	pattern := regexp.MustCompile(schema.Properties["account"].Pattern)
 	for _, tc := range []struct {
 		name string
 		ok   bool
@@ -614,6 +629,9 @@ func TestAccountName(t *testing.T) {
 		err := CheckAccount(tc.name)
 		if (err == nil) != tc.ok {
 			t.Errorf("CheckAccount(%q) = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if pattern.MatchString(tc.name) != tc.ok {
+			t.Errorf("docs/log.schema.json's account pattern %s on %q: want %v", pattern, tc.name, tc.ok)
 		}
 		if err != nil && !strings.Contains(err.Error(), "letters, digits") {
 			t.Errorf("CheckAccount(%q) = %q: does not say what is accepted", tc.name, err)

@@ -148,7 +148,8 @@ func (m *Main) CheckConfig() error {
 // failed for good (the store, the manager); it is also the last log line.
 func (m *Main) Run(ctx context.Context) (err error) {
 	m.setDefaults()
-	log, level, err := logging.New(logging.Options{Level: m.Config.Log.Level, Format: m.Config.Log.Format, Out: m.Stderr})
+	log, level, err := logging.New(logging.Options{Level: m.Config.Log.Level, Format: m.Config.Log.Format, Out: m.Stderr,
+		Account: m.Config.Telegram.Account})
 	if err != nil {
 		return err
 	}
@@ -586,6 +587,9 @@ func (m *Main) applyReloads(ctx context.Context) {
 		if r == nil {
 			continue
 		}
+		if r.err == nil && r.cfg.Telegram.Account != m.Config.Telegram.Account {
+			r.err = errAccountChanged(m.Config.Telegram.Account, r.cfg.Telegram.Account)
+		}
 		if r.err != nil {
 			m.reloadErr.Store(r.err.Error())
 			m.log.Error().Str(logging.FieldEvent, logging.EventDaemonReload).Str(logging.FieldErr, r.err.Error()).
@@ -607,6 +611,20 @@ func (m *Main) applyReloads(ctx context.Context) {
 		_, line := m.statusLine()
 		_, _ = systemd.Ready(line)
 	}
+}
+
+// errAccountChanged refuses a reload that changes [telegram] account: the
+// account is the running daemon's identity (its state file, its socket,
+// its log and metric label), changed by a restart only.
+func errAccountChanged(running, next string) error {
+	quote := func(s string) string {
+		if s == "" {
+			return "none"
+		}
+		return fmt.Sprintf("%q", s)
+	}
+	return &config.Error{Key: "telegram.account", Msg: fmt.Sprintf("changed from %s to %s: the account of a running daemon changes at a restart only",
+		quote(running), quote(next))}
 }
 
 // loginDone is closed once a login through the control socket succeeded.

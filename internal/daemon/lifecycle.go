@@ -122,5 +122,6 @@ func (m *Main) callsAllowed() error {
 func (m *Main) withStatus(st calld.Status) calld.Status {
 	st.State, st.Status = m.statusLine()
 	st.ReloadError = m.reloadError()
+	st.Account = m.Config.Telegram.Account
 	return st
 }

@@ -16,7 +16,7 @@ import (
 // newMetrics makes the daemon's metrics (its own registry); the event
 // hub's subscribers are read at scrape time, once the hub is built.
 func (m *Main) newMetrics() {
-	m.metrics = metrics.New(metrics.Options{Version: buildinfo.Read().Version, Subscribers: func() int {
+	m.metrics = metrics.New(metrics.Options{Version: buildinfo.Read().Version, Account: m.Config.Telegram.Account, Subscribers: func() int {
 		select {
 		case <-m.built:
 			return m.hub.Len()

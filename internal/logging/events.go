@@ -69,6 +69,7 @@ const (
 	FieldLevel   = "level"   // debug, info, warn, error
 	FieldEvent   = "event"   // one of the Event constants
 	FieldMessage = "message" // human text; may be empty
+	FieldAccount = "account" // [telegram] account, when set: on every line (the writer adds it)
 
 	// general
 	FieldErr       = "err"       // an error's text

@@ -56,6 +56,10 @@ type Options struct {
 	// Clock stamps the time field: the program's one clock (gotd's
 	// clock.Clock, as the manager's); default clock.System.
 	Clock clock.Clock
+	// Account, when not "", is written as FieldAccount on every line
+	// (by the writer: lines of every logger built on this one, gotd's
+	// bridged lines and text written to it directly).
+	Account string
 }
 
 var globalsOnce sync.Once
@@ -97,6 +101,10 @@ func New(o Options) (zerolog.Logger, *Level, error) {
 		o.JournalStream = func() bool { return isJournal(o.Out) }
 	}
 	w := &writer{out: o.Out, level: lvl, clock: o.Clock, journal: o.JournalStream()}
+	if o.Account != "" {
+		name, _ := json.Marshal(o.Account)
+		w.account = append([]byte(`,"`+FieldAccount+`":`), name...)
+	}
 	switch o.Format {
 	case formatJSON:
 	case formatConsole:
@@ -178,6 +186,7 @@ type writer struct {
 	clock   clock.Clock
 	journal bool
 	console *zerolog.ConsoleWriter
+	account []byte // `,"account":"NAME"`, or nil
 
 	mu   sync.Mutex
 	line bytes.Buffer // the JSON line being built
@@ -195,7 +204,7 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.line.Reset()
-	completeLine(&w.line, p, v, ts)
+	completeLine(&w.line, p, v, ts, w.account)
 	line := w.line.Bytes()
 	if hasSecret(line) {
 		line = redact(line)
@@ -221,8 +230,10 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 }
 
 // completeLine writes p, a zerolog JSON object, to b with time first and
-// level, event and message added when missing; it ends with a newline.
-func completeLine(b *bytes.Buffer, p []byte, v zerolog.Level, ts string) {
+// level, event and message added when missing, then account (the member
+// `,"account":"NAME"`, when not nil and p has none); it ends with a
+// newline.
+func completeLine(b *bytes.Buffer, p []byte, v zerolog.Level, ts string, account []byte) {
 	body := bytes.TrimSpace(p)
 	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
 		// Not a JSON object (a caller wrote to the writer directly):
@@ -252,6 +263,9 @@ func completeLine(b *bytes.Buffer, p []byte, v zerolog.Level, ts string) {
 	}
 	if !hasKey(inner, FieldMessage) {
 		b.WriteString(`,"message":""`)
+	}
+	if account != nil && !hasKey(inner, FieldAccount) {
+		b.Write(account)
 	}
 	b.WriteString("}\n")
 }

@@ -519,3 +519,38 @@ func BenchmarkLine(b *testing.B) {
 		})
 	}
 }
+
+// TestAccountOnEveryLine: with Options.Account every line carries it
+// (lines of child loggers, a line a bridged logger writes to the root
+// one, a line written to the writer directly, a redacted line, console
+// lines); without it no line has the field.
+func TestAccountOnEveryLine(t *testing.T) {
+	for _, tc := range []struct {
+		account string
+		format  string
+	}{{"alice", formatJSON}, {"", formatJSON}, {"alice", formatConsole}} {
+		log, _, buf := newTest(t, Options{Format: tc.format, Account: tc.account})
+		log.Info().Str(FieldEvent, EventDaemonReady).Msg("ready")
+		child := log.With().Str(FieldComponent, "mtproto").Logger()
+		child.Warn().Str(FieldEvent, EventMTProtoGotd).Msg("from gotd")
+		log.Info().Str("password", "hunter2").Msg("secret")
+		_, _ = log.Write([]byte("plain text\n"))
+		lines := buf.lines()
+		if len(lines) != 4 {
+			t.Fatalf("%d lines, want 4: %q", len(lines), lines)
+		}
+		for _, l := range lines {
+			if tc.format == formatConsole {
+				if has := strings.Contains(l, "account=alice"); !has {
+					t.Errorf("console line without account=alice: %q", l)
+				}
+				continue
+			}
+			m := decodeLine(t, l)
+			got, has := m[FieldAccount]
+			if tc.account == "" && has || tc.account != "" && got != tc.account {
+				t.Errorf("account %q: line %q has account %v (%v)", tc.account, l, got, has)
+			}
+		}
+	}
+}

@@ -90,6 +90,10 @@ func plain(cell string) string { return strings.TrimSpace(strings.ReplaceAll(cel
 // "Every line").
 var idFields = []string{FieldCallID, FieldPeerID, FieldConnectionID}
 
+// accountPattern is what config.CheckAccount accepts (config's
+// TestAccountName holds docs/log.schema.json's pattern to it).
+const accountPattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
 // buildLogSchema writes the schema docs/logging.md's tables make: every
 // member with its type, the events, and per event the fields of its row
 // (mtproto.gotd lines also carry the library's fields). The per-event
@@ -131,6 +135,9 @@ func buildLogSchema(t *testing.T, old schemaDoc) []byte {
 		if slices.Contains(idFields, f) {
 			p.Pattern = "^-?[0-9]+$"
 		}
+		if f == FieldAccount {
+			p.Pattern = accountPattern
+		}
 		s.Properties[f] = p
 	}
 	for _, ev := range eventNames {
@@ -142,8 +149,9 @@ func buildLogSchema(t *testing.T, old schemaDoc) []byte {
 			r.Then.Description += " (and the library's own fields)"
 			r.Then.AdditionalProperties = &yes
 		} else {
-			// "Any line may carry component" (docs/logging.md, Every line).
-			allowed := []string{FieldTime, FieldLevel, FieldEvent, FieldMessage, FieldComponent}
+			// "Any line may carry component", and every line account
+			// when it is set (docs/logging.md, Every line).
+			allowed := []string{FieldTime, FieldLevel, FieldEvent, FieldMessage, FieldComponent, FieldAccount}
 			for _, m := range backticked.FindAllStringSubmatch(events[ev][3], -1) {
 				if _, ok := fields[m[1]]; ok && !slices.Contains(allowed, m[1]) {
 					allowed = append(allowed, m[1])

@@ -39,6 +39,9 @@ const (
 	labelDirection           = "direction"
 	labelReason, labelEndedB = "reason", "ended_by"
 	labelMethod, labelType   = "method", "type"
+	// LabelAccount is the constant label of every series when
+	// Options.Account is set ([telegram] account).
+	LabelAccount = "account"
 )
 
 // liveStates are the states calld_calls_live has a series for (every
@@ -80,13 +83,20 @@ type Options struct {
 	// Subscribers, when set, is read at every scrape for
 	// calld_events_subscribers (the event hub's count).
 	Subscribers func() int
+	// Account, when not "", is the value of the constant label account
+	// on every series, the Go and process collectors' too.
+	Account string
 }
 
 // New returns calld's metrics on a new registry with the Go and process
 // collectors.
 func New(opts Options) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), live: map[calld.State]prometheus.Gauge{}}
-	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var reg prometheus.Registerer = m.reg
+	if opts.Account != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{LabelAccount: opts.Account}, m.reg)
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	live := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameCallsLive,
 		Help: "Calls not yet ended, by state (as last committed)."}, []string{labelState})
 	for _, s := range liveStates {
@@ -117,13 +127,13 @@ func New(opts Options) *Metrics {
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: NameBuildInfo,
 		Help: "Always 1; the labels say which calld runs."}, []string{"version", "goversion"})
 	info.WithLabelValues(opts.Version, runtime.Version()).Set(1)
-	m.reg.MustRegister(live, m.ended, m.discard, m.rpcErrors, m.gaps, m.differences, state, m.commit,
+	reg.MustRegister(live, m.ended, m.discard, m.rpcErrors, m.gaps, m.differences, state, m.commit,
 		m.connected, m.authorized, info)
 	subs := opts.Subscribers
 	if subs == nil {
 		subs = func() int { return 0 }
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: NameEventsSubscribers,
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: NameEventsSubscribers,
 		Help: "Clients following /v1/events."}, func() float64 { return float64(subs()) }))
 	return m
 }

@@ -102,3 +102,38 @@ func TestExported(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountLabel: with Options.Account every series on the registry,
+// the Go and process collectors' too, carries the constant label account;
+// without it none has the label.
+func TestAccountLabel(t *testing.T) {
+	for _, account := range []string{"alice", ""} {
+		m := metrics.New(metrics.Options{Version: "1.2.3", Account: account})
+		m.RPCError("phone.discardCall", "CALL_PEER_INVALID")
+		m.Gap("qts")
+		fams, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, f := range fams {
+			for _, s := range f.GetMetric() {
+				got, has := "", false
+				for _, l := range s.GetLabel() {
+					if l.GetName() == metrics.LabelAccount {
+						got, has = l.GetValue(), true
+					}
+				}
+				if has != (account != "") || got != account {
+					t.Errorf("account %q: %s%v has account %q (%v)", account, f.GetName(), s.GetLabel(), got, has)
+				}
+			}
+			seen[f.GetName()] = true
+		}
+		for _, name := range []string{metrics.NameBuildInfo, metrics.NameCallsLive, metrics.NameEventsSubscribers, "go_goroutines", "process_open_fds"} {
+			if !seen[name] {
+				t.Errorf("account %q: %s not gathered", account, name)
+			}
+		}
+	}
+}
