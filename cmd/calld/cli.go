@@ -42,10 +42,14 @@ Flags:
 const rootLong = `calld tracks a Telegram account's 1:1 calls: the daemon (calld serve) and
 the client of its control socket (every other command).
 
-The socket is --socket, else $CALLD_SOCKET, else control.socket of --config
-(or $CALLD_CONFIG), else /run/calld.sock.
+The socket is --socket, else --account NAME ($CALLD_RUN_DIR/NAME.sock,
+$CALLD_RUN_DIR defaulting to /run/calld: the socket of calld@NAME.service),
+else $CALLD_ACCOUNT, else $CALLD_SOCKET, else control.socket of --config (or
+$CALLD_CONFIG), else /run/calld.sock. --socket with --account (or
+$CALLD_SOCKET with $CALLD_ACCOUNT) is a usage error.
 Exit status: 0 success, 1 the operation failed, 2 usage error; calld status
-exits 3 when the daemon answers but is not healthy.
+exits 3 when the daemon answers but is not healthy, calld accounts when a
+daemon does not answer.
 Run 'calld help COMMAND' or 'calld COMMAND -h' for a command's flags.`
 
 // The commands are listed in the order newRoot adds them (by use), not
@@ -74,6 +78,7 @@ func newRoot(ctx context.Context, sio stdio, code *int) *cobra.Command {
 	root.SetOut(sio.stdout)
 	root.SetErr(sio.stderr)
 	root.SetUsageTemplate(usageTemplate)
+	accountFlag(root, sio.getenv)
 	root.AddGroup(&cobra.Group{ID: "daemon", Title: "The daemon:"},
 		&cobra.Group{ID: "client", Title: "Clients of the running daemon:"},
 		&cobra.Group{ID: "tools", Title: "Configuration and shell:"})

@@ -42,14 +42,15 @@ func TestHelp(t *testing.T) {
 		for _, f := range flags {
 			got = append(got, f[1])
 		}
-		if strings.Join(got, " ") != "--socket --config --json --help" {
-			t.Errorf("version -h lists %v, want --socket --config --json --help:\n%s", got, stdout)
+		if strings.Join(got, " ") != "--socket --account --config --json --help" {
+			t.Errorf("version -h lists %v, want --socket --account --config --json --help:\n%s", got, stdout)
 		}
 	})
 	t.Run("top level", func(t *testing.T) {
 		for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}} {
 			code, stdout, _ := runCLI(context.Background(), args, nil, "")
-			if code != 0 || !strings.Contains(stdout, "Clients of the running daemon:") || !strings.Contains(stdout, "completion") {
+			if code != 0 || !strings.Contains(stdout, "Clients of the running daemon:") || !strings.Contains(stdout, "completion") ||
+				!strings.Contains(stdout, "--account NAME") || !strings.Contains(stdout, "$CALLD_ACCOUNT") {
 				t.Errorf("calld %v: exit %d\n%s", args, code, stdout)
 			}
 		}

@@ -42,6 +42,7 @@ type command struct {
 var commands = map[string]command{
 	"login":      {runLogin, "log the Telegram account in through the running daemon"},
 	"status":     {runStatus, "daemon, connection, authorization and updates-state summary"},
+	"accounts":   {runAccounts, "every daemon in $CALLD_RUN_DIR (/run/calld): account, connection, live calls"},
 	"calls":      {runCalls, "table of live calls (--all: every known call)"},
 	"show":       {runShow, "one call, all fields"},
 	"discard":    {runDiscard, "end or refuse a call"},
@@ -55,7 +56,7 @@ var commands = map[string]command{
 	"version":    {runVersion, "this binary's version and build info, and the daemon's version"},
 }
 
-var commandOrder = []string{"login", "status", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "version"}
+var commandOrder = []string{"login", "status", "accounts", "calls", "show", "discard", "call", "accept", "events", "signaling", "rate", "media", "connection", "version"}
 
 func main() {
 	args := os.Args[1:]

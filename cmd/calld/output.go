@@ -26,6 +26,7 @@ type clientCmd struct {
 	sio      stdio
 	fs       *pflag.FlagSet
 	socket   string
+	account  string
 	config   string
 	json     bool
 }
@@ -33,6 +34,10 @@ type clientCmd struct {
 func newClientCmd(name, synopsis string, sio stdio) *clientCmd {
 	c := newCmd(name, synopsis, sio)
 	c.fs.StringVar(&c.socket, "socket", "", "control socket `PATH` (default $CALLD_SOCKET, else control.socket of the config, else "+config.DefaultSocket+")")
+	c.fs.StringVar(&c.account, "account", "", accountUsage)
+	if sio.declare {
+		completeAccounts(sio.cmd, sio.getenv)
+	}
 	c.fs.StringVar(&c.config, "config", "", "configuration `FILE` to read control.socket from (default $CALLD_CONFIG)")
 	c.fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
 	return c
@@ -153,7 +158,7 @@ func parseStatus(err error) int {
 // client resolves the socket and returns a client, or an exit status
 // (2 for a configuration error).
 func (c *clientCmd) client() (*client.Client, int) {
-	socket, err := resolveSocket(c.socket, c.config, c.sio.getenv)
+	socket, err := resolveSocket(c.socket, c.account, c.config, c.sio.getenv)
 	if err != nil {
 		fmt.Fprintf(c.sio.stderr, "calld %s: %v\n", c.name, err)
 		return nil, 2
@@ -161,14 +166,29 @@ func (c *clientCmd) client() (*client.Client, int) {
 	return client.New(socket), 0
 }
 
-// resolveSocket: --socket, else $CALLD_SOCKET, else control.socket of the
-// configuration file (--config, else $CALLD_CONFIG), else the default.
-func resolveSocket(flagSocket, flagConfig string, getenv func(string) string) (string, error) {
-	if flagSocket != "" {
+// resolveSocket: --socket, else --account (NAME.sock in the run
+// directory, accountSocket), else $CALLD_ACCOUNT, else $CALLD_SOCKET, else
+// control.socket of the configuration file (--config, else
+// $CALLD_CONFIG), else the default. A flag beats every variable; --socket
+// with --account, or $CALLD_SOCKET with $CALLD_ACCOUNT, name two sockets:
+// an error.
+func resolveSocket(flagSocket, flagAccount, flagConfig string, getenv func(string) string) (string, error) {
+	switch {
+	case flagSocket != "" && flagAccount != "":
+		return "", fmt.Errorf("--socket and --account name two sockets: give one")
+	case flagSocket != "":
 		return flagSocket, nil
+	case flagAccount != "":
+		return accountSocket("--account", flagAccount, getenv)
 	}
-	if s := getenv(config.EnvSocket); s != "" {
-		return s, nil
+	socket, account := getenv(config.EnvSocket), getenv(envAccount)
+	switch {
+	case socket != "" && account != "":
+		return "", fmt.Errorf("$%s and $%s name two sockets: unset one, or give --socket or --account", config.EnvSocket, envAccount)
+	case account != "":
+		return accountSocket("$"+envAccount, account, getenv)
+	case socket != "":
+		return socket, nil
 	}
 	path := config.Path(flagConfig, getenv)
 	if path == "" {

@@ -10,7 +10,7 @@ import (
 	"github.com/calld/calld"
 )
 
-const commonFlags = "[--json] [--socket PATH] [--config FILE]"
+const commonFlags = "[--json] [--socket PATH | --account NAME] [--config FILE]"
 
 // Exit statuses of `calld status` beyond 0 (healthy), 1 (the daemon
 // cannot be reached or the request failed) and 2 (usage).
