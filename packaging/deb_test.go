@@ -225,7 +225,7 @@ func TestDeb(t *testing.T) {
 // ExecStart='s binary moved under root instead: verify then checks that
 // the extracted binary is there and executable, and the rest as shipped.
 // Any message (an unknown key or system call group is only a warning,
-// exit status 0) fails.
+// exit status 0) fails. The instance calld@alice is verified as well.
 func verifyUnits(t *testing.T, root string) {
 	t.Helper()
 	const bin = "/usr/bin/calld"
@@ -254,6 +254,11 @@ func verifyUnits(t *testing.T, root string) {
 		}
 		units = append(units, name)
 	}
+	// An instance of the templates too (CONTRACT §5.6): verify finds
+	// calld@alice.service's template, calld@.service, in dir and
+	// checks it with %i = alice (its Requires= on calld@alice.socket,
+	// the paths /etc/calld/alice.toml and /run/calld/alice.sock).
+	units = append(units, filepath.Join(dir, "calld@alice.service"), filepath.Join(dir, "calld@alice.socket"))
 	cmd := exec.Command("systemd-analyze", append([]string{"verify"}, units...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
