@@ -37,7 +37,10 @@ func TestCommands(t *testing.T) {
 	tests := []tc{
 		{name: "status", args: []string{"status"}, code: 0,
 			stdout: []string{"Version   1.2.3", "Ready     yes", "connected, authorized as user 9007199254740997, DC 4",
-				"pts 101, qts 7, seq 9, date 2024-05-01T10:00:00Z", "2 live, 3 total"}},
+				"pts 101, qts 7, seq 9, date 2024-05-01T10:00:00Z", "2 live, 3 total"}, notStdout: []string{"Account"}},
+		{name: "status of an account", args: []string{"status"}, code: 0,
+			before: func(d *testDaemon) { d.svc.setStatus(func(st *calld.Status) { st.Account = "alice" }) },
+			stdout: []string{"Version   1.2.3\nAccount   alice\nReady     yes\n"}},
 		{name: "status not ready exits 3", args: []string{"status"}, code: 3,
 			before: func(d *testDaemon) { d.svc.setStatus(func(st *calld.Status) { st.Ready = false }) },
 			stdout: []string{"Ready     no"}},

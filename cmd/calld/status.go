@@ -71,6 +71,9 @@ func runStatus(ctx context.Context, args []string, sio stdio) int {
 	}
 	tw := tabwriter.NewWriter(sio.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Version\t%s\n", st.Version)
+	if st.Account != "" {
+		fmt.Fprintf(tw, "Account\t%s\n", st.Account)
+	}
 	fmt.Fprintf(tw, "Ready\t%s\n", yesNo(st.Ready))
 	if st.Status != "" {
 		fmt.Fprintf(tw, "State\t%s\n", st.Status)
