@@ -107,11 +107,13 @@ func completeAccounts(cmd *cobra.Command, getenv func(string) string) {
 	}
 }
 
-// accountFlag declares the global --account on the root command, for its
-// help and completion (`calld --account NAME COMMAND`); the client
-// commands parse it themselves (newClientCmd).
+// accountFlag declares --account on the root command, for its help and
+// completion (`calld --account NAME COMMAND`); the client commands parse
+// it themselves (newClientCmd), before or after the command: cobra hands
+// them every argument. A local flag of the root, not a persistent one:
+// serve, demo and config do not take it.
 func accountFlag(root *cobra.Command, getenv func(string) string) {
-	root.PersistentFlags().String("account", "", accountUsage)
+	root.Flags().String("account", "", accountUsage)
 	_ = root.RegisterFlagCompletionFunc("account", func(_ *cobra.Command, _ []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return accountNames(getenv, prefix), cobra.ShellCompDirectiveNoFileComp
 	})
