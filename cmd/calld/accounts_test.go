@@ -166,6 +166,11 @@ func TestAccounts(t *testing.T) {
 			t.Errorf("%q %v: exit %d\n%s%s", tc.args, tc.env, code, stdout, stderr)
 		}
 	}
+	// The README's `calld --account NAME login`.
+	code, stdout, stderr = runCLI(ctx, []string{"--account", "alice", "login"}, env, "+15551234567\n24680\ns3cret\n")
+	if code != 0 || !strings.Contains(stdout, "9007199254740997") {
+		t.Errorf("calld --account alice login: exit %d\n%s%s", code, stdout, stderr)
+	}
 	code, _, stderr = runCLI(ctx, []string{"status", "--account", "alice", "--socket", alice.socket}, env, "")
 	if code != 2 || !strings.Contains(stderr, "--socket and --account name two sockets") {
 		t.Errorf("--socket with --account: exit %d, %s", code, stderr)
