@@ -1,6 +1,7 @@
 package chartest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -132,8 +133,8 @@ func TestRenderExistingSecret(t *testing.T) {
 // a grace period above calld's stop bound.
 func checkStatefulSet(t *testing.T, m *manifests, sts *appsv1.StatefulSet) {
 	t.Helper()
-	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 1 {
-		t.Errorf("%s: replicas %v; want exactly 1", sts.Name, sts.Spec.Replicas)
+	if r := sts.Spec.Replicas; r == nil || *r != 1 {
+		t.Errorf("%s: replicas %s; want exactly 1 (not a value)", sts.Name, ptr(r))
 	}
 	svc := m.services[sts.Spec.ServiceName]
 	if svc == nil || svc.Spec.ClusterIP != corev1.ClusterIPNone {
@@ -158,8 +159,16 @@ func checkStatefulSet(t *testing.T, m *manifests, sts *appsv1.StatefulSet) {
 	}
 	g := sts.Spec.Template.Spec.TerminationGracePeriodSeconds
 	if g == nil || *g <= stopSeconds {
-		t.Errorf("%s: terminationGracePeriodSeconds %v; want more than calld's %d s", sts.Name, g, stopSeconds)
+		t.Errorf("%s: terminationGracePeriodSeconds %s; want more than calld's %d s", sts.Name, ptr(g), stopSeconds)
 	}
+}
+
+// ptr prints what p points to, or nil.
+func ptr[T any](p *T) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*p)
 }
 
 // checkPod checks the pod template's one container: the image's binary
