@@ -173,3 +173,33 @@ func TestBadValues(t *testing.T) {
 		})
 	}
 }
+
+// TestNumbersAsFloats: values that reach the chart as float64 (helm
+// --set-json, or a YAML reader that makes every number one) are still
+// written as integers: calld's integer keys refuse 4.0, and the Secret
+// would hold 1.2345678e+07.
+func TestNumbersAsFloats(t *testing.T) {
+	vals := map[string]any{
+		"accounts":       []any{map[string]any{"name": "alice"}},
+		"apiCredentials": map[string]any{"apiId": float64(12345678), "apiHash": "0123456789abcdef0123456789abcdef"},
+		"config": map[string]any{
+			"telegram": map[string]any{"dc": float64(4)},
+			"state":    map[string]any{"journal_max_events": float64(100000000)},
+		},
+	}
+	files, err := render("calld", vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decode(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.secrets["calld-api"].StringData["api_id"]; got != "12345678" {
+		t.Errorf("api_id in the Secret %q; want 12345678", got)
+	}
+	cfg := loadConfig(t, m.configMaps["calld-config"].Data["alice.toml"])
+	if cfg.Telegram.DC != 4 || cfg.State.JournalMaxEvents != 100000000 {
+		t.Errorf("telegram.dc %d, state.journal_max_events %d; want 4, 100000000", cfg.Telegram.DC, cfg.State.JournalMaxEvents)
+	}
+}
