@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/calld/calld/internal/config"
@@ -201,5 +202,33 @@ func TestNumbersAsFloats(t *testing.T) {
 	cfg := loadConfig(t, m.configMaps["calld-config"].Data["alice.toml"])
 	if cfg.Telegram.DC != 4 || cfg.State.JournalMaxEvents != 100000000 {
 		t.Errorf("telegram.dc %d, state.journal_max_events %d; want 4, 100000000", cfg.Telegram.DC, cfg.State.JournalMaxEvents)
+	}
+}
+
+// TestAddAccountLeavesOthers: adding an account to the list (helm upgrade)
+// changes nothing in the other accounts' StatefulSets and Services, so
+// their daemons are not restarted.
+func TestAddAccountLeavesOthers(t *testing.T) {
+	vals := values(t, "three-accounts.yaml")
+	before := renderDecoded(t, "calld", "three-accounts.yaml")
+	vals["accounts"] = append(vals["accounts"].([]any), map[string]any{"name": "dave"})
+	files, err := render("calld", vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := decode(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.statefulSets["calld-dave"] == nil || len(after.statefulSets) != 4 {
+		t.Fatalf("StatefulSets after adding dave: %v", after.statefulSets)
+	}
+	for name, sts := range before.statefulSets {
+		if !equality.Semantic.DeepEqual(sts, after.statefulSets[name]) {
+			t.Errorf("%s changed when dave was added", name)
+		}
+		if !equality.Semantic.DeepEqual(before.services[name], after.services[name]) {
+			t.Errorf("Service %s changed when dave was added", name)
+		}
 	}
 }
