@@ -127,13 +127,19 @@ func put[T any, P interface {
 // renderDecoded renders a values file of testdata and decodes it.
 func renderDecoded(t *testing.T, release, file string) *manifests {
 	t.Helper()
-	files, err := render(release, values(t, file))
+	return renderValues(t, release, values(t, file))
+}
+
+// renderValues renders the chart with vals and decodes it.
+func renderValues(t *testing.T, release string, vals map[string]any) *manifests {
+	t.Helper()
+	files, err := render(release, vals)
 	if err != nil {
-		t.Fatalf("render %s: %v", file, err)
+		t.Fatalf("render: %v", err)
 	}
 	m, err := decode(files)
 	if err != nil {
-		t.Fatalf("decode %s: %v", file, err)
+		t.Fatalf("decode: %v", err)
 	}
 	return m
 }

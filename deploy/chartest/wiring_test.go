@@ -188,14 +188,7 @@ func TestNumbersAsFloats(t *testing.T) {
 			"state":    map[string]any{"journal_max_events": float64(100000000)},
 		},
 	}
-	files, err := render("calld", vals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := decode(files)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := renderValues(t, "calld", vals)
 	if got := m.secrets["calld-api"].StringData["api_id"]; got != "12345678" {
 		t.Errorf("api_id in the Secret %q; want 12345678", got)
 	}
@@ -212,14 +205,7 @@ func TestAddAccountLeavesOthers(t *testing.T) {
 	vals := values(t, "three-accounts.yaml")
 	before := renderDecoded(t, "calld", "three-accounts.yaml")
 	vals["accounts"] = append(vals["accounts"].([]any), map[string]any{"name": "dave"})
-	files, err := render("calld", vals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := decode(files)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := renderValues(t, "calld", vals)
 	if after.statefulSets["calld-dave"] == nil || len(after.statefulSets) != 4 {
 		t.Fatalf("StatefulSets after adding dave: %v", after.statefulSets)
 	}
