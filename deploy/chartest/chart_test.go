@@ -267,6 +267,24 @@ func checkSecurity(t *testing.T, name string, pod corev1.PodSpec, c corev1.Conta
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
+// TestContainerfilePaths: the image puts the binary, the state volume and
+// the socket's directory where the chart expects them.
+func TestContainerfilePaths(t *testing.T) {
+	data, err := os.ReadFile("../../Containerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"COPY dist/calld " + binary,
+		`VOLUME ["` + stateDir + `"]`,
+		"ENV CALLD_SOCKET=" + runDir + "/",
+	} {
+		if !strings.Contains(string(data), "\n"+line) {
+			t.Errorf("Containerfile: no line %q", line)
+		}
+	}
+}
+
 // containerfileUID is the uid of the image's USER line in the repository's
 // Containerfile, which the chart must run as.
 func containerfileUID(t *testing.T) string {
