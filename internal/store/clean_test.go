@@ -102,3 +102,18 @@ func TestOpenWalksOnlyAfterUncleanStop(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyWalksACleanFile: Verify validates every page even of a
+// cleanly closed file, and refuses one damaged since.
+func TestVerifyWalksACleanFile(t *testing.T) {
+	path := tempDB(t)
+	makeCalldDB(t, path, 2000)
+	if err := Verify(path, 0); err != nil {
+		t.Fatalf("Verify of a clean file: %v", err)
+	}
+	m := fileMeta(t, path)
+	pointJournalRootAt(t, path, m.pgid+1<<20)
+	if err := Verify(path, 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Verify of a damaged file: %v, want ErrCorrupt", err)
+	}
+}
