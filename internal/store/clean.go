@@ -98,11 +98,14 @@ func stoppedCleanly(path string, best *boltMeta) bool {
 // markClean is the end of Close: the last transaction writes the freelist
 // (NoFreelistSync off for it), then, once bbolt has closed the file, the
 // trailer is written and synced. Nothing is written when the file is
-// still as Open found it after a clean stop.
+// still as Open found it after a clean stop. Only bbolt's Close can fail
+// it: when the last transaction or the trailer cannot be written (a full
+// disk), everything committed is still there and the next Open walks the
+// file, as after a crash.
 func (db *DB) markClean() error {
 	tx, err := db.bolt.Begin(true)
 	if err != nil {
-		return err
+		return db.bolt.Close()
 	}
 	if uint64(tx.ID()) == db.cleanTxid+1 && db.cleanTxid != 0 {
 		// Nothing was committed since the clean Open: the trailer holds.
@@ -112,13 +115,13 @@ func (db *DB) markClean() error {
 	// The writer lock is held: no commit reads the flag meanwhile.
 	db.bolt.NoFreelistSync = false
 	if err := tx.Commit(); err != nil {
-		_ = db.bolt.Close()
-		return fmt.Errorf("the last transaction: %w", err)
+		return db.bolt.Close()
 	}
 	if err := db.bolt.Close(); err != nil {
 		return err
 	}
-	return writeTrailer(db.path)
+	_ = writeTrailer(db.path)
+	return nil
 }
 
 // writeTrailer records the clean stop of the file at path, closed by
