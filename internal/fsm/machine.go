@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/gotd/td/tg"
@@ -14,12 +15,12 @@ import (
 	"github.com/calld/calld"
 )
 
-// Machine is one call's state machine: a looplab FSM built from the table
-// plus the call's record. Not safe for concurrent use.
+// Machine is one call's state machine: the call's record, run through a
+// looplab FSM of the table when an input fires an event (runner). Not
+// safe for concurrent use.
 type Machine struct {
 	c calld.Call
 	t Timeouts
-	f *lfsm.FSM
 
 	// resendable: restored from a record in hanging_up (a discard decided
 	// and persisted, no answer recorded), or its discard ran out of time
@@ -29,22 +30,48 @@ type Machine struct {
 	// recorded.
 	resendable bool
 
-	trans     []Transition // filled by the enter_state callback during one input
-	callbacks int          // how many callbacks ever ran (tests: Restore runs none)
-	last      string       // the last event fired (tests)
+	callbacks int    // how many callbacks ever ran (tests: Restore runs none)
+	last      string // the last event fired (tests)
 }
 
 func newMachine(c calld.Call, t Timeouts) *Machine {
-	m := &Machine{c: c, t: t.WithDefaults()}
-	m.f = newLFSM(c.State, lfsm.Callbacks{
+	return &Machine{c: c, t: t.WithDefaults()}
+}
+
+// runner is a looplab FSM of the table with its enter_state callback,
+// built once and lent to one fire at a time (runners): a live call does
+// not keep a machine of its own (looplab's maps of the whole table, most
+// of a live call's heap), and an input does not build one.
+type runner struct {
+	f     *lfsm.FSM
+	trans []Transition // filled by the enter_state callback during one event
+}
+
+var runners = sync.Pool{New: func() any {
+	r := &runner{}
+	r.f = newLFSM(calld.StateWaiting, lfsm.Callbacks{
 		// enter_state runs after the state changed and never calls back
 		// into the FSM (daemon.md §5).
 		"enter_state": func(_ context.Context, e *lfsm.Event) {
-			m.callbacks++
-			m.trans = append(m.trans, Transition{From: calld.State(e.Src), To: calld.State(e.Dst), Event: e.Event})
+			r.trans = append(r.trans, Transition{From: calld.State(e.Src), To: calld.State(e.Dst), Event: e.Event})
 		},
 	})
-	return m
+	return r
+}}
+
+// run fires event from state on a lent runner and returns the state it
+// ends in and the transitions its callback saw.
+func run(state calld.State, event string) (calld.State, []Transition, error) {
+	r := runners.Get().(*runner)
+	defer runners.Put(r)
+	r.f.SetState(string(state))
+	r.trans = r.trans[:0]
+	err := r.f.Event(context.Background(), event)
+	var trans []Transition
+	if len(r.trans) > 0 {
+		trans = append(trans, r.trans...)
+	}
+	return calld.State(r.f.Current()), trans, err
 }
 
 // NewIncoming makes the machine of a new incoming call, in state Waiting
@@ -161,8 +188,8 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev calld.Call,
 	if d := eventDir[event]; d != "" && d != m.c.Direction {
 		return Step{}, errNotAllowed
 	}
-	m.trans = m.trans[:0]
-	err := m.f.Event(context.Background(), event)
+	current, trans, err := run(m.c.State, event)
+	m.callbacks += len(trans)
 	var noTrans lfsm.NoTransitionError
 	var invalid lfsm.InvalidEventError
 	switch {
@@ -177,7 +204,7 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev calld.Call,
 	m.last = event
 	prev := m.c
 	next := m.c.Clone()
-	next.State = calld.State(m.f.Current())
+	next.State = current
 	if next.State != prev.State {
 		m.enter(&next, now)
 	}
@@ -186,13 +213,12 @@ func (m *Machine) fire(event string, now time.Time, mutate func(prev calld.Call,
 	}
 	m.c = next
 	st := Step{Changed: !reflect.DeepEqual(prev, next)}
-	for _, t := range m.trans {
-		if t.To == calld.StateHangingUp || t.To == calld.StateEnded {
+	for i := range trans {
+		if t := &trans[i]; t.To == calld.StateHangingUp || t.To == calld.StateEnded {
 			t.Reason, t.Duration = next.Reason, next.Duration
 		}
-		st.Transitions = append(st.Transitions, t)
 	}
-	m.trans = m.trans[:0]
+	st.Transitions = trans
 	return st, nil
 }
 

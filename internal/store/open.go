@@ -58,28 +58,29 @@ func metaSum(b []byte) uint64 {
 // preflight reads the two meta pages itself, before bbolt maps the file,
 // and sorts out files that are not bbolt databases (ErrForeign) from
 // damaged or truncated ones (ErrCorrupt). A truncated file would make
-// bbolt fault on pages past its end.
-func preflight(path string) error {
+// bbolt fault on pages past its end. It returns the newest valid meta
+// page.
+func preflight(path string) (*boltMeta, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	size := st.Size()
 
 	metas, bufs := readMetas(f)
 	best, magicSeen, why := bestMeta(metas, bufs)
 	if !magicSeen {
-		return fmt.Errorf("store: open %s: %w: not a bbolt database (%d bytes; the file was not modified)", path, ErrForeign, size)
+		return nil, fmt.Errorf("store: open %s: %w: not a bbolt database (%d bytes; the file was not modified)", path, ErrForeign, size)
 	}
 	if best == nil {
-		return fmt.Errorf("store: open %s: %w: no valid meta page (%s; the file was not modified)", path, ErrCorrupt, strings.Join(why, "; "))
+		return nil, fmt.Errorf("store: open %s: %w: no valid meta page (%s; the file was not modified)", path, ErrCorrupt, strings.Join(why, "; "))
 	}
-	return checkMetaBounds(path, best, size)
+	return best, checkMetaBounds(path, best, size)
 }
 
 // readMeta reads the meta page at off; false if the file ends before it.

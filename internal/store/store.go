@@ -10,6 +10,10 @@
 // concurrent writers ever want to share fsyncs). View is a read-only
 // transaction.
 //
+// After a clean Close, Open trusts the file on a checksum of its pages
+// instead of reading every one of them (clean.go): start-up does not grow
+// with the file after a clean stop, only after a crash.
+//
 // Open never writes to a file it does not recognise: a file that is not a
 // bbolt database, a bbolt database without calld's magic, a damaged or
 // truncated file, or a file written by a newer calld is refused with an
@@ -133,13 +137,20 @@ type DB struct {
 
 	closeMu sync.RWMutex // guards closed
 	closed  bool
+
+	// walked: Open validated every page (the file was not known clean).
+	walked bool
+	// cleanTxid is the transaction of the clean stop Open found (0:
+	// none; see clean.go).
+	cleanTxid uint64
 }
 
 // boltOptions are the bbolt options of the read-write open.
 //
 // NoFreelistSync: the freelist is not written at each commit (fewer pages
-// per commit); bbolt rebuilds it on open by walking the reachable pages,
-// which Open does anyway to validate the file. The map freelist avoids the
+// per commit); Close's last transaction writes it (clean.go), and after an
+// unclean stop bbolt rebuilds it on open by walking the reachable pages,
+// which Open does then anyway to validate the file. The map freelist avoids the
 // array type's slowdown on fragmented files. NoSync is never set: every
 // Update is on disk when it returns.
 func boltOptions(timeout time.Duration) *bolt.Options {
@@ -154,7 +165,10 @@ func boltOptions(timeout time.Duration) *bolt.Options {
 // is created with the current schema. An existing file is first opened
 // read-only and validated (meta pages, size, every page reachable, bbolt's
 // consistency check, calld's magic and schema) before it is opened for
-// writing, so a file that is refused is never written to.
+// writing, so a file that is refused is never written to. After a clean
+// Close the page walk and the consistency check are replaced by a
+// checksum of the pages taken at that Close (clean.go): a file changed
+// since (a crash after a commit, a damaged page) is walked.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -180,11 +194,15 @@ func Open(path string, opts Options) (*DB, error) {
 		// during the very first initialisation): initialise it.
 		fresh = true
 	}
+	var cleanTxid uint64
 	if !fresh {
-		if err := preflight(path); err != nil {
+		best, err := preflight(path)
+		if err != nil {
 			return nil, err
 		}
-		if empty, err = validate(path, opts.Timeout); err != nil {
+		if stoppedCleanly(path, best) {
+			cleanTxid = best.txid
+		} else if empty, err = validate(path, opts.Timeout); err != nil {
 			return nil, err
 		}
 	}
@@ -217,7 +235,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 
-	return &DB{bolt: bdb, path: path, opts: opts}, nil
+	return &DB{bolt: bdb, path: path, opts: opts, walked: !fresh && cleanTxid == 0, cleanTxid: cleanTxid}, nil
 }
 
 // openBolt is bolt.Open with bbolt's panics turned into ErrCorrupt.
@@ -340,8 +358,10 @@ func syncDir(dir string) error {
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
 
-// Close closes the file and releases its lock. Calls after Close fail
-// with ErrClosed.
+// Close ends with a transaction that writes bbolt's freelist, closes the
+// file, releases its lock and records the clean stop (clean.go); it
+// writes nothing when nothing was committed since a clean Open. Calls
+// after Close fail with ErrClosed.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
 	if db.closed {
@@ -350,7 +370,7 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	db.closeMu.Unlock()
-	if err := db.bolt.Close(); err != nil {
+	if err := db.markClean(); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)
 	}
 	return nil
