@@ -117,8 +117,8 @@ func section(w io.Writer, title string, ms []metric, calld, base []result) {
 	for _, m := range ms {
 		fmt.Fprintln(w, row(m, calld, base))
 	}
-	if n := incomplete(calld) + incomplete(base); n > 0 {
-		fmt.Fprintf(w, "\n(%d of these runs did not discard every call before going quiet)\n", n)
+	if a, b := incomplete(calld), incomplete(base); a+b > 0 {
+		fmt.Fprintf(w, "\nRuns that did not discard every call before going quiet: baseline %d of %d, calld %d of %d.\n", b, len(base), a, len(calld))
 	}
 }
 
