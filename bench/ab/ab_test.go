@@ -213,3 +213,19 @@ func TestSmallRun(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSimPush is the simulator's side of a burst alone: one
+// sim.IncomingCall with no client connected, its DH half prepared as the
+// scenarios prepare it. The burst's "pushing" row cannot be shorter.
+func BenchmarkSimPush(b *testing.B) {
+	w, err := newWorld(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.close(false)
+	w.srv.PrepareCalls(b.N)
+	b.ResetTimer()
+	if err := w.push(b.N); err != nil {
+		b.Fatal(err)
+	}
+}

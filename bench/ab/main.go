@@ -29,6 +29,7 @@ type options struct {
 	kill            int
 	quiet           time.Duration
 	dir, out        string
+	keep            bool
 }
 
 func main() {
@@ -56,6 +57,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.quiet, "quiet", 3*time.Second, "a run is over when the simulator saw nothing for this long")
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "where each run's state directory is made")
 	fs.StringVar(&o.out, "out", "", "also write the table to this file")
+	fs.BoolVar(&o.keep, "keep", false, "keep each run's directory (state, session, logs) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -110,7 +112,10 @@ func once(o options, sc scenario, s side) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	defer w.close()
+	defer w.close(o.keep)
+	if o.keep {
+		fmt.Fprintf(os.Stderr, "%s %s: %s\n", sc.name, s.name, w.dir)
+	}
 	if err := s.prepare(w.srv, w.dir); err != nil {
 		return result{}, err
 	}

@@ -56,12 +56,18 @@ func newWorld(parent string) (*world, error) {
 	return &world{srv: srv, dir: dir, peer: srv.AddPeer("caller"), pushed: map[int64]time.Time{}}, nil
 }
 
-func (w *world) close() {
+// close stops the simulator and removes the run's directory unless keep.
+func (w *world) close(keep bool) {
 	_ = w.srv.Close()
-	_ = os.RemoveAll(w.dir)
+	if !keep {
+		_ = os.RemoveAll(w.dir)
+	}
 }
 
-// push makes n incoming calls, as fast as the simulator takes them.
+// push makes n incoming calls, as fast as the simulator takes them. The
+// scenarios prepare the calls' DH halves first (sim.PrepareCalls), so that
+// the pushes and the latencies measure the client, not the simulator's
+// modular exponentiation.
 func (w *world) push(n int) error {
 	for range n {
 		at := time.Now()
@@ -164,6 +170,7 @@ func (w *world) tally(r *result) time.Time {
 // burst pushes n calls to a running side and measures it.
 func burst(w *world, p *proc, n int, quiet time.Duration) (result, error) {
 	r := result{calls: n}
+	w.srv.PrepareCalls(n)
 	gd0 := w.srv.Count(methodGetDiff)
 	cpu0, err := cpuOf(p.pid())
 	if err != nil {
@@ -198,6 +205,7 @@ func burst(w *world, p *proc, n int, quiet time.Duration) (result, error) {
 // discard was answered.
 func singles(w *world, p *proc, n int, quiet time.Duration) (result, error) {
 	r := result{calls: n, complete: true}
+	w.srv.PrepareCalls(n)
 	for range n {
 		if err := w.push(1); err != nil {
 			return r, err
@@ -219,6 +227,7 @@ func singles(w *world, p *proc, n int, quiet time.Duration) (result, error) {
 // been quiet for quiet.
 func killed(w *world, s side, p *proc, n int, quiet time.Duration) (result, error) {
 	r := result{calls: n}
+	w.srv.PrepareCalls(n)
 	if err := w.push(n / 2); err != nil {
 		return r, err
 	}
