@@ -22,10 +22,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+bin=""
+trap '[[ -z "$bin" ]] || rm -rf "$bin"' EXIT
+
 ab() {
-	local bin
 	bin=$(mktemp -d)
-	trap 'rm -rf "$bin"' EXIT
 	go build -o "$bin/calld" ./cmd/calld
 	go build -o "$bin/baseline" ./bench/baseline
 	go build -o "$bin/ab" ./bench/ab

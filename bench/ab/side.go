@@ -86,9 +86,36 @@ func (s side) command(srv *sim.Server, dir string) *exec.Cmd {
 }
 
 // start runs the side in dir, its stdout and stderr appended to
-// dir/NAME.log, and waits until it is ready: calld's /v1/status says
-// ready, the baseline printed "ready" (its updates manager has its state).
+// dir/NAME.log, and waits until it is ready and has caught up: calld's
+// /v1/status says ready, the baseline printed "ready" (its updates
+// manager has its state), and then the simulator answered the
+// updates.getDifference each makes once connected. (calld is ready before
+// it has connected to Telegram: a run that started pushing, or counting
+// a quiet period, at READY would measure its connection.)
 func (s side) start(srv *sim.Server, dir string) (*proc, error) {
+	diffs := srv.Count(methodGetDiff)
+	p, err := s.launch(srv, dir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := srv.WaitCount(ctx, methodGetDiff, diffs+1); err != nil {
+		p.kill()
+		return nil, fmt.Errorf("%s made no updates.getDifference after it was ready: %w", s.name, err)
+	}
+	return p, nil
+}
+
+// launch starts the side and waits until it says it is ready.
+func (s side) launch(srv *sim.Server, dir string) (*proc, error) {
 	log, err := os.OpenFile(filepath.Join(dir, s.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
