@@ -235,7 +235,7 @@ func killed(w *world, s side, p *proc, n int, quiet time.Duration) (result, erro
 	if err := w.push(n - n/2); err != nil {
 		return r, err
 	}
-	p, err := s.start(w.srv, w.dir)
+	p, err := s.restart(w.srv, w.dir)
 	if err != nil {
 		return r, fmt.Errorf("restart: %w", err)
 	}

@@ -86,13 +86,17 @@ func (s side) command(srv *sim.Server, dir string) *exec.Cmd {
 }
 
 // start runs the side in dir, its stdout and stderr appended to
-// dir/NAME.log, and waits until it is ready and has caught up: calld's
-// /v1/status says ready, the baseline printed "ready" (its updates
-// manager has its state), and then the simulator answered the
-// updates.getDifference each makes once connected. (calld is ready before
-// it has connected to Telegram: a run that started pushing, or counting
-// a quiet period, at READY would measure its connection.)
-func (s side) start(srv *sim.Server, dir string) (*proc, error) {
+// dir/NAME.log, and waits until it is ready: calld's /v1/status says
+// ready, the baseline printed "ready" (its updates manager has its state).
+func (s side) start(srv *sim.Server, dir string) (*proc, error) { return s.launch(srv, dir) }
+
+// restart is start for a side that ran in dir before: it also waits until
+// the simulator answered the updates.getDifference each makes on the way
+// up from a known state (calld: its stored state; the baseline: gotd's
+// manager fetches one as it starts). calld is READY before it has
+// connected: a quiet period counted from READY could end before it has
+// fetched what was pushed while it was down.
+func (s side) restart(srv *sim.Server, dir string) (*proc, error) {
 	diffs := srv.Count(methodGetDiff)
 	p, err := s.launch(srv, dir)
 	if err != nil {
@@ -109,7 +113,7 @@ func (s side) start(srv *sim.Server, dir string) (*proc, error) {
 	}()
 	if err := srv.WaitCount(ctx, methodGetDiff, diffs+1); err != nil {
 		p.kill()
-		return nil, fmt.Errorf("%s made no updates.getDifference after it was ready: %w", s.name, err)
+		return nil, fmt.Errorf("%s made no updates.getDifference after its restart: %w", s.name, err)
 	}
 	return p, nil
 }
