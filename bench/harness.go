@@ -9,7 +9,7 @@
 //
 //	go test ./bench -run '^$' -bench . -benchmem
 //
-// or bench/run.sh, which writes docs/bench/e2e-<date>.txt. The flag
+// or `bench/run.sh suite`, which writes docs/bench/e2e-<date>.txt. The flag
 // -bench.full runs the large sizes (see bench_test.go).
 package bench
 

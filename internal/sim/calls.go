@@ -193,7 +193,7 @@ func (s *Server) newCallLocked(peer int64, outgoing, video bool) *call {
 			ID: id, AccessHash: id*31 ^ 0x7ca11, Peer: peer, Outgoing: outgoing,
 			Video: video, Date: s.dateLocked(),
 		},
-		peerDH:   newDHSecret(),
+		peerDH:   s.peerSecretLocked(),
 		protocol: defaultProtocol(),
 	}
 	for i := int64(1); i <= 2; i++ {

@@ -92,7 +92,8 @@
 //
 // Peer key exchange: the sim's secret exponents are 256-bit (g^x and the
 // key are full 2048-bit values with Telegram's range checks), to keep a
-// simulated call under a millisecond of server CPU.
+// simulated call under a millisecond of server CPU. PrepareCalls computes
+// the next calls' halves ahead, so that a burst measures the client.
 //
 // Limits: auth keys live in the server's memory; a client holding a key
 // from another sim process gets AUTH_KEY_NOT_FOUND and gotd makes a new

@@ -83,8 +83,9 @@ type Server struct {
 	serveEr error
 	tasks   group.Group // every goroutine of the server: Close waits for them
 
-	mu    sync.Mutex
-	state state
+	mu     sync.Mutex
+	state  state
+	dhPool []dhSecret // PrepareCalls (dhpool.go)
 }
 
 var (

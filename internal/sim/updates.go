@@ -17,8 +17,11 @@ const (
 	TooLongGap = 1000
 	// keepHistory is how many pts events the server keeps.
 	keepHistory = 5000
-	// keepDated is how many non-pts updates the server keeps.
-	keepDated = 5000
+	// keepDated is how many non-pts updates the server keeps (half of
+	// them once past it): a getDifference that reaches further back misses
+	// the older ones without a word, so it is above two per call of
+	// bench/ab's largest burst (a call's requested and discarded).
+	keepDated = 50000
 )
 
 // ptsEvent is one update of the common message box.

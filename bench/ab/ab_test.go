@@ -1,0 +1,231 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseCPU(t *testing.T) {
+	// Fields 14 and 15 (utime, stime) are 1234 and 56 ticks.
+	const rest = " S 1 2 3 0 -1 4194560 100 0 0 0 1234 56 0 0 20 0 9 0 100 2000000 3000 18446744073709551615"
+	tests := []struct {
+		name, stat string
+		want       time.Duration
+		wantErr    bool
+	}{
+		{"plain", "42 (calld)" + rest, 1290 * 10 * time.Millisecond, false},
+		{"spaces and parens in the name", "42 (a (b) c)" + rest, 1290 * 10 * time.Millisecond, false},
+		{"no command", "42 calld S 1", 0, true},
+		{"truncated", "42 (calld) S 1 2 3", 0, true},
+		{"not a number", "42 (calld) S 1 2 3 0 -1 4194560 100 0 0 0 x 56 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseCPU(tt.stat)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("parseCPU = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseHWM(t *testing.T) {
+	tests := []struct {
+		name, status string
+		want         int64
+		wantErr      bool
+	}{
+		{"status", "Name:\tcalld\nVmPeak:\t  900 kB\nVmHWM:\t   40960 kB\nVmRSS:\t 30000 kB\n", 40 << 20, false},
+		{"missing", "Name:\tcalld\nVmRSS:\t 30000 kB\n", 0, true},
+		{"other unit", "VmHWM:\t 4 MB\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseHWM(tt.status)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("parseHWM = %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestProcOfSelf reads this process's /proc files: the parsers agree
+// with the kernel's format.
+func TestProcOfSelf(t *testing.T) {
+	pid := os.Getpid()
+	if _, err := cpuOf(pid); err != nil {
+		t.Fatal(err)
+	}
+	hwm, err := hwmOf(pid)
+	if err != nil || hwm < 1<<20 {
+		t.Fatalf("hwmOf = %d, %v; want at least 1 MiB", hwm, err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(xs ...int) []time.Duration {
+		d := make([]time.Duration, len(xs))
+		for i, x := range xs {
+			d[i] = time.Duration(x) * time.Millisecond
+		}
+		return d
+	}
+	tests := []struct {
+		in   []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{ms(5), 0.5, 5 * time.Millisecond},
+		{ms(4, 1, 3, 2), 0.5, 2 * time.Millisecond},
+		{ms(4, 1, 3, 2), 0.99, 4 * time.Millisecond},
+		{ms(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), 0.9, 9 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := percentile(tt.in, tt.p); got != tt.want {
+			t.Errorf("percentile(%v, %v) = %v, want %v", tt.in, tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want string
+	}{
+		{nil, "–"},
+		{[]float64{2}, "2.00"},
+		{[]float64{3, 1, 2}, "2.00 [1.00–3.00]"},
+		{[]float64{4, 1, 2, 3}, "2.50 [1.00–4.00]"},
+	}
+	for _, tt := range tests {
+		if got := summary(tt.in, "%.2f"); got != tt.want {
+			t.Errorf("summary(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestRowRatios: the ratio column is the median of the per-round ratios
+// calld/baseline, not the ratio of the medians; a run without a value (an
+// incomplete burst has no rate) drops out.
+func TestRowRatios(t *testing.T) {
+	rate := burstMetrics()[0]
+	run := func(calls int, wall time.Duration, complete bool) result {
+		return result{calls: calls, wall: wall, complete: complete}
+	}
+	calld := []result{run(100, time.Second, true), run(100, 2*time.Second, true), run(100, time.Second, true)}
+	base := []result{run(100, time.Second, true), run(100, time.Second, true), run(100, 500*time.Millisecond, false)}
+	got := row(rate, calld, base)
+	want := "| calls/s (first push → last discard answered) | 100 [100–100] | 100 [50–100] | 0.75x [0.50x–1.00x] |"
+	if got != want {
+		t.Fatalf("row:\n got %s\nwant %s", got, want)
+	}
+	lost := burstMetrics()[len(burstMetrics())-2]
+	if got := row(lost, []result{{lost: 0}}, []result{{lost: 7}}); got != "| calls lost | 7 | 0 | |" {
+		t.Fatalf("count row: %s", got)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args    string
+		bursts  []int
+		wantErr bool
+	}{
+		{"-calld c -baseline b", []int{500, 5000}, false},
+		{"-calld c -baseline b -bursts 20", []int{20}, false},
+		{"-calld c -baseline b -bursts 20,x", nil, true},
+		{"-calld c -baseline b -rounds 0", nil, true},
+		{"-baseline b", nil, true},
+	}
+	for _, tt := range tests {
+		o, err := parseFlags(strings.Fields(tt.args))
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%q: error %v, want error %v", tt.args, err, tt.wantErr)
+			continue
+		}
+		if err == nil && !slices.Equal(o.bursts, tt.bursts) {
+			t.Errorf("%q: bursts %v, want %v", tt.args, o.bursts, tt.bursts)
+		}
+	}
+}
+
+// build compiles the main package at pkg into dir/name (safe to call
+// from another goroutine: a failure is an Errorf).
+func build(t *testing.T, dir, name, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	// Never -race, even when the test is: the binaries are measured, not
+	// checked, and `go vet ./...` (CI's step before the tests) leaves their
+	// packages compiled in the build cache, so this is mostly linking.
+	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+		t.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// TestSmallRun is the driver end to end, small: both programs built and
+// run as processes against the simulator, a burst of 20 calls and two
+// single calls each. calld must discard every call exactly once; the
+// report must hold both tables. The quiet period is long because it only
+// ends a run that went wrong: a run that works ends at its last discard.
+func TestSmallRun(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now()
+	o := options{rounds: 1, bursts: []int{20}, singles: 2, quiet: 30 * time.Second, dir: dir}
+	var wg sync.WaitGroup
+	wg.Go(func() { o.calld = build(t, dir, "calld", "../../cmd/calld") })
+	wg.Go(func() { o.baseline = build(t, dir, "baseline", "../baseline") })
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	t.Logf("built in %v", time.Since(start))
+	var progress strings.Builder
+	res, err := measure(o, &progress)
+	t.Logf("measured in %v:\n%s", time.Since(start), progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []string{"burst20", "single"} {
+		for _, s := range []string{sideCalld, sideBaseline} {
+			if n := len(res[sc][s]); n != 1 {
+				t.Fatalf("%s %s: %d runs, want 1", sc, s, n)
+			}
+		}
+		r := res[sc][sideCalld][0]
+		if !r.complete || r.lost != 0 || r.dup != 0 || len(r.latencies) != r.calls {
+			t.Errorf("calld %s: complete %v, lost %d, dup %d, %d latencies of %d calls", sc, r.complete, r.lost, r.dup, len(r.latencies), r.calls)
+		}
+	}
+	if b := res["burst20"][sideCalld][0]; b.cpu <= 0 || b.hwm < 1<<20 || b.wall <= 0 {
+		t.Errorf("calld burst: cpu %v, hwm %d, wall %v", b.cpu, b.hwm, b.wall)
+	}
+	report := render(o, res, loadavg())
+	for _, want := range []string{"| burst of 20 incoming calls, all refused busy | baseline | calld | calld / baseline |", "| 2 single calls, one at a time |", "# commit: "} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+}
+
+// BenchmarkSimPush is the simulator's side of a burst alone: one
+// sim.IncomingCall with no client connected, its DH half prepared as the
+// scenarios prepare it. The burst's "pushing" row cannot be shorter.
+func BenchmarkSimPush(b *testing.B) {
+	w, err := newWorld(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.close(false)
+	w.srv.PrepareCalls(b.N)
+	b.ResetTimer()
+	if err := w.push(b.N); err != nil {
+		b.Fatal(err)
+	}
+}
