@@ -22,7 +22,10 @@ import (
 //   - between two such backward moves of pts, a pts value of a common-box
 //     update with pts_count > 0 is dispatched at most once, and never
 //     beyond Output.State.Pts (same for qts);
-//   - at most one request in flight, and it asks from the current state.
+//   - at most one request in flight, and it asks from the current state;
+//   - while the caller is busy (Busy .. Idle) the input clock stands
+//     still: a Tick fires no timer that was not already due when the busy
+//     spell began (a backlog is never a gap).
 //
 // Run: go test -run '^$' -fuzz FuzzEngine -fuzztime 60s ./updates
 func FuzzEngine(f *testing.F) {
@@ -153,13 +156,15 @@ func fuzzRun(data []byte) error {
 	seenPts, seenQts := map[int]bool{}, map[int]bool{}
 	inFlight := false
 	deadline := now.Add(DefaultIdleTimeout)
+	busy, dueAtBusy := false, false
 	for step := 0; r.more() && step < 500; step++ {
 		now = now.Add(time.Duration(r.byte()%8) * 100 * time.Millisecond)
 		s := e.State()
 		var o Output
 		isDiff, answers := false, false
 		adoptPts, adoptQts := s.Pts, s.Qts
-		switch op := r.byte() % 13; op {
+		op := r.byte() % 15
+		switch op {
 		case 0:
 			o = e.Push(short(fuzzUpdate(r, s)), now)
 		case 1:
@@ -194,10 +199,22 @@ func fuzzRun(data []byte) error {
 			o = e.Reconnected(now)
 		case 11:
 			o = e.Start(now)
+		case 13:
+			if !busy {
+				busy, dueAtBusy = true, !deadline.IsZero() && !now.Before(deadline)
+			}
+			e.Busy(now)
+			o = e.Tick(now)
+		case 14:
+			busy = false
+			o = e.Idle(now)
 		default:
 			o = e.Own(ups(0, s.Date+r.rel(5), fuzzUpdates(r, s)...), now)
 		}
 		desc := fmt.Sprintf("step %d", step)
+		if busy && !dueAtBusy && op == 9 && o.Request != nil {
+			return fmt.Errorf("%s: Tick while busy fired a timer: %s", desc, describeReq(o.Request))
+		}
 		if o.State != e.State() {
 			return fmt.Errorf("%s: Output.State %+v != State() %+v", desc, o.State, e.State())
 		}
