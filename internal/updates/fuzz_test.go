@@ -33,6 +33,8 @@ func FuzzEngine(f *testing.F) {
 	f.Add([]byte{2, 2, 1, 4, 8, 9, 255, 7, 0, 3, 3, 3})
 	f.Add([]byte{4, 0, 0, 7, 2, 10, 0, 9, 9, 7, 3, 5, 5})
 	f.Add([]byte{3, 5, 2, 1, 1, 1, 6, 2, 1, 11, 7, 1, 2, 0, 0, 9, 80})
+	// A seq gap opens, the caller turns busy, 0.7 s pass, Tick.
+	f.Add([]byte{0, 2, 2, 1, 0, 0, 3, 1, 0, 13, 7, 9, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := fuzzRun(data); err != nil {
 			t.Fatal(err)
