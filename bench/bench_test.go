@@ -631,3 +631,80 @@ func BenchmarkRestart(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkShuffledBurst: a burst of incoming calls (5,000) refused by
+// policy, pushed from 64 goroutines at once with the simulator swapping
+// every pair of pushes, so the daemon receives them out of order while it
+// is busy with its backlog. Every push arrives: the daemon must not ask
+// for the difference during the burst (getDifference/burst is 0), and
+// every call ends.
+func BenchmarkShuffledBurst(b *testing.B) {
+	const n, workers = 5000, 64
+	srv := NewSim(b)
+	peer := srv.AddPeer("shuffled")
+	cfg := Config(b.TempDir())
+	cfg.Policy.Incoming = config.IncomingReject
+	d := StartDaemon(b, srv, cfg, nil)
+	tr := follow(b, d)
+	ctx := benchCtx(b, 10*time.Minute)
+	settled(ctx, b, d, srv)
+	gds := 0
+	for i := 0; i < b.N; i++ {
+		ended := tr.Ended()
+		gd := srv.Count("updates.getDifference")
+		srv.ReorderPushes(true)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= n {
+					if _, err := srv.IncomingCall(peer, false); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		srv.ReorderPushes(false)
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		if err := tr.WaitEnded(ctx, ended+n); err != nil {
+			b.Fatal(err)
+		}
+		gds += srv.Count("updates.getDifference") - gd
+	}
+	b.ReportMetric(float64(gds)/float64(b.N), "getDifference/burst")
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "calls/s")
+	if gds > 0 {
+		b.Errorf("%d getDifference during %d bursts whose pushes all arrived", gds, b.N)
+	}
+}
+
+// settled waits until the daemon is connected with the server's seq and
+// the getDifference its connection asks for has run (it may start after
+// Ready): a burst measured from then on sees only its own.
+func settled(ctx context.Context, b *testing.B, d *Daemon, srv *sim.Server) {
+	for {
+		st, err := d.Client.Status(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _, seq, _ := srv.State()
+		if st.Telegram.Connected && st.Updates.Seq == seq {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = srv.WaitCount(wctx, "updates.getDifference", 1) // none if the connection came before the loop ran
+	for srv.Count("updates.getDifference") != srv.Executed("updates.getDifference") {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,5 +1,7 @@
 package manager
 
+import "github.com/calld/calld"
+
 // InMemoryCalls is how many calls the loop holds in memory (tests only).
 func InMemoryCalls(m *Manager) int {
 	ch := make(chan int, 1)
@@ -56,4 +58,31 @@ func WrapTelegram(m *Manager, wrap func(Telegram) Telegram) {
 func OnPost(m *Manager, f func()) (stop func()) {
 	m.posted.Store(&f)
 	return func() { m.posted.Store(nil) }
+}
+
+// EngineState is the sequence engine's state and whether a getDifference
+// is in flight, read on the loop (tests only).
+func EngineState(m *Manager) (calld.UpdatesState, bool) {
+	type res struct {
+		st       calld.UpdatesState
+		inFlight bool
+	}
+	ch := make(chan res, 1)
+	if err := m.post(func() { ch <- res{m.updatesState(), m.engine.InFlight()} }); err != nil {
+		panic(err)
+	}
+	r := <-ch
+	return r.st, r.inFlight
+}
+
+// OnLoop runs f on the loop and waits for it (tests only).
+func OnLoop(m *Manager, f func()) {
+	done := make(chan struct{})
+	if err := m.post(func() {
+		f()
+		close(done)
+	}); err != nil {
+		panic(err)
+	}
+	<-done
 }

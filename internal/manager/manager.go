@@ -252,12 +252,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case f := <-m.inbox:
+			m.busy()
 			if !m.applyQueued(ctx, f) {
 				return nil
 			}
 		case <-timer.C():
+			m.busy()
 			m.tick()
 		case <-m.wake:
+			m.busy()
 			m.applyPolicy()
 		}
 		if err := m.flush(ctx); err != nil {
@@ -271,6 +274,14 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) arm(ctx context.Context, timer clock.Timer) (bool, error) {
 	now := m.now()
 	m.lastLoop.Store(now.UnixNano())
+	if m.engine != nil && len(m.inbox) == 0 {
+		// Every input received so far is applied: the loop waits for
+		// input, and the engine's input clock runs again.
+		m.engineOut(m.engine.Idle(now))
+		if err := m.flush(ctx); err != nil {
+			return false, err
+		}
+	}
 	next := m.nextDeadline()
 	if !next.IsZero() && !next.After(now) {
 		// Already due (the clock moved while we worked): tick now
@@ -320,6 +331,14 @@ func (m *Manager) applyQueued(ctx context.Context, f func()) bool {
 		}
 	}
 	return true
+}
+
+// busy tells the engine the loop works through inputs already received:
+// its input clock (the gap waits) stands still until the loop idles.
+func (m *Manager) busy() {
+	if m.engine != nil {
+		m.engine.Busy(m.now())
+	}
 }
 
 // Alive reports whether the loop iterated within d: the watchdog's
@@ -413,7 +432,9 @@ func (m *Manager) tick() {
 			m.apply(e.c, fsm.Timer{Kind: kind})
 		}
 	}
-	if m.engine != nil && !m.engineDeadline.IsZero() && !m.engineDeadline.After(now) {
+	// The engine's timers wait until everything already queued is
+	// applied: a push in the backlog may fill the gap a timer is for.
+	if m.engine != nil && len(m.inbox) == 0 && !m.engineDeadline.IsZero() && !m.engineDeadline.After(now) {
 		m.engineOut(m.engine.Tick(now))
 	}
 }

@@ -206,21 +206,29 @@ func (h *harness) restart(between func()) {
 // deadline bounds the wait.
 func (h *harness) waitStarted() {
 	h.t.Helper()
+	h.waitOnLoop("the first difference after the restart never came", func() bool { return manager.Started(h.m) })
+}
+
+// waitOnLoop waits until cond, a question that posts exactly one input to
+// the loop, holds: it is asked again after each other input that reaches
+// the inbox. A real-time deadline bounds the wait (failing with msg).
+func (h *harness) waitOnLoop(msg string, cond func() bool) {
+	h.t.Helper()
 	posted, posts, stop := h.watchPosts()
 	defer stop()
 	deadline := time.NewTimer(20 * time.Second)
 	defer deadline.Stop()
 	for {
 		n := posts.Load()
-		if manager.Started(h.m) {
+		if cond() {
 			return
 		}
-		// Started posted one input of its own: wait for another.
+		// cond posted one input of its own: wait for another.
 		for posts.Load() <= n+1 {
 			select {
 			case <-posted:
 			case <-deadline.C:
-				h.t.Fatal("the first difference after the restart never came")
+				h.t.Fatal(msg)
 			}
 		}
 	}

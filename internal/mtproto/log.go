@@ -44,8 +44,10 @@ func parseLogLevel(level string) (zapcore.Level, error) {
 type zapCore struct {
 	log   zerolog.Logger
 	level zapcore.Level
-	// fields added by With, already converted.
-	fields map[string]any
+	// fields added by With, as zap fields: they are converted only when
+	// an entry is written (gotd builds loggers With fields on hot paths
+	// and mostly logs at debug).
+	fields []zapcore.Field
 }
 
 func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
@@ -59,19 +61,19 @@ func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
 	}, nil
 }
 
-func (c *zapCore) Enabled(l zapcore.Level) bool { return l >= c.level }
+// Enabled is false below the configured level and below the zerolog
+// logger's own level (or the global one): zap then builds no entry.
+func (c *zapCore) Enabled(l zapcore.Level) bool {
+	zl := zerologLevel(l)
+	return l >= c.level && zl >= c.log.GetLevel() && zl >= zerolog.GlobalLevel()
+}
 
 func (c *zapCore) With(fields []zapcore.Field) zapcore.Core {
 	if len(fields) == 0 {
 		return c
 	}
-	merged := make(map[string]any, len(c.fields)+len(fields))
-	for k, v := range c.fields {
-		merged[k] = v
-	}
-	for k, v := range convertFields(fields) {
-		merged[k] = v
-	}
+	merged := make([]zapcore.Field, 0, len(c.fields)+len(fields))
+	merged = append(append(merged, c.fields...), fields...)
 	return &zapCore{log: c.log, level: c.level, fields: merged}
 }
 
@@ -92,7 +94,7 @@ func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		ev = ev.Str(logging.FieldLogger, e.LoggerName)
 	}
 	if len(c.fields) > 0 {
-		ev = ev.Fields(c.fields)
+		ev = ev.Fields(convertFields(c.fields))
 	}
 	if len(fields) > 0 {
 		ev = ev.Fields(convertFields(fields))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 func TestZapBridge(t *testing.T) {
@@ -111,5 +112,58 @@ func TestZapBridge(t *testing.T) {
 	}
 	if _, err := newZapLogger(base, "loud"); err == nil {
 		t.Error("bad level accepted")
+	}
+}
+
+// countingObject counts how often zap encodes it.
+type countingObject struct{ n *int }
+
+func (o countingObject) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	*o.n++
+	enc.AddString("k", "v")
+	return nil
+}
+
+// TestZapBridgeConvertsOnlyWrittenFields: gotd builds loggers With fields
+// and logs at debug on every message; below the level nothing is converted
+// (neither the With fields nor the entry's), and a written entry converts
+// its With fields once.
+func TestZapBridgeConvertsOnlyWrittenFields(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		zlLevel  zerolog.Level
+		level    string
+		log      func(l *zap.Logger, f func() zap.Field)
+		want     int // conversions
+		wantLine bool
+	}{
+		{"With then debug at warn", zerolog.DebugLevel, "", func(l *zap.Logger, f func() zap.Field) {
+			l.With(f()).Debug("d", f())
+		}, 0, false},
+		{"With chain then info at warn", zerolog.DebugLevel, "warn", func(l *zap.Logger, f func() zap.Field) {
+			l.With(f()).With(f()).Info("i", f())
+		}, 0, false},
+		{"debug core under an info zerolog logger", zerolog.InfoLevel, "debug", func(l *zap.Logger, f func() zap.Field) {
+			l.With(f()).Debug("d", f())
+		}, 0, false},
+		{"written entry converts each field once", zerolog.DebugLevel, "warn", func(l *zap.Logger, f func() zap.Field) {
+			l.With(f()).Warn("w", f())
+		}, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			l, err := newZapLogger(zerolog.New(&buf).Level(tc.zlLevel), tc.level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			tc.log(l, func() zap.Field { return zap.Object("obj", countingObject{&n}) })
+			if n != tc.want {
+				t.Errorf("%d conversions, want %d", n, tc.want)
+			}
+			if got := buf.Len() > 0; got != tc.wantLine {
+				t.Errorf("line written %v, want %v: %s", got, tc.wantLine, buf.String())
+			}
+		})
 	}
 }

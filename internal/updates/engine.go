@@ -20,7 +20,11 @@
 //   - date never decreases. Short constructors (updateShort*, updateShort)
 //     do not change date or seq.
 //   - A gap waits GapTimeout (0.5 s) from the moment it opens; later updates
-//     do not extend it. Then getDifference.
+//     do not extend it. Then getDifference. The wait (and every other
+//     timer) runs on input time: the clock stands still while the caller
+//     says it is Busy working through inputs it already holds, and runs
+//     again once it is Idle (waiting for input), so a busy caller never
+//     mistakes its own backlog for a gap.
 //   - While a getDifference is in flight, incoming Updates are held and
 //     replayed, in arrival order, after the final difference; buffered gap
 //     updates are re-checked against the new state. Nothing is lost and
@@ -203,8 +207,17 @@ type Engine struct {
 	// requested once the current input is fully applied.
 	overflow bool
 
-	out    *Output
-	before State
+	// The input clock: gap waits, the idle timeout and retries run on it.
+	// It stops while the caller is busy (Busy .. Idle) working through
+	// inputs it has already received, so its own backlog never reads as
+	// time the server took to fill a gap.
+	busy      bool
+	busySince time.Time     // real time Busy was called
+	paused    time.Duration // real time spent busy, before busySince
+
+	out     *Output
+	before  State
+	realNow time.Time
 }
 
 // New returns an engine starting from s (the persisted state, or the result
@@ -234,7 +247,7 @@ func (e *Engine) InFlight() bool { return e.phase == phaseInFlight }
 
 // Push handles Updates received from the server (socket, UpdateHandler).
 func (e *Engine) Push(u tg.UpdatesClass, now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	e.input(heldInput{u: u}, now)
 	return e.finish(now)
 }
@@ -244,7 +257,7 @@ func (e *Engine) Push(u tg.UpdatesClass, now time.Time) Output {
 // marked Own, and an updateShortSentMessage advances pts without being
 // dispatched.
 func (e *Engine) Own(u tg.UpdatesClass, now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	e.input(heldInput{u: u, own: true}, now)
 	return e.finish(now)
 }
@@ -253,7 +266,7 @@ func (e *Engine) Own(u tg.UpdatesClass, now time.Time) Output {
 // messages.affectedHistory result (not an Updates type): bookkeeping only,
 // like an own updateShortSentMessage.
 func (e *Engine) Affected(pts, ptsCount int, now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	e.input(heldInput{affected: true, own: true, affPts: pts, affCount: ptsCount}, now)
 	return e.finish(now)
 }
@@ -261,7 +274,7 @@ func (e *Engine) Affected(pts, ptsCount int, now time.Time) Output {
 // Start is called once the engine runs again after a restart (state loaded
 // from disk): it requests getDifference to catch up.
 func (e *Engine) Start(now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	e.request(now, true)
 	return e.finish(now)
 }
@@ -271,7 +284,7 @@ func (e *Engine) Start(now time.Time) Output {
 // failed one waits for its retry; after the current one if one is in
 // flight).
 func (e *Engine) Reconnected(now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	e.request(now, true)
 	return e.finish(now)
 }
@@ -279,7 +292,7 @@ func (e *Engine) Reconnected(now time.Time) Output {
 // Tick fires the timers due at now: gap timeouts, the idle timeout and
 // getDifference retries.
 func (e *Engine) Tick(now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	return e.finish(now)
 }
 
@@ -287,7 +300,7 @@ func (e *Engine) Tick(now time.Time) Output {
 // retried after Options.Backoff; inputs held meanwhile are processed now.
 // A call without a request in flight is ignored.
 func (e *Engine) DifferenceFailed(err error, now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	if e.phase != phaseInFlight {
 		return e.finish(now)
 	}
@@ -308,7 +321,7 @@ func (e *Engine) fail(now time.Time) {
 // a request in flight is ignored. A malformed one (nil, negative state) is
 // treated as a failure.
 func (e *Engine) Difference(d tg.UpdatesDifferenceClass, now time.Time) Output {
-	e.begin()
+	now = e.begin(now)
 	if e.phase != phaseInFlight {
 		return e.finish(now)
 	}
@@ -366,9 +379,34 @@ func validDifference(d tg.UpdatesDifferenceClass) error {
 	return nil
 }
 
-func (e *Engine) begin() {
+// begin starts a call at real time now and returns the input time.
+func (e *Engine) begin(now time.Time) time.Time {
 	e.out = &Output{}
 	e.before = e.st
+	e.realNow = now
+	return e.inputTime(now)
+}
+
+// inputTime is the input clock at real time now: real time minus the
+// time spent busy; it stands still while busy.
+func (e *Engine) inputTime(now time.Time) time.Time {
+	if e.busy {
+		return e.busySince.Add(-e.paused)
+	}
+	return now.Add(-e.paused)
+}
+
+// realTime is the real time at which the input clock reads t, if the
+// caller goes idle at e.realNow.
+func (e *Engine) realTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	t = t.Add(e.paused)
+	if e.busy {
+		t = t.Add(max(0, e.realNow.Sub(e.busySince)))
+	}
+	return t
 }
 
 func (e *Engine) finish(now time.Time) Output {
@@ -381,7 +419,7 @@ func (e *Engine) finish(now time.Time) Output {
 	e.out = nil
 	out.State = e.st
 	out.Changed = e.st != e.before
-	out.Deadline = e.deadline()
+	out.Deadline = e.realTime(e.deadline())
 	return out
 }
 
@@ -847,4 +885,24 @@ func (e *Engine) replayHeld(now time.Time) {
 	for _, in := range held {
 		e.input(in, now)
 	}
+}
+
+// Busy tells the engine its caller is working through inputs it has
+// already received (a backlog): until Idle the input clock stops.
+func (e *Engine) Busy(now time.Time) {
+	if !e.busy {
+		e.busy, e.busySince = true, now
+	}
+}
+
+// Idle tells the engine its caller has handed over every input it had and
+// now waits for more: the input clock runs again. It fires the timers due
+// and its Deadline is the real time Tick must be called next.
+func (e *Engine) Idle(now time.Time) Output {
+	if e.busy {
+		e.paused += max(0, now.Sub(e.busySince))
+		e.busy = false
+	}
+	now = e.begin(now)
+	return e.finish(now)
 }

@@ -22,7 +22,10 @@ import (
 //   - between two such backward moves of pts, a pts value of a common-box
 //     update with pts_count > 0 is dispatched at most once, and never
 //     beyond Output.State.Pts (same for qts);
-//   - at most one request in flight, and it asks from the current state.
+//   - at most one request in flight, and it asks from the current state;
+//   - while the caller is busy (Busy .. Idle) the input clock stands
+//     still: a Tick fires no timer that was not already due when the busy
+//     spell began (a backlog is never a gap).
 //
 // Run: go test -run '^$' -fuzz FuzzEngine -fuzztime 60s ./updates
 func FuzzEngine(f *testing.F) {
@@ -30,6 +33,8 @@ func FuzzEngine(f *testing.F) {
 	f.Add([]byte{2, 2, 1, 4, 8, 9, 255, 7, 0, 3, 3, 3})
 	f.Add([]byte{4, 0, 0, 7, 2, 10, 0, 9, 9, 7, 3, 5, 5})
 	f.Add([]byte{3, 5, 2, 1, 1, 1, 6, 2, 1, 11, 7, 1, 2, 0, 0, 9, 80})
+	// A seq gap opens, the caller turns busy, 0.7 s pass, Tick.
+	f.Add([]byte{0, 2, 2, 1, 0, 0, 3, 1, 0, 13, 7, 9, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := fuzzRun(data); err != nil {
 			t.Fatal(err)
@@ -153,13 +158,15 @@ func fuzzRun(data []byte) error {
 	seenPts, seenQts := map[int]bool{}, map[int]bool{}
 	inFlight := false
 	deadline := now.Add(DefaultIdleTimeout)
+	busy, dueAtBusy := false, false
 	for step := 0; r.more() && step < 500; step++ {
 		now = now.Add(time.Duration(r.byte()%8) * 100 * time.Millisecond)
 		s := e.State()
 		var o Output
 		isDiff, answers := false, false
 		adoptPts, adoptQts := s.Pts, s.Qts
-		switch op := r.byte() % 13; op {
+		op := r.byte() % 15
+		switch op {
 		case 0:
 			o = e.Push(short(fuzzUpdate(r, s)), now)
 		case 1:
@@ -194,10 +201,22 @@ func fuzzRun(data []byte) error {
 			o = e.Reconnected(now)
 		case 11:
 			o = e.Start(now)
+		case 13:
+			if !busy {
+				busy, dueAtBusy = true, !deadline.IsZero() && !now.Before(deadline)
+			}
+			e.Busy(now)
+			o = e.Tick(now)
+		case 14:
+			busy = false
+			o = e.Idle(now)
 		default:
 			o = e.Own(ups(0, s.Date+r.rel(5), fuzzUpdates(r, s)...), now)
 		}
 		desc := fmt.Sprintf("step %d", step)
+		if busy && !dueAtBusy && op == 9 && o.Request != nil {
+			return fmt.Errorf("%s: Tick while busy fired a timer: %s", desc, describeReq(o.Request))
+		}
 		if o.State != e.State() {
 			return fmt.Errorf("%s: Output.State %+v != State() %+v", desc, o.State, e.State())
 		}
