@@ -25,6 +25,9 @@ type Record struct {
 	At time.Time
 	// Session is the MTProto session id of the caller.
 	Session int64
+	// Account is the user id of the account the caller's auth key acted
+	// as when the request arrived; 0 before it signed in.
+	Account int64
 }
 
 type reqKey struct {
@@ -54,6 +57,7 @@ type failRule struct {
 type rpcCtx struct {
 	session int64
 	keyID   [8]byte
+	acct    *Account // the account the key acts as; nil: not authorized
 	method  string
 	// post runs after the answer was sent, without s.mu held.
 	post []func()
@@ -178,7 +182,7 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 	}
 	entry := &reqEntry{}
 	s.rememberLocked(key, entry)
-	s.recordLocked(method, obj, req.Session.ID)
+	s.recordLocked(method, obj, req.Session)
 	hold := s.state.holds[method]
 	if hold != nil {
 		s.state.heldRPCs[method]++
@@ -280,7 +284,8 @@ func (s *Server) execLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 		}
 		return nil, f.err
 	}
-	if !noAuthMethods[rc.method] && !s.authorizedLocked(rc.keyID) {
+	rc.acct = s.accountOfLocked(rc.keyID)
+	if !noAuthMethods[rc.method] && rc.acct == nil {
 		return nil, rpcError(401, "AUTH_KEY_UNREGISTERED")
 	}
 	return s.handleLocked(rc, obj)
@@ -310,9 +315,14 @@ func (s *Server) rememberLocked(key reqKey, e *reqEntry) {
 	}
 }
 
-func (s *Server) recordLocked(method string, obj bin.Object, session int64) {
+func (s *Server) recordLocked(method string, obj bin.Object, sess tgtest.Session) {
 	st := &s.state
-	st.records = append(st.records, Record{Method: method, Req: obj, At: s.now(), Session: session})
+	r := Record{Method: method, Req: obj, At: s.now(), Session: sess.ID}
+	if a := s.accountOfLocked(sess.AuthKey.ID); a != nil {
+		r.Account = a.id
+		a.counts[method]++
+	}
+	st.records = append(st.records, r)
 	if len(st.records) > maxRecords {
 		st.records = append(st.records[:0:0], st.records[len(st.records)-maxRecords/2:]...)
 	}
@@ -334,7 +344,8 @@ func (s *Server) Requests() []Record {
 	return append([]Record(nil), s.state.records...)
 }
 
-// Count is how many requests of method ("phone.discardCall") arrived.
+// Count is how many requests of method ("phone.discardCall") arrived,
+// from every account (Account.Count counts one account's).
 func (s *Server) Count(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -380,9 +391,14 @@ func (s *Server) Changed() <-chan struct{} {
 // WaitCount blocks until at least n requests of method have arrived, or
 // ctx is done. Tests use it instead of sleeping.
 func (s *Server) WaitCount(ctx context.Context, method string, n int) error {
+	return s.waitCount(ctx, s.state.counts, method, n)
+}
+
+// waitCount blocks until counts[method] >= n (counts guarded by s.mu).
+func (s *Server) waitCount(ctx context.Context, counts map[string]int, method string, n int) error {
 	for {
 		s.mu.Lock()
-		c, ch := s.state.counts[method], s.state.changed
+		c, ch := counts[method], s.state.changed
 		s.mu.Unlock()
 		if c >= n {
 			return nil
