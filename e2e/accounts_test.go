@@ -77,7 +77,7 @@ func instanceEnv(t *testing.T, srv *sim.Server, root, name string) (*env, []stri
 		t.Fatal(err)
 	}
 	// TODO(lead): account = "NAME" in [telegram] once the config accepts it.
-	cfg := srv.CalldTelegramConfig("e2e", keys) + "\n[log]\nlevel = \"info\"\nformat = \"json\"\n"
+	cfg := srv.CalldTelegramConfig(1, "e2e", keys) + "\n[log]\nlevel = \"info\"\nformat = \"json\"\n"
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/calld/calld"
 	"github.com/calld/calld/client"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/sim"
@@ -106,7 +105,7 @@ func newFleet(o options, srv *sim.Server, dir string, n int) (*fleet, error) {
 			state:  filepath.Join(dir, fmt.Sprintf("d%d.db", i)),
 			sock:   filepath.Join(dir, fmt.Sprintf("d%d.sock", i)),
 		}
-		cfg := srv.CalldTelegramConfig("density", keys) + `
+		cfg := srv.CalldTelegramConfig(a.SelfID(), "density", keys) + `
 [policy]
 incoming = "reject"
 
@@ -166,37 +165,30 @@ func (m *member) watch(logs io.Reader) {
 	close(m.done)
 }
 
-// login spawns the fleet and logs each daemon in as its account.
-func (f *fleet) login(ctx context.Context) error {
+// firstStart spawns the fleet for the first time (each daemon makes its
+// auth key, which the simulator binds to the account whose user id is
+// the config's api_id) and waits until each is healthy as its account.
+func (f *fleet) firstStart(ctx context.Context) error {
 	if err := f.spawn(); err != nil {
 		return err
 	}
 	return f.each(func(m *member) error {
 		cl := client.New(m.sock)
 		defer cl.Close()
-		step := calld.LoginStep{}
 		for {
-			st, err := cl.Login(ctx, step)
-			if err != nil {
-				if ctx.Err() != nil {
-					return err
-				}
-				time.Sleep(100 * time.Millisecond) // not connected yet
-				step = calld.LoginStep{}
-				continue
-			}
-			switch st.State {
-			case calld.LoginAuthorized:
-				if st.SelfID != m.acct.SelfID() {
-					return fmt.Errorf("%s logged in as %d, want %d", m.sock, st.SelfID, m.acct.SelfID())
+			st, err := cl.Status(ctx)
+			if err == nil && st.Telegram.Authorized {
+				if st.Telegram.SelfID != m.acct.SelfID() {
+					return fmt.Errorf("%s is user %d, want %d", m.sock, st.Telegram.SelfID, m.acct.SelfID())
 				}
 				return nil
-			case calld.LoginPhoneNeeded:
-				step = calld.LoginStep{Phone: "+" + m.acct.Phone()}
-			case calld.LoginCodeSent:
-				step = calld.LoginStep{Code: sim.LoginCode}
-			default:
-				return fmt.Errorf("%s: login state %q", m.sock, st.State)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-m.done:
+				return fmt.Errorf("%s exited", m.sock)
+			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	})

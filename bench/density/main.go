@@ -1,7 +1,9 @@
 // Command density measures how many calld daemons one machine holds
 // (issue 13, docs/density.md): one in-process simulator serving N accounts
 // and N `calld serve` processes (the real binary, built once), each with
-// its own config, state file and socket, logged in as its own account.
+// its own config, state file and socket, and its own account (the
+// simulator is Authorized and binds a daemon's auth key to the account
+// whose user id is its config's api_id: no login step).
 // Per daemon it measures start to READY (the daemon.ready log line, after
 // READY=1, on a start with a session), idle VmRSS and VmHWM, idle CPU over
 // -idle (utime+stime from /proc/PID/stat), and with every daemon refusing
@@ -81,7 +83,7 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "density: N=%d …\n", n)
 		r, err := measure(o, filepath.Join(tmp, fmt.Sprintf("n%d", n)), n)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("%d daemons: %w", n, err)
 		}
 		results = append(results, r)
 	}
@@ -154,12 +156,13 @@ func breakdown(rs []result) string {
 	return b.String()
 }
 
-// measure runs one N: set-up (log every daemon in, stop them), then the
+// measure runs one N: set-up (a first start: every daemon makes its auth
+// key, bound to its own account by its api_id; stop them), then the
 // measured start, the idle window and the load.
 func measure(o options, dir string, n int) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	srv, err := sim.New(sim.Options{Logger: nil})
+	srv, err := sim.New(sim.Options{Authorized: true})
 	if err != nil {
 		return result{}, err
 	}
@@ -172,11 +175,11 @@ func measure(o options, dir string, n int) (result, error) {
 		return result{}, err
 	}
 	defer fleet.kill()
-	if err := fleet.login(ctx); err != nil {
-		return result{}, fmt.Errorf("log in: %w", err)
+	if err := fleet.firstStart(ctx); err != nil {
+		return result{}, fmt.Errorf("first start: %w", err)
 	}
 	if err := fleet.stop(); err != nil {
-		return result{}, fmt.Errorf("stop after login: %w", err)
+		return result{}, fmt.Errorf("stop after the first start: %w", err)
 	}
 	r := result{n: n}
 	if err := fleet.start(ctx, &r); err != nil {

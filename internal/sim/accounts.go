@@ -16,7 +16,10 @@ import (
 // An auth key acts as the account it signed in as (auth.signIn with the
 // account's phone; a phone no account has signs in as the default
 // account). With Options.Authorized, a key that did not sign in acts as
-// the default account, and may still sign in as another. Pushes of an
+// the default account, and may still sign in as another; or, not signed
+// in yet, it acts as the account whose user id is the api_id of its
+// initConnection (a calld config's api_id = SelfID() picks the account
+// without a login). Pushes of an
 // account go only to the sessions whose key acts as it; its calls are
 // visible only to them (another account's call is CALL_PEER_INVALID).
 type Account struct {
@@ -98,6 +101,22 @@ func (s *Server) accountByPhoneLocked(phone string) *Account {
 		}
 	}
 	return nil
+}
+
+// bindByAPIIDLocked binds auth key keyID to the account whose user id is
+// apiID (the api_id of an initConnection), with Options.Authorized and
+// when the key is not bound yet: a daemon picks its account through its
+// config (api_id) without a login step.
+func (s *Server) bindByAPIIDLocked(keyID [8]byte, apiID int) {
+	if !s.opts.Authorized || apiID == 0 || s.state.loggedIn[keyID] != nil {
+		return
+	}
+	for _, a := range s.state.accts {
+		if a.id == int64(apiID) {
+			s.state.loggedIn[keyID] = a
+			return
+		}
+	}
 }
 
 // signInAccountLocked is the account auth.signIn with phone logs in: the

@@ -21,9 +21,10 @@ func (a phoneAuth) Phone(context.Context) (string, error) { return a.phone, nil 
 // accountWorld is the shared server (Options.Authorized) with three
 // accounts (the default and two added), each with its own client: the
 // default account's client is the shared one, which never signed in (an
-// authorized key acts as the default account), the others sign in with
-// their account's phone. (A client's handshake costs many seconds under
-// -race on a loaded machine: only two new ones.)
+// authorized key acts as the default account), the second signs in with
+// its account's phone, the third never signs in but its api_id is its
+// account's user id. (A client's handshake costs many seconds under -race
+// on a loaded machine: only two new ones.)
 type accountWorld struct {
 	srv     *Server
 	accts   []*Account
@@ -41,12 +42,16 @@ func newAccountWorld(t *testing.T) accountWorld {
 	}
 	ctx := testCtx(t)
 	for _, a := range w.accts {
-		storage := session.Storage(sharedStore)
-		if a != srv.Account() {
-			storage = &session.StorageMemory{}
+		var c *testClient
+		switch a {
+		case w.accts[0]:
+			c = startClient(t, srv, sharedStore)
+		case w.accts[1]:
+			c = startClient(t, srv, &session.StorageMemory{})
+		case w.accts[2]:
+			c = startClientAs(t, srv, &session.StorageMemory{}, int(a.SelfID()))
 		}
-		c := startClient(t, srv, storage)
-		if a != srv.Account() {
+		if a == w.accts[1] {
 			flow := auth.NewFlow(phoneAuth{codeAuth: codeAuth{code: LoginCode}, phone: "+" + a.Phone()}, auth.SendCodeOptions{})
 			if err := flow.Run(ctx, c.client.Auth()); err != nil {
 				t.Fatalf("login as %s: %v", a.Phone(), err)

@@ -132,7 +132,7 @@ func (p *peekID) Encode(*bin.Buffer) error { return errors.New("peekID is not en
 // initConnection and invokeWithoutUpdates, acknowledges the message,
 // de-duplicates re-sends, records the request and answers it.
 func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
-	id, noUpdates, err := unwrapQuery(req.Buf)
+	id, noUpdates, apiID, err := unwrapQuery(req.Buf)
 	if err != nil {
 		return err
 	}
@@ -166,6 +166,7 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 		}
 	}
 	s.touchSessionLocked(req.Session, noUpdates)
+	s.bindByAPIIDLocked(req.Session.AuthKey.ID, apiID)
 	if e, ok := s.state.reqs[key]; ok {
 		// A re-send: answer again if we already answered, else ignore.
 		s.state.resends++
@@ -199,12 +200,13 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 // unwrapQuery decodes the invokeWithLayer, initConnection and
 // invokeWithoutUpdates wrappers at the start of buf and returns the
 // constructor id of the query inside; noUpdates reports an
-// invokeWithoutUpdates.
-func unwrapQuery(buf *bin.Buffer) (id uint32, noUpdates bool, err error) {
+// invokeWithoutUpdates, apiID the api_id of an initConnection (0: none).
+func unwrapQuery(buf *bin.Buffer) (id uint32, noUpdates bool, apiID int, err error) {
 	id, err = buf.PeekID()
 	if err != nil {
-		return 0, false, rpcError(400, "INPUT_REQUEST_INVALID")
+		return 0, false, 0, rpcError(400, "INPUT_REQUEST_INVALID")
 	}
+	var ic *tg.InitConnectionRequest
 	for {
 		var p peekID
 		var w bin.Decoder
@@ -212,15 +214,19 @@ func unwrapQuery(buf *bin.Buffer) (id uint32, noUpdates bool, err error) {
 		case tg.InvokeWithLayerRequestTypeID:
 			w = &tg.InvokeWithLayerRequest{Query: &p}
 		case tg.InitConnectionRequestTypeID:
-			w = &tg.InitConnectionRequest{Query: &p}
+			ic = &tg.InitConnectionRequest{Query: &p}
+			w = ic
 		case tg.InvokeWithoutUpdatesRequestTypeID:
 			w = &tg.InvokeWithoutUpdatesRequest{Query: &p}
 			noUpdates = true
 		default:
-			return id, noUpdates, nil
+			if ic != nil {
+				apiID = ic.APIID
+			}
+			return id, noUpdates, apiID, nil
 		}
 		if err := w.Decode(buf); err != nil {
-			return 0, false, rpcError(400, "INPUT_REQUEST_INVALID")
+			return 0, false, 0, rpcError(400, "INPUT_REQUEST_INVALID")
 		}
 		id = p.id
 	}

@@ -38,7 +38,9 @@
 // State, Calls, Count and WaitCount of its own. An auth key acts as the
 // account whose phone it signed in with (auth.signIn; a phone no account
 // has signs in as the default); with Options.Authorized a key that did
-// not sign in acts as the default account. Every account has its own
+// not sign in acts as the account whose user id is the api_id of its
+// initConnection (a calld config picks its account with api_id, no
+// login), else as the default account. Every account has its own
 // pts/qts/seq, history, message ids and calls; pushes go only to sessions
 // whose key acts as that account, and another account's call answers
 // CALL_PEER_INVALID. Peers (AddPeer), the password and the faults of

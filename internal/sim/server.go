@@ -483,17 +483,18 @@ func (c *trackedConn) Close() error {
 func rpcError(code int, typ string) *tgerr.Error { return tgerr.New(code, typ) }
 
 // CalldTelegramConfig is the [telegram] section of a calld config that
-// points at this server (api_id 1, api_hash apiHash, its DC as the only
+// points at this server (api_id, api_hash apiHash, its DC as the only
 // dc_options entry), with its public key read from keysFile (write
-// PublicKeyPEM there).
-func (s *Server) CalldTelegramConfig(apiHash, keysFile string) string {
+// PublicKeyPEM there). With Options.Authorized, api_id = an account's
+// SelfID makes the daemon that account without a login.
+func (s *Server) CalldTelegramConfig(apiID int64, apiHash, keysFile string) string {
 	return fmt.Sprintf(`[telegram]
-api_id = 1
+api_id = %d
 api_hash = %q
 dc = %d
 public_keys = %q
 [[telegram.dc_options]]
 id = %d
 addr = %q
-`, apiHash, s.DC(), keysFile, s.DC(), s.Addr())
+`, apiID, apiHash, s.DC(), keysFile, s.DC(), s.Addr())
 }
