@@ -20,8 +20,8 @@ func (s *Server) sendCodeLocked(r *tg.AuthSendCodeRequest) (bin.Encoder, error) 
 	}, nil
 }
 
-func (s *Server) authorizationLocked() *tg.AuthAuthorization {
-	return &tg.AuthAuthorization{User: s.usersLocked(SelfID)[0]}
+func authorizationLocked(a *Account) *tg.AuthAuthorization {
+	return &tg.AuthAuthorization{User: a.usersLocked(a.id)[0]}
 }
 
 func (s *Server) signInLocked(rc *rpcCtx, r *tg.AuthSignInRequest) (bin.Encoder, error) {
@@ -31,12 +31,13 @@ func (s *Server) signInLocked(rc *rpcCtx, r *tg.AuthSignInRequest) (bin.Encoder,
 	case r.PhoneCode != LoginCode:
 		return nil, tgerr.New(400, "PHONE_CODE_INVALID")
 	}
+	a := s.signInAccountLocked(r.PhoneNumber)
 	if s.opts.Password != "" {
-		s.state.needPassword[rc.keyID] = true
+		s.state.needPassword[rc.keyID] = a
 		return nil, tgerr.New(401, "SESSION_PASSWORD_NEEDED")
 	}
-	s.state.loggedIn[rc.keyID] = true
-	return s.authorizationLocked(), nil
+	s.state.loggedIn[rc.keyID] = a
+	return authorizationLocked(a), nil
 }
 
 func (s *Server) getPasswordLocked() (bin.Encoder, error) {
@@ -78,13 +79,17 @@ func (s *Server) checkPasswordLocked(rc *rpcCtx, r *tg.AuthCheckPasswordRequest)
 	if in.SRPID != sp.id || !sp.verify(in.A, in.M1) {
 		return nil, tgerr.New(400, "PASSWORD_HASH_INVALID")
 	}
-	if !s.state.needPassword[rc.keyID] && !s.opts.Authorized {
-		// Telegram accepts checkPassword only after a signIn that asked for it.
-		return nil, tgerr.New(400, "PASSWORD_HASH_INVALID")
+	a := s.state.needPassword[rc.keyID]
+	if a == nil {
+		if !s.opts.Authorized {
+			// Telegram accepts checkPassword only after a signIn that asked for it.
+			return nil, tgerr.New(400, "PASSWORD_HASH_INVALID")
+		}
+		a = s.accountOfLocked(rc.keyID)
 	}
 	delete(s.state.needPassword, rc.keyID)
-	s.state.loggedIn[rc.keyID] = true
-	return s.authorizationLocked(), nil
+	s.state.loggedIn[rc.keyID] = a
+	return authorizationLocked(a), nil
 }
 
 // SetPassword changes the account's 2FA password ("" removes it). Keys
@@ -96,7 +101,8 @@ func (s *Server) SetPassword(password string) {
 	s.state.srp = nil
 }
 
-// LogOutAll logs every auth key out (Options.Authorized false only).
+// LogOutAll logs every auth key of every account out (Options.Authorized
+// false only; with it, keys act as the default account again).
 func (s *Server) LogOutAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -87,6 +87,7 @@ type CallInfo struct {
 }
 
 type call struct {
+	acct        *Account // the account taking part
 	info        CallInfo
 	randomID    int
 	receiveDate int                            // outgoing: when it was delivered to the peer
@@ -110,9 +111,9 @@ func (c *call) live() bool {
 
 func (c *call) adminParticipant() (admin, participant int64) {
 	if c.info.Outgoing {
-		return SelfID, c.info.Peer
+		return c.acct.id, c.info.Peer
 	}
-	return c.info.Peer, SelfID
+	return c.info.Peer, c.acct.id
 }
 
 func defaultProtocol() tg.PhoneCallProtocol {
@@ -185,10 +186,12 @@ func (s *Server) SetPeerBehaviour(peer int64, b Behaviour) {
 	s.state.behaviour[peer] = b
 }
 
-func (s *Server) newCallLocked(peer int64, outgoing, video bool) *call {
+func (a *Account) newCallLocked(peer int64, outgoing, video bool) *call {
+	s := a.s
 	id := s.state.nextCall
 	s.state.nextCall++
 	c := &call{
+		acct: a,
 		info: CallInfo{
 			ID: id, AccessHash: id*31 ^ 0x7ca11, Peer: peer, Outgoing: outgoing,
 			Video: video, Date: s.dateLocked(),
@@ -205,16 +208,17 @@ func (s *Server) newCallLocked(peer int64, outgoing, video bool) *call {
 	return c
 }
 
-func (s *Server) callLocked(in tg.InputPhoneCall) (*call, error) {
-	c, ok := s.state.calls[in.ID]
-	if !ok || c.info.AccessHash != in.AccessHash {
+// callLocked is account a's call in; another account's call is unknown.
+func (a *Account) callLocked(in tg.InputPhoneCall) (*call, error) {
+	c, ok := a.s.state.calls[in.ID]
+	if !ok || c.acct != a || c.info.AccessHash != in.AccessHash {
 		return nil, tgerr.New(400, "CALL_PEER_INVALID")
 	}
 	return c, nil
 }
 
-func (s *Server) phoneCallResultLocked(c *call, pc tg.PhoneCallClass) *tg.PhonePhoneCall {
-	return &tg.PhonePhoneCall{PhoneCall: pc, Users: s.usersLocked(SelfID, c.info.Peer)}
+func phoneCallResultLocked(c *call, pc tg.PhoneCallClass) *tg.PhonePhoneCall {
+	return &tg.PhonePhoneCall{PhoneCall: pc, Users: c.acct.usersLocked(c.acct.id, c.info.Peer)}
 }
 
 // endLocked marks c discarded and returns the updates Telegram emits:
@@ -228,7 +232,7 @@ func (s *Server) endLocked(c *call, reason tg.PhoneCallDiscardReasonClass, durat
 	from, _ := c.adminParticipant()
 	msg := &tg.MessageService{
 		Out:    c.info.Outgoing,
-		ID:     s.nextMsgIDLocked(),
+		ID:     c.acct.nextMsgIDLocked(),
 		FromID: &tg.PeerUser{UserID: from},
 		PeerID: &tg.PeerUser{UserID: c.info.Peer},
 		Date:   s.dateLocked(),
@@ -240,23 +244,30 @@ func (s *Server) endLocked(c *call, reason tg.PhoneCallDiscardReasonClass, durat
 		&tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallDiscarded{
 			NeedRating: needRating, NeedDebug: s.state.needDebug, Video: c.info.Video, ID: c.info.ID, Reason: reason, Duration: duration,
 		}},
-		s.newMessageLocked(msg),
+		c.acct.newMessageLocked(msg),
 	}
 }
 
-// IncomingCall makes user `from` call the account: the server pushes
-// updatePhoneCall(phoneCallRequested{g_a_hash}). The sim holds the
-// caller's secret a and confirms with g_a after phone.acceptCall.
+// IncomingCall makes user `from` call the default account (see
+// Account.IncomingCall).
 func (s *Server) IncomingCall(from int64, video bool) (callID int64, err error) {
+	return s.Account().IncomingCall(from, video)
+}
+
+// IncomingCall makes user `from` call the account: the server pushes
+// updatePhoneCall(phoneCallRequested{g_a_hash}) to it. The sim holds the
+// caller's secret a and confirms with g_a after phone.acceptCall.
+func (a *Account) IncomingCall(from int64, video bool) (callID int64, err error) {
+	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.state.users[from]; !ok || from == SelfID || from == ServiceID {
+	if _, ok := s.state.users[from]; !ok || from == ServiceID || s.isAccountLocked(from) {
 		return 0, fmt.Errorf("sim: incoming call: unknown peer %d", from)
 	}
-	c := s.newCallLocked(from, false, video)
+	c := a.newCallLocked(from, false, video)
 	c.info.State = StateRequested
 	admin, part := c.adminParticipant()
-	s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallRequested{
+	a.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallRequested{
 		Video: video, ID: c.info.ID, AccessHash: c.info.AccessHash, Date: c.info.Date,
 		AdminID: admin, ParticipantID: part, GAHash: GAHash(c.peerDH.gx), Protocol: c.protocol,
 	}})
@@ -280,7 +291,7 @@ func (s *Server) PeerHangup(callID int64, reason tg.PhoneCallDiscardReasonClass)
 	if c.info.State == StateActive {
 		duration = s.dateLocked() - c.info.StartDate
 	}
-	s.pushLocked(0, s.endLocked(c, reason, duration, ByPeer, duration > 0)...)
+	c.acct.pushLocked(0, s.endLocked(c, reason, duration, ByPeer, duration > 0)...)
 	return nil
 }
 
@@ -298,7 +309,7 @@ func (s *Server) AcceptedElsewhere(callID int64) error {
 		return fmt.Errorf("sim: accepted elsewhere: call %d is not a ringing incoming call (%s)", callID, c.info.State)
 	}
 	c.info.State = StateElsewhere
-	s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallDiscarded{Video: c.info.Video, ID: c.info.ID}})
+	c.acct.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallDiscarded{Video: c.info.Video, ID: c.info.ID}})
 	return nil
 }
 
@@ -320,7 +331,7 @@ func (s *Server) PeerAnswer(callID int64) error {
 
 func (s *Server) peerAcceptLocked(c *call) {
 	c.info.State = StateExchanging
-	s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.outgoingNow()})
+	c.acct.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.outgoingNow()})
 }
 
 // CallKey returns the peer's side of the call key and its fingerprint,
@@ -346,12 +357,13 @@ func (s *Server) Call(callID int64) (CallInfo, bool) {
 	return c.info, true
 }
 
-// Calls returns every call the server knows, oldest first.
+// Calls returns every call of every account, oldest first (with one
+// account: the account's calls; Account.Calls gives one account's).
 func (s *Server) Calls() []CallInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]CallInfo, 0, len(s.state.calls))
-	for id := int64(5000000001); id < s.state.nextCall; id++ {
+	for id := int64(firstCall); id < s.state.nextCall; id++ {
 		if c, ok := s.state.calls[id]; ok {
 			out = append(out, c.info)
 		}
@@ -360,11 +372,12 @@ func (s *Server) Calls() []CallInfo {
 }
 
 func (s *Server) requestCallLocked(rc *rpcCtx, r *tg.PhoneRequestCallRequest) (bin.Encoder, error) {
-	peer, err := s.resolveInputUserLocked(r.UserID)
+	a := rc.acct
+	peer, err := a.resolveInputUserLocked(r.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if peer == SelfID || peer == ServiceID {
+	if peer == ServiceID || s.isAccountLocked(peer) {
 		return nil, tgerr.New(400, "USER_ID_INVALID")
 	}
 	if len(r.GAHash) != 32 {
@@ -374,11 +387,11 @@ func (s *Server) requestCallLocked(rc *rpcCtx, r *tg.PhoneRequestCallRequest) (b
 	// (a client that restarted while it was in flight) gets the call it
 	// created, as it is now.
 	for _, c := range s.state.calls {
-		if c.info.Outgoing && c.info.Peer == peer && c.randomID == r.RandomID && r.RandomID != 0 {
-			return s.phoneCallResultLocked(c, c.outgoingNow()), nil
+		if c.acct == a && c.info.Outgoing && c.info.Peer == peer && c.randomID == r.RandomID && r.RandomID != 0 {
+			return phoneCallResultLocked(c, c.outgoingNow()), nil
 		}
 	}
-	c := s.newCallLocked(peer, true, r.Video)
+	c := a.newCallLocked(peer, true, r.Video)
 	c.randomID = r.RandomID
 	c.ourGAHash = append([]byte(nil), r.GAHash...)
 	c.info.State = StateWaiting
@@ -395,7 +408,7 @@ func (s *Server) requestCallLocked(rc *rpcCtx, r *tg.PhoneRequestCallRequest) (b
 			}
 			c.info.State = StateRinging
 			c.receiveDate = s.dateLocked()
-			s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.waiting(c.receiveDate)})
+			a.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.waiting(c.receiveDate)})
 			if b == Answer {
 				s.peerAcceptLocked(c)
 			}
@@ -405,15 +418,15 @@ func (s *Server) requestCallLocked(rc *rpcCtx, r *tg.PhoneRequestCallRequest) (b
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if c.live() {
-				s.pushLocked(0, s.endLocked(c, &tg.PhoneCallDiscardReasonBusy{}, 0, ByPeer, false)...)
+				a.pushLocked(0, s.endLocked(c, &tg.PhoneCallDiscardReasonBusy{}, 0, ByPeer, false)...)
 			}
 		})
 	}
-	return s.phoneCallResultLocked(c, c.waiting(0)), nil
+	return phoneCallResultLocked(c, c.waiting(0)), nil
 }
 
-func (s *Server) receivedCallLocked(_ *rpcCtx, r *tg.PhoneReceivedCallRequest) (bin.Encoder, error) {
-	c, err := s.callLocked(r.Peer)
+func (s *Server) receivedCallLocked(rc *rpcCtx, r *tg.PhoneReceivedCallRequest) (bin.Encoder, error) {
+	c, err := rc.acct.callLocked(r.Peer)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +437,7 @@ func (s *Server) receivedCallLocked(_ *rpcCtx, r *tg.PhoneReceivedCallRequest) (
 }
 
 func (s *Server) acceptCallLocked(rc *rpcCtx, r *tg.PhoneAcceptCallRequest) (bin.Encoder, error) {
-	c, err := s.callLocked(r.Peer)
+	c, err := rc.acct.callLocked(r.Peer)
 	if err != nil {
 		return nil, err
 	}
@@ -445,7 +458,7 @@ func (s *Server) acceptCallLocked(rc *rpcCtx, r *tg.PhoneAcceptCallRequest) (bin
 	}
 	c.key, c.fingerprint = key, fp
 	c.info.State = StateExchanging
-	res := s.phoneCallResultLocked(c, c.waiting(s.dateLocked()))
+	res := phoneCallResultLocked(c, c.waiting(s.dateLocked()))
 	// The caller (the sim) confirms with g_a: the account gets phoneCall.
 	rc.after(func() {
 		s.mu.Lock()
@@ -455,14 +468,14 @@ func (s *Server) acceptCallLocked(rc *rpcCtx, r *tg.PhoneAcceptCallRequest) (bin
 		}
 		c.info.State = StateActive
 		c.info.StartDate = s.dateLocked()
-		s.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.phoneCall(c.peerDH.gx)})
+		c.acct.pushLocked(0, &tg.UpdatePhoneCall{PhoneCall: c.phoneCall(c.peerDH.gx)})
 		s.peerSignalLocked(c)
 	})
 	return res, nil
 }
 
 func (s *Server) confirmCallLocked(rc *rpcCtx, r *tg.PhoneConfirmCallRequest) (bin.Encoder, error) {
-	c, err := s.callLocked(r.Peer)
+	c, err := rc.acct.callLocked(r.Peer)
 	if err != nil {
 		return nil, err
 	}
@@ -474,7 +487,7 @@ func (s *Server) confirmCallLocked(rc *rpcCtx, r *tg.PhoneConfirmCallRequest) (b
 	case StateActive:
 		// A repeated confirm (new msg_id) with the same values.
 		if r.KeyFingerprint == c.fingerprint {
-			return s.phoneCallResultLocked(c, c.phoneCall(c.peerDH.gx)), nil
+			return phoneCallResultLocked(c, c.phoneCall(c.peerDH.gx)), nil
 		}
 		return nil, tgerr.New(400, "CALL_ALREADY_ACCEPTED")
 	case StateDiscarded:
@@ -483,7 +496,7 @@ func (s *Server) confirmCallLocked(rc *rpcCtx, r *tg.PhoneConfirmCallRequest) (b
 		return nil, tgerr.New(400, "CALL_PEER_INVALID")
 	}
 	fail := func(typ string) (bin.Encoder, error) {
-		s.pushLocked(0, s.endLocked(c, &tg.PhoneCallDiscardReasonDisconnect{}, 0, ByServer, false)...)
+		c.acct.pushLocked(0, s.endLocked(c, &tg.PhoneCallDiscardReasonDisconnect{}, 0, ByServer, false)...)
 		return nil, tgerr.New(400, typ)
 	}
 	if !bytes.Equal(GAHash(r.GA), c.ourGAHash) {
@@ -504,11 +517,11 @@ func (s *Server) confirmCallLocked(rc *rpcCtx, r *tg.PhoneConfirmCallRequest) (b
 		defer s.mu.Unlock()
 		s.peerSignalLocked(c)
 	})
-	return s.phoneCallResultLocked(c, c.phoneCall(c.peerDH.gx)), nil
+	return phoneCallResultLocked(c, c.phoneCall(c.peerDH.gx)), nil
 }
 
 func (s *Server) discardCallLocked(rc *rpcCtx, r *tg.PhoneDiscardCallRequest) (bin.Encoder, error) {
-	c, err := s.callLocked(r.Peer)
+	c, err := rc.acct.callLocked(r.Peer)
 	if err != nil {
 		return nil, err
 	}
@@ -527,11 +540,11 @@ func (s *Server) discardCallLocked(rc *rpcCtx, r *tg.PhoneDiscardCallRequest) (b
 	c.info.Video = c.info.Video || r.Video
 	c.info.ConnectionID = r.ConnectionID
 	ups := s.endLocked(c, r.Reason, r.Duration, BySelf, wasActive && r.Duration > 0)
-	return s.pushLocked(rc.session, ups...), nil
+	return c.acct.pushLocked(rc.session, ups...), nil
 }
 
-func (s *Server) setCallRatingLocked(_ *rpcCtx, r *tg.PhoneSetCallRatingRequest) (bin.Encoder, error) {
-	c, err := s.callLocked(r.Peer)
+func (s *Server) setCallRatingLocked(rc *rpcCtx, r *tg.PhoneSetCallRatingRequest) (bin.Encoder, error) {
+	c, err := rc.acct.callLocked(r.Peer)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ type Record struct {
 	At time.Time
 	// Session is the MTProto session id of the caller.
 	Session int64
+	// Account is the user id of the account the caller's auth key acted
+	// as when the request arrived; 0 before it signed in.
+	Account int64
 }
 
 type reqKey struct {
@@ -54,6 +57,7 @@ type failRule struct {
 type rpcCtx struct {
 	session int64
 	keyID   [8]byte
+	acct    *Account // the account the key acts as; nil: not authorized
 	method  string
 	// post runs after the answer was sent, without s.mu held.
 	post []func()
@@ -128,7 +132,7 @@ func (p *peekID) Encode(*bin.Buffer) error { return errors.New("peekID is not en
 // initConnection and invokeWithoutUpdates, acknowledges the message,
 // de-duplicates re-sends, records the request and answers it.
 func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
-	id, noUpdates, err := unwrapQuery(req.Buf)
+	id, noUpdates, apiID, err := unwrapQuery(req.Buf)
 	if err != nil {
 		return err
 	}
@@ -162,6 +166,7 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 		}
 	}
 	s.touchSessionLocked(req.Session, noUpdates)
+	s.bindByAPIIDLocked(req.Session.AuthKey.ID, apiID)
 	if e, ok := s.state.reqs[key]; ok {
 		// A re-send: answer again if we already answered, else ignore.
 		s.state.resends++
@@ -178,7 +183,7 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 	}
 	entry := &reqEntry{}
 	s.rememberLocked(key, entry)
-	s.recordLocked(method, obj, req.Session.ID)
+	s.recordLocked(method, obj, req.Session)
 	hold := s.state.holds[method]
 	if hold != nil {
 		s.state.heldRPCs[method]++
@@ -195,12 +200,13 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 // unwrapQuery decodes the invokeWithLayer, initConnection and
 // invokeWithoutUpdates wrappers at the start of buf and returns the
 // constructor id of the query inside; noUpdates reports an
-// invokeWithoutUpdates.
-func unwrapQuery(buf *bin.Buffer) (id uint32, noUpdates bool, err error) {
+// invokeWithoutUpdates, apiID the api_id of an initConnection (0: none).
+func unwrapQuery(buf *bin.Buffer) (id uint32, noUpdates bool, apiID int, err error) {
 	id, err = buf.PeekID()
 	if err != nil {
-		return 0, false, rpcError(400, "INPUT_REQUEST_INVALID")
+		return 0, false, 0, rpcError(400, "INPUT_REQUEST_INVALID")
 	}
+	var ic *tg.InitConnectionRequest
 	for {
 		var p peekID
 		var w bin.Decoder
@@ -208,15 +214,19 @@ func unwrapQuery(buf *bin.Buffer) (id uint32, noUpdates bool, err error) {
 		case tg.InvokeWithLayerRequestTypeID:
 			w = &tg.InvokeWithLayerRequest{Query: &p}
 		case tg.InitConnectionRequestTypeID:
-			w = &tg.InitConnectionRequest{Query: &p}
+			ic = &tg.InitConnectionRequest{Query: &p}
+			w = ic
 		case tg.InvokeWithoutUpdatesRequestTypeID:
 			w = &tg.InvokeWithoutUpdatesRequest{Query: &p}
 			noUpdates = true
 		default:
-			return id, noUpdates, nil
+			if ic != nil {
+				apiID = ic.APIID
+			}
+			return id, noUpdates, apiID, nil
 		}
 		if err := w.Decode(buf); err != nil {
-			return 0, false, rpcError(400, "INPUT_REQUEST_INVALID")
+			return 0, false, 0, rpcError(400, "INPUT_REQUEST_INVALID")
 		}
 		id = p.id
 	}
@@ -280,7 +290,8 @@ func (s *Server) execLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 		}
 		return nil, f.err
 	}
-	if !noAuthMethods[rc.method] && !s.authorizedLocked(rc.keyID) {
+	rc.acct = s.accountOfLocked(rc.keyID)
+	if !noAuthMethods[rc.method] && rc.acct == nil {
 		return nil, rpcError(401, "AUTH_KEY_UNREGISTERED")
 	}
 	return s.handleLocked(rc, obj)
@@ -310,9 +321,14 @@ func (s *Server) rememberLocked(key reqKey, e *reqEntry) {
 	}
 }
 
-func (s *Server) recordLocked(method string, obj bin.Object, session int64) {
+func (s *Server) recordLocked(method string, obj bin.Object, sess tgtest.Session) {
 	st := &s.state
-	st.records = append(st.records, Record{Method: method, Req: obj, At: s.now(), Session: session})
+	r := Record{Method: method, Req: obj, At: s.now(), Session: sess.ID}
+	if a := s.accountOfLocked(sess.AuthKey.ID); a != nil {
+		r.Account = a.id
+		a.counts[method]++
+	}
+	st.records = append(st.records, r)
 	if len(st.records) > maxRecords {
 		st.records = append(st.records[:0:0], st.records[len(st.records)-maxRecords/2:]...)
 	}
@@ -334,7 +350,8 @@ func (s *Server) Requests() []Record {
 	return append([]Record(nil), s.state.records...)
 }
 
-// Count is how many requests of method ("phone.discardCall") arrived.
+// Count is how many requests of method ("phone.discardCall") arrived,
+// from every account (Account.Count counts one account's).
 func (s *Server) Count(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -380,9 +397,14 @@ func (s *Server) Changed() <-chan struct{} {
 // WaitCount blocks until at least n requests of method have arrived, or
 // ctx is done. Tests use it instead of sleeping.
 func (s *Server) WaitCount(ctx context.Context, method string, n int) error {
+	return s.waitCount(ctx, s.state.counts, method, n)
+}
+
+// waitCount blocks until counts[method] >= n (counts guarded by s.mu).
+func (s *Server) waitCount(ctx context.Context, counts map[string]int, method string, n int) error {
 	for {
 		s.mu.Lock()
-		c, ch := s.state.counts[method], s.state.changed
+		c, ch := counts[method], s.state.changed
 		s.mu.Unlock()
 		if c >= n {
 			return nil

@@ -1,7 +1,8 @@
 // Package sim owns the simulated Telegram: a real MTProto server on
 // loopback TCP (gotd v0.93.0's tgtest: real key exchange, real encryption)
-// that implements Telegram's semantics for ONE account (SelfID) and the
-// peers it calls or is called by. Tests, the demo and the benchmarks use
+// that implements Telegram's semantics for one account (SelfID) or
+// several (AddAccount, accounts.go) and the peers they call or are called
+// by. Tests, the demo and the benchmarks use
 // it; nothing mocks the client side.
 //
 // Wiring a gotd client:
@@ -30,7 +31,23 @@
 // Every request is acknowledged (msgs_ack) and its answer cached by
 // session and msg_id, so a re-send is answered again, never re-executed.
 //
-// Updates. The server keeps the common pts, qts (always 0) and seq, and
+// Accounts. A Server starts with the default account (SelfID, phone
+// SelfPhone), on which its own methods (IncomingCall, Push, SendMessage,
+// State, the push faults) act. AddAccount(phone) adds one more (user ids
+// SelfID+1, +2, …); an *Account has IncomingCall, Push, SendMessage,
+// State, Calls, Count and WaitCount of its own. An auth key acts as the
+// account whose phone it signed in with (auth.signIn; a phone no account
+// has signs in as the default); with Options.Authorized a key that did
+// not sign in acts as the account whose user id is the api_id of its
+// initConnection (a calld config picks its account with api_id, no
+// login), else as the default account. Every account has its own
+// pts/qts/seq, history, message ids and calls; pushes go only to sessions
+// whose key acts as that account, and another account's call answers
+// CALL_PEER_INVALID. Peers (AddPeer), the password and the faults of
+// FailRPC/HoldRPC are shared. Server.Count and Server.Calls cover every
+// account; Record.Account says which account a request came from.
+//
+// Updates. Each account keeps its common pts, qts (always 0) and seq, and
 // dates from Options.Now in unix seconds. Pts events (updateNewMessage:
 // SendMessage, OpenGap, and the messageService with messageActionPhoneCall
 // of every ended call) are kept in a history. Every pushed container is

@@ -93,8 +93,15 @@ type testClient struct {
 	updates chan tg.UpdatesClass
 }
 
-// startClient runs a gotd client against srv until the test ends.
+// startClient runs a gotd client (api_id 1) against srv until the test
+// ends.
 func startClient(t testing.TB, srv *Server, storage session.Storage, tune ...func(*telegram.Options)) *testClient {
+	t.Helper()
+	return startClientAs(t, srv, storage, 1, tune...)
+}
+
+// startClientAs is startClient with the given api_id.
+func startClientAs(t testing.TB, srv *Server, storage session.Storage, apiID int, tune ...func(*telegram.Options)) *testClient {
 	t.Helper()
 	opts := srv.ClientOptions()
 	opts.SessionStorage = storage
@@ -110,7 +117,7 @@ func startClient(t testing.TB, srv *Server, storage session.Storage, tune ...fun
 		}
 		return nil
 	})
-	tc.client = telegram.NewClient(1, "hash", opts)
+	tc.client = telegram.NewClient(apiID, "hash", opts)
 	tc.api = tc.client.API()
 
 	ctx, cancel := context.WithCancel(context.Background())

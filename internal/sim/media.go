@@ -35,12 +35,12 @@ func (s *Server) peerSignalLocked(c *call) {
 	for n := 1; n <= s.opts.SignalingPayloads && c.info.State == StateActive; n++ {
 		data := PeerSignal(c.info.ID, n)
 		c.sigSent = append(c.sigSent, data)
-		s.pushLocked(0, &tg.UpdatePhoneCallSignalingData{PhoneCallID: c.info.ID, Data: data})
+		c.acct.pushLocked(0, &tg.UpdatePhoneCallSignalingData{PhoneCallID: c.info.ID, Data: data})
 	}
 }
 
 func (s *Server) sendSignalingDataLocked(rc *rpcCtx, r *tg.PhoneSendSignalingDataRequest) (bin.Encoder, error) {
-	c, err := s.callLocked(r.Peer)
+	c, err := rc.acct.callLocked(r.Peer)
 	if err != nil {
 		return nil, err
 	}
@@ -55,14 +55,14 @@ func (s *Server) sendSignalingDataLocked(rc *rpcCtx, r *tg.PhoneSendSignalingDat
 		if c.live() {
 			echo := append([]byte(EchoPrefix), data...)
 			c.sigSent = append(c.sigSent, echo)
-			s.pushLocked(0, &tg.UpdatePhoneCallSignalingData{PhoneCallID: c.info.ID, Data: echo})
+			c.acct.pushLocked(0, &tg.UpdatePhoneCallSignalingData{PhoneCallID: c.info.ID, Data: echo})
 		}
 	})
 	return &tg.BoolTrue{}, nil
 }
 
-func (s *Server) saveCallDebugLocked(_ *rpcCtx, r *tg.PhoneSaveCallDebugRequest) (bin.Encoder, error) {
-	c, err := s.callLocked(r.Peer)
+func (s *Server) saveCallDebugLocked(rc *rpcCtx, r *tg.PhoneSaveCallDebugRequest) (bin.Encoder, error) {
+	c, err := rc.acct.callLocked(r.Peer)
 	if err != nil {
 		return nil, err
 	}

@@ -16,16 +16,16 @@ func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 	case *tg.HelpGetNearestDCRequest:
 		return &tg.NearestDC{Country: "US", ThisDC: s.opts.DC, NearestDC: s.opts.DC}, nil
 	case *tg.UsersGetUsersRequest:
-		return s.getUsersLocked(r), nil
+		return rc.acct.getUsersLocked(r), nil
 	case *tg.UsersGetFullUserRequest:
-		return s.getFullUserLocked(r)
+		return rc.acct.getFullUserLocked(r)
 	case *tg.ContactsResolveUsernameRequest:
-		return s.resolveUsernameLocked(r)
+		return rc.acct.resolveUsernameLocked(r)
 	case *tg.UpdatesGetStateRequest:
-		st := s.tgStateLocked()
+		st := rc.acct.tgStateLocked()
 		return &st, nil
 	case *tg.UpdatesGetDifferenceRequest:
-		return &tg.UpdatesDifferenceBox{Difference: s.differenceLocked(r)}, nil
+		return &tg.UpdatesDifferenceBox{Difference: rc.acct.differenceLocked(r)}, nil
 	case *tg.MessagesGetDhConfigRequest:
 		return s.dhConfigLocked(r), nil
 
@@ -64,39 +64,39 @@ func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 
 // getUsersLocked answers users.getUsers; Telegram leaves unknown users
 // out.
-func (s *Server) getUsersLocked(r *tg.UsersGetUsersRequest) vector {
+func (a *Account) getUsersLocked(r *tg.UsersGetUsersRequest) vector {
 	out := vector{}
 	for _, in := range r.ID {
-		id, err := s.resolveInputUserLocked(in)
+		id, err := a.resolveInputUserLocked(in)
 		if err != nil {
 			continue
 		}
-		out = append(out, s.usersLocked(id)[0])
+		out = append(out, a.usersLocked(id)[0])
 	}
 	return out
 }
 
-func (s *Server) getFullUserLocked(r *tg.UsersGetFullUserRequest) (bin.Encoder, error) {
-	id, err := s.resolveInputUserLocked(r.ID)
+func (a *Account) getFullUserLocked(r *tg.UsersGetFullUserRequest) (bin.Encoder, error) {
+	id, err := a.resolveInputUserLocked(r.ID)
 	if err != nil {
 		return nil, err
 	}
 	return &tg.UsersUserFull{
 		FullUser: tg.UserFull{ID: id, Settings: tg.PeerSettings{}, NotifySettings: tg.PeerNotifySettings{}, PhoneCallsAvailable: true, VideoCallsAvailable: true},
 		Chats:    []tg.ChatClass{},
-		Users:    s.usersLocked(id),
+		Users:    a.usersLocked(id),
 	}, nil
 }
 
-func (s *Server) resolveUsernameLocked(r *tg.ContactsResolveUsernameRequest) (bin.Encoder, error) {
-	id, ok := s.state.byName[strings.ToLower(strings.TrimPrefix(r.Username, "@"))]
+func (a *Account) resolveUsernameLocked(r *tg.ContactsResolveUsernameRequest) (bin.Encoder, error) {
+	id, ok := a.s.state.byName[strings.ToLower(strings.TrimPrefix(r.Username, "@"))]
 	if !ok {
 		return nil, tgerr.New(400, "USERNAME_NOT_OCCUPIED")
 	}
 	return &tg.ContactsResolvedPeer{
 		Peer:  &tg.PeerUser{UserID: id},
 		Chats: []tg.ChatClass{},
-		Users: s.usersLocked(id),
+		Users: a.usersLocked(id),
 	}, nil
 }
 

@@ -51,7 +51,8 @@ type Options struct {
 	// ReceiveTimeout and RingTimeout are advertised by help.getConfig as
 	// call_receive_timeout_ms and call_ring_timeout_ms (defaults 20 s, 90 s).
 	ReceiveTimeout, RingTimeout time.Duration
-	// Authorized: every auth key is logged in as the self user. When false,
+	// Authorized: every auth key is logged in, as the default account
+	// until it signs in as another (accounts.go). When false,
 	// a key must go through auth.sendCode/auth.signIn (code LoginCode, then
 	// auth.checkPassword if Password is set) before account-bound methods
 	// answer anything but AUTH_KEY_UNREGISTERED (401).
@@ -65,7 +66,8 @@ type Options struct {
 	SignalingPayloads int
 }
 
-// Server is a simulated Telegram datacenter serving one account.
+// Server is a simulated Telegram datacenter serving one account (the
+// default) or more (AddAccount).
 type Server struct {
 	opts  Options
 	key   *rsa.PrivateKey
@@ -142,7 +144,8 @@ func New(opts Options) (*Server, error) {
 		types: tg.TypesMap(),
 		ctors: tg.TypesConstructorMap(),
 	}
-	s.state.init(opts)
+	s.state.init()
+	s.newAccountLocked(SelfID, SelfPhone, "sim_self", "Sim")
 	s.srv = tgtest.NewServer(tgtest.NewPrivateKey(key), tgtest.HandlerFunc(s.onMessage), tgtest.ServerOptions{
 		DC:           opts.DC,
 		Logger:       opts.Logger.Named("tgtest"),
@@ -479,3 +482,20 @@ func (c *trackedConn) Close() error {
 
 // rpcError builds a Telegram RPC error.
 func rpcError(code int, typ string) *tgerr.Error { return tgerr.New(code, typ) }
+
+// CalldTelegramConfig is the [telegram] section of a calld config that
+// points at this server (api_id, api_hash apiHash, its DC as the only
+// dc_options entry), with its public key read from keysFile (write
+// PublicKeyPEM there). With Options.Authorized, api_id = an account's
+// SelfID makes the daemon that account without a login.
+func (s *Server) CalldTelegramConfig(apiID int64, apiHash, keysFile string) string {
+	return fmt.Sprintf(`[telegram]
+api_id = %d
+api_hash = %q
+dc = %d
+public_keys = %q
+[[telegram.dc_options]]
+id = %d
+addr = %q
+`, apiID, apiHash, s.DC(), keysFile, s.DC(), s.Addr())
+}

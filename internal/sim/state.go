@@ -17,6 +17,7 @@ const (
 	// sender of the messages OpenGap creates.
 	ServiceID int64 = 777000
 	firstPeer int64 = 200001
+	firstCall int64 = 5000000001
 )
 
 // state is everything the server knows; guarded by Server.mu.
@@ -26,9 +27,11 @@ type state struct {
 	byName   map[string]int64
 	nextUser int64
 
-	// Authorization (Options.Authorized == false).
-	loggedIn     map[[8]byte]bool
-	needPassword map[[8]byte]bool
+	// Accounts (accounts.go): accts[0] is the default account. An auth
+	// key is bound to the account it signed in as.
+	accts        []*Account
+	loggedIn     map[[8]byte]*Account
+	needPassword map[[8]byte]*Account
 
 	// Sessions and RPC bookkeeping.
 	sessions map[int64]*sessionInfo
@@ -46,19 +49,7 @@ type state struct {
 	resends  int  // re-sent requests seen
 	service  int  // service messages (msgs_ack…) seen
 
-	// Common update state and history.
-	pts, qts, seq int
-	ptsFloor      int // history holds every pts event after this pts
-	history       []ptsEvent
-	dated         []datedUpdate
-	lastMsgID     int
-
-	// Push faults.
-	drop     int
-	dup      bool
-	reorder  bool
-	tooLong  bool
-	held     *heldPush
+	// Pushes sent (every account's).
 	sent     []sentPush
 	sentBase int
 
@@ -70,12 +61,12 @@ type state struct {
 	needDebug bool // calls ended from now on ask for a debug log (SetNeedDebug)
 }
 
-func (st *state) init(opts Options) {
+func (st *state) init() {
 	st.users = map[int64]*tg.User{}
 	st.byName = map[string]int64{}
 	st.nextUser = firstPeer
-	st.loggedIn = map[[8]byte]bool{}
-	st.needPassword = map[[8]byte]bool{}
+	st.loggedIn = map[[8]byte]*Account{}
+	st.needPassword = map[[8]byte]*Account{}
 	st.sessions = map[int64]*sessionInfo{}
 	st.reqs = map[reqKey]*reqEntry{}
 	st.counts = map[string]int{}
@@ -87,18 +78,8 @@ func (st *state) init(opts Options) {
 	st.holds = map[string]chan struct{}{}
 	st.calls = map[int64]*call{}
 	st.behaviour = map[int64]Behaviour{}
-	st.nextCall = 5000000001
+	st.nextCall = firstCall
 
-	st.users[SelfID] = &tg.User{
-		Self:       true,
-		ID:         SelfID,
-		AccessHash: accessHash(SelfID),
-		FirstName:  "Sim",
-		LastName:   "Self",
-		Username:   "sim_self",
-		Phone:      SelfPhone,
-	}
-	st.byName["sim_self"] = SelfID
 	st.users[ServiceID] = &tg.User{
 		Verified:   true,
 		Support:    true,
@@ -109,9 +90,19 @@ func (st *state) init(opts Options) {
 	}
 }
 
+// isAccountLocked reports whether user id is one of the accounts.
+func (s *Server) isAccountLocked(id int64) bool {
+	for _, a := range s.state.accts {
+		if a.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 func accessHash(id int64) int64 { return id*7919 ^ 0x5eed5eed }
 
-// SelfID is the id of the simulated account's user.
+// SelfID is the id of the default account's user.
 func (s *Server) SelfID() int64 { return SelfID }
 
 // AddPeer adds a user the account can call or be called by, found by
@@ -154,7 +145,9 @@ func (s *Server) User(id int64) (tg.User, bool) {
 	return *u, true
 }
 
-func (s *Server) usersLocked(ids ...int64) []tg.UserClass {
+// usersLocked returns copies of the known users among ids, as account a
+// sees them (its own user has self set).
+func (a *Account) usersLocked(ids ...int64) []tg.UserClass {
 	seen := map[int64]bool{}
 	var out []tg.UserClass
 	for _, id := range ids {
@@ -162,36 +155,46 @@ func (s *Server) usersLocked(ids ...int64) []tg.UserClass {
 			continue
 		}
 		seen[id] = true
-		if u, ok := s.state.users[id]; ok {
+		if u, ok := a.s.state.users[id]; ok {
 			c := *u
+			c.Self = id == a.id
 			out = append(out, &c)
 		}
 	}
 	return out
 }
 
-func (s *Server) allUsersLocked() []tg.UserClass {
-	ids := make([]int64, 0, len(s.state.users))
-	for id := range s.state.users {
+func (a *Account) allUsersLocked() []tg.UserClass {
+	ids := make([]int64, 0, len(a.s.state.users))
+	for id := range a.s.state.users {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return s.usersLocked(ids...)
+	return a.usersLocked(ids...)
 }
 
-func (s *Server) authorizedLocked(keyID [8]byte) bool {
-	return s.opts.Authorized || s.state.loggedIn[keyID]
+// accountOfLocked is the account auth key keyID acts as: the one it signed
+// in as; with Options.Authorized, the default account for a key that did
+// not sign in; nil when the key is not authorized.
+func (s *Server) accountOfLocked(keyID [8]byte) *Account {
+	if a := s.state.loggedIn[keyID]; a != nil {
+		return a
+	}
+	if s.opts.Authorized {
+		return s.state.accts[0]
+	}
+	return nil
 }
 
 func (s *Server) dateLocked() int { return int(s.now().Unix()) }
 
 // resolveInputUserLocked maps an InputUser to a known user id.
-func (s *Server) resolveInputUserLocked(in tg.InputUserClass) (int64, error) {
+func (a *Account) resolveInputUserLocked(in tg.InputUserClass) (int64, error) {
 	switch u := in.(type) {
 	case *tg.InputUserSelf:
-		return SelfID, nil
+		return a.id, nil
 	case *tg.InputUser:
-		if _, ok := s.state.users[u.UserID]; ok && u.AccessHash == accessHash(u.UserID) {
+		if _, ok := a.s.state.users[u.UserID]; ok && u.AccessHash == accessHash(u.UserID) {
 			return u.UserID, nil
 		}
 	}

@@ -43,24 +43,20 @@ type heldPush struct {
 	exclude int64
 }
 
-// State returns the server-side common update state.
-func (s *Server) State() (pts, qts, seq, date int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state.pts, s.state.qts, s.state.seq, s.dateLocked()
-}
+// State returns the default account's update state.
+func (s *Server) State() (pts, qts, seq, date int) { return s.Account().State() }
 
-func (s *Server) tgStateLocked() tg.UpdatesState {
-	return tg.UpdatesState{Pts: s.state.pts, Qts: s.state.qts, Seq: s.state.seq, Date: s.dateLocked()}
+func (a *Account) tgStateLocked() tg.UpdatesState {
+	return tg.UpdatesState{Pts: a.pts, Qts: a.qts, Seq: a.seq, Date: a.s.dateLocked()}
 }
 
 // addPtsLocked appends a pts event with pts_count 1 and returns it with
 // its pts set.
-func (s *Server) newMessageLocked(msg tg.MessageClass) *tg.UpdateNewMessage {
-	st := &s.state
+func (a *Account) newMessageLocked(msg tg.MessageClass) *tg.UpdateNewMessage {
+	st := a
 	st.pts++
 	u := &tg.UpdateNewMessage{Message: msg, Pts: st.pts, PtsCount: 1}
-	st.history = append(st.history, ptsEvent{pts: st.pts, count: 1, date: s.dateLocked(), update: u})
+	st.history = append(st.history, ptsEvent{pts: st.pts, count: 1, date: a.s.dateLocked(), update: u})
 	if len(st.history) > keepHistory {
 		drop := len(st.history) - keepHistory/2
 		st.ptsFloor = st.history[drop-1].pts
@@ -69,35 +65,35 @@ func (s *Server) newMessageLocked(msg tg.MessageClass) *tg.UpdateNewMessage {
 	return u
 }
 
-func (s *Server) nextMsgIDLocked() int {
-	s.state.lastMsgID++
-	return s.state.lastMsgID
+func (a *Account) nextMsgIDLocked() int {
+	a.lastMsgID++
+	return a.lastMsgID
 }
 
 // textMessageLocked creates a private text message event from `from` to
-// the account (or from the account to `to` when from == SelfID).
-func (s *Server) textMessageLocked(from, to int64, text string) *tg.UpdateNewMessage {
+// the account (or from the account to `to` when from is the account).
+func (a *Account) textMessageLocked(from, to int64, text string) *tg.UpdateNewMessage {
 	m := &tg.Message{
-		ID:      s.nextMsgIDLocked(),
+		ID:      a.nextMsgIDLocked(),
 		FromID:  &tg.PeerUser{UserID: from},
 		PeerID:  &tg.PeerUser{UserID: from},
-		Date:    s.dateLocked(),
+		Date:    a.s.dateLocked(),
 		Message: text,
 	}
-	if from == SelfID {
+	if from == a.id {
 		m.Out = true
 		m.PeerID = &tg.PeerUser{UserID: to}
 	}
-	return s.newMessageLocked(m)
+	return a.newMessageLocked(m)
 }
 
 // pushLocked wraps updates in an `updates` container with the next seq,
 // stores non-pts updates for getDifference and sends the container to
 // every session of the account except `exclude` (the caller of the RPC
 // whose result it is). It returns the container.
-func (s *Server) pushLocked(exclude int64, updates ...tg.UpdateClass) *tg.Updates {
-	st := &s.state
-	date := s.dateLocked()
+func (a *Account) pushLocked(exclude int64, updates ...tg.UpdateClass) *tg.Updates {
+	st := a
+	date := a.s.dateLocked()
 	for _, u := range updates {
 		if _, ok := u.(*tg.UpdateNewMessage); ok {
 			continue
@@ -110,18 +106,18 @@ func (s *Server) pushLocked(exclude int64, updates ...tg.UpdateClass) *tg.Update
 	st.seq++
 	c := &tg.Updates{
 		Updates: updates,
-		Users:   s.allUsersLocked(),
+		Users:   a.allUsersLocked(),
 		Chats:   []tg.ChatClass{},
 		Date:    date,
 		Seq:     st.seq,
 	}
-	s.deliverLocked(c, exclude)
+	a.deliverLocked(c, exclude)
 	return c
 }
 
 // deliverLocked applies the push faults and sends msg.
-func (s *Server) deliverLocked(msg tg.UpdatesClass, exclude int64) {
-	st := &s.state
+func (a *Account) deliverLocked(msg tg.UpdatesClass, exclude int64) {
+	st := a
 	if st.tooLong {
 		st.tooLong = false
 		msg = &tg.UpdatesTooLong{}
@@ -137,22 +133,23 @@ func (s *Server) deliverLocked(msg tg.UpdatesClass, exclude int64) {
 		}
 		held := st.held
 		st.held = nil
-		s.sendAllLocked(msg, exclude)
-		s.sendAllLocked(held.msg, held.exclude)
+		a.sendAllLocked(msg, exclude)
+		a.sendAllLocked(held.msg, held.exclude)
 		return
 	}
-	s.sendAllLocked(msg, exclude)
+	a.sendAllLocked(msg, exclude)
 	if st.dup {
-		s.sendAllLocked(msg, exclude)
+		a.sendAllLocked(msg, exclude)
 	}
 }
 
-// sendAllLocked sends msg to every live session that receives updates.
-// Sessions whose connection is gone are forgotten.
-func (s *Server) sendAllLocked(msg tg.UpdatesClass, exclude int64) {
+// sendAllLocked sends msg to every live session of the account that
+// receives updates. Sessions whose connection is gone are forgotten.
+func (a *Account) sendAllLocked(msg tg.UpdatesClass, exclude int64) {
+	s := a.s
 	ctx := s.serverCtx()
 	for id, si := range s.state.sessions {
-		if id == exclude || !si.updates || !s.authorizedLocked(si.sess.AuthKey.ID) {
+		if id == exclude || !si.updates || s.accountOfLocked(si.sess.AuthKey.ID) != a {
 			continue
 		}
 		if err := s.srv.Send(ctx, si.sess, tgtest.MessageFromServer, msg); err != nil {
@@ -200,24 +197,16 @@ func (s *Server) sentMark() int {
 	return s.state.sentBase + len(s.state.sent)
 }
 
-// Push sends updates to the account as one `updates` container (seq+1).
+// Push sends updates to the default account as one `updates` container (seq+1).
 // Updates without pts are kept for getDifference; use SendMessage or
 // OpenGap for pts events.
-func (s *Server) Push(updates ...tg.UpdateClass) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pushLocked(0, updates...)
-}
+func (s *Server) Push(updates ...tg.UpdateClass) { s.Account().Push(updates...) }
 
-// SendMessage makes user `from` send a text message to the account: a pts
-// event (updateNewMessage, pts_count 1) pushed in an `updates` container.
-// It returns the new pts.
+// SendMessage makes user `from` send a text message to the default
+// account: a pts event (updateNewMessage, pts_count 1) pushed in an
+// `updates` container. It returns the new pts.
 func (s *Server) SendMessage(from int64, text string) (pts int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.textMessageLocked(from, SelfID, text)
-	s.pushLocked(0, u)
-	return u.Pts
+	return s.Account().SendMessage(from, text)
 }
 
 // OpenGap makes n pts events (messages from the service user) happen
@@ -225,8 +214,9 @@ func (s *Server) SendMessage(from int64, text string) (pts int) {
 func (s *Server) OpenGap(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	a := s.state.accts[0]
 	for i := 0; i < n; i++ {
-		s.textMessageLocked(ServiceID, SelfID, "gap")
+		a.textMessageLocked(ServiceID, a.id, "gap")
 	}
 }
 
@@ -235,14 +225,14 @@ func (s *Server) OpenGap(n int) {
 func (s *Server) DropPushes(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.drop = n
+	s.state.accts[0].drop = n
 }
 
 // DuplicatePushes sends every pushed container twice while on.
 func (s *Server) DuplicatePushes(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.dup = on
+	s.state.accts[0].dup = on
 }
 
 // ReorderPushes, while on, holds each push and sends it right after the
@@ -250,11 +240,12 @@ func (s *Server) DuplicatePushes(on bool) {
 func (s *Server) ReorderPushes(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.reorder = on
-	if !on && s.state.held != nil {
-		h := s.state.held
-		s.state.held = nil
-		s.sendAllLocked(h.msg, h.exclude)
+	a := s.state.accts[0]
+	a.reorder = on
+	if !on && a.held != nil {
+		h := a.held
+		a.held = nil
+		a.sendAllLocked(h.msg, h.exclude)
 	}
 }
 
@@ -262,12 +253,12 @@ func (s *Server) ReorderPushes(on bool) {
 func (s *Server) ForceTooLong() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.tooLong = true
+	s.state.accts[0].tooLong = true
 }
 
 // differenceLocked answers updates.getDifference from the history.
-func (s *Server) differenceLocked(req *tg.UpdatesGetDifferenceRequest) tg.UpdatesDifferenceClass {
-	st := &s.state
+func (a *Account) differenceLocked(req *tg.UpdatesGetDifferenceRequest) tg.UpdatesDifferenceClass {
+	s, st := a.s, a
 	// A client ahead of the server (a state saved against another sim
 	// process) is as lost as one too far behind: it must re-fetch the state.
 	if st.pts-req.Pts > TooLongGap || req.Pts < st.ptsFloor || req.Pts > st.pts {
@@ -325,7 +316,7 @@ func (s *Server) differenceLocked(req *tg.UpdatesGetDifferenceRequest) tg.Update
 			NewEncryptedMessages: []tg.EncryptedMessageClass{},
 			OtherUpdates:         others,
 			Chats:                []tg.ChatClass{},
-			Users:                s.allUsersLocked(),
+			Users:                a.allUsersLocked(),
 			IntermediateState:    tg.UpdatesState{Pts: lastPts, Qts: st.qts, Date: lastDate, Seq: st.seq},
 		}
 	}
@@ -334,7 +325,7 @@ func (s *Server) differenceLocked(req *tg.UpdatesGetDifferenceRequest) tg.Update
 		NewEncryptedMessages: []tg.EncryptedMessageClass{},
 		OtherUpdates:         others,
 		Chats:                []tg.ChatClass{},
-		Users:                s.allUsersLocked(),
-		State:                s.tgStateLocked(),
+		Users:                a.allUsersLocked(),
+		State:                a.tgStateLocked(),
 	}
 }
