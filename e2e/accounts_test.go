@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,8 +79,11 @@ func instanceEnv(t *testing.T, srv *sim.Server, root, name string) (*env, []stri
 	if err := os.WriteFile(keys, srv.PublicKeyPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// TODO(lead): account = "NAME" in [telegram] once the config accepts it.
-	cfg := srv.CalldTelegramConfig(1, "e2e", keys) + "\n[log]\nlevel = \"info\"\nformat = \"json\"\n"
+	tcfg, ok := strings.CutPrefix(srv.CalldTelegramConfig(1, "e2e", keys), "[telegram]\n")
+	if !ok {
+		t.Fatal("CalldTelegramConfig does not start with [telegram]")
+	}
+	cfg := "[telegram]\naccount = " + strconv.Quote(name) + "\n" + tcfg + "\n[log]\nlevel = \"info\"\nformat = \"json\"\n"
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +93,10 @@ func instanceEnv(t *testing.T, srv *sim.Server, root, name string) (*env, []stri
 // TestTemplateInstances: three instances calld@a, calld@b and calld@c of
 // configs/calld@.service run as processes with the template's paths under
 // a temporary root, each logged in (calld login) as its own account of ONE
-// simulator. A call to b reaches only b: b's `calld calls` lists it, a's
-// and c's do not, and the simulator sees exactly one discard, from b. All
+// simulator, each with its own [telegram] account. A call to b reaches
+// only b: b's `calld calls` lists it, a's and c's do not; `calld accounts`
+// lists the three by name, and `calld --account b calls` finds b's socket
+// in $CALLD_RUN_DIR; the simulator sees exactly one discard, from b. All
 // three stop cleanly on SIGTERM.
 func TestTemplateInstances(t *testing.T) {
 	srv, err := sim.New(sim.Options{})
@@ -137,6 +145,14 @@ func TestTemplateInstances(t *testing.T) {
 			t.Fatalf("calld@%s calls: %+v (only b has call %d)", name, body.Calls, id)
 		}
 	}
+	runDir := filepath.Join(root, "run/calld")
+	checkAccounts(t, runDir, names, accts)
+	// calld --account b calls: the socket found by name, b's call only.
+	out, errOut, code := runCLI(t, []string{"CALLD_RUN_DIR=" + runDir}, "--account", "b", "calls", "--json")
+	var bCalls calld.CallsBody
+	if code != 0 || json.Unmarshal([]byte(out), &bCalls) != nil || len(bCalls.Calls) != 1 || bCalls.Calls[0].ID != id {
+		t.Fatalf("calld --account b calls: exit %d: %s%s", code, out, errOut)
+	}
 	if _, errOut, code := envs["b"].cli("discard", fmt.Sprint(id)); code != 0 {
 		t.Fatalf("calld@b discard: exit %d: %s", code, errOut)
 	}
@@ -158,4 +174,59 @@ func TestTemplateInstances(t *testing.T) {
 			t.Fatalf("calld@%s exited %d on SIGTERM\n%s", name, code, daemons[name].logs.String())
 		}
 	}
+}
+
+// checkAccounts: `calld accounts --json` with CALLD_RUN_DIR=runDir lists
+// every instance once, by its configured account, answering, logged in
+// as its own user.
+func checkAccounts(t *testing.T, runDir string, names []string, accts map[string]*sim.Account) {
+	t.Helper()
+	out, errOut, code := runCLI(t, []string{"CALLD_RUN_DIR=" + runDir}, "accounts", "--json")
+	if code != 0 {
+		t.Fatalf("calld accounts: exit %d: %s%s", code, out, errOut)
+	}
+	var rows []struct {
+		Account   string        `json:"account"`
+		Socket    string        `json:"socket"`
+		Answering bool          `json:"answering"`
+		Status    *calld.Status `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("calld accounts --json: %v\n%s", err, out)
+	}
+	if len(rows) != len(names) {
+		t.Fatalf("calld accounts lists %d daemons, want %d:\n%s", len(rows), len(names), out)
+	}
+	for i, r := range rows {
+		name := names[i]
+		if r.Account != name || r.Socket != filepath.Join(runDir, name+".sock") || !r.Answering || r.Status == nil ||
+			r.Status.Account != name || r.Status.Telegram.SelfID != accts[name].SelfID() {
+			t.Errorf("calld accounts row %d: %+v (status %+v), want account %s, user %d", i, r, r.Status, name, accts[name].SelfID())
+		}
+	}
+}
+
+// runCLI runs the binary with env added to this process's environment
+// (without CALLD_SOCKET, so that the account picks the socket).
+func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CALLD_SOCKET=") && !strings.HasPrefix(kv, "CALLD_ACCOUNT=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("calld %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
 }

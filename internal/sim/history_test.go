@@ -23,7 +23,7 @@ func TestDifferenceKeepsABurst(t *testing.T) {
 	}
 	pts, _, _, _ := srv.State()
 	srv.mu.Lock()
-	d := srv.differenceLocked(&tg.UpdatesGetDifferenceRequest{Pts: pts, Date: date})
+	d := srv.Account().differenceLocked(&tg.UpdatesGetDifferenceRequest{Pts: pts, Date: date})
 	srv.mu.Unlock()
 	diff, ok := d.(*tg.UpdatesDifference)
 	if !ok {
