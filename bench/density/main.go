@@ -1,5 +1,5 @@
 // Command density measures how many calld daemons one machine holds
-// (issue 13, docs/density.md): one in-process simulator serving N accounts
+// (issue 13, docs/performance.md, "Density"): one in-process simulator serving N accounts
 // and N `calld serve` processes (the real binary, built once), each with
 // its own config, state file and socket, and its own account (the
 // simulator is Authorized and binds a daemon's auth key to the account
