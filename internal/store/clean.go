@@ -132,6 +132,11 @@ func writeTrailer(path string) error {
 		return err
 	}
 	defer f.Close()
+	// bbolt's lock went with its Close: take it again, so that a daemon
+	// started meanwhile never has its commits raced by this write.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("the file is open again: %w", err)
+	}
 	metas, bufs := readMetas(f)
 	best, _, _ := bestMeta(metas, bufs)
 	if best == nil || best.freelist == noFreelist || best.pageSize < metaPageSize {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"testing"
@@ -115,5 +116,28 @@ func TestVerifyWalksACleanFile(t *testing.T) {
 	pointJournalRootAt(t, path, m.pgid+1<<20)
 	if err := Verify(path, 0); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Verify of a damaged file: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestTrailerWaitsForTheLock: the trailer is written only while nobody
+// holds the file: a daemon that opened it since bbolt's Close (socket
+// activation starting the next one) must never have its commits raced.
+func TestTrailerWaitsForTheLock(t *testing.T) {
+	path := tempDB(t)
+	makeCalldDB(t, path, 10)
+	_ = openT(t, path, Options{}) // holds the lock, commits nothing
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTrailer(path); err == nil {
+		t.Fatal("writeTrailer wrote into a file another DB holds")
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("writeTrailer changed a file another DB holds")
 	}
 }
