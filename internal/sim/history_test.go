@@ -22,8 +22,9 @@ func TestDifferenceKeepsABurst(t *testing.T) {
 		srv.Push(&tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallDiscarded{ID: i + 1}})
 	}
 	pts, _, _, _ := srv.State()
+	acct := srv.Account() // takes srv.mu itself
 	srv.mu.Lock()
-	d := srv.Account().differenceLocked(&tg.UpdatesGetDifferenceRequest{Pts: pts, Date: date})
+	d := acct.differenceLocked(&tg.UpdatesGetDifferenceRequest{Pts: pts, Date: date})
 	srv.mu.Unlock()
 	diff, ok := d.(*tg.UpdatesDifference)
 	if !ok {
