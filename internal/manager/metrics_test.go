@@ -28,7 +28,18 @@ func value(t *testing.T, m *metrics.Metrics, name string, labels map[string]stri
 // without counting any end again.
 func TestMetricsCountCommittedCalls(t *testing.T) {
 	m1 := metrics.New(metrics.Options{})
-	h := newHarness(t, harnessOptions{metrics: m1})
+	// A simulator of its own: the shared one's difference after the
+	// restart can bring other tests' calls (its non-pts updates are dated
+	// to the second), which this manager would rightly count as ended.
+	srv, err := sim.New(sim.Options{Authorized: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	h := newHarness(t, harnessOptions{metrics: m1, srv: srv})
 	live := func(m *metrics.Metrics, s calld.State) float64 {
 		return value(t, m, metrics.NameCallsLive, map[string]string{"state": string(s)})
 	}
