@@ -61,15 +61,7 @@ func newEnv(t *testing.T, o sim.Options, extraConfig string) *env {
 	if err := os.WriteFile(keys, srv.PublicKeyPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`[telegram]
-api_id = 1
-api_hash = "e2e"
-dc = %d
-public_keys = %q
-[[telegram.dc_options]]
-id = %d
-addr = %q
-
+	cfg := srv.CalldTelegramConfig(1, "e2e", keys) + fmt.Sprintf(`
 [state]
 path = %q
 
@@ -79,7 +71,7 @@ socket = %q
 [log]
 level = "debug"
 format = "json"
-%s`, srv.DC(), keys, srv.DC(), srv.Addr(), e.state, e.socket, extraConfig)
+%s`, e.state, e.socket, extraConfig)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

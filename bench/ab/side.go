@@ -40,15 +40,7 @@ type proc struct {
 // calldConfig is calld.toml for a run: the simulator, policy reject, the
 // state file and socket in dir, log level info, format json.
 func calldConfig(srv *sim.Server, dir string) string {
-	return fmt.Sprintf(`[telegram]
-api_id = 1
-api_hash = "ab"
-dc = %d
-public_keys = %q
-[[telegram.dc_options]]
-id = %d
-addr = %q
-
+	return srv.CalldTelegramConfig(1, "ab", filepath.Join(dir, "keys.pem")) + fmt.Sprintf(`
 [state]
 path = %q
 
@@ -61,8 +53,7 @@ format = "json"
 
 [policy]
 incoming = "reject"
-`, srv.DC(), filepath.Join(dir, "keys.pem"), srv.DC(), srv.Addr(),
-		filepath.Join(dir, "calld.db"), filepath.Join(dir, "calld.sock"))
+`, filepath.Join(dir, "calld.db"), filepath.Join(dir, "calld.sock"))
 }
 
 // prepare writes what the side reads at start into dir (once per run: a
