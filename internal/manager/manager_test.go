@@ -1,9 +1,13 @@
 package manager_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +23,7 @@ import (
 	"github.com/calld/calld/internal/control"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/gotdrace"
+	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/manager"
 	"github.com/calld/calld/internal/metrics"
 	"github.com/calld/calld/internal/mtproto"
@@ -89,6 +94,11 @@ type harnessOptions struct {
 	clock func(*neo.Time) clock.Clock
 	// metrics is what the manager records into; nil: none.
 	metrics *metrics.Metrics
+	// telegram wraps the MTProto side the manager gets; nil: the client.
+	telegram func(manager.Telegram) manager.Telegram
+	// logs receives the manager's log at info; nil: the test's log at
+	// testLogLevel.
+	logs io.Writer
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -130,6 +140,10 @@ func (h *harness) openDB() {
 func (h *harness) start() {
 	h.t.Helper()
 	hub := control.NewHub(1024)
+	log := zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel())
+	if h.opts.logs != nil {
+		log = zerolog.New(h.opts.logs).Level(zerolog.InfoLevel)
+	}
 	var clk clock.Clock = h.clock
 	if h.opts.clock != nil {
 		clk = h.opts.clock(h.clock)
@@ -137,7 +151,7 @@ func (h *harness) start() {
 	mgr := manager.New(manager.Config{
 		DB:       h.db,
 		Hub:      hub,
-		Log:      zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel()),
+		Log:      log,
 		Clock:    clk,
 		Policy:   h.opts.policy,
 		Timeouts: h.opts.timeouts,
@@ -158,7 +172,11 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	mgr.SetTelegram(manager.Client(client))
+	tgc := manager.Client(client)
+	if h.opts.telegram != nil {
+		tgc = h.opts.telegram(tgc)
+	}
+	mgr.SetTelegram(tgc)
 	h.m, h.sub, h.done, h.down = mgr, hub.Subscribe(), make(chan error, 1), false
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -1149,5 +1167,52 @@ func TestAbandonedRequestResolvedAfterRestart(t *testing.T) {
 	h2.releaseCreatesMissed(peer, release)
 	if reqs := requestCalls(h2.srv, peer); len(reqs) != 2 || reqs[0].RandomID != reqs[1].RandomID {
 		t.Fatalf("requests to the peer: %+v", reqs)
+	}
+}
+
+// answerHeldTelegram returns phone.discardCall's answer only once its
+// context ends: the call ends from the answer's Updates (the RPC hook)
+// while the RPC's own goroutine has not yet come back.
+type answerHeldTelegram struct{ manager.Telegram }
+
+func (t answerHeldTelegram) DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error) {
+	u, err := t.Telegram.DiscardCall(ctx, d)
+	<-ctx.Done()
+	return u, err
+}
+
+// TestDiscardAnswerLoggedAcrossAStop: a stop that comes after the call
+// ended from the discard's Updates but before the RPC's goroutine is back
+// still logs the answer (call.discard result ok): the stop drops the
+// goroutine's post to the loop, never the line (CI once saw [sent] alone
+// in the daemon's TestLogsOfACleanRun).
+func TestDiscardAnswerLoggedAcrossAStop(t *testing.T) {
+	var buf bytes.Buffer
+	h := newHarness(t, harnessOptions{
+		telegram: func(tgc manager.Telegram) manager.Telegram { return answerHeldTelegram{tgc} },
+		logs:     zerolog.SyncWriter(&buf),
+	})
+	id := h.incoming(false)
+	h.waitState(id, calld.StateRinging)
+	c, err := h.m.Discard(context.Background(), id, calld.ReasonBusy)
+	if err != nil || c.State != calld.StateEnded {
+		t.Fatalf("Discard = %+v, %v; want the call ended", c, err)
+	}
+	h.stop() // Run returns once the held RPC is back
+	var results []string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var line struct {
+			Event, Result string
+			CallID        string `json:"call_id"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if line.Event == logging.EventCallDiscard && line.CallID == itoa(id) {
+			results = append(results, line.Result)
+		}
+	}
+	if !slices.Equal(results, []string{"sent", "ok"}) {
+		t.Fatalf("call.discard results %q, want [sent ok]; logs:\n%s", results, buf.String())
 	}
 }

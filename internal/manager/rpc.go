@@ -189,12 +189,16 @@ func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) 
 	return func(ctx context.Context) {
 		_, err := tgc.DiscardCall(ctx, d)
 		err = m.rpcError(ctx, "phone.discardCall", err)
+		// Logged here, not in the loop: the call may already have ended
+		// from the answer's Updates (and its requests been answered), and
+		// a stop from then on drops this goroutine's post, never the line
+		// (Run waits for its RPCs before it returns).
+		result := "ok"
+		if err != nil {
+			result = errorType(err)
+		}
+		m.logDiscard(d, result).Msg("phone.discardCall answered")
 		_ = m.post(func() {
-			result := "ok"
-			if err != nil {
-				result = errorType(err)
-			}
-			m.logDiscard(d, result).Msg("phone.discardCall answered")
 			if errors.Is(err, errRPCTimeout) {
 				m.discardTimedOut(c, err)
 				return
