@@ -9,31 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-func TestParseCPU(t *testing.T) {
-	// Fields 14 and 15 (utime, stime) are 1234 and 56 ticks.
-	const rest = " S 1 2 3 0 -1 4194560 100 0 0 0 1234 56 0 0 20 0 9 0 100 2000000 3000 18446744073709551615"
-	tests := []struct {
-		name, stat string
-		want       time.Duration
-		wantErr    bool
-	}{
-		{"plain", "42 (calld)" + rest, 1290 * 10 * time.Millisecond, false},
-		{"spaces and parens in the name", "42 (a (b) c)" + rest, 1290 * 10 * time.Millisecond, false},
-		{"no command", "42 calld S 1", 0, true},
-		{"truncated", "42 (calld) S 1 2 3", 0, true},
-		{"not a number", "42 (calld) S 1 2 3 0 -1 4194560 100 0 0 0 x 56 0", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseCPU(tt.stat)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Fatalf("parseCPU = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
+	"golang.org/x/sys/unix"
+)
 
 func TestParseHWM(t *testing.T) {
 	tests := []struct {
@@ -55,12 +33,42 @@ func TestParseHWM(t *testing.T) {
 	}
 }
 
-// TestProcOfSelf reads this process's /proc files: the parsers agree
+// TestProcOfSelf reads this process's CPU clock and /proc files: cpuOf
+// follows the process's own CPU clock, and the parsers agree
 // with the kernel's format.
 func TestProcOfSelf(t *testing.T) {
 	pid := os.Getpid()
-	if _, err := cpuOf(pid); err != nil {
+	before, err := cpuOf(pid)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var spin, self unix.Timespec
+	for {
+		// Spin until this process has run 2 ms more by its own clock.
+		if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &self); err != nil {
+			t.Fatal(err)
+		}
+		if spin.Nano() == 0 {
+			spin = self
+		}
+		if self.Nano()-spin.Nano() >= 2e6 {
+			break
+		}
+	}
+	after, err := cpuOf(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read from outside, the same clock: at least the 2 ms spun, and no
+	// more than what this process says it used by the second reading.
+	if d := after - before; d < 2*time.Millisecond {
+		t.Errorf("cpuOf moved %v over a 2 ms spin", d)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &self); err != nil {
+		t.Fatal(err)
+	}
+	if after > time.Duration(self.Nano()) {
+		t.Errorf("cpuOf = %v, more than the process's own clock %v read after it", after, time.Duration(self.Nano()))
 	}
 	hwm, err := hwmOf(pid)
 	if err != nil || hwm < 1<<20 {
