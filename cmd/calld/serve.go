@@ -212,7 +212,11 @@ func (sig serveSignals) serve(ctx context.Context, m *daemon.Main, load func() (
 			cancelRun()
 		case err := <-done:
 			if err != nil {
-				fmt.Fprintf(stderr, "calld serve: %v\n", err)
+				if !m.Logged() {
+					// Otherwise the log's last line (daemon.stopped)
+					// says it: stderr stays one JSON object per line.
+					fmt.Fprintf(stderr, "calld serve: %v\n", err)
+				}
 				return 1
 			}
 			return 0

@@ -142,6 +142,12 @@ func (m *Main) CheckConfig() error {
 	return err
 }
 
+// Logged reports whether Run's outcome is in its log: true once Run has
+// built its logger, after which its log ends with daemon.stopped (and a
+// failure's daemon.failed before it), so a caller must not repeat the
+// error on the same stream. Read it after Run returned.
+func (m *Main) Logged() bool { return m.level != nil }
+
 // Run runs the daemon until ctx is done, then stops gracefully within
 // ShutdownTimeout: no new requests, in-flight ones drain, state is
 // persisted, the store closed. An error means start-up failed or a part
