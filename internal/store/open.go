@@ -63,7 +63,7 @@ func metaSum(b []byte) uint64 {
 func preflight(path string) (*boltMeta, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: %w", err) // *PathError: "open PATH: why"
 	}
 	defer f.Close()
 	st, err := f.Stat()
