@@ -3,6 +3,7 @@ package updates
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,4 +117,48 @@ func (fakeAPI) UpdatesGetDifference(context.Context, *tg.UpdatesGetDifferenceReq
 
 func (fakeAPI) UpdatesGetChannelDifference(context.Context, *tg.UpdatesGetChannelDifferenceRequest) (tg.UpdatesChannelDifferenceClass, error) {
 	return nil, errors.New("no channels in this benchmark")
+}
+
+// BenchmarkHeldRun is one gap filled behind n held updates, handed over
+// in the order given (descending: the worst for a drain that rescans the
+// held ones; shuffled: gotd's order in a burst), seq and pts alike.
+//
+//	go test -run '^$' -bench BenchmarkHeldRun -benchmem ./internal/updates
+func BenchmarkHeldRun(b *testing.B) {
+	const n = 5000
+	for _, order := range []string{"descending", "shuffled"} {
+		ks := make([]int, n)
+		for i := range ks {
+			ks[i] = n + 1 - i // n+1 .. 2
+		}
+		if order == "shuffled" {
+			rng := rand.New(rand.NewPCG(1, 2))
+			rng.Shuffle(n, func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
+		}
+		for _, box := range []struct {
+			name string
+			nth  func(k int) tg.UpdatesClass
+		}{
+			{"seq", func(k int) tg.UpdatesClass { return ups(base.Seq+k, base.Date, call(int64(k))) }},
+			{"pts", func(k int) tg.UpdatesClass { return ups(0, base.Date, newMsg(base.Pts+k, 1)) }},
+		} {
+			b.Run(order+"/"+box.name, func(b *testing.B) {
+				ups := make([]tg.UpdatesClass, n+1)
+				for i, k := range ks {
+					ups[i] = box.nth(k)
+				}
+				ups[n] = box.nth(1)
+				for b.Loop() {
+					e := New(base, t0, Options{})
+					var got int
+					for _, u := range ups {
+						got += len(e.Push(u, t0).Dispatch)
+					}
+					if got != n+1 {
+						b.Fatalf("%d dispatched, want %d", got, n+1)
+					}
+				}
+			})
+		}
+	}
 }

@@ -20,7 +20,11 @@
 //   - date never decreases. Short constructors (updateShort*, updateShort)
 //     do not change date or seq.
 //   - A gap waits GapTimeout (0.5 s) from the moment it opens; later updates
-//     do not extend it. Then getDifference. The wait (and every other
+//     do not extend it. Then getDifference. An update that fills the hole
+//     while later ones stay held (local moved, another hole is first now)
+//     closes that gap and opens the next, whose wait starts then: updates
+//     handed over out of order in a long burst are a moving hole, not one
+//     gap as old as the burst. The wait (and every other
 //     timer) runs on input time: the clock stands still while the caller
 //     says it is Busy working through inputs it already holds, and runs
 //     again once it is Idle (waiting for input), so a busy caller never
@@ -47,7 +51,11 @@ import (
 const (
 	DefaultGapTimeout  = 500 * time.Millisecond
 	DefaultIdleTimeout = 15 * time.Minute
-	DefaultMaxBuffered = 1000
+	// DefaultMaxBuffered: in a 5,000-call burst gotd hands over one
+	// discard's result (its seq) after more than 1,000 later ones, and
+	// a cap of 1,000 fetched a difference in 4 bursts of 5; a held
+	// container costs ~150 bytes beside its updates.
+	DefaultMaxBuffered = 20000
 )
 
 // Box names used in Gap.
@@ -176,7 +184,7 @@ type heldInput struct {
 }
 
 type box struct {
-	pending  []entry
+	pending  heldQueue[entry]
 	deadline time.Time
 }
 
@@ -192,7 +200,7 @@ type Engine struct {
 	st   State
 
 	pts, qts box
-	seqHeld  []heldSeq
+	seqHeld  heldQueue[heldSeq]
 	seqDL    time.Time
 
 	phase   phase
@@ -626,16 +634,16 @@ func (e *Engine) containerSeq(c updatesContainer, others []Dispatch, now time.Ti
 		}
 	case e.st.Seq+1 == c.seqStart:
 		e.applySeq(heldSeq{seqStart: c.seqStart, seq: c.seq, date: c.date, others: others})
-		e.drainSeq()
+		e.drainSeq(now)
 	case e.st.Seq+1 > c.seqStart:
 		// Already applied.
 	default:
-		if len(e.seqHeld) == 0 {
+		if e.seqHeld.Len() == 0 {
 			e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: c.seq})
 			e.seqDL = now.Add(e.opts.GapTimeout)
 		}
-		e.seqHeld = append(e.seqHeld, heldSeq{seqStart: c.seqStart, seq: c.seq, date: c.date, others: others})
-		if len(e.seqHeld) > e.opts.MaxBuffered {
+		e.seqHeld.push(c.seqStart, heldSeq{seqStart: c.seqStart, seq: c.seq, date: c.date, others: others})
+		if e.seqHeld.Len() > e.opts.MaxBuffered {
 			e.overflow = true
 		}
 	}
@@ -674,32 +682,25 @@ func (e *Engine) applySeq(h heldSeq) {
 }
 
 // drainSeq applies held containers that now follow the local seq and drops
-// those already covered.
-func (e *Engine) drainSeq() {
-	for {
-		progress := false
-		kept := e.seqHeld[:0]
-		for _, h := range e.seqHeld {
-			switch {
-			case e.st.Seq+1 == h.seqStart:
-				e.applySeq(h)
-				progress = true
-			case e.st.Seq+1 > h.seqStart:
-				progress = true
-			default:
-				kept = append(kept, h)
-			}
-		}
-		clear(e.seqHeld[len(kept):])
-		e.seqHeld = kept
-		if !progress {
+// those already covered; those still held wait for a new hole from now.
+// They come out lowest seq_start first, so it stops at the first that
+// does not follow.
+func (e *Engine) drainSeq(now time.Time) {
+	for e.seqHeld.Len() > 0 {
+		h := e.seqHeld.peek()
+		if e.st.Seq+1 < h.seqStart {
 			break
 		}
+		if e.st.Seq+1 == h.seqStart {
+			e.applySeq(h)
+		} // else already covered
+		e.seqHeld.pop()
 	}
-	if len(e.seqHeld) == 0 {
-		e.seqHeld = nil
+	if e.seqHeld.Len() == 0 {
 		e.seqDL = time.Time{}
+		return
 	}
+	e.seqDL = now.Add(e.opts.GapTimeout)
 }
 
 func (e *Engine) handlePts(en entry, now time.Time) {
@@ -727,53 +728,46 @@ func (e *Engine) handleBox(b *box, local *int, name string, en entry, now time.T
 		if !en.silent {
 			e.out.Dispatch = append(e.out.Dispatch, en.d)
 		}
-		e.drainBox(b, local)
+		e.drainBox(b, local, now)
 	case *local+en.count > en.pts:
 		// Duplicate or partial overlap: ignored (docs rule).
 	default:
-		if len(b.pending) == 0 {
+		if b.pending.Len() == 0 {
 			e.out.Gaps = append(e.out.Gaps, Gap{Box: name, Local: *local, Remote: en.pts})
 			b.deadline = now.Add(e.opts.GapTimeout)
 		}
-		b.pending = append(b.pending, en)
-		if len(b.pending) > e.opts.MaxBuffered {
+		b.pending.push(en.pts-en.count, en)
+		if b.pending.Len() > e.opts.MaxBuffered {
 			e.overflow = true
 		}
 	}
 }
 
-func (e *Engine) drainBox(b *box, local *int) {
-	if len(b.pending) == 0 {
+func (e *Engine) drainBox(b *box, local *int, now time.Time) {
+	if b.pending.Len() == 0 {
 		return
 	}
-	slices.SortStableFunc(b.pending, func(x, y entry) int { return (x.pts - x.count) - (y.pts - y.count) })
-	for {
-		progress := false
-		kept := b.pending[:0]
-		for _, en := range b.pending {
-			switch {
-			case *local+en.count == en.pts:
-				*local = en.pts
-				if !en.silent {
-					e.out.Dispatch = append(e.out.Dispatch, en.d)
-				}
-				progress = true
-			case *local+en.count > en.pts:
-				progress = true
-			default:
-				kept = append(kept, en)
-			}
-		}
-		clear(b.pending[len(kept):])
-		b.pending = kept
-		if !progress {
+	// Lowest start first: apply up to the first that does not follow (a
+	// gap); those that start below local are duplicates or partial
+	// overlaps, ignored.
+	for b.pending.Len() > 0 {
+		en := b.pending.peek()
+		if *local+en.count < en.pts {
 			break
 		}
+		if *local+en.count == en.pts {
+			*local = en.pts
+			if !en.silent {
+				e.out.Dispatch = append(e.out.Dispatch, en.d)
+			}
+		}
+		b.pending.pop()
 	}
-	if len(b.pending) == 0 {
-		b.pending = nil
+	if b.pending.Len() == 0 {
 		b.deadline = time.Time{}
+		return
 	}
+	b.deadline = now.Add(e.opts.GapTimeout)
 }
 
 // applyDifference dispatches the content of a difference (or slice) and
@@ -845,31 +839,29 @@ func (e *Engine) finishDifference(now time.Time) {
 	again := e.again
 	e.again = false
 
-	ptsBuf, qtsBuf, seqBuf := e.pts.pending, e.qts.pending, e.seqHeld
-	e.pts, e.qts, e.seqHeld, e.seqDL = box{}, box{}, nil, time.Time{}
-	slices.SortStableFunc(ptsBuf, func(x, y entry) int { return (x.pts - x.count) - (y.pts - y.count) })
+	// Each comes out lowest start first, ties in arrival order.
+	ptsBuf, qtsBuf, seqBuf := e.pts.pending.drain(), e.qts.pending.drain(), e.seqHeld.drain()
+	e.pts, e.qts, e.seqHeld, e.seqDL = box{}, box{}, heldQueue[heldSeq]{}, time.Time{}
 	for _, en := range ptsBuf {
 		e.handlePts(en, now)
 	}
-	slices.SortStableFunc(qtsBuf, func(x, y entry) int { return x.pts - y.pts })
 	for _, en := range qtsBuf {
 		e.handleQts(en, now)
 	}
-	slices.SortStableFunc(seqBuf, func(x, y heldSeq) int { return x.seqStart - y.seqStart })
 	for _, h := range seqBuf {
 		switch {
 		case e.st.Seq+1 == h.seqStart:
 			e.applySeq(h)
 		case e.st.Seq+1 > h.seqStart:
 		default:
-			if len(e.seqHeld) == 0 {
+			if e.seqHeld.Len() == 0 {
 				e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: h.seq})
 				e.seqDL = now.Add(e.opts.GapTimeout)
 			}
-			e.seqHeld = append(e.seqHeld, h)
+			e.seqHeld.push(h.seqStart, h)
 		}
 	}
-	e.drainSeq()
+	e.drainSeq(now)
 	e.replayHeld(now)
 	if again {
 		e.request(now, false)
