@@ -2,6 +2,7 @@ package mtproto
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -41,13 +42,20 @@ func parseLogLevel(level string) (zapcore.Level, error) {
 	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 }
 
+// zapCore is a zapcore.Core writing to zerolog. gotd builds loggers With
+// fields on hot paths (one per message) and mostly logs at debug, so With
+// is one small allocation: the fields are kept as given, in a chain of
+// cores, and converted only when an entry is written.
 type zapCore struct {
+	*zapRoot
+	parent *zapCore        // the core With was called on; nil at the root
+	fields []zapcore.Field // this link's fields, not the parent's
+}
+
+// zapRoot is what every core of one chain shares.
+type zapRoot struct {
 	log   zerolog.Logger
 	level zapcore.Level
-	// fields added by With, as zap fields: they are converted only when
-	// an entry is written (gotd builds loggers With fields on hot paths
-	// and mostly logs at debug).
-	fields []zapcore.Field
 }
 
 func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
@@ -55,10 +63,10 @@ func newZapCore(log zerolog.Logger, level string) (*zapCore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &zapCore{
+	return &zapCore{zapRoot: &zapRoot{
 		log:   log.With().Str(logging.FieldComponent, "mtproto").Logger(),
 		level: lvl,
-	}, nil
+	}}, nil
 }
 
 // Enabled is false below the configured level and below the zerolog
@@ -72,9 +80,17 @@ func (c *zapCore) With(fields []zapcore.Field) zapcore.Core {
 	if len(fields) == 0 {
 		return c
 	}
-	merged := make([]zapcore.Field, 0, len(c.fields)+len(fields))
-	merged = append(append(merged, c.fields...), fields...)
-	return &zapCore{log: c.log, level: c.level, fields: merged}
+	// zap hands over the variadic slice of the With call: kept, not
+	// copied.
+	return &zapCore{zapRoot: c.zapRoot, parent: c, fields: fields}
+}
+
+// withFields is every field the chain up to c added, the root's first.
+func (c *zapCore) withFields() []zapcore.Field {
+	if c.parent == nil {
+		return c.fields
+	}
+	return append(slices.Clip(c.parent.withFields()), c.fields...)
 }
 
 func (c *zapCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -93,8 +109,8 @@ func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if e.LoggerName != "" {
 		ev = ev.Str(logging.FieldLogger, e.LoggerName)
 	}
-	if len(c.fields) > 0 {
-		ev = ev.Fields(convertFields(c.fields))
+	if with := c.withFields(); len(with) > 0 {
+		ev = ev.Fields(convertFields(with))
 	}
 	if len(fields) > 0 {
 		ev = ev.Fields(convertFields(fields))

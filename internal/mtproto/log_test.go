@@ -68,6 +68,23 @@ func TestZapBridge(t *testing.T) {
 				"gotd_time": "shadow", "gotd_level": "shadow",
 			}},
 		},
+		{
+			name:  "With chains: each logger has its own ancestors' fields",
+			level: "info",
+			log: func(l *zap.Logger) {
+				conn := l.With(zap.Int64("conn_id", 7))
+				a := conn.With(zap.String("type_id", "a"))
+				b := conn.With(zap.String("type_id", "b"), zap.Int("n", 2))
+				a.Info("first")
+				b.Info("second")
+				conn.Info("third")
+			},
+			wantLines: []map[string]any{
+				{"level": "info", "message": "first", "conn_id": float64(7), "type_id": "a", "n": nil},
+				{"level": "info", "message": "second", "conn_id": float64(7), "type_id": "b", "n": float64(2)},
+				{"level": "info", "message": "third", "conn_id": float64(7), "type_id": nil, "n": nil}, // nil: absent
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
