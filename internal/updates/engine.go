@@ -20,9 +20,10 @@
 //   - date never decreases. Short constructors (updateShort*, updateShort)
 //     do not change date or seq.
 //   - A gap waits GapTimeout (0.5 s) from the moment it opens; later updates
-//     do not extend it. Then getDifference. An update that fills the hole
-//     while later ones stay held (local moved, another hole is first now)
-//     closes that gap and opens the next, whose wait starts then: updates
+//     that do not move the local value do not extend it. Then
+//     getDifference. An update that fills the hole while later ones stay
+//     held (local moved, another hole is first now) restarts the wait
+//     for the hole that is first now (no new Gap is reported): updates
 //     handed over out of order in a long burst are a moving hole, not one
 //     gap as old as the burst. The wait (and every other
 //     timer) runs on input time: the clock stands still while the caller
@@ -724,11 +725,12 @@ func (e *Engine) handleBox(b *box, local *int, name string, en entry, now time.T
 	}
 	switch {
 	case *local+en.count == en.pts:
+		was := *local
 		*local = en.pts
 		if !en.silent {
 			e.out.Dispatch = append(e.out.Dispatch, en.d)
 		}
-		e.drainBox(b, local, now)
+		e.drainBox(b, local, was, now)
 	case *local+en.count > en.pts:
 		// Duplicate or partial overlap: ignored (docs rule).
 	default:
@@ -743,7 +745,11 @@ func (e *Engine) handleBox(b *box, local *int, name string, en entry, now time.T
 	}
 }
 
-func (e *Engine) drainBox(b *box, local *int, now time.Time) {
+// drainBox applies held updates that now follow local. Those still held
+// wait for a new hole from now if local moved past was (the hole the
+// deadline was for is filled); an update of pts_count 0 moves nothing
+// and leaves the deadline as it was.
+func (e *Engine) drainBox(b *box, local *int, was int, now time.Time) {
 	if b.pending.Len() == 0 {
 		return
 	}
@@ -767,7 +773,9 @@ func (e *Engine) drainBox(b *box, local *int, now time.Time) {
 		b.deadline = time.Time{}
 		return
 	}
-	b.deadline = now.Add(e.opts.GapTimeout)
+	if *local != was {
+		b.deadline = now.Add(e.opts.GapTimeout)
+	}
 }
 
 // applyDifference dispatches the content of a difference (or slice) and

@@ -161,6 +161,30 @@ func TestMovingHoleWaitsFromTheMove(t *testing.T) {
 	}
 }
 
+// TestUpdateThatMovesNothingKeepsTheWait: an update that applies without
+// moving local (pts_count 0 at pts == local) while a later one is held
+// fills no hole: the gap's wait goes on, and the difference is asked
+// GapTimeout after the gap opened however often such updates come
+// (the review of the moving hole found the wait restarted by them).
+func TestUpdateThatMovesNothingKeepsTheWait(t *testing.T) {
+	e := New(base, t0, Options{})
+	if o := e.Push(ups(0, base.Date, newMsg(base.Pts+5, 1)), t0); o.Request != nil {
+		t.Fatalf("request at the gap's opening: %s", describeReq(o.Request))
+	}
+	for d := 100 * ms; d < 500*ms; d += 100 * ms {
+		o := e.Push(ups(0, base.Date, newMsg(base.Pts, 0)), t0.Add(d))
+		if o.Request != nil {
+			t.Fatalf("t0+%v: request %s before the gap's 500 ms", d, describeReq(o.Request))
+		}
+		if len(o.Dispatch) != 1 {
+			t.Fatalf("t0+%v: %d dispatched, want the pts_count 0 update", d, len(o.Dispatch))
+		}
+	}
+	if o := e.Tick(t0.Add(500 * ms)); o.Request == nil {
+		t.Fatal("no getDifference 500 ms after the gap opened")
+	}
+}
+
 // TestLateUpdateBehindABurst: one update handed over after the 5,000
 // that follow it (gotd's order for a discard's result in a burst) is a
 // gap filled, not a buffer overflow: no getDifference, everything
