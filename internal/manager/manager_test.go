@@ -1199,8 +1199,60 @@ func TestDiscardAnswerLoggedAcrossAStop(t *testing.T) {
 		t.Fatalf("Discard = %+v, %v; want the call ended", c, err)
 	}
 	h.stop() // Run returns once the held RPC is back
+	results := discardResults(t, buf.String(), id)
+	if !slices.Equal(results, []string{"sent", "ok"}) {
+		t.Fatalf("call.discard results %q, want [sent ok]; logs:\n%s", results, buf.String())
+	}
+}
+
+// cutTelegram never answers phone.discardCall: the RPC ends only with its
+// context (the stop); entered says it was called.
+type cutTelegram struct {
+	manager.Telegram
+	entered chan struct{}
+}
+
+func (t cutTelegram) DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error) {
+	close(t.entered)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestDiscardCutByTheStopIsNotAnAnswer: a phone.discardCall still in
+// flight when the manager stops is cut, not answered: its call.discard
+// line says "sent" and nothing after it (an "answered" line with the
+// stop's error would show in the README's failed-discards recipe).
+func TestDiscardCutByTheStopIsNotAnAnswer(t *testing.T) {
+	var buf bytes.Buffer
+	entered := make(chan struct{})
+	h := newHarness(t, harnessOptions{
+		telegram: func(tgc manager.Telegram) manager.Telegram { return cutTelegram{tgc, entered} },
+		logs:     zerolog.SyncWriter(&buf),
+	})
+	id := h.incoming(false)
+	h.waitState(id, calld.StateRinging)
+	res := make(chan error, 1)
+	go func() {
+		_, err := h.m.Discard(context.Background(), id, calld.ReasonBusy)
+		res <- err
+	}()
+	answered(t, entered, "phone.discardCall was never sent")
+	h.stop()
+	if err := answered(t, res, "Discard did not answer after the stop"); err == nil {
+		t.Fatal("Discard succeeded with its RPC cut by the stop")
+	}
+	results := discardResults(t, buf.String(), id)
+	if !slices.Equal(results, []string{"sent"}) {
+		t.Fatalf("call.discard results %q, want [sent]; logs:\n%s", results, buf.String())
+	}
+}
+
+// discardResults is the result of each call.discard line of call id in
+// logs (JSON lines), in order.
+func discardResults(t *testing.T, logs string, id int64) []string {
+	t.Helper()
 	var results []string
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
 		var line struct {
 			Event, Result string
 			CallID        string `json:"call_id"`
@@ -1212,7 +1264,5 @@ func TestDiscardAnswerLoggedAcrossAStop(t *testing.T) {
 			results = append(results, line.Result)
 		}
 	}
-	if !slices.Equal(results, []string{"sent", "ok"}) {
-		t.Fatalf("call.discard results %q, want [sent ok]; logs:\n%s", results, buf.String())
-	}
+	return results
 }

@@ -188,6 +188,11 @@ func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) 
 	m.effects = append(m.effects, func() { m.logDiscard(d, "sent").Msg("phone.discardCall sent") })
 	return func(ctx context.Context) {
 		_, err := tgc.DiscardCall(ctx, d)
+		if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), errRPCTimeout) {
+			// Cut by the stop: not an answer (rpc), no line; the
+			// restart goes on from the persisted hanging_up.
+			return
+		}
 		err = m.rpcError(ctx, "phone.discardCall", err)
 		// Logged here, not in the loop: the call may already have ended
 		// from the answer's Updates (and its requests been answered), and
