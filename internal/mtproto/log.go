@@ -2,7 +2,6 @@ package mtproto
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -85,12 +84,21 @@ func (c *zapCore) With(fields []zapcore.Field) zapcore.Core {
 	return &zapCore{zapRoot: c.zapRoot, parent: c, fields: fields}
 }
 
-// withFields is every field the chain up to c added, the root's first.
+// withFields is every field the chain up to c added, the root's first,
+// in one new slice (the chain's own slices are never written).
 func (c *zapCore) withFields() []zapcore.Field {
-	if c.parent == nil {
-		return c.fields
+	n := 0
+	for l := c; l != nil; l = l.parent {
+		n += len(l.fields)
 	}
-	return append(slices.Clip(c.parent.withFields()), c.fields...)
+	if n == 0 {
+		return nil
+	}
+	out := make([]zapcore.Field, n)
+	for l := c; l != nil; l = l.parent {
+		n -= copy(out[n-len(l.fields):n], l.fields)
+	}
+	return out
 }
 
 func (c *zapCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
