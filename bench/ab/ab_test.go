@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,61 @@ func TestProcOfSelf(t *testing.T) {
 	hwm, err := hwmOf(pid)
 	if err != nil || hwm < 1<<20 {
 		t.Fatalf("hwmOf = %d, %v; want at least 1 MiB", hwm, err)
+	}
+}
+
+// TestCPUOfAChild reads another process's CPU clock, as the driver reads
+// the sides': while this test blocks reading a child's output, the child
+// burns CPU; its clock moves by at least 20 ms and by more than twice
+// what this process's own clock moved meanwhile (a clock id that ignored
+// the pid would have moved as this process's).
+func TestCPUOfAChild(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	cmd := exec.Command(sh, "-c", `read go; i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo burnt; read x`)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	selfCPU := func() time.Duration {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ts.Nano())
+	}
+	child0, err := cpuOf(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self0 := selfCPU()
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "burnt\n" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	child1, err := cpuOf(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, own := child1-child0, selfCPU()-self0
+	if child < 20*time.Millisecond || child < 2*own {
+		t.Fatalf("the child's clock moved %v, this process's %v: want at least 20 ms and twice this one's", child, own)
 	}
 }
 
