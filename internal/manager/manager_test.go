@@ -1266,3 +1266,29 @@ func discardResults(t *testing.T, logs string, id int64) []string {
 	}
 	return results
 }
+
+// TestEndedInTheSameBatchSendsNoDiscard: a call refused by the policy and
+// ended remotely in the same Updates sends no phone.discardCall and logs
+// no call.discard "sent" line (the line used to be written for an RPC
+// the loop then skipped).
+func TestEndedInTheSameBatchSendsNoDiscard(t *testing.T) {
+	var buf bytes.Buffer
+	h := newHarness(t, harnessOptions{policy: manager.Policy{Reject: true}, logs: zerolog.SyncWriter(&buf)})
+	peer, _ := newPeer(h.srv)
+	const id = 7_770_001
+	before := h.srv.Count("phone.discardCall")
+	h.srv.Push(
+		&tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallRequested{ID: id, AccessHash: 1, Date: int(time.Now().Unix()),
+			AdminID: peer, ParticipantID: h.srv.SelfID(), GAHash: make([]byte, 32),
+			Protocol: tg.PhoneCallProtocol{UDPP2P: true, UDPReflector: true, MinLayer: 65, MaxLayer: 92, LibraryVersions: []string{"4.0.0"}}}},
+		&tg.UpdatePhoneCall{PhoneCall: &tg.PhoneCallDiscarded{ID: id, Reason: &tg.PhoneCallDiscardReasonHangup{}}},
+	)
+	h.waitState(id, calld.StateEnded)
+	h.stop() // every effect has run
+	if n := h.srv.Count("phone.discardCall") - before; n != 0 {
+		t.Fatalf("%d phone.discardCall sent for a call that ended in its first batch", n)
+	}
+	if results := discardResults(t, buf.String(), id); len(results) != 0 {
+		t.Fatalf("call.discard lines %q for a discard never sent; logs:\n%s", results, buf.String())
+	}
+}
