@@ -64,7 +64,6 @@ func (m *Manager) rpcError(ctx context.Context, method string, err error) error 
 // persisted (resumeRestored).
 func (m *Manager) rpc(c *call, a fsm.Action) {
 	var run func(ctx context.Context)
-	var sent func() // what to log once the RPC is really sent; nil: nothing
 	switch a := a.(type) {
 	case fsm.SendReceived:
 		run = m.sendReceived(c)
@@ -73,7 +72,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 	case fsm.SendConfirm:
 		run = m.sendConfirm(c)
 	case fsm.SendDiscard:
-		run, sent = m.sendDiscard(c, a)
+		run = m.sendDiscard(c, a)
 	default:
 		m.log.Error().Str(logging.FieldCallID, itoa(c.m.Call().ID)).Msgf("unknown fsm action %T", a)
 	}
@@ -86,9 +85,6 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		// to send (calls.md §5(f) 8).
 		if !c.m.Call().State.Live() {
 			return
-		}
-		if sent != nil {
-			sent() // before the RPC's goroutine exists: it precedes the answer's line
 		}
 		m.goRPC(func() {
 			ctx, cancel := m.rpcContext()
@@ -184,13 +180,17 @@ func (m *Manager) sendConfirm(c *call) func(context.Context) {
 	}
 }
 
-// sendDiscard is phone.discardCall, logged when it is sent (sent, which
-// rpc calls only if it sends) and when it is answered (call.discard).
-func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) (run func(context.Context), sent func()) {
+// sendDiscard is phone.discardCall, logged when it is sent and when it
+// is answered (call.discard), both on the RPC's goroutine: a discard rpc
+// skips (the call ended meanwhile) or a stop refuses is never "sent".
+func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) {
 	d := discardOf(inputCall(c), a)
 	tgc := m.cfg.Telegram
-	sent = func() { m.logDiscard(d, "sent").Msg("phone.discardCall sent") }
-	run = func(ctx context.Context) {
+	return func(ctx context.Context) {
+		if ctx.Err() != nil {
+			return // the stop came first: not sent
+		}
+		m.logDiscard(d, "sent").Msg("phone.discardCall sent")
 		_, err := tgc.DiscardCall(ctx, d)
 		if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), errRPCTimeout) {
 			// Cut by the stop: not an answer (rpc), no line; the
@@ -221,7 +221,6 @@ func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) (run func(context.Cont
 			})
 		})
 	}
-	return run, sent
 }
 
 // logDiscard is a call.discard log line for d: result is "sent" when
