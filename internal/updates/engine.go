@@ -848,28 +848,21 @@ func (e *Engine) finishDifference(now time.Time) {
 	e.again = false
 
 	// Each comes out lowest start first, ties in arrival order.
-	ptsBuf, qtsBuf, seqBuf := e.pts.pending.drain(), e.qts.pending.drain(), e.seqHeld.drain()
-	e.pts, e.qts, e.seqHeld, e.seqDL = box{}, box{}, heldQueue[heldSeq]{}, time.Time{}
+	ptsBuf, qtsBuf := e.pts.pending.drain(), e.qts.pending.drain()
+	e.pts, e.qts = box{}, box{}
 	for _, en := range ptsBuf {
 		e.handlePts(en, now)
 	}
 	for _, en := range qtsBuf {
 		e.handleQts(en, now)
 	}
-	for _, h := range seqBuf {
-		switch {
-		case e.st.Seq+1 == h.seqStart:
-			e.applySeq(h)
-		case e.st.Seq+1 > h.seqStart:
-		default:
-			if e.seqHeld.Len() == 0 {
-				e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: h.seq})
-				e.seqDL = now.Add(e.opts.GapTimeout)
-			}
-			e.seqHeld.push(h.seqStart, h)
-		}
-	}
+	// The held containers against the difference's seq: those covered
+	// are dropped, those that follow applied; any left wait for a new
+	// gap from now.
 	e.drainSeq(now)
+	if e.seqHeld.Len() > 0 {
+		e.out.Gaps = append(e.out.Gaps, Gap{Box: BoxSeq, Local: e.st.Seq, Remote: e.seqHeld.peek().seq})
+	}
 	e.replayHeld(now)
 	if again {
 		e.request(now, false)
