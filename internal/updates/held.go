@@ -5,6 +5,8 @@ package updates
 // equal starts in arrival order. A binary heap: O(log n) per update in
 // whatever order they arrive (a drain that rescanned or re-sorted the held
 // ones cost O(n²) for a burst handed over out of order: BenchmarkHeldRun).
+// Not container/heap: its Push takes an interface, which would box (and
+// allocate) every held update.
 type heldQueue[T any] struct {
 	items []heldItem[T]
 	n     uint64 // arrivals so far: the tie-break
