@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -204,29 +203,4 @@ func checkAccounts(t *testing.T, runDir string, names []string, accts map[string
 			t.Errorf("calld accounts row %d: %+v (status %+v), want account %s, user %d", i, r, r.Status, name, accts[name].SelfID())
 		}
 	}
-}
-
-// runCLI runs the binary with env added to this process's environment
-// (without CALLD_SOCKET, so that the account picks the socket).
-func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLD_SOCKET=") && !strings.HasPrefix(kv, "CALLD_ACCOUNT=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("calld %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
 }

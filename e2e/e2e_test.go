@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -173,19 +174,38 @@ func (e *env) cli(args ...string) (stdout, stderr string, code int) {
 
 func (e *env) cliInput(stdin string, args ...string) (stdout, stderr string, code int) {
 	e.t.Helper()
+	return runCLIInput(e.t, []string{"CALLD_SOCKET=" + e.socket}, stdin, args...)
+}
+
+// runCLI runs the binary with env added to this process's environment
+// (without its CALLD_SOCKET and CALLD_ACCOUNT, so that env alone picks
+// the socket).
+func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return runCLIInput(t, env, "", args...)
+}
+
+// runCLIInput is runCLI with stdin: every e2e run of the CLI.
+func runCLIInput(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "CALLD_SOCKET="+e.socket)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CALLD_SOCKET=") && !strings.HasPrefix(kv, "CALLD_ACCOUNT=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
+	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code = 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			e.t.Fatalf("%v: %v", args, err)
-		}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
 		code = ee.ExitCode()
+	default:
+		t.Fatalf("calld %v: %v", args, err)
 	}
 	return out.String(), errb.String(), code
 }
