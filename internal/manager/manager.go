@@ -86,6 +86,7 @@ type Manager struct {
 	policy  atomic.Pointer[policyChange] // set by SetPolicy, applied by the loop
 	wake    chan struct{}                // a policy change is pending (capacity 1: coalesces)
 	rpcs    group.Group                  // RPC goroutines (goRPC); Run waits for them
+	commits group.Group                  // the commit in flight (flush); Run waits for it
 	stopped chan struct{}                // closed when the loop stopped reading the inbox
 	done    chan struct{}                // closed when Run returns
 	readyCh chan struct{}                // closed when Run has restored the state
@@ -98,6 +99,7 @@ type Manager struct {
 	selfID     atomic.Int64
 	dc         atomic.Int64
 	lastLoop   atomic.Int64 // unix nanos of the loop's last iteration (liveness)
+	commitAt   atomic.Int64 // unix nanos the commit in flight started, 0 if none (liveness)
 	statusMu   sync.Mutex
 	status     calld.UpdatesState // as last committed, for Status
 
@@ -117,6 +119,10 @@ type Manager struct {
 	started        bool           // the first difference has been applied; calls' deadlines wait for it
 	configDate     int            // help.getConfig's date at start (serverNow)
 	media          mediaState     // signaling relay, rating and debug (signaling.go, rating.go)
+
+	// The commit in flight (flush) and its result.
+	inflight  *batch
+	committed chan error
 
 	// Pending until the next commit.
 	dirty      map[*call]bool
@@ -164,6 +170,7 @@ func New(cfg Config) *Manager {
 		log:           cfg.Log,
 		clock:         cfg.Clock,
 		inbox:         make(chan func(), 4096),
+		committed:     make(chan error, 1),
 		wake:          make(chan struct{}, 1),
 		done:          make(chan struct{}),
 		stopped:       make(chan struct{}),
@@ -228,6 +235,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	// their outcomes are dropped once the loop stopped.
 	defer m.rpcs.Wait(context.Background())
 	defer close(m.stopped)
+	defer m.commits.Wait(context.Background())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m.ctx = ctx
@@ -248,13 +256,21 @@ func (m *Manager) Run(ctx context.Context) error {
 		if !armed {
 			continue
 		}
+		inbox := m.inbox
+		if m.pendingFull() {
+			inbox = nil
+		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case f := <-m.inbox:
+			return m.settle(ctx)
+		case err := <-m.committed:
+			if err := m.commitDone(ctx, err); err != nil {
+				return err
+			}
+		case f := <-inbox:
 			m.busy()
 			if !m.applyQueued(ctx, f) {
-				return nil
+				return m.settle(ctx)
 			}
 		case <-timer.C():
 			m.busy()
@@ -347,6 +363,9 @@ func (m *Manager) busy() {
 func (m *Manager) Alive(d time.Duration) error {
 	if !m.ready.Load() {
 		return nil
+	}
+	if at := m.commitAt.Load(); at != 0 && m.now().Sub(time.Unix(0, at)) > d {
+		return fmt.Errorf("store commit in flight for more than %s", d)
 	}
 	last := time.Unix(0, m.lastLoop.Load())
 	if m.now().Sub(last) > d {

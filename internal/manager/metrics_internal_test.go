@@ -55,7 +55,7 @@ func BenchmarkFlushMetrics(b *testing.B) {
 			for b.Loop() {
 				live.counted, over.counted = calld.StateRinging, calld.StateActive
 				m.dirty[live], m.dirty[over] = true, true
-				if err := m.flush(ctx); err != nil {
+				if err := m.settle(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -184,73 +184,185 @@ func (m *Manager) resumeRestored() {
 	m.restored = map[int64]bool{}
 }
 
-// flush commits everything the last inputs changed in ONE transaction
-// (DESIGN invariant 2), then runs their effects. A failing commit is
-// retried with backoff while the loop holds; nothing is half-written and
-// no effect runs before its state is durable.
+// flush starts the commit of everything the inputs applied since the
+// last one, in ONE transaction (DESIGN invariant 2), on a goroutine of
+// its own while the loop goes on applying inputs; commitDone runs the
+// batch's effects once it is durable. One commit is in flight at a time:
+// while it is, flush does nothing and what the loop applies waits for the
+// next one, which commitDone starts (group commit: the busier the loop,
+// the more steps share a transaction and its fsyncs). What has no write
+// (an answer to a read, say) runs its effects at once when nothing is in
+// flight, else after the commit in flight: effects keep their order, and
+// none runs before the state it follows from is durable.
 func (m *Manager) flush(ctx context.Context) error {
-	if len(m.dirty) == 0 && len(m.events) == 0 && !m.stateDirty && len(m.effects) == 0 && len(m.requestsDirty) == 0 {
+	if m.inflight != nil {
 		return nil
 	}
-	if len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty || len(m.requestsDirty) > 0 {
-		b, err := m.collectBatch()
-		if err != nil {
-			return err
+	if !m.pendingWrites() {
+		effects := m.effects
+		m.effects = nil
+		for _, f := range effects {
+			f()
 		}
-		if err := m.commitBatch(ctx, b); err != nil {
-			return err
-		}
-		m.publishBatch(b)
+		return nil
 	}
-	m.runEffects()
+	b, err := m.collectBatch()
+	if err != nil {
+		return err
+	}
+	m.inflight = b
+	m.commitAt.Store(m.now().UnixNano())
+	if !m.commits.Go(func() error {
+		m.committed <- m.commitBatch(ctx, b)
+		return nil
+	}) {
+		// Run is past its last settle (cannot happen: the loop's
+		// flushes precede it); commit here rather than drop it.
+		m.committed <- m.commitBatch(ctx, b)
+	}
 	return nil
 }
 
-// batch is what one flush writes: the changed call records with their
-// secrets, the changed requests, the journal entries and, when it moved,
-// the updates state.
+// pendingWrites reports whether the inputs applied since the last
+// collectBatch changed anything to write.
+func (m *Manager) pendingWrites() bool {
+	return len(m.dirty) > 0 || len(m.events) > 0 || m.stateDirty || len(m.requestsDirty) > 0
+}
+
+// pendingFull reports whether what waits for the next commit is as large
+// as the loop lets it grow while a commit is in flight: the loop then
+// stops reading its inbox until the commit is done (posters block, as
+// they do on a full inbox), so a commit that retries for long holds the
+// loop as it did before commits ran beside it.
+func (m *Manager) pendingFull() bool {
+	return m.inflight != nil && len(m.dirty)+len(m.events) >= maxPending
+}
+
+// maxPending bounds the calls and events that wait for the next commit
+// while one is in flight.
+const maxPending = 8192
+
+// commitDone takes the result of the commit in flight: on success the
+// batch is published, its calls counted in their committed states and
+// its effects run, and the commit of what the loop applied meanwhile is
+// started. A failed commit (only once ctx is done: commitBatch retries
+// until then) ends the loop with the error.
+func (m *Manager) commitDone(ctx context.Context, err error) error {
+	b := m.inflight
+	m.inflight = nil
+	m.commitAt.Store(0)
+	if err != nil {
+		return err
+	}
+	m.publishBatch(b)
+	for i, c := range b.calls {
+		m.countState(c, &b.recs[i])
+	}
+	for _, f := range b.effects {
+		f()
+	}
+	return m.flush(ctx)
+}
+
+// settle waits for the commit in flight and commits what is pending, so
+// that everything applied is durable and every effect has run: the
+// loop's last step before Run returns.
+func (m *Manager) settle(ctx context.Context) error {
+	for {
+		if m.inflight != nil {
+			if err := m.commitDone(ctx, <-m.committed); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := m.flush(ctx); err != nil {
+			return err
+		}
+		if m.inflight == nil {
+			return nil
+		}
+	}
+}
+
+// batch is what one commit writes, encoded by the loop (the committer
+// goroutine shares nothing the loop goes on changing), and what follows
+// it: the changed call records and their calls, their secrets, the
+// changed requests, the journal entries, the updates state when it moved,
+// and the effects that wait for the commit.
 type batch struct {
-	recs     []calld.Call
+	calls    []*call
+	recs     []calld.Call // recs[i] is calls[i]'s record as committed
+	raws     [][]byte     // raws[i] is recs[i] as JSON (nil: requesting, no id yet)
 	secs     map[int64][]byte
-	reqs     map[int32]*request
+	reqs     map[int32][]byte // nil value: delete the request
 	setState bool
 	st       calld.UpdatesState
 	events   []calld.Event
+	effects  []func()
 }
 
-// collectBatch gathers what the last inputs changed.
+// collectBatch takes what the last inputs changed, encoded, and leaves
+// nothing pending.
 func (m *Manager) collectBatch() (*batch, error) {
-	b := &batch{recs: make([]calld.Call, 0, len(m.dirty)), secs: map[int64][]byte{}}
+	b := &batch{
+		calls: make([]*call, 0, len(m.dirty)),
+		recs:  make([]calld.Call, 0, len(m.dirty)),
+		raws:  make([][]byte, 0, len(m.dirty)),
+		secs:  map[int64][]byte{},
+	}
 	for c := range m.dirty {
 		rec := c.m.Call()
-		if rec.ID == 0 && c.req != nil && m.requests[c.req.RandomID] == c.req {
-			// Requesting: its record lives in its request.
-			m.requestsDirty[c.req.RandomID] = true
-		}
-		b.recs = append(b.recs, rec)
-		if c.secrets != nil && c.secrets.dirty && rec.ID != 0 && rec.State.Live() {
-			sec, err := c.secrets.marshal()
-			if err != nil {
-				return nil, fmt.Errorf("call %d: secrets: %w", rec.ID, err)
+		var raw []byte
+		if rec.ID == 0 {
+			if c.req != nil && m.requests[c.req.RandomID] == c.req {
+				// Requesting: its record lives in its request.
+				m.requestsDirty[c.req.RandomID] = true
 			}
-			b.secs[rec.ID] = sec
+		} else {
+			var err error
+			if raw, err = json.Marshal(rec); err != nil {
+				return nil, fmt.Errorf("call %d: %w", rec.ID, err)
+			}
 		}
+		if c.secrets != nil && c.secrets.dirty {
+			if rec.ID != 0 && rec.State.Live() {
+				sec, err := c.secrets.marshal()
+				if err != nil {
+					return nil, fmt.Errorf("call %d: secrets: %w", rec.ID, err)
+				}
+				b.secs[rec.ID] = sec
+			}
+			// Written now, or not at all: a requesting call's secret
+			// is in its request, an ended call's are erased.
+			c.secrets.dirty = false
+		}
+		b.calls = append(b.calls, c)
+		b.recs = append(b.recs, rec)
+		b.raws = append(b.raws, raw)
 	}
-	b.reqs = m.pendingRequests()
+	reqs, err := m.encodeRequests(m.pendingRequests())
+	if err != nil {
+		return nil, err
+	}
+	b.reqs = reqs
 	if m.stateDirty && m.engine != nil {
 		b.setState = true
 		b.st = m.updatesState()
 	}
-	b.events = m.events
+	b.events, b.effects = m.events, m.effects
+	m.dirty = map[*call]bool{}
+	m.events, m.effects = nil, nil
+	m.stateDirty = false
 	return b, nil
 }
 
 // commitBatch writes b in one transaction, retrying with backoff on the
-// manager's clock until it commits or ctx ends.
+// manager's clock until it commits or ctx ends. It runs on the commit's
+// goroutine: it reads b and the manager's immutable parts only.
 func (m *Manager) commitBatch(ctx context.Context, b *batch) error {
 	backoff := 100 * time.Millisecond
 	for {
-		err := m.cfg.DB.Update(func(tx *store.Tx) error { return m.writeBatch(tx, b) })
+		err := m.cfg.DB.Update(func(tx *store.Tx) error { return writeBatch(tx, b) })
 		if err == nil {
 			return nil
 		}
@@ -270,16 +382,12 @@ func (m *Manager) commitBatch(ctx context.Context, b *batch) error {
 }
 
 // writeBatch puts b into tx.
-func (m *Manager) writeBatch(tx *store.Tx, b *batch) error {
-	for _, rec := range b.recs {
+func writeBatch(tx *store.Tx, b *batch) error {
+	for i, rec := range b.recs {
 		if rec.ID == 0 {
 			continue // requesting: persisted with its request (reqs)
 		}
-		raw, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := tx.PutCall(rec.ID, raw, rec.State.Live()); err != nil {
+		if err := tx.PutCall(rec.ID, b.raws[i], rec.State.Live()); err != nil {
 			return err
 		}
 		if sec, ok := b.secs[rec.ID]; ok {
@@ -288,7 +396,7 @@ func (m *Manager) writeBatch(tx *store.Tx, b *batch) error {
 			}
 		}
 	}
-	if err := m.putRequests(tx, b.reqs); err != nil {
+	if err := putRequests(tx, b.reqs); err != nil {
 		return err
 	}
 	for i := range b.events {
@@ -318,34 +426,23 @@ func (m *Manager) publishBatch(b *batch) {
 	}
 }
 
-// countCall moves c, in calld_calls_live, to its committed state and
-// counts its end; without metrics it costs one nil check.
+// countCall moves c, in calld_calls_live, to its current state, which
+// is committed (a restored call); without metrics it costs one nil check.
 func (m *Manager) countCall(c *call) {
 	if m.cfg.Metrics == nil {
 		return
 	}
 	rec := c.m.Call()
-	if rec.State != c.counted {
-		m.cfg.Metrics.CallState(c.counted, &rec)
-		c.counted = rec.State
-	}
+	m.countState(c, &rec)
 }
 
-// runEffects clears what the flush committed and runs the effects its
-// inputs left, in order.
-func (m *Manager) runEffects() {
-	effects := m.effects
-	for c := range m.dirty {
-		if c.secrets != nil {
-			c.secrets.dirty = false
-		}
-		m.countCall(c)
+// countState moves c, in calld_calls_live, to rec's state, as committed.
+func (m *Manager) countState(c *call, rec *calld.Call) {
+	if m.cfg.Metrics == nil {
+		return
 	}
-	m.dirty = map[*call]bool{}
-	m.events = nil
-	m.stateDirty = false
-	m.effects = nil
-	for _, f := range effects {
-		f()
+	if rec.State != c.counted {
+		m.cfg.Metrics.CallState(c.counted, rec)
+		c.counted = rec.State
 	}
 }

@@ -78,19 +78,36 @@ func (m *Manager) dropRequest(rid int32) {
 	m.requestsDirty[rid] = true
 }
 
-// putRequests writes the queued requests in the commit's transaction; a
-// request whose call is still requesting carries the call's record.
-func (m *Manager) putRequests(tx *store.Tx, recs map[int32]*request) error {
+// encodeRequests encodes the requests pendingRequests snapshot for a
+// commit (nil: delete the request).
+func (m *Manager) encodeRequests(recs map[int32]*request) (map[int32][]byte, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	out := make(map[int32][]byte, len(recs))
 	for rid, r := range recs {
 		if r == nil {
-			if err := tx.DeleteRequest(rid); err != nil {
-				return err
-			}
+			out[rid] = nil
 			continue
 		}
 		b, err := json.Marshal(r)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("request %d: %w", rid, err)
+		}
+		out[rid] = b
+	}
+	return out, nil
+}
+
+// putRequests writes the encoded requests in the commit's transaction; a
+// request whose call is still requesting carries the call's record.
+func putRequests(tx *store.Tx, recs map[int32][]byte) error {
+	for rid, b := range recs {
+		if b == nil {
+			if err := tx.DeleteRequest(rid); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := tx.PutRequest(rid, b); err != nil {
 			return err
