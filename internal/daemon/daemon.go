@@ -72,6 +72,7 @@ type Main struct {
 	// Built by Run before the socket serves; read-only afterwards.
 	log     zerolog.Logger
 	level   *logging.Level
+	logs    logging.Batch // the manager gathers a commit's lines into one write
 	db      *store.DB
 	client  *mtproto.Client
 	manager *manager.Manager
@@ -155,7 +156,7 @@ func (m *Main) Logged() bool { return m.level != nil }
 func (m *Main) Run(ctx context.Context) (err error) {
 	m.setDefaults()
 	log, level, err := logging.New(logging.Options{Level: m.Config.Log.Level, Format: m.Config.Log.Format, Out: m.Stderr,
-		Account: m.Config.Telegram.Account})
+		Account: m.Config.Telegram.Account, Batch: &m.logs})
 	if err != nil {
 		return err
 	}
@@ -289,6 +290,7 @@ func (m *Main) build(keys []*rsa.PublicKey) error {
 		Version:  buildinfo.Version(),
 		Protocol: manager.Protocol(m.Config.Media),
 		Metrics:  m.metrics,
+		LogBatch: &m.logs,
 	})
 	if err := m.manager.LoadStatus(); err != nil {
 		return err

@@ -148,3 +148,12 @@ var secretFields = []string{
 	"password", "password_hash", "srp", "peer_tag", "g_a", "g_b", "g_a_hash",
 	"token", "secret",
 }
+
+// secretSet is secretFields as a set (hasSecret).
+var secretSet = func() map[string]bool {
+	m := make(map[string]bool, len(secretFields))
+	for _, k := range secretFields {
+		m[k] = true
+	}
+	return m
+}()

@@ -60,7 +60,49 @@ type Options struct {
 	// (by the writer: lines of every logger built on this one, gotd's
 	// bridged lines and text written to it directly).
 	Account string
+	// Batch, when set, is tied to the logger's writer: Batch.Hold
+	// gathers the lines written meanwhile into one Write.
+	Batch *Batch
 }
+
+// Batch lets a caller that is about to write many lines at once (the
+// manager running a commit's effects) have them written with one Write
+// (one system call) instead of one each. The zero Batch, or one not given
+// to New, holds nothing.
+type Batch struct {
+	w atomic.Pointer[writer]
+}
+
+// Hold makes the writer keep every line, of any logger on it and from any
+// goroutine, in order, until the returned release is called; release
+// (which does something once)
+// writes what was kept in one Write. Holds nest: lines are written when
+// the last one is released. At most maxHeld bytes are kept: beyond that
+// they are written at once. A process killed while lines are held loses
+// them: hold only around work that does not wait (the effects of a
+// commit are logs and hand-offs). A nil Batch holds nothing.
+func (b *Batch) Hold() (release func()) {
+	if b == nil {
+		return func() {}
+	}
+	w := b.w.Load()
+	if w == nil {
+		return func() {}
+	}
+	w.mu.Lock()
+	w.held++
+	w.mu.Unlock()
+	released := false
+	return func() {
+		if !released {
+			released = true
+			w.release()
+		}
+	}
+}
+
+// maxHeld bounds the bytes a held writer keeps.
+const maxHeld = 64 << 10
 
 var globalsOnce sync.Once
 
@@ -101,6 +143,9 @@ func New(o Options) (zerolog.Logger, *Level, error) {
 		o.JournalStream = func() bool { return isJournal(o.Out) }
 	}
 	w := &writer{out: o.Out, level: lvl, clock: o.Clock, journal: o.JournalStream()}
+	if o.Batch != nil {
+		o.Batch.w.Store(w)
+	}
 	if o.Account != "" {
 		name, _ := json.Marshal(o.Account)
 		w.account = append([]byte(`,"`+FieldAccount+`":`), name...)
@@ -179,7 +224,8 @@ func (s levelSampler) Sample(v zerolog.Level) bool { return s.l.Enabled(v) }
 // writer turns zerolog's JSON lines into calld's: it filters by level
 // (again: a caller may replace the sampler), stamps time, fills in missing
 // required fields, redacts secrets, converts to console text if asked,
-// adds the journald priority and writes each line with a single Write.
+// adds the journald priority and writes each line with a single Write
+// (several lines with one while a Batch holds them).
 type writer struct {
 	out     io.Writer
 	level   *Level
@@ -192,6 +238,20 @@ type writer struct {
 	line bytes.Buffer // the JSON line being built
 	conv bytes.Buffer // console output
 	buf  bytes.Buffer // what goes to out
+	held int          // Batch.Hold calls not yet released
+	kept bytes.Buffer // lines written while held
+}
+
+// release ends one Batch.Hold (each once): the last one writes what was
+// kept.
+func (w *writer) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.held--
+	if w.held == 0 && w.kept.Len() > 0 {
+		_, _ = w.out.Write(w.kept.Bytes())
+		w.kept.Reset()
+	}
 }
 
 func (w *writer) Write(p []byte) (int, error) { return w.WriteLevel(zerolog.NoLevel, p) }
@@ -222,6 +282,18 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 		}
 	} else {
 		w.buf.Write(line)
+	}
+	if w.held > 0 {
+		w.kept.Write(w.buf.Bytes())
+		if w.kept.Len() < maxHeld {
+			return len(p), nil
+		}
+		_, err := w.out.Write(w.kept.Bytes())
+		w.kept.Reset()
+		if err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	if _, err := w.out.Write(w.buf.Bytes()); err != nil {
 		return 0, err
@@ -277,13 +349,23 @@ func hasKey(js []byte, key string) bool {
 	return bytes.Contains(js, []byte(`"`+key+`":`))
 }
 
+// hasSecret reports whether line has a member named after one of
+// secretFields (as hasKey would for each, in one pass: at every `":` the
+// name is what follows the quote before it; quotes inside string values
+// are escaped, so this finds every member name and perhaps a few
+// fragments of values, never misses one).
 func hasSecret(line []byte) bool {
-	for _, k := range secretFields {
-		if hasKey(line, k) {
+	for i := 0; ; {
+		j := bytes.Index(line[i:], []byte(`":`))
+		if j < 0 {
+			return false
+		}
+		end := i + j
+		if start := bytes.LastIndexByte(line[:end], '"'); start >= 0 && secretSet[string(line[start+1:end])] {
 			return true
 		}
+		i = end + 2
 	}
-	return false
 }
 
 // redact rewrites a line that carries a secret field. It is the rare,

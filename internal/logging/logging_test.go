@@ -554,3 +554,128 @@ func TestAccountOnEveryLine(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHasSecret holds hasSecret's one pass equal to asking hasKey for
+// every secret field, on any bytes.
+func FuzzHasSecret(f *testing.F) {
+	for _, s := range []string{
+		`{"level":"info","event":"call.state","call_id":"1","message":"call state"}`,
+		`{"level":"info","auth_key":"00ff","message":"x"}`,
+		`{"a":{"g_a":"x"}}`, `{"message":"a \"key\": b"}`, `"":`, `"key":`, `key":`,
+		`{"secret"   :1}`, `{"g_a_hash":"x","message":"\":"}`, `""":"token":`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		want := false
+		for _, k := range secretFields {
+			want = want || hasKey(line, k)
+		}
+		if got := hasSecret(line); got != want {
+			t.Fatalf("hasSecret(%q) = %v, hasKey of a secret field: %v", line, got, want)
+		}
+	})
+}
+
+// writes records every Write it is given, whole.
+type writes struct {
+	mu sync.Mutex
+	w  []string
+}
+
+func (r *writes) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.w = append(r.w, string(p))
+	return len(p), nil
+}
+
+func (r *writes) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.w...)
+}
+
+// TestBatchHold: lines written while a Batch holds (nested holds, another
+// goroutine's lines) reach the output in order with one Write when the
+// last hold is released, each release counting once; without a hold each
+// line is a Write of its own; a nil Batch, or one not given to New, holds
+// nothing; past maxHeld bytes the kept lines are written at once.
+func TestBatchHold(t *testing.T) {
+	out := &writes{}
+	var batch Batch
+	log, _, err := New(Options{Format: formatJSON, Out: out, IsTTY: func() bool { return false },
+		JournalStream: func() bool { return false }, Batch: &batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := func(w string) []string {
+		var got []string
+		for _, line := range strings.SplitAfter(w, "\n") {
+			if line == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			got = append(got, m[FieldMessage].(string))
+		}
+		return got
+	}
+
+	log.Info().Msg("before")
+	outer := batch.Hold()
+	log.Info().Msg("a")
+	inner := batch.Hold()
+	done := make(chan struct{})
+	go func() {
+		log.Warn().Msg("b")
+		close(done)
+	}()
+	<-done
+	inner()
+	inner() // a second call of the same release changes nothing
+	log.Info().Msg("c")
+	if n := len(out.all()); n != 1 {
+		t.Fatalf("%d writes while held, want 1 (the line before the hold)", n)
+	}
+	outer()
+	log.Info().Msg("after")
+	w := out.all()
+	if len(w) != 3 {
+		t.Fatalf("writes %q, want 3", w)
+	}
+	for i, want := range [][]string{{"before"}, {"a", "b", "c"}, {"after"}} {
+		if got := msgs(w[i]); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("write %d has lines %q, want %q", i, got, want)
+		}
+	}
+
+	// Past maxHeld the kept lines go out at once, still in order.
+	release := batch.Hold()
+	long := strings.Repeat("x", 1000)
+	n := maxHeld/1000 + 10
+	for i := 0; i < n; i++ {
+		log.Info().Msg(long)
+	}
+	if got := len(out.all()); got != 4 {
+		t.Fatalf("%d writes after %d held lines of 1 KB, want 4 (one at maxHeld)", got, n)
+	}
+	release()
+	w = out.all()
+	if len(w) != 5 || len(msgs(w[3]))+len(msgs(w[4])) != n {
+		t.Fatalf("%d writes; the held lines were not all written", len(w))
+	}
+
+	// A nil Batch, and one New was not given, hold nothing.
+	var none *Batch
+	none.Hold()()
+	var unused Batch
+	free := unused.Hold()
+	log.Info().Msg("free")
+	free()
+	if w := out.all(); len(w) != 6 || msgs(w[5])[0] != "free" {
+		t.Fatalf("a line under an unused Batch's hold was not written at once: %d writes", len(w))
+	}
+}

@@ -7,12 +7,15 @@
 // Nothing but the loop goroutine touches the machines, the engine or the
 // pending effects. Other goroutines talk to the loop by posting closures
 // (Manager.post); RPCs run on their own goroutines and post their outcome
-// back.
+// back. A commit runs on a goroutine of its own (group commit, persist.go):
+// the loop encodes the batch, goes on applying inputs meanwhile, and runs
+// the batch's effects when the commit's result comes back; what it applied
+// in between is the next commit's batch.
 //
 // Goroutines have one owner: every goroutine the manager starts (an RPC,
 // its time-out, the wait before a discard is sent again) is started by
-// goRPC on the manager's group.Group, and Run waits for all of them before
-// it returns. Run's context ends first (Run cancels it also when it fails),
+// goRPC on the manager's group.Group, the commit in flight on another, and
+// Run waits for all of them before it returns. Run's context ends first (Run cancels it also when it fails),
 // and an outcome posted once it ended is not applied: the loop's check is
 // the one shutdown guard (an RPC cut by the stop is not its answer).
 package manager
@@ -33,6 +36,7 @@ import (
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/group"
+	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/metrics"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/store"
@@ -72,6 +76,9 @@ type Config struct {
 	// ends, discards, gaps, differences, the updates state, the
 	// connection); nil records nothing.
 	Metrics *metrics.Metrics
+	// LogBatch, the Batch of Log's writer, gathers the lines of a
+	// commit's effects into one write; nil writes each at once.
+	LogBatch *logging.Batch
 }
 
 // Manager runs the event loop. Create it with New, run it with Run; the

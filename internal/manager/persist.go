@@ -201,9 +201,7 @@ func (m *Manager) flush(ctx context.Context) error {
 	if !m.pendingWrites() {
 		effects := m.effects
 		m.effects = nil
-		for _, f := range effects {
-			f()
-		}
+		m.runEffects(effects)
 		return nil
 	}
 	b, err := m.collectBatch()
@@ -258,10 +256,20 @@ func (m *Manager) commitDone(ctx context.Context, err error) error {
 	for i, c := range b.calls {
 		m.countState(c, &b.recs[i])
 	}
-	for _, f := range b.effects {
+	m.runEffects(b.effects)
+	return m.flush(ctx)
+}
+
+// runEffects runs effects in order, their log lines written together.
+func (m *Manager) runEffects(effects []func()) {
+	if len(effects) == 0 {
+		return
+	}
+	release := m.cfg.LogBatch.Hold()
+	defer release()
+	for _, f := range effects {
 		f()
 	}
-	return m.flush(ctx)
 }
 
 // settle waits for the commit in flight and commits what is pending, so
@@ -320,7 +328,7 @@ func (m *Manager) collectBatch() (*batch, error) {
 			}
 		} else {
 			var err error
-			if raw, err = json.Marshal(rec); err != nil {
+			if raw, err = rec.MarshalJSON(); err != nil {
 				return nil, fmt.Errorf("call %d: %w", rec.ID, err)
 			}
 		}

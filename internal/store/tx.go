@@ -234,7 +234,7 @@ func (t *Tx) AppendEvent(e *calld.Event) error {
 		e.At = t.db.opts.Clock.Now()
 	}
 	e.Seq = last + 1
-	data, err := json.Marshal(e)
+	data, err := e.MarshalJSON() // what json.Marshal(e) writes, without compacting it again
 	if err != nil {
 		return fmt.Errorf("store: append event: %w", err)
 	}
