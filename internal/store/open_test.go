@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -116,7 +117,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 		{"newer schema", func(t *testing.T, p string) {
 			makeCalldDB(t, p, 10)
 			rawBolt(t, p, func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kSchema, be32(SchemaVersion+1)) })
-		}, ErrNewerSchema, "version 2, this calld reads up to 1"},
+		}, ErrNewerSchema, fmt.Sprintf("version %d, this calld reads up to %d", SchemaVersion+1, SchemaVersion)},
 		{"schema version missing", func(t *testing.T, p string) {
 			makeCalldDB(t, p, 10)
 			rawBolt(t, p, func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Delete(kSchema) })

@@ -28,16 +28,26 @@
 // Layout (bucket: key -> value; all integers big-endian):
 //
 //	meta:         "magic" -> "calld-state", "schema" -> uint32, "last_seq" -> uint64,
-//	              "calls_total" -> uint64
+//	              "calls_total" -> uint64, "live_next" -> uint64 (the last
+//	              position given in calls_live), "max_at" -> uint64 (the
+//	              latest unixnano appended to the journal)
 //	calls:        callID(8) -> call record (opaque JSON, a calld.Call)
 //	              callID(8)|seq(8) -> empty (the call's journal index)
-//	calls_live:   callID(8) -> empty (the calls not yet ended)
+//	              callID(8)|'L' -> position(8) (the call's place in calls_live)
+//	calls_live:   position(8) -> callID(8) (the calls not yet ended, in
+//	              the order they became live)
 //	journal:      seq(8) -> Event JSON
-//	journal_at:   unixnano(8)|seq(8) -> empty (retention by age)
+//	journal_at:   unixnano(8)|seq(8) -> empty (retention by age, for the
+//	              events stamped before max_at when appended: the journal
+//	              is in time order but for them)
 //
-// The per-call journal index shares the calls bucket so that a step's
-// record and index entry land on the same page: a transition dirties one
-// random page of the tree instead of two.
+// The per-call journal index and live position share the calls bucket so
+// that a step's record and index entries land on the same page: a
+// transition dirties one random page of the tree instead of two or
+// three. The live index and the time index grow at their end: a commit
+// dirties their last page (or none), not one page per call (schema 2;
+// schema 1 keyed calls_live by call id and indexed every event by time,
+// and Open migrates such a file, migrate.go).
 //
 //	updates:      "state" -> UpdatesState JSON
 //	session:      "mtproto" -> gotd session bytes
@@ -70,7 +80,7 @@ import (
 
 // SchemaVersion is the version of the layout this package writes. A file
 // with a higher version is refused with ErrNewerSchema.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // magic marks a bbolt file as calld's state file.
 const magic = "calld-state"
@@ -227,8 +237,17 @@ func Open(path string, opts Options) (*DB, error) {
 	if fresh || empty {
 		err = bdb.Update(func(tx *bolt.Tx) error { return ensureSchema(path, tx) })
 	} else {
-		// Read-only: opening a valid file writes nothing.
-		err = bdb.View(func(tx *bolt.Tx) error { return checkSchema(path, tx) })
+		// Read-only: opening a valid file of this schema writes nothing;
+		// one of an older schema is migrated, in one transaction.
+		var old bool
+		err = bdb.View(func(tx *bolt.Tx) error {
+			err := checkSchema(path, tx)
+			old = err == nil && schemaOf(tx) < SchemaVersion
+			return err
+		})
+		if err == nil && old {
+			err = bdb.Update(func(tx *bolt.Tx) error { return migrate(path, tx) })
+		}
 	}
 	if err != nil {
 		_ = bdb.Close()
@@ -311,6 +330,9 @@ func ensureSchema(path string, tx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// schemaOf is the schema version of a file checkSchema accepted.
+func schemaOf(tx *bolt.Tx) uint32 { return u32(tx.Bucket(bMeta).Get(kSchema)) }
 
 // checkSchema checks the magic, the schema version and the buckets of a
 // file that has a meta bucket.

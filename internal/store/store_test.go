@@ -105,7 +105,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestCalls(t *testing.T) {
 	db := openT(t, tempDB(t), Options{})
-	// Each step is applied in order on the same file.
+	// Each step is applied in order on the same file. Live calls are
+	// listed in the order they became live, all calls in id order.
 	steps := []struct {
 		name      string
 		id        int64
@@ -117,12 +118,13 @@ func TestCalls(t *testing.T) {
 		wantCount [2]int
 	}{
 		{"first live call", 7, `{"s":"ringing"}`, true, false, []int64{7}, []int64{7}, [2]int{1, 1}},
-		{"second live call", 3, `{"s":"active"}`, true, false, []int64{3, 7}, []int64{3, 7}, [2]int{2, 2}},
+		{"second live call", 3, `{"s":"active"}`, true, false, []int64{7, 3}, []int64{3, 7}, [2]int{2, 2}},
 		{"first call ends", 7, `{"s":"ended"}`, false, false, []int64{3}, []int64{3, 7}, [2]int{1, 2}},
 		{"ended call stored ended", 9, `{"s":"ended"}`, false, false, []int64{3}, []int64{3, 7, 9}, [2]int{1, 3}},
 		{"not JSON is refused", 11, `{"s":`, true, true, []int64{3}, []int64{3, 7, 9}, [2]int{1, 3}},
 		{"empty record is refused", 12, ``, true, true, []int64{3}, []int64{3, 7, 9}, [2]int{1, 3}},
 		{"ended call revived", 9, `{"s":"active"}`, true, false, []int64{3, 9}, []int64{3, 7, 9}, [2]int{2, 3}},
+		{"live call stored again keeps its place", 3, `{"s":"hanging_up"}`, true, false, []int64{3, 9}, []int64{3, 7, 9}, [2]int{2, 3}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {

@@ -33,6 +33,8 @@ var (
 	kSchema     = []byte("schema")
 	kLastSeq    = []byte("last_seq")
 	kCallsTotal = []byte("calls_total")
+	kLiveNext   = []byte("live_next")
+	kMaxAt      = []byte("max_at")
 	kState      = []byte("state")
 	kSession    = []byte("mtproto")
 )
@@ -63,10 +65,6 @@ func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
 	if err != nil {
 		return err
 	}
-	idx, err := t.bucket(bLive)
-	if err != nil {
-		return err
-	}
 	k := be64(uint64(id))
 	if calls.Get(k) == nil {
 		meta, err := t.bucket(bMeta)
@@ -81,15 +79,7 @@ func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
 	if err := calls.Put(k, bytes.Clone(rec)); err != nil {
 		return fmt.Errorf("store: put call %d: %w", id, err)
 	}
-	// Touch the index only when liveness changes: a Put of the same key
-	// would still dirty (and rewrite) its page.
-	switch had := idx.Get(k) != nil; {
-	case live && !had:
-		err = idx.Put(k, []byte{})
-	case !live && had:
-		err = idx.Delete(k)
-	}
-	if err != nil {
+	if err := t.setLive(calls, id, live); err != nil {
 		return fmt.Errorf("store: live index of call %d: %w", id, err)
 	}
 	if !live {
@@ -102,6 +92,59 @@ func (t *Tx) PutCall(id int64, rec []byte, live bool) error {
 		}
 	}
 	return nil
+}
+
+// setLive adds call id to the live index or removes it, when its liveness
+// changes (a Put of the same key would still dirty, and rewrite, its
+// page). The index is keyed by the order calls became live, so that a
+// commit's new calls land on its last page and the ends of calls that
+// came in together on a few pages, whatever their random ids; the call's
+// place in it is kept beside its record (liveKey), on the page the
+// record's Put dirties anyway.
+func (t *Tx) setLive(calls *bolt.Bucket, id int64, live bool) error {
+	idx, err := t.bucket(bLive)
+	if err != nil {
+		return err
+	}
+	lk := liveKey(id)
+	pos := calls.Get(lk)
+	switch {
+	case live && pos == nil:
+		meta, err := t.bucket(bMeta)
+		if err != nil {
+			return err
+		}
+		n := u64(meta.Get(kLiveNext)) + 1
+		idx.FillPercent = appendFill
+		if err := idx.Put(be64(n), be64(uint64(id))); err != nil {
+			return err
+		}
+		if err := calls.Put(lk, be64(n)); err != nil {
+			return err
+		}
+		return meta.Put(kLiveNext, be64(n))
+	case !live && pos != nil:
+		if len(pos) != 8 {
+			return fmt.Errorf("live index position %x: %w", pos, ErrCorrupt)
+		}
+		if err := idx.Delete(bytes.Clone(pos)); err != nil {
+			return err
+		}
+		return calls.Delete(lk)
+	}
+	return nil
+}
+
+// liveKey is the key, in the calls bucket, of call id's place in the live
+// index: callID(8)|'L'.
+func liveKey(id int64) []byte { return append(be64(uint64(id)), 'L') }
+
+// u64 is the big-endian uint64 in v, 0 if v is not 8 bytes.
+func u64(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
 }
 
 // PutCallSecrets stores what live call id needs to go on after a restart
@@ -144,7 +187,8 @@ func (t *Tx) Call(id int64) ([]byte, error) {
 }
 
 // ForEachCall calls fn with every call record (liveOnly: only the calls in
-// the live index), in key order, each record a copy. An error of fn stops
+// the live index), each record a copy: all of them in id order, the live
+// ones in the order they became live. An error of fn stops
 // the walk and is returned.
 func (t *Tx) ForEachCall(liveOnly bool, fn func(id int64, rec []byte) error) error {
 	calls, err := t.bucket(bCalls)
@@ -168,7 +212,10 @@ func (t *Tx) ForEachCall(liveOnly bool, fn func(id int64, rec []byte) error) err
 		return err
 	}
 	c := idx.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	for _, k := c.First(); k != nil; _, k = c.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("store: live index entry %x: %w", k, ErrCorrupt)
+		}
 		id := int64(binary.BigEndian.Uint64(k))
 		v := calls.Get(k)
 		if v == nil {
@@ -201,7 +248,8 @@ func (t *Tx) CallCounts() (live, total int, err error) {
 // AppendEvent adds e to the journal. It sets e.Seq to the next sequence
 // number (one more than LastSeq; numbers are never reused, even after
 // Prune removed the events that had them) and, if e.At is zero, e.At to
-// Options.Clock.Now(). The event is indexed under e.CallID and under its time.
+// Options.Clock.Now(). The event is indexed under e.CallID and, if its
+// time is before the latest one appended so far, under its time.
 // The values set in e are valid only if the transaction commits.
 func (t *Tx) AppendEvent(e *calld.Event) error {
 	if e == nil {
@@ -248,8 +296,15 @@ func (t *Tx) AppendEvent(e *calld.Event) error {
 	if err := byCall.Put(cat(be64(uint64(e.CallID)), seq), []byte{}); err != nil {
 		return fmt.Errorf("store: append event %d: call index: %w", e.Seq, err)
 	}
-	if err := byAt.Put(cat(be64(atKey(e.At)), seq), []byte{}); err != nil {
-		return fmt.Errorf("store: append event %d: time index: %w", e.Seq, err)
+	// The journal is in time order up to the latest time appended
+	// (max_at); only an event stamped before it is indexed by time.
+	at, maxAt := atKey(e.At), u64(meta.Get(kMaxAt))
+	if at < maxAt {
+		if err := byAt.Put(cat(be64(at), seq), []byte{}); err != nil {
+			return fmt.Errorf("store: append event %d: time index: %w", e.Seq, err)
+		}
+	} else if err := meta.Put(kMaxAt, be64(at)); err != nil {
+		return fmt.Errorf("store: append event %d: latest time: %w", e.Seq, err)
 	}
 	if err := meta.Put(kLastSeq, seq); err != nil {
 		return fmt.Errorf("store: append event %d: last seq: %w", e.Seq, err)
@@ -380,8 +435,8 @@ func (t *Tx) CallEvents(callID int64, fn func(calld.Event) error) error {
 	prefix := be64(uint64(callID))
 	c := byCall.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) == 8 {
-			continue // the call's record
+		if len(k) == 8 || len(k) == 9 {
+			continue // the call's record, its place in the live index
 		}
 		if len(k) != 16 {
 			return fmt.Errorf("store: call index key %x: %w", k, ErrCorrupt)
