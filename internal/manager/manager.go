@@ -105,8 +105,8 @@ type Manager struct {
 	ready      atomic.Bool
 	selfID     atomic.Int64
 	dc         atomic.Int64
-	lastLoop   atomic.Int64 // unix nanos of the loop's last iteration (liveness)
-	commitAt   atomic.Int64 // unix nanos the commit in flight started, 0 if none (liveness)
+	lastLoop   atomic.Int64                  // unix nanos of the loop's last iteration (liveness)
+	commitWait atomic.Pointer[chan struct{}] // closed when the commit in flight is done; nil if none (liveness)
 	statusMu   sync.Mutex
 	status     calld.UpdatesState // as last committed, for Status
 
@@ -371,8 +371,16 @@ func (m *Manager) Alive(d time.Duration) error {
 	if !m.ready.Load() {
 		return nil
 	}
-	if at := m.commitAt.Load(); at != 0 && m.now().Sub(time.Unix(0, at)) > d {
-		return fmt.Errorf("store commit in flight for more than %s", d)
+	if p := m.commitWait.Load(); p != nil {
+		// A commit is in flight: it must end within d (a state file
+		// that hangs stops the daemon as a stuck loop does).
+		t := m.clock.Timer(d)
+		defer t.Stop()
+		select {
+		case <-*p:
+		case <-t.C():
+			return fmt.Errorf("store commit in flight for more than %s", d)
+		}
 	}
 	last := time.Unix(0, m.lastLoop.Load())
 	if m.now().Sub(last) > d {

@@ -40,7 +40,7 @@ func (m *Manager) restore(ctx context.Context) error {
 		m.stateDirty = true
 		m.started = true
 		m.resumeRestored()
-		return m.flush(ctx)
+		return m.settle(ctx)
 	}
 	m.engine = updates.New(updates.State(p.st), m.now(), updates.Options{})
 	m.statusMu.Lock()
@@ -48,7 +48,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	m.statusMu.Unlock()
 	m.cfg.Metrics.UpdatesState(p.st)
 	m.engineOut(m.engine.Start(m.now()))
-	return m.flush(ctx)
+	return m.settle(ctx)
 }
 
 // loadCallConfig sets the call timeouts: the config's, and those it
@@ -209,7 +209,8 @@ func (m *Manager) flush(ctx context.Context) error {
 		return err
 	}
 	m.inflight = b
-	m.commitAt.Store(m.now().UnixNano())
+	wait := make(chan struct{})
+	m.commitWait.Store(&wait)
 	if !m.commits.Go(func() error {
 		m.committed <- m.commitBatch(ctx, b)
 		return nil
@@ -248,7 +249,7 @@ const maxPending = 8192
 func (m *Manager) commitDone(ctx context.Context, err error) error {
 	b := m.inflight
 	m.inflight = nil
-	m.commitAt.Store(0)
+	close(*m.commitWait.Swap(nil))
 	if err != nil {
 		return err
 	}
