@@ -79,18 +79,7 @@ type run struct {
 	done   chan error
 }
 
-func newSim(t *testing.T, o sim.Options) *sim.Server {
-	t.Helper()
-	srv, err := sim.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv
-}
+func newSim(t *testing.T, o sim.Options) *sim.Server { return sim.Start(t, o) }
 
 // deadAddr is a loopback address where nothing listens.
 func deadAddr(t *testing.T) string {

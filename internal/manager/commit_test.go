@@ -1,7 +1,6 @@
 package manager_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/manager"
-	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
 
@@ -18,17 +16,8 @@ import (
 // not the loop: the loop goes on applying inputs, the call's discard waits
 // for its commit, and is sent once the commit is done.
 func TestLoopGoesOnWhileACommitWaits(t *testing.T) {
-	// A simulator of its own: the shared one's difference can bring other
-	// tests' calls, and this test counts the calls in memory.
-	srv, err := sim.New(sim.Options{Authorized: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	h := newHarness(t, harnessOptions{policy: manager.Policy{Reject: true}, srv: srv})
+	// It counts the calls in memory: a simulator of its own.
+	h := newHarness(t, harnessOptions{policy: manager.Policy{Reject: true}, srv: ownSim(t)})
 	hold, held, writer := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		writer <- h.db.Update(func(*store.Tx) error {
@@ -87,6 +76,7 @@ func TestLoopGoesOnWhileACommitWaits(t *testing.T) {
 	// past the second Alive gives it.
 	alive := make(chan error, 1)
 	go func() { alive <- h.m.Alive(time.Second) }()
+	var err error
 	h.travelUntil(func() bool {
 		select {
 		case err = <-alive:

@@ -61,6 +61,11 @@ func simServer(t *testing.T) *sim.Server {
 	return shared.srv
 }
 
+// ownSim starts a simulator for one test alone: the shared one's
+// difference can bring other tests' calls, which a test that counts calls
+// must not see.
+func ownSim(t *testing.T) *sim.Server { return sim.Start(t, sim.Options{Authorized: true}) }
+
 // closeShared closes the simulator the tests share, if one was started.
 func closeShared() {
 	if shared.srv != nil {

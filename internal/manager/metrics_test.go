@@ -31,14 +31,7 @@ func TestMetricsCountCommittedCalls(t *testing.T) {
 	// A simulator of its own: the shared one's difference after the
 	// restart can bring other tests' calls (its non-pts updates are dated
 	// to the second), which this manager would rightly count as ended.
-	srv, err := sim.New(sim.Options{Authorized: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := ownSim(t)
 	h := newHarness(t, harnessOptions{metrics: m1, srv: srv})
 	live := func(m *metrics.Metrics, s calld.State) float64 {
 		return value(t, m, metrics.NameCallsLive, map[string]string{"state": string(s)})
