@@ -1,22 +1,36 @@
 package store
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/calld/calld"
 )
 
 // BenchmarkBurstCommit is one commit of the manager's under a burst of
-// incoming calls refused at once: 8 calls come in (a record, live, and
-// their first two events) and 8 that came in earlier end (the record
+// incoming calls refused at once: N calls come in (a record, live, and
+// their first two events) and N that came in earlier end (the record
 // again, not live, one event), with about 2,000 calls live, under Telegram's
-// random 64-bit ids. B/op and allocs/op are what bbolt materialises and
+// random 64-bit ids, written as the manager writes them. B/op and allocs/op are what bbolt materialises and
 // rewrites for the pages such a commit dirties (the time is mostly the
 // fsyncs).
 func BenchmarkBurstCommit(b *testing.B) {
+	for _, calls := range []int{8, 1000} { // a group commit under a burst writes ~1,000 at once
+		for _, sorted := range []bool{false, true} {
+			b.Run(fmt.Sprintf("calls=%d/sorted=%v", calls, sorted), func(b *testing.B) { benchBurstCommit(b, calls, sorted) })
+		}
+	}
+}
+
+// benchBurstCommit writes the records in id order and the events with
+// one AppendEvents when sorted is set (as the manager does), else the
+// records in arrival order and each event with its own AppendEvent.
+func benchBurstCommit(b *testing.B, calls int, sorted bool) {
 	db, err := Open(filepath.Join(b.TempDir(), "calld.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -33,25 +47,40 @@ func BenchmarkBurstCommit(b *testing.B) {
 	var live []int64
 	step := func() {
 		err := db.Update(func(tx *Tx) error {
-			for i := 0; i < 8; i++ {
+			type put struct {
+				id    int64
+				state string
+				live  bool
+			}
+			var puts []put
+			var evs []calld.Event
+			for i := 0; i < calls; i++ {
 				id := int64(rng.Uint64() >> 1)
-				if err := tx.PutCall(id, rec(id, "hanging_up"), true); err != nil {
-					return err
-				}
+				puts = append(puts, put{id, "hanging_up", true})
 				for _, to := range []string{"waiting", "hanging_up"} {
-					if err := tx.AppendEvent(&calld.Event{Event: "call.state", CallID: id, To: to}); err != nil {
-						return err
-					}
+					evs = append(evs, calld.Event{Event: "call.state", CallID: id, To: to})
 				}
 				live = append(live, id)
 			}
 			for len(live) > 2000 {
 				id := live[0]
 				live = live[1:]
-				if err := tx.PutCall(id, rec(id, "ended"), false); err != nil {
+				puts = append(puts, put{id, "ended", false})
+				evs = append(evs, calld.Event{Event: "call.state", CallID: id, To: "ended"})
+			}
+			if sorted {
+				slices.SortFunc(puts, func(x, y put) int { return cmp.Compare(uint64(x.id), uint64(y.id)) })
+			}
+			for _, p := range puts {
+				if err := tx.PutCall(p.id, rec(p.id, p.state), p.live); err != nil {
 					return err
 				}
-				if err := tx.AppendEvent(&calld.Event{Event: "call.state", CallID: id, To: "ended"}); err != nil {
+			}
+			if sorted {
+				return tx.AppendEvents(evs)
+			}
+			for i := range evs {
+				if err := tx.AppendEvent(&evs[i]); err != nil {
 					return err
 				}
 			}

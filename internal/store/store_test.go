@@ -3,12 +3,14 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -597,5 +599,71 @@ func TestCallSecrets(t *testing.T) {
 	}
 	if _, err := get(db, 7); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("secrets after the call ended: %v", err)
+	}
+}
+
+// TestAppendEvents: a batch gets consecutive seqs in its order (after an
+// earlier event), each event is listed under its call in seq order
+// (the index is written in key order, not the batch's), only the events
+// stamped before an earlier one are indexed by time (within the batch
+// too), and an empty batch changes nothing.
+func TestAppendEvents(t *testing.T) {
+	clk := newFakeClock()
+	t0 := clk.Now()
+	db := openT(t, tempDB(t), Options{Clock: clk})
+	first := calld.Event{CallID: 5, At: t0.Add(time.Minute)}
+	batch := []calld.Event{
+		{CallID: 9, At: t0.Add(2 * time.Minute)},
+		{CallID: 5, At: t0},                       // before the first event: late
+		{CallID: 9},                               // At from the clock (t0): late
+		{CallID: -3, At: t0.Add(3 * time.Minute)}, // negative ids sort last
+		{CallID: 5, At: t0.Add(2 * time.Minute)},  // before the batch's latest: late
+	}
+	err := db.Update(func(tx *Tx) error {
+		if err := tx.AppendEvent(&first); err != nil {
+			return err
+		}
+		if err := tx.AppendEvents(nil); err != nil {
+			return err
+		}
+		return tx.AppendEvents(batch)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range batch {
+		if e.Seq != uint64(i+2) {
+			t.Errorf("batch event %d has seq %d, want %d", i, e.Seq, i+2)
+		}
+	}
+	if !batch[2].At.Equal(t0) {
+		t.Errorf("an event without At got %v, want the clock's %v", batch[2].At, t0)
+	}
+	err = db.View(func(tx *Tx) error {
+		if got := tx.LastSeq(); got != 6 {
+			t.Errorf("LastSeq %d, want 6", got)
+		}
+		for id, want := range map[int64][]uint64{5: {1, 3, 6}, 9: {2, 4}, -3: {5}} {
+			var got []uint64
+			if err := tx.CallEvents(id, func(e calld.Event) error { got = append(got, e.Seq); return nil }); err != nil {
+				return err
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("events of call %d: %v, want %v", id, got, want)
+			}
+		}
+		var late []uint64
+		c := tx.tx.Bucket(bJournalAt).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			late = append(late, binary.BigEndian.Uint64(k[8:]))
+		}
+		slices.Sort(late)
+		if want := []uint64{3, 4, 6}; !reflect.DeepEqual(late, want) {
+			t.Errorf("time index holds %v, want the late %v", late, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

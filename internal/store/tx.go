@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -245,15 +246,29 @@ func (t *Tx) CallCounts() (live, total int, err error) {
 	return live, int(callsTotal(meta)), nil
 }
 
-// AppendEvent adds e to the journal. It sets e.Seq to the next sequence
-// number (one more than LastSeq; numbers are never reused, even after
-// Prune removed the events that had them) and, if e.At is zero, e.At to
-// Options.Clock.Now(). The event is indexed under e.CallID and, if its
-// time is before the latest one appended so far, under its time.
-// The values set in e are valid only if the transaction commits.
+// AppendEvent adds e to the journal, as AppendEvents does.
 func (t *Tx) AppendEvent(e *calld.Event) error {
 	if e == nil {
 		return errors.New("store: append event: nil event")
+	}
+	evs := []calld.Event{*e}
+	if err := t.AppendEvents(evs); err != nil {
+		return err
+	}
+	*e = evs[0]
+	return nil
+}
+
+// AppendEvents adds evs to the journal, in order. It sets each one's Seq
+// to the next sequence number (one more than LastSeq; numbers are never
+// reused, even after Prune removed the events that had them) and, if its
+// At is zero, At to Options.Clock.Now(). Each event is indexed under its
+// CallID and, if its time is before the latest one appended before it,
+// under its time. The values set in evs are valid only if the transaction
+// commits.
+func (t *Tx) AppendEvents(evs []calld.Event) error {
+	if len(evs) == 0 {
+		return nil
 	}
 	meta, err := t.bucket(bMeta)
 	if err != nil {
@@ -275,39 +290,54 @@ func (t *Tx) AppendEvent(e *calld.Event) error {
 	if err != nil {
 		return err
 	}
-	if last == math.MaxUint64 {
+	if uint64(len(evs)) > math.MaxUint64-last {
 		return errors.New("store: append event: sequence numbers exhausted")
-	}
-	if e.At.IsZero() {
-		e.At = t.db.opts.Clock.Now()
-	}
-	e.Seq = last + 1
-	data, err := e.MarshalJSON() // what json.Marshal(e) writes, without compacting it again
-	if err != nil {
-		return fmt.Errorf("store: append event: %w", err)
 	}
 	// The journal and the time index grow at their end: fill pages
 	// instead of splitting them in half.
 	journal.FillPercent, byAt.FillPercent = appendFill, appendFill
-	seq := be64(e.Seq)
-	if err := journal.Put(seq, data); err != nil {
-		return fmt.Errorf("store: append event %d: %w", e.Seq, err)
-	}
-	if err := byCall.Put(cat(be64(uint64(e.CallID)), seq), []byte{}); err != nil {
-		return fmt.Errorf("store: append event %d: call index: %w", e.Seq, err)
-	}
-	// The journal is in time order up to the latest time appended
-	// (max_at); only an event stamped before it is indexed by time.
-	at, maxAt := atKey(e.At), u64(meta.Get(kMaxAt))
-	if at < maxAt {
-		if err := byAt.Put(cat(be64(at), seq), []byte{}); err != nil {
-			return fmt.Errorf("store: append event %d: time index: %w", e.Seq, err)
+	maxAt := u64(meta.Get(kMaxAt))
+	index := make([][]byte, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		if e.At.IsZero() {
+			e.At = t.db.opts.Clock.Now()
 		}
-	} else if err := meta.Put(kMaxAt, be64(at)); err != nil {
-		return fmt.Errorf("store: append event %d: latest time: %w", e.Seq, err)
+		e.Seq = last + uint64(i) + 1
+		data, err := e.MarshalJSON() // what json.Marshal(e) writes, without compacting it again
+		if err != nil {
+			return fmt.Errorf("store: append event: %w", err)
+		}
+		seq := be64(e.Seq)
+		if err := journal.Put(seq, data); err != nil {
+			return fmt.Errorf("store: append event %d: %w", e.Seq, err)
+		}
+		index[i] = cat(be64(uint64(e.CallID)), seq)
+		// The journal is in time order up to the latest time appended
+		// (max_at); only an event stamped before it is indexed by time.
+		if at := atKey(e.At); at < maxAt {
+			if err := byAt.Put(cat(be64(at), seq), []byte{}); err != nil {
+				return fmt.Errorf("store: append event %d: time index: %w", e.Seq, err)
+			}
+		} else {
+			maxAt = at
+		}
 	}
-	if err := meta.Put(kLastSeq, seq); err != nil {
-		return fmt.Errorf("store: append event %d: last seq: %w", e.Seq, err)
+	// The per-call index in key order: bbolt inserts into a node by
+	// shifting what follows, and a node grows with every insert until the
+	// commit splits it, so a large batch in random order costs the square
+	// of its size.
+	slices.SortFunc(index, bytes.Compare)
+	for _, k := range index {
+		if err := byCall.Put(k, []byte{}); err != nil {
+			return fmt.Errorf("store: append event %d: call index: %w", binary.BigEndian.Uint64(k[8:]), err)
+		}
+	}
+	if err := meta.Put(kMaxAt, be64(maxAt)); err != nil {
+		return fmt.Errorf("store: append events: latest time: %w", err)
+	}
+	if err := meta.Put(kLastSeq, be64(evs[len(evs)-1].Seq)); err != nil {
+		return fmt.Errorf("store: append events: last seq: %w", err)
 	}
 	return nil
 }
