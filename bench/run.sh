@@ -5,8 +5,9 @@
 #                                  the bare gotd program a user would write),
 #                                  side by side: builds both, runs bench/ab,
 #                                  prints the table and writes it to
-#                                  docs/bench/ab-<date>.txt (5 rounds: about
-#                                  5 minutes on 2 cores; docs/performance.md)
+#                                  docs/bench/ab-<date>-<commit>.txt (5 rounds:
+#                                  under 2 minutes on 2 quiet cores, about 5
+#                                  at load 13; docs/performance.md)
 #   bash bench/run.sh quick        the same, 2 rounds, bursts of 500, the
 #                                  SIGKILL run with 500 calls (under a
 #                                  minute; prints only, writes nothing)
@@ -96,6 +97,8 @@ quick)
 	ab -rounds 2 -bursts 500 -singles 20 -kill 500 -quiet 2s "$@"
 	;;
 *)
-	ab -out "docs/bench/ab-$(date -u +%Y-%m-%d).txt" "$@"
+	# The commit in the name: a second run on the same day does not
+	# overwrite the first one's table.
+	ab -out "docs/bench/ab-$(date -u +%Y-%m-%d)-$(git rev-parse --short HEAD 2>/dev/null || echo unknown).txt" "$@"
 	;;
 esac
