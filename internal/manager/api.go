@@ -171,9 +171,13 @@ type waiter struct {
 	done func(calld.Call, error)
 }
 
-// afterCommit answers once what the loop did so far is durable.
+// afterCommit answers with c as the loop has it now, once that is durable
+// (the record is taken now: the loop goes on applying inputs while the
+// commit is in flight, and the answer must not tell of a later step the
+// commit does not hold).
 func (m *Manager) afterCommit(c *call, done func(calld.Call, error), err error) {
-	m.effects = append(m.effects, func() { done(c.m.Call(), err) })
+	rec := c.m.Call()
+	m.effects = append(m.effects, func() { done(rec, err) })
 }
 
 // Discard implements calld.CallService: exactly one phone.discardCall per

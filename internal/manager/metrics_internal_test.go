@@ -12,7 +12,7 @@ import (
 )
 
 // benchCall is a restored call in state s, counted in state counted.
-func benchCall(b *testing.B, id int64, s calld.State) *call {
+func benchCall(b testing.TB, id int64, s calld.State) *call {
 	b.Helper()
 	rec := calld.Call{ID: id, State: s, Direction: calld.DirectionIncoming, PeerID: 7, AccessHash: 9}
 	if s == calld.StateEnded {

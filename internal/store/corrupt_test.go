@@ -106,3 +106,40 @@ func TestEventsSinceAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestCorruptLiveIndexAndMeta: a malformed live_next or max_at, or a
+// live index entry that does not name a call, is reported as ErrCorrupt by
+// what reads it, not read as a zero that would reuse a position (and drop
+// another live call) or leave an old event out of the time index.
+func TestCorruptLiveIndexAndMeta(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(tx *bolt.Tx) error
+		use    func(tx *Tx) error
+	}{
+		{"live_next", func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kLiveNext, []byte{1}) },
+			func(tx *Tx) error { return tx.PutCall(2, []byte(`{}`), true) }},
+		{"max_at", func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kMaxAt, []byte{1, 2}) },
+			func(tx *Tx) error { return tx.AppendEvent(&calld.Event{CallID: 2}) }},
+		{"live entry", func(tx *bolt.Tx) error { return tx.Bucket(bLive).Put(be64(9), []byte{1}) },
+			func(tx *Tx) error { return tx.ForEachCall(true, func(int64, []byte) error { return nil }) }},
+		{"live bucket entry", func(tx *bolt.Tx) error { _, err := tx.Bucket(bLive).CreateBucket(be64(9)); return err },
+			func(tx *Tx) error { return tx.ForEachCall(true, func(int64, []byte) error { return nil }) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "calld.db")
+			db := openT(t, path, Options{})
+			if err := db.Update(func(tx *Tx) error { return tx.PutCall(1, []byte(`{}`), true) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			rawBolt(t, path, tc.damage)
+			db = openT(t, path, Options{})
+			if err := db.Update(tc.use); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("err = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}

@@ -143,8 +143,8 @@ func TestOpenMigratesSchema1(t *testing.T) {
 		if len(at) != 1 || binary.BigEndian.Uint64(at[0][8:]) != 5 {
 			t.Errorf("time index after the migration: %x, want event 5 alone", at)
 		}
-		if got, want := u64(tx.tx.Bucket(bMeta).Get(kMaxAt)), atKey(start.Add(3*time.Minute)); got != want {
-			t.Errorf("max_at %d, want %d (event 4's)", got, want)
+		if got, err := meta64(tx.tx.Bucket(bMeta), kMaxAt); err != nil || got != atKey(start.Add(3*time.Minute)) {
+			t.Errorf("max_at %d, %v; want %d (event 4's)", got, err, atKey(start.Add(3*time.Minute)))
 		}
 		return nil
 	})

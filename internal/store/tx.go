@@ -115,7 +115,11 @@ func (t *Tx) setLive(calls *bolt.Bucket, id int64, live bool) error {
 		if err != nil {
 			return err
 		}
-		n := u64(meta.Get(kLiveNext)) + 1
+		last, err := meta64(meta, kLiveNext)
+		if err != nil {
+			return err
+		}
+		n := last + 1
 		idx.FillPercent = appendFill
 		if err := idx.Put(be64(n), be64(uint64(id))); err != nil {
 			return err
@@ -140,12 +144,17 @@ func (t *Tx) setLive(calls *bolt.Bucket, id int64, live bool) error {
 // index: callID(8)|'L'.
 func liveKey(id int64) []byte { return append(be64(uint64(id)), 'L') }
 
-// u64 is the big-endian uint64 in v, 0 if v is not 8 bytes.
-func u64(v []byte) uint64 {
-	if len(v) != 8 {
-		return 0
+// meta64 is the big-endian uint64 meta holds under key: 0 if there is
+// none (a file that never had it), ErrCorrupt if it is not 8 bytes.
+func meta64(meta *bolt.Bucket, key []byte) (uint64, error) {
+	v := meta.Get(key)
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(v), nil
 	}
-	return binary.BigEndian.Uint64(v)
+	return 0, fmt.Errorf("store: meta %s is malformed: %w", key, ErrCorrupt)
 }
 
 // PutCallSecrets stores what live call id needs to go on after a restart
@@ -213,9 +222,9 @@ func (t *Tx) ForEachCall(liveOnly bool, fn func(id int64, rec []byte) error) err
 		return err
 	}
 	c := idx.Cursor()
-	for _, k := c.First(); k != nil; _, k = c.Next() {
+	for pos, k := c.First(); pos != nil; pos, k = c.Next() {
 		if len(k) != 8 {
-			return fmt.Errorf("store: live index entry %x: %w", k, ErrCorrupt)
+			return fmt.Errorf("store: live index entry %x -> %x: %w", pos, k, ErrCorrupt)
 		}
 		id := int64(binary.BigEndian.Uint64(k))
 		v := calls.Get(k)
@@ -296,7 +305,10 @@ func (t *Tx) AppendEvents(evs []calld.Event) error {
 	// The journal and the time index grow at their end: fill pages
 	// instead of splitting them in half.
 	journal.FillPercent, byAt.FillPercent = appendFill, appendFill
-	maxAt := u64(meta.Get(kMaxAt))
+	maxAt, err := meta64(meta, kMaxAt)
+	if err != nil {
+		return err
+	}
 	index := make([][]byte, len(evs))
 	for i := range evs {
 		e := &evs[i]

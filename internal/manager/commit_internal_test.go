@@ -1,0 +1,40 @@
+package manager
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/internal/store"
+)
+
+// TestAnswerIsWhatWasCommitted: an API answer queued with a step tells of
+// that step, which its commit holds, not of a step the loop applied while
+// the commit was in flight (here the call ends in the next batch).
+func TestAnswerIsWhatWasCommitted(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := New(Config{DB: db, Log: zerolog.Nop()})
+	ctx := context.Background()
+	c := benchCall(t, 1, calld.StateActive)
+	m.dirty[c] = true
+	var answered []calld.State
+	m.afterCommit(c, func(r calld.Call, _ error) { answered = append(answered, r.State) }, nil)
+	if err := m.flush(ctx); err != nil { // the commit goes on its way
+		t.Fatal(err)
+	}
+	c.m = benchCall(t, 1, calld.StateEnded).m
+	m.dirty[c] = true
+	if err := m.settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(answered) != 1 || answered[0] != calld.StateActive {
+		t.Fatalf("answered %v, want [%s]: the state its commit held", answered, calld.StateActive)
+	}
+}
