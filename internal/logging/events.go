@@ -149,7 +149,7 @@ var secretFields = []string{
 	"token", "secret",
 }
 
-// secretSet is secretFields as a set (hasSecret).
+// secretSet is secretFields as a set (hasSecret, redactMap).
 var secretSet = func() map[string]bool {
 	m := make(map[string]bool, len(secretFields))
 	for _, k := range secretFields {

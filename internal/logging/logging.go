@@ -75,9 +75,8 @@ type Batch struct {
 
 // Hold makes the writer keep every line, of any logger on it and from any
 // goroutine, in order, until the returned release is called; release
-// (which does something once)
-// writes what was kept in one Write. Holds nest: lines are written when
-// the last one is released. At most maxHeld bytes are kept: beyond that
+// (which acts once) writes what was kept in one Write. Holds nest: lines
+// are written when the last one is released. At most maxHeld bytes are kept: beyond that
 // they are written at once. A process killed while lines are held loses
 // them: hold only around work that does not wait (the effects of a
 // commit are logs and hand-offs). A nil Batch holds nothing.
@@ -387,10 +386,8 @@ func redact(line []byte) []byte {
 
 func redactMap(m map[string]any) {
 	for k, v := range m {
-		for _, s := range secretFields {
-			if k == s {
-				m[k] = "[redacted]"
-			}
+		if secretSet[k] {
+			m[k] = "[redacted]"
 		}
 		if sub, ok := v.(map[string]any); ok {
 			redactMap(sub)

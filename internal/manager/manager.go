@@ -14,10 +14,11 @@
 //
 // Goroutines have one owner: every goroutine the manager starts (an RPC,
 // its time-out, the wait before a discard is sent again) is started by
-// goRPC on the manager's group.Group, the commit in flight on another, and
-// Run waits for all of them before it returns. Run's context ends first (Run cancels it also when it fails),
-// and an outcome posted once it ended is not applied: the loop's check is
-// the one shutdown guard (an RPC cut by the stop is not its answer).
+// goRPC on the manager's group.Group, the commit in flight on another,
+// and Run waits for all of them before it returns. Run's context ends
+// first (Run cancels it also when it fails), and an outcome posted once it
+// ended is not applied: the loop's check is the one shutdown guard (an RPC
+// cut by the stop is not its answer).
 package manager
 
 import (

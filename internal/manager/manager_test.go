@@ -859,19 +859,11 @@ type skewedSim struct {
 func newSkewedSim(t *testing.T) *skewedSim {
 	t.Helper()
 	s := &skewedSim{}
-	srv, err := sim.New(sim.Options{Authorized: true, Now: func() time.Time {
+	s.Server = sim.Start(t, sim.Options{Authorized: true, Now: func() time.Time {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return time.Now().Add(s.offset)
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	s.Server = srv
 	return s
 }
 

@@ -355,7 +355,7 @@ func (m *Manager) collectBatch() (*batch, error) {
 		b.calls = append(b.calls, batchCall{c: c, rec: rec, raw: raw})
 	}
 	slices.SortFunc(b.calls, func(x, y batchCall) int { return cmp.Compare(uint64(x.rec.ID), uint64(y.rec.ID)) })
-	reqs, err := m.encodeRequests(m.pendingRequests())
+	reqs, err := m.pendingRequests()
 	if err != nil {
 		return nil, err
 	}

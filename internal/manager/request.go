@@ -78,29 +78,7 @@ func (m *Manager) dropRequest(rid int32) {
 	m.requestsDirty[rid] = true
 }
 
-// encodeRequests encodes the requests pendingRequests snapshot for a
-// commit (nil: delete the request).
-func (m *Manager) encodeRequests(recs map[int32]*request) (map[int32][]byte, error) {
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	out := make(map[int32][]byte, len(recs))
-	for rid, r := range recs {
-		if r == nil {
-			out[rid] = nil
-			continue
-		}
-		b, err := json.Marshal(r)
-		if err != nil {
-			return nil, fmt.Errorf("request %d: %w", rid, err)
-		}
-		out[rid] = b
-	}
-	return out, nil
-}
-
-// putRequests writes the encoded requests in the commit's transaction; a
-// request whose call is still requesting carries the call's record.
+// putRequests writes the encoded requests in the commit's transaction.
 func putRequests(tx *store.Tx, recs map[int32][]byte) error {
 	for rid, b := range recs {
 		if b == nil {
@@ -116,25 +94,31 @@ func putRequests(tx *store.Tx, recs map[int32][]byte) error {
 	return nil
 }
 
-// pendingRequests snapshots the queued requests for a commit.
-func (m *Manager) pendingRequests() map[int32]*request {
+// pendingRequests encodes the queued requests for a commit (nil: delete
+// the request); a request whose call is still requesting carries the
+// call's record.
+func (m *Manager) pendingRequests() (map[int32][]byte, error) {
 	if len(m.requestsDirty) == 0 {
-		return nil
+		return nil, nil
 	}
-	out := make(map[int32]*request, len(m.requestsDirty))
+	out := make(map[int32][]byte, len(m.requestsDirty))
 	for rid := range m.requestsDirty {
 		r := m.requests[rid]
-		if r != nil {
-			if c := m.requested[rid]; c != nil && c.req == r && c.m.Call().State == calld.StateRequesting {
-				r.Call = c.m.Call()
-			}
-			cp := *r
-			r = &cp
+		if r == nil {
+			out[rid] = nil
+			continue
 		}
-		out[rid] = r
+		if c := m.requested[rid]; c != nil && c.req == r && c.m.Call().State == calld.StateRequesting {
+			r.Call = c.m.Call()
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("request %d: %w", rid, err)
+		}
+		out[rid] = b
 	}
 	m.requestsDirty = map[int32]bool{}
-	return out
+	return out, nil
 }
 
 // sendRequest sends c's phone.requestCall once what is queued is

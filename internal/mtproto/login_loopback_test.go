@@ -63,14 +63,7 @@ func (b *syncBuffer) String() string {
 
 func TestLogin(t *testing.T) {
 	const password = "correct horse battery"
-	srv, err := sim.New(sim.Options{Authorized: false, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	if err := srv.Listen(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	srv := sim.Start(t, sim.Options{Authorized: false, Password: password})
 	var logs syncBuffer
 	cfg := simConfig(t, srv, srv.Addr())
 	cfg.Session = new(session.StorageMemory)
