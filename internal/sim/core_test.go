@@ -135,3 +135,43 @@ func TestPushReceived(t *testing.T) {
 		t.Fatalf("container seq %d date %d, server seq %d date %d", ups.Seq, ups.Date, seq, date)
 	}
 }
+
+// TestRequests: every constructor in the table of requests the server
+// decodes makes the request its id names.
+func TestRequests(t *testing.T) {
+	names := tg.TypesMap()
+	for id, newReq := range requests {
+		req := newReq()
+		got, ok := req.(interface{ TypeID() uint32 })
+		if !ok || got.TypeID() != id {
+			t.Errorf("requests[%#x] (%s) makes %T", id, names[id], req)
+		}
+	}
+}
+
+// TestUnansweredMethod: a Telegram method the server does not implement
+// is answered INPUT_METHOD_INVALID and recorded by name, without a
+// decoded request (the server decodes only the requests it answers).
+func TestUnansweredMethod(t *testing.T) {
+	srv := sharedServer(t)
+	c := startClient(t, srv, sharedStore)
+	ctx := testCtx(t)
+
+	before := srv.Count("help.getAppConfig")
+	if _, err := c.api.HelpGetAppConfig(ctx, 0); !tgerr.Is(err, "INPUT_METHOD_INVALID") {
+		t.Fatalf("help.getAppConfig: %v, want INPUT_METHOD_INVALID", err)
+	}
+	if n := srv.Count("help.getAppConfig"); n != before+1 {
+		t.Fatalf("help.getAppConfig recorded %d times, want %d", n, before+1)
+	}
+	recs := srv.Requests()
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Method == "help.getAppConfig" {
+			if recs[i].Req != nil {
+				t.Fatalf("recorded with request %T, want none", recs[i].Req)
+			}
+			return
+		}
+	}
+	t.Fatal("help.getAppConfig not in Requests()")
+}

@@ -19,7 +19,8 @@ import (
 type Record struct {
 	// Method is the TL method name, e.g. "phone.discardCall".
 	Method string
-	// Req is the decoded request, e.g. *tg.PhoneDiscardCallRequest.
+	// Req is the decoded request, e.g. *tg.PhoneDiscardCallRequest; nil
+	// for a method the server does not answer (INPUT_METHOD_INVALID).
 	Req any
 	// At is the server clock when the request arrived.
 	At time.Time
@@ -145,16 +146,22 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 		s.mu.Unlock()
 		return nil
 	}
-	ctor, ok := s.ctors[id]
+	name, ok := s.types[id]
 	if !ok {
 		return rpcError(400, "INPUT_CONSTRUCTOR_INVALID")
 	}
-	obj := ctor()
-	if err := obj.Decode(req.Buf); err != nil {
-		s.log.Debug("decode request", zap.Error(err))
-		return rpcError(400, "INPUT_REQUEST_INVALID")
+	method := methodName(name)
+	// A method the server does not answer is not decoded: it goes the
+	// same way as the others with a nil request, and handleLocked answers
+	// INPUT_METHOD_INVALID.
+	var obj bin.Object
+	if newReq, ok := requests[id]; ok {
+		obj = newReq()
+		if err := obj.Decode(req.Buf); err != nil {
+			s.log.Debug("decode request", zap.Error(err))
+			return rpcError(400, "INPUT_REQUEST_INVALID")
+		}
 	}
-	method := methodName(s.types[id])
 
 	key := reqKey{session: req.Session.ID, msgID: req.MsgID}
 	s.mu.Lock()

@@ -23,10 +23,12 @@
 // and auth.checkPassword (real SRP when Options.Password is set),
 // auth.logOut, and the phone methods requestCall, receivedCall, acceptCall,
 // confirmCall, discardCall, setCallRating, saveCallDebug, sendSignalingData
-// (media.go: the peer plays a media engine). Anything else
-// answers INPUT_METHOD_INVALID (400). With Options.Authorized false, an
-// auth key that has not signed in gets AUTH_KEY_UNREGISTERED (401) from
-// every method but help.*, auth.* and account.getPassword.
+// (media.go: the peer plays a media engine). Any other method answers
+// INPUT_METHOD_INVALID (400), undecoded (Record.Req nil); a constructor
+// that is no Telegram method, INPUT_CONSTRUCTOR_INVALID. With
+// Options.Authorized false, an auth key that has not signed in gets
+// AUTH_KEY_UNREGISTERED (401) from every method but help.*, auth.* and
+// account.getPassword.
 //
 // Every request is acknowledged (msgs_ack) and its answer cached by
 // session and msg_id, so a re-send is answered again, never re-executed.

@@ -62,6 +62,43 @@ func (s *Server) handleLocked(rc *rpcCtx, obj bin.Object) (bin.Encoder, error) {
 	return nil, tgerr.New(400, "INPUT_METHOD_INVALID")
 }
 
+// requests are the methods handleLocked answers, by constructor id: the
+// only requests the server decodes (onMessage). Listing them, instead of
+// taking gotd's tg.TypesConstructorMap, keeps the code of tg's ~2,000 other
+// types out of every binary that links the simulator: calld's own does,
+// for `serve --sim` and the demo, and carried them resident in memory.
+var requests = map[uint32]func() bin.Object{
+	tg.HelpGetConfigRequestTypeID:           newRequest[tg.HelpGetConfigRequest],
+	tg.HelpGetNearestDCRequestTypeID:        newRequest[tg.HelpGetNearestDCRequest],
+	tg.UsersGetUsersRequestTypeID:           newRequest[tg.UsersGetUsersRequest],
+	tg.UsersGetFullUserRequestTypeID:        newRequest[tg.UsersGetFullUserRequest],
+	tg.ContactsResolveUsernameRequestTypeID: newRequest[tg.ContactsResolveUsernameRequest],
+	tg.UpdatesGetStateRequestTypeID:         newRequest[tg.UpdatesGetStateRequest],
+	tg.UpdatesGetDifferenceRequestTypeID:    newRequest[tg.UpdatesGetDifferenceRequest],
+	tg.MessagesGetDhConfigRequestTypeID:     newRequest[tg.MessagesGetDhConfigRequest],
+	tg.AuthSendCodeRequestTypeID:            newRequest[tg.AuthSendCodeRequest],
+	tg.AuthSignInRequestTypeID:              newRequest[tg.AuthSignInRequest],
+	tg.AccountGetPasswordRequestTypeID:      newRequest[tg.AccountGetPasswordRequest],
+	tg.AuthCheckPasswordRequestTypeID:       newRequest[tg.AuthCheckPasswordRequest],
+	tg.AuthLogOutRequestTypeID:              newRequest[tg.AuthLogOutRequest],
+	tg.PhoneRequestCallRequestTypeID:        newRequest[tg.PhoneRequestCallRequest],
+	tg.PhoneReceivedCallRequestTypeID:       newRequest[tg.PhoneReceivedCallRequest],
+	tg.PhoneAcceptCallRequestTypeID:         newRequest[tg.PhoneAcceptCallRequest],
+	tg.PhoneConfirmCallRequestTypeID:        newRequest[tg.PhoneConfirmCallRequest],
+	tg.PhoneDiscardCallRequestTypeID:        newRequest[tg.PhoneDiscardCallRequest],
+	tg.PhoneSetCallRatingRequestTypeID:      newRequest[tg.PhoneSetCallRatingRequest],
+	tg.PhoneSaveCallDebugRequestTypeID:      newRequest[tg.PhoneSaveCallDebugRequest],
+	tg.PhoneSendSignalingDataRequestTypeID:  newRequest[tg.PhoneSendSignalingDataRequest],
+}
+
+// newRequest is a request's constructor for requests.
+func newRequest[T any, P interface {
+	*T
+	bin.Object
+}]() bin.Object {
+	return P(new(T))
+}
+
 // getUsersLocked answers users.getUsers; Telegram leaves unknown users
 // out.
 func (a *Account) getUsersLocked(r *tg.UsersGetUsersRequest) vector {

@@ -16,7 +16,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/gotd/td/bin"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
@@ -74,7 +73,6 @@ type Server struct {
 	srv   *tgtest.Server
 	log   *zap.Logger
 	types map[uint32]string
-	ctors map[uint32]func() bin.Object
 
 	lifeMu  sync.Mutex
 	ln      *trackingListener
@@ -142,7 +140,6 @@ func New(opts Options) (*Server, error) {
 		key:   key,
 		log:   opts.Logger.Named("sim"),
 		types: tg.TypesMap(),
-		ctors: tg.TypesConstructorMap(),
 	}
 	s.state.init()
 	s.newAccountLocked(SelfID, SelfPhone, "sim_self", "Sim")
