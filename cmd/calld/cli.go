@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -25,19 +26,43 @@ import (
 // always accepted, flags anywhere among the arguments, negative numbers
 // (Telegram ids) as arguments and -json as well as --json.
 
-// usageTemplate is every command's usage: the synopsis as written in
-// the command's Use, then its commands and flags.
-const usageTemplate = `usage: {{.UseLine}}{{if .HasAvailableSubCommands}}{{$cmds := .Commands}}{{if eq (len .Groups) 0}}
-
-Commands:{{range $cmds}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
-  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{else}}{{range $group := .Groups}}
-
-{{.Title}}{{range $cmds}}{{if (and (eq .GroupID $group.ID) (or .IsAvailableCommand (eq .Name "help")))}}
-  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
-
-Flags:
-{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}
-`
+// usage writes every command's usage: the synopsis as written in the
+// command's Use, then its commands (under their groups' titles when the
+// command has groups) and its flags. It is a function rather than a cobra
+// usage template on purpose: text/template calls methods by name through
+// reflection, and a binary that links it keeps every exported method of
+// every type it uses, which kept all of gotd's tg package (its ~2,000
+// types' encoders, decoders and getters) in calld's binary and in its
+// resident memory (docs/performance.md).
+func usage(c *cobra.Command) error {
+	var b strings.Builder
+	b.WriteString("usage: " + c.UseLine())
+	if c.HasAvailableSubCommands() {
+		listed := func(sub *cobra.Command, group string) {
+			if (sub.IsAvailableCommand() || sub.Name() == "help") && (group == "" || sub.GroupID == group) {
+				fmt.Fprintf(&b, "\n  %-*s %s", sub.NamePadding(), sub.Name(), sub.Short)
+			}
+		}
+		if len(c.Groups()) == 0 {
+			b.WriteString("\n\nCommands:")
+			for _, sub := range c.Commands() {
+				listed(sub, "")
+			}
+		}
+		for _, g := range c.Groups() {
+			b.WriteString("\n\n" + g.Title)
+			for _, sub := range c.Commands() {
+				listed(sub, g.ID)
+			}
+		}
+	}
+	if c.HasAvailableLocalFlags() {
+		b.WriteString("\n\nFlags:\n" + strings.TrimRightFunc(c.LocalFlags().FlagUsages(), unicode.IsSpace))
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(c.OutOrStderr(), b.String())
+	return err
+}
 
 const rootLong = `calld tracks a Telegram account's 1:1 calls: the daemon (calld serve) and
 the client of its control socket (every other command).
@@ -77,7 +102,7 @@ func newRoot(ctx context.Context, sio stdio, code *int) *cobra.Command {
 	root.SetIn(sio.stdin)
 	root.SetOut(sio.stdout)
 	root.SetErr(sio.stderr)
-	root.SetUsageTemplate(usageTemplate)
+	root.SetUsageFunc(usage)
 	accountFlag(root, sio.getenv)
 	root.AddGroup(&cobra.Group{ID: "daemon", Title: "The daemon:"},
 		&cobra.Group{ID: "client", Title: "Clients of the running daemon:"},
