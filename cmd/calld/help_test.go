@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"debug/elf"
+	"debug/gosym"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -121,5 +123,86 @@ func TestServeFlagSpellings(t *testing.T) {
 	code, _, stderr := runCLI(context.Background(), []string{"serve", "--bogus"}, nil, "")
 	if code != 2 || !strings.Contains(stderr, "unknown flag: --bogus") || !strings.Contains(stderr, "usage: calld serve") {
 		t.Errorf("serve --bogus: exit %d stderr %q", code, stderr)
+	}
+}
+
+// TestUsageLayout: the usage lists a command's commands under its groups'
+// titles, in the order they were added, names padded to one column (or
+// under "Commands:" for a command without groups, config's), then its
+// flags.
+func TestUsageLayout(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string // in this order, each a whole line
+	}{
+		{[]string{"-h"}, []string{
+			"usage: calld COMMAND [flags] [args]", "", "The daemon:",
+			"  serve       run the daemon in the foreground", "  demo        a self-contained tour with an embedded simulator", "",
+			"Clients of the running daemon:", "  login       log the Telegram account in through the running daemon",
+			"  connection  choose the relay (CONN_ID) an active call's media uses", "",
+			"Configuration and shell:", "  config      check or print the configuration",
+			"  help        Help about any command", "",
+			"Flags:", "  -h, --help           help for calld"}},
+		{[]string{"config", "-h"}, []string{
+			"usage: calld config check|default", "", "Commands:",
+			"  check       validate a configuration file: exit 0, or 2 naming the key and line",
+			"  default     print the fully commented default configuration", "",
+			"Flags:", "  -h, --help   help for config"}},
+	}
+	for _, tt := range tests {
+		code, stdout, _ := runCLI(context.Background(), tt.args, nil, "")
+		lines := strings.Split(stdout, "\n")
+		i := 0
+		for _, l := range lines {
+			if i < len(tt.want) && l == tt.want[i] {
+				i++
+			}
+		}
+		if code != 0 || i < len(tt.want) || !strings.HasSuffix(stdout, "\n") || strings.HasSuffix(stdout, "\n\n") {
+			t.Errorf("calld %s: exit %d, line %q not found in order in:\n%s", strings.Join(tt.args, " "), code, tt.want[min(i, len(tt.want)-1)], stdout)
+		}
+	}
+}
+
+// TestNoTextTemplate: calld does not link text/template (nor
+// html/template). Their calls of methods by name make the linker keep
+// every exported method of every type in the binary: with them calld was
+// 56 MB instead of 27, carrying all of gotd's tg package, much of it
+// resident (the usage function in cli.go says more). The binary looked at
+// is this test's, which links the commands as calld does.
+func TestNoTextTemplate(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		t.Skipf("not an ELF binary: %v", err)
+	}
+	defer f.Close()
+	// go test strips the symbol table; the function table stays.
+	pcln, text := f.Section(".gopclntab"), f.Section(".text")
+	if pcln == nil || text == nil {
+		t.Fatalf("%s: no .gopclntab or .text", exe)
+	}
+	data, err := pcln.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if err != nil {
+		t.Fatalf("%s: %v", exe, err)
+	}
+	var seen int
+	for _, fn := range tab.Funcs {
+		if strings.HasPrefix(fn.Name, "main.") {
+			seen++
+		}
+		if fn.Name == "text/template.(*Template).Execute" || fn.Name == "html/template.(*Template).Execute" {
+			t.Errorf("%s links %s", exe, fn.Name)
+		}
+	}
+	if seen == 0 {
+		t.Fatalf("%s: no function of package main among %d: not the binary looked for", exe, len(tab.Funcs))
 	}
 }
