@@ -94,11 +94,14 @@ type Manager struct {
 	policy  atomic.Pointer[policyChange] // set by SetPolicy, applied by the loop
 	wake    chan struct{}                // a policy change is pending (capacity 1: coalesces)
 	rpcs    group.Group                  // RPC goroutines (goRPC); Run waits for them
-	commits group.Group                  // the commit in flight (flush); Run waits for it
-	stopped chan struct{}                // closed when the loop stopped reading the inbox
-	done    chan struct{}                // closed when Run returns
-	readyCh chan struct{}                // closed when Run has restored the state
-	posted  atomic.Pointer[func()]       // tests only: called after each post lands in the inbox
+	// rpcTimeouts ends RPCs whose rpcTimeout ran out (rpcContext); its
+	// goroutine is one of rpcs.
+	rpcTimeouts *rpcDeadlines
+	commits     group.Group            // the commit in flight (flush); Run waits for it
+	stopped     chan struct{}          // closed when the loop stopped reading the inbox
+	done        chan struct{}          // closed when Run returns
+	readyCh     chan struct{}          // closed when Run has restored the state
+	posted      atomic.Pointer[func()] // tests only: called after each post lands in the inbox
 
 	// Shared with other goroutines (status).
 	connected  atomic.Bool
@@ -177,6 +180,7 @@ func New(cfg Config) *Manager {
 		cfg:           cfg,
 		log:           cfg.Log,
 		clock:         cfg.Clock,
+		rpcTimeouts:   newRPCDeadlines(cfg.Clock),
 		inbox:         make(chan func(), 4096),
 		committed:     make(chan error, 1),
 		wake:          make(chan struct{}, 1),
@@ -247,6 +251,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m.ctx = ctx
+	m.goRPC(func() { m.rpcTimeouts.run(ctx) })
 	m.running.Store(true)
 	if err := m.restore(ctx); err != nil {
 		return err

@@ -25,23 +25,14 @@ const rpcTimeout = 90 * time.Second
 var errRPCTimeout = errors.New("no answer from Telegram in time")
 
 // rpcContext bounds one RPC by rpcTimeout on the manager's clock (a fake
-// one in tests), under the loop's context.
+// one in tests), under the loop's context (rpcDeadlines).
 func (m *Manager) rpcContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(m.ctx)
-	t := m.clock.Timer(rpcTimeout)
-	if !m.goRPC(func() {
-		defer t.Stop()
-		select {
-		case <-t.C():
-			cancel(errRPCTimeout)
-		case <-ctx.Done():
-		}
-	}) {
-		// Run is waiting for the RPCs: its context is done.
-		t.Stop()
+	remove := m.rpcTimeouts.add(m.clock.Now().Add(rpcTimeout), cancel)
+	return ctx, func() {
+		remove()
 		cancel(context.Canceled)
 	}
-	return ctx, func() { cancel(context.Canceled) }
 }
 
 // rpcError classifies the error of an RPC run under ctx: one that ran out
