@@ -37,8 +37,10 @@ func newRPCDeadlines(c clock.Clock) *rpcDeadlines {
 }
 
 // add has cancel called with errRPCTimeout once the clock reaches at,
-// unless the returned remove is called first. remove may be called any
-// number of times, also after the deadline passed.
+// unless the returned remove is called before run takes the deadline off
+// the queue (a remove at the deadline itself may come too late: the
+// context is then cancelled with errRPCTimeout all the same). remove may
+// be called any number of times, also after the deadline passed.
 func (d *rpcDeadlines) add(at time.Time, cancel context.CancelCauseFunc) (remove func()) {
 	r := &rpcDeadline{at: at, cancel: cancel}
 	d.mu.Lock()

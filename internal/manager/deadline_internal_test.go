@@ -53,6 +53,7 @@ func TestRPCDeadlines(t *testing.T) {
 	clk := &rearmClock{Time: neo.NewTime(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)), armed: make(chan time.Duration, 16)}
 	d := newRPCDeadlines(clk)
 	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	done := make(chan struct{})
 	go func() { defer close(done); d.run(ctx) }()
 	deadline, cancelWait := context.WithTimeout(context.Background(), time.Minute)

@@ -1,6 +1,10 @@
 package manager
 
-import "github.com/calld/calld"
+import (
+	"github.com/gotd/td/clock"
+
+	"github.com/calld/calld"
+)
 
 // InMemoryCalls is how many calls the loop holds in memory (tests only).
 func InMemoryCalls(m *Manager) int {
@@ -86,3 +90,9 @@ func OnLoop(m *Manager, f func()) {
 	}
 	<-done
 }
+
+// RPCDeadlinesOn has the RPC deadlines of m (not yet running) go by c
+// instead of the manager's clock (tests only): a test whose clock wrapper
+// acts on the loop's timer (a planted jump, arming reports) keeps that
+// wrapper to the loop's timer.
+func RPCDeadlinesOn(m *Manager, c clock.Clock) { m.rpcTimeouts = newRPCDeadlines(c) }

@@ -162,6 +162,11 @@ func (h *harness) start() {
 		Timeouts: h.opts.timeouts,
 		Metrics:  h.opts.metrics,
 	})
+	if h.opts.clock != nil {
+		// The wrapper acts on the loop's timer; the RPC deadlines' timer
+		// goes by the fake clock under it.
+		manager.RPCDeadlinesOn(mgr, h.clock)
+	}
 	keys, err := mtproto.ParsePublicKeys(h.srv.PublicKeyPEM())
 	if err != nil {
 		h.t.Fatal(err)

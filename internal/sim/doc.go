@@ -23,9 +23,10 @@
 // and auth.checkPassword (real SRP when Options.Password is set),
 // auth.logOut, and the phone methods requestCall, receivedCall, acceptCall,
 // confirmCall, discardCall, setCallRating, saveCallDebug, sendSignalingData
-// (media.go: the peer plays a media engine). Any other method answers
-// INPUT_METHOD_INVALID (400), undecoded (Record.Req nil); a constructor
-// that is no Telegram method, INPUT_CONSTRUCTOR_INVALID. With
+// (media.go: the peer plays a media engine). Any other constructor of
+// gotd's tg (a method, or a type sent as a request) answers
+// INPUT_METHOD_INVALID (400), undecoded (Record.Req nil, Method its TL
+// name); one tg does not know, INPUT_CONSTRUCTOR_INVALID. With
 // Options.Authorized false, an auth key that has not signed in gets
 // AUTH_KEY_UNREGISTERED (401) from every method but help.*, auth.* and
 // account.getPassword.
