@@ -12,6 +12,7 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld/internal/manager"
+	"github.com/calld/calld/internal/testclock"
 )
 
 // TestBurstBacklogIsNotAGap: a shuffled burst whose pushes all arrive
@@ -22,8 +23,9 @@ import (
 func TestBurstBacklogIsNotAGap(t *testing.T) {
 	ac := &armClock{}
 	h := newHarness(t, harnessOptions{clock: func(n *neo.Time) clock.Clock {
-		ac.Time = n
-		return ac
+		c := testclock.New(n)
+		c.OnArm = ac.armed
+		return c
 	}})
 	h.settleDifference()
 	ctx := context.Background()
@@ -97,30 +99,20 @@ func (h *harness) settleDifference() {
 	})
 }
 
-// armClock is the fake clock telling when the loop arms its timer.
+// armClock tells when the loop arms its timer (a testclock.Clock's
+// OnArm).
 type armClock struct {
-	*neo.Time
 	mu       sync.Mutex
 	watchers []chan struct{}
 }
 
-func (c *armClock) Timer(d time.Duration) clock.Timer {
-	return armTimer{Timer: c.Time.Timer(d), c: c}
-}
-
-type armTimer struct {
-	clock.Timer
-	c *armClock
-}
-
-func (t armTimer) Reset(d time.Duration) {
-	t.Timer.Reset(d)
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	for _, w := range t.c.watchers {
+func (c *armClock) armed(time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.watchers {
 		close(w)
 	}
-	t.c.watchers = nil
+	c.watchers = nil
 }
 
 // waitIdle returns once the loop has applied everything posted so far and

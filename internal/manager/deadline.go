@@ -73,13 +73,6 @@ func (d *rpcDeadlines) add(at time.Time, cancel context.CancelCauseFunc) (remove
 	}
 }
 
-// len is how many deadlines are queued.
-func (d *rpcDeadlines) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.queue.Len()
-}
-
 // expire takes the deadlines that passed at now off the queue and
 // returns them, and the next deadline (zero: none queued).
 func (d *rpcDeadlines) expire(now time.Time) (due []*rpcDeadline, next time.Time) {

@@ -3,45 +3,19 @@ package manager
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gotd/neo"
-	"github.com/gotd/td/clock"
+
+	"github.com/calld/calld/internal/testclock"
 )
 
-// rearmClock is the fake clock reporting each arming of a timer (Reset) on
-// armed, so that a test knows rpcDeadlines.run went round. A planted jump
-// moves the clock just before the next arming: a test's Travel landing
-// between run's reading of the clock and its arming.
-type rearmClock struct {
-	*neo.Time
-	armed chan time.Duration
-
-	mu   sync.Mutex
-	jump time.Duration
-}
-
-func (c *rearmClock) Timer(d time.Duration) clock.Timer {
-	return rearmTimer{Timer: c.Time.Timer(d), c: c}
-}
-
-type rearmTimer struct {
-	clock.Timer
-	c *rearmClock
-}
-
-func (t rearmTimer) Reset(d time.Duration) {
-	t.c.mu.Lock()
-	jump := t.c.jump
-	t.c.jump = 0
-	t.c.mu.Unlock()
-	if jump > 0 {
-		t.c.Travel(jump)
-	}
-	t.Timer.Reset(d)
-	t.c.armed <- d
+// len is how many deadlines are queued.
+func (d *rpcDeadlines) len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.queue.Len()
 }
 
 // TestRPCDeadlines: each context is cancelled with errRPCTimeout once its
@@ -50,7 +24,11 @@ func (t rearmTimer) Reset(d time.Duration) {
 // moves while run arms does not make a deadline late; run returns when
 // its context ends.
 func TestRPCDeadlines(t *testing.T) {
-	clk := &rearmClock{Time: neo.NewTime(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)), armed: make(chan time.Duration, 16)}
+	// Each arming of run's timer is reported on armed, so that the test
+	// knows run went round.
+	clk := testclock.New(neo.NewTime(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)))
+	armings := make(chan time.Duration, 16)
+	clk.OnArm = func(d time.Duration) { armings <- d }
 	d := newRPCDeadlines(clk)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -62,7 +40,7 @@ func TestRPCDeadlines(t *testing.T) {
 	armed := func(want time.Duration) {
 		t.Helper()
 		select {
-		case got := <-clk.armed:
+		case got := <-armings:
 			if got != want {
 				t.Fatalf("armed for %s, want %s", got, want)
 			}
@@ -112,9 +90,7 @@ func TestRPCDeadlines(t *testing.T) {
 	}
 
 	// The clock jumps past f's deadline while run arms for it.
-	clk.mu.Lock()
-	clk.jump = 10 * time.Second
-	clk.mu.Unlock()
+	clk.Plant(10 * time.Second)
 	f := add(10 * time.Second)
 	armed(10 * time.Second) // the jump, then the late timer: run goes round
 	armed(time.Hour)
