@@ -32,6 +32,7 @@ var layers = map[string]int{
 	"internal/gotdrace":  1,
 	"internal/group":     1, // goroutine owners (an errgroup that waits)
 	"internal/leaktest":  1, // the goroutine-leak check of every package's tests
+	"internal/testclock": 1, // the fake clock of the tests of timer loops
 	"internal/buildinfo": 1, // calld's version, for `calld version` and the daemon
 	"configs":            1, // the example calld.toml, embedded (calld config default)
 	"internal/metrics":   1, // the Prometheus metrics, on the daemon's own registry
