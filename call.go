@@ -1,7 +1,6 @@
 package calld
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,24 +142,10 @@ func cloneTime(t *time.Time) *time.Time {
 }
 
 // MarshalJSON writes c with every time in TimeLayout (RFC 3339 UTC,
-// always with the fractional seconds CONTRACT §3 asks for).
+// always with the fractional seconds CONTRACT §3 asks for): the fields in
+// declaration order, the times last (AppendJSON).
 func (c Call) MarshalJSON() ([]byte, error) {
-	type plain Call
-	return json.Marshal(struct {
-		plain
-		CreatedAt *Time `json:"created_at,omitempty"`
-		RingingAt *Time `json:"ringing_at,omitempty"`
-		ActiveAt  *Time `json:"active_at,omitempty"`
-		EndedAt   *Time `json:"ended_at,omitempty"`
-		Deadline  *Time `json:"deadline,omitempty"`
-	}{
-		plain:     plain(c),
-		CreatedAt: TimePtr(c.CreatedAt),
-		RingingAt: TimePtr(c.RingingAt),
-		ActiveAt:  TimePtr(c.ActiveAt),
-		EndedAt:   TimePtr(c.EndedAt),
-		Deadline:  TimePtr(c.Deadline),
-	})
+	return c.AppendJSON(make([]byte, 0, 512)), nil
 }
 
 // ParseReason validates a discard reason as the control API takes it: ""

@@ -1,9 +1,6 @@
 package calld
 
-import (
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // Event is one entry of the journal: what the store keeps, what
 // /v1/events streams (CONTRACT §3 "Event"). Seq is assigned by the store
@@ -20,13 +17,9 @@ type Event struct {
 }
 
 // MarshalJSON writes e with At in TimeLayout (RFC 3339 UTC, always with
-// fractional seconds).
+// fractional seconds), last (AppendJSON).
 func (e Event) MarshalJSON() ([]byte, error) {
-	type plain Event
-	return json.Marshal(struct {
-		plain
-		At Time `json:"at"`
-	}{plain: plain(e), At: Time(e.At)})
+	return e.AppendJSON(make([]byte, 0, 192)), nil
 }
 
 // UpdatesState is the account's common update state as persisted: the
