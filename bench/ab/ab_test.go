@@ -195,6 +195,49 @@ func TestRowRatios(t *testing.T) {
 	}
 }
 
+// TestDurableWrites: n timed writes in the directory, each one synced,
+// and the file gone after.
+func TestDurableWrites(t *testing.T) {
+	dir := t.TempDir()
+	got, err := durableWrites(dir, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 || slices.Min(got) <= 0 {
+		t.Fatalf("durations %v, want 5 positive", got)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("left in the directory: %v", left)
+	}
+	if _, err := durableWrites(filepath.Join(dir, "missing"), 1); err == nil {
+		t.Fatal("a missing directory: no error")
+	}
+}
+
+// TestFloorLine: per round, the baseline's p50 plus calld's durable
+// write p50 over the baseline's p50; rounds without durable writes or
+// baseline latencies drop out, and no line when none is left.
+func TestFloorLine(t *testing.T) {
+	ms := func(v ...float64) []time.Duration {
+		d := make([]time.Duration, len(v))
+		for i, x := range v {
+			d[i] = time.Duration(x * float64(time.Millisecond))
+		}
+		return d
+	}
+	calld := []result{{durable: ms(0.2, 0.1, 0.3)}, {durable: ms(0.4)}, {durable: ms(9)}, {}}
+	base := []result{{latencies: ms(0.4, 0.3, 0.5)}, {latencies: ms(0.2)}, {}, {latencies: ms(1)}}
+	got := floorLine(calld, base)
+	for _, want := range []string{"p50: 0.30 [0.20–0.40] ms", "durable): 2.25x [1.50x–3.00x]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("floor line lacks %q:\n%s", want, got)
+		}
+	}
+	if got := floorLine([]result{{}}, []result{{latencies: ms(1)}}); got != "" {
+		t.Errorf("no durable writes: %q", got)
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		args    string
@@ -271,7 +314,10 @@ func TestSmallRun(t *testing.T) {
 		t.Errorf("calld burst: cpu %v, hwm %d, wall %v", b.cpu, b.hwm, b.wall)
 	}
 	report := render(o, res, loadavg())
-	for _, want := range []string{"| burst of 20 incoming calls, all refused busy | baseline | calld | calld / baseline |", "| 2 single calls, one at a time |", "# commit: "} {
+	if d := res["single"][sideCalld][0].durable; len(d) != durableSamples {
+		t.Errorf("calld single: %d durable writes, want %d", len(d), durableSamples)
+	}
+	for _, want := range []string{"| burst of 20 incoming calls, all refused busy | baseline | calld | calld / baseline |", "| 2 single calls, one at a time |", "# commit: ", "One durable write in the state directory"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}

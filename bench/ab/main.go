@@ -97,7 +97,13 @@ func scenarios(o options) []scenario {
 	}
 	if o.singles > 0 {
 		sc = append(sc, scenario{"single", fmt.Sprintf("%d single calls, one at a time", o.singles), singleMetrics(),
-			func(w *world, _ side, p *proc) (result, error) { return singles(w, p, o.singles, o.quiet) }})
+			func(w *world, s side, p *proc) (result, error) {
+				r, err := singles(w, p, o.singles, o.quiet)
+				if err == nil && s.name == sideCalld {
+					r.durable, err = durableWrites(w.dir, durableSamples)
+				}
+				return r, err
+			}})
 	}
 	if o.kill > 0 {
 		sc = append(sc, scenario{"kill", fmt.Sprintf("SIGKILL after %d of %d pushes, the rest pushed while down, then restart", o.kill/2, o.kill), killMetrics(),
@@ -168,6 +174,7 @@ func render(o options, res results, loadBefore string) string {
 	fmt.Fprintf(&b, "# load average after: %s\n", loadavg())
 	for _, sc := range scenarios(o) {
 		section(&b, sc.title, sc.ms, res[sc.name][sideCalld], res[sc.name][sideBaseline])
+		b.WriteString(floorLine(res[sc.name][sideCalld], res[sc.name][sideBaseline]))
 	}
 	return b.String()
 }

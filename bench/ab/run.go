@@ -27,7 +27,8 @@ type result struct {
 	latencies      []time.Duration // push -> first discardCall at the sim, per call discarded
 	lost, dup      int
 	getDiff        int
-	complete       bool // every call discarded before the quiet period
+	complete       bool            // every call discarded before the quiet period
+	durable        []time.Duration // single calls of calld: durable writes in its directory after it stopped (floor.go)
 }
 
 // world is one run's simulator and directory: every run starts on a fresh
