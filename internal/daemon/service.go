@@ -89,17 +89,23 @@ func (s service) Login(ctx context.Context, step calld.LoginStep) (calld.LoginSt
 }
 
 // login is an interactive login: gotd's flow runs on the work group and
-// asks one question at a time (flow.ask); each step hands it the answer
-// to the question it names, with a channel for the answer's outcome, and
+// asks one question at a time (flow.ask); a step hands it the answer to
+// the question it names, with a channel for the answer's outcome, and
 // waits for that outcome. The flow settles an answer once it is past it:
 // nil when it asks its next question or logs in, the error when the
 // answer is refused (a wrong password) or the flow fails.
+//
+// One answer is in progress at a time, from the step that reserves the
+// login for it (begin) until the flow settles it or the step gives it
+// back untaken: another step with an answer meanwhile is refused with a
+// conflict and changes nothing. No step waits on a flow that is gone: an
+// answer the flow never takes (it ended before asking) gets the flow's
+// end as its outcome.
 type login struct {
-	answers chan answer // to the flow while it asks (unbuffered)
-
-	mu      sync.Mutex
-	running bool             // a flow runs
-	state   calld.LoginState // the question asked, or authorized
+	mu    sync.Mutex
+	flow  *flow            // the running flow; nil when none runs
+	busy  bool             // an answer is in progress
+	state calld.LoginState // the question asked, or authorized
 }
 
 // answer is one step's answer to the question state.
@@ -109,11 +115,13 @@ type answer struct {
 	outcome chan error // capacity 1: the flow never waits on a step
 }
 
+var (
+	errStopping = calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
+	errBusy     = calld.Errorf(calld.ECONFLICT, "another login step is being answered: ask for the state again once it is")
+)
+
 func newLogin() *login {
-	return &login{
-		answers: make(chan answer),
-		state:   calld.LoginState{State: calld.LoginPhoneNeeded},
-	}
+	return &login{state: calld.LoginState{State: calld.LoginPhoneNeeded}}
 }
 
 func (l *login) set(st calld.LoginState) {
@@ -128,19 +136,54 @@ func (l *login) current() calld.LoginState {
 	return l.state
 }
 
-// start runs a flow on the work group unless one runs already.
-func (l *login) start(m *Main) error {
+// release ends the answer in progress.
+func (l *login) release() {
+	l.mu.Lock()
+	l.busy = false
+	l.mu.Unlock()
+}
+
+// begin runs a flow on the work group unless one runs already and, for a
+// step with an answer (ok), reserves the login for it: refused while
+// another answer is in progress (errBusy) or when the login is at another
+// question than the answer's (errStep). It returns the running flow.
+func (l *login) begin(m *Main, a answer, ok bool) (*flow, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.running {
-		return nil
+	if l.flow == nil {
+		f := &flow{l: l, answers: make(chan answer), done: make(chan struct{})}
+		if !m.work.Go(func() error { f.run(m); return nil }) {
+			return nil, errStopping
+		}
+		l.flow = f
 	}
-	f := &flow{l: l}
-	if !m.work.Go(func() error { f.run(m); return nil }) {
-		return calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
+	switch {
+	case !ok:
+		return l.flow, nil
+	case l.busy:
+		return nil, errBusy
+	case l.state.State != a.state:
+		return nil, errWrongStep(l.state.State)
 	}
-	l.running = true
-	return nil
+	l.busy = true
+	return l.flow, nil
+}
+
+// answerOf is the answer a step carries, with the question it names; ok
+// is false for a step that only asks for the state.
+func answerOf(step calld.LoginStep) (a answer, ok bool) {
+	a.outcome = make(chan error, 1)
+	switch {
+	case step.Phone != "":
+		a.state, a.value = calld.LoginPhoneNeeded, step.Phone
+	case step.Code != "":
+		a.state, a.value = calld.LoginCodeSent, step.Code
+	case step.Password != "":
+		a.state, a.value = calld.LoginPasswordNeeded, step.Password
+	default:
+		return a, false
+	}
+	return a, true
 }
 
 // step answers the flow's question with the one field step sets (none:
@@ -150,47 +193,26 @@ func (l *login) step(ctx context.Context, m *Main, step calld.LoginStep) (calld.
 		st, err := m.manager.Status(ctx)
 		return calld.LoginState{State: calld.LoginAuthorized, SelfID: st.Telegram.SelfID}, err
 	}
-	if err := l.start(m); err != nil {
+	a, ok := answerOf(step)
+	f, err := l.begin(m, a, ok)
+	if err != nil || !ok {
+		return l.current(), err
+	}
+	out, err := f.hand(ctx, m, a)
+	if err != nil {
 		return calld.LoginState{}, err
-	}
-	a := answer{outcome: make(chan error, 1)}
-	switch {
-	case step.Phone != "":
-		a.state, a.value = calld.LoginPhoneNeeded, step.Phone
-	case step.Code != "":
-		a.state, a.value = calld.LoginCodeSent, step.Code
-	case step.Password != "":
-		a.state, a.value = calld.LoginPasswordNeeded, step.Password
-	default:
-		return l.current(), nil
-	}
-	if cur := l.current(); cur.State != a.state {
-		return cur, errWrongStep(cur.State)
-	}
-	var err error
-	select {
-	case l.answers <- a:
-		select {
-		case err = <-a.outcome:
-		case <-ctx.Done():
-			return calld.LoginState{}, ctx.Err()
-		}
-	case <-ctx.Done():
-		return calld.LoginState{}, ctx.Err()
-	case <-m.workCtx.Done():
-		return calld.LoginState{}, calld.Errorf(calld.EUNAVAILABLE, "calld is stopping")
 	}
 	cur := l.current()
 	switch {
-	case err == nil:
+	case out == nil:
 		return cur, nil
-	case errors.Is(err, errStep):
-		return cur, err
-	case errors.Is(err, middleware.ErrPasswordInvalid):
+	case errors.Is(out, errStep):
+		return cur, out
+	case errors.Is(out, middleware.ErrPasswordInvalid):
 		return cur, calld.Errorf(calld.EINVALID, "wrong two-step verification password: try again")
 	}
-	code, _ := middleware.APIErrorCode(err)
-	return cur, calld.Errorf(code, "login failed: %v", err)
+	code, _ := middleware.APIErrorCode(out)
+	return cur, calld.Errorf(code, "login failed: %v", out)
 }
 
 // errStep marks an answer to a question the flow is not asking.
@@ -202,16 +224,49 @@ func errWrongStep(state string) error {
 
 // flow is one run of gotd's login flow; it implements mtproto.LoginAnswers
 // and mtproto.PasswordRejecter. Its methods and run are called on the
-// flow's goroutine only.
+// flow's goroutine only; err is read once done is closed.
 type flow struct {
 	l       *login
-	pending chan<- error // the outcome of the answer last taken, until settled
+	answers chan answer   // to the flow while it asks (unbuffered)
+	done    chan struct{} // closed when run has returned
+	err     error         // how the flow ended
+	pending chan<- error  // the outcome of the answer last taken, until settled
 }
 
 var (
 	_ mtproto.LoginAnswers     = (*flow)(nil)
 	_ mtproto.PasswordRejecter = (*flow)(nil)
 )
+
+// hand gives the flow a's answer, reserved by begin, and returns its
+// outcome (out), or err when the step ends first: its ctx ends, or calld
+// stops. An answer the flow does not take is given back (release); one
+// it took, the flow settles and releases even when the step is gone. A
+// flow that ends before it takes the answer is the answer's outcome: its
+// error, or nil when it found the session logged in.
+func (f *flow) hand(ctx context.Context, m *Main, a answer) (out, err error) {
+	select {
+	case f.answers <- a:
+	case <-f.done:
+		f.l.release()
+		if m.workCtx.Err() != nil {
+			return nil, errStopping
+		}
+		return f.err, nil
+	case <-ctx.Done():
+		f.l.release()
+		return nil, ctx.Err()
+	case <-m.workCtx.Done():
+		f.l.release()
+		return nil, errStopping
+	}
+	select {
+	case out = <-a.outcome:
+		return out, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 // run runs the flow to its end and settles the last answer with it.
 func (f *flow) run(m *Main) {
@@ -225,17 +280,22 @@ func (f *flow) run(m *Main) {
 		}
 	}
 	f.l.mu.Lock()
-	f.l.state, f.l.running = st, false
+	f.l.state, f.l.flow = st, nil
 	f.l.mu.Unlock()
 	if err == nil {
 		m.loginSucceeded()
 	}
 	f.settle(err)
+	f.err = err
+	close(f.done)
 }
 
-// settle gives the answer last taken its outcome.
+// settle gives the answer last taken its outcome, after it ends the
+// answer in progress: a step that learns the outcome may answer the next
+// question at once.
 func (f *flow) settle(err error) {
 	if f.pending != nil {
+		f.l.release()
 		f.pending <- err
 		f.pending = nil
 	}
@@ -248,8 +308,9 @@ func (f *flow) ask(ctx context.Context, state string) (string, error) {
 	f.settle(nil)
 	for {
 		select {
-		case a := <-f.l.answers:
-			if a.state != state {
+		case a := <-f.answers:
+			if a.state != state { // begin checked it: not expected
+				f.l.release()
 				a.outcome <- errWrongStep(state)
 				continue
 			}
