@@ -73,5 +73,7 @@
 //     the call's record.
 //   - Login (POST /v1/login) takes at most one of phone, code, password;
 //     an empty body asks for the current state. Every answer is a
-//     LoginState whose "state" says what is needed next.
+//     LoginState whose "state" says what is needed next. A step with a
+//     field while another step's answer is being worked on (Telegram
+//     has not answered it yet) is 409 "conflict" and changes nothing.
 package control
