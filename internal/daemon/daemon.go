@@ -92,9 +92,11 @@ type Main struct {
 	stopReason atomic.Value
 	reloadErr  atomic.Value // string: why the last reload was refused, "" once one succeeds
 	login      *login
-	loginOnce  chan struct{} // closed on a successful login
-	auth       authState     // the session's authorization, as last checked
-	reached    atomic.Bool   // Telegram answered once (runTelegram ran)
+	loginOnce  chan struct{}   // closed on a successful login
+	relogin    chan struct{}   // a login succeeded (capacity 1; session.go)
+	revoked    chan revocation // an RPC answered 401 (capacity 1; session.go)
+	auth       authState       // the session's authorization, as last checked
+	reached    atomic.Bool     // Telegram answered once (runTelegram ran)
 	reloads    reloads
 
 	readyOnce sync.Once
@@ -116,6 +118,8 @@ func New(cfg config.Config) *Main {
 		built:     make(chan struct{}),
 		login:     newLogin(),
 		loginOnce: make(chan struct{}),
+		relogin:   make(chan struct{}, 1),
+		revoked:   make(chan revocation, 1),
 		reloads:   newReloads(),
 	}
 }
@@ -439,6 +443,10 @@ func (m *Main) runTelegram(ctx context.Context) error {
 	}
 	m.updateStatus()
 	m.work.Go(func() error {
+		m.watchSession(ctx)
+		return nil
+	})
+	m.work.Go(func() error {
 		select {
 		case <-m.manager.Ready():
 			m.markReady()
@@ -533,13 +541,14 @@ func (m *Main) publicKeys() ([]*rsa.PublicKey, error) {
 func (m *Main) telegramConfig(keys []*rsa.PublicKey) mtproto.Config {
 	t := m.Config.Telegram
 	cfg := mtproto.Config{
-		APIID:       t.APIID,
-		APIHash:     t.APIHash,
-		DC:          t.DC,
-		Session:     m.db.SessionStorage(),
-		Log:         m.log,
-		PublicKeys:  keys,
-		RetryBudget: m.RetryBudget,
+		APIID:        t.APIID,
+		APIHash:      t.APIHash,
+		DC:           t.DC,
+		Session:      m.db.SessionStorage(),
+		Log:          m.log,
+		PublicKeys:   keys,
+		RetryBudget:  m.RetryBudget,
+		Unauthorized: m.unauthorized,
 	}
 	for _, o := range t.DCOptions {
 		cfg.DCOptions = append(cfg.DCOptions, mtproto.DCOption{ID: o.ID, Addr: o.Addr})
@@ -639,6 +648,10 @@ func errAccountChanged(running, next string) error {
 func (m *Main) loginDone() <-chan struct{} { return m.loginOnce }
 
 func (m *Main) loginSucceeded() {
+	select {
+	case m.relogin <- struct{}{}:
+	default:
+	}
 	select {
 	case <-m.loginOnce:
 	default:

@@ -22,6 +22,8 @@ const (
 	EventTelegramConnected    = "telegram.connected"    // dc
 	EventTelegramDisconnected = "telegram.disconnected" // dc, err
 	EventTelegramDial         = "telegram.dial"         // dc, addr, err: a DC address could not be reached
+	EventTelegramUnauthorized = "telegram.unauthorized" // method, err: the session was logged out while calld ran
+	EventTelegramAuthorized   = "telegram.authorized"   // self_id: logged in again after telegram.unauthorized
 
 	// the MTProto client (package mtproto)
 	EventMTProtoLogin   = "mtproto.login"   // phone (masked), self_id, err: a login step

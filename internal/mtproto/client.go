@@ -87,6 +87,10 @@ type Config struct {
 	// Metrics counts the RPCs that failed (calld_rpc_errors_total); nil
 	// counts nothing.
 	Metrics *metrics.Metrics
+	// Unauthorized, when set, hears of every RPC that ended with a 401
+	// (middleware.Unauthorized): a session revoked or logged out while
+	// the client runs. It must not block.
+	Unauthorized func(method string, err error)
 }
 
 // Client is calld's MTProto client: a gotd telegram.Client with calld's
@@ -213,23 +217,33 @@ func (c *Client) options(list dcs.List, keys []telegram.PublicKey, zl *zap.Logge
 		resolver = fixedResolver{list: list, next: plain}
 	}
 	return telegram.Options{
-		PublicKeys:     keys,
-		DC:             c.cfg.DC,
-		DCList:         list,
-		Resolver:       resolver,
-		Logger:         zl,
-		SessionStorage: sessionHook{Storage: c.cfg.Session, c: c},
-		UpdateHandler:  telegram.UpdateHandlerFunc(c.handlePushed),
-		Middlewares: []telegram.Middleware{
-			middleware.CountErrors(c.cfg.Metrics.RPCError),
-			telegram.MiddlewareFunc(middleware.TypedErrors),
-			hook.UpdateHook(c.updatesHook),
-			middleware.Retry{Budget: c.cfg.RetryBudget, Clock: c.cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
-		},
+		PublicKeys:          keys,
+		DC:                  c.cfg.DC,
+		DCList:              list,
+		Resolver:            resolver,
+		Logger:              zl,
+		SessionStorage:      sessionHook{Storage: c.cfg.Session, c: c},
+		UpdateHandler:       telegram.UpdateHandlerFunc(c.handlePushed),
+		Middlewares:         c.middlewares(),
 		Random:              c.cfg.Random,
 		Device:              c.cfg.Device,
 		ReconnectionBackoff: reconnectBackoff,
 	}
+}
+
+// middlewares are the client's middlewares, outermost first: the
+// failures counted, the 401s reported (when Config.Unauthorized is set),
+// errors typed, RPC results fed to the updates sink, retries.
+func (c *Client) middlewares() []telegram.Middleware {
+	mw := []telegram.Middleware{middleware.CountErrors(c.cfg.Metrics.RPCError)}
+	if c.cfg.Unauthorized != nil {
+		mw = append(mw, middleware.Unauthorized(c.cfg.Unauthorized))
+	}
+	return append(mw,
+		telegram.MiddlewareFunc(middleware.TypedErrors),
+		hook.UpdateHook(c.updatesHook),
+		middleware.Retry{Budget: c.cfg.RetryBudget, Clock: c.cfg.Clock, Log: c.log, Stop: c.stop, Connected: c.waitConnected},
+	)
 }
 
 // maxReconnectInterval caps the wait between reconnection attempts.

@@ -16,14 +16,17 @@
 //  1. error count (middleware.CountErrors): an RPC that still fails is
 //     counted in calld_rpc_errors_total by method and type
 //     ([Config.Metrics]);
-//  2. typed errors (middleware.TypedErrors): an RPC error is wrapped so
+//  2. 401s reported (middleware.Unauthorized, when [Config.Unauthorized]
+//     is set): an RPC that ends with ErrUnauthorized is reported with its
+//     method, so that a session revoked while calld runs is noticed;
+//  3. typed errors (middleware.TypedErrors): an RPC error is wrapped so
 //     that errors.Is matches the sentinels of package middleware
 //     (ErrUnauthorized, ErrCallOccupyFailed, ...) while errors.As still
 //     reaches the original *tgerr.Error;
-//  3. updates hook (gotd's hook.UpdateHook): an RPC result of type Updates
+//  4. updates hook (gotd's hook.UpdateHook): an RPC result of type Updates
 //     is handed to [UpdatesSink.Updates] with own=true, synchronously,
 //     before the RPC returns to its caller;
-//  4. retry (middleware.Retry): FLOOD_WAIT_X waits X, 5xx and network
+//  5. retry (middleware.Retry): FLOOD_WAIT_X waits X, 5xx and network
 //     errors back off 1, 2, 4 s ..., all within [Config.RetryBudget] on
 //     [Config.Clock].
 //

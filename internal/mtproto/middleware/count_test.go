@@ -44,3 +44,38 @@ func TestCountErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUnauthorized: an RPC that ends with a 401 is reported once with its
+// method and error; any other outcome is not.
+func TestUnauthorized(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"success", nil, false},
+		{"401", rpcErr(401, "AUTH_KEY_UNREGISTERED"), true},
+		{"revoked, typed", typed(rpcErr(401, "SESSION_REVOKED")), true},
+		{"2FA password needed", rpcErr(401, "SESSION_PASSWORD_NEEDED"), false},
+		{"400", rpcErr(400, "CALL_PEER_INVALID"), false},
+		{"network", typed(errors.New("connection reset")), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			mw := Unauthorized(func(method string, err error) { got = append(got, method+" "+err.Error()) })
+			inv := mw.Handle(&scriptInvoker{script: []error{tc.err}, clk: clock.System})
+			err := inv.Invoke(context.Background(), &tg.PhoneDiscardCallRequest{}, nil)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("error %v, want %v passed through", err, tc.err)
+			}
+			if want := 0; tc.want {
+				want = 1
+				if len(got) != want || got[0] != "phone.discardCall "+tc.err.Error() {
+					t.Fatalf("reported %q, want [phone.discardCall %v]", got, tc.err)
+				}
+			} else if len(got) != want {
+				t.Fatalf("reported %q, want nothing", got)
+			}
+		})
+	}
+}

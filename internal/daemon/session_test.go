@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/tgerr"
+
+	"github.com/calld/calld"
+	"github.com/calld/calld/internal/sim"
+)
+
+// login answers the phone and the code through the control socket and
+// waits until the daemon is logged in.
+func (r *run) login(t *testing.T) {
+	t.Helper()
+	for _, step := range []calld.LoginStep{{Phone: "+15550001111"}, {Code: sim.LoginCode}} {
+		if _, err := r.cl.Login(context.Background(), step); err != nil {
+			t.Fatalf("login %+v: %v", step, err)
+		}
+	}
+}
+
+// waitExecuted waits until the simulator has executed method n times.
+func waitExecuted(t *testing.T, srv *sim.Server, method string, n int) {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		ch := srv.Changed()
+		if srv.Executed(method) >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("%s executed %d times, want %d", method, srv.Executed(method), n)
+		}
+	}
+}
+
+// TestSessionRevokedWhileRunning: the session is logged out at Telegram
+// while calld runs (as when it is terminated from another device). The
+// next RPC's 401, confirmed by Telegram, makes calld "not logged in"
+// (status, health, the login at its first question), said once in the
+// logs; `calld login` then works without a restart, and calld is logged
+// in again and tracks calls. A 401 that Telegram does not confirm (the
+// session still logged in) changes nothing.
+func TestSessionRevokedWhileRunning(t *testing.T) {
+	srv := newSim(t, sim.Options{Authorized: false})
+	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", nil)
+	r.waitReady(t)
+	r.login(t)
+	select {
+	case <-r.m.Manager().Ready():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the manager did not start after the login")
+	}
+	ctx := context.Background()
+	srv.AddPeer("ann")
+
+	// A 401 of one RPC while the session is logged in: checked, not
+	// believed.
+	checks := srv.Executed("users.getUsers")
+	srv.FailRPC("contacts.resolveUsername", tgerr.New(401, "AUTH_KEY_UNREGISTERED"), 1)
+	if _, err := r.cl.Place(ctx, "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("place with a failing resolve: %v, want code %q", err, calld.EUNAUTHORIZED)
+	}
+	waitExecuted(t, srv, "users.getUsers", checks+1)
+
+	srv.LogOutAll()
+	if _, err := r.cl.Place(ctx, "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("place after the logout: %v, want code %q", err, calld.EUNAUTHORIZED)
+	}
+	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
+	if st := r.status(t); st.Telegram.Authorized || st.State != StateNotLoggedIn {
+		t.Fatalf("after the revocation: state %q, telegram %+v", st.State, st.Telegram)
+	}
+	if h, err := r.cl.Health(ctx); err == nil && h.Status == "ok" {
+		t.Fatalf("health after the revocation: %+v", h)
+	}
+	if st, err := r.cl.Login(ctx, calld.LoginStep{}); err != nil || st.State != calld.LoginPhoneNeeded {
+		t.Fatalf("the login after the revocation: %q (%v), want %q", st.State, err, calld.LoginPhoneNeeded)
+	}
+
+	r.login(t)
+	r.logs.waitFor(t, `"event":"telegram.authorized"`)
+	if st := r.status(t); !st.Telegram.Authorized || st.Telegram.SelfID != sim.SelfID || st.State != StateReady {
+		t.Fatalf("after the second login: state %q, telegram %+v", st.State, st.Telegram)
+	}
+	id, err := srv.IncomingCall(srv.AddPeer("bob"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.logs.waitFor(t, fmt.Sprintf(`"call_id":"%d","from":"waiting","to":"ringing"`, id))
+	logs := r.logs.String()
+	for _, ev := range []string{"telegram.unauthorized", "telegram.authorized"} {
+		if n := strings.Count(logs, `"event":"`+ev+`"`); n != 1 {
+			t.Errorf("%d %s lines, want 1", n, ev)
+		}
+	}
+}
