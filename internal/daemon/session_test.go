@@ -103,3 +103,26 @@ func TestSessionRevokedWhileRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestDifferenceFailureLogged: a getDifference that fails is a warn line
+// with the error (the engine retries it with a backoff; it used to fail
+// silently), and the retry applies the difference.
+func TestDifferenceFailureLogged(t *testing.T) {
+	srv := newSim(t, sim.Options{Authorized: true})
+	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", nil)
+	r.waitReady(t)
+	srv.FailRPC("updates.getDifference", tgerr.New(400, "PERSISTENT_TIMESTAMP_INVALID"), 1)
+	srv.OpenGap(1)
+	pts := srv.SendMessage(srv.AddPeer("ann"), "hello") // its push opens the gap
+	r.logs.waitFor(t, `"level":"warn","event":"updates.difference"`)
+	r.logs.waitFor(t, fmt.Sprintf(`"to_pts":%d`, pts)) // the retry's
+	var failed map[string]any
+	for _, l := range logLines(t, r.logs.String()) {
+		if l["event"] == "updates.difference" && l["level"] == "warn" {
+			failed = l
+		}
+	}
+	if err, _ := failed["err"].(string); !strings.Contains(err, "PERSISTENT_TIMESTAMP_INVALID") || failed["from_pts"] == nil {
+		t.Fatalf("the failure's line: %v", failed)
+	}
+}

@@ -43,7 +43,7 @@ const (
 
 	// updates state
 	EventUpdatesGap        = "updates.gap"        // box, local, remote: a pts/qts/seq gap was detected
-	EventUpdatesDifference = "updates.difference" // from_pts, to_pts, seq, updates: getDifference finished
+	EventUpdatesDifference = "updates.difference" // from_pts, to_pts, seq, updates: getDifference finished; from_pts, err: it failed
 	EventUpdatesReceived   = "updates.received"   // constructor, own, dispatched, pts, seq, in_flight: debug trace of every Updates
 
 	// local plumbing

@@ -116,6 +116,10 @@ func (m *Manager) getDifference(req *tg.UpdatesGetDifferenceRequest) {
 			_ = m.post(func() {
 				now := m.now()
 				if err != nil {
+					// The engine retries with a backoff (up to a minute,
+					// for as long as it fails): each failure is a line.
+					m.log.Warn().Str(logging.FieldEvent, logging.EventUpdatesDifference).Int(logging.FieldFromPts, r.Pts).
+						Str(logging.FieldErr, err.Error()).Msg("getDifference failed: retrying")
 					m.engineOut(m.engine.DifferenceFailed(err, now))
 					return
 				}
