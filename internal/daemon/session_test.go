@@ -47,8 +47,10 @@ func waitExecuted(t *testing.T, srv *sim.Server, method string, n int) {
 // next RPC's 401, confirmed by Telegram, makes calld "not logged in"
 // (status, health, the login at its first question), said once in the
 // logs; `calld login` then works without a restart, and calld is logged
-// in again and tracks calls. A 401 that Telegram does not confirm (the
-// session still logged in) changes nothing.
+// in again and tracks calls. A hang-up whose discard answered 401 is not
+// ended by it: the discard is sent again and ends the call once logged in.
+// A 401 that Telegram does not confirm (the session still logged in)
+// changes nothing.
 func TestSessionRevokedWhileRunning(t *testing.T) {
 	srv := newSim(t, sim.Options{Authorized: false})
 	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", nil)
@@ -61,6 +63,11 @@ func TestSessionRevokedWhileRunning(t *testing.T) {
 	}
 	ctx := context.Background()
 	srv.AddPeer("ann")
+	ringing, err := srv.IncomingCall(srv.AddPeer("cat"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.logs.waitFor(t, fmt.Sprintf(`"call_id":"%d","from":"waiting","to":"ringing"`, ringing))
 
 	// A 401 of one RPC while the session is logged in: checked, not
 	// believed.
@@ -71,11 +78,20 @@ func TestSessionRevokedWhileRunning(t *testing.T) {
 	}
 	waitExecuted(t, srv, "users.getUsers", checks+1)
 
+	// The logout, then a hang-up: its discard answers 401, which the
+	// server did not execute; the call stays hanging_up, to be sent
+	// again.
 	srv.LogOutAll()
+	if _, err := r.cl.Discard(ctx, ringing, calld.ReasonHangup); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("hang up after the logout: %v, want code %q", err, calld.EUNAUTHORIZED)
+	}
+	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
+	if c, err := r.cl.Call(ctx, ringing); err != nil || c.State != calld.StateHangingUp || c.EndedBy != calld.EndedByNone {
+		t.Fatalf("the call hung up after the logout: %+v (%v), want hanging_up", c, err)
+	}
 	if _, err := r.cl.Place(ctx, "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
 		t.Fatalf("place after the logout: %v, want code %q", err, calld.EUNAUTHORIZED)
 	}
-	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
 	if st := r.status(t); st.Telegram.Authorized || st.State != StateNotLoggedIn {
 		t.Fatalf("after the revocation: state %q, telegram %+v", st.State, st.Telegram)
 	}
@@ -90,6 +106,14 @@ func TestSessionRevokedWhileRunning(t *testing.T) {
 	r.logs.waitFor(t, `"event":"telegram.authorized"`)
 	if st := r.status(t); !st.Telegram.Authorized || st.Telegram.SelfID != sim.SelfID || st.State != StateReady {
 		t.Fatalf("after the second login: state %q, telegram %+v", st.State, st.Telegram)
+	}
+	// The hang-up's discard, sent again, ends the call as asked.
+	r.logs.waitFor(t, fmt.Sprintf(`"call_id":"%d","from":"hanging_up","to":"ended"`, ringing))
+	if c, err := r.cl.Call(ctx, ringing); err != nil || c.EndedBy != calld.EndedByLocal || c.Reason != calld.ReasonHangup || c.Error != "" {
+		t.Fatalf("the call hung up after the logout, after the login: %+v (%v)", c, err)
+	}
+	if info, _ := srv.Call(ringing); info.State != sim.StateDiscarded {
+		t.Fatalf("the server's call: %s, want discarded", info.State)
 	}
 	id, err := srv.IncomingCall(srv.AddPeer("bob"), false)
 	if err != nil {

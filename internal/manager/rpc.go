@@ -15,6 +15,7 @@ import (
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/mtproto"
 	"github.com/calld/calld/internal/mtproto/callkey"
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // rpcTimeout bounds one RPC including the MTProto client's own retries
@@ -222,7 +223,9 @@ func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) 
 		}
 		m.logDiscard(d, result).Msg("phone.discardCall answered")
 		_ = m.post(func() {
-			if errors.Is(err, errRPCTimeout) {
+			if errors.Is(err, errRPCTimeout) || errors.Is(err, middleware.ErrUnauthorized) {
+				// No answer, or one from a session that is not logged
+				// in (the server did not execute it): sent again.
 				m.discardTimedOut(c, err)
 				return
 			}
@@ -253,9 +256,10 @@ const (
 	discardRetryMax = 5 * time.Minute
 )
 
-// discardTimedOut: our phone.discardCall got no answer in time. No answer
-// is recorded (the server may never have executed it, and the peer would
-// ring on): the call stays hanging_up with its decided discard, the
+// discardTimedOut: our phone.discardCall got no answer in time, or a 401
+// (the session was logged out while calld runs: the server did not
+// execute it). No answer is recorded (the server may never have executed
+// it, and the peer would ring on): the call stays hanging_up with its decided discard, the
 // requests waiting on it are answered with the time-out and the call as it
 // stands, and the same discard is sent again (Resend, which the machine
 // honours once per time-out) after a backoff on the manager's clock, until
@@ -266,8 +270,9 @@ func (m *Manager) discardTimedOut(c *call, err error) {
 	}
 	ws := c.waiters
 	c.waiters = nil
+	answer := telegramError("phone.discardCall", err) // the time-out is a calld.Error already
 	for _, w := range ws {
-		m.afterCommit(c, w.done, err)
+		m.afterCommit(c, w.done, answer)
 	}
 	wait := discardRetry << min(c.discardTimeouts, 6)
 	c.discardTimeouts++
