@@ -7,8 +7,8 @@
 // Goroutines have owners: every goroutine of a run is started on one of
 // two internal/group.Groups, the run's tasks (socket, watchdog,
 // housekeeping, reloads, the Telegram client) and the work that uses the
-// client (the manager, a login flow), and the stop waits for both (work
-// first) before Run returns; the manager waits for its own RPCs. Time is
+// client (the manager, watchSession, a login flow), and the stop waits
+// for both (work first) before Run returns; the manager waits for its own RPCs. Time is
 // Main.Clock, the program's one clock; only the stop's deadline is wall
 // time.
 package daemon
@@ -87,7 +87,7 @@ type Main struct {
 	workCtx    context.Context // what uses the client (manager, login); ends first
 	built      chan struct{}   // closed once the fields above are set
 	tasks      *group.Group    // every goroutine of the run
-	work       *group.Group    // the goroutines using the client: the manager's, a login
+	work       *group.Group    // the goroutines using the client: the manager's, watchSession, a login
 
 	stopReason atomic.Value
 	reloadErr  atomic.Value // string: why the last reload was refused, "" once one succeeds

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/logging"
@@ -31,13 +32,16 @@ func (m *Main) unauthorized(method string, err error) {
 
 // watchSession runs beside the manager until ctx ends. When an RPC
 // answered 401 and Telegram confirms that the session is not logged in,
-// calld becomes "not logged in" (status, health, the login's questions
-// from the phone on; the manager keeps its calls) and says so once; when a
+// calld becomes "not logged in" (the login back at its first question,
+// status, health; the manager keeps its calls) and says so once; when a
 // login through the control socket succeeds and Telegram confirms it,
-// calld is logged in again and the manager fetches the difference, as
-// after a reconnection. A report that the check does not confirm (an old
-// one, or the check failing) changes nothing.
+// calld is logged in again and the manager catches up (Manager.Resync).
+// A report the check does not confirm changes nothing. Reports and
+// logins from before it started (the start-up's own check, the first
+// login) are dropped: runTelegram checked the session after them.
 func (m *Main) watchSession(ctx context.Context) {
+	drain(m.revoked)
+	drain(m.relogin)
 	for {
 		var r revocation
 		select {
@@ -48,12 +52,16 @@ func (m *Main) watchSession(ctx context.Context) {
 		if a, _ := m.auth.get(); a != authYes {
 			continue
 		}
-		if ok, _, err := m.client.Authorized(ctx); ok || err != nil {
+		ok, _, done := m.checkSession(ctx)
+		switch {
+		case done:
+			return
+		case ok:
 			continue
 		}
-		m.auth.set(authNo, nil)
 		m.login.set(calld.LoginState{State: calld.LoginPhoneNeeded})
 		m.manager.SetIdentity(false, 0, m.dc())
+		m.auth.set(authNo, nil)
 		m.log.Error().Str(logging.FieldEvent, logging.EventTelegramUnauthorized).Str(logging.FieldMethod, r.method).
 			Str(logging.FieldErr, r.err.Error()).Msg("the Telegram session is no longer logged in (logged out or revoked elsewhere): run calld login")
 		m.updateStatus()
@@ -73,16 +81,54 @@ func (m *Main) waitRelogin(ctx context.Context) bool {
 			return false
 		case <-m.relogin:
 		}
-		ok, self, err := m.client.Authorized(ctx)
-		if !ok || err != nil {
+		ok, self, done := m.checkSession(ctx)
+		if done {
+			return false
+		}
+		if !ok {
 			continue
 		}
-		m.auth.set(authYes, nil)
 		m.manager.SetIdentity(true, self, m.dc())
+		m.auth.set(authYes, nil)
 		m.log.Info().Str(logging.FieldEvent, logging.EventTelegramAuthorized).Int64(logging.FieldSelfID, self).
 			Msg("the Telegram session is logged in again: fetching what was missed")
-		m.manager.Connected(ctx)
+		m.manager.Resync()
 		m.updateStatus()
 		return true
+	}
+}
+
+// checkSession asks Telegram whether the session is logged in, again
+// after a backoff on the daemon's clock (1 s doubling to 30 s, as
+// runTelegram's check) while the check fails. done is set when ctx ended
+// first.
+func (m *Main) checkSession(ctx context.Context) (ok bool, self int64, done bool) {
+	wait := time.Second
+	for {
+		ok, self, err := m.client.Authorized(ctx)
+		if ctx.Err() != nil {
+			return false, 0, true
+		}
+		if err == nil {
+			return ok, self, false
+		}
+		t := m.Clock.Timer(wait) // armed before the line that says so
+		m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).
+			Dur(logging.FieldRetryIn, wait).Msg("session check failed: checking again")
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, 0, true
+		case <-t.C():
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// drain empties a capacity-1 signal channel.
+func drain[T any](ch chan T) {
+	select {
+	case <-ch:
+	default:
 	}
 }

@@ -2,13 +2,17 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gotd/neo"
+	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/sim"
@@ -23,6 +27,24 @@ func (r *run) login(t *testing.T) {
 			t.Fatalf("login %+v: %v", step, err)
 		}
 	}
+}
+
+// startLoggedIn starts a daemon on a fake clock that stands still,
+// against a simulator that wants a login, and logs it in through the
+// control socket; it returns once the manager has restored.
+func startLoggedIn(t *testing.T) (*sim.Server, *run, *neo.Time) {
+	t.Helper()
+	srv := newSim(t, sim.Options{Authorized: false})
+	clk := neo.NewTime(time.Now())
+	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", func(m *Main) { m.Clock = clk })
+	r.waitReady(t)
+	r.login(t)
+	select {
+	case <-r.m.Manager().Ready():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the manager did not start after the login")
+	}
+	return srv, r, clk
 }
 
 // waitExecuted waits until the simulator has executed method n times.
@@ -52,15 +74,9 @@ func waitExecuted(t *testing.T, srv *sim.Server, method string, n int) {
 // A 401 that Telegram does not confirm (the session still logged in)
 // changes nothing.
 func TestSessionRevokedWhileRunning(t *testing.T) {
-	srv := newSim(t, sim.Options{Authorized: false})
-	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", nil)
-	r.waitReady(t)
-	r.login(t)
-	select {
-	case <-r.m.Manager().Ready():
-	case <-time.After(60 * time.Second):
-		t.Fatal("the manager did not start after the login")
-	}
+	// The daemon's clock stands still: the hung-up call's discard is sent
+	// again by the login (Manager.Resync), not by its backoff's timer.
+	srv, r, _ := startLoggedIn(t)
 	ctx := context.Background()
 	srv.AddPeer("ann")
 	ringing, err := srv.IncomingCall(srv.AddPeer("cat"), false)
@@ -77,6 +93,9 @@ func TestSessionRevokedWhileRunning(t *testing.T) {
 		t.Fatalf("place with a failing resolve: %v, want code %q", err, calld.EUNAUTHORIZED)
 	}
 	waitExecuted(t, srv, "users.getUsers", checks+1)
+	if st := r.status(t); !st.Telegram.Authorized || st.State != StateReady {
+		t.Fatalf("after a 401 while logged in: state %q, telegram %+v", st.State, st.Telegram)
+	}
 
 	// The logout, then a hang-up: its discard answers 401, which the
 	// server did not execute; the call stays hanging_up, to be sent
@@ -107,7 +126,8 @@ func TestSessionRevokedWhileRunning(t *testing.T) {
 	if st := r.status(t); !st.Telegram.Authorized || st.Telegram.SelfID != sim.SelfID || st.State != StateReady {
 		t.Fatalf("after the second login: state %q, telegram %+v", st.State, st.Telegram)
 	}
-	// The hang-up's discard, sent again, ends the call as asked.
+	// The hang-up's discard, sent again at the login, ends the call as
+	// asked.
 	r.logs.waitFor(t, fmt.Sprintf(`"call_id":"%d","from":"hanging_up","to":"ended"`, ringing))
 	if c, err := r.cl.Call(ctx, ringing); err != nil || c.EndedBy != calld.EndedByLocal || c.Reason != calld.ReasonHangup || c.Error != "" {
 		t.Fatalf("the call hung up after the logout, after the login: %+v (%v)", c, err)
@@ -126,6 +146,54 @@ func TestSessionRevokedWhileRunning(t *testing.T) {
 			t.Errorf("%d %s lines, want 1", n, ev)
 		}
 	}
+	checkLogSchema(t, logs)
+}
+
+// checkLogSchema validates every log line against docs/log.schema.json.
+func checkLogSchema(t *testing.T, logs string) {
+	t.Helper()
+	sch, err := jsonschema.NewCompiler().Compile("../../docs/log.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(line))
+		if err == nil {
+			err = sch.Validate(v)
+		}
+		if err != nil {
+			t.Errorf("a log line against the schema: %v\n%s", err, line)
+		}
+	}
+}
+
+// TestDiscardNotLoggedInKeepsCall: a hang-up whose phone.discardCall
+// answers a 401 (Telegram executed none of it) leaves the call hanging_up,
+// its discard to be sent again, instead of ending it with an error while
+// the peer rings on. SESSION_PASSWORD_NEEDED is such a 401 too (a login
+// waiting for its two-step verification password).
+func TestDiscardNotLoggedInKeepsCall(t *testing.T) {
+	for _, typ := range []string{"AUTH_KEY_UNREGISTERED", "SESSION_PASSWORD_NEEDED"} {
+		t.Run(typ, func(t *testing.T) {
+			srv := newSim(t, sim.Options{Authorized: true})
+			clk := neo.NewTime(time.Now()) // the resend's backoff never ends
+			r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", func(m *Main) { m.Clock = clk })
+			r.waitReady(t)
+			id, err := srv.IncomingCall(srv.AddPeer("cat"), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.logs.waitFor(t, fmt.Sprintf(`"call_id":"%d","from":"waiting","to":"ringing"`, id))
+			srv.FailRPC("phone.discardCall", tgerr.New(401, typ), 1)
+			if _, err := r.cl.Discard(context.Background(), id, calld.ReasonHangup); err == nil {
+				t.Fatal("the hang-up answered no error")
+			}
+			c, err := r.cl.Call(context.Background(), id)
+			if err != nil || c.State != calld.StateHangingUp || c.EndedBy != calld.EndedByNone || c.Error != "" {
+				t.Fatalf("the call after its discard's %s: %+v (%v), want hanging_up", typ, c, err)
+			}
+		})
+	}
 }
 
 // TestDifferenceFailureLogged: a getDifference that fails is a warn line
@@ -138,15 +206,51 @@ func TestDifferenceFailureLogged(t *testing.T) {
 	srv.FailRPC("updates.getDifference", tgerr.New(400, "PERSISTENT_TIMESTAMP_INVALID"), 1)
 	srv.OpenGap(1)
 	pts := srv.SendMessage(srv.AddPeer("ann"), "hello") // its push opens the gap
-	r.logs.waitFor(t, `"level":"warn","event":"updates.difference"`)
+	r.logs.waitFor(t, `"level":"warn","event":"updates.difference_failed"`)
 	r.logs.waitFor(t, fmt.Sprintf(`"to_pts":%d`, pts)) // the retry's
 	var failed map[string]any
 	for _, l := range logLines(t, r.logs.String()) {
-		if l["event"] == "updates.difference" && l["level"] == "warn" {
+		if l["event"] == "updates.difference_failed" {
 			failed = l
 		}
 	}
 	if err, _ := failed["err"].(string); !strings.Contains(err, "PERSISTENT_TIMESTAMP_INVALID") || failed["from_pts"] == nil {
 		t.Fatalf("the failure's line: %v", failed)
+	}
+	checkLogSchema(t, r.logs.String())
+}
+
+// directLogin logs the client's key in without the control socket, as a
+// login flow does.
+type directLogin struct{}
+
+func (directLogin) Phone(context.Context) (string, error) { return "+15550001111", nil }
+func (directLogin) Code(context.Context, *tg.AuthSentCode) (string, error) {
+	return sim.LoginCode, nil
+}
+func (directLogin) Password(context.Context) (string, error) { return "", errors.New("no password") }
+
+// TestReloginCheckRetried: after a revocation, the check that confirms a
+// login fails once (an RPC error): calld checks again after its backoff,
+// on its clock, instead of waiting for another login, and is logged in.
+func TestReloginCheckRetried(t *testing.T) {
+	srv, r, clk := startLoggedIn(t)
+	ctx := context.Background()
+	srv.AddPeer("ann")
+	srv.LogOutAll()
+	if _, err := r.cl.Place(ctx, "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("place after the logout: %v", err)
+	}
+	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
+	if err := r.m.client.Login(ctx, directLogin{}); err != nil {
+		t.Fatal(err)
+	}
+	srv.FailRPC("users.getUsers", tgerr.New(400, "INJECTED_CHECK_FAILURE"), 1)
+	r.m.loginSucceeded()
+	r.logs.waitFor(t, "session check failed: checking again")
+	clk.Travel(time.Second)
+	r.logs.waitFor(t, `"event":"telegram.authorized"`)
+	if st := r.status(t); st.State != StateReady || !st.Telegram.Authorized {
+		t.Fatalf("logged in again: state %q, telegram %+v", st.State, st.Telegram)
 	}
 }

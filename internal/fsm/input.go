@@ -119,9 +119,11 @@ const (
 type RPCResult struct {
 	Method Method
 	Err    error
-	// TimedOut: the RPC got no answer in time (Err says so). For a
-	// discard that is no answer recorded: the call stays hanging_up and
-	// its machine honours one Resend of the same discard.
+	// TimedOut: the RPC got no answer in time (Err says so), or one that
+	// says Telegram executed none of it (the manager sets it for a
+	// discard answered with a 401). For a discard that is no answer
+	// recorded: the call stays hanging_up and its machine honours one
+	// Resend of the same discard.
 	TimedOut bool
 }
 

@@ -23,8 +23,8 @@ type Machine struct {
 	t Timeouts
 
 	// resendable: restored from a record in hanging_up (a discard decided
-	// and persisted, no answer recorded), or its discard ran out of time
-	// (RPCResult TimedOut), and not yet re-sent. Only such a machine
+	// and persisted, no answer recorded), or its discard got no answer
+	// (RPCResult TimedOut: a time-out, or a 401), and not yet re-sent. Only such a machine
 	// honours Resend, once per restore or time-out: the discard is never
 	// re-decided, only the same one sent again while no answer is
 	// recorded.

@@ -42,9 +42,10 @@ const (
 	EventCallDebug     = "call.debug"     // call_id, bytes, result: phone.saveCallDebug answered (also a journal event)
 
 	// updates state
-	EventUpdatesGap        = "updates.gap"        // box, local, remote: a pts/qts/seq gap was detected
-	EventUpdatesDifference = "updates.difference" // from_pts, to_pts, seq, updates: getDifference finished; from_pts, err: it failed
-	EventUpdatesReceived   = "updates.received"   // constructor, own, dispatched, pts, seq, in_flight: debug trace of every Updates
+	EventUpdatesGap        = "updates.gap"               // box, local, remote: a pts/qts/seq gap was detected
+	EventUpdatesDifference = "updates.difference"        // from_pts, to_pts, seq, updates: getDifference finished
+	EventUpdatesDiffFailed = "updates.difference_failed" // from_pts, err: getDifference failed, retried with a backoff
+	EventUpdatesReceived   = "updates.received"          // constructor, own, dispatched, pts, seq, in_flight: debug trace of every Updates
 
 	// local plumbing
 	EventStoreError       = "store.error"        // err: a bbolt read or write failed

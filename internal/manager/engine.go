@@ -7,6 +7,7 @@ import (
 	"github.com/gotd/td/tg"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/fsm"
 	"github.com/calld/calld/internal/logging"
 	"github.com/calld/calld/internal/updates"
 )
@@ -49,6 +50,27 @@ func (m *Manager) Connected(ctx context.Context) {
 	_ = m.post(func() {
 		if m.engine != nil {
 			m.engineOut(m.engine.Reconnected(m.now()))
+		}
+	})
+}
+
+// Resync tells the loop that the session is logged in again after it was
+// logged out while calld ran (a 401 from every RPC): the engine fetches
+// the difference, and each hanging_up call whose discard got no executed
+// answer (a 401, or a time-out) sends it again now instead of at the end
+// of its backoff, so that no such call counts as live (busy) any longer
+// than the login takes. A discard in flight is not sent twice: the
+// machine honours Resend only when no answer is pending.
+func (m *Manager) Resync() {
+	_ = m.post(func() {
+		if m.engine != nil {
+			m.engineOut(m.engine.Reconnected(m.now()))
+		}
+		for _, c := range m.calls {
+			if c.m.Call().State == calld.StateHangingUp {
+				c.discardTimeouts = 0
+				m.apply(c, fsm.Local{Action: fsm.Resend})
+			}
 		}
 	})
 }
@@ -118,7 +140,7 @@ func (m *Manager) getDifference(req *tg.UpdatesGetDifferenceRequest) {
 				if err != nil {
 					// The engine retries with a backoff (up to a minute,
 					// for as long as it fails): each failure is a line.
-					m.log.Warn().Str(logging.FieldEvent, logging.EventUpdatesDifference).Int(logging.FieldFromPts, r.Pts).
+					m.log.Warn().Str(logging.FieldEvent, logging.EventUpdatesDiffFailed).Int(logging.FieldFromPts, r.Pts).
 						Str(logging.FieldErr, err.Error()).Msg("getDifference failed: retrying")
 					m.engineOut(m.engine.DifferenceFailed(err, now))
 					return

@@ -223,7 +223,7 @@ func (m *Manager) sendDiscard(c *call, a fsm.SendDiscard) func(context.Context) 
 		}
 		m.logDiscard(d, result).Msg("phone.discardCall answered")
 		_ = m.post(func() {
-			if errors.Is(err, errRPCTimeout) || errors.Is(err, middleware.ErrUnauthorized) {
+			if errors.Is(err, errRPCTimeout) || middleware.NotLoggedIn(err) {
 				// No answer, or one from a session that is not logged
 				// in (the server did not execute it): sent again.
 				m.discardTimedOut(c, err)

@@ -34,9 +34,10 @@ func CountErrors(count func(method, typ string)) telegram.Middleware {
 // Unauthorized is a middleware outside TypedErrors: every RPC that ends
 // with a 401 (APIErrorCode "unauthorized": the auth key is not logged
 // in, was logged out or the session revoked; not SESSION_PASSWORD_NEEDED)
-// is reported to f with its method, after the retries. f runs on the RPC's goroutine and must not block. An
-// expected 401 is reported too (the authorization check of a session
-// that is not logged in): f decides what it means.
+// is reported to f with its method, after the retries. f runs on the
+// RPC's goroutine and must not block. An expected 401 is reported too
+// (the authorization check of a session that is not logged in): f
+// decides what it means.
 func Unauthorized(f func(method string, err error)) telegram.Middleware {
 	return telegram.MiddlewareFunc(func(next tg.Invoker) telegram.InvokeFunc {
 		return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {

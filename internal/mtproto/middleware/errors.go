@@ -34,9 +34,9 @@ var (
 	// ErrFloodWait: FLOOD_WAIT_X (420) longer than what the retry budget
 	// had left.
 	ErrFloodWait = errors.New("flood wait")
-	// ErrUnauthorized: any 401 (AUTH_KEY_UNREGISTERED, SESSION_REVOKED,
-	// AUTH_KEY_INVALID, USER_DEACTIVATED, SESSION_EXPIRED, ...): the account
-	// has no valid logged-in session.
+	// ErrUnauthorized: a 401 (AUTH_KEY_UNREGISTERED, SESSION_REVOKED,
+	// AUTH_KEY_INVALID, USER_DEACTIVATED, SESSION_EXPIRED, ...) other than
+	// SESSION_PASSWORD_NEEDED: the account has no valid logged-in session.
 	ErrUnauthorized = errors.New("not authorized")
 	// ErrPhoneNumberInvalid: PHONE_NUMBER_INVALID (400) during login.
 	ErrPhoneNumberInvalid = errors.New("phone number invalid")
@@ -197,4 +197,15 @@ func statusOf(code string) int {
 		return 504
 	}
 	return 500
+}
+
+// NotLoggedIn reports whether err is a 401: ErrUnauthorized, or
+// SESSION_PASSWORD_NEEDED (a login waiting for its two-step verification
+// password). Telegram executed nothing of a request that got one.
+func NotLoggedIn(err error) bool {
+	if errors.Is(err, ErrUnauthorized) || errors.Is(err, errPasswordNeeded) {
+		return true
+	}
+	rpcErr, ok := tgerr.As(err)
+	return ok && rpcErr.Code == 401
 }

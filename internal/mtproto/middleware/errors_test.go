@@ -78,3 +78,24 @@ func TestTypedAndAPIErrorCode(t *testing.T) {
 		t.Errorf("APIErrorCode(nil) = %q, %d", code, status)
 	}
 }
+
+// TestNotLoggedIn: every 401, typed or not, SESSION_PASSWORD_NEEDED
+// included, and nothing else.
+func TestNotLoggedIn(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{rpcErr(401, "AUTH_KEY_UNREGISTERED"), true},
+		{typed(rpcErr(401, "SESSION_REVOKED")), true},
+		{typed(rpcErr(401, "SESSION_PASSWORD_NEEDED")), true},
+		{rpcErr(401, "SESSION_PASSWORD_NEEDED"), true},
+		{typed(rpcErr(400, "CALL_PEER_INVALID")), false},
+		{typed(errors.New("connection reset")), false},
+		{nil, false},
+	} {
+		if got := NotLoggedIn(tc.err); got != tc.want {
+			t.Errorf("NotLoggedIn(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
