@@ -8,8 +8,8 @@
 // two internal/group.Groups, the run's tasks (socket, watchdog,
 // housekeeping, reloads, the Telegram client) and the work that uses the
 // client (the manager, watchSession, a login flow), and the stop waits
-// for both (work first) before Run returns; the manager waits for its own RPCs. Time is
-// Main.Clock, the program's one clock; only the stop's deadline is wall
+// for both (work first) before Run returns; the manager waits for its
+// own RPCs. Time is Main.Clock, the program's one clock; only the stop's deadline is wall
 // time.
 package daemon
 
@@ -92,8 +92,7 @@ type Main struct {
 	stopReason atomic.Value
 	reloadErr  atomic.Value // string: why the last reload was refused, "" once one succeeds
 	login      *login
-	loginOnce  chan struct{}   // closed on a successful login
-	relogin    chan struct{}   // a login succeeded (capacity 1; session.go)
+	relogin    chan struct{}   // a login succeeded (capacity 1: runTelegram, session.go)
 	revoked    chan revocation // an RPC answered 401 (capacity 1; session.go)
 	auth       authState       // the session's authorization, as last checked
 	reached    atomic.Bool     // Telegram answered once (runTelegram ran)
@@ -113,14 +112,13 @@ type SimTarget struct {
 // New returns a Main for cfg.
 func New(cfg config.Config) *Main {
 	return &Main{
-		Config:    cfg,
-		ready:     make(chan struct{}),
-		built:     make(chan struct{}),
-		login:     newLogin(),
-		loginOnce: make(chan struct{}),
-		relogin:   make(chan struct{}, 1),
-		revoked:   make(chan revocation, 1),
-		reloads:   newReloads(),
+		Config:  cfg,
+		ready:   make(chan struct{}),
+		built:   make(chan struct{}),
+		login:   newLogin(),
+		relogin: make(chan struct{}, 1),
+		revoked: make(chan revocation, 1),
+		reloads: newReloads(),
 	}
 }
 
@@ -404,42 +402,29 @@ func (m *Main) runTelegram(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(m.workCtx, cancel)()
-	wait := time.Second
+	unknown := func(err error) {
+		m.auth.set(authUnknown, err)
+		m.updateStatus()
+	}
 	for {
-		ok, self, err := m.client.Authorized(ctx)
-		switch {
-		case ctx.Err() != nil:
+		ok, self, done := m.checkSession(ctx, unknown)
+		if done {
 			return nil
-		case err != nil:
-			m.auth.set(authUnknown, err)
-			t := m.Clock.Timer(wait) // armed before the line that says so
-			m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).
-				Dur(logging.FieldRetryIn, wait).Msg("authorization check failed: checking again")
-			m.updateStatus()
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C():
-			}
-			wait = min(2*wait, 30*time.Second)
-			continue
-		case ok:
+		}
+		if ok {
 			m.auth.set(authYes, nil)
 			m.manager.SetIdentity(true, self, m.dc())
-		default:
-			m.auth.set(authNo, nil)
-			m.manager.SetIdentity(false, 0, m.dc())
-			m.markReady()
-			m.updateStatus()
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-m.loginDone():
-			}
-			continue
+			break
 		}
-		break
+		m.auth.set(authNo, nil)
+		m.manager.SetIdentity(false, 0, m.dc())
+		m.markReady()
+		m.updateStatus()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.relogin:
+		}
 	}
 	m.updateStatus()
 	m.work.Go(func() error {
@@ -644,18 +629,12 @@ func errAccountChanged(running, next string) error {
 		quote(running), quote(next))}
 }
 
-// loginDone is closed once a login through the control socket succeeded.
-func (m *Main) loginDone() <-chan struct{} { return m.loginOnce }
-
+// loginSucceeded tells runTelegram, or watchSession once the manager
+// runs, that a login through the control socket succeeded.
 func (m *Main) loginSucceeded() {
 	select {
 	case m.relogin <- struct{}{}:
-	default:
-	}
-	select {
-	case <-m.loginOnce:
-	default:
-		close(m.loginOnce)
+	default: // one is waiting already
 	}
 }
 

@@ -52,7 +52,7 @@ func (m *Main) watchSession(ctx context.Context) {
 		if a, _ := m.auth.get(); a != authYes {
 			continue
 		}
-		ok, _, done := m.checkSession(ctx)
+		ok, _, done := m.checkSession(ctx, nil)
 		switch {
 		case done:
 			return
@@ -81,7 +81,7 @@ func (m *Main) waitRelogin(ctx context.Context) bool {
 			return false
 		case <-m.relogin:
 		}
-		ok, self, done := m.checkSession(ctx)
+		ok, self, done := m.checkSession(ctx, nil)
 		if done {
 			return false
 		}
@@ -99,10 +99,10 @@ func (m *Main) waitRelogin(ctx context.Context) bool {
 }
 
 // checkSession asks Telegram whether the session is logged in, again
-// after a backoff on the daemon's clock (1 s doubling to 30 s, as
-// runTelegram's check) while the check fails. done is set when ctx ended
-// first.
-func (m *Main) checkSession(ctx context.Context) (ok bool, self int64, done bool) {
+// after a backoff on the daemon's clock (1 s doubling to 30 s) while the
+// check fails: an error is never taken for "not logged in". failed, when
+// not nil, hears of each failure first. done is set when ctx ended first.
+func (m *Main) checkSession(ctx context.Context, failed func(error)) (ok bool, self int64, done bool) {
 	wait := time.Second
 	for {
 		ok, self, err := m.client.Authorized(ctx)
@@ -112,9 +112,12 @@ func (m *Main) checkSession(ctx context.Context) (ok bool, self int64, done bool
 		if err == nil {
 			return ok, self, false
 		}
+		if failed != nil {
+			failed(err)
+		}
 		t := m.Clock.Timer(wait) // armed before the line that says so
 		m.log.Warn().Str(logging.FieldEvent, logging.EventLog).Str(logging.FieldErr, err.Error()).
-			Dur(logging.FieldRetryIn, wait).Msg("session check failed: checking again")
+			Dur(logging.FieldRetryIn, wait).Msg("authorization check failed: checking again")
 		select {
 		case <-ctx.Done():
 			t.Stop()

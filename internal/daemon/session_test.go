@@ -245,9 +245,11 @@ func TestReloginCheckRetried(t *testing.T) {
 	if err := r.m.client.Login(ctx, directLogin{}); err != nil {
 		t.Fatal(err)
 	}
+	const failed = "authorization check failed: checking again"
+	before := strings.Count(r.logs.String(), failed)
 	srv.FailRPC("users.getUsers", tgerr.New(400, "INJECTED_CHECK_FAILURE"), 1)
 	r.m.loginSucceeded()
-	r.logs.waitFor(t, "session check failed: checking again")
+	r.logs.waitForN(t, failed, before+1)
 	clk.Travel(time.Second)
 	r.logs.waitFor(t, `"event":"telegram.authorized"`)
 	if st := r.status(t); st.State != StateReady || !st.Telegram.Authorized {

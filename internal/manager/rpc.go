@@ -259,9 +259,9 @@ const (
 // discardTimedOut: our phone.discardCall got no answer in time, or a 401
 // (the session was logged out while calld runs: the server did not
 // execute it). No answer is recorded (the server may never have executed
-// it, and the peer would ring on): the call stays hanging_up with its decided discard, the
-// requests waiting on it are answered with the time-out and the call as it
-// stands, and the same discard is sent again (Resend, which the machine
+// it, and the peer would ring on): the call stays hanging_up with its
+// decided discard, the requests waiting on it are answered with the
+// time-out (or the 401) and the call as it stands, and the same discard is sent again (Resend, which the machine
 // honours once per time-out) after a backoff on the manager's clock, until
 // an answer is recorded or the call ends remotely.
 func (m *Manager) discardTimedOut(c *call, err error) {
