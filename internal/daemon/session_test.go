@@ -201,23 +201,47 @@ func TestDiscardNotLoggedInKeepsCall(t *testing.T) {
 // silently), and the retry applies the difference.
 func TestDifferenceFailureLogged(t *testing.T) {
 	srv := newSim(t, sim.Options{Authorized: true})
-	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", nil)
+	clk := neo.NewTime(time.Now())
+	r := start(t, srv, filepath.Join(t.TempDir(), "calld.db"), "", func(m *Main) { m.Clock = clk })
 	r.waitReady(t)
 	srv.FailRPC("updates.getDifference", tgerr.New(400, "PERSISTENT_TIMESTAMP_INVALID"), 1)
 	srv.OpenGap(1)
 	pts := srv.SendMessage(srv.AddPeer("ann"), "hello") // its push opens the gap
-	r.logs.waitFor(t, `"level":"warn","event":"updates.difference_failed"`)
-	r.logs.waitFor(t, fmt.Sprintf(`"to_pts":%d`, pts)) // the retry's
+	r.logs.waitFor(t, `"event":"updates.gap"`)
+	// The gap's wait, then the retry's backoff, pass on calld's clock.
+	travelUntil(t, clk, func() bool { return strings.Contains(r.logs.String(), `"event":"updates.difference_failed"`) })
+	travelUntil(t, clk, func() bool { return strings.Contains(r.logs.String(), fmt.Sprintf(`"to_pts":%d`, pts)) })
 	var failed map[string]any
 	for _, l := range logLines(t, r.logs.String()) {
 		if l["event"] == "updates.difference_failed" {
 			failed = l
 		}
 	}
-	if err, _ := failed["err"].(string); !strings.Contains(err, "PERSISTENT_TIMESTAMP_INVALID") || failed["from_pts"] == nil {
+	if err, _ := failed["err"].(string); failed["level"] != "warn" || !strings.Contains(err, "PERSISTENT_TIMESTAMP_INVALID") || failed["from_pts"] == nil {
 		t.Fatalf("the failure's line: %v", failed)
 	}
 	checkLogSchema(t, r.logs.String())
+}
+
+// travelUntil moves clk in 100 ms steps until cond holds (bounded by a
+// real-time deadline). Each step that reaches a timer's instant makes its
+// goroutine go on, and re-arm a timer, which Observe reports; a step
+// waits for that report briefly, so that the clock does not run ahead of
+// what it woke.
+func travelUntil(t *testing.T, clk *neo.Time, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("the condition did not hold with the clock moved on")
+		}
+		armed := clk.Observe()
+		clk.Travel(100 * time.Millisecond)
+		select {
+		case <-armed:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // directLogin logs the client's key in without the control socket, as a
