@@ -412,9 +412,15 @@ func (m *Main) runTelegram(ctx context.Context) error {
 			return nil
 		}
 		if ok {
-			m.auth.set(authYes, nil)
-			m.manager.SetIdentity(true, self, m.dc())
-			break
+			err := m.acceptAccount(ctx, self)
+			if err == nil {
+				m.auth.set(authYes, nil)
+				m.manager.SetIdentity(true, self, m.dc())
+				break
+			}
+			if !isOtherAccount(err) {
+				return err
+			}
 		}
 		m.auth.set(authNo, nil)
 		m.manager.SetIdentity(false, 0, m.dc())

@@ -270,14 +270,13 @@ func (f *flow) hand(ctx context.Context, m *Main, a answer) (out, err error) {
 
 // run runs the flow to its end and settles the last answer with it.
 func (f *flow) run(m *Main) {
-	err := m.client.Login(m.workCtx, f)
+	self, err := m.client.Login(m.workCtx, f)
+	if err == nil {
+		err = m.acceptAccount(m.workCtx, self)
+	}
 	st := calld.LoginState{State: calld.LoginPhoneNeeded} // a failed flow starts over
 	if err == nil {
-		// Login checked it just now; ask once more for the id.
-		st.State = calld.LoginAuthorized
-		if ok, self, aerr := m.client.Authorized(m.workCtx); aerr == nil && ok {
-			st.SelfID = self
-		}
+		st.State, st.SelfID = calld.LoginAuthorized, self
 	}
 	f.l.mu.Lock()
 	f.l.state, f.l.flow = st, nil

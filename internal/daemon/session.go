@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/logging"
+	"github.com/calld/calld/internal/store"
 )
 
 // A session that is logged in can stop being so while calld runs: the
@@ -88,6 +90,16 @@ func (m *Main) waitRelogin(ctx context.Context) bool {
 		if !ok {
 			continue
 		}
+		if err := m.acceptAccount(ctx, self); err != nil {
+			// Another account's, logged in without the control
+			// socket's flow (which refuses it before this), or the
+			// store failed: not logged in.
+			if !isOtherAccount(err) {
+				m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).
+					Msg("recording the state file's account failed: still not logged in")
+			}
+			continue
+		}
 		m.manager.SetIdentity(true, self, m.dc())
 		m.auth.set(authYes, nil)
 		m.log.Info().Str(logging.FieldEvent, logging.EventTelegramAuthorized).Int64(logging.FieldSelfID, self).
@@ -134,4 +146,54 @@ func drain[T any](ch chan T) {
 	case <-ch:
 	default:
 	}
+}
+
+// The state file holds one account's calls, journal and updates state
+// (pts, qts, seq), and its session. The first time calld sees the session
+// logged in, it records the account in the file; from then on a session
+// logged in as another account is logged out again (acceptAccount):
+// applying one account's updates state to another's would fetch the
+// wrong difference, and its live calls would be discarded as a stranger.
+
+// otherAccount is the error of a session logged in as user self with a
+// state file that holds account's.
+func otherAccount(account, self int64) error {
+	return calld.Errorf(calld.ECONFLICT, "this state file holds the calls and updates state of Telegram user %d, not of user %d, who was logged out again: log in as user %d, or give the other account a state file of its own", account, self, account)
+}
+
+// isOtherAccount tells otherAccount's errors from the store's.
+func isOtherAccount(err error) bool { return calld.ErrorCode(err) == calld.ECONFLICT }
+
+// acceptAccount is the check of a session found logged in as user self.
+// It records self as the state file's account if the file has none yet.
+// If the file holds another account's, it logs the session out at
+// Telegram, says so, and returns otherAccount.
+func (m *Main) acceptAccount(ctx context.Context, self int64) error {
+	var account int64
+	err := m.db.View(func(tx *store.Tx) error {
+		var err error
+		account, err = tx.Account()
+		return err
+	})
+	if err == nil && account == 0 {
+		// The first time: written once, then only read.
+		account = self
+		err = m.db.Update(func(tx *store.Tx) error { return tx.SetAccount(self) })
+	}
+	if err != nil {
+		return fmt.Errorf("state file account: %w", err)
+	}
+	if account == self {
+		return nil
+	}
+	refused := otherAccount(account, self)
+	if _, err := m.client.API().AuthLogOut(ctx); err != nil {
+		m.log.Error().Str(logging.FieldEvent, logging.EventMTProtoLogin).Int64(logging.FieldSelfID, self).
+			Str(logging.FieldErr, fmt.Sprintf("%v (logging it out failed: %v)", refused, err)).
+			Msg("a session of another account than the state file's: not logged in, and logging it out failed")
+		return refused
+	}
+	m.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Int64(logging.FieldSelfID, self).
+		Str(logging.FieldErr, refused.Error()).Msg("a session of another account than the state file's: logged out again")
+	return refused
 }

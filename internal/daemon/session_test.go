@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/calld/calld"
 	"github.com/calld/calld/internal/sim"
+	"github.com/calld/calld/internal/store"
 )
 
 // login answers the phone and the code through the control socket and
@@ -246,9 +248,14 @@ func travelUntil(t *testing.T, clk *neo.Time, cond func() bool) {
 
 // directLogin logs the client's key in without the control socket, as a
 // login flow does.
-type directLogin struct{}
+type directLogin struct{ phone string } // "": the default account's
 
-func (directLogin) Phone(context.Context) (string, error) { return "+15550001111", nil }
+func (d directLogin) Phone(context.Context) (string, error) {
+	if d.phone != "" {
+		return d.phone, nil
+	}
+	return "+15550001111", nil
+}
 func (directLogin) Code(context.Context, *tg.AuthSentCode) (string, error) {
 	return sim.LoginCode, nil
 }
@@ -266,7 +273,7 @@ func TestReloginCheckRetried(t *testing.T) {
 		t.Fatalf("place after the logout: %v", err)
 	}
 	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
-	if err := r.m.client.Login(ctx, directLogin{}); err != nil {
+	if _, err := r.m.client.Login(ctx, directLogin{}); err != nil {
 		t.Fatal(err)
 	}
 	const failed = "authorization check failed: checking again"
@@ -279,4 +286,128 @@ func TestReloginCheckRetried(t *testing.T) {
 	if st := r.status(t); st.State != StateReady || !st.Telegram.Authorized {
 		t.Fatalf("logged in again: state %q, telegram %+v", st.State, st.Telegram)
 	}
+}
+
+// TestLoginOtherAccountRefused: the state file holds one account's calls
+// and updates state. Once that account's session was logged out, a login
+// as another account is refused (409, naming both users) and logged out
+// again at Telegram, and calld stays not logged in, its calls and
+// updates state untouched; a login as the file's account then works.
+func TestLoginOtherAccountRefused(t *testing.T) {
+	srv, r, _ := startLoggedIn(t)
+	ctx := context.Background()
+	self := srv.Account().SelfID()
+	other := srv.AddAccount("15550002222")
+	before := r.status(t).Updates
+	srv.LogOutAll()
+	ann := srv.AddPeer("ann")
+	for range 3 { // the other account's pts moves: a difference from the file's would change it
+		other.SendMessage(ann, "hello")
+	}
+	if _, err := r.cl.Place(ctx, "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("place after the logout: %v", err)
+	}
+	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
+	if _, err := r.cl.Login(ctx, calld.LoginStep{Phone: "+" + other.Phone()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.cl.Login(ctx, calld.LoginStep{Code: sim.LoginCode})
+	if calld.ErrorCode(err) != calld.ECONFLICT || !strings.Contains(err.Error(), strconv.FormatInt(self, 10)) ||
+		!strings.Contains(err.Error(), strconv.FormatInt(other.SelfID(), 10)) {
+		t.Fatalf("login as another account: %v, want a conflict naming users %d and %d", err, self, other.SelfID())
+	}
+	if ok, _, err := r.m.client.Authorized(ctx); err != nil || ok {
+		t.Fatalf("the other account's session after the refusal: authorized %v (%v), want logged out", ok, err)
+	}
+	st := r.status(t)
+	if st.State != StateNotLoggedIn || st.Telegram.Authorized || st.Updates != before {
+		t.Fatalf("after the refused login: state %q, telegram %+v, updates %+v (before %+v)", st.State, st.Telegram, st.Updates, before)
+	}
+	if ls, err := r.cl.Login(ctx, calld.LoginStep{}); err != nil || ls.State != calld.LoginPhoneNeeded {
+		t.Fatalf("login state after the refusal: %+v (%v)", ls, err)
+	}
+	r.login(t)
+	r.logs.waitFor(t, `"event":"telegram.authorized"`)
+	if st := r.status(t); st.State != StateReady || st.Telegram.SelfID != self {
+		t.Fatalf("logged in as the file's account again: state %q, telegram %+v", st.State, st.Telegram)
+	}
+}
+
+// TestStartOtherAccountRefused: before the manager starts, a session
+// found logged in as another account than the state file's (a login that
+// did not go through the control socket's flow, which refuses it) is
+// logged out again, and calld goes on waiting, not logged in, for a login
+// as the file's account; nothing of the file is sent for the other.
+func TestStartOtherAccountRefused(t *testing.T) {
+	srv := newSim(t, sim.Options{Authorized: false})
+	path := filepath.Join(t.TempDir(), "calld.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const theirs = 4242
+	if err := db.Update(func(tx *store.Tx) error { return tx.SetAccount(theirs) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, srv, path, "", nil)
+	r.waitReady(t)
+	ctx := context.Background()
+	if _, err := r.m.client.Login(ctx, directLogin{}); err != nil {
+		t.Fatal(err)
+	}
+	r.m.loginSucceeded()
+	r.logs.waitFor(t, "a session of another account than the state file's: logged out again")
+	if st := r.status(t); st.State != StateNotLoggedIn || st.Telegram.Authorized {
+		t.Fatalf("with another account's session: state %q, telegram %+v", st.State, st.Telegram)
+	}
+	if ok, _, err := r.m.client.Authorized(ctx); err != nil || ok {
+		t.Fatalf("the other account's session: authorized %v (%v), want logged out", ok, err)
+	}
+	var refused map[string]any
+	for _, l := range logLines(t, r.logs.String()) {
+		if l["event"] == "mtproto.login" && l["level"] == "warn" {
+			refused = l
+		}
+	}
+	if msg, _ := refused["err"].(string); !strings.Contains(msg, "4242") || !strings.Contains(msg, strconv.FormatInt(sim.SelfID, 10)) {
+		t.Fatalf("the refusal's line: %v, want users %d and %d named", refused, theirs, sim.SelfID)
+	}
+	if n := srv.Executed("updates.getState") + srv.Executed("updates.getDifference"); n != 0 {
+		t.Fatalf("%d updates requests sent for the other account", n)
+	}
+	checkLogSchema(t, r.logs.String())
+}
+
+// TestReloginOtherAccountUnchecked: a login as another account that did
+// not go through the control socket's flow (which refuses it) is still
+// not taken for the file's account: calld stays not logged in and says
+// why.
+func TestReloginOtherAccountUnchecked(t *testing.T) {
+	srv, r, _ := startLoggedIn(t)
+	ctx := context.Background()
+	other := srv.AddAccount("15550002222")
+	srv.AddPeer("ann")
+	srv.LogOutAll()
+	if _, err := r.cl.Place(ctx, "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("place after the logout: %v", err)
+	}
+	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
+	if _, err := r.m.client.Login(ctx, directLogin{phone: "+" + other.Phone()}); err != nil {
+		t.Fatal(err)
+	}
+	r.m.loginSucceeded()
+	r.logs.waitFor(t, "a session of another account than the state file's: logged out again")
+	if ok, _, err := r.m.client.Authorized(ctx); err != nil || ok {
+		t.Fatalf("the other account's session: authorized %v (%v), want logged out", ok, err)
+	}
+	if st := r.status(t); st.State != StateNotLoggedIn || st.Telegram.Authorized {
+		t.Fatalf("after a login as another account: state %q, telegram %+v", st.State, st.Telegram)
+	}
+	if strings.Contains(r.logs.String(), `"event":"telegram.authorized"`) {
+		t.Fatal("telegram.authorized logged for another account")
+	}
+	checkLogSchema(t, r.logs.String())
 }

@@ -27,14 +27,15 @@ type LoginAnswers interface {
 // auth.signIn, and the 2FA password check when needed) unless it is already
 // authorized. Sign-up of a new account is not supported. Errors are typed
 // as the RPCs return them: middleware.ErrPhoneNumberInvalid,
-// ErrPhoneCodeInvalid, ErrPasswordInvalid, ...
-func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
+// ErrPhoneCodeInvalid, ErrPasswordInvalid, ... On success it returns the
+// user id the session is logged in as.
+func (c *Client) Login(ctx context.Context, answers LoginAnswers) (selfID int64, err error) {
 	if answers == nil {
-		return errors.New("login: no answers provider")
+		return 0, errors.New("login: no answers provider")
 	}
 	a := &loginAuth{answers: answers, c: c}
 	flow := auth.NewFlow(a, auth.SendCodeOptions{})
-	err := c.client.Auth().IfNecessary(ctx, flow)
+	err = c.client.Auth().IfNecessary(ctx, flow)
 	// A wrong 2FA password leaves the session waiting for the password:
 	// ask again when the answers can hear why.
 	for errors.Is(err, auth.ErrPasswordInvalid) {
@@ -56,18 +57,18 @@ func (c *Client) Login(ctx context.Context, answers LoginAnswers) error {
 		}
 		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
 			AnErr(logging.FieldErr, err).Msg("login failed")
-		return fmt.Errorf("login: %w", err)
+		return 0, fmt.Errorf("login: %w", err)
 	}
 	ok, self, err := c.Authorized(ctx)
 	if err != nil {
-		return fmt.Errorf("login: %w", err)
+		return 0, fmt.Errorf("login: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("login: %w: still not authorized after the login flow", middleware.ErrUnauthorized)
+		return 0, fmt.Errorf("login: %w: still not authorized after the login flow", middleware.ErrUnauthorized)
 	}
 	c.log.Info().Str(logging.FieldEvent, logging.EventMTProtoLogin).Str(logging.FieldPhone, logging.MaskPhone(a.phone)).
 		Int64(logging.FieldSelfID, self).Msg("logged in")
-	return nil
+	return self, nil
 }
 
 // Authorized reports whether the session is logged in, and as whom.

@@ -101,9 +101,9 @@ func TestLogin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := c.Login(ctx, tt.ans)
-			if tt.wantIs == nil && err != nil {
-				t.Fatal(err)
+			self, err := c.Login(ctx, tt.ans)
+			if tt.wantIs == nil && (err != nil || self != sim.SelfID) {
+				t.Fatalf("login: user %d (%v), want %d", self, err, sim.SelfID)
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Fatalf("err = %v, want %v", err, tt.wantIs)

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/tg"
@@ -48,5 +51,63 @@ func TestSessionServers(t *testing.T) {
 				t.Fatalf("Servers() = %+v, %v, %v; want %+v, %v, error %v", got, ok, err, tc.want, tc.ok, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestAccount: a file records one account; another is refused and leaves
+// it as it was, as does a malformed id; the account outlives a reopen.
+func TestAccount(t *testing.T) {
+	path := tempDB(t)
+	db := openT(t, path, Options{})
+	account := func() int64 {
+		t.Helper()
+		var id int64
+		if err := db.View(func(tx *Tx) error {
+			var err error
+			id, err = tx.Account()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	if id := account(); id != 0 {
+		t.Fatalf("a new file's account: %d", id)
+	}
+	for _, tc := range []struct {
+		set     int64
+		wantErr bool
+		want    int64
+	}{
+		{set: 0, wantErr: true, want: 0},
+		{set: -5, wantErr: true, want: 0},
+		{set: 100001, want: 100001},
+		{set: 100001, want: 100001},
+		{set: 100002, wantErr: true, want: 100001},
+	} {
+		err := db.Update(func(tx *Tx) error { return tx.SetAccount(tc.set) })
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("SetAccount(%d): %v, want error %v", tc.set, err, tc.wantErr)
+		}
+		if id := account(); id != tc.want {
+			t.Fatalf("after SetAccount(%d): account %d, want %d", tc.set, id, tc.want)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openT(t, path, Options{})
+	defer db.Close()
+	if id := account(); id != 100001 {
+		t.Fatalf("after a reopen: account %d", id)
+	}
+	for _, raw := range [][]byte{{1, 2, 3}, {0x80, 0, 0, 0, 0, 0, 0, 1}} {
+		if err := db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kAccount, raw) }); err != nil {
+			t.Fatal(err)
+		}
+		err := db.View(func(tx *Tx) error { _, err := tx.Account(); return err })
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("account %x: %v, want ErrCorrupt", raw, err)
+		}
 	}
 }

@@ -30,7 +30,10 @@
 //	meta:         "magic" -> "calld-state", "schema" -> uint32, "last_seq" -> uint64,
 //	              "calls_total" -> uint64, "live_next" -> uint64 (the last
 //	              position given in calls_live), "max_at" -> uint64 (the
-//	              latest unixnano appended to the journal)
+//	              latest unixnano appended to the journal), "account" -> uint64
+//	              (the Telegram user id whose calls and updates state the
+//	              file holds; absent until the daemon first saw its
+//	              session logged in)
 //	calls:        callID(8) -> call record (opaque JSON, a calld.Call)
 //	              callID(8)|seq(8) -> empty (the call's journal index)
 //	              callID(8)|'L' -> position(8) (the call's place in calls_live)

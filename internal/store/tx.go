@@ -38,6 +38,7 @@ var (
 	kMaxAt      = []byte("max_at")
 	kState      = []byte("state")
 	kSession    = []byte("mtproto")
+	kAccount    = []byte("account")
 )
 
 // Tx is a transaction of Update or View. It is valid only inside
@@ -543,6 +544,46 @@ func (t *Tx) Session() ([]byte, error) {
 		return nil, fmt.Errorf("store: session: %w", ErrNotFound)
 	}
 	return bytes.Clone(v), nil
+}
+
+// Account returns the Telegram user id whose calls and updates state the
+// file holds (SetAccount), or 0 if none was recorded yet: a new file, or
+// one written before calld recorded it.
+func (t *Tx) Account() (int64, error) {
+	meta, err := t.bucket(bMeta)
+	if err != nil {
+		return 0, err
+	}
+	id, err := meta64(meta, kAccount)
+	if err != nil {
+		return 0, err
+	}
+	if id > math.MaxInt64 {
+		return 0, fmt.Errorf("store: meta account %d: %w", id, ErrCorrupt)
+	}
+	return int64(id), nil
+}
+
+// SetAccount records id (> 0) as the file's account. It fails, and
+// changes nothing, if the file already holds another account's.
+func (t *Tx) SetAccount(id int64) error {
+	if id <= 0 {
+		return fmt.Errorf("store: set account: user id %d is not positive", id)
+	}
+	cur, err := t.Account()
+	switch {
+	case err != nil:
+		return err
+	case cur == id:
+		return nil
+	case cur != 0:
+		return fmt.Errorf("store: set account %d: the file holds account %d's", id, cur)
+	}
+	meta, err := t.bucket(bMeta)
+	if err != nil {
+		return err
+	}
+	return meta.Put(kAccount, be64(uint64(id)))
 }
 
 // SetSession stores the MTProto session; an empty one deletes it.
