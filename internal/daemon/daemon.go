@@ -540,6 +540,7 @@ func (m *Main) telegramConfig(keys []*rsa.PublicKey) mtproto.Config {
 		PublicKeys:   keys,
 		RetryBudget:  m.RetryBudget,
 		Unauthorized: m.unauthorized,
+		Gate:         &m.auth.gate,
 	}
 	for _, o := range t.DCOptions {
 		cfg.DCOptions = append(cfg.DCOptions, mtproto.DCOption{ID: o.ID, Addr: o.Addr})

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/mtproto/middleware"
 )
 
 // errStopTimeout: the stop's deadline passed with parts still running.
@@ -25,11 +26,17 @@ type authState struct {
 	mu  sync.Mutex
 	v   authValue
 	err error
+	// gate lets the manager's RPCs and the pushed updates through only
+	// while the session is confirmed logged in as the state file's
+	// account (authYes): not the session of another account a login
+	// brought, before it is logged out again (acceptAccount).
+	gate middleware.Gate
 }
 
 func (a *authState) set(v authValue, err error) {
 	a.mu.Lock()
 	a.v, a.err = v, err
+	a.gate.Set(v == authYes)
 	a.mu.Unlock()
 }
 

@@ -210,6 +210,8 @@ func (l *login) step(ctx context.Context, m *Main, step calld.LoginStep) (calld.
 		return cur, out
 	case errors.Is(out, middleware.ErrPasswordInvalid):
 		return cur, calld.Errorf(calld.EINVALID, "wrong two-step verification password: try again")
+	case isOtherAccount(out):
+		return cur, out // the refusal says it all (acceptAccount)
 	}
 	code, _ := middleware.APIErrorCode(out)
 	return cur, calld.Errorf(code, "login failed: %v", out)

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -156,9 +158,13 @@ func drain[T any](ch chan T) {
 // wrong difference, and its live calls would be discarded as a stranger.
 
 // otherAccount is the error of a session logged in as user self with a
-// state file that holds account's.
-func otherAccount(account, self int64) error {
-	return calld.Errorf(calld.ECONFLICT, "this state file holds the calls and updates state of Telegram user %d, not of user %d, who was logged out again: log in as user %d, or give the other account a state file of its own", account, self, account)
+// state file that holds account's; out says whether it was logged out.
+func otherAccount(account, self int64, out bool) error {
+	then := "who was logged out again"
+	if !out {
+		then = "whose session could not be logged out (calld keeps it from acting: log in again to retry)"
+	}
+	return calld.Errorf(calld.ECONFLICT, "this state file holds the calls and updates state of Telegram user %d, not of user %d, %s: log in as user %d, or give the other account a state file of its own", account, self, then, account)
 }
 
 // isOtherAccount tells otherAccount's errors from the store's.
@@ -167,33 +173,82 @@ func isOtherAccount(err error) bool { return calld.ErrorCode(err) == calld.ECONF
 // acceptAccount is the check of a session found logged in as user self.
 // It records self as the state file's account if the file has none yet.
 // If the file holds another account's, it logs the session out at
-// Telegram, says so, and returns otherAccount.
+// Telegram, says so, and returns otherAccount. Until a session is
+// accepted, its RPCs but a login's do not reach Telegram and its pushed
+// updates are dropped (authState.gate).
 func (m *Main) acceptAccount(ctx context.Context, self int64) error {
-	var account int64
-	err := m.db.View(func(tx *store.Tx) error {
-		var err error
-		account, err = tx.Account()
-		return err
-	})
-	if err == nil && account == 0 {
-		// The first time: written once, then only read.
-		account = self
-		err = m.db.Update(func(tx *store.Tx) error { return tx.SetAccount(self) })
-	}
+	account, err := m.fileAccount(self)
 	if err != nil {
 		return fmt.Errorf("state file account: %w", err)
 	}
 	if account == self {
 		return nil
 	}
-	refused := otherAccount(account, self)
-	if _, err := m.client.API().AuthLogOut(ctx); err != nil {
-		m.log.Error().Str(logging.FieldEvent, logging.EventMTProtoLogin).Int64(logging.FieldSelfID, self).
-			Str(logging.FieldErr, fmt.Sprintf("%v (logging it out failed: %v)", refused, err)).
-			Msg("a session of another account than the state file's: not logged in, and logging it out failed")
-		return refused
+	ev := m.log.Warn()
+	msg := "a session of another account than the state file's: logged out again"
+	_, lerr := m.client.API().AuthLogOut(ctx)
+	refused := otherAccount(account, self, lerr == nil)
+	errText := refused.Error()
+	if lerr != nil {
+		ev, msg = m.log.Error(), "a session of another account than the state file's: not logged in, and logging it out failed"
+		errText += " (auth.logOut: " + lerr.Error() + ")"
 	}
-	m.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoLogin).Int64(logging.FieldSelfID, self).
-		Str(logging.FieldErr, refused.Error()).Msg("a session of another account than the state file's: logged out again")
+	ev.Str(logging.FieldEvent, logging.EventMTProtoLogin).Int64(logging.FieldSelfID, self).Str(logging.FieldErr, errText).Msg(msg)
 	return refused
+}
+
+// fileAccount returns the state file's account. A file that has none yet
+// gets one (written once: later calls only read): the account its calls
+// were made by (a file from before calld recorded it), else self.
+func (m *Main) fileAccount(self int64) (int64, error) {
+	var account int64
+	err := m.db.View(func(tx *store.Tx) error {
+		var err error
+		account, err = tx.Account()
+		return err
+	})
+	if err != nil || account != 0 {
+		return account, err
+	}
+	err = m.db.Update(func(tx *store.Tx) error {
+		var err error
+		if account, err = tx.Account(); err != nil || account != 0 {
+			return err // recorded meanwhile
+		}
+		if account, err = callsAccount(tx); err != nil {
+			return err
+		}
+		if account == 0 {
+			account = self
+		}
+		return tx.SetAccount(account)
+	})
+	return account, err
+}
+
+// callsAccount is the user the file's calls were made by: of a call's
+// admin (caller) and participant (callee), the one that is not its peer;
+// 0 if no call says.
+func callsAccount(tx *store.Tx) (int64, error) {
+	var account int64
+	errFound := errors.New("found")
+	err := tx.ForEachCall(false, func(id int64, b []byte) error {
+		var c calld.Call
+		if err := json.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("call %d: %w", id, err)
+		}
+		switch {
+		case c.AdminID != 0 && c.AdminID != c.PeerID:
+			account = c.AdminID
+		case c.ParticipantID != 0 && c.ParticipantID != c.PeerID:
+			account = c.ParticipantID
+		default:
+			return nil
+		}
+		return errFound
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return 0, err
+	}
+	return account, nil
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/calld/calld"
+	"github.com/calld/calld/internal/mtproto/middleware"
 	"github.com/calld/calld/internal/sim"
 	"github.com/calld/calld/internal/store"
 )
@@ -410,4 +412,178 @@ func TestReloginOtherAccountUnchecked(t *testing.T) {
 		t.Fatal("telegram.authorized logged for another account")
 	}
 	checkLogSchema(t, r.logs.String())
+}
+
+// refuseOther logs the file's account out at Telegram, waits until calld
+// says so, and brings the other account's updates state to where its next
+// push follows the file's seq (so that, were it applied, it would be
+// applied at once, not held as a gap). It returns the file's updates
+// state.
+func refuseOther(t *testing.T, srv *sim.Server, r *run, other *sim.Account) calld.UpdatesState {
+	t.Helper()
+	before := r.status(t).Updates
+	srv.LogOutAll()
+	if _, err := r.cl.Place(context.Background(), "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("place after the logout: %v", err)
+	}
+	r.logs.waitFor(t, `"event":"telegram.unauthorized"`)
+	for {
+		if _, _, seq, _ := other.State(); seq >= before.Seq {
+			return before
+		}
+		other.Push()
+	}
+}
+
+// TestOtherAccountKeptOut: from the other account's sign-in until its
+// logout is answered, its pushed updates are dropped (not applied to the
+// file's account: its incoming call is not taken, nothing is answered for
+// it, the file's updates state does not move).
+func TestOtherAccountKeptOut(t *testing.T) {
+	srv, r, _ := startLoggedIn(t)
+	ctx := context.Background()
+	other := srv.AddAccount("15550002222")
+	ann := srv.AddPeer("ann")
+	before := refuseOther(t, srv, r, other)
+	release := srv.HoldRPC("auth.logOut")
+	if _, err := r.cl.Login(ctx, calld.LoginStep{Phone: "+" + other.Phone()}); err != nil {
+		t.Fatal(err)
+	}
+	codeErr := make(chan error, 1)
+	go func() {
+		_, err := r.cl.Login(ctx, calld.LoginStep{Code: sim.LoginCode})
+		codeErr <- err
+	}()
+	waitHeld(t, srv, "auth.logOut")
+	callID, err := other.IncomingCall(ann, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.logs.waitFor(t, "pushed updates dropped: the session is not confirmed")
+	release()
+	if err := <-codeErr; calld.ErrorCode(err) != calld.ECONFLICT {
+		t.Fatalf("code step as another account: %v, want a conflict", err)
+	}
+	calls, err := r.cl.Calls(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		if c.ID == callID {
+			t.Fatalf("the other account's call %d was taken: %+v", callID, c)
+		}
+	}
+	if n := other.Count("phone.receivedCall") + other.Count("phone.discardCall"); n != 0 {
+		t.Fatalf("%d call RPCs sent as the other account", n)
+	}
+	if after := r.status(t).Updates; after != before {
+		t.Fatalf("the file's updates state moved: %+v -> %+v", before, after)
+	}
+	checkLogSchema(t, r.logs.String())
+}
+
+// TestOtherAccountLogoutFails: when the other account's session cannot be
+// logged out, the login says so (409), and that session stays kept out:
+// its pushes are dropped, and no RPC of the manager reaches Telegram for
+// it (calls, and the difference the updates engine fetches when idle).
+func TestOtherAccountLogoutFails(t *testing.T) {
+	srv, r, clk := startLoggedIn(t)
+	ctx := context.Background()
+	other := srv.AddAccount("15550002222")
+	ann := srv.AddPeer("ann")
+	before := refuseOther(t, srv, r, other)
+	srv.FailRPC("auth.logOut", tgerr.New(400, "LOGOUT_BROKEN"), 1000)
+	if _, err := r.cl.Login(ctx, calld.LoginStep{Phone: "+" + other.Phone()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.cl.Login(ctx, calld.LoginStep{Code: sim.LoginCode})
+	if calld.ErrorCode(err) != calld.ECONFLICT || !strings.Contains(err.Error(), "could not be logged out") ||
+		strings.Count(err.Error(), "code=") != 1 {
+		t.Fatalf("code step, the logout failing: %v, want one conflict saying the session could not be logged out", err)
+	}
+	r.logs.waitFor(t, `"level":"error","event":"mtproto.login"`)
+	if ok, self, err := r.m.client.Authorized(ctx); err != nil || !ok || self != other.SelfID() {
+		t.Fatalf("the session: authorized %v as %d (%v), want still the other account's", ok, self, err)
+	}
+	if _, err := other.IncomingCall(ann, false); err != nil {
+		t.Fatal(err)
+	}
+	r.logs.waitFor(t, "pushed updates dropped: the session is not confirmed")
+	if _, err := r.cl.Place(ctx, "@ann", false); calld.ErrorCode(err) != calld.EUNAUTHORIZED {
+		t.Fatalf("place: %v, want unauthorized", err)
+	}
+	// The updates engine fetches the difference when idle (15 min): held
+	// back by the gate, it fails without reaching Telegram.
+	failed := strings.Count(r.logs.String(), `"event":"updates.difference_failed"`)
+	clk.Travel(15 * time.Minute)
+	travelUntil(t, clk, func() bool {
+		return strings.Count(r.logs.String(), `"event":"updates.difference_failed"`) > failed
+	})
+	if l := r.logs.String(); !strings.Contains(l[strings.LastIndex(l, `"event":"updates.difference_failed"`):], middleware.ErrGateClosed) {
+		t.Fatalf("the difference failed otherwise than at the gate:\n%s", l)
+	}
+	for _, method := range []string{"updates.getDifference", "phone.requestCall", "phone.receivedCall", "phone.discardCall"} {
+		if n := other.Count(method); n != 0 {
+			t.Fatalf("%s sent %d times as the other account", method, n)
+		}
+	}
+	if after := r.status(t).Updates; after != before {
+		t.Fatalf("the file's updates state moved: %+v -> %+v", before, after)
+	}
+	checkLogSchema(t, r.logs.String())
+}
+
+// waitHeld waits until the simulator holds an RPC of method.
+func waitHeld(t *testing.T, srv *sim.Server, method string) {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		ch := srv.Changed()
+		if srv.Held(method) > 0 {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("no %s held", method)
+		}
+	}
+}
+
+// TestOlderFileAccount: a state file from before calld recorded its
+// account gets the account its calls were made by, not the first login's:
+// logged out and restarted, it refuses a login as another account.
+func TestOlderFileAccount(t *testing.T) {
+	srv, r, _ := startLoggedIn(t)
+	ctx := context.Background()
+	other := srv.AddAccount("15550002222")
+	id, err := srv.IncomingCall(srv.AddPeer("ann"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.logs.waitFor(t, fmt.Sprintf(`"event":"call.state","call_id":"%d"`, id)) // logged once committed
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	path := r.m.Config.State.Path
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("account")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.LogOutAll()
+	r = start(t, srv, path, "", nil)
+	r.waitReady(t)
+	if _, err := r.cl.Login(ctx, calld.LoginStep{Phone: "+" + other.Phone()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.cl.Login(ctx, calld.LoginStep{Code: sim.LoginCode})
+	if calld.ErrorCode(err) != calld.ECONFLICT || !strings.Contains(err.Error(), strconv.FormatInt(sim.SelfID, 10)) {
+		t.Fatalf("login as another account into an older file of user %d: %v, want a conflict", sim.SelfID, err)
+	}
 }

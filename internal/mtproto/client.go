@@ -91,6 +91,10 @@ type Config struct {
 	// (middleware.Unauthorized): a session revoked or logged out while
 	// the client runs. It must not block.
 	Unauthorized func(method string, err error)
+	// Gate, when set, holds back every RPC but a login's while it is
+	// closed (middleware.Gate), and the pushed updates: they are dropped
+	// before the updates sink.
+	Gate *middleware.Gate
 }
 
 // Client is calld's MTProto client: a gotd telegram.Client with calld's
@@ -231,11 +235,15 @@ func (c *Client) options(list dcs.List, keys []telegram.PublicKey, zl *zap.Logge
 	}
 }
 
-// middlewares are the client's middlewares, outermost first: the
-// failures counted, the 401s reported (when Config.Unauthorized is set),
+// middlewares are the client's middlewares, outermost first: the gate
+// (when Config.Gate is set), the failures counted, the 401s reported (when Config.Unauthorized is set),
 // errors typed, RPC results fed to the updates sink, retries.
 func (c *Client) middlewares() []telegram.Middleware {
-	mw := []telegram.Middleware{middleware.CountErrors(c.cfg.Metrics.RPCError)}
+	var mw []telegram.Middleware
+	if c.cfg.Gate != nil {
+		mw = append(mw, c.cfg.Gate.Middleware())
+	}
+	mw = append(mw, middleware.CountErrors(c.cfg.Metrics.RPCError))
 	if c.cfg.Unauthorized != nil {
 		mw = append(mw, middleware.Unauthorized(c.cfg.Unauthorized))
 	}
@@ -397,6 +405,14 @@ func (nopSink) Connected(context.Context)                            {}
 func (nopSink) Disconnected(error)                                   {}
 
 func (c *Client) handlePushed(ctx context.Context, u tg.UpdatesClass) error {
+	if g := c.cfg.Gate; g != nil && !g.Open() {
+		// Not the account calld keeps, or not known yet to be: its
+		// updates are not applied (a confirmed login fetches the
+		// difference).
+		c.log.Debug().Str(logging.FieldEvent, logging.EventMTProtoUpdates).Str(logging.FieldConstructor, u.TypeName()).
+			Msg("pushed updates dropped: the session is not confirmed as the state file's account")
+		return nil
+	}
 	if err := c.sink.Updates(ctx, u, false); err != nil {
 		c.log.Warn().Str(logging.FieldEvent, logging.EventMTProtoUpdates).AnErr(logging.FieldErr, err).Msg("updates sink refused pushed updates")
 		return fmt.Errorf("%w: %w", middleware.ErrUpdatesSink, err)
