@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,9 @@ import (
 const crashEnv = "CALLD_STORE_CRASH_HELPER"
 
 func crashHelper(path string) int {
+	if p, ok := strings.CutPrefix(path, "log:"); ok {
+		return logCrashHelper(p)
+	}
 	db, err := Open(path, Options{Timeout: 5 * time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
@@ -180,5 +184,92 @@ func checkAfterCrash(t *testing.T, db *DB, reported map[uint64]int64) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// logCrashHelper logs commits 1, 2, ... (after those the file has) from
+// one goroutine, as the manager does, printing each number once its Log
+// returned, until it is killed.
+func logCrashHelper(path string) int {
+	db, err := Open(path, Options{Timeout: 5 * time.Second, Replay: replayCommit})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
+	var k uint64
+	if err := db.View(func(tx *Tx) error {
+		if b := tx.tx.Bucket(bTest); b != nil {
+			if last, _ := b.Cursor().Last(); last != nil {
+				k = binary.BigEndian.Uint64(last)
+			}
+		}
+		return nil
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
+	for {
+		k++
+		n := k
+		if _, err := db.Log(commitRec(n), func(tx *Tx) error { return putCommit(tx, n) }); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 3
+		}
+		os.Stdout.WriteString(strconv.FormatUint(n, 10) + "\n")
+	}
+}
+
+// TestCrashKeepsLogged: the helper logs commits and is SIGKILLed after it
+// reported some (and after a checkpoint or more: walMaxFrames); the file
+// then holds every reported commit, and commits 1..n without a gap. Three
+// rounds continue on the same file.
+func TestCrashKeepsLogged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts subprocesses")
+	}
+	path := tempDB(t)
+	var reported uint64
+	for round := 1; round <= 3; round++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashEnv+"=log:"+path)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		lines := 0
+		for lines < walMaxFrames+200 && sc.Scan() {
+			k, err := strconv.ParseUint(sc.Text(), 10, 64)
+			if err != nil || k != reported+1 {
+				t.Fatalf("round %d: helper printed %q after %d", round, sc.Text(), reported)
+			}
+			reported = k
+			lines++
+		}
+		if lines < walMaxFrames+200 {
+			cancel()
+			t.Fatalf("round %d: helper stopped after %d lines: %v; stderr: %s", round, lines, sc.Err(), stderr.String())
+		}
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		cancel()
+
+		db := openT(t, path, Options{Replay: replayCommit})
+		got := commits(t, db)
+		if uint64(len(got)) < reported || !equal(got, upTo(uint64(len(got)))) {
+			t.Fatalf("round %d: the file holds %d commits (gap-free: %v), %d reported", round, len(got), equal(got, upTo(uint64(len(got)))), reported)
+		}
+		reported = uint64(len(got)) // the helper goes on after the last one the file has
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -3,12 +3,14 @@
 // indexed per call and by time), the account's updates state
 // (pts/qts/seq/date) and the MTProto session.
 //
-// Everything a step of the daemon changes is written in one transaction
-// (DESIGN invariant 2): Update runs one durable transaction (the daemon
-// has one writer, the manager's loop, which groups what it handled since
-// its last commit into one Update; bbolt's DB.Batch is there should
-// concurrent writers ever want to share fsyncs). View is a read-only
-// transaction.
+// Everything a step of the daemon changes is written in one commit
+// (DESIGN invariant 2). The manager's loop, the one writer of calls,
+// groups what it handled since its last commit into one commit of the
+// commit log (Log, wal.go: one write and one fdatasync of PATH-wal), which
+// a checkpoint puts into the bbolt file later, all pending commits in one
+// transaction. Update runs one durable bbolt transaction (after a
+// checkpoint); View is a read-only transaction that sees every commit
+// logged before it; ViewFile reads the bbolt file alone.
 //
 // After a clean Close, Open trusts the file on a checksum of its pages
 // instead of reading every one of them (clean.go): start-up does not grow
@@ -33,7 +35,9 @@
 //	              latest unixnano appended to the journal), "account" -> uint64
 //	              (the Telegram user id whose calls and updates state the
 //	              file holds; absent until the daemon first saw its
-//	              session logged in)
+//	              session logged in), "wal_salt" -> 8 random bytes (the
+//	              commit log's frames carry it in their checksum),
+//	              "wal_seq" -> uint64 (the last logged commit the file holds)
 //	calls:        callID(8) -> call record (opaque JSON, a calld.Call)
 //	              callID(8)|seq(8) -> empty (the call's journal index)
 //	              callID(8)|'L' -> position(8) (the call's place in calls_live)
@@ -129,9 +133,14 @@ type Options struct {
 	Clock clock.Clock
 	// Retention is applied by Prune.
 	Retention Retention
-	// CommitSeconds, when set, observes the duration of every write
-	// transaction (Update), on Clock (calld_store_commit_seconds).
+	// CommitSeconds, when set, observes the duration of every durable
+	// commit, on Clock (calld_store_commit_seconds): a Log's write and
+	// fdatasync, and a bbolt transaction (Update, a checkpoint).
 	CommitSeconds Observer
+	// Replay puts a commit of the commit log into the bbolt file (see
+	// Log). Open needs it only when the log holds commits the file does
+	// not have yet (after a crash); without it such an Open fails.
+	Replay ReplayFunc
 }
 
 // Observer takes one observation (a Prometheus histogram is one).
@@ -156,6 +165,8 @@ type DB struct {
 	// cleanTxid is the transaction of the clean stop Open found (0:
 	// none; see clean.go).
 	cleanTxid uint64
+
+	wal *wal // the commit log (wal.go)
 }
 
 // boltOptions are the bbolt options of the read-write open.
@@ -257,7 +268,19 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 
-	return &DB{bolt: bdb, path: path, opts: opts, walked: !fresh && cleanTxid == 0, cleanTxid: cleanTxid}, nil
+	return newDB(bdb, path, opts, !fresh && cleanTxid == 0, cleanTxid)
+}
+
+// newDB is the DB of the open bbolt file bdb, with its commit log opened
+// (and replayed).
+func newDB(bdb *bolt.DB, path string, opts Options, walked bool, cleanTxid uint64) (*DB, error) {
+	db := &DB{bolt: bdb, path: path, opts: opts, walked: walked, cleanTxid: cleanTxid}
+	var err error
+	if db.wal, err = openWAL(db, opts.Replay); err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // openBolt is bolt.Open with bbolt's panics turned into ErrCorrupt.
@@ -331,6 +354,9 @@ func ensureSchema(path string, tx *bolt.Tx) error {
 	if err := meta.Put(kLastSeq, be64(0)); err != nil {
 		return fmt.Errorf("store: write last seq: %w", err)
 	}
+	if err := putWalSalt(meta); err != nil {
+		return fmt.Errorf("store: write the commit log's salt: %w", err)
+	}
 	return nil
 }
 
@@ -383,10 +409,12 @@ func syncDir(dir string) error {
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
 
-// Close ends with a transaction that writes bbolt's freelist, closes the
-// file, releases its lock and records the clean stop (clean.go); it
-// writes nothing when nothing was committed since a clean Open. Calls
-// after Close fail with ErrClosed.
+// Close puts the commit log's pending commits into the bbolt file (a
+// checkpoint; if it fails they stay in the log, and the next Open replays
+// them), closes the log, and ends with a transaction that writes bbolt's
+// freelist, closes the file, releases its lock and records the clean stop
+// (clean.go); it writes nothing when nothing was committed since a clean
+// Open. Calls after Close fail with ErrClosed.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
 	if db.closed {
@@ -395,7 +423,11 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	db.closeMu.Unlock()
-	if err := db.markClean(); err != nil {
+	db.wal.mu.Lock()
+	err := db.checkpointLocked()
+	err = errors.Join(err, db.wal.f.Close())
+	db.wal.mu.Unlock()
+	if err := errors.Join(err, db.markClean()); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)
 	}
 	return nil
@@ -408,28 +440,37 @@ func (db *DB) isClosed() bool {
 }
 
 // Update runs fn in one read-write transaction and makes it durable
-// (fsync) before returning nil. If fn returns an error nothing is written.
-// fn runs exactly once; it must not call Update or View.
+// (fsync) before returning nil. The transaction first puts the commit
+// log's pending commits into the file (a checkpoint), so fn sees them.
+// If fn returns an error nothing is written, the pending commits
+// included (they stay pending). fn runs at most once (not when a pending
+// commit fails first); it must not call Update, View or Log.
 func (db *DB) Update(fn func(*Tx) error) error {
 	if db.isClosed() {
 		return ErrClosed
 	}
-	start := db.opts.Clock.Now()
-	err := db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, db: db}) })
-	if db.opts.CommitSeconds != nil {
-		db.opts.CommitSeconds.Observe(db.opts.Clock.Now().Sub(start).Seconds())
-	}
-	return err
+	db.wal.mu.Lock()
+	defer db.wal.mu.Unlock()
+	return db.updateLocked(fn)
 }
 
-// View runs fn in a read-only transaction. Keep it short: a long read
-// transaction delays the remapping a growing file needs, and fn must not
-// call Update (a writer that has to grow the file waits for the
-// read transaction to end).
+// View runs fn in a read-only transaction that sees every commit made
+// before View was called: the commit log's pending commits are first put
+// into the file (a checkpoint, a write). When the file cannot take them
+// (a full disk), fn reads them in a transaction that is rolled back
+// instead (readAside). Keep it short: a long read transaction delays the
+// remapping a growing file needs, and fn must not write, nor call Update,
+// View or Log.
 func (db *DB) View(fn func(*Tx) error) error {
 	if db.isClosed() {
 		return ErrClosed
 	}
+	db.wal.mu.Lock()
+	if err := db.checkpointLocked(); err != nil {
+		defer db.wal.mu.Unlock()
+		return db.readAside(fn)
+	}
+	db.wal.mu.Unlock()
 	return db.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db})
 	})

@@ -667,3 +667,34 @@ func TestAppendEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAppendEventsNumbered: events numbered ahead (Log's writers) are
+// appended when they carry the journal's next numbers; one that does not
+// fails the batch, which appends nothing.
+func TestAppendEventsNumbered(t *testing.T) {
+	db := openT(t, tempDB(t), Options{})
+	defer db.Close()
+	for _, tc := range []struct {
+		seqs    []uint64
+		wantErr bool
+		last    uint64
+	}{
+		{seqs: []uint64{1, 2}, last: 2},
+		{seqs: []uint64{0, 4}, last: 4}, // unnumbered first: it takes 3
+		{seqs: []uint64{5, 7}, wantErr: true, last: 4},
+		{seqs: []uint64{4}, wantErr: true, last: 4}, // a number used already
+		{seqs: []uint64{5}, last: 5},
+	} {
+		evs := make([]calld.Event, len(tc.seqs))
+		for i, s := range tc.seqs {
+			evs[i] = calld.Event{CallID: 1, Seq: s, At: time.Unix(1, 0)}
+		}
+		err := db.Update(func(tx *Tx) error { return tx.AppendEvents(evs) })
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("append %v: %v, want error %v", tc.seqs, err, tc.wantErr)
+		}
+		if got := seqs(t, db, 0); uint64(len(got)) != tc.last || (len(got) > 0 && got[len(got)-1] != tc.last) {
+			t.Fatalf("after %v: journal %v, want 1..%d", tc.seqs, got, tc.last)
+		}
+	}
+}

@@ -272,11 +272,26 @@ func (t *Tx) AppendEvent(e *calld.Event) error {
 // AppendEvents adds evs to the journal, in order. It sets each one's Seq
 // to the next sequence number (one more than LastSeq; numbers are never
 // reused, even after Prune removed the events that had them) and, if its
-// At is zero, At to Options.Clock.Now(). Each event is indexed under its
+// At is zero, At to Options.Clock.Now(). An event whose Seq is already set
+// (numbered by a writer that logs its commits ahead of the file, Log)
+// must carry that number, or nothing is appended. Each event is indexed under its
 // CallID and, if its time is before the latest one appended before it,
 // under its time. The values set in evs are valid only if the transaction
 // commits.
-func (t *Tx) AppendEvents(evs []calld.Event) error {
+func (t *Tx) AppendEvents(evs []calld.Event) error { return t.appendEvents(evs, nil) }
+
+// AppendEncodedEvents is AppendEvents of events numbered and stamped
+// already (Seq and At set), whose JSON the caller has: data[i] is what
+// evs[i].MarshalJSON() writes, stored as it is.
+func (t *Tx) AppendEncodedEvents(evs []calld.Event, data [][]byte) error {
+	if len(data) != len(evs) {
+		return fmt.Errorf("store: append events: %d encoded for %d events", len(data), len(evs))
+	}
+	return t.appendEvents(evs, data)
+}
+
+// appendEvents appends evs, encoding each unless data has it.
+func (t *Tx) appendEvents(evs []calld.Event, data [][]byte) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -316,13 +331,15 @@ func (t *Tx) AppendEvents(evs []calld.Event) error {
 		if e.At.IsZero() {
 			e.At = t.db.opts.Clock.Now()
 		}
-		e.Seq = last + uint64(i) + 1
-		data, err := e.MarshalJSON() // what json.Marshal(e) writes, without compacting it again
+		if err := number(e, last+uint64(i)+1); err != nil {
+			return err
+		}
+		raw, err := encodedEvent(e, data, i)
 		if err != nil {
 			return fmt.Errorf("store: append event: %w", err)
 		}
 		seq := be64(e.Seq)
-		if err := journal.Put(seq, data); err != nil {
+		if err := journal.Put(seq, raw); err != nil {
 			return fmt.Errorf("store: append event %d: %w", e.Seq, err)
 		}
 		index[i] = cat(be64(uint64(e.CallID)), seq)
@@ -351,6 +368,27 @@ func (t *Tx) AppendEvents(evs []calld.Event) error {
 	}
 	if err := meta.Put(kLastSeq, be64(evs[len(evs)-1].Seq)); err != nil {
 		return fmt.Errorf("store: append events: last seq: %w", err)
+	}
+	return nil
+}
+
+// encodedEvent is e's JSON: data[i], or encoded now (what json.Marshal(e)
+// writes, without compacting it again).
+func encodedEvent(e *calld.Event, data [][]byte, i int) ([]byte, error) {
+	if data != nil {
+		return data[i], nil
+	}
+	return e.MarshalJSON()
+}
+
+// number gives e the journal's next number, or checks the one it has.
+func number(e *calld.Event, next uint64) error {
+	switch e.Seq {
+	case 0:
+		e.Seq = next
+	case next:
+	default:
+		return fmt.Errorf("store: append event: it is numbered %d, the journal's next is %d", e.Seq, next)
 	}
 	return nil
 }
