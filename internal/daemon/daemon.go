@@ -220,7 +220,7 @@ func (m *Main) openStore() error {
 	db, err := store.Open(m.Config.State.Path, store.Options{Retention: store.Retention{
 		MaxAge:    m.Config.State.JournalMaxAge.Duration,
 		MaxEvents: m.Config.State.JournalMaxEvents,
-	}, CommitSeconds: m.metrics.StoreCommit()})
+	}, CommitSeconds: m.metrics.StoreCommit(), Replay: manager.Replay})
 	if err != nil {
 		return err
 	}

@@ -245,11 +245,39 @@ func (m *Manager) logCall(level zerolog.Level, id int64) *zerolog.Event {
 }
 
 // known reports whether the store holds a record of call id: only live
-// calls are in memory, ended ones are looked up.
+// calls are in memory, ended ones are looked up: among the records the
+// loop committed that a checkpoint has not put into the bbolt file yet
+// (logged), else in the file, without waiting for a checkpoint (ViewFile:
+// this runs for every new call).
 func (m *Manager) known(id int64) bool {
-	err := m.cfg.DB.View(func(tx *store.Tx) error {
+	if _, ok := m.logged[id]; ok {
+		return true
+	}
+	err := m.cfg.DB.ViewFile(func(tx *store.Tx) error {
 		_, err := tx.Call(id)
 		return err
 	})
 	return err == nil
 }
+
+// remember notes the records of committed batch b as logged, and forgets
+// those a checkpoint has put into the bbolt file since, once there are
+// many.
+func (m *Manager) remember(b *batch) {
+	for _, r := range b.records {
+		m.logged[r.id] = b.seq
+	}
+	if len(m.logged) < rememberMax {
+		return
+	}
+	in := m.cfg.DB.Checkpointed()
+	for id, seq := range m.logged {
+		if seq <= in {
+			delete(m.logged, id)
+		}
+	}
+}
+
+// rememberMax is the size of logged past which remember looks for what it
+// may forget.
+const rememberMax = 4096

@@ -108,6 +108,13 @@ type Manager struct {
 	authorized atomic.Bool
 	ready      atomic.Bool
 	selfID     atomic.Int64
+	// lastSeq is the journal's last event number (loop-owned): the loop
+	// numbers the events it commits (collectBatch).
+	lastSeq uint64
+	// logged holds the call records committed to the store's log, by
+	// call id, with their commit's number, until a checkpoint has put
+	// them into the bbolt file (loop-owned; known, remember).
+	logged     map[int64]uint64
 	dc         atomic.Int64
 	lastLoop   atomic.Int64                  // unix nanos of the loop's last iteration (liveness)
 	commitWait atomic.Pointer[chan struct{}] // closed when the commit in flight is done; nil if none (liveness)
@@ -188,6 +195,7 @@ func New(cfg Config) *Manager {
 		stopped:       make(chan struct{}),
 		readyCh:       make(chan struct{}),
 		calls:         map[int64]*call{},
+		logged:        map[int64]uint64{},
 		requested:     map[int32]*call{},
 		requests:      map[int32]*request{},
 		requestsDirty: map[int32]bool{},

@@ -29,6 +29,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	m.lastSeq = p.lastSeq
 	if err := m.restoreCalls(p.recs, p.secs); err != nil {
 		return err
 	}
@@ -81,6 +82,8 @@ type persisted struct {
 	recs  []calld.Call
 	reqs  []*request
 	secs  map[int64][]byte
+	// lastSeq is the journal's last event number.
+	lastSeq uint64
 }
 
 // loadPersisted reads the store in one read transaction.
@@ -91,6 +94,7 @@ func (m *Manager) loadPersisted() (*persisted, error) {
 		if p.st, p.found, err = tx.UpdatesState(); err != nil {
 			return err
 		}
+		p.lastSeq = tx.LastSeq()
 		err = tx.ForEachCall(true, func(id int64, b []byte) error {
 			var c calld.Call
 			if err := json.Unmarshal(b, &c); err != nil {
@@ -260,6 +264,7 @@ func (m *Manager) commitDone(ctx context.Context, err error) error {
 		return err
 	}
 	m.publishBatch(b)
+	m.remember(b)
 	for i := range b.calls {
 		m.countState(b.calls[i].c, &b.calls[i].rec)
 	}
@@ -299,33 +304,27 @@ func (m *Manager) settle(ctx context.Context) error {
 	}
 }
 
-// batch is what one commit writes, encoded by the loop (the committer
-// goroutine shares nothing the loop goes on changing), and what follows
-// it: the changed call records and their calls, their secrets, the
-// changed requests, the journal entries, the updates state when it moved,
-// and the effects that wait for the commit.
+// batch is one commit: what it writes, encoded by the loop (the
+// committer goroutine shares nothing the loop goes on changing), and what
+// follows it: the changed calls with their records as committed, and the
+// effects that wait for the commit.
 type batch struct {
-	calls    []batchCall // by id as stored (uint64), the order bbolt inserts best
-	secs     map[int64][]byte
-	reqs     map[int32][]byte // nil value: delete the request
-	setState bool
-	st       calld.UpdatesState
-	events   []calld.Event
-	effects  []func()
+	commit
+	calls   []batchCall
+	effects []func()
+	seq     uint64 // the commit's number in the store's log, once logged
 }
 
-// batchCall is a changed call in a batch: its record as committed and
-// that record as JSON (nil: requesting, no id yet).
+// batchCall is a changed call in a batch and its record as committed.
 type batchCall struct {
 	c   *call
 	rec calld.Call
-	raw []byte
 }
 
 // collectBatch takes what the last inputs changed, encoded, and leaves
 // nothing pending.
 func (m *Manager) collectBatch() (*batch, error) {
-	b := &batch{calls: make([]batchCall, 0, len(m.dirty)), secs: map[int64][]byte{}}
+	b := &batch{calls: make([]batchCall, 0, len(m.dirty)), commit: commit{secs: map[int64][]byte{}}}
 	for c := range m.dirty {
 		rec := c.m.Call()
 		var raw []byte
@@ -352,9 +351,12 @@ func (m *Manager) collectBatch() (*batch, error) {
 			// is in its request, an ended call's are erased.
 			c.secrets.dirty = false
 		}
-		b.calls = append(b.calls, batchCall{c: c, rec: rec, raw: raw})
+		b.calls = append(b.calls, batchCall{c: c, rec: rec})
+		if raw != nil {
+			b.records = append(b.records, callRecord{id: rec.ID, live: rec.State.Live(), raw: raw})
+		}
 	}
-	slices.SortFunc(b.calls, func(x, y batchCall) int { return cmp.Compare(uint64(x.rec.ID), uint64(y.rec.ID)) })
+	slices.SortFunc(b.records, func(x, y callRecord) int { return cmp.Compare(uint64(x.id), uint64(y.id)) })
 	reqs, err := m.pendingRequests()
 	if err != nil {
 		return nil, err
@@ -365,20 +367,29 @@ func (m *Manager) collectBatch() (*batch, error) {
 		b.st = m.updatesState()
 	}
 	b.events, b.effects = m.events, m.effects
+	for i := range b.events {
+		// Numbered here, not by the store: the events are published
+		// once the commit is logged, before it is in the bbolt file.
+		m.lastSeq++
+		b.events[i].Seq = m.lastSeq
+	}
 	m.dirty = map[*call]bool{}
 	m.events, m.effects = nil, nil
 	m.stateDirty = false
 	return b, nil
 }
 
-// commitBatch writes b in one transaction, retrying with backoff on the
+// commitBatch makes b durable, as one commit of the store's log (put
+// into the bbolt file by a later checkpoint), retrying with backoff on the
 // manager's clock until it commits or ctx ends. It runs on the commit's
 // goroutine: it reads b and the manager's immutable parts only.
 func (m *Manager) commitBatch(ctx context.Context, b *batch) error {
 	backoff := 100 * time.Millisecond
+	rec := b.commit.appendBinary(nil)
 	for {
-		err := m.cfg.DB.Update(func(tx *store.Tx) error { return writeBatch(tx, b) })
+		seq, err := m.cfg.DB.Log(rec, b.commit.write)
 		if err == nil {
+			b.seq = seq // read by commitDone, after the committed channel
 			return nil
 		}
 		m.log.Error().Str(logging.FieldEvent, logging.EventStoreError).Str(logging.FieldErr, err.Error()).
@@ -394,34 +405,6 @@ func (m *Manager) commitBatch(ctx context.Context, b *batch) error {
 			backoff *= 2
 		}
 	}
-}
-
-// writeBatch puts b into tx.
-func writeBatch(tx *store.Tx, b *batch) error {
-	for _, bc := range b.calls {
-		rec := &bc.rec
-		if rec.ID == 0 {
-			continue // requesting: persisted with its request (reqs)
-		}
-		if err := tx.PutCall(rec.ID, bc.raw, rec.State.Live()); err != nil {
-			return err
-		}
-		if sec, ok := b.secs[rec.ID]; ok {
-			if err := tx.PutCallSecrets(rec.ID, sec); err != nil {
-				return err
-			}
-		}
-	}
-	if err := putRequests(tx, b.reqs); err != nil {
-		return err
-	}
-	if err := tx.AppendEvents(b.events); err != nil {
-		return err
-	}
-	if b.setState {
-		return tx.SetUpdatesState(b.st)
-	}
-	return nil
 }
 
 // publishBatch makes a committed batch visible: the status's updates
