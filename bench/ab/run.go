@@ -23,6 +23,7 @@ type result struct {
 	wall           time.Duration   // first push -> last first discard answered
 	pushing        time.Duration   // first push -> last push sent
 	cpu            time.Duration   // utime+stime over the burst
+	cpuStop        time.Duration   // utime+stime from the burst's start to the exit after SIGTERM
 	hwm            int64           // VmHWM at the end, bytes
 	latencies      []time.Duration // push -> first discardCall at the sim, per call discarded
 	lost, dup      int
@@ -193,6 +194,12 @@ func burst(w *world, p *proc, n int, quiet time.Duration) (result, error) {
 	r.cpu, r.getDiff, r.complete = cpu1-cpu0, w.srv.Count(methodGetDiff)-gd0, ok
 	if err := p.stop(); err != nil {
 		return r, err
+	}
+	// What a side does after the last discard (its calls' ends; calld's
+	// checkpoint of its commit log, at the latest when it stops) counts
+	// here; the process's own accounting at its exit (getrusage).
+	if ps := p.cmd.ProcessState; ps != nil {
+		r.cpuStop = ps.UserTime() + ps.SystemTime() - cpu0
 	}
 	last := w.tally(&r)
 	if !ok {

@@ -37,6 +37,7 @@ func burstMetrics() []metric {
 		}, "%.0f", true},
 		{"pushing the burst (the simulator's side), s", func(r result) (float64, bool) { return r.pushing.Seconds(), true }, "%.2f", false},
 		{"client CPU seconds for the burst", func(r result) (float64, bool) { return r.cpu.Seconds(), true }, "%.2f", true},
+		{"client CPU seconds, the burst to the exit after SIGTERM", func(r result) (float64, bool) { return r.cpuStop.Seconds(), r.cpuStop > 0 }, "%.2f", true},
 		{"peak RSS (VmHWM), MiB", func(r result) (float64, bool) { return float64(r.hwm) / (1 << 20), true }, "%.0f", true},
 		{"push → discardCall at the sim, p50 ms", latencyPct(0.50), "%.2f", true},
 		{"push → discardCall at the sim, p99 ms", latencyPct(0.99), "%.2f", true},
