@@ -51,7 +51,9 @@ const (
 	walGrow = 1 << 20
 	// A checkpoint follows a Log once the log holds this many bytes or
 	// frames: it bounds the memory the pending commits hold and the
-	// replay after a crash.
+	// replay after a crash. Measured with bench/ab (4 interleaved runs of
+	// 5,000-call bursts): 4 MiB or 512 frames, peak RSS 120 MiB against
+	// 108 without the log; 1 MiB or 128 frames, 110.
 	walMaxBytes  = 1 << 20
 	walMaxFrames = 128
 )
