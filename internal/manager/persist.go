@@ -386,8 +386,9 @@ func (m *Manager) collectBatch() (*batch, error) {
 func (m *Manager) commitBatch(ctx context.Context, b *batch) error {
 	backoff := 100 * time.Millisecond
 	rec := b.commit.appendBinary(nil)
+	c := b.commit // the apply holds what it writes, not the batch's calls and effects
 	for {
-		seq, err := m.cfg.DB.Log(rec, b.commit.write)
+		seq, err := m.cfg.DB.Log(rec, c.write)
 		if err == nil {
 			b.seq = seq // read by commitDone, after the committed channel
 			return nil

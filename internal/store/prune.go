@@ -177,9 +177,21 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // Backup writes a consistent copy of the whole file to w while the
 // daemon keeps running (bbolt's Tx.WriteTo inside a read transaction) and
-// returns the number of bytes written. The copy opens with Open.
+// returns the number of bytes written. The copy opens with Open. It holds
+// every commit logged before Backup was called: it fails when the
+// checkpoint that puts them into the file fails (the copy is of the file
+// alone, without its commit log).
 func (db *DB) Backup(w io.Writer) (n int64, err error) {
-	err = db.View(func(tx *Tx) error {
+	if db.isClosed() {
+		return 0, ErrClosed
+	}
+	db.wal.mu.Lock()
+	err = db.checkpointLocked()
+	db.wal.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("store: backup %s: %w", db.path, err)
+	}
+	err = db.ViewFile(func(tx *Tx) error {
 		var err error
 		n, err = tx.tx.WriteTo(w)
 		return err

@@ -251,7 +251,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if fresh || empty {
 		err = bdb.Update(func(tx *bolt.Tx) error { return ensureSchema(path, tx) })
 	} else {
-		// Read-only: opening a valid file of this schema writes nothing;
+		// Read-only: opening a valid file of this schema writes nothing
+		// (but the replay of its commit log after a crash, openWAL);
 		// one of an older schema is migrated, in one transaction.
 		var old bool
 		err = bdb.View(func(tx *bolt.Tx) error {
@@ -353,9 +354,6 @@ func ensureSchema(path string, tx *bolt.Tx) error {
 	}
 	if err := meta.Put(kLastSeq, be64(0)); err != nil {
 		return fmt.Errorf("store: write last seq: %w", err)
-	}
-	if err := putWalSalt(meta); err != nil {
-		return fmt.Errorf("store: write the commit log's salt: %w", err)
 	}
 	return nil
 }
@@ -465,13 +463,21 @@ func (db *DB) View(fn func(*Tx) error) error {
 	if db.isClosed() {
 		return ErrClosed
 	}
-	db.wal.mu.Lock()
-	if err := db.checkpointLocked(); err != nil {
-		defer db.wal.mu.Unlock()
-		return db.readAside(fn)
+	if aside, err := db.checkpointOr(fn); aside {
+		return err
 	}
-	db.wal.mu.Unlock()
 	return db.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db})
 	})
+}
+
+// checkpointOr checkpoints; when that fails it runs fn in readAside and
+// returns aside with fn's error.
+func (db *DB) checkpointOr(fn func(*Tx) error) (aside bool, err error) {
+	db.wal.mu.Lock()
+	defer db.wal.mu.Unlock()
+	if db.checkpointLocked() == nil {
+		return false, nil
+	}
+	return true, db.readAside(fn)
 }

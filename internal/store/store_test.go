@@ -698,3 +698,38 @@ func TestAppendEventsNumbered(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendEncodedEventsAgain: a commit's events put in again (its
+// apply run a second time) are skipped; the ones after them appended.
+func TestAppendEncodedEventsAgain(t *testing.T) {
+	db := openT(t, tempDB(t), Options{})
+	defer db.Close()
+	encoded := func(seqs ...uint64) ([]calld.Event, [][]byte) {
+		evs := make([]calld.Event, len(seqs))
+		data := make([][]byte, len(seqs))
+		for i, s := range seqs {
+			evs[i] = calld.Event{CallID: 1, Seq: s, At: time.Unix(int64(s), 0).UTC(), Event: "call.state"}
+			data[i] = evs[i].AppendJSON(nil)
+		}
+		return evs, data
+	}
+	for _, tc := range []struct {
+		seqs    []uint64
+		wantErr bool
+		last    uint64
+	}{
+		{seqs: []uint64{1, 2}, last: 2},
+		{seqs: []uint64{1, 2}, last: 2}, // the same commit again
+		{seqs: []uint64{2, 3}, last: 3}, // partly in
+		{seqs: []uint64{5}, wantErr: true, last: 3},
+	} {
+		evs, data := encoded(tc.seqs...)
+		err := db.Update(func(tx *Tx) error { return tx.AppendEncodedEvents(evs, data) })
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("append %v: %v, want error %v", tc.seqs, err, tc.wantErr)
+		}
+		if got := seqs(t, db, 0); uint64(len(got)) != tc.last || got[len(got)-1] != tc.last {
+			t.Fatalf("after %v: journal %v, want 1..%d", tc.seqs, got, tc.last)
+		}
+	}
+}

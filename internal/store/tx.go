@@ -282,12 +282,20 @@ func (t *Tx) AppendEvents(evs []calld.Event) error { return t.appendEvents(evs, 
 
 // AppendEncodedEvents is AppendEvents of events numbered and stamped
 // already (Seq and At set), whose JSON the caller has: data[i] is what
-// evs[i].MarshalJSON() writes, stored as it is.
+// evs[i].MarshalJSON() writes, stored as it is. The events the journal
+// holds already (those first in evs numbered at most LastSeq: the same
+// commit put in again) are skipped, so that a commit's apply can run
+// twice.
 func (t *Tx) AppendEncodedEvents(evs []calld.Event, data [][]byte) error {
 	if len(data) != len(evs) {
 		return fmt.Errorf("store: append events: %d encoded for %d events", len(data), len(evs))
 	}
-	return t.appendEvents(evs, data)
+	last := t.LastSeq()
+	skip := 0
+	for skip < len(evs) && evs[skip].Seq != 0 && evs[skip].Seq <= last {
+		skip++
+	}
+	return t.appendEvents(evs[skip:], data[skip:])
 }
 
 // appendEvents appends evs, encoding each unless data has it.

@@ -81,6 +81,30 @@ type wal struct {
 	buf     []byte
 	// checkpointed is the seq of the last commit in the bbolt file.
 	checkpointed atomic.Uint64
+	// fresh: no Log since Open; the next gives the file a new salt.
+	fresh bool
+}
+
+// newSaltLocked gives the file a new salt (nothing is pending: the
+// first Log after Open). w.mu is held.
+func (db *DB) newSaltLocked() error {
+	var salt uint64
+	err := db.updateLocked(func(tx *Tx) error {
+		meta, err := tx.bucket(bMeta)
+		if err != nil {
+			return err
+		}
+		if err := putWalSalt(meta); err != nil {
+			return err
+		}
+		salt = binary.BigEndian.Uint64(meta.Get(kWalSalt))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: log: a new salt: %w", err)
+	}
+	db.wal.salt, db.wal.fresh = salt, false
+	return nil
 }
 
 // Log makes rec durable as the file's next commit (one write and one
@@ -90,10 +114,18 @@ type wal struct {
 // survives a crash: a later Open replays rec through Options.Replay if no
 // checkpoint applied it. When it returns an error the commit is not made,
 // and a new Log may be made in its place (it takes the same place in the
-// log). Every Update and View sees the commits logged before it started
-// (ViewFile does not). apply runs once, inside the checkpoint's
-// transaction, and must not keep tx; a failing apply fails the checkpoint
-// (and every transaction that would have run it) until it succeeds.
+// log; the failed one may still survive a crash, as the commit in flight
+// at a crash may: its rec must be the one that takes its place). Every
+// Update and View sees the commits logged before it started (ViewFile
+// does not). apply runs inside the checkpoint's transaction (again, in a
+// later one, if that one fails: it must be idempotent), and must not keep
+// tx; a failing apply fails the checkpoint (and every transaction that
+// would have run it) until it succeeds.
+//
+// The first Log after Open gives the file a new salt first (one bbolt
+// transaction): the frames of an earlier run (the log left beside a
+// restored backup, a run that another writer of the file followed) can
+// then never pass for this run's.
 func (db *DB) Log(rec []byte, apply func(*Tx) error) (seq uint64, err error) {
 	if db.isClosed() {
 		return 0, ErrClosed
@@ -101,13 +133,18 @@ func (db *DB) Log(rec []byte, apply func(*Tx) error) (seq uint64, err error) {
 	w := db.wal
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	start := db.opts.Clock.Now()
+	if w.fresh {
+		if err := db.newSaltLocked(); err != nil {
+			return 0, err
+		}
+	}
 	n := int64(walFrameHeader + len(rec))
 	if w.off+n > walMaxBytes && len(w.pending) > 0 {
 		if err := db.checkpointLocked(); err != nil {
 			return 0, err
 		}
 	}
+	start := db.opts.Clock.Now()
 	if err := w.reserve(n); err != nil {
 		return 0, fmt.Errorf("store: log: %w", err)
 	}
@@ -237,7 +274,16 @@ func (db *DB) updateLocked(fn func(*Tx) error) error {
 	if db.opts.CommitSeconds != nil {
 		db.opts.CommitSeconds.Observe(db.opts.Clock.Now().Sub(start).Seconds())
 	}
-	if err != nil {
+	return db.settleLocked(err)
+}
+
+// settleLocked ends a transaction that ran the pending commits, whose
+// commit returned err: when they are in the file (err is nil, or bbolt
+// failed after it wrote its meta page: applied), nothing is pending and
+// the log is written from its start again. w.mu is held.
+func (db *DB) settleLocked(err error) error {
+	w := db.wal
+	if err != nil && (len(w.pending) == 0 || !db.applied(w.next-1)) {
 		return err
 	}
 	if len(w.pending) > 0 {
@@ -247,6 +293,21 @@ func (db *DB) updateLocked(fn func(*Tx) error) error {
 		w.checkpointed.Store(w.next - 1)
 	}
 	return nil
+}
+
+// applied reports whether the bbolt file, as this process sees it, holds
+// the logged commits up to seq: a checkpoint whose commit failed after
+// bbolt wrote its meta page (its last fdatasync) is in effect here, and
+// its commits must not be applied again, nor the log's frames be left
+// where the next Open would look for the following ones.
+func (db *DB) applied(seq uint64) bool {
+	var got uint64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		got, err = meta64(tx.Bucket(bMeta), kWalSeq)
+		return err
+	})
+	return err == nil && got == seq
 }
 
 // readAside runs fn on the bbolt file with the pending commits put into
@@ -268,8 +329,8 @@ func (db *DB) readAside(fn func(*Tx) error) error {
 }
 
 // openWAL opens (or creates) db's commit log and replays into the bbolt
-// file, in one transaction, the commits it holds beyond wal_seq. A file
-// without a salt gets one first (once: files written before the log).
+// file, in one transaction, the commits it holds beyond wal_seq (the only
+// write Open makes to a valid file of this schema).
 func openWAL(db *DB, replay ReplayFunc) (*wal, error) {
 	salt, applied, err := walMeta(db.bolt)
 	if err != nil {
@@ -289,7 +350,7 @@ func openWAL(db *DB, replay ReplayFunc) (*wal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: commit log: %w", err)
 	}
-	w := &wal{f: f, salt: salt, next: applied + 1}
+	w := &wal{f: f, salt: salt, next: applied + 1, fresh: true}
 	if err := w.replay(db, replay); err != nil {
 		_ = f.Close()
 		return nil, err
@@ -304,28 +365,16 @@ func openWAL(db *DB, replay ReplayFunc) (*wal, error) {
 	return w, nil
 }
 
-// walMeta reads the file's salt and wal_seq, giving it a salt if it has
-// none.
+// walMeta reads the file's salt (0 for a file that never logged: the
+// first Log gives it one) and wal_seq.
 func walMeta(bdb *bolt.DB) (salt, applied uint64, err error) {
-	var found bool
 	err = bdb.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
-		if v := meta.Get(kWalSalt); len(v) == 8 {
-			salt, found = binary.BigEndian.Uint64(v), true
+		if salt, err = meta64(meta, kWalSalt); err != nil {
+			return err
 		}
 		applied, err = meta64(meta, kWalSeq)
 		return err
-	})
-	if err != nil || found {
-		return salt, applied, err
-	}
-	err = bdb.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bMeta)
-		if err := putWalSalt(meta); err != nil {
-			return err
-		}
-		salt = binary.BigEndian.Uint64(meta.Get(kWalSalt))
-		return nil
 	})
 	return salt, applied, err
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // bTest is the bucket the log's tests write their commits into.
@@ -302,4 +305,116 @@ func FuzzScanFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLogEarlierRun: a log beside a state file restored from a backup
+// holds frames of a history the file no longer has; after the restored
+// file's own run crashes, none of them is replayed after its frames (each
+// run logs with a new salt).
+func TestLogEarlierRun(t *testing.T) {
+	path := tempDB(t)
+	db := openT(t, path, Options{Replay: replayCommit})
+	logCommit(t, db, 1)
+	var backup bytes.Buffer
+	if _, err := db.Backup(&backup); err != nil {
+		t.Fatal(err)
+	}
+	for k := uint64(2); k <= 4; k++ {
+		logCommit(t, db, k)
+	}
+	commits(t, db) // a checkpoint: frames 2..4 stay at the log's start
+	logCommit(t, db, 5)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, backup.Bytes(), 0o600); err != nil { // restored; the log stays
+		t.Fatal(err)
+	}
+	db = openT(t, path, Options{Replay: replayCommit})
+	if got := commits(t, db); !equal(got, upTo(1)) {
+		t.Fatalf("the restored file: %v, want [1]", got)
+	}
+	logCommit(t, db, 1002) // at the log's start, where frame 2 was
+	logCommit(t, db, 1003)
+	crash(t, db)
+	db = openT(t, path, Options{Replay: replayCommit})
+	defer db.Close()
+	if got := commits(t, db); !equal(got, []uint64{1, 1002, 1003}) {
+		t.Fatalf("after the restored run's crash: %v, want [1 1002 1003]", got)
+	}
+}
+
+// TestCheckpointFailedAfterMeta: a checkpoint whose bbolt commit failed
+// after it wrote the meta page (the last fdatasync) is in effect in this
+// process: settling it takes its commits as done, and the log goes on from
+// its start, where the next Open looks for the next commit; a commit
+// applied twice is harmless.
+func TestCheckpointFailedAfterMeta(t *testing.T) {
+	path := tempDB(t)
+	db := openT(t, path, Options{})
+	for k := uint64(1); k <= 3; k++ {
+		logCommit(t, db, k)
+	}
+	w := db.wal
+	w.mu.Lock()
+	// What the checkpoint's transaction did before bbolt said it failed.
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		tx := &Tx{tx: btx, db: db}
+		for _, apply := range w.pending {
+			if err := apply(tx); err != nil {
+				return err
+			}
+		}
+		return btx.Bucket(bMeta).Put(kWalSeq, be64(w.next-1))
+	})
+	if err == nil {
+		err = db.settleLocked(errors.New("fdatasync: input/output error"))
+	}
+	w.mu.Unlock()
+	if err != nil || len(w.pending) != 0 || w.off != 0 {
+		t.Fatalf("settled: %v, %d pending, log at %d; want done", err, len(w.pending), w.off)
+	}
+	logCommit(t, db, 4)
+	crash(t, db)
+	db = openT(t, path, Options{Replay: replayCommit})
+	defer db.Close()
+	if got := commits(t, db); !equal(got, upTo(4)) {
+		t.Fatalf("after a crash: %v, want 1..4", got)
+	}
+}
+
+// TestBackupNeedsCheckpoint: a backup holds every commit logged before
+// it, or fails: when the checkpoint cannot be written, it is an error, not
+// a copy without the log's commits.
+func TestBackupNeedsCheckpoint(t *testing.T) {
+	db := openT(t, tempDB(t), Options{})
+	defer db.Close()
+	logCommit(t, db, 1)
+	failing := errors.New("the file cannot take it")
+	fail := true
+	if _, err := db.Log(commitRec(2), func(tx *Tx) error {
+		if fail {
+			return failing
+		}
+		return putCommit(tx, 2)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := db.Backup(&b); !errors.Is(err, failing) {
+		t.Fatalf("backup with the checkpoint failing: %v, want its error", err)
+	}
+	fail = false
+	if _, err := db.Backup(&b); err != nil || b.Len() == 0 {
+		t.Fatalf("backup: %d bytes, %v", b.Len(), err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(copyPath, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp := openT(t, copyPath, Options{})
+	defer cp.Close()
+	if got := commits(t, cp); !equal(got, upTo(2)) {
+		t.Fatalf("the backup holds %v, want 1..2", got)
+	}
 }
