@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,40 +74,21 @@ func TestCrashKeepsCommitted(t *testing.T) {
 	path := tempDB(t)
 	reported := map[uint64]int64{}
 	for round := 1; round <= 3; round++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashEnv+"="+path)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
-		lines := 0
-		for lines < 150 && sc.Scan() {
-			f := strings.Fields(sc.Text())
+		kill := runCrashHelper(t, round, path, 150, func(text string) {
+			f := strings.Fields(text)
 			if len(f) != 2 {
-				t.Fatalf("round %d: helper printed %q", round, sc.Text())
+				t.Fatalf("round %d: helper printed %q", round, text)
 			}
 			seq, err1 := strconv.ParseUint(f[0], 10, 64)
 			id, err2 := strconv.ParseInt(f[1], 10, 64)
 			if err1 != nil || err2 != nil {
-				t.Fatalf("round %d: helper printed %q", round, sc.Text())
+				t.Fatalf("round %d: helper printed %q", round, text)
 			}
 			if prev, dup := reported[seq]; dup {
 				t.Fatalf("seq %d reported twice (calls %d and %d)", seq, prev, id)
 			}
 			reported[seq] = id
-			lines++
-		}
-		if lines < 150 {
-			cancel()
-			t.Fatalf("round %d: helper stopped after %d lines: %v; stderr: %s", round, lines, sc.Err(), stderr.String())
-		}
+		})
 
 		// While the helper holds the file, another process cannot open it.
 		if db, err := Open(path, Options{Timeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
@@ -116,17 +98,51 @@ func TestCrashKeepsCommitted(t *testing.T) {
 			t.Errorf("round %d: Open while the helper runs: %v, want ErrLocked", round, err)
 		}
 
-		if err := cmd.Process.Kill(); err != nil { // SIGKILL
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
-		cancel()
+		kill()
 
 		db := openT(t, path, Options{})
 		checkAfterCrash(t, db, reported)
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// runCrashHelper starts the crash helper (crashEnv=arg), hands each line
+// it prints to line until n lines came, and returns kill, which SIGKILLs
+// it and waits for it. It fails the test when the helper stops first.
+func runCrashHelper(t *testing.T, round int, arg string, n int, line func(text string)) (kill func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashEnv+"="+arg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	lines := 0
+	for lines < n && sc.Scan() {
+		line(sc.Text())
+		lines++
+	}
+	if lines < n {
+		cancel()
+		t.Fatalf("round %d: helper stopped after %d lines: %v; stderr: %s", round, lines, sc.Err(), stderr.String())
+	}
+	return func() {
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		cancel()
 	}
 }
 
@@ -230,42 +246,18 @@ func TestCrashKeepsLogged(t *testing.T) {
 	path := tempDB(t)
 	var reported uint64
 	for round := 1; round <= 3; round++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashEnv+"=log:"+path)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
-		lines := 0
-		for lines < walMaxFrames+200 && sc.Scan() {
-			k, err := strconv.ParseUint(sc.Text(), 10, 64)
+		runCrashHelper(t, round, "log:"+path, walMaxFrames+200, func(text string) {
+			k, err := strconv.ParseUint(text, 10, 64)
 			if err != nil || k != reported+1 {
-				t.Fatalf("round %d: helper printed %q after %d", round, sc.Text(), reported)
+				t.Fatalf("round %d: helper printed %q after %d", round, text, reported)
 			}
 			reported = k
-			lines++
-		}
-		if lines < walMaxFrames+200 {
-			cancel()
-			t.Fatalf("round %d: helper stopped after %d lines: %v; stderr: %s", round, lines, sc.Err(), stderr.String())
-		}
-		if err := cmd.Process.Kill(); err != nil { // SIGKILL
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
-		cancel()
+		})()
 
 		db := openT(t, path, Options{Replay: replayCommit})
 		got := commits(t, db)
-		if uint64(len(got)) < reported || !equal(got, upTo(uint64(len(got)))) {
-			t.Fatalf("round %d: the file holds %d commits (gap-free: %v), %d reported", round, len(got), equal(got, upTo(uint64(len(got)))), reported)
+		if uint64(len(got)) < reported || !slices.Equal(got, upTo(uint64(len(got)))) {
+			t.Fatalf("round %d: the file holds %d commits (gap-free: %v), %d reported", round, len(got), slices.Equal(got, upTo(uint64(len(got)))), reported)
 		}
 		reported = uint64(len(got)) // the helper goes on after the last one the file has
 		if err := db.Close(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -82,18 +83,6 @@ func upTo(n uint64) []uint64 {
 	return ks
 }
 
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestLogReplay: every logged commit survives a crash: the next Open puts
 // the log's commits into the file with Replay, once (a second crash and
 // Open does not apply them again), and refuses to open without Replay.
@@ -112,14 +101,14 @@ func TestLogReplay(t *testing.T) {
 	replays := 0
 	count := func(tx *Tx, rec []byte) error { replays++; return replayCommit(tx, rec) }
 	db = openT(t, path, Options{Replay: count})
-	if got := commits(t, db); !equal(got, upTo(10)) || replays != 10 {
+	if got := commits(t, db); !slices.Equal(got, upTo(10)) || replays != 10 {
 		t.Fatalf("after the crash: commits %v (%d replayed), want 1..10", got, replays)
 	}
 	logCommit(t, db, 11)
 	crash(t, db)
 	replays = 0
 	db = openT(t, path, Options{Replay: count})
-	if got := commits(t, db); !equal(got, upTo(11)) || replays != 1 {
+	if got := commits(t, db); !slices.Equal(got, upTo(11)) || replays != 1 {
 		t.Fatalf("after the second crash: commits %v (%d replayed), want 1..11, one replayed", got, replays)
 	}
 	if err := db.Close(); err != nil {
@@ -128,7 +117,7 @@ func TestLogReplay(t *testing.T) {
 	replays = 0
 	db = openT(t, path, Options{Replay: count})
 	defer db.Close()
-	if got := commits(t, db); !equal(got, upTo(11)) || replays != 0 {
+	if got := commits(t, db); !slices.Equal(got, upTo(11)) || replays != 0 {
 		t.Fatalf("after a clean stop: commits %v (%d replayed), want 1..11, none replayed", got, replays)
 	}
 }
@@ -140,7 +129,7 @@ func TestLogVisible(t *testing.T) {
 	db := openT(t, path, Options{Replay: replayCommit})
 	logCommit(t, db, 1)
 	logCommit(t, db, 2)
-	if got := commits(t, db); !equal(got, upTo(2)) {
+	if got := commits(t, db); !slices.Equal(got, upTo(2)) {
 		t.Fatalf("View after two logged commits: %v", got)
 	}
 	logCommit(t, db, 3)
@@ -159,7 +148,7 @@ func TestLogVisible(t *testing.T) {
 	crash(t, db)
 	db = openT(t, path, Options{Replay: replayCommit})
 	defer db.Close()
-	if got := commits(t, db); !equal(got, upTo(3)) {
+	if got := commits(t, db); !slices.Equal(got, upTo(3)) {
 		t.Fatalf("after a crash: %v", got)
 	}
 }
@@ -186,11 +175,11 @@ func TestLogTornAndStale(t *testing.T) {
 		f.Close()
 		db = openT(t, path, Options{Replay: replayCommit})
 		defer db.Close()
-		if got := commits(t, db); !equal(got, upTo(2)) {
+		if got := commits(t, db); !slices.Equal(got, upTo(2)) {
 			t.Fatalf("after a torn third frame: %v, want 1..2", got)
 		}
 		logCommit(t, db, 3) // its place is taken by the next commit
-		if got := commits(t, db); !equal(got, upTo(3)) {
+		if got := commits(t, db); !slices.Equal(got, upTo(3)) {
 			t.Fatalf("after logging again: %v", got)
 		}
 	})
@@ -209,7 +198,7 @@ func TestLogTornAndStale(t *testing.T) {
 		replayed := 0
 		db = openT(t, path, Options{Replay: func(tx *Tx, rec []byte) error { replayed++; return replayCommit(tx, rec) }})
 		defer db.Close()
-		if got := commits(t, db); !equal(got, upTo(6)) || replayed != 1 {
+		if got := commits(t, db); !slices.Equal(got, upTo(6)) || replayed != 1 {
 			t.Fatalf("after a crash: %v, %d replayed, want 1..6 with one replayed", got, replayed)
 		}
 	})
@@ -268,7 +257,7 @@ func TestLogGrowsAndCheckpoints(t *testing.T) {
 		return replayCommit(tx, rec)
 	}})
 	defer db.Close()
-	if got := commits(t, db); !equal(got, upTo(walMaxFrames+5)) {
+	if got := commits(t, db); !slices.Equal(got, upTo(walMaxFrames+5)) {
 		t.Fatalf("after a crash: %d commits, want %d", len(got), walMaxFrames+5)
 	}
 	st, err := os.Stat(path + walSuffix)
@@ -331,7 +320,7 @@ func TestLogEarlierRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = openT(t, path, Options{Replay: replayCommit})
-	if got := commits(t, db); !equal(got, upTo(1)) {
+	if got := commits(t, db); !slices.Equal(got, upTo(1)) {
 		t.Fatalf("the restored file: %v, want [1]", got)
 	}
 	logCommit(t, db, 1002) // at the log's start, where frame 2 was
@@ -339,7 +328,7 @@ func TestLogEarlierRun(t *testing.T) {
 	crash(t, db)
 	db = openT(t, path, Options{Replay: replayCommit})
 	defer db.Close()
-	if got := commits(t, db); !equal(got, []uint64{1, 1002, 1003}) {
+	if got := commits(t, db); !slices.Equal(got, []uint64{1, 1002, 1003}) {
 		t.Fatalf("after the restored run's crash: %v, want [1 1002 1003]", got)
 	}
 }
@@ -378,7 +367,7 @@ func TestCheckpointFailedAfterMeta(t *testing.T) {
 	crash(t, db)
 	db = openT(t, path, Options{Replay: replayCommit})
 	defer db.Close()
-	if got := commits(t, db); !equal(got, upTo(4)) {
+	if got := commits(t, db); !slices.Equal(got, upTo(4)) {
 		t.Fatalf("after a crash: %v, want 1..4", got)
 	}
 }
@@ -414,7 +403,7 @@ func TestBackupNeedsCheckpoint(t *testing.T) {
 	}
 	cp := openT(t, copyPath, Options{})
 	defer cp.Close()
-	if got := commits(t, cp); !equal(got, upTo(2)) {
+	if got := commits(t, cp); !slices.Equal(got, upTo(2)) {
 		t.Fatalf("the backup holds %v, want 1..2", got)
 	}
 }
