@@ -257,10 +257,8 @@ func (db *DB) updateLocked(fn func(*Tx) error) error {
 	err := db.bolt.Update(func(btx *bolt.Tx) error {
 		tx := &Tx{tx: btx, db: db}
 		if len(w.pending) > 0 {
-			for _, apply := range w.pending {
-				if err := apply(tx); err != nil {
-					return fmt.Errorf("store: checkpoint of the commit log: %w", err)
-				}
+			if err := w.applyPending(tx); err != nil {
+				return fmt.Errorf("store: checkpoint of the commit log: %w", err)
 			}
 			if err := btx.Bucket(bMeta).Put(kWalSeq, be64(w.next-1)); err != nil {
 				return fmt.Errorf("store: checkpoint of the commit log: %w", err)
@@ -320,12 +318,20 @@ func (db *DB) readAside(fn func(*Tx) error) error {
 	}
 	defer func() { _ = btx.Rollback() }()
 	tx := &Tx{tx: btx, db: db}
-	for _, apply := range db.wal.pending {
-		if err := apply(tx); err != nil {
-			return fmt.Errorf("store: read: a commit of the log: %w", err)
-		}
+	if err := db.wal.applyPending(tx); err != nil {
+		return fmt.Errorf("store: read: %w", err)
 	}
 	return fn(tx)
+}
+
+// applyPending runs the pending commits' applies into tx, in order.
+func (w *wal) applyPending(tx *Tx) error {
+	for _, apply := range w.pending {
+		if err := apply(tx); err != nil {
+			return fmt.Errorf("a commit of the log: %w", err)
+		}
+	}
+	return nil
 }
 
 // openWAL opens (or creates) db's commit log and replays into the bbolt
