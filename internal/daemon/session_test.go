@@ -54,16 +54,25 @@ func startLoggedIn(t *testing.T) (*sim.Server, *run, *neo.Time) {
 // waitExecuted waits until the simulator has executed method n times.
 func waitExecuted(t *testing.T, srv *sim.Server, method string, n int) {
 	t.Helper()
+	waitSim(t, srv, func() bool { return srv.Executed(method) >= n }, func() string {
+		return fmt.Sprintf("%s executed %d times, want %d", method, srv.Executed(method), n)
+	})
+}
+
+// waitSim waits until cond, a read of the simulator's state, holds (each
+// change of that state wakes it), for up to 60 s; why says what failed.
+func waitSim(t *testing.T, srv *sim.Server, cond func() bool, why func() string) {
+	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
 		ch := srv.Changed()
-		if srv.Executed(method) >= n {
+		if cond() {
 			return
 		}
 		select {
 		case <-ch:
 		case <-timeout:
-			t.Fatalf("%s executed %d times, want %d", method, srv.Executed(method), n)
+			t.Fatal(why())
 		}
 	}
 }
@@ -536,18 +545,7 @@ func TestOtherAccountLogoutFails(t *testing.T) {
 // waitHeld waits until the simulator holds an RPC of method.
 func waitHeld(t *testing.T, srv *sim.Server, method string) {
 	t.Helper()
-	timeout := time.After(60 * time.Second)
-	for {
-		ch := srv.Changed()
-		if srv.Held(method) > 0 {
-			return
-		}
-		select {
-		case <-ch:
-		case <-timeout:
-			t.Fatalf("no %s held", method)
-		}
-	}
+	waitSim(t, srv, func() bool { return srv.Held(method) > 0 }, func() string { return "no " + method + " held" })
 }
 
 // TestOlderFileAccount: a state file from before calld recorded its
