@@ -262,15 +262,16 @@ func (m *Manager) known(id int64) bool {
 
 // remember notes the records of committed batch b as logged, and forgets
 // those a checkpoint has put into the bbolt file since, once there are
-// many.
+// many (sweeping them only when a checkpoint came since the last sweep).
 func (m *Manager) remember(b *batch) {
 	for _, r := range b.records {
 		m.logged[r.id] = b.seq
 	}
-	if len(m.logged) < rememberMax {
-		return
-	}
 	in := m.cfg.DB.Checkpointed()
+	if len(m.logged) < rememberMax || in == m.forgotTo {
+		return // few, or nothing checkpointed since the last sweep
+	}
+	m.forgotTo = in
 	for id, seq := range m.logged {
 		if seq <= in {
 			delete(m.logged, id)

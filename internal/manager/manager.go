@@ -114,7 +114,9 @@ type Manager struct {
 	// logged holds the call records committed to the store's log, by
 	// call id, with their commit's number, until a checkpoint has put
 	// them into the bbolt file (loop-owned; known, remember).
-	logged     map[int64]uint64
+	logged map[int64]uint64
+	// forgotTo is the checkpoint at which remember last swept logged.
+	forgotTo   uint64
 	dc         atomic.Int64
 	lastLoop   atomic.Int64                  // unix nanos of the loop's last iteration (liveness)
 	commitWait atomic.Pointer[chan struct{}] // closed when the commit in flight is done; nil if none (liveness)
