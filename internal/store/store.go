@@ -466,9 +466,7 @@ func (db *DB) View(fn func(*Tx) error) error {
 	if aside, err := db.checkpointOr(fn); aside {
 		return err
 	}
-	return db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&Tx{tx: btx, db: db})
-	})
+	return db.ViewFile(fn)
 }
 
 // checkpointOr checkpoints; when that fails it runs fn in readAside and

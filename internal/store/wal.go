@@ -357,6 +357,7 @@ func openWAL(db *DB, replay ReplayFunc) (*wal, error) {
 		return nil, fmt.Errorf("store: commit log: %w", err)
 	}
 	w := &wal{f: f, salt: salt, next: applied + 1, fresh: true}
+	db.wal = w
 	if err := w.replay(db, replay); err != nil {
 		_ = f.Close()
 		return nil, err
@@ -409,19 +410,19 @@ func (w *wal) replay(db *DB, replay ReplayFunc) error {
 	if replay == nil {
 		return fmt.Errorf("store: open %s: the commit log holds %d commits the file does not have yet, and no Options.Replay to put them in", db.path, len(recs))
 	}
-	last := w.next + uint64(len(recs)) - 1
-	err = db.bolt.Update(func(btx *bolt.Tx) error {
-		tx := &Tx{tx: btx, db: db}
-		for i, rec := range recs {
+	// A checkpoint of the replayed commits (w is not shared yet).
+	for i, rec := range recs {
+		seq := w.next + uint64(i)
+		w.pending = append(w.pending, func(tx *Tx) error {
 			if err := replay(tx, rec); err != nil {
-				return fmt.Errorf("commit %d: %w", w.next+uint64(i), err)
+				return fmt.Errorf("commit %d: %w", seq, err)
 			}
-		}
-		return btx.Bucket(bMeta).Put(kWalSeq, be64(last))
-	})
-	if err != nil {
+			return nil
+		})
+	}
+	w.next += uint64(len(recs))
+	if err := db.checkpointLocked(); err != nil {
 		return fmt.Errorf("store: open %s: replaying its commit log %s: %w", db.path, db.path+walSuffix, err)
 	}
-	w.next = last + 1
 	return nil
 }
