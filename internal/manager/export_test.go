@@ -96,3 +96,14 @@ func OnLoop(m *Manager, f func()) {
 // acts on the loop's timer (a planted jump, arming reports) keeps that
 // wrapper to the loop's timer.
 func RPCDeadlinesOn(m *Manager, c clock.Clock) { m.rpcTimeouts = newRPCDeadlines(c) }
+
+// RPCWorkers is the bound on the fsm's RPCs in flight.
+const RPCWorkers = rpcWorkers
+
+// OnRPCPool calls f, with the pool's lock held, with the RPCs queued and
+// the workers running after each change of the fsm's RPC pool (tests only).
+func OnRPCPool(m *Manager, f func(queued, workers int)) {
+	m.rpcPool.mu.Lock()
+	m.rpcPool.changed = f
+	m.rpcPool.mu.Unlock()
+}

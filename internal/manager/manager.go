@@ -6,9 +6,10 @@
 //
 // Nothing but the loop goroutine touches the machines, the engine or the
 // pending effects. Other goroutines talk to the loop by posting closures
-// (Manager.post); RPCs run on their own goroutines and post their outcome
-// back. A commit runs on a goroutine of its own (group commit, persist.go):
-// the loop encodes the batch, goes on applying inputs meanwhile, and runs
+// (Manager.post); RPCs run on goroutines of their own (the fsm's on at
+// most rpcWorkers, in order: rpcpool.go) and post their outcome back. A
+// commit runs on a goroutine of its own (group commit, persist.go): the
+// loop encodes the batch, goes on applying inputs meanwhile, and runs
 // the batch's effects when the commit's result comes back; what it applied
 // in between is the next commit's batch.
 //
@@ -94,6 +95,7 @@ type Manager struct {
 	policy  atomic.Pointer[policyChange] // set by SetPolicy, applied by the loop
 	wake    chan struct{}                // a policy change is pending (capacity 1: coalesces)
 	rpcs    group.Group                  // RPC goroutines (goRPC); Run waits for them
+	rpcPool rpcPool                      // the fsm's RPCs, run on at most rpcWorkers of rpcs
 	// rpcTimeouts ends RPCs whose rpcTimeout ran out (rpcContext); its
 	// goroutine is one of rpcs.
 	rpcTimeouts *rpcDeadlines

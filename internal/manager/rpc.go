@@ -49,8 +49,9 @@ func (m *Manager) rpcError(ctx context.Context, method string, err error) error 
 	return fmt.Errorf("%w (%w): %w", calld.Errorf(calld.ETIMEOUT, "%s: no answer from Telegram in %s", method, rpcTimeout), errRPCTimeout, err)
 }
 
-// rpc queues an fsm action: it runs on its own goroutine after the step
-// that asked for it is committed, and posts its outcome back to the loop.
+// rpc queues an fsm action: it runs on the RPC pool (runRPC) after the
+// step that asked for it is committed, and posts its outcome back to the
+// loop.
 // An outcome posted after the stop began is not applied (Run): an RPC cut
 // by the shutdown is not its answer, and the restart goes on from what was
 // persisted (resumeRestored).
@@ -78,8 +79,7 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 		if !c.m.Call().State.Live() {
 			return
 		}
-		m.goRPC(func() {
-			growStack()
+		m.runRPC(func() {
 			ctx, cancel := m.rpcContext()
 			defer cancel()
 			run(ctx)
@@ -88,7 +88,8 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 }
 
 // rpcStack is about the stack an RPC's goroutine reaches in gotd (its
-// encryption and the middlewares): growStack has it at once.
+// encryption and the middlewares): growStack, at the start of each RPC
+// worker (rpcWorker), has it at once.
 const rpcStack = 16 << 10
 
 // growStack makes the calling goroutine's stack rpcStack deep while the
