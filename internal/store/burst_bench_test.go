@@ -99,3 +99,58 @@ func benchBurstCommit(b *testing.B, calls int, sorted bool) {
 		step()
 	}
 }
+
+// BenchmarkFreshFile is a 5,000-call burst put into a new state file, as
+// the commit log's checkpoints put it (1,000 calls per transaction: each
+// call's record and two events, then its end), with the file mapped
+// large from the start (InitialMmapSize, as Open does) and, to compare,
+// mapped anew each time it outgrows the mapping.
+func BenchmarkFreshFile(b *testing.B) {
+	for _, m := range []int{0, initialMmap} {
+		b.Run(fmt.Sprintf("mmap=%dMiB", m>>20), func(b *testing.B) {
+			defer func(was int) { initialMmap = was }(initialMmap)
+			initialMmap = m
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				freshFileBurst(b, filepath.Join(b.TempDir(), "calld.db"))
+			}
+		})
+	}
+}
+
+func freshFileBurst(b *testing.B, path string) {
+	db, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	rec := func(id int64, state string) []byte {
+		raw, err := json.Marshal(calld.Call{ID: id, State: calld.State(state), Direction: calld.DirectionIncoming, PeerID: 4242})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return raw
+	}
+	const calls, perTx = 5000, 1000
+	for first := int64(1); first <= calls; first += perTx {
+		err := db.Update(func(tx *Tx) error {
+			var evs []calld.Event
+			for id := first; id < first+perTx; id++ {
+				if err := tx.PutCall(id, rec(id, "hanging_up"), true); err != nil {
+					return err
+				}
+				evs = append(evs, calld.Event{Event: "call.state", CallID: id, To: "waiting"}, calld.Event{Event: "call.state", CallID: id, To: "hanging_up"})
+			}
+			for id := first; id < first+perTx; id++ {
+				if err := tx.PutCall(id, rec(id, "ended"), false); err != nil {
+					return err
+				}
+				evs = append(evs, calld.Event{Event: "call.ended", CallID: id})
+			}
+			return tx.AppendEvents(evs)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
