@@ -104,6 +104,10 @@ type Manager struct {
 	done        chan struct{}          // closed when Run returns
 	readyCh     chan struct{}          // closed when Run has restored the state
 	posted      atomic.Pointer[func()] // tests only: called after each post lands in the inbox
+	// enc is the buffer commitBatch encodes a commit into, reused by the
+	// next one (one commit is in flight at a time; owned by it). It keeps
+	// the size of the largest commit (maxPending calls: ~1.2 MB).
+	enc []byte
 
 	// Shared with other goroutines (status).
 	connected  atomic.Bool

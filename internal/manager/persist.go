@@ -382,10 +382,12 @@ func (m *Manager) collectBatch() (*batch, error) {
 // commitBatch makes b durable, as one commit of the store's log (put
 // into the bbolt file by a later checkpoint), retrying with backoff on the
 // manager's clock until it commits or ctx ends. It runs on the commit's
-// goroutine: it reads b and the manager's immutable parts only.
+// goroutine: it reads b and the manager's immutable parts only, and
+// encodes into m.enc, which only the commit in flight uses.
 func (m *Manager) commitBatch(ctx context.Context, b *batch) error {
 	backoff := 100 * time.Millisecond
-	rec := b.commit.appendBinary(nil)
+	rec := b.commit.appendBinary(m.enc[:0])
+	m.enc = rec   // Log keeps nothing of rec; the next commit reuses it
 	c := b.commit // the apply holds what it writes, not the batch's calls and effects
 	for {
 		seq, err := m.cfg.DB.Log(rec, c.write)

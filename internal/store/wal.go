@@ -115,7 +115,8 @@ func (db *DB) newSaltLocked() error {
 // checkpoint applied it. When it returns an error the commit is not made,
 // and a new Log may be made in its place (it takes the same place in the
 // log; the failed one may still survive a crash, as the commit in flight
-// at a crash may: its rec must be the one that takes its place). Every
+// at a crash may: its rec must be the one that takes its place). Log
+// keeps nothing of rec: the caller may reuse it once Log returned. Every
 // Update and View sees the commits logged before it started (ViewFile
 // does not). apply runs inside the checkpoint's transaction (again, in a
 // later one, if that one fails: it must be idempotent), and must not keep

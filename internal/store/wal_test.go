@@ -407,3 +407,25 @@ func TestBackupNeedsCheckpoint(t *testing.T) {
 		t.Fatalf("the backup holds %v, want 1..2", got)
 	}
 }
+
+// TestLogKeepsNothingOfRec: a caller may reuse rec once Log returned (the
+// manager encodes every commit into one buffer): after a crash, each
+// commit replays as it was when it was logged.
+func TestLogKeepsNothingOfRec(t *testing.T) {
+	path := tempDB(t)
+	db := openT(t, path, Options{})
+	rec := make([]byte, 8)
+	for k := uint64(1); k <= 5; k++ {
+		binary.BigEndian.PutUint64(rec, k)
+		if _, err := db.Log(rec, func(tx *Tx) error { return putCommit(tx, k) }); err != nil {
+			t.Fatalf("log commit %d: %v", k, err)
+		}
+	}
+	binary.BigEndian.PutUint64(rec, 99)
+	crash(t, db)
+	db = openT(t, path, Options{Replay: replayCommit})
+	defer db.Close()
+	if got := commits(t, db); !slices.Equal(got, upTo(5)) {
+		t.Fatalf("after the crash: commits %v, want 1..5", got)
+	}
+}
