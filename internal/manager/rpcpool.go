@@ -34,10 +34,10 @@ func (p *rpcPool) changedLocked() {
 	}
 }
 
-// run queues f and starts a worker if fewer than rpcWorkers run. It
-// returns false, and f does not run, once Run is waiting for the group
-// (the stop: queued RPCs that have not started are dropped, as an RPC
-// that could not start was before).
+// runRPC queues f and starts a worker if fewer than rpcWorkers run. It
+// returns false, and f does not run, once Run is waiting for the group.
+// Queued RPCs that have not started when the stop comes are dropped
+// (rpcWorker).
 func (m *Manager) runRPC(f func()) bool {
 	p := &m.rpcPool
 	p.mu.Lock()
@@ -60,12 +60,19 @@ func (m *Manager) runRPC(f func()) bool {
 	return false
 }
 
-// rpcWorker runs queued RPCs until the queue is empty.
+// rpcWorker runs queued RPCs until the queue is empty. Once the loop's
+// context is done (the stop), it drops what is queued: those RPCs'
+// outcomes would not be applied, and the restart goes on from what was
+// persisted, as for an RPC the stop cut.
 func (m *Manager) rpcWorker() {
 	growStack()
 	p := &m.rpcPool
 	for {
 		p.mu.Lock()
+		if m.ctx.Err() != nil {
+			clear(p.queue[p.head:])
+			p.head = len(p.queue)
+		}
 		if p.head == len(p.queue) {
 			clear(p.queue)
 			p.queue, p.head = p.queue[:0], 0
