@@ -259,7 +259,8 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 	if !w.level.Enabled(v) {
 		return len(p), nil
 	}
-	ts := w.clock.Now().UTC().Format(timeLayout)
+	var tsBuf [len(timeLayout)]byte
+	ts := appendTime(tsBuf[:0], w.clock.Now().UTC())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.line.Reset()
@@ -304,7 +305,7 @@ func (w *writer) WriteLevel(v zerolog.Level, p []byte) (int, error) {
 // level, event and message added when missing, then account (the member
 // `,"account":"NAME"`, when not nil and p has none); it ends with a
 // newline.
-func completeLine(b *bytes.Buffer, p []byte, v zerolog.Level, ts string, account []byte) {
+func completeLine(b *bytes.Buffer, p []byte, v zerolog.Level, ts, account []byte) {
 	body := bytes.TrimSpace(p)
 	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
 		// Not a JSON object (a caller wrote to the writer directly):
@@ -314,7 +315,7 @@ func completeLine(b *bytes.Buffer, p []byte, v zerolog.Level, ts string, account
 	}
 	inner := bytes.TrimSpace(body[1 : len(body)-1])
 	b.WriteString(`{"time":"`)
-	b.WriteString(ts)
+	b.Write(ts)
 	b.WriteByte('"')
 	if !hasKey(inner, FieldLevel) {
 		lv := v
@@ -468,4 +469,42 @@ func MaskPhone(phone string) string {
 		i++
 	}
 	return b.String()
+}
+
+// appendTime appends t, which is in UTC, as t.AppendFormat(b, timeLayout)
+// does (2006-01-02T15:04:05.000000Z), written directly: every line has
+// one, and the layout's general formatter was 2 % of calld's CPU in a
+// 5,000-call burst. Years outside 0..9999 go to AppendFormat.
+func appendTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (0 <= v < 10^n) as n decimal digits.
+func appendDigits(b []byte, v, n int) []byte {
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, 0)
+	}
+	for i := len(b) - 1; n > 0; i, n = i-1, n-1 {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
