@@ -170,6 +170,7 @@ func (m *Manager) apply(c *call, in fsm.Input) fsm.Step {
 		m.rpc(c, a)
 	}
 	if endedNow {
+		c.over.Store(true)
 		m.ended(c)
 	}
 	return step

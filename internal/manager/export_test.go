@@ -97,8 +97,13 @@ func OnLoop(m *Manager, f func()) {
 // wrapper to the loop's timer.
 func RPCDeadlinesOn(m *Manager, c clock.Clock) { m.rpcTimeouts = newRPCDeadlines(c) }
 
-// RPCWorkers is the bound on the fsm's RPCs in flight.
-const RPCWorkers = rpcWorkers
+// SetRPCWorkers bounds m's fsm RPCs in flight to n instead of rpcWorkers
+// (tests only: a queue with a few calls).
+func SetRPCWorkers(m *Manager, n int) {
+	m.rpcPool.mu.Lock()
+	m.rpcPool.bound = n
+	m.rpcPool.mu.Unlock()
+}
 
 // OnRPCPool calls f, with the pool's lock held, with the RPCs queued and
 // the workers running after each change of the fsm's RPC pool (tests only).

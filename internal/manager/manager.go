@@ -181,6 +181,9 @@ type call struct {
 	// counted is the state calld_calls_live counts the call in, as last
 	// committed ("" before its first commit).
 	counted calld.State
+	// over is set by the loop when it applies the call's end: an RPC of
+	// the call still queued in the pool is then not sent (rpc).
+	over atomic.Bool
 }
 
 // New returns a Manager; nothing runs until Run.
@@ -196,6 +199,7 @@ func New(cfg Config) *Manager {
 		log:           cfg.Log,
 		clock:         cfg.Clock,
 		rpcTimeouts:   newRPCDeadlines(cfg.Clock),
+		rpcPool:       rpcPool{bound: rpcWorkers},
 		inbox:         make(chan func(), 4096),
 		committed:     make(chan error, 1),
 		wake:          make(chan struct{}, 1),

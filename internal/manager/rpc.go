@@ -80,6 +80,9 @@ func (m *Manager) rpc(c *call, a fsm.Action) {
 			return
 		}
 		m.runRPC(func() {
+			if c.over.Load() {
+				return // the call ended while the RPC waited in the queue
+			}
 			ctx, cancel := m.rpcContext()
 			defer cancel()
 			run(ctx)

@@ -22,6 +22,9 @@ type rpcPool struct {
 	queue   []func()
 	head    int // queue[head:] wait
 	workers int // running
+	// bound is the most workers: rpcWorkers (tests set fewer,
+	// SetRPCWorkers).
+	bound int
 	// changed, if set, is called with p.mu held after the queue or the
 	// workers changed (tests only: OnRPCPool).
 	changed func(queued, workers int)
@@ -34,7 +37,7 @@ func (p *rpcPool) changedLocked() {
 	}
 }
 
-// runRPC queues f and starts a worker if fewer than rpcWorkers run. It
+// runRPC queues f and starts a worker if fewer than the bound run. It
 // returns false, and f does not run, once Run is waiting for the group.
 // Queued RPCs that have not started when the stop comes are dropped
 // (rpcWorker).
@@ -42,7 +45,7 @@ func (m *Manager) runRPC(f func()) bool {
 	p := &m.rpcPool
 	p.mu.Lock()
 	p.queue = append(p.queue, f)
-	if p.workers >= rpcWorkers {
+	if p.workers >= p.bound {
 		p.changedLocked()
 		p.mu.Unlock()
 		return true

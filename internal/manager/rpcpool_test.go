@@ -8,6 +8,7 @@ import (
 
 	"github.com/gotd/td/tg"
 
+	"github.com/calld/calld"
 	"github.com/calld/calld/internal/manager"
 	"github.com/calld/calld/internal/mtproto"
 )
@@ -75,14 +76,14 @@ func (g *receivedGate) ReceivedCall(ctx context.Context, peer tg.InputPhoneCall)
 }
 
 // poolTest is a harness whose fsm RPCs of one method are held by gate,
-// with RPCWorkers+extra calls coming in.
+// run on at most workers goroutines, with workers+extra calls coming in.
 type poolTest struct {
 	*harness
 	gate    *rpcGate
 	changed chan struct{}
 	mu      sync.Mutex
 	queued  int
-	workers int
+	running int
 	ids     []int64
 	once    sync.Once
 }
@@ -90,7 +91,9 @@ type poolTest struct {
 // release lets the held RPCs go on (once; also at the test's end).
 func (p *poolTest) release() { p.once.Do(func() { close(p.gate.proceed) }) }
 
-const extra = 50
+// The pool's bound in these tests (rpcWorkers is 512), and the calls
+// beyond it.
+const workers, extra = 8, 5
 
 func newPoolTest(t *testing.T, policy manager.Policy, wrap func(manager.Telegram, *rpcGate) manager.Telegram) *poolTest {
 	p := &poolTest{changed: make(chan struct{}, 1)}
@@ -100,13 +103,14 @@ func newPoolTest(t *testing.T, policy manager.Policy, wrap func(manager.Telegram
 		telegram: func(tg manager.Telegram) manager.Telegram { return wrap(tg, p.gate) },
 	})
 	t.Cleanup(p.release) // before the harness stops
+	manager.SetRPCWorkers(p.m, workers)
 	manager.OnRPCPool(p.m, func(q, w int) {
 		p.mu.Lock()
-		p.queued, p.workers = q, w
+		p.queued, p.running = q, w
 		p.mu.Unlock()
 		p.note()
 	})
-	p.ids = make([]int64, manager.RPCWorkers+extra)
+	p.ids = make([]int64, workers+extra)
 	for i := range p.ids {
 		p.ids[i] = p.incoming(false)
 	}
@@ -127,18 +131,43 @@ func (p *poolTest) waitFull() {
 	defer deadline.Stop()
 	for {
 		p.mu.Lock()
-		q, w := p.queued, p.workers
+		q, w := p.queued, p.running
 		p.mu.Unlock()
 		_, held, _ := p.gate.counts()
-		if q == extra && w == manager.RPCWorkers && held == manager.RPCWorkers {
+		if q == extra && w == workers && held == workers {
 			return
 		}
 		select {
 		case <-p.changed:
 		case <-deadline.C:
-			p.t.Fatalf("queued %d, workers %d, RPCs held %d; want %d, %d, %d", q, w, held, extra, manager.RPCWorkers, manager.RPCWorkers)
+			p.t.Fatalf("queued %d, workers %d, RPCs held %d; want %d, %d, %d", q, w, held, extra, workers, workers)
 		}
 	}
+}
+
+// discardCounts counts the phone.discardCall requests the simulator got,
+// by call (one pass over its requests: the tests here ask for hundreds
+// of calls at a time).
+func discardCounts(p *poolTest) map[int64]int {
+	n := map[int64]int{}
+	for _, r := range p.srv.Requests() {
+		if req, ok := r.Req.(*tg.PhoneDiscardCallRequest); ok {
+			n[req.Peer.ID]++
+		}
+	}
+	return n
+}
+
+// everyDiscarded reports whether every call of ids but skip has a
+// phone.discardCall at the simulator.
+func everyDiscarded(p *poolTest, skip int64) bool {
+	n := discardCounts(p)
+	for _, id := range p.ids {
+		if id != skip && n[id] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // TestRPCsBounded: the fsm's RPCs run on at most RPCWorkers goroutines;
@@ -150,21 +179,15 @@ func TestRPCsBounded(t *testing.T) {
 	})
 	p.waitFull()
 	p.release()
-	p.waitFor("every call discarded", func() bool {
-		for _, id := range p.ids {
-			if len(discards(p.srv, id)) == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	p.waitFor("every call discarded", func() bool { return everyDiscarded(p, 0) })
+	n := discardCounts(p)
 	for _, id := range p.ids {
-		if ds := discards(p.srv, id); len(ds) != 1 {
-			t.Fatalf("call %d: %d phone.discardCall", id, len(ds))
+		if n[id] != 1 {
+			t.Fatalf("call %d: %d phone.discardCall", id, n[id])
 		}
 	}
-	if _, _, most := p.gate.counts(); most != manager.RPCWorkers {
-		t.Fatalf("%d discards in flight at once, want at most %d", most, manager.RPCWorkers)
+	if _, _, most := p.gate.counts(); most != workers {
+		t.Fatalf("%d discards in flight at once, want at most %d", most, workers)
 	}
 }
 
@@ -177,12 +200,73 @@ func TestRPCsQueuedAtStopNotRun(t *testing.T) {
 	})
 	p.waitFull()
 	p.stop()
-	if entered, held, _ := p.gate.counts(); entered != manager.RPCWorkers || held != 0 {
-		t.Fatalf("%d phone.receivedCall started, %d still held; want %d, 0", entered, held, manager.RPCWorkers)
+	if entered, held, _ := p.gate.counts(); entered != workers || held != 0 {
+		t.Fatalf("%d phone.receivedCall started, %d still held; want %d, 0", entered, held, workers)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.queued != 0 || p.workers != 0 {
-		t.Fatalf("after the stop: %d queued, %d workers", p.queued, p.workers)
+	if p.queued != 0 || p.running != 0 {
+		t.Fatalf("after the stop: %d queued, %d workers", p.queued, p.running)
+	}
+}
+
+// idDiscardGate holds phone.discardCall like discardGate, recording which
+// calls' discards have started (left the pool's queue).
+type idDiscardGate struct {
+	manager.Telegram
+	*rpcGate
+	mu      sync.Mutex
+	started map[int64]bool
+}
+
+func (g *idDiscardGate) DiscardCall(ctx context.Context, d mtproto.Discard) (tg.UpdatesClass, error) {
+	g.mu.Lock()
+	g.started[d.Peer.ID] = true
+	g.mu.Unlock()
+	if err := g.hold(ctx); err != nil {
+		return nil, err
+	}
+	return g.Telegram.DiscardCall(ctx, d)
+}
+
+// TestQueuedDiscardOfRemotelyEndedCallNotSent: a remote discard that
+// arrives while our discard waits in the pool's queue ends the call, and
+// ours is then not sent (DESIGN invariant 3: the RPC checks the call is
+// still live when a worker takes it, not only when it is queued).
+func TestQueuedDiscardOfRemotelyEndedCallNotSent(t *testing.T) {
+	var gate *idDiscardGate
+	p := newPoolTest(t, manager.Policy{Reject: true}, func(tgc manager.Telegram, g *rpcGate) manager.Telegram {
+		gate = &idDiscardGate{Telegram: tgc, rpcGate: g, started: map[int64]bool{}}
+		return gate
+	})
+	p.waitFull()
+	var queued int64
+	gate.mu.Lock()
+	for _, id := range p.ids {
+		if !gate.started[id] {
+			queued = id
+			break
+		}
+	}
+	gate.mu.Unlock()
+	if queued == 0 {
+		t.Fatal("no call's discard is queued")
+	}
+	// The peer hangs up first: the call ends before our discard went out.
+	if err := p.srv.PeerHangup(queued, &tg.PhoneCallDiscardReasonHangup{}); err != nil {
+		t.Fatal(err)
+	}
+	// On the clock: a seq gap left by the tests before (their calls
+	// ended on the shared simulator while no manager ran) holds the
+	// update until the engine's wait for it has passed.
+	p.travelUntil(func() bool {
+		c, err := p.m.Call(context.Background(), queued)
+		return err == nil && c.State == calld.StateEnded
+	})
+	p.release()
+	p.waitFor("every other call discarded", func() bool { return everyDiscarded(p, queued) })
+	p.stop() // every RPC has returned
+	if ds := discards(p.srv, queued); len(ds) != 0 {
+		t.Fatalf("call %d ended remotely while its discard was queued, and %d phone.discardCall were sent for it after it ended", queued, len(ds))
 	}
 }
