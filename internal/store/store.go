@@ -177,24 +177,13 @@ type DB struct {
 // which Open does then anyway to validate the file. The map freelist avoids the
 // array type's slowdown on fragmented files. NoSync is never set: every
 // Update is on disk when it returns.
-//
-// InitialMmapSize: bbolt maps the file anew each time it outgrows the
-// mapping (doubling from 32 KiB), and first copies every node the write
-// transaction holds out of the old mapping; a checkpoint that grew a new
-// file paid that several times. The mapping is address space, not memory:
-// only the pages read are resident.
 func boltOptions(timeout time.Duration) *bolt.Options {
 	return &bolt.Options{
-		Timeout:         timeout,
-		NoFreelistSync:  true,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: initialMmap,
+		Timeout:        timeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
 	}
 }
-
-// initialMmap is the size of the file's first mapping (a variable for
-// BenchmarkFreshFile, which compares it with none).
-var initialMmap = 256 << 20
 
 // Open opens or creates the state file at path. A missing or empty file
 // is created with the current schema. An existing file is first opened
