@@ -19,8 +19,7 @@ const rpcWorkers = 512
 // manager's RPC group, in the order they were queued.
 type rpcPool struct {
 	mu      sync.Mutex
-	queue   []func()
-	head    int // queue[head:] wait
+	queue   fifo
 	workers int // running
 	// bound is the most workers: rpcWorkers (tests set fewer,
 	// SetRPCWorkers).
@@ -33,7 +32,7 @@ type rpcPool struct {
 // changedLocked reports a change to p.changed. p.mu is held.
 func (p *rpcPool) changedLocked() {
 	if p.changed != nil {
-		p.changed(len(p.queue)-p.head, p.workers)
+		p.changed(p.queue.len(), p.workers)
 	}
 }
 
@@ -44,7 +43,7 @@ func (p *rpcPool) changedLocked() {
 func (m *Manager) runRPC(f func()) bool {
 	p := &m.rpcPool
 	p.mu.Lock()
-	p.queue = append(p.queue, f)
+	p.queue.push(f)
 	if p.workers >= p.bound {
 		p.changedLocked()
 		p.mu.Unlock()
@@ -73,22 +72,54 @@ func (m *Manager) rpcWorker() {
 	for {
 		p.mu.Lock()
 		if m.ctx.Err() != nil {
-			clear(p.queue[p.head:])
-			p.head = len(p.queue)
+			p.queue.drop()
 		}
-		if p.head == len(p.queue) {
-			clear(p.queue)
-			p.queue, p.head = p.queue[:0], 0
+		f := p.queue.pop()
+		if f == nil {
 			p.workers--
 			p.changedLocked()
 			p.mu.Unlock()
 			return
 		}
-		f := p.queue[p.head]
-		p.queue[p.head] = nil
-		p.head++
 		p.changedLocked()
 		p.mu.Unlock()
 		f()
 	}
+}
+
+// fifo is the pool's queue. The slots before head are taken; push moves
+// the waiting ones to the front once the taken ones are half the slice,
+// so that a queue that never runs empty does not grow without end.
+type fifo struct {
+	items []func()
+	head  int
+}
+
+func (q *fifo) len() int { return len(q.items) - q.head }
+
+func (q *fifo) push(f func()) {
+	if q.head > 0 && q.head >= len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, f)
+}
+
+// pop takes the first item; nil if the queue is empty.
+func (q *fifo) pop() func() {
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+		return nil
+	}
+	f := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	return f
+}
+
+// drop empties the queue.
+func (q *fifo) drop() {
+	clear(q.items)
+	q.items, q.head = q.items[:0], 0
 }
