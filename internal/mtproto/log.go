@@ -1,6 +1,8 @@
 package mtproto
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -109,7 +111,16 @@ func (c *zapCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Chec
 }
 
 func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	ev := c.log.WithLevel(zerologLevel(e.Level))
+	level := e.Level
+	if level > zapcore.InfoLevel && cancelled(fields) {
+		// A cancelled context is the stop's (or gotd's own restart of
+		// a connection), not a fault: gotd warns "Got error on self"
+		// when calld stops while its first users.getUsers is in flight.
+		if level = zapcore.DebugLevel; !c.Enabled(level) {
+			return nil
+		}
+	}
+	ev := c.log.WithLevel(zerologLevel(level))
 	if ev == nil {
 		return nil
 	}
@@ -128,6 +139,17 @@ func (c *zapCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c *zapCore) Sync() error { return nil }
+
+// cancelled reports whether one of fields is an error that is a context's
+// cancellation.
+func cancelled(fields []zapcore.Field) bool {
+	for _, f := range fields {
+		if err, ok := f.Interface.(error); ok && f.Type == zapcore.ErrorType && errors.Is(err, context.Canceled) {
+			return true
+		}
+	}
+	return false
+}
 
 // zerologLevel maps zap levels; DPanic, Panic and Fatal become error: gotd's
 // logs must never stop the daemon.

@@ -2,8 +2,10 @@ package mtproto
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,23 @@ func TestZapBridge(t *testing.T) {
 				{"level": "error", "message": "e"},
 				{"level": "error", "message": "p"},
 			},
+		},
+		{
+			name:  "a cancelled context is not a warning",
+			level: "",
+			log: func(l *zap.Logger) {
+				l.Warn("Got error on self", zap.Error(fmt.Errorf("waitSession: %w", context.Canceled)))
+				l.Warn("w", zap.Error(errors.New("boom")))
+			},
+			wantLines: []map[string]any{{"level": "warn", "message": "w", "err": "boom"}},
+		},
+		{
+			name:  "a cancelled context at debug",
+			level: "debug",
+			log: func(l *zap.Logger) {
+				l.Error("Got error on self", zap.Error(fmt.Errorf("waitSession: %w", context.Canceled)))
+			},
+			wantLines: []map[string]any{{"level": "debug", "message": "Got error on self", "err": "waitSession: context canceled"}},
 		},
 		{
 			name:  "fields, named logger, With, error renamed",
