@@ -185,13 +185,14 @@ func phoneCallOf[T tg.PhoneCallClass](e sinkEvent) (T, bool) {
 	return zero, false
 }
 
-// runClient starts c.Run in the background and returns once the
-// connection is ready; the client stops when the test ends.
-func runClient(t testing.TB, c *Client) {
+// runClient starts c.Run, talking to srv, in the background and returns
+// once the connection is ready; the client stops when the test ends.
+func runClient(t testing.TB, c *Client, srv *sim.Server) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
+	selves := srv.Count("users.getUsers")
 	go func() {
 		done <- c.Run(ctx, func(ctx context.Context) error {
 			close(ready)
@@ -200,6 +201,16 @@ func runClient(t testing.TB, c *Client) {
 		})
 	}()
 	t.Cleanup(func() {
+		// Once connected, gotd asks for its own user (users.getUsers)
+		// to subscribe to updates. A client stopped while that request
+		// is starting meets gotd v0.93.0's teardown race
+		// (internal/gotdrace: the request's WaitGroup.Add against the
+		// closing engine's Wait): let it reach the server first.
+		wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
+		defer stop()
+		if err := srv.WaitCount(wait, "users.getUsers", selves+1); err != nil {
+			t.Logf("gotd's users.getUsers did not reach the server before the stop: %v", err)
+		}
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			t.Errorf("client run: %v", err)
@@ -229,7 +240,7 @@ func newSimClient(t testing.TB, sink UpdatesSink, mod func(*Config)) (*Client, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	runClient(t, c)
+	runClient(t, c, srv)
 	return c, srv
 }
 

@@ -73,7 +73,7 @@ func TestLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runClient(t, c)
+	runClient(t, c, srv)
 	ctx := testCtx(t)
 
 	ok, _, err := c.Authorized(ctx)

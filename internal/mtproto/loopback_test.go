@@ -49,7 +49,7 @@ func TestConnectCustomDCSurvivesAdvertisedList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runClient(t, c)
+	runClient(t, c, srv)
 	ctx := testCtx(t)
 
 	sink.next(t, "Connected", func(e sinkEvent) bool { return e.connected })
