@@ -150,10 +150,8 @@ func (p *poolTest) waitFull() {
 // of calls at a time).
 func discardCounts(p *poolTest) map[int64]int {
 	n := map[int64]int{}
-	for _, r := range p.srv.Requests() {
-		if req, ok := r.Req.(*tg.PhoneDiscardCallRequest); ok {
-			n[req.Peer.ID]++
-		}
+	for _, req := range requestsOf[*tg.PhoneDiscardCallRequest](p.srv, "phone.discardCall") {
+		n[req.Peer.ID]++
 	}
 	return n
 }
