@@ -75,6 +75,14 @@ func crash(t testing.TB, db *DB) {
 	}
 }
 
+// commitsAfterCrash crashes db, opens path again with its log replayed,
+// and returns the commit numbers the file then holds.
+func commitsAfterCrash(t testing.TB, db *DB, path string) []uint64 {
+	t.Helper()
+	crash(t, db)
+	return commits(t, openT(t, path, Options{Replay: replayCommit}))
+}
+
 func upTo(n uint64) []uint64 {
 	var ks []uint64
 	for k := uint64(1); k <= n; k++ {
@@ -145,10 +153,7 @@ func TestLogVisible(t *testing.T) {
 	if n := len(db.wal.pending); n != 1 {
 		t.Fatalf("after a failed Update: %d commits pending, want 1", n)
 	}
-	crash(t, db)
-	db = openT(t, path, Options{Replay: replayCommit})
-	defer db.Close()
-	if got := commits(t, db); !slices.Equal(got, upTo(3)) {
+	if got := commitsAfterCrash(t, db, path); !slices.Equal(got, upTo(3)) {
 		t.Fatalf("after a crash: %v", got)
 	}
 }
@@ -325,10 +330,7 @@ func TestLogEarlierRun(t *testing.T) {
 	}
 	logCommit(t, db, 1002) // at the log's start, where frame 2 was
 	logCommit(t, db, 1003)
-	crash(t, db)
-	db = openT(t, path, Options{Replay: replayCommit})
-	defer db.Close()
-	if got := commits(t, db); !slices.Equal(got, []uint64{1, 1002, 1003}) {
+	if got := commitsAfterCrash(t, db, path); !slices.Equal(got, []uint64{1, 1002, 1003}) {
 		t.Fatalf("after the restored run's crash: %v, want [1 1002 1003]", got)
 	}
 }
@@ -364,10 +366,7 @@ func TestCheckpointFailedAfterMeta(t *testing.T) {
 		t.Fatalf("settled: %v, %d pending, log at %d; want done", err, len(w.pending), w.off)
 	}
 	logCommit(t, db, 4)
-	crash(t, db)
-	db = openT(t, path, Options{Replay: replayCommit})
-	defer db.Close()
-	if got := commits(t, db); !slices.Equal(got, upTo(4)) {
+	if got := commitsAfterCrash(t, db, path); !slices.Equal(got, upTo(4)) {
 		t.Fatalf("after a crash: %v, want 1..4", got)
 	}
 }
@@ -422,10 +421,7 @@ func TestLogKeepsNothingOfRec(t *testing.T) {
 		}
 	}
 	binary.BigEndian.PutUint64(rec, 99)
-	crash(t, db)
-	db = openT(t, path, Options{Replay: replayCommit})
-	defer db.Close()
-	if got := commits(t, db); !slices.Equal(got, upTo(5)) {
+	if got := commitsAfterCrash(t, db, path); !slices.Equal(got, upTo(5)) {
 		t.Fatalf("after the crash: commits %v, want 1..5", got)
 	}
 }
