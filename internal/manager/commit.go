@@ -28,6 +28,10 @@ type commit struct {
 	// eventJSON is each event's JSON once encoded (appendBinary):
 	// stored as it is.
 	eventJSON [][]byte
+	// encoded: the records' JSON is calld.Call's MarshalJSON, written by
+	// collectBatch, and stored unchecked (store.Tx.PutEncodedCall); a
+	// commit read back from the log (Replay) is checked.
+	encoded bool
 }
 
 // callRecord is a call's record as JSON, and whether the call is live.
@@ -39,8 +43,12 @@ type callRecord struct {
 
 // write puts c into tx.
 func (c *commit) write(tx *store.Tx) error {
+	put := tx.PutCall
+	if c.encoded {
+		put = tx.PutEncodedCall
+	}
 	for _, r := range c.records {
-		if err := tx.PutCall(r.id, r.raw, r.live); err != nil {
+		if err := put(r.id, r.raw, r.live); err != nil {
 			return err
 		}
 		if sec, ok := c.secs[r.id]; ok {

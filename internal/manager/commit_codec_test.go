@@ -109,6 +109,9 @@ func TestReplayWritesTheCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := sampleCommit()
+		// Written as the loop's commits are (their records trusted),
+		// replayed as read back from the log (checked).
+		c.encoded = i == 0
 		for j := range c.events { // the journal's first numbers
 			c.events[j].Seq = uint64(j + 1)
 		}
@@ -128,6 +131,30 @@ func TestReplayWritesTheCommit(t *testing.T) {
 	}
 	if recs := want[0].(map[int64]string); len(recs) != 2 {
 		t.Fatalf("the commit wrote %d records", len(recs))
+	}
+}
+
+// TestReplayChecksRecords: a commit read back from the log is checked as
+// it is put into the store (only the loop's own encoding is trusted): a
+// record that is not JSON fails the replay, and nothing is written.
+func TestReplayChecksRecords(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := &commit{records: []callRecord{{id: 5, live: true, raw: []byte(`{"id":"5",`)}}}
+	if err := db.Update(func(tx *store.Tx) error { return Replay(tx, c.appendBinary(nil)) }); err == nil {
+		t.Fatal("a record that is not JSON was replayed")
+	}
+	err = db.View(func(tx *store.Tx) error {
+		if _, err := tx.Call(5); err == nil {
+			return errors.New("call 5 stored")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -324,7 +324,7 @@ type batchCall struct {
 // collectBatch takes what the last inputs changed, encoded, and leaves
 // nothing pending.
 func (m *Manager) collectBatch() (*batch, error) {
-	b := &batch{calls: make([]batchCall, 0, len(m.dirty)), commit: commit{secs: map[int64][]byte{}}}
+	b := &batch{calls: make([]batchCall, 0, len(m.dirty)), commit: commit{secs: map[int64][]byte{}, encoded: true}}
 	for c := range m.dirty {
 		rec := c.m.Call()
 		var raw []byte
