@@ -199,17 +199,19 @@ func TestRowRatios(t *testing.T) {
 // and the file gone after.
 func TestDurableWrites(t *testing.T) {
 	dir := t.TempDir()
-	got, err := durableWrites(dir, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 5 || slices.Min(got) <= 0 {
-		t.Fatalf("durations %v, want 5 positive", got)
+	for _, gap := range []time.Duration{0, time.Millisecond} {
+		got, err := durableWrites(dir, 5, gap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 5 || slices.Min(got) <= 0 {
+			t.Fatalf("gap %v: durations %v, want 5 positive", gap, got)
+		}
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Fatalf("left in the directory: %v", left)
 	}
-	if _, err := durableWrites(filepath.Join(dir, "missing"), 1); err == nil {
+	if _, err := durableWrites(filepath.Join(dir, "missing"), 1, 0); err == nil {
 		t.Fatal("a missing directory: no error")
 	}
 }
@@ -229,6 +231,18 @@ func TestFloorLine(t *testing.T) {
 	base := []result{{latencies: ms(0.4, 0.3, 0.5)}, {latencies: ms(0.2)}, {}, {latencies: ms(1)}}
 	got := floorLine(calld, base)
 	for _, want := range []string{"p50: 0.30 [0.20–0.40] ms", "durable): 2.25x [1.50x–3.00x]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("floor line lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Spaced") {
+		t.Errorf("no spaced writes, yet:\n%s", got)
+	}
+	// Round 0: 0.6 ms, (0.4+0.6)/0.4 = 2.5x; round 1: p50 (nearest rank) of
+	// 0.2 and 0.8 is 0.2, (0.2+0.2)/0.2 = 2x.
+	calld[0].durableSpaced, calld[1].durableSpaced = ms(0.6), ms(0.2, 0.8)
+	got = floorLine(calld, base)
+	for _, want := range []string{"durable): 2.25x [1.50x–3.00x]", "Spaced 1ms apart, as the single calls are: p50 0.40 [0.20–0.60] ms, floor 2.25x [2.00x–2.50x]."} {
 		if !strings.Contains(got, want) {
 			t.Errorf("floor line lacks %q:\n%s", want, got)
 		}

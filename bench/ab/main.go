@@ -100,7 +100,10 @@ func scenarios(o options) []scenario {
 			func(w *world, s side, p *proc) (result, error) {
 				r, err := singles(w, p, o.singles, o.quiet)
 				if err == nil && s.name == sideCalld {
-					r.durable, err = durableWrites(w.dir, durableSamples)
+					r.durable, err = durableWrites(w.dir, durableSamples, 0)
+				}
+				if err == nil && s.name == sideCalld {
+					r.durableSpaced, err = durableWrites(w.dir, durableSamples, durableGap)
 				}
 				return r, err
 			}})

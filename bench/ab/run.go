@@ -30,6 +30,7 @@ type result struct {
 	getDiff        int
 	complete       bool            // every call discarded before the quiet period
 	durable        []time.Duration // single calls of calld: durable writes in its directory after it stopped (floor.go)
+	durableSpaced  []time.Duration // the same, each after durableGap idle
 }
 
 // world is one run's simulator and directory: every run starts on a fresh
