@@ -200,12 +200,18 @@ func TestRowRatios(t *testing.T) {
 func TestDurableWrites(t *testing.T) {
 	dir := t.TempDir()
 	for _, gap := range []time.Duration{0, time.Millisecond} {
+		start := time.Now()
 		got, err := durableWrites(dir, 5, gap)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != 5 || slices.Min(got) <= 0 {
 			t.Fatalf("gap %v: durations %v, want 5 positive", gap, got)
+		}
+		// The gap is waited before each write but the first, and not
+		// timed: the call lasts at least the 4 gaps.
+		if took := time.Since(start); took < 4*gap {
+			t.Fatalf("gap %v: 5 writes took %v, less than the 4 gaps", gap, took)
 		}
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -330,6 +336,9 @@ func TestSmallRun(t *testing.T) {
 	report := render(o, res, loadavg())
 	if d := res["single"][sideCalld][0].durable; len(d) != durableSamples {
 		t.Errorf("calld single: %d durable writes, want %d", len(d), durableSamples)
+	}
+	if d := res["single"][sideCalld][0].durableSpaced; len(d) != durableSamples {
+		t.Errorf("calld single: %d spaced durable writes, want %d", len(d), durableSamples)
 	}
 	for _, want := range []string{"| burst of 20 incoming calls, all refused busy | baseline | calld | calld / baseline |", "| 2 single calls, one at a time |", "# commit: ", "One durable write in the state directory"} {
 		if !strings.Contains(report, want) {

@@ -2,8 +2,10 @@ package manager
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,23 +137,31 @@ func TestReplayWritesTheCommit(t *testing.T) {
 }
 
 // TestReplayChecksRecords: a commit read back from the log is checked as
-// it is put into the store (only the loop's own encoding is trusted): a
-// record that is not JSON fails the replay, and nothing is written.
+// it is put into the store, the loop's own is not (its records are
+// calld.Call's encoding, stored as they are): the same record that is
+// not JSON fails the replay and is stored by the loop's write.
 func TestReplayChecksRecords(t *testing.T) {
 	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	c := &commit{records: []callRecord{{id: 5, live: true, raw: []byte(`{"id":"5",`)}}}
-	if err := db.Update(func(tx *store.Tx) error { return Replay(tx, c.appendBinary(nil)) }); err == nil {
-		t.Fatal("a record that is not JSON was replayed")
+	raw := []byte(`{"id":"5",`)
+	c := &commit{records: []callRecord{{id: 5, live: true, raw: raw}}}
+	err = db.Update(func(tx *store.Tx) error { return Replay(tx, c.appendBinary(nil)) })
+	if err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Fatalf("replayed a record that is not JSON: %v, want the store's refusal", err)
+	}
+	c.encoded = true
+	if err := db.Update(c.write); err != nil {
+		t.Fatalf("the loop's commit: %v", err)
 	}
 	err = db.View(func(tx *store.Tx) error {
-		if _, err := tx.Call(5); err == nil {
-			return errors.New("call 5 stored")
+		got, err := tx.Call(5)
+		if err == nil && string(got) != string(raw) {
+			err = fmt.Errorf("stored %q, want %q", got, raw)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
