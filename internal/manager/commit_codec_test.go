@@ -141,14 +141,10 @@ func TestReplayWritesTheCommit(t *testing.T) {
 // calld.Call's encoding, stored as they are): the same record that is
 // not JSON fails the replay and is stored by the loop's write.
 func TestReplayChecksRecords(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := tempDB(t)
 	raw := []byte(`{"id":"5",`)
 	c := &commit{records: []callRecord{{id: 5, live: true, raw: raw}}}
-	err = db.Update(func(tx *store.Tx) error { return Replay(tx, c.appendBinary(nil)) })
+	err := db.Update(func(tx *store.Tx) error { return Replay(tx, c.appendBinary(nil)) })
 	if err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Fatalf("replayed a record that is not JSON: %v, want the store's refusal", err)
 	}

@@ -2,24 +2,18 @@ package manager
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/calld/calld"
-	"github.com/calld/calld/internal/store"
 )
 
 // TestAnswerIsWhatWasCommitted: an API answer queued with a step tells of
 // that step, which its commit holds, not of a step the loop applied while
 // the commit was in flight (here the call ends in the next batch).
 func TestAnswerIsWhatWasCommitted(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := tempDB(t)
 	m := New(Config{DB: db, Log: zerolog.Nop()})
 	ctx := context.Background()
 	c := benchCall(t, 1, calld.StateActive)
@@ -43,11 +37,7 @@ func TestAnswerIsWhatWasCommitted(t *testing.T) {
 // calld.Call's own encoding, so that a checkpoint stores them unchecked
 // (store.Tx.PutEncodedCall: checking was ~60 % of a put's time).
 func TestLoopCommitsAreEncoded(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "calld.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := tempDB(t)
 	m := New(Config{DB: db, Log: zerolog.Nop()})
 	m.dirty[benchCall(t, 1, calld.StateActive)] = true
 	b, err := m.collectBatch()

@@ -25,6 +25,18 @@ func benchCall(b testing.TB, id int64, s calld.State) *call {
 	return &call{m: mach}
 }
 
+// tempDB is a new state file in tb's temporary directory, closed at its
+// end.
+func tempDB(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(filepath.Join(tb.TempDir(), "calld.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // metricsOffOn are a benchmark's two runs: without metrics and with.
 func metricsOffOn() []struct {
 	name string
@@ -43,11 +55,7 @@ func metricsOffOn() []struct {
 func BenchmarkFlushMetrics(b *testing.B) {
 	for _, bc := range metricsOffOn() {
 		b.Run(bc.name, func(b *testing.B) {
-			db, err := store.Open(filepath.Join(b.TempDir(), "calld.db"), store.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := tempDB(b)
 			m := New(Config{DB: db, Metrics: bc.m})
 			live, over := benchCall(b, 1, calld.StateActive), benchCall(b, 2, calld.StateEnded)
 			ctx := context.Background()
