@@ -101,9 +101,9 @@ func scenarios(o options) []scenario {
 				r, err := singles(w, p, o.singles, o.quiet)
 				if err == nil && s.name == sideCalld {
 					r.durable, err = durableWrites(w.dir, durableSamples, 0)
-				}
-				if err == nil && s.name == sideCalld {
-					r.durableSpaced, err = durableWrites(w.dir, durableSamples, durableGap)
+					if err == nil {
+						r.durableSpaced, err = durableWrites(w.dir, durableSamples, durableGap)
+					}
 				}
 				return r, err
 			}})

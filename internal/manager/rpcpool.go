@@ -11,8 +11,11 @@ import "sync"
 // bench/ab (5 interleaved one-round runs each, medians): 5,000-call burst
 // peak RSS 116 MiB unbounded, 81 with 256 workers, 84 with 512; CPU and
 // calls/s alike within the noise with 512 (0.91 s, 7,332/s against 0.82 s,
-// 7,874/s; 256: 0.91 s, 7,034/s); 128 cost CPU (0.92 against 0.77 s) and
-// calls/s (7,161 against 8,347) in an earlier run of 3.
+// 7,874/s; 256: 0.91 s, 7,034/s). Fewer workers cost nothing visible on
+// loopback (128: 68-72 against 83-84 MiB, 11 runs, 2026-12-01), but a
+// worker holds its RPC for a round trip, so the pool caps the RPCs at
+// rpcWorkers per round trip: at ~100 ms to Telegram, 512 allow ~5,100
+// discards/s, 128 only ~1,300 (docs/performance.md).
 const rpcWorkers = 512
 
 // rpcPool runs the fsm's RPCs on at most rpcWorkers goroutines of the
